@@ -1,0 +1,84 @@
+//! `dialflow check`: compile scenarios and print every diagnostic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{EnvironmentArgs, OutputFormat};
+use crate::load;
+use crate::render;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario files or folders of them.
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// `human` shows source snippets; `json` is for editors and CI.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+    /// Fail on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    #[command(flatten)]
+    pub env: EnvironmentArgs,
+}
+
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let files = match load::scenario_files(&args.paths) {
+        Ok(files) => files,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    if files.is_empty() {
+        eprintln!("error: no scenario files (*.yaml) under {}", display_paths(&args.paths));
+        return ExitCode::from(2);
+    }
+    let options = args.env.load_options();
+    let mut failed = false;
+    let mut all = Vec::new();
+    let mut reports = Vec::new();
+    for file in &files {
+        let compiled = load::compile_file(file, &options);
+        let errors = compiled.has_errors();
+        let warnings = compiled.diagnostics.iter().any(|d| !d.is_error());
+        failed |= errors || (args.deny_warnings && warnings);
+        all.extend(compiled.diagnostics.iter().cloned());
+        reports.push((file.display().to_string(), compiled));
+    }
+    match args.format {
+        OutputFormat::Json => {
+            let json: Vec<render::FileReport> = reports
+                .iter()
+                .map(|(file, c)| render::FileReport {
+                    file,
+                    ok: !c.has_errors(),
+                    scenario: c.scenario.as_ref().map(|s| s.name.as_str()),
+                    hash: c.scenario.as_ref().map(|s| s.hash.0.as_str()),
+                    diagnostics: &c.diagnostics,
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+        }
+        OutputFormat::Human => {
+            let color = super::stderr_color();
+            for (file, c) in &reports {
+                if !c.diagnostics.is_empty() {
+                    eprint!("{}", render::human(&c.diagnostics, &c.sources, color));
+                }
+                match &c.scenario {
+                    Some(s) => println!("ok    {file}  ({} nodes, scenario `{}`, hash {})", s.nodes.len(), s.name, s.hash.short()),
+                    None => println!("FAIL  {file}  ({})", render::summary(&c.diagnostics)),
+                }
+            }
+            println!("checked {} scenario file(s): {}", files.len(), render::summary(&all));
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}

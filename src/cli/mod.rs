@@ -1,0 +1,67 @@
+//! The `dialflow` command line: argument parsing and one module per subcommand.
+
+mod check;
+mod graph;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::load::LoadOptions;
+
+#[derive(Debug, Parser)]
+#[command(name = "dialflow", version, about = "Outbound-call engine for Asterisk: campaigns dialed through ARI, every answered call run through a YAML scenario")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile scenario files or folders and report every problem with its line and column.
+    Check(check::CheckArgs),
+    /// Draw a scenario's flow as Mermaid or Graphviz DOT.
+    Graph(graph::GraphArgs),
+}
+
+/// Options shared by the commands that compile scenarios.
+#[derive(Debug, Clone, Args)]
+pub struct EnvironmentArgs {
+    /// Root folder of the prompt sets (default: `prompts/` beside the scenarios' folder).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// Skip the checks that read other files (prompt audio, hook scripts).
+    #[arg(long)]
+    pub no_environment: bool,
+}
+
+impl EnvironmentArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions { prompts_dir: self.prompts.clone(), no_environment: self.no_environment }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Graph(args) => graph::run(&args),
+    }
+}
+
+fn stderr_color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn stdout_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}

@@ -1,0 +1,394 @@
+//! The compiled scenario: an immutable, validated state graph that the interpreter runs.
+//!
+//! Built only by `compile`; a live call holds it in an `Arc` for its whole life, so a
+//! reload never changes a running call. The content hash names exactly which file
+//! version an attempt ran.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use petgraph::graph::DiGraph;
+
+use super::expr::{Expr, Template, VarPath};
+
+/// Index of a node in [`Scenario::nodes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u16);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// SHA-256 of the scenario text and every hook script it uses, in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContentHash(pub String);
+
+impl ContentHash {
+    /// The first 12 hex digits, enough to tell versions apart in a log line.
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(12)]
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// The path the scenario was compiled from.
+    pub file: String,
+    pub hash: ContentHash,
+    pub prompt_set: String,
+    pub language: Option<String>,
+    /// Declared intents, `unknown` always last.
+    pub intents: Vec<String>,
+    pub results: ResultTable,
+    pub telephony: Telephony,
+    pub limits: Limits,
+    pub nodes: Vec<Node>,
+    pub start: NodeId,
+    /// Every prompt the scenario plays, with its audio length when the file was read.
+    pub prompts: BTreeMap<String, Option<u64>>,
+    /// The flow as a graph: one vertex per node plus [`Scenario::end_vertex`].
+    pub graph: DiGraph<GraphVertex, Outcome>,
+}
+
+impl Scenario {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name).map(|i| NodeId(i as u16))
+    }
+}
+
+/// A vertex of [`Scenario::graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphVertex {
+    Node(NodeId),
+    End,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub name: String,
+    pub description: Option<String>,
+    pub verb: Verb,
+    pub set_result: Option<String>,
+    pub report: bool,
+    pub max_visits: Option<u32>,
+    /// One route per outcome of the verb (defaults already applied).
+    pub routes: Vec<(Outcome, Route)>,
+}
+
+impl Node {
+    pub fn route(&self, outcome: &Outcome) -> Option<&Route> {
+        self.routes.iter().find(|(o, _)| o == outcome).map(|(_, r)| r)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Node(NodeId),
+    /// The call is over: hang up if the line is still up, then finish with the current result.
+    End,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub target: Target,
+    /// Becomes the provisional result when the route is taken.
+    pub result: Option<String>,
+    /// Report the (new) result's status when the route is taken.
+    pub report: bool,
+}
+
+/// The closed set of ways a node can finish.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Finished,
+    Hangup,
+    Failed,
+    Silence,
+    Intent(String),
+    Empty,
+    Quota,
+    /// The n-th `when:` case of a branch (0-based).
+    Case(u16),
+    Else,
+    Digits,
+    Timeout,
+    Bridged,
+    Busy,
+    NoAnswer,
+    CustomerHangup,
+    Human,
+    Machine,
+    NotSure,
+    Next,
+    /// One of a hook's declared outcomes.
+    Hook(String),
+    /// The node was entered more often than its `max_visits`.
+    Exhausted,
+}
+
+impl Outcome {
+    pub fn name(&self) -> String {
+        match self {
+            Outcome::Intent(s) | Outcome::Hook(s) => s.clone(),
+            Outcome::Case(i) => format!("case {}", i + 1),
+            other => other.fixed_name().unwrap_or("?").to_string(),
+        }
+    }
+
+    fn fixed_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Outcome::Finished => "finished",
+            Outcome::Hangup => "hangup",
+            Outcome::Failed => "failed",
+            Outcome::Silence => "silence",
+            Outcome::Empty => "empty",
+            Outcome::Quota => "quota",
+            Outcome::Else => "else",
+            Outcome::Digits => "digits",
+            Outcome::Timeout => "timeout",
+            Outcome::Bridged => "bridged",
+            Outcome::Busy => "busy",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::CustomerHangup => "customer_hangup",
+            Outcome::Human => "human",
+            Outcome::Machine => "machine",
+            Outcome::NotSure => "notsure",
+            Outcome::Next => "next",
+            Outcome::Exhausted => "exhausted",
+            Outcome::Intent(_) | Outcome::Hook(_) | Outcome::Case(_) => return None,
+        })
+    }
+
+    /// A failure outcome whose route sets `failed:<reason>` unless it names a result.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Quota)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+#[derive(Debug)]
+pub enum Verb {
+    Play { prompts: Vec<String> },
+    Record { max_duration_ms: u64, max_silence_ms: u64, beep: bool },
+    Classify { recording: Option<NodeId>, filler: Option<String>, timeout_ms: u64 },
+    Branch { cases: Vec<Case> },
+    Gather { prompt: Option<String>, max_digits: u32, terminator: Option<char>, timeout_ms: u64, digit_timeout_ms: u64 },
+    OriginateOperator { operator: String, caller_id: Option<String>, timeout_ms: u64, hold: Option<String> },
+    Amd { timeout_ms: u64 },
+    VoicemailDrop { prompt: String },
+    Set { assignments: Vec<(VarPath, Template)> },
+    Hook { script: Arc<HookScript>, function: String, outcomes: Vec<String> },
+    /// `None`: wait until the call ends (e.g. while customer and operator talk).
+    Wait { duration_ms: Option<u64> },
+    Hangup,
+}
+
+impl Verb {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Verb::Play { .. } => "play",
+            Verb::Record { .. } => "record",
+            Verb::Classify { .. } => "classify",
+            Verb::Branch { .. } => "branch",
+            Verb::Gather { .. } => "gather",
+            Verb::OriginateOperator { .. } => "originate_operator",
+            Verb::Amd { .. } => "amd",
+            Verb::VoicemailDrop { .. } => "voicemail_drop",
+            Verb::Set { .. } => "set",
+            Verb::Hook { .. } => "hook",
+            Verb::Wait { .. } => "wait",
+            Verb::Hangup => "hangup",
+        }
+    }
+
+    /// Verbs that end the call themselves and so have no outcomes to route.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Verb::Hangup | Verb::VoicemailDrop { .. })
+    }
+}
+
+#[derive(Debug)]
+pub struct Case {
+    /// The guard as written, for pictures and traces.
+    pub source: String,
+    pub guard: Expr,
+}
+
+/// A compiled Rhai script shared by every hook node that uses it.
+pub struct HookScript {
+    /// The script's file, or `<inline>` with the node name.
+    pub origin: String,
+    pub ast: rhai::AST,
+}
+
+impl fmt::Debug for HookScript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookScript").field("origin", &self.origin).finish_non_exhaustive()
+    }
+}
+
+/// The panel statuses dialflow reports, from the panel status reference (seed 000).
+pub const PANEL_STATUSES: [&str; 10] = [
+    "CONNECTED",
+    "NOT_INTERESTED",
+    "MISSED",
+    "HANGUP",
+    "DISCONNECTED",
+    "UNKNOWN",
+    "FAILED",
+    "BUSY",
+    "POWER_OFF",
+    "BANNED",
+];
+
+/// Result → panel status, and which statuses carry the transcript.
+#[derive(Debug, Clone)]
+pub struct ResultTable {
+    /// Exact results, or prefixes ending in `*` (`failed:*`). Exact entries win,
+    /// then the longest prefix.
+    pub entries: Vec<(String, String)>,
+    pub transcript_statuses: Vec<String>,
+}
+
+impl Default for ResultTable {
+    fn default() -> Self {
+        let entries = [
+            ("connected_to_operator", "CONNECTED"),
+            ("not_interested", "NOT_INTERESTED"),
+            ("missed", "MISSED"),
+            ("user_didnt_answer", "MISSED"),
+            ("hangup", "HANGUP"),
+            ("disconnected", "DISCONNECTED"),
+            ("unknown", "UNKNOWN"),
+            // The seed's note (the later decision) over its quick reference.
+            ("failed:stt_failure", "NOT_INTERESTED"),
+            ("failed:*", "FAILED"),
+            ("busy", "BUSY"),
+            ("power_off", "POWER_OFF"),
+            ("banned", "BANNED"),
+        ];
+        Self {
+            entries: entries.iter().map(|(r, s)| (r.to_string(), s.to_string())).collect(),
+            transcript_statuses: ["CONNECTED", "DISCONNECTED", "NOT_INTERESTED", "UNKNOWN"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl ResultTable {
+    pub fn status_of(&self, result: &str) -> Option<&str> {
+        if let Some((_, s)) = self.entries.iter().find(|(r, _)| r == result) {
+            return Some(s);
+        }
+        self.entries
+            .iter()
+            .filter_map(|(r, s)| r.strip_suffix('*').filter(|p| result.starts_with(p)).map(|p| (p.len(), s)))
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, s)| s.as_str())
+    }
+
+    pub fn knows(&self, result: &str) -> bool {
+        self.status_of(result).is_some()
+    }
+
+    pub fn carries_transcript(&self, status: &str) -> bool {
+        self.transcript_statuses.iter().any(|s| s == status)
+    }
+
+    /// Sets (or replaces) the status of a result or prefix.
+    pub fn set(&mut self, result: &str, status: &str) {
+        match self.entries.iter_mut().find(|(r, _)| r == result) {
+            Some(entry) => entry.1 = status.to_string(),
+            None => self.entries.push((result.to_string(), status.to_string())),
+        }
+    }
+}
+
+/// How a call that was never answered ends, as data the scenario may override.
+#[derive(Debug, Clone)]
+pub struct Telephony {
+    pub ring_timeout_ms: u64,
+    pub watchdog_ms: u64,
+    /// Q.850 causes per result, checked in order.
+    pub causes: Vec<(String, Vec<u16>)>,
+    /// Lower-case fragments of the cause text per result, checked after the causes.
+    pub cause_text: Vec<(String, Vec<String>)>,
+    /// Rang until our own originate timeout, whatever cause Asterisk gives then.
+    pub rang_out_result: String,
+    /// No event at all for the channel within the watchdog.
+    pub no_event_result: String,
+    /// Asterisk refused the originate.
+    pub originate_failed_result: String,
+    /// Anything else that ends a call before it is answered.
+    pub other_result: String,
+}
+
+impl Default for Telephony {
+    fn default() -> Self {
+        Self {
+            ring_timeout_ms: 30_000,
+            watchdog_ms: 60_000,
+            causes: vec![
+                ("busy".into(), vec![17]),
+                ("power_off".into(), vec![18, 19, 20]),
+                ("banned".into(), vec![21, 34, 41, 42]),
+            ],
+            cause_text: vec![("busy".into(), vec!["busy".into()]), ("banned".into(), vec!["congest".into()])],
+            rang_out_result: "missed".into(),
+            no_event_result: "user_didnt_answer".into(),
+            originate_failed_result: "failed:originate".into(),
+            other_result: "missed".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_steps: u32,
+    pub max_duration_ms: u64,
+    pub prompt_grace_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_steps: 200, max_duration_ms: 15 * 60_000, prompt_grace_ms: 5_000 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_table_follows_the_seed() {
+        let t = ResultTable::default();
+        assert_eq!(t.status_of("connected_to_operator"), Some("CONNECTED"));
+        assert_eq!(t.status_of("failed:stt_failure"), Some("NOT_INTERESTED"));
+        assert_eq!(t.status_of("failed:llm_quota"), Some("FAILED"));
+        assert_eq!(t.status_of("user_didnt_answer"), Some("MISSED"));
+        assert_eq!(t.status_of("answered_human"), None);
+        assert!(t.carries_transcript("UNKNOWN"));
+        assert!(!t.carries_transcript("HANGUP"));
+    }
+}

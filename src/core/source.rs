@@ -1,0 +1,393 @@
+//! The scenario file as written: serde models of the YAML, every value with its location.
+//!
+//! These types only describe shape. Meaning (targets exist, outcomes routed, types
+//! agree…) is checked by `compile`, which turns them into a `Scenario`.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::{Location, Spanned};
+
+/// A value with the place it was written.
+pub type S<T> = Spanned<T>;
+
+/// The top of a scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSrc<N> {
+    pub name: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The prompt set: audio files live in `prompts/<set>/<prompt>.wav`.
+    pub prompts: S<String>,
+    /// Language of the customers' speech (speech-to-text hint, rules normalisation).
+    #[serde(default)]
+    pub language: Option<S<String>>,
+    /// The intents `classify` sorts answers into (`unknown` is always there).
+    #[serde(default)]
+    pub intents: Vec<S<String>>,
+    /// The first node; the first node listed when absent.
+    #[serde(default)]
+    pub start: Option<S<String>>,
+    /// Extra results and overrides of the default result → panel status table.
+    #[serde(default)]
+    pub results: Option<OrderedMap<S<String>>>,
+    /// Panel statuses whose reports carry the customer's transcript.
+    #[serde(default)]
+    pub transcript_statuses: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub telephony: Option<S<TelephonySrc>>,
+    #[serde(default)]
+    pub limits: Option<S<LimitsSrc>>,
+    /// Routes for outcomes that a node leaves unrouted, e.g. `hangup: end`.
+    #[serde(default)]
+    pub defaults: Option<OrderedMap<S<RouteSrc>>>,
+    pub nodes: S<OrderedMap<N>>,
+}
+
+/// How the outcome of a call that was never answered becomes a result.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelephonySrc {
+    /// How long the customer's phone may ring before the call counts as missed.
+    #[serde(default)]
+    pub ring_timeout: Option<S<Scalar>>,
+    /// With no event at all for this long after originate, the call is `user_didnt_answer`.
+    #[serde(default)]
+    pub watchdog: Option<S<Scalar>>,
+    /// Q.850 hangup causes per result, replacing the defaults for the results named.
+    #[serde(default)]
+    pub causes: Option<OrderedMap<Vec<S<u16>>>>,
+    /// Fragments of Asterisk's cause text per result (e.g. `banned: [congest]`).
+    #[serde(default)]
+    pub cause_text: Option<OrderedMap<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSrc {
+    /// Most node entries one call may make (the run-time loop guard).
+    #[serde(default)]
+    pub max_steps: Option<S<u32>>,
+    /// Longest a call may last once answered.
+    #[serde(default)]
+    pub max_duration: Option<S<Scalar>>,
+    /// How much longer than its audio a prompt may take before it counts as failed.
+    #[serde(default)]
+    pub prompt_grace: Option<S<Scalar>>,
+}
+
+/// One node: exactly one verb, plus the fields every node may have.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSrc {
+    // Verbs: exactly one of these.
+    #[serde(default)]
+    pub play: Option<S<OneOrMany<S<String>>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub record: Option<S<Option<RecordSrc>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub classify: Option<S<Option<ClassifySrc>>>,
+    #[serde(default)]
+    pub branch: Option<S<Vec<S<CaseSrc>>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub gather: Option<S<Option<GatherSrc>>>,
+    #[serde(default)]
+    pub originate_operator: Option<S<OperatorSrc>>,
+    #[serde(default, deserialize_with = "present")]
+    pub amd: Option<S<Option<AmdSrc>>>,
+    #[serde(default)]
+    pub voicemail_drop: Option<S<VoicemailSrc>>,
+    #[serde(default)]
+    pub set: Option<S<OrderedMap<S<Scalar>>>>,
+    #[serde(default)]
+    pub hook: Option<S<HookSrc>>,
+    #[serde(default)]
+    pub wait: Option<S<Scalar>>,
+    #[serde(default, deserialize_with = "present")]
+    pub hangup: Option<S<Option<HangupSrc>>>,
+
+    // Common to every verb.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The provisional result from the moment the node is entered.
+    #[serde(default)]
+    pub set_result: Option<S<String>>,
+    /// Report the current result's panel status when the node is entered.
+    #[serde(default)]
+    pub report: Option<S<bool>>,
+    /// The node runs at most this many times per call; then its `exhausted` route is taken.
+    #[serde(default)]
+    pub max_visits: Option<S<u32>>,
+    /// Route for the verb's main outcome (play/record/wait: finished, set: next, …).
+    #[serde(default)]
+    pub next: Option<S<RouteSrc>>,
+    /// Route when no `branch` case matches.
+    #[serde(default, rename = "else")]
+    pub otherwise: Option<S<RouteSrc>>,
+    /// Routes by outcome name; `default` covers the outcomes not listed.
+    #[serde(default)]
+    pub on: Option<OrderedMap<S<RouteSrc>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSrc {
+    #[serde(default)]
+    pub max_duration: Option<S<Scalar>>,
+    #[serde(default)]
+    pub max_silence: Option<S<Scalar>>,
+    #[serde(default)]
+    pub beep: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifySrc {
+    /// The `record` node whose recording is classified; the latest recording when absent.
+    #[serde(default)]
+    pub recording: Option<S<String>>,
+    /// A prompt that plays while speech-to-text and the intent classifier run.
+    #[serde(default)]
+    pub filler: Option<S<String>>,
+    /// The longest the classification may take after the filler ends.
+    #[serde(default)]
+    pub timeout: Option<S<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSrc {
+    pub when: S<String>,
+    #[serde(default)]
+    pub goto: Option<S<String>>,
+    #[serde(default)]
+    pub result: Option<S<String>>,
+    #[serde(default)]
+    pub report: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatherSrc {
+    /// Plays while digits are collected; the first digit cuts it off.
+    #[serde(default)]
+    pub prompt: Option<S<String>>,
+    #[serde(default)]
+    pub max_digits: Option<S<u32>>,
+    /// A key that ends the input early (usually `#`).
+    #[serde(default)]
+    pub terminator: Option<S<String>>,
+    /// How long to wait for the first digit once the prompt has ended.
+    #[serde(default)]
+    pub timeout: Option<S<Scalar>>,
+    /// How long to wait for each further digit.
+    #[serde(default)]
+    pub digit_timeout: Option<S<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSrc {
+    /// Logical operator name, resolved to an endpoint or queue by dialflow's configuration.
+    pub operator: S<String>,
+    /// Logical caller-id name from the configuration.
+    #[serde(default)]
+    pub caller_id: Option<S<String>>,
+    /// How long the operator's phone may ring.
+    #[serde(default)]
+    pub timeout: Option<S<Scalar>>,
+    /// A prompt that plays (repeatedly) to the customer while the operator's phone rings.
+    #[serde(default)]
+    pub hold: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmdSrc {
+    /// How long to wait for the call to come back from the dialplan's AMD hop.
+    #[serde(default)]
+    pub timeout: Option<S<Scalar>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoicemailSrc {
+    pub prompt: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookSrc {
+    /// A `.rhai` file, relative to the scenario file.
+    #[serde(default)]
+    pub script: Option<S<String>>,
+    /// Inline Rhai source, instead of `script`.
+    #[serde(default)]
+    pub code: Option<S<String>>,
+    /// The function to call; it returns the name of one of `outcomes`.
+    pub function: S<String>,
+    pub outcomes: S<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HangupSrc {}
+
+/// Where an outcome leads: a node name, `end`, or `{goto, result, report}`.
+#[derive(Debug, Clone)]
+pub struct RouteSrc {
+    pub goto: Option<S<String>>,
+    pub result: Option<S<String>>,
+    pub report: Option<S<bool>>,
+}
+
+impl<'de> Deserialize<'de> for RouteSrc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RouteVisitor;
+        impl<'de> Visitor<'de> for RouteVisitor {
+            type Value = RouteSrc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a node name, `end`, or a mapping with goto/result/report")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RouteSrc, E> {
+                // A bare name carries no span of its own; the caller's Spanned wrapper has it.
+                let goto = Spanned { value: s.to_string(), referenced: Location::UNKNOWN, defined: Location::UNKNOWN };
+                Ok(RouteSrc { goto: Some(goto), result: None, report: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RouteSrc, A::Error> {
+                let mut route = RouteSrc { goto: None, result: None, report: None };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "goto" => route.goto = Some(map.next_value()?),
+                        "result" => route.result = Some(map.next_value()?),
+                        "report" => route.report = Some(map.next_value()?),
+                        other => return Err(de::Error::unknown_field(other, &["goto", "result", "report"])),
+                    }
+                }
+                Ok(route)
+            }
+        }
+        d.deserialize_any(RouteVisitor)
+    }
+}
+
+/// A scalar whose meaning depends on where it is (a duration, a template, `hangup`…).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Str(s) => f.write_str(s),
+            Scalar::Num(n) => write!(f, "{n}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a single value (text, number or true/false)")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(s.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(b))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Num(n as f64))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Num(n as f64))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Num(n))
+            }
+        }
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// One item or a list of them (`play: hello` or `play: [hello, onhold]`).
+#[derive(Debug)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de> Deserialize<'de> for OneOrMany<S<String>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = OneOrMany<S<String>>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a prompt name or a list of prompt names")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(OneOrMany(vec![Spanned {
+                    value: s.to_string(),
+                    referenced: Location::UNKNOWN,
+                    defined: Location::UNKNOWN,
+                }]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany(items))
+            }
+        }
+        d.deserialize_any(ListVisitor)
+    }
+}
+
+/// A YAML mapping kept in file order with the location of every key, duplicates included
+/// (the compiler reports them with both places).
+#[derive(Debug)]
+pub struct OrderedMap<V>(pub Vec<(S<String>, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+        d.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+/// Deserializes a field that is meaningful even when empty (`hangup:` with no value):
+/// present-with-null becomes `Some(None)`, absent stays `None` through `#[serde(default)]`.
+fn present<'de, D, T>(d: D) -> Result<Option<S<Option<T>>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Some(Spanned::<Option<T>>::deserialize(d)?))
+}

@@ -1,0 +1,10 @@
+//! dialflow: an outbound-call engine for Asterisk. Campaign leads are dialed through ARI
+//! and every answered call runs through a scenario compiled from YAML.
+//!
+//! See ARCHITECTURE.md for the map of modules and the invariants they keep.
+
+pub mod cli;
+pub mod core;
+pub mod hooks;
+pub mod load;
+pub mod render;
