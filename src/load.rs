@@ -61,7 +61,10 @@ pub fn environment(path: &Path, text: &str, options: &LoadOptions) -> Environmen
     let scenario_dir = path.parent().unwrap_or(Path::new("."));
     let mut env = Environment::default();
     if let Some(set) = &refs.prompt_set {
-        let root = options.prompts_dir.clone().unwrap_or_else(|| default_prompts_dir(scenario_dir));
+        let root = options
+            .prompts_dir
+            .clone()
+            .unwrap_or_else(|| default_prompts_dir(scenario_dir));
         env.prompts = Some(read_prompt_set(&root.join(set)));
     }
     let mut scripts = BTreeMap::new();
@@ -76,27 +79,42 @@ pub fn environment(path: &Path, text: &str, options: &LoadOptions) -> Environmen
 
 fn default_prompts_dir(scenario_dir: &Path) -> PathBuf {
     let beside = scenario_dir.join("..").join("prompts");
-    if beside.is_dir() { beside } else { PathBuf::from("prompts") }
+    if beside.is_dir() {
+        beside
+    } else {
+        PathBuf::from("prompts")
+    }
 }
 
 /// Lists a prompt set's WAV files with their lengths.
 pub fn read_prompt_set(dir: &Path) -> PromptCatalog {
-    let mut catalog = PromptCatalog { dir: dir.display().to_string(), exists: dir.is_dir(), files: BTreeMap::new() };
-    let Ok(entries) = fs::read_dir(dir) else { return catalog };
+    let mut catalog = PromptCatalog {
+        dir: dir.display().to_string(),
+        exists: dir.is_dir(),
+        files: BTreeMap::new(),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return catalog;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) != Some("wav") {
             continue;
         }
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
-        catalog.files.insert(stem.to_string(), prompt_length_ms(&path));
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        catalog
+            .files
+            .insert(stem.to_string(), prompt_length_ms(&path));
     }
     catalog
 }
 
 /// The length of a prompt in milliseconds, or why Asterisk could not play it as is.
 pub fn prompt_length_ms(path: &Path) -> Result<u64, String> {
-    let reader = hound::WavReader::open(path).map_err(|e| format!("not a readable WAV file ({e})"))?;
+    let reader =
+        hound::WavReader::open(path).map_err(|e| format!("not a readable WAV file ({e})"))?;
     let spec = reader.spec();
     if spec.sample_rate != PROMPT_SAMPLE_RATE || spec.channels != 1 || spec.bits_per_sample != 16 {
         return Err(format!(
@@ -117,7 +135,10 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                 .map_err(|e| format!("cannot list {}: {e}", path.display()))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
                 .filter(|p| !p.to_string_lossy().ends_with(".test.yaml"))
                 .collect();
             found.sort();

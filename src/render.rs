@@ -41,7 +41,10 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -50,20 +53,39 @@ impl miette::Diagnostic for Report<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let bytes = &self.diagnostic.position.bytes;
-        let label = format!("line {}, column {}", self.diagnostic.position.line, self.diagnostic.position.column);
-        Some(Box::new(std::iter::once(LabeledSpan::at(bytes.start..bytes.end.max(bytes.start), label))))
+        let label = format!(
+            "line {}, column {}",
+            self.diagnostic.position.line, self.diagnostic.position.column
+        );
+        Some(Box::new(std::iter::once(LabeledSpan::at(
+            bytes.start..bytes.end.max(bytes.start),
+            label,
+        ))))
     }
 }
 
 /// Renders diagnostics with source snippets. `color` is for terminals; tests and files
 /// get plain text.
 pub fn human(diagnostics: &[Diagnostic], sources: &[SourceText], color: bool) -> String {
-    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     for diagnostic in diagnostics {
-        let text = sources.iter().find(|s| s.name == diagnostic.file).map(|s| s.text.clone()).unwrap_or_default();
-        let report = Report { diagnostic, source: NamedSource::new(&diagnostic.file, text) };
+        let text = sources
+            .iter()
+            .find(|s| s.name == diagnostic.file)
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        let report = Report {
+            diagnostic,
+            source: NamedSource::new(&diagnostic.file, text),
+        };
         if handler.render_report(&mut out, &report).is_err() {
             out.push_str(&diagnostic.to_string());
             out.push('\n');
@@ -89,5 +111,9 @@ pub fn summary(diagnostics: &[Diagnostic]) -> String {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }

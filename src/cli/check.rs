@@ -33,7 +33,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         }
     };
     if files.is_empty() {
-        eprintln!("error: no scenario files (*.yaml) under {}", display_paths(&args.paths));
+        eprintln!(
+            "error: no scenario files (*.yaml) under {}",
+            display_paths(&args.paths)
+        );
         return ExitCode::from(2);
     }
     let options = args.env.load_options();
@@ -60,7 +63,11 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     diagnostics: &c.diagnostics,
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json)
+                    .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+            );
         }
         OutputFormat::Human => {
             let color = super::stderr_color();
@@ -69,16 +76,33 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     eprint!("{}", render::human(&c.diagnostics, &c.sources, color));
                 }
                 match &c.scenario {
-                    Some(s) => println!("ok    {file}  ({} nodes, scenario `{}`, hash {})", s.nodes.len(), s.name, s.hash.short()),
+                    Some(s) => println!(
+                        "ok    {file}  ({} nodes, scenario `{}`, hash {})",
+                        s.nodes.len(),
+                        s.name,
+                        s.hash.short()
+                    ),
                     None => println!("FAIL  {file}  ({})", render::summary(&c.diagnostics)),
                 }
             }
-            println!("checked {} scenario file(s): {}", files.len(), render::summary(&all));
+            println!(
+                "checked {} scenario file(s): {}",
+                files.len(),
+                render::summary(&all)
+            );
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

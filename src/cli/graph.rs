@@ -29,10 +29,21 @@ pub struct GraphArgs {
 pub fn run(args: &GraphArgs) -> ExitCode {
     let compiled = load::compile_file(&args.file, &args.env.load_options());
     if !compiled.diagnostics.is_empty() {
-        eprint!("{}", render::human(&compiled.diagnostics, &compiled.sources, super::stderr_color()));
+        eprint!(
+            "{}",
+            render::human(
+                &compiled.diagnostics,
+                &compiled.sources,
+                super::stderr_color()
+            )
+        );
     }
     let Some(scenario) = compiled.scenario else {
-        eprintln!("error: {} does not compile ({})", args.file.display(), render::summary(&compiled.diagnostics));
+        eprintln!(
+            "error: {} does not compile ({})",
+            args.file.display(),
+            render::summary(&compiled.diagnostics)
+        );
         return ExitCode::FAILURE;
     };
     let _ = super::stdout_color();

@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::load::LoadOptions;
 
 #[derive(Debug, Parser)]
-#[command(name = "dialflow", version, about = "Outbound-call engine for Asterisk: campaigns dialed through ARI, every answered call run through a YAML scenario")]
+#[command(
+    name = "dialflow",
+    version,
+    about = "Outbound-call engine for Asterisk: campaigns dialed through ARI, every answered call run through a YAML scenario"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -39,7 +43,10 @@ pub struct EnvironmentArgs {
 
 impl EnvironmentArgs {
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions { prompts_dir: self.prompts.clone(), no_environment: self.no_environment }
+        LoadOptions {
+            prompts_dir: self.prompts.clone(),
+            no_environment: self.no_environment,
+        }
     }
 }
 

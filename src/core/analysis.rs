@@ -66,7 +66,9 @@ pub fn check(nodes: &[Node], start: NodeId, graph: &DiGraph<GraphVertex, Outcome
     while let Some(v) = dfs.next(reversed) {
         ends[v.index()] = true;
     }
-    let stuck: Vec<usize> = (0..nodes.len()).filter(|&i| reachable[i] && !ends[i]).collect();
+    let stuck: Vec<usize> = (0..nodes.len())
+        .filter(|&i| reachable[i] && !ends[i])
+        .collect();
     if !stuck.is_empty() {
         // One diagnostic per group of stuck nodes that reach each other.
         let sub = graph.filter_map(

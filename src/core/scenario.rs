@@ -67,7 +67,10 @@ impl Scenario {
     }
 
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
-        self.nodes.iter().position(|n| n.name == name).map(|i| NodeId(i as u16))
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NodeId(i as u16))
     }
 }
 
@@ -92,7 +95,10 @@ pub struct Node {
 
 impl Node {
     pub fn route(&self, outcome: &Outcome) -> Option<&Route> {
-        self.routes.iter().find(|(o, _)| o == outcome).map(|(_, r)| r)
+        self.routes
+            .iter()
+            .find(|(o, _)| o == outcome)
+            .map(|(_, r)| r)
     }
 }
 
@@ -188,18 +194,53 @@ impl fmt::Display for Outcome {
 
 #[derive(Debug)]
 pub enum Verb {
-    Play { prompts: Vec<String> },
-    Record { max_duration_ms: u64, max_silence_ms: u64, beep: bool },
-    Classify { recording: Option<NodeId>, filler: Option<String>, timeout_ms: u64 },
-    Branch { cases: Vec<Case> },
-    Gather { prompt: Option<String>, max_digits: u32, terminator: Option<char>, timeout_ms: u64, digit_timeout_ms: u64 },
-    OriginateOperator { operator: String, caller_id: Option<String>, timeout_ms: u64, hold: Option<String> },
-    Amd { timeout_ms: u64 },
-    VoicemailDrop { prompt: String },
-    Set { assignments: Vec<(VarPath, Template)> },
-    Hook { script: Arc<HookScript>, function: String, outcomes: Vec<String> },
+    Play {
+        prompts: Vec<String>,
+    },
+    Record {
+        max_duration_ms: u64,
+        max_silence_ms: u64,
+        beep: bool,
+    },
+    Classify {
+        recording: Option<NodeId>,
+        filler: Option<String>,
+        timeout_ms: u64,
+    },
+    Branch {
+        cases: Vec<Case>,
+    },
+    Gather {
+        prompt: Option<String>,
+        max_digits: u32,
+        terminator: Option<char>,
+        timeout_ms: u64,
+        digit_timeout_ms: u64,
+    },
+    OriginateOperator {
+        operator: String,
+        caller_id: Option<String>,
+        timeout_ms: u64,
+        hold: Option<String>,
+    },
+    Amd {
+        timeout_ms: u64,
+    },
+    VoicemailDrop {
+        prompt: String,
+    },
+    Set {
+        assignments: Vec<(VarPath, Template)>,
+    },
+    Hook {
+        script: Arc<HookScript>,
+        function: String,
+        outcomes: Vec<String>,
+    },
     /// `None`: wait until the call ends (e.g. while customer and operator talk).
-    Wait { duration_ms: Option<u64> },
+    Wait {
+        duration_ms: Option<u64>,
+    },
     Hangup,
 }
 
@@ -243,7 +284,9 @@ pub struct HookScript {
 
 impl fmt::Debug for HookScript {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HookScript").field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("HookScript")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -288,7 +331,10 @@ impl Default for ResultTable {
             ("banned", "BANNED"),
         ];
         Self {
-            entries: entries.iter().map(|(r, s)| (r.to_string(), s.to_string())).collect(),
+            entries: entries
+                .iter()
+                .map(|(r, s)| (r.to_string(), s.to_string()))
+                .collect(),
             transcript_statuses: ["CONNECTED", "DISCONNECTED", "NOT_INTERESTED", "UNKNOWN"]
                 .map(String::from)
                 .to_vec(),
@@ -303,7 +349,11 @@ impl ResultTable {
         }
         self.entries
             .iter()
-            .filter_map(|(r, s)| r.strip_suffix('*').filter(|p| result.starts_with(p)).map(|p| (p.len(), s)))
+            .filter_map(|(r, s)| {
+                r.strip_suffix('*')
+                    .filter(|p| result.starts_with(p))
+                    .map(|p| (p.len(), s))
+            })
             .max_by_key(|(len, _)| *len)
             .map(|(_, s)| s.as_str())
     }
@@ -354,7 +404,10 @@ impl Default for Telephony {
                 ("power_off".into(), vec![18, 19, 20]),
                 ("banned".into(), vec![21, 34, 41, 42]),
             ],
-            cause_text: vec![("busy".into(), vec!["busy".into()]), ("banned".into(), vec!["congest".into()])],
+            cause_text: vec![
+                ("busy".into(), vec!["busy".into()]),
+                ("banned".into(), vec!["congest".into()]),
+            ],
             rang_out_result: "missed".into(),
             no_event_result: "user_didnt_answer".into(),
             originate_failed_result: "failed:originate".into(),
@@ -372,7 +425,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_steps: 200, max_duration_ms: 15 * 60_000, prompt_grace_ms: 5_000 }
+        Self {
+            max_steps: 200,
+            max_duration_ms: 15 * 60_000,
+            prompt_grace_ms: 5_000,
+        }
     }
 }
 

@@ -6,8 +6,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
 /// A value with the place it was written.
@@ -254,17 +254,34 @@ impl<'de> Deserialize<'de> for RouteSrc {
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<RouteSrc, E> {
                 // A bare name carries no span of its own; the caller's Spanned wrapper has it.
-                let goto = Spanned { value: s.to_string(), referenced: Location::UNKNOWN, defined: Location::UNKNOWN };
-                Ok(RouteSrc { goto: Some(goto), result: None, report: None })
+                let goto = Spanned {
+                    value: s.to_string(),
+                    referenced: Location::UNKNOWN,
+                    defined: Location::UNKNOWN,
+                };
+                Ok(RouteSrc {
+                    goto: Some(goto),
+                    result: None,
+                    report: None,
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RouteSrc, A::Error> {
-                let mut route = RouteSrc { goto: None, result: None, report: None };
+                let mut route = RouteSrc {
+                    goto: None,
+                    result: None,
+                    report: None,
+                };
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "goto" => route.goto = Some(map.next_value()?),
                         "result" => route.result = Some(map.next_value()?),
                         "report" => route.report = Some(map.next_value()?),
-                        other => return Err(de::Error::unknown_field(other, &["goto", "result", "report"])),
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["goto", "result", "report"],
+                            ));
+                        }
                     }
                 }
                 Ok(route)

@@ -4,7 +4,7 @@
 //! locked down: no file or module access, bounded operations, call depth and sizes.
 //! A hook is a pure function of the call's data; it returns an outcome name.
 
-use rhai::{Engine, AST};
+use rhai::{AST, Engine};
 
 /// Upper bounds for one hook call; a script that hits one fails the hook (`failed` outcome).
 pub const MAX_OPERATIONS: u64 = 100_000;
@@ -51,7 +51,10 @@ pub fn compile(engine: &Engine, source: &str) -> Result<AST, ScriptError> {
 
 /// The parameter counts of the functions named `function` in a compiled script.
 pub fn function_arities(ast: &AST, function: &str) -> Vec<usize> {
-    ast.iter_functions().filter(|f| f.name == function).map(|f| f.params.len()).collect()
+    ast.iter_functions()
+        .filter(|f| f.name == function)
+        .map(|f| f.params.len())
+        .collect()
 }
 
 #[cfg(test)]
@@ -61,10 +64,14 @@ mod tests {
     #[test]
     fn compiles_and_finds_functions() {
         let engine = engine();
-        let ast = compile(&engine, "fn pick(call) { if call.intent == \"yes\" { \"hot\" } else { \"cold\" } }").unwrap();
+        let ast = compile(
+            &engine,
+            "fn pick(ctx) { if ctx.intent == \"yes\" { \"hot\" } else { \"cold\" } }",
+        )
+        .unwrap();
         assert_eq!(function_arities(&ast, "pick"), vec![1]);
         assert!(function_arities(&ast, "other").is_empty());
-        let err = compile(&engine, "fn pick(call) {\n  let x = ;\n}").unwrap_err();
+        let err = compile(&engine, "fn pick(ctx) {\n  let x = ;\n}").unwrap_err();
         assert_eq!(err.line, Some(2));
     }
 
