@@ -65,6 +65,19 @@ pub struct References {
 /// Finds the prompt set and hook scripts a scenario names, as far as its text parses.
 pub fn references(text: &str) -> References {
     let mut refs = References::default();
+    if let Ok(full) =
+        serde_saphyr::from_str_with_options::<ScenarioSrc<NodeSrc>>(text, yaml_options())
+    {
+        refs.prompt_set = Some(full.prompts.value.clone());
+        for (_, node) in full.nodes.value.0 {
+            if let Some(script) = node.hook.and_then(|h| h.value.script)
+                && !refs.scripts.contains(&script.value)
+            {
+                refs.scripts.push(script.value);
+            }
+        }
+        return refs;
+    }
     if let Ok(header) = parse_header(text) {
         refs.prompt_set = Some(header.prompts.value.clone());
         for i in 0..header.nodes.value.0.len() {
@@ -128,6 +141,9 @@ fn yaml_options() -> serde_saphyr::Options {
     options.with_snippet = false;
     // YAML 1.2 booleans only: `yes` and `no` are intents and prompt names, not booleans.
     options.strict_booleans = true;
+    // Repeated keys reach our own visitors, which report them as duplicate nodes,
+    // results or routes with both places, instead of a generic YAML error.
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options
 }
 
@@ -310,20 +326,65 @@ impl Cx<'_> {
         let (line, column) = err.location().map_or((1, 1), |l| {
             (l.line().max(1) as u32, l.column().max(1) as u32)
         });
-        let start = self.src.offset_of(line, column);
-        let len = err
+        let mut start = self.src.offset_of(line, column);
+        let mut len = err
             .location()
             .and_then(|l| l.span().byte_len())
             .filter(|&l| l > 0 && l < 10_000)
             .map_or(1, |l| l as usize);
-        let message = clean_yaml_message(&err.to_string());
+        let raw = clean_yaml_message(&err.to_string());
         let code = if is_syntax_error(err) {
             Code::YamlSyntax
         } else {
             Code::YamlSchema
         };
+        let message = if code == Code::YamlSchema {
+            self.explain_schema_error(&raw, start)
+        } else {
+            raw
+        };
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+            && ["name", "prompts", "nodes"].contains(&field)
+        {
+            // A missing top-level field belongs to the whole file, not to its last key.
+            start = 0;
+            len = 0;
+        }
         let help = yaml_help(&message);
         self.push(Severity::Error, code, start..start + len, message, help);
+    }
+
+    /// Rewrites serde's type errors in the words of the scenario: names the field (the
+    /// key on the error's line) and says "a whole number" rather than "u32".
+    fn explain_schema_error(&self, raw: &str, at: usize) -> String {
+        let at = at.min(self.src.text.len());
+        let line_start = self.src.text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.src.text[line_start..].lines().next().unwrap_or("");
+        let key = line
+            .trim_start()
+            .trim_start_matches("- ")
+            .split(':')
+            .next()
+            .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|_| line.contains(':'));
+        let kind = if raw.starts_with("invalid u") || raw.starts_with("invalid i") {
+            Some("a whole number")
+        } else if raw.contains("sequence start") {
+            Some("a list")
+        } else if raw.contains("mapping start") {
+            Some("a mapping")
+        } else if raw.starts_with("invalid bool") || raw.contains("expected a boolean") {
+            Some("true or false")
+        } else {
+            None
+        };
+        match (key, kind) {
+            (Some(key), Some(kind)) => format!("`{key}` must be {kind}"),
+            (None, Some(kind)) => format!("expected {kind}"),
+            _ => raw.to_string(),
+        }
     }
 
     /// Maps an error inside a YAML string scalar to file bytes: exact when the scalar's
@@ -439,8 +500,14 @@ fn clean_yaml_message(raw: &str) -> String {
 fn yaml_help(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let field = &rest[..rest.find('`')?];
-    let list = message.split("expected one of ").nth(1).or_else(|| message.split("expected ").nth(1))?;
-    let options: Vec<&str> = list.split(", ").map(|s| s.trim_matches('`').trim()).collect();
+    let list = message
+        .split("expected one of ")
+        .nth(1)
+        .or_else(|| message.split("expected ").nth(1))?;
+    let options: Vec<&str> = list
+        .split(", ")
+        .map(|s| s.trim_matches('`').trim())
+        .collect();
     did_you_mean(field, options.iter().copied())
 }
 
@@ -520,9 +587,14 @@ impl Scope for GuardScope<'_> {
             ["amd", "status" | "cause"] => Ok(Type::Str),
             ["lead", "name" | "phone" | "timezone"] => Ok(Type::Str),
             ["lead", "custom", _] => Ok(Type::Str),
-            ["lead", other] => Err(format!(
-                "unknown lead field `lead.{other}`: leads have name, phone and timezone; other columns are `lead.custom.{other}`"
-            )),
+            ["lead", other] => Err(match closest(other, ["name", "phone", "timezone"]) {
+                Some(field) => {
+                    format!("unknown lead field `lead.{other}`; did you mean `lead.{field}`?")
+                }
+                None => format!(
+                    "unknown lead field `lead.{other}`: leads have name, phone and timezone; other columns are `lead.custom.{other}`"
+                ),
+            }),
             ["visits", node] => {
                 if self.nodes.contains_key(*node) {
                     Ok(Type::Num)
@@ -594,6 +666,21 @@ struct PendingRoute<'a> {
 impl Cx<'_> {
     fn compile_all(&mut self, env: &Environment) -> Option<Scenario> {
         let text = &self.src.text;
+        // Fast path: a file that parses whole needs one pass. Only a file with YAML
+        // mistakes is parsed again node by node, to find every mistake.
+        if let Ok(full) =
+            serde_saphyr::from_str_with_options::<ScenarioSrc<NodeSrc>>(text, yaml_options())
+        {
+            let (header, nodes) = full.split();
+            let nodes = nodes
+                .into_iter()
+                .map(|(name, src)| NodeEntry {
+                    name,
+                    src: Some(src),
+                })
+                .collect();
+            return self.semantics(header, nodes, env);
+        }
         let header = match parse_header(text) {
             Ok(h) => Some(h),
             Err(err) => {
@@ -703,9 +790,10 @@ impl Cx<'_> {
                     continue;
                 }
                 seen.insert(r, rb.start);
-                if self.check_status(&status.value, &status.referenced) {
-                    results.set(r, &status.value);
-                }
+                // A bad status is reported once; the result still counts as declared so
+                // its uses are not reported again.
+                let status_ok = self.check_status(&status.value, &status.referenced);
+                results.set(r, if status_ok { &status.value } else { "FAILED" });
             }
         }
         if let Some(list) = &header.transcript_statuses {
@@ -823,7 +911,7 @@ impl Cx<'_> {
         }
 
         // Nodes.
-        let engine = hooks::engine();
+        let mut engine: Option<rhai::Engine> = None;
         let mut scripts: HashMap<String, Option<Arc<HookScript>>> = HashMap::new();
         let mut prompt_refs: Vec<(String, Range<usize>)> = Vec::new();
         let record_nodes: HashSet<&str> = nodes
@@ -852,7 +940,7 @@ impl Cx<'_> {
                 scope: &scope,
                 record_nodes: &record_nodes,
             };
-            let node = self.node(&ctx, src, env, &engine, &mut scripts, &mut prompt_refs);
+            let node = self.node(&ctx, src, env, &mut engine, &mut scripts, &mut prompt_refs);
             compiled_nodes.push(node);
         }
 
@@ -868,7 +956,35 @@ impl Cx<'_> {
             .iter()
             .map(|e| self.span(&e.name.referenced))
             .collect();
-        for problem in analysis::check(&nodes_compiled, start, &graph) {
+        // A route that failed to resolve makes its target look unreachable: that warning
+        // would only repeat the error.
+        let broken_routes = self.diags.iter().any(|d| d.code == Code::UnknownTarget);
+        let problems = analysis::check(&nodes_compiled, start, &graph);
+        let stuck: HashSet<NodeId> = problems
+            .iter()
+            .filter_map(|p| match p {
+                analysis::Problem::NeverEnds(ids) => Some(ids.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for problem in problems {
+            match &problem {
+                analysis::Problem::Unreachable(_) if broken_routes => continue,
+                // A second node of the same name is reported as a duplicate already.
+                analysis::Problem::Unreachable(id)
+                    if ids.get(&nodes_compiled[id.index()].name) != Some(id) =>
+                {
+                    continue;
+                }
+                // A loop that cannot end at all is reported once, as never-ends.
+                analysis::Problem::UnboundedCycle(ids)
+                    if ids.iter().all(|id| stuck.contains(id)) =>
+                {
+                    continue;
+                }
+                _ => {}
+            }
             let (severity, code, node, message) = match problem {
                 analysis::Problem::Unreachable(id) => (
                     Severity::Warning,
@@ -1210,7 +1326,7 @@ impl Cx<'_> {
         ctx: &NodeCtx,
         src: &NodeSrc,
         env: &Environment,
-        engine: &rhai::Engine,
+        engine: &mut Option<rhai::Engine>,
         scripts: &mut HashMap<String, Option<Arc<HookScript>>>,
         prompt_refs: &mut Vec<(String, Range<usize>)>,
     ) -> Option<Node> {
@@ -1585,7 +1701,7 @@ impl Cx<'_> {
         ctx: &NodeCtx,
         hook: &S<HookSrc>,
         env: &Environment,
-        engine: &rhai::Engine,
+        engine: &mut Option<rhai::Engine>,
         scripts: &mut HashMap<String, Option<Arc<HookScript>>>,
     ) -> Option<Verb> {
         let h = &hook.value;
@@ -1624,7 +1740,7 @@ impl Cx<'_> {
                         Some(Ok(text)) => {
                             let display = script_display_name(&self.src.name, &key);
                             let script_src = SourceText::new(display.clone(), text.clone());
-                            match hooks::compile(engine, text) {
+                            match hooks::compile(engine.get_or_insert_with(hooks::engine), text) {
                                 Ok(ast) => Some(Arc::new(HookScript {
                                     origin: display,
                                     ast,
@@ -1663,33 +1779,23 @@ impl Cx<'_> {
                     compiled
                 }
             }
-            (None, Some(code)) => match hooks::compile(engine, &code.value) {
-                Ok(ast) => Some(Arc::new(HookScript {
-                    origin: format!("<inline hook of node {node_name}>"),
-                    ast,
-                })),
-                Err(err) => {
-                    let within = {
-                        let s = SourceText::new("", code.value.clone());
-                        let o = s.offset_of(err.line.unwrap_or(1), err.column.unwrap_or(1));
-                        o..o + 1
-                    };
-                    let bytes = self.expr_span(code, &hook.referenced, &within);
-                    let bytes = if bytes.start == self.span(&code.referenced).start {
-                        // Block scalars are not verbatim in the file: count lines from the scalar.
-                        self.block_scalar_offset(&code.referenced, err.line, err.column)
-                            .unwrap_or(bytes)
-                    } else {
-                        bytes
-                    };
-                    self.error(
-                        Code::HookSyntax,
-                        bytes,
-                        format!("hook code does not compile: {}", err.message),
-                    );
-                    None
+            (None, Some(code)) => {
+                match hooks::compile(engine.get_or_insert_with(hooks::engine), &code.value) {
+                    Ok(ast) => Some(Arc::new(HookScript {
+                        origin: format!("<inline hook of node {node_name}>"),
+                        ast,
+                    })),
+                    Err(err) => {
+                        let bytes = self.hook_code_position(code, err.line, err.column);
+                        self.error(
+                            Code::HookSyntax,
+                            bytes,
+                            format!("hook code does not compile: {}", err.message),
+                        );
+                        None
+                    }
                 }
-            },
+            }
             (Some(_), Some(code)) => {
                 self.error(
                     Code::YamlSchema,
@@ -1752,25 +1858,73 @@ impl Cx<'_> {
         })
     }
 
-    /// Byte offset of (line, column) inside a block scalar (`code: |`), whose text starts
-    /// on the line after the indicator.
-    fn block_scalar_offset(
+    /// Where a Rhai error inside inline `code:` is in the file: exact for plain,
+    /// double-quoted (escapes walked) and block (`|`) scalars.
+    fn hook_code_position(
         &self,
-        loc: &Location,
+        code: &S<String>,
         line: Option<u32>,
         column: Option<u32>,
-    ) -> Option<Range<usize>> {
-        let (line, column) = (line?, column.unwrap_or(1));
-        let start = self.bytes_of(loc)?.start;
-        let (scalar_line, _) = self.src.line_col(start);
-        let target_line = scalar_line + line;
-        let line_start = self.src.offset_of(target_line, 1);
-        let indent = self.src.text[line_start..]
+    ) -> Range<usize> {
+        let whole = self.span(&code.referenced);
+        let (Some(line), column) = (line, column.unwrap_or(1)) else {
+            return whole;
+        };
+        let text = &self.src.text;
+        let value = code.value.as_str();
+        let within = SourceText::new("", value).offset_of(line, column);
+        let at = |offset: usize| offset..(offset + 1).min(text.len()).max(offset);
+        // Plain and single-line scalars appear verbatim.
+        for start in [whole.start, whole.start + 1] {
+            if text.get(start..start + value.len()) == Some(value) {
+                return at(start + within);
+            }
+        }
+        match text.as_bytes().get(whole.start) {
+            Some(b'"') => {
+                // Walk the quoted text: each escape is several source bytes for one char.
+                let mut src_i = whole.start + 1;
+                let mut val_i = 0;
+                let bytes = text.as_bytes();
+                while val_i < within && src_i < text.len() {
+                    let step = if bytes[src_i] == b'\\' {
+                        match bytes.get(src_i + 1) {
+                            Some(b'x') => 4,
+                            Some(b'u') => 6,
+                            Some(b'U') => 10,
+                            _ => 2,
+                        }
+                    } else {
+                        text[src_i..].chars().next().map_or(1, char::len_utf8)
+                    };
+                    let produced = if bytes[src_i] == b'\\' { 1 } else { step };
+                    src_i += step;
+                    val_i += produced;
+                }
+                at(src_i)
+            }
+            Some(b'|' | b'>') => {
+                let (scalar_line, _) = self.src.line_col(whole.start);
+                self.block_position(scalar_line + 1, line, column)
+            }
+            _ => {
+                // The span starts at the block's first content line.
+                let (first_line, _) = self.src.line_col(whole.start);
+                self.block_position(first_line, line, column)
+            }
+        }
+    }
+
+    /// Line `line`, column `column` of a block scalar whose content starts on `first_line`;
+    /// columns count from the block's indentation.
+    fn block_position(&self, first_line: u32, line: u32, column: u32) -> Range<usize> {
+        let first = self.src.offset_of(first_line, 1);
+        let indent = self.src.text[first..]
             .chars()
             .take_while(|c| *c == ' ')
             .count() as u32;
-        let offset = self.src.offset_of(target_line, indent + column);
-        Some(offset..offset + 1)
+        let offset = self.src.offset_of(first_line + line - 1, indent + column);
+        offset..(offset + 1).min(self.src.text.len()).max(offset)
     }
 
     fn routes(

@@ -758,6 +758,7 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
                                     .last()
                                     .unwrap_or("invalid pattern")
                                     .trim()
+                                    .trim_start_matches("error: ")
                                     .to_string();
                                 errors.push(ExprError::new(
                                     ExprErrorKind::BadRegex,

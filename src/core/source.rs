@@ -408,3 +408,38 @@ where
 {
     Ok(Some(Spanned::<Option<T>>::deserialize(d)?))
 }
+
+impl<N> ScenarioSrc<N> {
+    /// Separates the nodes from the rest, keeping the node names (with their places) in
+    /// the header so both parse paths of the compiler produce the same shapes.
+    pub fn split(self) -> (ScenarioSrc<de::IgnoredAny>, Vec<(S<String>, N)>) {
+        let Spanned {
+            value: OrderedMap(entries),
+            referenced,
+            defined,
+        } = self.nodes;
+        let names = entries
+            .iter()
+            .map(|(name, _)| (name.clone(), de::IgnoredAny))
+            .collect();
+        let header = ScenarioSrc {
+            name: self.name,
+            description: self.description,
+            prompts: self.prompts,
+            language: self.language,
+            intents: self.intents,
+            start: self.start,
+            results: self.results,
+            transcript_statuses: self.transcript_statuses,
+            telephony: self.telephony,
+            limits: self.limits,
+            defaults: self.defaults,
+            nodes: Spanned {
+                value: OrderedMap(names),
+                referenced,
+                defined,
+            },
+        };
+        (header, entries)
+    }
+}
