@@ -1,0 +1,100 @@
+//! The `dialflow` binary end to end: exit codes and output of `check` and `graph`.
+
+use std::process::Command;
+
+fn dialflow(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+        .args(args)
+        .output()
+        .expect("run dialflow");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_passes_on_the_shipped_scenarios() {
+    let (code, stdout, stderr) = dialflow(&["check", "scenarios/"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("checked 3 scenario file(s): 0 errors, 0 warnings"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn five_mistakes_give_five_positioned_diagnostics_in_one_run() {
+    let file = "tests/broken/48_five_mistakes.yaml";
+    let (code, stdout, _) = dialflow(&[
+        "check",
+        file,
+        "--prompts",
+        "tests/broken/prompts",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
+    let diagnostics = json[0]["diagnostics"].as_array().expect("diagnostics");
+    assert!(diagnostics.len() >= 5, "{stdout}");
+    let mut lines: Vec<u64> = diagnostics
+        .iter()
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
+    lines.dedup();
+    assert!(
+        lines.len() >= 5,
+        "five mistakes on five different lines: {lines:?}"
+    );
+    for d in diagnostics {
+        assert_eq!(d["file"], file);
+        assert!(d["column"].as_u64().unwrap() >= 1);
+        assert!(d["code"].as_str().is_some_and(|c| !c.is_empty()));
+    }
+    let (_, _, stderr) = dialflow(&["check", file, "--prompts", "tests/broken/prompts"]);
+    assert!(
+        stderr.contains(&format!("{file}:")),
+        "human output names the file: {stderr}"
+    );
+}
+
+#[test]
+fn check_reports_missing_paths_and_empty_folders() {
+    let (code, _, stderr) = dialflow(&["check", "no/such/place.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no such file or folder"), "{stderr}");
+    let (code, _, stderr) = dialflow(&["check", "src/cli"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no scenario files"), "{stderr}");
+}
+
+#[test]
+fn graph_draws_the_whole_agrad_flow() {
+    let (code, stdout, stderr) =
+        dialflow(&["graph", "scenarios/agrad.yaml", "--format", "mermaid"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("flowchart TD"));
+    for node in [
+        "hello",
+        "listen",
+        "understand",
+        "say_yes",
+        "hold",
+        "transfer",
+        "talking",
+        "goodbye",
+    ] {
+        assert!(
+            stdout.contains(&format!("\"{node}<br/>")),
+            "{node} missing:\n{stdout}"
+        );
+    }
+    let (code, stdout, _) = dialflow(&["graph", "scenarios/agrad.yaml", "--format", "dot"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("digraph"));
+    let (code, _, stderr) = dialflow(&["graph", "tests/broken/18_unknown_target.yaml"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("does not compile"), "{stderr}");
+}
