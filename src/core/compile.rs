@@ -544,10 +544,9 @@ fn is_identifier(name: &str) -> bool {
 
 fn is_file_name(name: &str) -> bool {
     !name.is_empty()
-        && !name.starts_with('.')
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
 fn is_result_name(name: &str) -> bool {
@@ -1665,6 +1664,14 @@ impl Cx<'_> {
             self.check_result(&r.value, ctx.results, self.span(&r.referenced));
         }
         let max_visits = match &src.max_visits {
+            Some(m) if verb.is_terminal() => {
+                self.error(
+                    Code::BadValue,
+                    self.span(&m.referenced),
+                    format!("`max_visits` has no effect on a `{}` node: it ends the call", verb.keyword()),
+                );
+                None
+            }
             Some(m) if m.value == 0 => {
                 self.error(
                     Code::BadValue,
@@ -2024,11 +2031,7 @@ impl Cx<'_> {
                     self.error(Code::RouteNotAllowed, self.span(&key.referenced), format!("`{verb_word}` ends the call, so node `{node_name}` has no outcome `{}` to route", key.value));
                 }
             }
-            if bounded {
-                // max_visits on a terminal verb still needs its exhausted route.
-            } else {
-                return Vec::new();
-            }
+            return Vec::new();
         }
 
         if let Some(next) = &src.next {
