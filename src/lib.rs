@@ -3,8 +3,10 @@
 //!
 //! See ARCHITECTURE.md for the map of modules and the invariants they keep.
 
+pub mod ari;
 pub mod cli;
 pub mod core;
 pub mod hooks;
 pub mod load;
 pub mod render;
+pub mod replay;

@@ -2,6 +2,7 @@
 
 mod check;
 mod graph;
+mod test;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Draw a scenario's flow as Mermaid or Graphviz DOT.
     Graph(graph::GraphArgs),
+    /// Run the test cases written in scenario files against simulated calls.
+    Test(test::TestArgs),
 }
 
 /// Options shared by the commands that compile scenarios.
@@ -62,6 +65,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Test(args) => test::run(&args),
     }
 }
 

@@ -68,6 +68,7 @@ codes! {
     BadPromptAudio = "bad-prompt-audio": "a prompt file is not an 8 kHz mono 16-bit WAV",
     HookSyntax = "hook-syntax": "a Rhai hook does not compile",
     HookMissingFunction = "hook-missing-function": "a hook names a function its script does not define",
+    BadTest = "bad-test": "a test case of the scenario is malformed or names something that does not exist",
 }
 
 impl fmt::Display for Code {

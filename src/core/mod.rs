@@ -4,9 +4,11 @@
 //! `tests/core_is_pure.rs` enforces it.
 
 pub mod analysis;
+pub mod call;
 pub mod compile;
 pub mod diagnostic;
 pub mod expr;
 pub mod picture;
 pub mod scenario;
 pub mod source;
+pub mod testcase;

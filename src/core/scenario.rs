@@ -57,8 +57,10 @@ pub struct Scenario {
     pub start: NodeId,
     /// Every prompt the scenario plays, with its audio length when the file was read.
     pub prompts: BTreeMap<String, Option<u64>>,
-    /// The flow as a graph: one vertex per node plus [`Scenario::end_vertex`].
+    /// The flow as a graph: one vertex per node plus the end of the call (last vertex).
     pub graph: DiGraph<GraphVertex, Outcome>,
+    /// The scenario's own test cases.
+    pub tests: Vec<super::testcase::TestCase>,
 }
 
 impl Scenario {
@@ -280,6 +282,8 @@ pub struct HookScript {
     /// The script's file, or `<inline>` with the node name.
     pub origin: String,
     pub ast: rhai::AST,
+    /// The sandboxed engine it was compiled on and runs on (shared by the scenario's hooks).
+    pub engine: Arc<rhai::Engine>,
 }
 
 impl fmt::Debug for HookScript {

@@ -45,6 +45,9 @@ pub struct ScenarioSrc<N> {
     #[serde(default)]
     pub defaults: Option<OrderedMap<S<RouteSrc>>>,
     pub nodes: S<OrderedMap<N>>,
+    /// Test cases run by `dialflow test` against a simulated call.
+    #[serde(default)]
+    pub tests: Option<Vec<S<TestCaseSrc>>>,
 }
 
 /// How the outcome of a call that was never answered becomes a result.
@@ -439,7 +442,141 @@ impl<N> ScenarioSrc<N> {
                 referenced,
                 defined,
             },
+            tests: self.tests,
         };
         (header, entries)
     }
+}
+
+/// One test case of a scenario: who the simulated customer is, what the stubbed
+/// classifier answers, and what the call must end with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCaseSrc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub customer: Option<S<CustomerSrc>>,
+    /// What the operator's phone does: `answer`, `busy`, `no_answer` or `refused`.
+    #[serde(default)]
+    pub operator: Option<S<String>>,
+    /// The classifier's answer for each recording, in order.
+    #[serde(default)]
+    pub classify: Option<Vec<S<StubSrc>>>,
+    #[serde(default)]
+    pub lead: Option<LeadSrc>,
+    #[serde(default)]
+    pub attempt: Option<S<u32>>,
+    pub expect: S<ExpectSrc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerSrc {
+    /// A duration (answers after it), or what happens instead: busy, poweroff,
+    /// noresponse, unavailable, rejected, congestion, noanswer, lost, refused.
+    #[serde(default)]
+    pub answer: Option<S<Scalar>>,
+    /// What the customer says into each recording, in order.
+    #[serde(default)]
+    pub says: Vec<S<String>>,
+    /// Hangs up this long after answering.
+    #[serde(default)]
+    pub hangs_up_at: Option<S<Scalar>>,
+    #[serde(default)]
+    pub presses: Vec<S<PressSrc>>,
+    /// What answering-machine detection says: HUMAN, MACHINE or NOTSURE.
+    #[serde(default)]
+    pub amd: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PressSrc {
+    pub digit: S<String>,
+    /// When, after answering.
+    pub at: S<Scalar>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadSrc {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub custom: Option<OrderedMap<String>>,
+}
+
+/// A stubbed classification: an intent name, or `{intent, transcript}`, `empty`,
+/// `{failed: reason}`, `{quota: reason}`.
+#[derive(Debug, Clone, Default)]
+pub struct StubSrc {
+    pub intent: Option<String>,
+    pub transcript: Option<String>,
+    pub failed: Option<String>,
+    pub quota: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for StubSrc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StubVisitor;
+        impl<'de> Visitor<'de> for StubVisitor {
+            type Value = StubSrc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "an intent name, `empty`, or a mapping with intent/transcript/failed/quota",
+                )
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<StubSrc, E> {
+                Ok(StubSrc {
+                    intent: Some(s.to_string()),
+                    ..StubSrc::default()
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StubSrc, A::Error> {
+                let mut stub = StubSrc::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "intent" => &mut stub.intent,
+                        "transcript" => &mut stub.transcript,
+                        "failed" => &mut stub.failed,
+                        "quota" => &mut stub.quota,
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["intent", "transcript", "failed", "quota"],
+                            ));
+                        }
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(stub)
+            }
+        }
+        d.deserialize_any(StubVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSrc {
+    #[serde(default)]
+    pub result: Option<S<String>>,
+    #[serde(default)]
+    pub status: Option<S<String>>,
+    /// The nodes entered, in order.
+    #[serde(default)]
+    pub path: Option<Vec<S<String>>>,
+    /// Whether the final report carries the transcript.
+    #[serde(default)]
+    pub transcript_sent: Option<S<bool>>,
+    /// The panel statuses reported, in order.
+    #[serde(default)]
+    pub reports: Option<Vec<S<String>>>,
+    /// Variables (`vars.*`) at the end of the call.
+    #[serde(default)]
+    pub vars: Option<OrderedMap<S<Scalar>>>,
 }

@@ -14,11 +14,13 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 
-use super::analysis;
-use super::diagnostic::{Code, Diagnostic, Severity, SourceText};
-use super::expr::{self, ExprError, ExprErrorKind, Scope, Type, VarPath};
-use super::scenario::*;
-use super::source::*;
+mod test_cases;
+
+use crate::core::analysis;
+use crate::core::diagnostic::{Code, Diagnostic, Severity, SourceText};
+use crate::core::expr::{self, ExprError, ExprErrorKind, Scope, Type, VarPath};
+use crate::core::scenario::*;
+use crate::core::source::*;
 use crate::hooks;
 
 /// What the compiler may know about the world outside the scenario file.
@@ -910,7 +912,7 @@ impl Cx<'_> {
         }
 
         // Nodes.
-        let mut engine: Option<rhai::Engine> = None;
+        let mut engine: Option<Arc<rhai::Engine>> = None;
         let mut scripts: HashMap<String, Option<Arc<HookScript>>> = HashMap::new();
         let mut prompt_refs: Vec<(String, Range<usize>)> = Vec::new();
         let record_nodes: HashSet<&str> = nodes
@@ -1023,6 +1025,14 @@ impl Cx<'_> {
             );
         }
 
+        let tests = self.test_cases(
+            header.tests.as_ref(),
+            &test_cases::TestScope {
+                ids: &ids,
+                intents: &intents,
+                results: &results,
+            },
+        );
         let hash = content_hash(&self.src.text, &env.scripts, &scripts);
         Some(Scenario {
             name,
@@ -1044,6 +1054,7 @@ impl Cx<'_> {
             start,
             prompts,
             graph,
+            tests,
         })
     }
 
@@ -1180,10 +1191,7 @@ impl Cx<'_> {
                     Scalar::Bool(_) => Type::Bool,
                     Scalar::Str(s) => match expr::parse_template(s) {
                         Ok(t) => match t.single_expr() {
-                            Some(e) => match &e.kind {
-                                expr::ExprKind::Lit(v) => v.type_of(),
-                                _ => Type::Any,
-                            },
+                            Some(e) => shallow_type(e),
                             None => Type::Str,
                         },
                         Err(_) => Type::Any,
@@ -1273,6 +1281,24 @@ impl Cx<'_> {
     }
 }
 
+/// The type of an expression as far as its shape tells, before variables are known:
+/// comparisons are booleans, `len` a number, and so on.
+fn shallow_type(e: &expr::Expr) -> Type {
+    use expr::{ExprKind, Func};
+    match &e.kind {
+        ExprKind::Lit(v) => v.type_of(),
+        ExprKind::Not(_)
+        | ExprKind::And(..)
+        | ExprKind::Or(..)
+        | ExprKind::Cmp(..)
+        | ExprKind::In { .. } => Type::Bool,
+        ExprKind::Call(Func::Contains | Func::Matches, ..) => Type::Bool,
+        ExprKind::Call(Func::Len, ..) => Type::Num,
+        ExprKind::Call(Func::Lower, ..) => Type::Str,
+        ExprKind::List(_) | ExprKind::Var(_) => Type::Any,
+    }
+}
+
 fn name_list(nodes: &[Node], ids: &[NodeId]) -> String {
     ids.iter()
         .map(|id| format!("`{}`", nodes[id.index()].name))
@@ -1325,7 +1351,7 @@ impl Cx<'_> {
         ctx: &NodeCtx,
         src: &NodeSrc,
         env: &Environment,
-        engine: &mut Option<rhai::Engine>,
+        engine: &mut Option<Arc<rhai::Engine>>,
         scripts: &mut HashMap<String, Option<Arc<HookScript>>>,
         prompt_refs: &mut Vec<(String, Range<usize>)>,
     ) -> Option<Node> {
@@ -1482,6 +1508,7 @@ impl Cx<'_> {
                         let ty = expr::check(&mut guard, ctx.scope, &mut errors);
                         if let Some(ty) = ty
                             && ty != Type::Bool
+                            && ty != Type::Any
                         {
                             errors.push(ExprError {
                                 span: 0..when.value.len(),
@@ -1668,7 +1695,10 @@ impl Cx<'_> {
                 self.error(
                     Code::BadValue,
                     self.span(&m.referenced),
-                    format!("`max_visits` has no effect on a `{}` node: it ends the call", verb.keyword()),
+                    format!(
+                        "`max_visits` has no effect on a `{}` node: it ends the call",
+                        verb.keyword()
+                    ),
                 );
                 None
             }
@@ -1708,7 +1738,7 @@ impl Cx<'_> {
         ctx: &NodeCtx,
         hook: &S<HookSrc>,
         env: &Environment,
-        engine: &mut Option<rhai::Engine>,
+        engine: &mut Option<Arc<rhai::Engine>>,
         scripts: &mut HashMap<String, Option<Arc<HookScript>>>,
     ) -> Option<Verb> {
         let h = &hook.value;
@@ -1747,10 +1777,16 @@ impl Cx<'_> {
                         Some(Ok(text)) => {
                             let display = script_display_name(&self.src.name, &key);
                             let script_src = SourceText::new(display.clone(), text.clone());
-                            match hooks::compile(engine.get_or_insert_with(hooks::engine), text) {
+                            match hooks::compile(
+                                engine.get_or_insert_with(|| Arc::new(hooks::engine())),
+                                text,
+                            ) {
                                 Ok(ast) => Some(Arc::new(HookScript {
                                     origin: display,
                                     ast,
+                                    engine: engine
+                                        .clone()
+                                        .unwrap_or_else(|| Arc::new(hooks::engine())),
                                 })),
                                 Err(err) => {
                                     let offset = script_src
@@ -1787,10 +1823,14 @@ impl Cx<'_> {
                 }
             }
             (None, Some(code)) => {
-                match hooks::compile(engine.get_or_insert_with(hooks::engine), &code.value) {
+                match hooks::compile(
+                    engine.get_or_insert_with(|| Arc::new(hooks::engine())),
+                    &code.value,
+                ) {
                     Ok(ast) => Some(Arc::new(HookScript {
                         origin: format!("<inline hook of node {node_name}>"),
                         ast,
+                        engine: engine.clone().unwrap_or_else(|| Arc::new(hooks::engine())),
                     })),
                     Err(err) => {
                         let bytes = self.hook_code_position(code, err.line, err.column);
@@ -1856,6 +1896,7 @@ impl Cx<'_> {
                     .as_ref()
                     .map_or_else(|| "<inline>".into(), |s| s.value.clone()),
                 ast: rhai::AST::empty(),
+                engine: engine.clone().unwrap_or_else(|| Arc::new(hooks::engine())),
             })
         });
         Some(Verb::Hook {
