@@ -100,7 +100,7 @@ impl Cx<'_> {
                     })
                     .unwrap_or_default(),
             });
-            let expect = self.expectations(&c.expect.value, scope);
+            let expect = self.expectations(&c.expect.value, scope, self.span(&c.expect.referenced));
             out.push(TestCase {
                 name: c.name.value.clone(),
                 line,
@@ -183,7 +183,7 @@ impl Cx<'_> {
         script
     }
 
-    fn expectations(&mut self, e: &ExpectSrc, scope: &TestScope) -> Expectations {
+    fn expectations(&mut self, e: &ExpectSrc, scope: &TestScope, at: Range<usize>) -> Expectations {
         let mut out = Expectations::default();
         if let Some(r) = &e.result {
             self.check_result(&r.value, scope.results, self.span(&r.referenced));
@@ -237,7 +237,7 @@ impl Cx<'_> {
             && e.transcript_sent.is_none()
             && e.vars.is_none()
         {
-            self.error(Code::BadTest, 0..0, "a test case must expect something (result, status, path, reports, transcript_sent or vars)");
+            self.error(Code::BadTest, at, "a test case must expect something (result, status, path, reports, transcript_sent or vars)");
         }
         out
     }
