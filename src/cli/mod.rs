@@ -2,6 +2,7 @@
 
 mod check;
 mod graph;
+mod replay;
 mod test;
 
 use std::io::IsTerminal;
@@ -31,6 +32,8 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Run the test cases written in scenario files against simulated calls.
     Test(test::TestArgs),
+    /// Run one call against a recorded ARI trace (or a test case) and show what happened.
+    Replay(replay::ReplayArgs),
 }
 
 /// Options shared by the commands that compile scenarios.
@@ -66,6 +69,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 

@@ -1,1 +1,425 @@
-//! placeholder
+//! Replaying a trace recorded from a real Asterisk: the machine's requests are answered
+//! with the recorded responses, and the recorded events are delivered in their order and
+//! at their times. Ids the recording client chose (or Asterisk chose) are mapped to the
+//! ones the machine chose as they are learned from matching requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{CallLog, ReplayError};
+use crate::ari::trace::{HttpExchange, Trace, TraceLine};
+use crate::ari::translate::{self, Deployment, Request};
+use crate::core::call::{
+    CallMachine, CallSetup, Classification, Command, Input, Lead, Millis, TimerId,
+};
+use crate::core::scenario::Scenario;
+
+/// How long after a `Classify` command the stubbed classifier answers.
+const CLASSIFY_LATENCY_MS: u64 = 300;
+
+/// The intents the seed flows' classifier gave each simulated customer of
+/// `shared/ari-traces/dialplan.conf`, one per recording.
+pub fn intents_for(customer: &str) -> &'static [&'static str] {
+    match customer {
+        "yes" | "yes-hangup" => &["yes"],
+        "no" => &["no"],
+        "number" => &["number_question", "yes"],
+        "unknown" => &["unknown"],
+        _ => &[],
+    }
+}
+
+/// The stubbed classifier's answers for a trace: its meta line's customer behaviour and
+/// what the customer said in each recording (empty speech → `empty`).
+pub fn stubs_for(trace: &Trace) -> Vec<Classification> {
+    let intents = intents_for(trace.meta.customer.as_deref().unwrap_or(""));
+    trace
+        .meta
+        .said
+        .iter()
+        .enumerate()
+        .map(|(i, said)| match intents.get(i) {
+            Some(intent) if !said.trim().is_empty() => Classification::Intent {
+                intent: (*intent).to_string(),
+                transcript: said.clone(),
+            },
+            _ if said.trim().is_empty() => Classification::Empty,
+            _ => Classification::Intent {
+                intent: "unknown".into(),
+                transcript: said.clone(),
+            },
+        })
+        .collect()
+}
+
+struct Replay<'a> {
+    lines: &'a [TraceLine],
+    consumed: Vec<bool>,
+    cursor: usize,
+    now: u64,
+    /// Trace id → machine id.
+    ids: HashMap<String, String>,
+    timers: Vec<(u64, u32, TimerId)>,
+    classified: Vec<(u64, Classification)>,
+    stubs: Vec<Classification>,
+    recordings: Vec<String>,
+    deployment: Deployment,
+    log: CallLog,
+}
+
+/// Replays `trace` through a fresh machine for `scenario`.
+pub fn run(
+    scenario: &Arc<Scenario>,
+    trace: &Trace,
+    stubs: Vec<Classification>,
+) -> Result<CallLog, ReplayError> {
+    let lines = &trace.lines;
+    // The recording client's own ring timeout, so "rang until the timeout" means the same.
+    let ring_timeout_ms = lines.iter().find_map(|l| match l {
+        TraceLine::Http(h) if h.request.method == "POST" && h.request.path == "/ari/channels" => h
+            .request
+            .query
+            .get("timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(|s| s * 1000),
+        _ => None,
+    });
+    let start = lines.iter().find_map(line_time).unwrap_or(0.0) as u64;
+    let setup = CallSetup {
+        attempt_id: "r1".into(),
+        lead: Lead::default(),
+        attempt: 1,
+        ring_timeout_ms,
+    };
+    let mut machine = CallMachine::new(Arc::clone(scenario), setup);
+    let mut replay = Replay {
+        lines,
+        consumed: vec![false; lines.len()],
+        cursor: 0,
+        now: start,
+        ids: HashMap::new(),
+        timers: Vec::new(),
+        classified: Vec::new(),
+        stubs,
+        recordings: Vec::new(),
+        deployment: Deployment {
+            app: trace.meta.app.clone(),
+            customer_endpoint: "customer".into(),
+            operators: Default::default(),
+            caller_ids: Default::default(),
+            customer_caller_id: None,
+            sound_prefix: "dialer".into(),
+            amd_context: "dialer-amd".into(),
+            formats: String::new(),
+            scenario_name: scenario.name.clone(),
+        },
+        log: CallLog::default(),
+    };
+    machine.start(Millis(start));
+    loop {
+        while let Some(command) = machine.poll_command() {
+            replay.log.command(Millis(replay.now), &command);
+            if let Some(input) = replay.answer(&command)? {
+                replay.log.input(Millis(replay.now), &input);
+                machine.handle(Millis(replay.now), input);
+            }
+        }
+        if machine.is_finished() {
+            replay.log.vars = machine.vars();
+            return Ok(replay.log);
+        }
+        // The next thing in time: a due timer or classification, or the next trace line.
+        let next_line = replay.next_event_line();
+        let line_at = next_line.map(|i| line_time(&lines[i]).unwrap_or(0.0) as u64);
+        let timer_at = replay.timers.iter().map(|t| t.0).min();
+        let class_at = replay.classified.iter().map(|c| c.0).min();
+        let soonest_internal = [timer_at, class_at].into_iter().flatten().min();
+        match (soonest_internal, line_at) {
+            (Some(t), line) if line.is_none_or(|l| t <= l) => {
+                replay.now = replay.now.max(t);
+                let input = if class_at == Some(t) {
+                    let i = replay
+                        .classified
+                        .iter()
+                        .position(|c| c.0 == t)
+                        .expect("due classification");
+                    Input::Classified(replay.classified.remove(i).1)
+                } else {
+                    let i = replay
+                        .timers
+                        .iter()
+                        .position(|x| x.0 == t)
+                        .expect("due timer");
+                    Input::Timer(replay.timers.remove(i).2)
+                };
+                replay.log.input(Millis(replay.now), &input);
+                machine.handle(Millis(replay.now), input);
+            }
+            (_, Some(at)) => {
+                let i = next_line.expect("a line");
+                replay.cursor = i + 1;
+                replay.now = replay.now.max(at);
+                if let TraceLine::Event { event, .. } = &lines[i] {
+                    replay.log.event(Millis(replay.now), event.type_name());
+                    if let Some(input) = translate::input(event) {
+                        let input = replay.map_input(input);
+                        replay.log.input(Millis(replay.now), &input);
+                        machine.handle(Millis(replay.now), input);
+                    }
+                }
+            }
+            _ => {
+                return Err(ReplayError::Stuck {
+                    at: Millis(replay.now),
+                    result: machine.result().to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Where a path names its resource: `/ari/channels/{id}/…`, `/ari/recordings/stored/{id}/file`.
+fn id_position(path: &[&str]) -> usize {
+    if path.get(2) == Some(&"recordings") {
+        4
+    } else {
+        3
+    }
+}
+
+fn line_time(line: &TraceLine) -> Option<f64> {
+    match line {
+        TraceLine::Http(h) => Some(h.t_ms),
+        TraceLine::Event { t_ms, .. } => Some(*t_ms),
+        TraceLine::Meta(_) => None,
+    }
+}
+
+impl Replay<'_> {
+    /// The next event line at or after the cursor. Requests the machine never made are
+    /// passed over: their events still arrive, carrying ids no call owns.
+    fn next_event_line(&self) -> Option<usize> {
+        (self.cursor..self.lines.len()).find(|&i| matches!(self.lines[i], TraceLine::Event { .. }))
+    }
+
+    /// Handles a command: timers and classification here, ARI requests against the trace.
+    fn answer(&mut self, command: &Command) -> Result<Option<Input>, ReplayError> {
+        match command {
+            Command::StartTimer { timer, after_ms } => {
+                self.timers.push((self.now + after_ms, timer.0, *timer));
+                return Ok(None);
+            }
+            Command::CancelTimer { timer } => {
+                self.timers.retain(|t| t.2 != *timer);
+                return Ok(None);
+            }
+            Command::Classify { recording, .. } => {
+                let n = self
+                    .recordings
+                    .iter()
+                    .position(|r| r == recording)
+                    .unwrap_or(self.recordings.len());
+                // The runtime fetches the recording: that is the trace's GET of the file.
+                if let Some(trace_name) = self.trace_id(recording) {
+                    let path = format!("/ari/recordings/stored/{trace_name}/file");
+                    if let Some(i) =
+                        self.find(|h| h.request.method == "GET" && h.request.path == path)
+                    {
+                        self.consumed[i] = true;
+                    }
+                }
+                let stub = self.stubs.get(n).cloned().unwrap_or(Classification::Empty);
+                self.classified.push((self.now + CLASSIFY_LATENCY_MS, stub));
+                return Ok(None);
+            }
+            Command::Record { recording, .. } => self.recordings.push(recording.clone()),
+            _ => {}
+        }
+        let Some(request) = translate::request(command, &self.deployment) else {
+            return Ok(None);
+        };
+        let Some(i) = self.find(|h| self.matches(&request, h)) else {
+            return Err(ReplayError::Unanswerable {
+                request: request.to_string(),
+                at: Millis(self.now),
+            });
+        };
+        self.consumed[i] = true;
+        let TraceLine::Http(exchange) = &self.lines[i] else {
+            unreachable!("find returns http lines")
+        };
+        self.learn(&request, exchange);
+        if exchange.response.is_success() {
+            return Ok(None);
+        }
+        let message = exchange
+            .response
+            .body
+            .as_ref()
+            .and_then(|b| b.get("message").or_else(|| b.get("error")))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        Ok(translate::refusal(
+            command,
+            exchange.response.status,
+            &message,
+        ))
+    }
+
+    fn find(&self, pred: impl Fn(&HttpExchange) -> bool) -> Option<usize> {
+        (0..self.lines.len()).find(|&i| match &self.lines[i] {
+            TraceLine::Http(h) => !self.consumed[i] && pred(h),
+            _ => false,
+        })
+    }
+
+    fn trace_id(&self, ours: &str) -> Option<String> {
+        self.ids
+            .iter()
+            .find(|(_, v)| v.as_str() == ours)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Whether a recorded request is the one the machine makes: same method, same
+    /// resource (ids mapped, or not yet known), and for prompts the same prompt.
+    fn matches(&self, ours: &Request, theirs: &HttpExchange) -> bool {
+        let t = &theirs.request;
+        if t.method != ours.method {
+            return false;
+        }
+        let mut our_path: Vec<&str> = ours.path.split('/').collect();
+        let their_path: Vec<&str> = t.path.split('/').collect();
+        // We name our playbacks (`/play/{id}`); the recording client let Asterisk do it.
+        if our_path.len() == their_path.len() + 1 && our_path[our_path.len() - 2] == "play" {
+            our_path.pop();
+        }
+        if our_path.len() != their_path.len() {
+            return false;
+        }
+        for (i, (o, th)) in our_path.iter().zip(&their_path).enumerate() {
+            if o == th {
+                continue;
+            }
+            if i != id_position(&their_path) {
+                return false;
+            }
+            match self.ids.get(*th) {
+                Some(mapped) if mapped == o => {}
+                Some(_) => return false,
+                // An id seen for the first time: it must not be one we already map.
+                None if self.ids.values().any(|v| v == o) => return false,
+                None => {}
+            }
+        }
+        if ours.path == "/ari/channels" && ours.method == "POST" {
+            let kind = |q: &std::collections::BTreeMap<String, String>| {
+                q.get("appArgs")
+                    .and_then(|a| a.split(',').next().map(str::to_string))
+            };
+            return kind(&ours.query) == kind(&t.query);
+        }
+        if our_path.last() == Some(&"play") {
+            let prompt = |q: &std::collections::BTreeMap<String, String>| {
+                q.get("media")
+                    .and_then(|m| m.rsplit(['/', ':']).next().map(str::to_string))
+            };
+            return prompt(&ours.query) == prompt(&t.query);
+        }
+        true
+    }
+
+    /// Learns the id mapping a matched request reveals.
+    fn learn(&mut self, ours: &Request, theirs: &HttpExchange) {
+        let t = &theirs.request;
+        let their_path: Vec<&str> = t.path.split('/').collect();
+        let position = id_position(&their_path);
+        if let (Some(o), Some(th)) = (ours.path.split('/').nth(position), their_path.get(position))
+            && o != *th
+            && !self.ids.contains_key(*th)
+        {
+            self.ids.insert((*th).to_string(), o.to_string());
+        }
+        for key in ["channelId", "name", "bridgeId"] {
+            if let (Some(o), Some(th)) = (ours.query.get(key), t.query.get(key)) {
+                self.ids.insert(th.clone(), o.clone());
+            }
+        }
+        // Asterisk chose the playback id in the recording: it is in the response.
+        if ours.path.contains("/play/")
+            && let Some(id) = theirs
+                .response
+                .body
+                .as_ref()
+                .and_then(|b| b.get("id"))
+                .and_then(Value::as_str)
+            && let Some(our_id) = ours.path.rsplit('/').next()
+        {
+            self.ids.insert(id.to_string(), our_id.to_string());
+        }
+    }
+
+    fn map(&self, id: &str) -> String {
+        self.ids.get(id).cloned().unwrap_or_else(|| id.to_string())
+    }
+
+    fn map_input(&self, input: Input) -> Input {
+        match input {
+            Input::ChannelProgress {
+                channel,
+                dialstatus,
+            } => Input::ChannelProgress {
+                channel: self.map(&channel),
+                dialstatus,
+            },
+            Input::StasisStarted { channel, args } => Input::StasisStarted {
+                channel: self.map(&channel),
+                args,
+            },
+            Input::StasisEnded { channel } => Input::StasisEnded {
+                channel: self.map(&channel),
+            },
+            Input::PlaybackStarted { playback } => Input::PlaybackStarted {
+                playback: self.map(&playback),
+            },
+            Input::PlaybackFinished { playback, failed } => Input::PlaybackFinished {
+                playback: self.map(&playback),
+                failed,
+            },
+            Input::RecordingFinished {
+                recording,
+                talking_ms,
+            } => Input::RecordingFinished {
+                recording: self.map(&recording),
+                talking_ms,
+            },
+            Input::RecordingFailed { recording } => Input::RecordingFailed {
+                recording: self.map(&recording),
+            },
+            Input::Dtmf { channel, digit } => Input::Dtmf {
+                channel: self.map(&channel),
+                digit,
+            },
+            Input::HangupRequested { channel, cause } => Input::HangupRequested {
+                channel: self.map(&channel),
+                cause,
+            },
+            Input::ChannelGone {
+                channel,
+                cause,
+                cause_txt,
+            } => Input::ChannelGone {
+                channel: self.map(&channel),
+                cause,
+                cause_txt,
+            },
+            Input::EnteredBridge { bridge, channel } => Input::EnteredBridge {
+                bridge: self.map(&bridge),
+                channel: self.map(&channel),
+            },
+            other => other,
+        }
+    }
+}

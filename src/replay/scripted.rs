@@ -346,6 +346,7 @@ pub fn run(scenario: &Arc<Scenario>, case: &TestCase) -> Result<CallLog, ReplayE
         attempt_id: "t1".into(),
         lead: case.lead.clone(),
         attempt: case.attempt,
+        ring_timeout_ms: None,
     };
     let mut machine = CallMachine::new(Arc::clone(scenario), setup);
     let mut world = World {

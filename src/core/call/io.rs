@@ -42,6 +42,8 @@ pub struct CallSetup {
     pub lead: Lead,
     /// 1 for the first attempt at this lead.
     pub attempt: u32,
+    /// The campaign's ring timeout, replacing the scenario's when set.
+    pub ring_timeout_ms: Option<u64>,
 }
 
 /// Something that happened to the call, translated from ARI or produced by the runtime.

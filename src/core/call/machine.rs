@@ -187,7 +187,8 @@ impl CallMachine {
         self.phase = Phase::Dialing;
         self.originated_at = now;
         let telephony = &self.scenario.telephony;
-        let (ring, watchdog) = (telephony.ring_timeout_ms, telephony.watchdog_ms);
+        let ring = self.ring_timeout_ms();
+        let watchdog = telephony.watchdog_ms.max(ring + RING_GRACE_MS);
         self.out.push_back(Command::Originate {
             channel: self.customer.clone(),
             leg: Leg::Customer,
@@ -327,8 +328,8 @@ impl CallMachine {
                 if channel == self.customer {
                     match self.phase {
                         Phase::Dialing => {
-                            let rang_out = now.since(self.originated_at) + 1_000
-                                >= self.scenario.telephony.ring_timeout_ms;
+                            let rang_out =
+                                now.since(self.originated_at) + 1_000 >= self.ring_timeout_ms();
                             let result = pre_answer::result_for(
                                 &self.scenario.telephony,
                                 cause,
@@ -1171,6 +1172,12 @@ impl CallMachine {
 
     // -----------------------------------------------------------------------------------
     // Helpers.
+
+    fn ring_timeout_ms(&self) -> u64 {
+        self.setup
+            .ring_timeout_ms
+            .unwrap_or(self.scenario.telephony.ring_timeout_ms)
+    }
 
     fn next_id(&mut self) -> u32 {
         self.counter += 1;
