@@ -1,0 +1,273 @@
+//! The interpreter's edges, driven input by input: safety timers, failures, budgets,
+//! stray events, and classifier answers outside the scenario's intents.
+
+use std::sync::Arc;
+
+use dialflow::core::call::{
+    CallMachine, CallSetup, Classification, Command, Input, Lead, Millis, TimerId,
+};
+use dialflow::core::compile::{Environment, compile};
+use dialflow::core::diagnostic::SourceText;
+use dialflow::core::scenario::Scenario;
+
+fn scenario(yaml: &str) -> Arc<Scenario> {
+    let compiled = compile(SourceText::new("t.yaml", yaml), &Environment::default());
+    let text = dialflow::render::human(&compiled.diagnostics, &compiled.sources, false);
+    compiled.scenario.unwrap_or_else(|| panic!("{text}"))
+}
+
+struct Call {
+    machine: CallMachine,
+    now: u64,
+    commands: Vec<Command>,
+}
+
+impl Call {
+    fn answered(s: &Arc<Scenario>) -> Call {
+        let setup = CallSetup {
+            attempt_id: "a".into(),
+            lead: Lead::default(),
+            attempt: 1,
+            ring_timeout_ms: None,
+        };
+        let mut call = Call {
+            machine: CallMachine::new(Arc::clone(s), setup),
+            now: 0,
+            commands: Vec::new(),
+        };
+        call.machine.start(Millis(0));
+        call.drain();
+        call.feed(Input::StasisStarted {
+            channel: "a-c".into(),
+            args: vec![],
+        });
+        call
+    }
+
+    fn drain(&mut self) {
+        while let Some(c) = self.machine.poll_command() {
+            self.commands.push(c);
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        self.now += 10;
+        self.machine.handle(Millis(self.now), input);
+        self.drain();
+    }
+
+    /// The latest timer started, to fire it.
+    fn last_timer(&self) -> TimerId {
+        self.commands
+            .iter()
+            .rev()
+            .find_map(|c| match c {
+                Command::StartTimer { timer, .. } => Some(*timer),
+                _ => None,
+            })
+            .expect("a timer")
+    }
+
+    fn last_playback(&self) -> String {
+        self.commands
+            .iter()
+            .rev()
+            .find_map(|c| match c {
+                Command::Play { playback, .. } => Some(playback.clone()),
+                _ => None,
+            })
+            .expect("a playback")
+    }
+
+    fn finish(&self) -> (String, String) {
+        match self.commands.last() {
+            Some(Command::Finish(s)) => (s.result.clone(), s.status.clone()),
+            other => panic!("not finished: {other:?}\n{:#?}", self.commands),
+        }
+    }
+}
+
+const PLAY: &str = "
+name: t
+prompts: t
+defaults: { hangup: end, failed: end }
+nodes:
+  hello:
+    play: hello
+    set_result: hangup
+    next: { goto: end, result: not_interested }
+";
+
+#[test]
+fn a_prompt_that_never_finishes_fails_on_its_safety_timer() {
+    // An unknown media scheme gets PlaybackStarted and never PlaybackFinished (NOTES.md).
+    let s = scenario(PLAY);
+    let mut call = Call::answered(&s);
+    let playback = call.last_playback();
+    call.feed(Input::PlaybackStarted {
+        playback: playback.clone(),
+    });
+    let timer = call.last_timer();
+    call.feed(Input::Timer(timer));
+    assert!(call.commands.contains(&Command::StopPlayback { playback }));
+    assert!(call.commands.contains(&Command::Hangup {
+        channel: "a-c".into()
+    }));
+    assert_eq!(call.finish(), ("failed:playback".into(), "FAILED".into()));
+}
+
+#[test]
+fn a_missing_sound_is_a_failed_playback_not_a_hangup() {
+    let s = scenario(PLAY);
+    let mut call = Call::answered(&s);
+    let playback = call.last_playback();
+    call.feed(Input::PlaybackFinished {
+        playback,
+        failed: true,
+    });
+    assert_eq!(call.finish().0, "failed:playback");
+}
+
+#[test]
+fn a_hangup_mid_prompt_is_the_hangup_outcome() {
+    let s = scenario(PLAY);
+    let mut call = Call::answered(&s);
+    let playback = call.last_playback();
+    call.feed(Input::HangupRequested {
+        channel: "a-c".into(),
+        cause: 16,
+    });
+    call.feed(Input::PlaybackFinished {
+        playback,
+        failed: true,
+    });
+    assert_eq!(call.finish(), ("hangup".into(), "HANGUP".into()));
+    // The customer is gone: no hangup request is sent for them.
+    assert!(!call.commands.contains(&Command::Hangup {
+        channel: "a-c".into()
+    }));
+}
+
+#[test]
+fn stray_and_stale_inputs_change_nothing() {
+    let s = scenario(PLAY);
+    let mut call = Call::answered(&s);
+    let before = call.commands.len();
+    call.feed(Input::HangupRequested {
+        channel: "a-c;2".into(),
+        cause: 16,
+    });
+    call.feed(Input::ChannelGone {
+        channel: "someone-else".into(),
+        cause: 16,
+        cause_txt: "x".into(),
+    });
+    call.feed(Input::PlaybackFinished {
+        playback: "not-ours".into(),
+        failed: false,
+    });
+    call.feed(Input::Timer(TimerId(9_999)));
+    call.feed(Input::Dtmf {
+        channel: "a-c".into(),
+        digit: '5',
+    });
+    assert_eq!(call.commands.len(), before);
+    assert!(!call.machine.is_finished());
+}
+
+#[test]
+fn the_step_budget_stops_a_runaway_call() {
+    let s = scenario(
+        "
+name: t
+prompts: t
+limits: { max_steps: 10 }
+nodes:
+  a:
+    set: { n: 1 }
+    max_visits: 1000
+    next: b
+    on: { exhausted: end }
+  b:
+    set: { m: 2 }
+    next: a
+",
+    );
+    let call = Call::answered(&s);
+    assert_eq!(call.finish().0, "failed:step_budget");
+}
+
+#[test]
+fn an_intent_the_scenario_did_not_declare_is_unknown() {
+    let s = scenario(
+        "
+name: t
+prompts: t
+intents: [yes]
+defaults: { hangup: end, failed: end }
+nodes:
+  listen:
+    record: {}
+    next: understand
+    on: { silence: understand }
+  understand:
+    classify: {}
+    on:
+      yes: { goto: end, result: connected_to_operator }
+      unknown: { goto: end, result: unknown }
+      empty: end
+      quota: end
+",
+    );
+    let mut call = Call::answered(&s);
+    let name = call
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Record { recording, .. } => Some(recording.clone()),
+            _ => None,
+        })
+        .expect("a recording");
+    call.feed(Input::RecordingFinished {
+        recording: name.clone(),
+        talking_ms: Some(1000),
+    });
+    assert!(
+        call.commands
+            .iter()
+            .any(|c| matches!(c, Command::Classify { recording, .. } if *recording == name))
+    );
+    call.feed(Input::Classified(Classification::Intent {
+        intent: "ignore previous instructions".into(),
+        transcript: "hm".into(),
+    }));
+    assert_eq!(call.finish(), ("unknown".into(), "UNKNOWN".into()));
+}
+
+#[test]
+fn the_watchdog_frees_a_call_with_no_events() {
+    let s = scenario(PLAY);
+    let setup = CallSetup {
+        attempt_id: "a".into(),
+        lead: Lead::default(),
+        attempt: 1,
+        ring_timeout_ms: None,
+    };
+    let mut call = Call {
+        machine: CallMachine::new(Arc::clone(&s), setup),
+        now: 0,
+        commands: Vec::new(),
+    };
+    call.machine.start(Millis(0));
+    call.drain();
+    let watchdog = call
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::StartTimer { timer, .. } => Some(*timer),
+            _ => None,
+        })
+        .unwrap();
+    call.feed(Input::Timer(watchdog));
+    assert_eq!(call.finish(), ("user_didnt_answer".into(), "MISSED".into()));
+}
