@@ -271,3 +271,54 @@ fn the_watchdog_frees_a_call_with_no_events() {
     call.feed(Input::Timer(watchdog));
     assert_eq!(call.finish(), ("user_didnt_answer".into(), "MISSED".into()));
 }
+
+const HOOK: &str = r#"
+name: t
+prompts: t
+defaults: { hangup: end }
+nodes:
+  pick:
+    hook:
+      function: choose
+      outcomes: [gold, silver]
+      code: |
+        fn choose(ctx) {
+          if ctx.lead.custom.tier == "vip" { "gold" } else if ctx.lead.custom.tier == "bad" { "platinum" } else { "silver" }
+        }
+    on:
+      gold: { goto: end, result: connected_to_operator }
+      silver: { goto: end, result: not_interested }
+      failed: end
+"#;
+
+fn hook_result(tier: &str) -> String {
+    let s = scenario(HOOK);
+    let mut lead = Lead::default();
+    lead.custom.insert("tier".into(), tier.into());
+    let setup = CallSetup {
+        attempt_id: "a".into(),
+        lead,
+        attempt: 1,
+        ring_timeout_ms: None,
+    };
+    let mut call = Call {
+        machine: CallMachine::new(Arc::clone(&s), setup),
+        now: 0,
+        commands: Vec::new(),
+    };
+    call.machine.start(Millis(0));
+    call.drain();
+    call.feed(Input::StasisStarted {
+        channel: "a-c".into(),
+        args: vec![],
+    });
+    call.finish().0
+}
+
+#[test]
+fn a_hook_picks_the_outcome_from_the_call_data() {
+    assert_eq!(hook_result("vip"), "connected_to_operator");
+    assert_eq!(hook_result("plain"), "not_interested");
+    // An outcome the hook did not declare is a failure of the hook.
+    assert_eq!(hook_result("bad"), "failed:hook");
+}
