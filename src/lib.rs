@@ -10,3 +10,4 @@ pub mod hooks;
 pub mod load;
 pub mod render;
 pub mod replay;
+pub mod sim;

@@ -107,6 +107,9 @@ pub struct CustomerScript {
     pub answer: Answer,
     /// What the customer says into each recording.
     pub says: Vec<String>,
+    /// When each of `says` is spoken (start after answer, length), for simulations that
+    /// follow a timeline (the dialplan customers); empty: every recording catches one.
+    pub speech_ms: Vec<(u64, u64)>,
     pub hangs_up_at_ms: Option<u64>,
     /// (digit, milliseconds after answer)
     pub presses: Vec<(char, u64)>,
@@ -119,6 +122,7 @@ impl Default for CustomerScript {
         Self {
             answer: Answer::After(2_000),
             says: Vec::new(),
+            speech_ms: Vec::new(),
             hangs_up_at_ms: None,
             presses: Vec::new(),
             amd: "HUMAN".into(),

@@ -1,0 +1,712 @@
+//! A simulated Asterisk: answers the ARI requests dialflow makes and produces the events a
+//! real Asterisk 22 sends for them (`shared/ari-traces`), on whatever clock drives it.
+//!
+//! Pure and time-driven: `request(now, …)` answers a request and schedules what follows;
+//! `pop_due(until)` hands out the events due by then. Scripted tests drive it on a virtual
+//! clock; the HTTP/WebSocket simulator drives it in (compressed) real time.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use serde_json::{Value, json};
+
+use crate::core::testcase::{Answer, CustomerScript, OperatorScript};
+use crate::replay::ari_json as ari;
+
+/// What a simulated far end does.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    Customer(CustomerScript),
+    Operator(OperatorScript),
+}
+
+/// An answer to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl Response {
+    fn json(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            body: Some(body),
+        }
+    }
+    fn empty(status: u16) -> Self {
+        Self { status, body: None }
+    }
+    fn message(status: u16, text: &str) -> Self {
+        Self::json(status, json!({ "message": text }))
+    }
+}
+
+/// How long a simulated customer speaks when they say something.
+pub const SPEECH_MS: u64 = 2_000;
+const AMD_HUMAN_MS: u64 = 2_100;
+const AMD_MACHINE_MS: u64 = 14_000;
+const AMD_NOTSURE_MS: u64 = 5_000;
+/// How long an operator's phone rings before the operator answers (`Answer()` at once).
+const OPERATOR_ANSWER_MS: u64 = 2;
+
+#[derive(Debug)]
+enum Action {
+    Emit(Value),
+    Answer(String),
+    CustomerHangsUp(String),
+    Press(String, char),
+}
+
+#[derive(Debug)]
+struct Chan {
+    name: String,
+    behaviour: Behaviour,
+    up: bool,
+    gone: bool,
+    in_stasis: bool,
+    busy_until: u64,
+    answered_at: Option<u64>,
+    recordings: usize,
+    bridge: Option<String>,
+    /// Scheduled actions to drop if the channel goes (its far end's own plans).
+    plans: Vec<u64>,
+}
+
+#[derive(Debug)]
+struct Playback {
+    channel: String,
+    media: String,
+    finish: Option<u64>,
+}
+
+/// Finds the far end an endpoint (dial string) reaches.
+type Resolver = Box<dyn Fn(&str) -> Option<Behaviour> + Send>;
+
+/// The simulated PBX.
+pub struct Pbx {
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    actions: HashMap<u64, Action>,
+    channels: HashMap<String, Chan>,
+    playbacks: HashMap<String, Playback>,
+    /// Stored recordings: name → what the customer said into it.
+    recordings: BTreeMap<String, String>,
+    bridges: HashMap<String, bool>,
+    /// Media name (`hello` of `sound:dialer/hello`) → length in milliseconds.
+    prompts: HashMap<String, u64>,
+    resolve: Resolver,
+    counter: u64,
+}
+
+impl Pbx {
+    /// `prompts`: the length of every sound it can play; `resolve`: the far end an
+    /// endpoint reaches (`None`: the endpoint's technology does not exist).
+    pub fn new(
+        prompts: HashMap<String, u64>,
+        resolve: impl Fn(&str) -> Option<Behaviour> + Send + 'static,
+    ) -> Self {
+        Self {
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            actions: HashMap::new(),
+            channels: HashMap::new(),
+            playbacks: HashMap::new(),
+            recordings: BTreeMap::new(),
+            bridges: HashMap::new(),
+            prompts,
+            resolve: Box::new(resolve),
+            counter: 0,
+        }
+    }
+
+    /// When the next event or far-end action is due.
+    pub fn next_due(&self) -> Option<u64> {
+        self.queue.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// What the customer said into a stored recording (the simulated speech-to-text).
+    pub fn transcript(&self, recording: &str) -> Option<&str> {
+        self.recordings.get(recording).map(String::as_str)
+    }
+
+    /// Ids of the channels that are up or ringing (for `GET /ari/channels`).
+    pub fn live_channels(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| !c.gone)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The next event due at or before `until`, running far-end actions on the way.
+    pub fn pop_due(&mut self, until: u64) -> Option<(u64, Value)> {
+        while let Some(&Reverse((at, seq))) = self.queue.peek() {
+            if at > until {
+                return None;
+            }
+            self.queue.pop();
+            let Some(action) = self.actions.remove(&seq) else {
+                continue;
+            };
+            self.now = self.now.max(at);
+            match action {
+                Action::Emit(value) => return Some((at, value)),
+                Action::Answer(id) => {
+                    if let Some(c) = self.channels.get_mut(&id)
+                        && !c.gone
+                    {
+                        c.up = true;
+                        c.in_stasis = true;
+                        c.busy_until = at;
+                        c.answered_at.get_or_insert(at);
+                    }
+                }
+                Action::CustomerHangsUp(id) => self.far_end_hangs_up(&id, 16),
+                Action::Press(id, digit) => {
+                    if self.channels.get(&id).is_some_and(|c| c.up && !c.gone) {
+                        self.emit(0, ari::dtmf(&id, digit));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn at(&mut self, when: u64, action: Action) -> u64 {
+        self.seq += 1;
+        self.queue.push(Reverse((when, self.seq)));
+        self.actions.insert(self.seq, action);
+        self.seq
+    }
+
+    fn emit(&mut self, delay: u64, value: Value) -> u64 {
+        let when = self.now + delay;
+        self.at(when, Action::Emit(value))
+    }
+
+    fn uuid(&mut self) -> String {
+        self.counter += 1;
+        format!("sim-{:08x}-{:04x}", self.now, self.counter)
+    }
+
+    fn channel_json(&self, id: &str, state: &str) -> Value {
+        let mut v = ari::channel(id, state);
+        if let Some(c) = self.channels.get(id) {
+            v["name"] = c.name.clone().into();
+        }
+        v
+    }
+
+    /// Answers one ARI request made at `now`.
+    pub fn request(
+        &mut self,
+        now: u64,
+        method: &str,
+        path: &str,
+        query: &BTreeMap<String, String>,
+    ) -> Response {
+        self.now = self.now.max(now);
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        match (method, &parts[..]) {
+            ("POST", ["", "ari", "channels"]) => self.originate(query),
+            ("GET", ["", "ari", "channels"]) => {
+                let list: Vec<Value> = self
+                    .live_channels()
+                    .iter()
+                    .map(|id| self.channel_json(id, "Up"))
+                    .collect();
+                Response::json(200, Value::Array(list))
+            }
+            ("DELETE", ["", "ari", "channels", id]) => self.hangup(id),
+            ("POST", ["", "ari", "channels", id, "play"]) => {
+                let pb = query
+                    .get("playbackId")
+                    .cloned()
+                    .unwrap_or_else(|| self.uuid());
+                self.play(id, &pb, query)
+            }
+            ("POST", ["", "ari", "channels", id, "play", pb]) => self.play(id, pb, query),
+            ("POST", ["", "ari", "channels", id, "record"]) => self.record(id, query),
+            ("POST", ["", "ari", "channels", id, "continue"]) => self.continue_amd(id),
+            ("GET", ["", "ari", "playbacks", id]) => match self.playbacks.get(*id) {
+                Some(p) if p.finish.is_some() => Response::json(
+                    200,
+                    json!({"id": id, "media_uri": p.media, "target_uri": format!("channel:{}", p.channel), "state": "playing"}),
+                ),
+                _ => Response::message(404, "Playback not found"),
+            },
+            ("DELETE", ["", "ari", "playbacks", id]) => self.stop_playback(id),
+            ("POST", ["", "ari", "bridges"]) => {
+                let id = query
+                    .get("bridgeId")
+                    .cloned()
+                    .unwrap_or_else(|| self.uuid());
+                self.bridges.insert(id.clone(), false);
+                Response::json(
+                    200,
+                    json!({"id": id, "technology": "simple_bridge", "bridge_type": "mixing", "bridge_class": "stasis",
+                           "creator": "Stasis", "name": "", "channels": [], "creationtime": "2026-01-01T00:00:00.000+0000", "video_mode": "talker"}),
+                )
+            }
+            ("POST", ["", "ari", "bridges", id, "addChannel"]) => self.add_to_bridge(id, query),
+            ("DELETE", ["", "ari", "bridges", id]) => match self.bridges.remove(*id) {
+                Some(entered) => {
+                    if entered {
+                        self.emit(
+                            1,
+                            json!({"type": "BridgeDestroyed", "application": "dialflow", "timestamp": "2026-01-01T00:00:00.000+0000",
+                                   "bridge": {"id": id, "technology": "simple_bridge", "bridge_type": "mixing", "bridge_class": "stasis",
+                                              "creator": "Stasis", "name": "", "channels": [], "creationtime": "2026-01-01T00:00:00.000+0000", "video_mode": "talker"}}),
+                        );
+                    }
+                    Response::empty(204)
+                }
+                None => Response::message(404, "Bridge not found"),
+            },
+            ("GET", ["", "ari", "recordings", "stored", name, "file"]) => {
+                if self.recordings.contains_key(*name) {
+                    Response::json(200, json!({"bytes": 0}))
+                } else {
+                    Response::message(404, "Recording not found")
+                }
+            }
+            _ => Response::message(404, "Resource not found"),
+        }
+    }
+
+    fn originate(&mut self, q: &BTreeMap<String, String>) -> Response {
+        let Some(endpoint) = q.get("endpoint") else {
+            return Response::message(400, "Endpoint must be specified");
+        };
+        if q.get("app").is_none() && q.get("extension").is_none() {
+            return Response::message(400, "Application or extension must be specified");
+        }
+        if !endpoint.contains('/') {
+            return Response::message(400, "Invalid endpoint specified");
+        }
+        let id = q.get("channelId").cloned().unwrap_or_else(|| self.uuid());
+        if self.channels.get(&id).is_some_and(|c| !c.gone) {
+            return Response::message(409, "Channel with given unique ID already exists");
+        }
+        let timeout_ms = q
+            .get("timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(30)
+            * 1000;
+        let app_args: Vec<String> = q
+            .get("appArgs")
+            .map(|a| a.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        let Some(behaviour) = (self.resolve)(endpoint) else {
+            if endpoint.starts_with("Local/") {
+                // A Local channel into a context that does not exist: created, then gone.
+                let name = format!("{endpoint}-{:08x};1", self.counter);
+                self.channels.insert(
+                    id.clone(),
+                    Chan::new(name, Behaviour::Customer(CustomerScript::default())),
+                );
+                self.emit(2, ari::destroyed(&format!("{id};2"), 0, "Unknown"));
+                self.emit(2, ari::destroyed(&id, 0, "Unknown"));
+                self.channels.get_mut(&id).expect("just inserted").gone = true;
+                return Response::json(200, self.channel_json(&id, "Down"));
+            }
+            return Response::json(500, json!({"error": "Allocation failed"}));
+        };
+        if matches!(
+            behaviour,
+            Behaviour::Customer(CustomerScript {
+                answer: Answer::Refused,
+                ..
+            }) | Behaviour::Operator(OperatorScript::Refused)
+        ) {
+            return Response::json(500, json!({"error": "Allocation failed"}));
+        }
+        self.counter += 1;
+        let name = format!("{endpoint}-{:08x};1", self.counter);
+        self.channels
+            .insert(id.clone(), Chan::new(name, behaviour.clone()));
+        let body = self.channel_json(&id, "Down");
+        let half = format!("{id};2");
+        let answer = match &behaviour {
+            Behaviour::Customer(script) => script.answer.clone(),
+            Behaviour::Operator(OperatorScript::Answer) => Answer::After(OPERATOR_ANSWER_MS),
+            Behaviour::Operator(OperatorScript::Busy) => Answer::Hangup {
+                cause: 17,
+                cause_txt: "User busy",
+                dialstatus: "BUSY",
+            },
+            Behaviour::Operator(_) => Answer::NoAnswer,
+        };
+        match answer {
+            Answer::After(ms) => {
+                let ms = ms.max(2);
+                // Up before StasisStart is handed out, so requests in answer to it work.
+                let answered = self.now + ms;
+                self.at(answered, Action::Answer(id.clone()));
+                self.emit(2, ari::dial(&id, ""));
+                self.emit(ms, ari::state_change(&half, "Up"));
+                self.emit(ms, ari::state_change(&id, "Up"));
+                self.emit(ms, ari::dial(&id, "ANSWER"));
+                let args: Vec<&str> = app_args.iter().map(String::as_str).collect();
+                self.emit(ms, ari::stasis_start(&id, &args));
+                if let Behaviour::Customer(script) = &behaviour {
+                    let mut plans = Vec::new();
+                    if let Some(h) = script.hangs_up_at_ms {
+                        plans.push(self.at(answered + h, Action::CustomerHangsUp(id.clone())));
+                    }
+                    for (digit, at) in &script.presses {
+                        plans.push(self.at(answered + at, Action::Press(id.clone(), *digit)));
+                    }
+                    self.channels.get_mut(&id).expect("just inserted").plans = plans;
+                }
+            }
+            Answer::Hangup {
+                cause,
+                cause_txt,
+                dialstatus,
+            } => {
+                self.emit(2, ari::dial(&id, ""));
+                self.emit(5, ari::hangup_request(&id, cause, false));
+                self.emit(5, ari::dial(&id, dialstatus));
+                self.emit(6, ari::hangup_request(&half, 16, true));
+                self.emit(6, ari::destroyed(&id, cause, cause_txt));
+                self.emit(6, ari::destroyed(&half, cause, cause_txt));
+                self.channels.get_mut(&id).expect("just inserted").gone = true;
+            }
+            Answer::NoAnswer => {
+                self.emit(2, ari::dial(&id, ""));
+                self.emit(3, ari::state_change(&id, "Ringing"));
+                self.emit(3, ari::dial(&id, "RINGING"));
+                let plan = self.at(
+                    self.now + timeout_ms,
+                    Action::CustomerHangsUp(format!("{id}!ringout")),
+                );
+                self.channels.get_mut(&id).expect("just inserted").plans = vec![plan];
+            }
+            Answer::Lost | Answer::Refused => {}
+        }
+        Response::json(200, body)
+    }
+
+    /// The far end hangs up (or, with `!ringout`, the originate timeout ends the ringing).
+    fn far_end_hangs_up(&mut self, id: &str, cause: u16) {
+        let (id, ringout) = match id.strip_suffix("!ringout") {
+            Some(id) => (id, true),
+            None => (id, false),
+        };
+        let Some(c) = self.channels.get_mut(id) else {
+            return;
+        };
+        if c.gone {
+            return;
+        }
+        c.gone = true;
+        c.up = false;
+        let (in_stasis, bridge) = (c.in_stasis, c.bridge.take());
+        c.in_stasis = false;
+        let half = format!("{id};2");
+        if ringout {
+            self.emit(0, ari::hangup_request(&half, 19, false));
+            self.emit(0, ari::hangup_request(&half, 19, true));
+            self.emit(1, ari::destroyed(id, 19, "User alerting, no answer"));
+            self.emit(1, ari::destroyed(&half, 19, "User alerting, no answer"));
+            return;
+        }
+        self.emit(0, ari::hangup_request(id, cause, false));
+        self.fail_playbacks(id);
+        if let Some(b) = bridge {
+            self.emit(1, left_bridge(&b, id));
+        }
+        if in_stasis {
+            self.emit(1, ari::stasis_end(id));
+        }
+        self.emit(1, ari::hangup_request(&half, 16, true));
+        self.emit(1, ari::destroyed(id, cause, "Normal Clearing"));
+        self.emit(1, ari::destroyed(&half, cause, "Normal Clearing"));
+    }
+
+    fn hangup(&mut self, id: &str) -> Response {
+        let Some(c) = self.channels.get_mut(id) else {
+            return Response::message(404, "Channel not found");
+        };
+        if c.gone {
+            return Response::message(404, "Channel not found");
+        }
+        c.gone = true;
+        let was_up = c.up;
+        c.up = false;
+        let (in_stasis, bridge) = (c.in_stasis, c.bridge.take());
+        c.in_stasis = false;
+        let plans = std::mem::take(&mut c.plans);
+        for p in plans {
+            self.actions.remove(&p);
+        }
+        let half = format!("{id};2");
+        self.emit(1, ari::hangup_request(id, 32, true));
+        self.fail_playbacks(id);
+        if let Some(b) = bridge {
+            self.emit(1, left_bridge(&b, id));
+        }
+        if in_stasis {
+            self.emit(2, ari::stasis_end(id));
+        }
+        if was_up {
+            self.emit(2, ari::hangup_request(&half, 16, false));
+            self.emit(2, ari::hangup_request(&half, 16, true));
+            self.emit(2, ari::destroyed(id, 16, "Normal Clearing"));
+        } else {
+            // Still ringing: the dial ends unanswered.
+            self.emit(2, ari::hangup_request(&half, 16, false));
+            self.emit(2, ari::dial(id, "NOANSWER"));
+            self.emit(2, ari::hangup_request(&half, 16, true));
+            self.emit(2, ari::destroyed(id, 16, "Normal Clearing"));
+        }
+        self.emit(3, ari::destroyed(&half, 16, "Normal Clearing"));
+        Response::empty(204)
+    }
+
+    fn live(&self, id: &str) -> Option<&Chan> {
+        self.channels.get(id).filter(|c| c.up && !c.gone)
+    }
+
+    fn play(&mut self, channel: &str, id: &str, q: &BTreeMap<String, String>) -> Response {
+        let Some(c) = self.live(channel) else {
+            return Response::message(404, "Channel not found");
+        };
+        let media = q.get("media").cloned().unwrap_or_default();
+        let start = c.busy_until.max(self.now);
+        let body = json!({"id": id, "media_uri": media, "target_uri": format!("channel:{channel}"), "language": "en", "state": "queued"});
+        let name = media.rsplit(['/', ':']).next().unwrap_or("").to_string();
+        let prompt = name.clone();
+        if !media.starts_with("sound:") {
+            // An unknown scheme: it starts and never finishes (NOTES.md).
+            self.at(
+                start + 1,
+                Action::Emit(ari::playback_started(id, channel, &prompt)),
+            );
+            self.playbacks.insert(
+                id.to_string(),
+                Playback {
+                    channel: channel.to_string(),
+                    media,
+                    finish: None,
+                },
+            );
+            return Response::json(201, body);
+        }
+        self.at(
+            start + 1,
+            Action::Emit(ari::playback_started(id, channel, &prompt)),
+        );
+        let Some(&length) = self.prompts.get(&name) else {
+            self.at(
+                start + 2,
+                Action::Emit(ari::playback_finished(id, channel, &prompt, true)),
+            );
+            return Response::json(201, body);
+        };
+        let end = start + length;
+        self.channels.get_mut(channel).expect("live").busy_until = end;
+        let finish = self.at(
+            end,
+            Action::Emit(ari::playback_finished(id, channel, &prompt, false)),
+        );
+        self.playbacks.insert(
+            id.to_string(),
+            Playback {
+                channel: channel.to_string(),
+                media,
+                finish: Some(finish),
+            },
+        );
+        Response::json(201, body)
+    }
+
+    fn stop_playback(&mut self, id: &str) -> Response {
+        let Some(p) = self.playbacks.remove(id) else {
+            return Response::message(404, "Playback not found");
+        };
+        match p.finish {
+            Some(seq) if self.actions.remove(&seq).is_some() => {
+                let prompt = p.media.rsplit(['/', ':']).next().unwrap_or("").to_string();
+                self.emit(1, ari::playback_finished(id, &p.channel, &prompt, false));
+                if let Some(c) = self.channels.get_mut(&p.channel) {
+                    c.busy_until = self.now;
+                }
+                Response::empty(204)
+            }
+            _ => Response::message(404, "Playback not found"),
+        }
+    }
+
+    fn fail_playbacks(&mut self, channel: &str) {
+        let ids: Vec<String> = self
+            .playbacks
+            .iter()
+            .filter(|(_, p)| p.channel == channel)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let p = self.playbacks.remove(&id).expect("listed");
+            if let Some(seq) = p.finish
+                && self.actions.remove(&seq).is_some()
+            {
+                let prompt = p.media.rsplit(['/', ':']).next().unwrap_or("").to_string();
+                self.emit(1, ari::playback_finished(&id, channel, &prompt, true));
+            }
+        }
+    }
+
+    fn record(&mut self, channel: &str, q: &BTreeMap<String, String>) -> Response {
+        let Some(c) = self.live(channel) else {
+            return Response::message(404, "Channel not found");
+        };
+        let name = q
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| format!("{channel}-rec"));
+        let secs = |key: &str, default: u64| {
+            q.get(key)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(default)
+                * 1000
+        };
+        let (max_duration, max_silence) = (
+            secs("maxDurationSeconds", 10).max(1000),
+            secs("maxSilenceSeconds", 2),
+        );
+        let start = c.busy_until.max(self.now);
+        let (said, length, talking_ms) = match &c.behaviour {
+            Behaviour::Customer(script) if !script.speech_ms.is_empty() => {
+                // Follow the customer's timeline: the recording catches the next utterance
+                // if it starts before the silence limit, and ends that long after it.
+                let rel = start - c.answered_at.unwrap_or(start);
+                let next = script
+                    .speech_ms
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (at, len))| at + len > rel);
+                match next {
+                    Some((i, (at, len))) if *at <= rel + max_silence => {
+                        let end = (at + len).max(rel) + max_silence;
+                        let said = script.says.get(i).cloned().unwrap_or_default();
+                        (said, (end - rel).min(max_duration), *len)
+                    }
+                    _ => (String::new(), max_silence.max(1).min(max_duration), 0),
+                }
+            }
+            Behaviour::Customer(script) => {
+                let said = script.says.get(c.recordings).cloned().unwrap_or_default();
+                let speaks = !said.trim().is_empty();
+                let length = if speaks {
+                    SPEECH_MS + max_silence
+                } else {
+                    max_silence.max(1)
+                }
+                .min(max_duration);
+                (said, length, if speaks { SPEECH_MS } else { 0 })
+            }
+            Behaviour::Operator(_) => (String::new(), max_silence.max(1).min(max_duration), 0),
+        };
+        let c = self.channels.get_mut(channel).expect("live");
+        c.recordings += 1;
+        c.busy_until = start + length;
+        self.recordings.insert(name.clone(), said);
+        self.at(
+            start + 1,
+            Action::Emit(ari::recording_started(&name, channel)),
+        );
+        let talking = talking_ms.div_ceil(1000);
+        self.at(
+            start + length,
+            Action::Emit(ari::recording_finished(
+                &name,
+                channel,
+                talking,
+                length.div_ceil(1000),
+            )),
+        );
+        Response::json(
+            201,
+            json!({"name": name, "format": q.get("format").cloned().unwrap_or_else(|| "wav".into()),
+                   "target_uri": format!("channel:{channel}"), "state": "queued"}),
+        )
+    }
+
+    fn continue_amd(&mut self, id: &str) -> Response {
+        let Some(c) = self.live(id) else {
+            return Response::message(404, "Channel not found");
+        };
+        let status = match &c.behaviour {
+            Behaviour::Customer(script) => script.amd.clone(),
+            Behaviour::Operator(_) => "HUMAN".into(),
+        };
+        let (delay, cause) = match status.as_str() {
+            "HUMAN" => (AMD_HUMAN_MS, "HUMAN-808-800"),
+            "MACHINE" => (AMD_MACHINE_MS, "LONGGREETING-1500-1500"),
+            _ => (AMD_NOTSURE_MS, "TOOLONG-5000"),
+        };
+        self.emit(1, ari::stasis_end(id));
+        let back = self.now + delay;
+        let c = self.channels.get_mut(id).expect("live");
+        c.in_stasis = false;
+        c.busy_until = back;
+        self.at(back, Action::Answer(id.to_string()));
+        self.at(
+            back,
+            Action::Emit(ari::stasis_start(id, &["amd", &status, cause])),
+        );
+        Response::empty(204)
+    }
+
+    fn add_to_bridge(&mut self, bridge: &str, q: &BTreeMap<String, String>) -> Response {
+        if !self.bridges.contains_key(bridge) {
+            return Response::message(404, "Bridge not found");
+        }
+        let channels: Vec<String> = q
+            .get("channel")
+            .map(|c| c.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        if channels.iter().any(|c| self.live(c).is_none()) {
+            return Response::message(422, "Channel not in Stasis application");
+        }
+        for channel in channels {
+            let c = self.channels.get_mut(&channel).expect("live");
+            c.bridge = Some(bridge.to_string());
+            // A channel enters the bridge once its queued prompt has played.
+            let at = c.busy_until.max(self.now) + 1;
+            self.at(at, Action::Emit(ari::entered_bridge(bridge, &channel)));
+        }
+        self.bridges.insert(bridge.to_string(), true);
+        Response::empty(204)
+    }
+}
+
+impl Chan {
+    fn new(name: String, behaviour: Behaviour) -> Self {
+        Self {
+            name,
+            behaviour,
+            up: false,
+            gone: false,
+            in_stasis: false,
+            busy_until: 0,
+            answered_at: None,
+            recordings: 0,
+            bridge: None,
+            plans: Vec::new(),
+        }
+    }
+}
+
+fn left_bridge(bridge: &str, channel: &str) -> Value {
+    let mut v = ari::entered_bridge(bridge, channel);
+    v["type"] = "ChannelLeftBridge".into();
+    v
+}

@@ -1,0 +1,157 @@
+//! The simulated PBX answers like the real Asterisk: for every recorded trace, the
+//! simulator, sent the same requests at the same times, answers with the same HTTP
+//! statuses and produces the same sequence of event types for every channel involved.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::Path;
+
+use dialflow::ari::trace::{TraceLine, read_trace};
+use dialflow::load;
+use dialflow::sim::{behaviours, pbx::Pbx};
+use serde_json::Value;
+
+/// Dialplan internals that a simulator has no reason to imitate.
+const IGNORED: &[&str] = &["ChannelVarset", "ChannelDialplan"];
+
+/// Events keyed by what they are about, as `Type(detail)` strings.
+fn key_and_label(event: &Value) -> Option<(String, String)> {
+    let kind = event["type"].as_str()?;
+    if IGNORED.contains(&kind) {
+        return None;
+    }
+    let key = if let Some(c) = event.get("channel").and_then(|c| c["id"].as_str()) {
+        c.to_string()
+    } else if let Some(p) = event.get("peer").and_then(|c| c["id"].as_str()) {
+        p.to_string()
+    } else if let Some(pb) = event.get("playback") {
+        format!("playbacks of {}", pb["target_uri"].as_str()?)
+    } else if let Some(r) = event.get("recording") {
+        format!("recordings of {}", r["target_uri"].as_str()?)
+    } else if event.get("bridge").is_some() {
+        "bridges".to_string()
+    } else {
+        "other".to_string()
+    };
+    let label = match kind {
+        "Dial" => format!("Dial({})", event["dialstatus"].as_str().unwrap_or("")),
+        "ChannelStateChange" => format!(
+            "ChannelStateChange({})",
+            event["channel"]["state"].as_str().unwrap_or("")
+        ),
+        "ChannelHangupRequest" if event["soft"].as_bool() == Some(true) => {
+            "ChannelHangupRequest(soft)".into()
+        }
+        "ChannelHangupRequest" => format!("ChannelHangupRequest({})", event["cause"]),
+        "PlaybackFinished" => format!(
+            "PlaybackFinished({})",
+            event["playback"]["state"].as_str().unwrap_or("")
+        ),
+        other => other.to_string(),
+    };
+    Some((key, label))
+}
+
+#[test]
+fn the_simulator_produces_the_event_sequences_of_every_real_trace() {
+    let prompts: HashMap<String, u64> = load::read_prompt_set(Path::new("../shared/audio/prompts"))
+        .files
+        .into_iter()
+        .filter_map(|(name, ms)| ms.ok().map(|ms| (name, ms)))
+        .collect();
+    assert!(prompts.len() >= 9);
+    let mut traces: Vec<_> = fs::read_dir("../shared/ari-traces")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    traces.sort();
+    assert!(traces.len() >= 25);
+    let mut failures = Vec::new();
+    for path in traces {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let trace = read_trace(&fs::read_to_string(&path).unwrap()).unwrap();
+        let mut pbx = Pbx::new(prompts.clone(), behaviours::for_endpoint);
+        let mut real: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut simulated: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // Asterisk chose the playback ids of the recording; the simulator chooses its own.
+        let mut playback_ids: HashMap<String, String> = HashMap::new();
+        let mut record = |into: &mut BTreeMap<String, Vec<String>>, event: &Value| {
+            if let Some((k, l)) = key_and_label(event) {
+                into.entry(k).or_default().push(l);
+            }
+        };
+        let count = |m: &BTreeMap<String, Vec<String>>| m.values().map(Vec::len).sum::<usize>();
+        let mut now = 0u64;
+        for line in &trace.lines {
+            match line {
+                TraceLine::Event { raw, .. } => record(&mut real, raw),
+                TraceLine::Http(h) => {
+                    // Like the recording client, send a request once what it reacted to has
+                    // happened: the simulator's clock need not match Asterisk's to the ms.
+                    let at = h.t_ms as u64;
+                    while let Some((t, e)) = pbx.pop_due(at) {
+                        now = now.max(t);
+                        record(&mut simulated, &e);
+                    }
+                    while count(&simulated) < count(&real) {
+                        match pbx.next_due() {
+                            Some(t) if t <= at + 60_000 => {
+                                if let Some((t, e)) = pbx.pop_due(t) {
+                                    now = now.max(t);
+                                    record(&mut simulated, &e);
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                    let at = at.max(now);
+                    let path = playback_ids
+                        .iter()
+                        .fold(h.request.path.clone(), |p, (real, sim)| {
+                            p.replace(real.as_str(), sim)
+                        });
+                    let response = pbx.request(at, &h.request.method, &path, &h.request.query);
+                    if let (Some(real), Some(sim)) = (
+                        h.response.body.as_ref().and_then(|b| b["id"].as_str()),
+                        response.body.as_ref().and_then(|b| b["id"].as_str()),
+                    ) && h.request.path.ends_with("/play")
+                    {
+                        playback_ids.insert(real.to_string(), sim.to_string());
+                    }
+                    if response.status != h.response.status {
+                        failures.push(format!(
+                            "{name}: {} {} answered {}, Asterisk answered {}",
+                            h.request.method, h.request.path, response.status, h.response.status
+                        ));
+                    }
+                }
+                TraceLine::Meta(_) => {}
+            }
+        }
+        while let Some((_, e)) = pbx.pop_due(u64::MAX) {
+            record(&mut simulated, &e);
+        }
+        // Playback and bridge ids differ (Asterisk chose them); channel ids are the
+        // recording client's own and so the same.
+        if real != simulated {
+            let keys: std::collections::BTreeSet<&String> =
+                real.keys().chain(simulated.keys()).collect();
+            for k in keys {
+                let (r, s) = (real.get(k), simulated.get(k));
+                if r != s {
+                    failures.push(format!(
+                        "{name}: {k}\n   real:      {r:?}\n   simulated: {s:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
