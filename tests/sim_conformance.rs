@@ -77,7 +77,7 @@ fn the_simulator_produces_the_event_sequences_of_every_real_trace() {
         let mut simulated: BTreeMap<String, Vec<String>> = BTreeMap::new();
         // Asterisk chose the playback ids of the recording; the simulator chooses its own.
         let mut playback_ids: HashMap<String, String> = HashMap::new();
-        let mut record = |into: &mut BTreeMap<String, Vec<String>>, event: &Value| {
+        let record = |into: &mut BTreeMap<String, Vec<String>>, event: &Value| {
             if let Some((k, l)) = key_and_label(event) {
                 into.entry(k).or_default().push(l);
             }
