@@ -4,10 +4,12 @@
 //! See ARCHITECTURE.md for the map of modules and the invariants they keep.
 
 pub mod ari;
+pub mod classify;
 pub mod cli;
 pub mod core;
 pub mod hooks;
 pub mod load;
 pub mod render;
 pub mod replay;
+pub mod runtime;
 pub mod sim;

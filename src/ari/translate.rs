@@ -232,6 +232,19 @@ pub fn refusal(command: &Command, status: u16, message: &str) -> Option<Input> {
             status: Some(status),
             message: message.to_string(),
         },
+        // The channel is gone (hung up before the request arrived): that is a hangup,
+        // not a failure of the prompt or the recording.
+        Command::Play { channel, .. }
+        | Command::Record { channel, .. }
+        | Command::ContinueToAmd { channel }
+            if status == 404 =>
+        {
+            Input::ChannelGone {
+                channel: channel.clone(),
+                cause: 16,
+                cause_txt: message.to_string(),
+            }
+        }
         Command::Play { playback, .. } => Input::PlaybackFinished {
             playback: playback.clone(),
             failed: true,

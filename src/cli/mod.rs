@@ -1,8 +1,10 @@
 //! The `dialflow` command line: argument parsing and one module per subcommand.
 
 mod check;
+mod demo;
 mod graph;
 mod replay;
+mod sim;
 mod test;
 
 use std::io::IsTerminal;
@@ -26,6 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a demo campaign against the built-in simulated PBX and print the results.
+    Demo(demo::DemoArgs),
     /// Compile scenario files or folders and report every problem with its line and column.
     Check(check::CheckArgs),
     /// Draw a scenario's flow as Mermaid or Graphviz DOT.
@@ -34,6 +38,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// Run one call against a recorded ARI trace (or a test case) and show what happened.
     Replay(replay::ReplayArgs),
+    /// Run the simulated Asterisk (an ARI server with simulated customers) until Ctrl-C.
+    Sim(sim::SimArgs),
 }
 
 /// Options shared by the commands that compile scenarios.
@@ -67,9 +73,11 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }
 

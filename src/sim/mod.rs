@@ -3,3 +3,4 @@
 
 pub mod behaviours;
 pub mod pbx;
+pub mod server;

@@ -426,6 +426,9 @@ impl CallMachine {
                 self.complete(now, outcome, None);
             }
         } else if let Some(i) = self.operator_index(channel) {
+            if self.operators[i].answered || !self.operators[i].alive {
+                return; // Seen already (a reconnect repeats what it cannot know we saw).
+            }
             self.operators[i].answered = true;
             let waiting_for_this =
                 matches!(&self.wait, Wait::Operator { channel: op, .. } if op == channel);

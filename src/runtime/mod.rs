@@ -1,0 +1,411 @@
+//! The live runtime: drives `CallMachine`s against a real (or simulated) Asterisk over
+//! ARI. One task per call owns its machine; a router task sends each event to the call
+//! whose ids it carries; timers and classifications come back to the call as inputs.
+
+pub mod batch;
+pub mod clock;
+pub mod events;
+pub mod rest;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::ari::translate::{self, Deployment};
+use crate::classify::Classifier;
+use crate::core::call::{CallMachine, CallSetup, Command, Input, Report, Summary};
+use crate::core::scenario::Scenario;
+use clock::Clock;
+use events::StreamItem;
+use rest::{AriClient, AriError};
+
+/// Largest recording file fetched for classification.
+pub const MAX_RECORDING_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a finished call produced.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    pub attempt_id: String,
+    pub summary: Summary,
+    pub reports: Vec<Report>,
+    /// Originates whose outcome was unknown (sent, never answered by Asterisk).
+    pub unknown_originates: u32,
+}
+
+/// Everything the runtime's tasks share.
+struct Shared {
+    client: AriClient,
+    clock: Clock,
+    classifier: Classifier,
+    /// Attempt id → the call's input queue. Every id a call chooses starts with
+    /// `<attempt id>-`, so events route by that prefix.
+    calls: Mutex<HashMap<String, mpsc::UnboundedSender<Input>>>,
+    /// Attempt id → the channels it originated, for reconciling after a reconnect.
+    channels: Mutex<HashMap<String, Vec<String>>>,
+    /// Whether the event stream is up now.
+    connected: watch::Sender<bool>,
+}
+
+/// The live runtime: an event router and the calls it feeds.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+/// Handles of the runtime's background tasks.
+pub struct RuntimeTasks {
+    pub events: JoinHandle<()>,
+    pub router: JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl RuntimeTasks {
+    /// Stops the event stream and the router.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.events.await;
+        let _ = self.router.await;
+    }
+}
+
+impl Runtime {
+    /// Connects the event stream and starts routing. Returns once the first connection is
+    /// up (or `connect_timeout` has passed, an error).
+    pub async fn start(
+        client: AriClient,
+        clock: Clock,
+        classifier: Classifier,
+        connect_timeout: Duration,
+    ) -> Result<(Runtime, RuntimeTasks), AriError> {
+        let (connected, mut connected_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            client,
+            clock,
+            classifier,
+            calls: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
+            connected,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (tx, rx) = mpsc::channel(4096);
+        let events = tokio::spawn(events::run(shared.client.events_url(), tx, shutdown_rx));
+        let router = tokio::spawn(route(Arc::clone(&shared), rx));
+        let wait = async {
+            while !*connected_rx.borrow_and_update() {
+                if connected_rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(connect_timeout, wait).await.is_err() {
+            let _ = shutdown.send(true);
+            return Err(AriError::NotSent(format!(
+                "no ARI event stream at {} within {connect_timeout:?}",
+                shared.client.endpoint().base_url
+            )));
+        }
+        Ok((
+            Runtime { shared },
+            RuntimeTasks {
+                events,
+                router,
+                shutdown,
+            },
+        ))
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.shared.clock
+    }
+
+    /// Calls in progress.
+    pub fn live_calls(&self) -> usize {
+        self.shared.calls.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Runs one call to its end. `deployment` says how to dial it; `setup.attempt_id`
+    /// must be unique and free of `-`.
+    pub async fn call(
+        &self,
+        scenario: Arc<Scenario>,
+        setup: CallSetup,
+        deployment: Deployment,
+    ) -> CallOutcome {
+        let attempt = setup.attempt_id.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut calls) = self.shared.calls.lock() {
+            calls.insert(attempt.clone(), tx.clone());
+        }
+        let outcome = run_call(&self.shared, scenario, setup, deployment, tx, rx).await;
+        if let Ok(mut calls) = self.shared.calls.lock() {
+            calls.remove(&attempt);
+        }
+        if let Ok(mut channels) = self.shared.channels.lock() {
+            channels.remove(&attempt);
+        }
+        outcome
+    }
+}
+
+/// The attempt an id belongs to: the part before its first `-`.
+fn attempt_of(id: &str) -> &str {
+    id.split('-').next().unwrap_or(id)
+}
+
+fn input_target(input: &Input) -> Option<&str> {
+    match input {
+        Input::OriginateFailed { channel, .. }
+        | Input::ChannelProgress { channel, .. }
+        | Input::StasisStarted { channel, .. }
+        | Input::StasisEnded { channel }
+        | Input::Dtmf { channel, .. }
+        | Input::HangupRequested { channel, .. }
+        | Input::ChannelGone { channel, .. }
+        | Input::EnteredBridge { channel, .. } => Some(channel),
+        Input::PlaybackStarted { playback } | Input::PlaybackFinished { playback, .. } => {
+            Some(playback)
+        }
+        Input::RecordingFinished { recording, .. } | Input::RecordingFailed { recording } => {
+            Some(recording)
+        }
+        Input::Timer(_) | Input::Classified(_) | Input::CommandFailed { .. } => None,
+    }
+}
+
+/// Sends every event to its call; reconciles after a reconnect.
+async fn route(shared: Arc<Shared>, mut rx: mpsc::Receiver<StreamItem>) {
+    while let Some(item) = rx.recv().await {
+        match item {
+            StreamItem::Event(event) => {
+                if matches!(
+                    event.as_ref(),
+                    crate::ari::Event::Unknown { .. } | crate::ari::Event::Malformed { .. }
+                ) {
+                    tracing::debug!(
+                        event = event.type_name(),
+                        "skipping an event dialflow does not know"
+                    );
+                    continue;
+                }
+                let Some(input) = translate::input(&event) else {
+                    continue;
+                };
+                let Some(target) = input_target(&input) else {
+                    continue;
+                };
+                let attempt = attempt_of(target);
+                let sender = shared
+                    .calls
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.get(attempt).cloned());
+                if let Some(sender) = sender {
+                    let _ = sender.send(input);
+                }
+            }
+            StreamItem::Connected { reconnected } => {
+                let _ = shared.connected.send(true);
+                if reconnected {
+                    reconcile(&shared).await;
+                }
+            }
+            StreamItem::Disconnected { .. } => {
+                let _ = shared.connected.send(false);
+            }
+        }
+    }
+}
+
+/// After a reconnect: every channel a live call owns that Asterisk no longer has ended
+/// while we were away. Tell its call, so it finishes instead of waiting forever.
+async fn reconcile(shared: &Shared) {
+    let live = match shared.client.channels().await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list channels to reconcile after a reconnect");
+            return;
+        }
+    };
+    let owned: Vec<(String, Vec<String>)> = shared
+        .channels
+        .lock()
+        .map(|c| c.iter().map(|(a, ch)| (a.clone(), ch.clone())).collect())
+        .unwrap_or_default();
+    let (mut lost, mut answered) = (0, 0);
+    for (attempt, channels) in owned {
+        let sender = shared
+            .calls
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&attempt).cloned());
+        let Some(sender) = sender else { continue };
+        for channel in channels {
+            match live.iter().find(|(id, _)| *id == channel) {
+                None => {
+                    lost += 1;
+                    let cause_txt = "gone while disconnected".to_string();
+                    let _ = sender.send(Input::ChannelGone {
+                        channel,
+                        cause: 0,
+                        cause_txt,
+                    });
+                }
+                // Answered while we were away: the machine ignores this if it saw it.
+                Some((_, state)) if state == "Up" => {
+                    answered += 1;
+                    let _ = sender.send(Input::StasisStarted {
+                        channel,
+                        args: Vec::new(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    tracing::info!(
+        live = live.len(),
+        lost,
+        answered,
+        "reconciled calls after reconnecting to ARI"
+    );
+}
+
+/// One call: executes the machine's commands and feeds it what comes back.
+async fn run_call(
+    shared: &Arc<Shared>,
+    scenario: Arc<Scenario>,
+    setup: CallSetup,
+    deployment: Deployment,
+    tx: mpsc::UnboundedSender<Input>,
+    mut rx: mpsc::UnboundedReceiver<Input>,
+) -> CallOutcome {
+    let attempt = setup.attempt_id.clone();
+    let mut machine = CallMachine::new(scenario, setup);
+    let mut timers: HashMap<u32, JoinHandle<()>> = HashMap::new();
+    let mut classifications: Vec<JoinHandle<()>> = Vec::new();
+    let mut reports = Vec::new();
+    let mut summary = None;
+    let mut unknown_originates = 0;
+    machine.start(shared.clock.now());
+    loop {
+        while let Some(command) = machine.poll_command() {
+            match &command {
+                Command::StartTimer { timer, after_ms } => {
+                    let tx = tx.clone();
+                    let (id, sleep) = (*timer, shared.clock.real(*after_ms));
+                    timers.insert(
+                        id.0,
+                        tokio::spawn(async move {
+                            tokio::time::sleep(sleep).await;
+                            let _ = tx.send(Input::Timer(id));
+                        }),
+                    );
+                }
+                Command::CancelTimer { timer } => {
+                    if let Some(t) = timers.remove(&timer.0) {
+                        t.abort();
+                    }
+                }
+                Command::Classify {
+                    recording, intents, ..
+                } => {
+                    let (tx, classifier, recording, intents) = (
+                        tx.clone(),
+                        shared.classifier.clone(),
+                        recording.clone(),
+                        Arc::clone(intents),
+                    );
+                    classifications.push(tokio::spawn(async move {
+                        let result = classifier.classify(&recording, &intents).await;
+                        let _ = tx.send(Input::Classified(result));
+                    }));
+                }
+                Command::Report(r) => reports.push(r.clone()),
+                Command::Finish(s) => summary = Some(s.clone()),
+                Command::SetResult { .. } => {}
+                _ => {
+                    if let Command::Originate { channel, .. } = &command
+                        && let Ok(mut channels) = shared.channels.lock()
+                    {
+                        // Known before the request: its first event may beat the response.
+                        channels
+                            .entry(attempt.clone())
+                            .or_default()
+                            .push(channel.clone());
+                    }
+                    if let Some(request) = translate::request(&command, &deployment) {
+                        match shared.client.send(&request).await {
+                            Ok(_) => {}
+                            Err(AriError::Refused { status, message }) => {
+                                if let Some(input) = translate::refusal(&command, status, &message)
+                                {
+                                    machine.handle(shared.clock.now(), input);
+                                }
+                            }
+                            Err(AriError::NotSent(message)) => {
+                                if let Some(input) = translate::refusal(&command, 503, &message) {
+                                    machine.handle(shared.clock.now(), input);
+                                }
+                            }
+                            Err(AriError::OutcomeUnknown(message)) => {
+                                // It may have happened: wait for its events or the timers.
+                                if matches!(command, Command::Originate { .. }) {
+                                    unknown_originates += 1;
+                                }
+                                tracing::warn!(%attempt, %request, %message, "ARI request outcome unknown");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if machine.is_finished() {
+            break;
+        }
+        let Some(input) = rx.recv().await else { break };
+        machine.handle(shared.clock.now(), input);
+    }
+    for (_, t) in timers {
+        t.abort();
+    }
+    for c in classifications {
+        c.abort();
+    }
+    let summary = summary.unwrap_or_else(|| Summary {
+        result: machine.result().to_string(),
+        status: "FAILED".into(),
+        transcript: None,
+        answered_at: None,
+        ended_at: shared.clock.now(),
+        path: machine.path().to_vec(),
+    });
+    CallOutcome {
+        attempt_id: attempt,
+        summary,
+        reports,
+        unknown_originates,
+    }
+}
+
+/// Counts of results and statuses over many calls.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub results: BTreeMap<String, usize>,
+    pub statuses: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    pub fn add(&mut self, outcome: &CallOutcome) {
+        *self
+            .results
+            .entry(outcome.summary.result.clone())
+            .or_default() += 1;
+        *self
+            .statuses
+            .entry(outcome.summary.status.clone())
+            .or_default() += 1;
+    }
+}

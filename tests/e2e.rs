@@ -1,0 +1,276 @@
+//! End to end: dialflow's real runtime against the simulated PBX over real loopback HTTP
+//! and WebSocket. Every row of `shared/acceptance/outcomes.md` that the simulated
+//! customers can play, plus faults: a WebSocket drop among 50 live calls, an originate
+//! whose outcome is unknown, refused originates.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialflow::ari::translate::Deployment;
+use dialflow::classify::Classifier;
+use dialflow::core::call::Lead;
+use dialflow::core::scenario::{Scenario, Verb};
+use dialflow::load::{self, LoadOptions};
+use dialflow::runtime::batch::{self, PlannedCall};
+use dialflow::runtime::clock::Clock;
+use dialflow::runtime::rest::{AriClient, AriEndpoint};
+use dialflow::runtime::{CallOutcome, Runtime, RuntimeTasks};
+use dialflow::sim::server::{self, SimConfig, SimHandle};
+
+const SPEED: f64 = 25.0;
+
+fn scenario(name: &str) -> Arc<Scenario> {
+    load::compile_file(
+        &Path::new("scenarios").join(format!("{name}.yaml")),
+        &LoadOptions::default(),
+    )
+    .scenario
+    .unwrap_or_else(|| panic!("{name} compiles"))
+}
+
+async fn setup(scenario: &Scenario) -> (SimHandle, Runtime, RuntimeTasks) {
+    let prompts: HashMap<String, u64> = scenario
+        .prompts
+        .iter()
+        .map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000)))
+        .collect();
+    let sim = server::spawn(SimConfig {
+        app: "dialflow".into(),
+        user: "u".into(),
+        password: "p".into(),
+        speed: SPEED,
+        prompts,
+        faults: Default::default(),
+    })
+    .await
+    .expect("simulator starts");
+    let endpoint = AriEndpoint {
+        base_url: sim.base_url.clone(),
+        user: "u".into(),
+        password: "p".into(),
+        app: "dialflow".into(),
+    };
+    let client = AriClient::new(endpoint, Duration::from_secs(2)).unwrap();
+    let classifier = Classifier::Simulated {
+        client: client.clone(),
+        timeout: Duration::from_secs(2),
+    };
+    let (runtime, tasks) = Runtime::start(
+        client,
+        Clock::new(SPEED),
+        classifier,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("connects");
+    (sim, runtime, tasks)
+}
+
+fn planned(scenario: &Scenario, i: usize, customer: &str, operator: &str) -> PlannedCall {
+    let operators: BTreeMap<String, String> = scenario
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.verb {
+            Verb::OriginateOperator { operator: o, .. } => {
+                Some((o.clone(), format!("Local/{operator}@sim-operators")))
+            }
+            _ => None,
+        })
+        .collect();
+    PlannedCall {
+        attempt_id: format!("e2e{i:04}"),
+        lead: Lead::default(),
+        deployment: Deployment {
+            app: "dialflow".into(),
+            customer_endpoint: format!("Local/{customer}@sim-customers"),
+            operators,
+            caller_ids: BTreeMap::new(),
+            customer_caller_id: None,
+            sound_prefix: scenario.prompt_set.clone(),
+            amd_context: "dialflow-amd".into(),
+            formats: "ulaw".into(),
+            scenario_name: scenario.name.clone(),
+        },
+    }
+}
+
+async fn run_rows(name: &str, rows: &[(&str, &str, &str, &str)]) {
+    let s = scenario(name);
+    let (sim, runtime, tasks) = setup(&s).await;
+    let calls: Vec<PlannedCall> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (customer, operator, _, _))| planned(&s, i, customer, operator))
+        .collect();
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(60),
+        batch::run_all(&runtime, Arc::clone(&s), calls, 50, |_| {}),
+    )
+    .await
+    .expect("the calls finish");
+    let by_id: HashMap<String, &CallOutcome> =
+        outcomes.iter().map(|o| (o.attempt_id.clone(), o)).collect();
+    let mut failures = Vec::new();
+    for (i, (customer, operator, result, status)) in rows.iter().enumerate() {
+        let o = by_id[&format!("e2e{i:04}")];
+        if o.summary.result != *result || o.summary.status != *status {
+            failures.push(format!(
+                "{name}: {customer}/{operator}: expected {result}/{status}, got {}/{}",
+                o.summary.result, o.summary.status
+            ));
+        }
+    }
+    assert_eq!(runtime.live_calls(), 0, "no call left behind");
+    tasks.stop().await;
+    sim.shutdown().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salehi_outcome_matrix_over_real_sockets() {
+    run_rows(
+        "salehi",
+        &[
+            ("yes", "-", "connected_to_operator", "CONNECTED"),
+            ("no", "-", "not_interested", "NOT_INTERESTED"),
+            ("number", "-", "connected_to_operator", "CONNECTED"),
+            ("unknown", "-", "unknown", "UNKNOWN"),
+            ("silent", "-", "hangup", "HANGUP"),
+            ("hangup-early", "-", "hangup", "HANGUP"),
+            ("busy", "-", "busy", "BUSY"),
+            ("busy-tone", "-", "busy", "BUSY"),
+            ("poweroff", "-", "power_off", "POWER_OFF"),
+            ("noresponse", "-", "power_off", "POWER_OFF"),
+            ("unavailable", "-", "power_off", "POWER_OFF"),
+            ("noanswer", "-", "missed", "MISSED"),
+            ("rejected", "-", "banned", "BANNED"),
+            ("congestion", "-", "banned", "BANNED"),
+            ("congestion-tone", "-", "banned", "BANNED"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agrad_outcome_matrix_over_real_sockets() {
+    run_rows(
+        "agrad",
+        &[
+            ("yes", "op-answer", "connected_to_operator", "CONNECTED"),
+            ("yes", "op-busy", "disconnected", "DISCONNECTED"),
+            ("yes", "op-noanswer", "disconnected", "DISCONNECTED"),
+            ("yes-hangup", "op-noanswer", "disconnected", "DISCONNECTED"),
+            ("no", "op-answer", "not_interested", "NOT_INTERESTED"),
+            ("number", "op-answer", "unknown", "UNKNOWN"),
+            ("unknown", "op-answer", "unknown", "UNKNOWN"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminder_outcome_matrix_over_real_sockets() {
+    run_rows(
+        "reminder",
+        &[
+            ("machine", "-", "voicemail_dropped", "MISSED"),
+            ("dtmf1", "-", "answered_human", "CONNECTED"),
+            ("dtmf2", "-", "consent_denied", "NOT_INTERESTED"),
+            ("human", "-", "consent_timeout", "MISSED"),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_and_unknown_originates_end_their_calls_and_are_not_redialled() {
+    let s = scenario("salehi");
+    let (sim, runtime, tasks) = setup(&s).await;
+    sim.faults().refuse_originates(2);
+    sim.faults().timeout_next_originates(1);
+    let calls: Vec<PlannedCall> = (0..4)
+        .map(|i| planned(&s, i, "lost-then-yes", "-"))
+        .collect();
+    // `lost-then-yes` is no behaviour: use `yes`; the faults decide the first three.
+    let calls: Vec<PlannedCall> = calls
+        .into_iter()
+        .map(|mut c| {
+            c.deployment.customer_endpoint = "Local/yes@sim-customers".into();
+            c
+        })
+        .collect();
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(60),
+        batch::run_all(&runtime, Arc::clone(&s), calls, 1, |_| {}),
+    )
+    .await
+    .expect("every call ends, the refused ones at once");
+    let results: Vec<&str> = {
+        let mut o: Vec<&CallOutcome> = outcomes.iter().collect();
+        o.sort_by(|a, b| a.attempt_id.cmp(&b.attempt_id));
+        o.into_iter().map(|o| o.summary.result.as_str()).collect()
+    };
+    assert_eq!(results[0], "failed:originate");
+    assert_eq!(results[1], "failed:originate");
+    // The third originate was carried out but never answered: the call was not dialled
+    // again, its events still drove it to the end.
+    assert_eq!(
+        outcomes.iter().map(|o| o.unknown_originates).sum::<u32>(),
+        1
+    );
+    assert_eq!(results[3], "connected_to_operator");
+    assert_eq!(
+        sim.originates_received(),
+        4,
+        "one originate per call, none repeated"
+    );
+    assert_eq!(runtime.live_calls(), 0);
+    tasks.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_drop_among_50_live_calls_loses_no_call() {
+    let s = scenario("salehi");
+    let (sim, runtime, tasks) = setup(&s).await;
+    let calls: Vec<PlannedCall> = (0..50)
+        .map(|i| planned(&s, i, if i % 2 == 0 { "yes" } else { "no" }, "-"))
+        .collect();
+    let faults = sim.faults();
+    let dropper = tokio::spawn(async move {
+        // About 5 s of call time in: every call is mid-flow.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        faults.drop_websockets();
+    });
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(90),
+        batch::run_all(&runtime, Arc::clone(&s), calls, 50, |_| {}),
+    )
+    .await
+    .expect("no call is left hanging");
+    dropper.await.unwrap();
+    assert_eq!(outcomes.len(), 50);
+    assert_eq!(runtime.live_calls(), 0);
+    // Every call ended with a real result of the flow, not a stuck or lost one.
+    for o in &outcomes {
+        assert!(
+            [
+                "connected_to_operator",
+                "not_interested",
+                "hangup",
+                "unknown"
+            ]
+            .contains(&o.summary.result.as_str())
+                || o.summary.result.starts_with("failed:"),
+            "{}: {}",
+            o.attempt_id,
+            o.summary.result
+        );
+    }
+    let live = sim.live_channels().await;
+    assert!(live.is_empty(), "channels left up on the PBX: {live:?}");
+    tasks.stop().await;
+    sim.shutdown().await;
+}
