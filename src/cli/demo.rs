@@ -275,11 +275,7 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
 
 fn progress(done: usize, total: usize, elapsed: Duration) {
     let width = 40;
-    let filled = if total == 0 {
-        width
-    } else {
-        done * width / total
-    };
+    let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
     let mut err = std::io::stderr();
     let _ = write!(
         err,
