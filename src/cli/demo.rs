@@ -250,7 +250,9 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     )
     .await;
     let elapsed = started.elapsed();
-    eprintln!();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
     tasks.stop().await;
     sim.shutdown().await;
 
@@ -274,6 +276,13 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
 }
 
 fn progress(done: usize, total: usize, elapsed: Duration) {
+    // A bar redrawn in place on a terminal; one line per tenth in logs and CI.
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        if done == total || (total >= 10 && done % (total / 10) == 0) {
+            eprintln!("{done}/{total} calls  {:.1}s", elapsed.as_secs_f64());
+        }
+        return;
+    }
     let width = 40;
     let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
     let mut err = std::io::stderr();
