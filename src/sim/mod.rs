@@ -1,5 +1,5 @@
 //! The simulated PBX: a stand-in for Asterisk that speaks ARI, for tests, the demo and
-//! benchmarks. `pbx` is the pure model; the HTTP/WebSocket server around it comes next.
+//! benchmarks. `pbx` is the pure model; `server` puts it behind real HTTP and WebSocket.
 
 pub mod behaviours;
 pub mod pbx;
