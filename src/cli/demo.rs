@@ -284,7 +284,10 @@ fn progress(done: usize, total: usize, elapsed: Duration) {
         return;
     }
     let width = 40;
-    let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
     let mut err = std::io::stderr();
     let _ = write!(
         err,

@@ -9,7 +9,7 @@ pub mod rest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -24,6 +24,13 @@ use rest::{AriClient, AriError};
 
 /// Largest recording file fetched for classification.
 pub const MAX_RECORDING_BYTES: usize = 8 * 1024 * 1024;
+
+/// An input for a call, with when its event arrived from Asterisk (none for timers and
+/// classifications), to measure how fast the runtime reacts.
+type Arrival = (Option<Instant>, Input);
+
+/// Most latency samples kept.
+const MAX_LATENCY_SAMPLES: usize = 1_000_000;
 
 /// What a finished call produced.
 #[derive(Debug, Clone)]
@@ -42,7 +49,9 @@ struct Shared {
     classifier: Classifier,
     /// Attempt id → the call's input queue. Every id a call chooses starts with
     /// `<attempt id>-`, so events route by that prefix.
-    calls: Mutex<HashMap<String, mpsc::UnboundedSender<Input>>>,
+    calls: Mutex<HashMap<String, mpsc::UnboundedSender<Arrival>>>,
+    /// Microseconds from an event's arrival to the first request it caused (bounded sample).
+    latencies: Mutex<Vec<u32>>,
     /// Attempt id → the channels it originated, for reconciling after a reconnect.
     channels: Mutex<HashMap<String, Vec<String>>>,
     /// Whether the event stream is up now.
@@ -87,6 +96,7 @@ impl Runtime {
             classifier,
             calls: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
+            latencies: Mutex::new(Vec::new()),
             connected,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -119,6 +129,16 @@ impl Runtime {
 
     pub fn clock(&self) -> Clock {
         self.shared.clock
+    }
+
+    /// Takes the latency samples gathered so far: microseconds from an event's arrival
+    /// to the first ARI request the call sent because of it.
+    pub fn take_latencies(&self) -> Vec<u32> {
+        self.shared
+            .latencies
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 
     /// Calls in progress.
@@ -203,7 +223,7 @@ async fn route(shared: Arc<Shared>, mut rx: mpsc::Receiver<StreamItem>) {
                     .ok()
                     .and_then(|c| c.get(attempt).cloned());
                 if let Some(sender) = sender {
-                    let _ = sender.send(input);
+                    let _ = sender.send((Some(Instant::now()), input));
                 }
             }
             StreamItem::Connected { reconnected } => {
@@ -247,19 +267,25 @@ async fn reconcile(shared: &Shared) {
                 None => {
                     lost += 1;
                     let cause_txt = "gone while disconnected".to_string();
-                    let _ = sender.send(Input::ChannelGone {
-                        channel,
-                        cause: 0,
-                        cause_txt,
-                    });
+                    let _ = sender.send((
+                        None,
+                        Input::ChannelGone {
+                            channel,
+                            cause: 0,
+                            cause_txt,
+                        },
+                    ));
                 }
                 // Answered while we were away: the machine ignores this if it saw it.
                 Some((_, state)) if state == "Up" => {
                     answered += 1;
-                    let _ = sender.send(Input::StasisStarted {
-                        channel,
-                        args: Vec::new(),
-                    });
+                    let _ = sender.send((
+                        None,
+                        Input::StasisStarted {
+                            channel,
+                            args: Vec::new(),
+                        },
+                    ));
                 }
                 Some(_) => {}
             }
@@ -279,8 +305,8 @@ async fn run_call(
     scenario: Arc<Scenario>,
     setup: CallSetup,
     deployment: Deployment,
-    tx: mpsc::UnboundedSender<Input>,
-    mut rx: mpsc::UnboundedReceiver<Input>,
+    tx: mpsc::UnboundedSender<Arrival>,
+    mut rx: mpsc::UnboundedReceiver<Arrival>,
 ) -> CallOutcome {
     let attempt = setup.attempt_id.clone();
     let mut machine = CallMachine::new(scenario, setup);
@@ -289,6 +315,7 @@ async fn run_call(
     let mut reports = Vec::new();
     let mut summary = None;
     let mut unknown_originates = 0;
+    let mut arrived: Option<Instant> = None;
     machine.start(shared.clock.now());
     loop {
         while let Some(command) = machine.poll_command() {
@@ -300,7 +327,7 @@ async fn run_call(
                         id.0,
                         tokio::spawn(async move {
                             tokio::time::sleep(sleep).await;
-                            let _ = tx.send(Input::Timer(id));
+                            let _ = tx.send((None, Input::Timer(id)));
                         }),
                     );
                 }
@@ -320,7 +347,7 @@ async fn run_call(
                     );
                     classifications.push(tokio::spawn(async move {
                         let result = classifier.classify(&recording, &intents).await;
-                        let _ = tx.send(Input::Classified(result));
+                        let _ = tx.send((None, Input::Classified(result)));
                     }));
                 }
                 Command::Report(r) => reports.push(r.clone()),
@@ -337,6 +364,14 @@ async fn run_call(
                             .push(channel.clone());
                     }
                     if let Some(request) = translate::request(&command, &deployment) {
+                        if let Some(at) = arrived.take() {
+                            let micros = at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                            if let Ok(mut l) = shared.latencies.lock()
+                                && l.len() < MAX_LATENCY_SAMPLES
+                            {
+                                l.push(micros);
+                            }
+                        }
                         match shared.client.send(&request).await {
                             Ok(_) => {}
                             Err(AriError::Refused { status, message }) => {
@@ -365,7 +400,10 @@ async fn run_call(
         if machine.is_finished() {
             break;
         }
-        let Some(input) = rx.recv().await else { break };
+        let Some((at, input)) = rx.recv().await else {
+            break;
+        };
+        arrived = at;
         machine.handle(shared.clock.now(), input);
     }
     for (_, t) in timers {

@@ -1,0 +1,136 @@
+//! Benchmark: the whole runtime against the simulated PBX over loopback HTTP and
+//! WebSocket, both in this process. Reports calls per second started, the most calls
+//! live at once, the latency from an event's arrival to the request it causes (p50, p99),
+//! and memory per live call (resident memory growth at the peak / live calls; the
+//! simulator's own state is included, so this overstates dialflow's share).
+//!
+//! Run with `cargo bench --bench runtime` (`-- CALLS CONCURRENCY SPEED` to change the load).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dialflow::ari::translate::Deployment;
+use dialflow::classify::Classifier;
+use dialflow::core::call::Lead;
+use dialflow::load::{self, LoadOptions};
+use dialflow::runtime::batch::{self, PlannedCall};
+use dialflow::runtime::clock::Clock;
+use dialflow::runtime::rest::{AriClient, AriEndpoint};
+use dialflow::runtime::{Runtime, Tally};
+use dialflow::sim::server::{self, SimConfig};
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let calls: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(6_000);
+    let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let speed: f64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10.0);
+    let scenario = load::compile_file(Path::new("scenarios/salehi.yaml"), &LoadOptions::default())
+        .scenario
+        .expect("salehi compiles");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    rt.block_on(async move {
+        let prompts: HashMap<String, u64> =
+            scenario.prompts.iter().map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000))).collect();
+        let sim = server::spawn(SimConfig {
+            app: "bench".into(),
+            user: "u".into(),
+            password: "p".into(),
+            speed,
+            prompts,
+            faults: Default::default(),
+        })
+        .await
+        .expect("simulator");
+        let endpoint = AriEndpoint { base_url: sim.base_url.clone(), user: "u".into(), password: "p".into(), app: "bench".into() };
+        let client = AriClient::new(endpoint, Duration::from_secs(10)).expect("client");
+        let classifier = Classifier::Simulated { client: client.clone(), timeout: Duration::from_secs(10) };
+        let (runtime, tasks) =
+            Runtime::start(client, Clock::new(speed), classifier, Duration::from_secs(5)).await.expect("connect");
+        let mix = ["yes", "no", "unknown", "number", "busy", "silent"];
+        let planned: Vec<PlannedCall> = (0..calls)
+            .map(|i| PlannedCall {
+                attempt_id: format!("b{i:06}"),
+                lead: Lead::default(),
+                deployment: Deployment {
+                    app: "bench".into(),
+                    customer_endpoint: format!("Local/{}@sim-customers", mix[i % mix.len()]),
+                    operators: BTreeMap::new(),
+                    caller_ids: BTreeMap::new(),
+                    customer_caller_id: None,
+                    sound_prefix: "salehi".into(),
+                    amd_context: "dialflow-amd".into(),
+                    formats: "ulaw".into(),
+                    scenario_name: "salehi".into(),
+                },
+            })
+            .collect();
+        let rss_before = rss_kib();
+        let peak_live = Arc::new(AtomicUsize::new(0));
+        let peak_rss = Arc::new(AtomicUsize::new(0));
+        let sampler = {
+            let (runtime, peak_live, peak_rss) = (runtime.clone(), Arc::clone(&peak_live), Arc::clone(&peak_rss));
+            tokio::spawn(async move {
+                loop {
+                    let live = runtime.live_calls();
+                    if live > peak_live.load(Ordering::Relaxed) {
+                        peak_live.store(live, Ordering::Relaxed);
+                        peak_rss.store(rss_kib() as usize, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let mut tally = Tally::default();
+        let outcomes = batch::run_all(&runtime, Arc::clone(&scenario), planned, concurrency, |o| tally.add(o)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        sampler.abort();
+        let mut latencies = runtime.take_latencies();
+        latencies.sort_unstable();
+        let live = peak_live.load(Ordering::Relaxed).max(1);
+        let grown = (peak_rss.load(Ordering::Relaxed) as u64).saturating_sub(rss_before);
+        println!("dialflow runtime benchmark: {calls} calls, at most {concurrency} at once, {speed}× real time");
+        println!("  finished          {} calls in {elapsed:.1} s: {:.0} calls/s", outcomes.len(), outcomes.len() as f64 / elapsed);
+        println!("  live at once      {live} (peak)");
+        println!(
+            "  event → request   p50 {} µs, p99 {} µs, max {} µs ({} samples)",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or(0),
+            latencies.len()
+        );
+        println!("  memory            {} KiB more resident at the peak: {:.1} KiB per live call", grown, grown as f64 / live as f64);
+        println!("  results           {:?}", tally.results);
+        tasks.stop().await;
+        sim.shutdown().await;
+    });
+}
