@@ -278,7 +278,7 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
 fn progress(done: usize, total: usize, elapsed: Duration) {
     // A bar redrawn in place on a terminal; one line per tenth in logs and CI.
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        if done == total || (total >= 10 && done % (total / 10) == 0) {
+        if done == total || (total >= 10 && done.is_multiple_of(total / 10)) {
             eprintln!("{done}/{total} calls  {:.1}s", elapsed.as_secs_f64());
         }
         return;
