@@ -28,6 +28,29 @@ impl Classifier {
     pub async fn classify(&self, recording: &str, intents: &[String]) -> Classification {
         match self {
             Classifier::Simulated { client, timeout } => {
+                // Fetch the file as a real provider would (it proves the recording exists
+                // and is within the size limit), then ask the simulator what was said.
+                let file = format!("/ari/recordings/stored/{recording}/file");
+                match tokio::time::timeout(
+                    *timeout,
+                    client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(AriError::Refused {
+                        status: 404 | 413, ..
+                    })) => {
+                        return Classification::Failed {
+                            reason: "recording".into(),
+                        };
+                    }
+                    Ok(Err(_)) | Err(_) => {
+                        return Classification::Failed {
+                            reason: "stt_failure".into(),
+                        };
+                    }
+                }
                 let path = format!("/sim/recordings/{recording}/transcript");
                 let answer = tokio::time::timeout(*timeout, client.get_json(&path)).await;
                 let transcript = match answer {

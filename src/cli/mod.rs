@@ -2,6 +2,7 @@
 
 mod check;
 mod demo;
+mod dialplan;
 mod graph;
 mod replay;
 mod sim;
@@ -32,6 +33,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Compile scenario files or folders and report every problem with its line and column.
     Check(check::CheckArgs),
+    /// Print the Asterisk dialplan to install (the AMD hop) for an app name.
+    Dialplan(dialplan::DialplanArgs),
     /// Draw a scenario's flow as Mermaid or Graphviz DOT.
     Graph(graph::GraphArgs),
     /// Run the test cases written in scenario files against simulated calls.
@@ -74,6 +77,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Dialplan(args) => dialplan::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Replay(args) => replay::run(&args),
