@@ -111,7 +111,7 @@ fn main() {
         };
         let started = Instant::now();
         let mut tally = Tally::default();
-        let outcomes = batch::run_all(&runtime, Arc::clone(&scenario), planned, concurrency, |o| tally.add(o)).await;
+        let outcomes = batch::run_all(&runtime, Arc::clone(&scenario), planned, concurrency, tokio::sync::watch::channel(false).1, |o| tally.add(o)).await;
         let elapsed = started.elapsed().as_secs_f64();
         sampler.abort();
         let mut latencies = runtime.take_latencies();

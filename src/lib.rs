@@ -6,6 +6,7 @@
 pub mod ari;
 pub mod classify;
 pub mod cli;
+pub mod config;
 pub mod core;
 pub mod hooks;
 pub mod load;

@@ -21,6 +21,10 @@ use dialflow::sim::server::{self, SimConfig, SimHandle};
 
 const SPEED: f64 = 25.0;
 
+fn never_stop() -> tokio::sync::watch::Receiver<bool> {
+    tokio::sync::watch::channel(false).1
+}
+
 fn scenario(name: &str) -> Arc<Scenario> {
     load::compile_file(
         &Path::new("scenarios").join(format!("{name}.yaml")),
@@ -106,7 +110,7 @@ async fn run_rows(name: &str, rows: &[(&str, &str, &str, &str)]) {
         .collect();
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),
-        batch::run_all(&runtime, Arc::clone(&s), calls, 50, |_| {}),
+        batch::run_all(&runtime, Arc::clone(&s), calls, 50, never_stop(), |_| {}),
     )
     .await
     .expect("the calls finish");
@@ -203,7 +207,7 @@ async fn refused_and_unknown_originates_end_their_calls_and_are_not_redialled() 
         .collect();
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),
-        batch::run_all(&runtime, Arc::clone(&s), calls, 1, |_| {}),
+        batch::run_all(&runtime, Arc::clone(&s), calls, 1, never_stop(), |_| {}),
     )
     .await
     .expect("every call ends, the refused ones at once");
@@ -246,7 +250,7 @@ async fn a_websocket_drop_among_50_live_calls_loses_no_call() {
     });
     let outcomes = tokio::time::timeout(
         Duration::from_secs(90),
-        batch::run_all(&runtime, Arc::clone(&s), calls, 50, |_| {}),
+        batch::run_all(&runtime, Arc::clone(&s), calls, 50, never_stop(), |_| {}),
     )
     .await
     .expect("no call is left hanging");

@@ -242,6 +242,7 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         Arc::clone(&scenario),
         calls,
         args.concurrency,
+        tokio::sync::watch::channel(false).1,
         |outcome| {
             done += 1;
             tally.add(outcome);

@@ -5,6 +5,7 @@ mod demo;
 mod dialplan;
 mod graph;
 mod replay;
+mod run;
 mod sim;
 mod test;
 
@@ -37,6 +38,8 @@ pub enum Command {
     Dialplan(dialplan::DialplanArgs),
     /// Draw a scenario's flow as Mermaid or Graphviz DOT.
     Graph(graph::GraphArgs),
+    /// Place calls through a scenario against Asterisk (or `dialflow sim`), per dialflow.yaml.
+    Run(run::RunArgs),
     /// Run the test cases written in scenario files against simulated calls.
     Test(test::TestArgs),
     /// Run one call against a recorded ARI trace (or a test case) and show what happened.
@@ -80,6 +83,7 @@ pub fn run() -> ExitCode {
         Command::Dialplan(args) => dialplan::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Sim(args) => sim::run(&args),
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{CallOutcome, Runtime};
@@ -20,22 +20,33 @@ pub struct PlannedCall {
 }
 
 /// Places every call, at most `max_concurrent` at a time; `on_done` sees each outcome
-/// as it finishes. Outcomes come back in completion order.
+/// as it finishes. Outcomes come back in completion order. Once `stop` turns true no
+/// new call starts; the calls in progress go on to their end.
 pub async fn run_all(
     runtime: &Runtime,
     scenario: Arc<Scenario>,
     calls: Vec<PlannedCall>,
     max_concurrent: usize,
+    stop: watch::Receiver<bool>,
     mut on_done: impl FnMut(&CallOutcome),
 ) -> Vec<CallOutcome> {
     let slots = Arc::new(Semaphore::new(max_concurrent.max(1)));
     let mut set = JoinSet::new();
     let mut outcomes = Vec::with_capacity(calls.len());
     for call in calls {
-        let permit = Arc::clone(&slots)
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let mut stopped = stop.clone();
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => p.expect("the semaphore is never closed"),
+            // A dropped sender means nobody will ever stop us: wait for a slot only.
+            _ = async {
+                if stopped.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => break,
+        };
+        if *stop.borrow() {
+            break;
+        }
         while let Some(done) = set.try_join_next() {
             if let Ok(outcome) = done {
                 on_done(&outcome);

@@ -141,6 +141,19 @@ impl Runtime {
             .unwrap_or_default()
     }
 
+    /// Ends every live call now (hanging up what is up): the end of a graceful shutdown.
+    pub fn shutdown_calls(&self) {
+        let senders: Vec<_> = self
+            .shared
+            .calls
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        for s in senders {
+            let _ = s.send((None, Input::Shutdown));
+        }
+    }
+
     /// Calls in progress.
     pub fn live_calls(&self) -> usize {
         self.shared.calls.lock().map(|c| c.len()).unwrap_or(0)
@@ -191,7 +204,9 @@ fn input_target(input: &Input) -> Option<&str> {
         Input::RecordingFinished { recording, .. } | Input::RecordingFailed { recording } => {
             Some(recording)
         }
-        Input::Timer(_) | Input::Classified(_) | Input::CommandFailed { .. } => None,
+        Input::Timer(_) | Input::Classified(_) | Input::CommandFailed { .. } | Input::Shutdown => {
+            None
+        }
     }
 }
 

@@ -113,6 +113,9 @@ pub enum Input {
         what: String,
         status: Option<u16>,
     },
+    /// dialflow is stopping and the grace time is over: end the call now, hanging up
+    /// (the result becomes `failed:shutdown`, unless a status was already reported).
+    Shutdown,
 }
 
 /// The result of classifying a recording.

@@ -248,6 +248,19 @@ impl CallMachine {
         }
         match input {
             Input::Timer(id) => self.on_timer(now, id),
+            Input::Shutdown => {
+                if self.phase == Phase::Dialing {
+                    self.finish_unanswered(now, "failed:shutdown".into(), true);
+                } else {
+                    // We cut the call short: its provisional result (often `hangup`) would
+                    // blame the customer. A status already reported (a bridged call's
+                    // CONNECTED) stands.
+                    if self.reported.is_empty() {
+                        self.set_result("failed:shutdown".into());
+                    }
+                    self.end_call(now);
+                }
+            }
             Input::OriginateFailed { channel, .. } => {
                 if channel == self.customer && self.phase == Phase::Dialing {
                     let result = self.scenario.telephony.originate_failed_result.clone();

@@ -1,0 +1,235 @@
+//! `dialflow run`: the daemon's runtime against Asterisk (or `dialflow sim`), placing
+//! calls to the numbers given through a scenario. Campaigns from the store replace the
+//! number list when the dialer lands; Ctrl-C or SIGTERM stop it gracefully.
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::sync::watch;
+
+use crate::ari::translate::Deployment;
+use crate::classify::Classifier;
+use crate::config::Config;
+use crate::core::call::Lead;
+use crate::load::{self, LoadOptions};
+use crate::render;
+use crate::runtime::batch::{self, PlannedCall};
+use crate::runtime::clock::Clock;
+use crate::runtime::rest::{AriClient, AriEndpoint};
+use crate::runtime::{Runtime, Tally};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long, default_value = "dialflow.yaml")]
+    pub config: PathBuf,
+    /// The scenario every call runs.
+    #[arg(long)]
+    pub scenario: PathBuf,
+    /// Numbers to call (as given; the configured prefix is applied). `-` reads them
+    /// from standard input, one per line.
+    #[arg(required = true)]
+    pub numbers: Vec<String>,
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let config = match Config::load(&args.config, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = LoadOptions {
+        prompts_dir: Some(config.prompts.clone()),
+        no_environment: false,
+    };
+    let compiled = load::compile_file(&args.scenario, &options);
+    if !compiled.diagnostics.is_empty() {
+        eprint!(
+            "{}",
+            render::human(
+                &compiled.diagnostics,
+                &compiled.sources,
+                super::stderr_color()
+            )
+        );
+    }
+    let Some(scenario) = compiled.scenario else {
+        eprintln!("error: {} does not compile", args.scenario.display());
+        return ExitCode::FAILURE;
+    };
+    let mut numbers: Vec<String> = Vec::new();
+    for n in &args.numbers {
+        if n == "-" {
+            numbers.extend(
+                std::io::stdin()
+                    .lock()
+                    .lines()
+                    .map_while(Result::ok)
+                    .map(|l| l.trim().to_string()),
+            );
+        } else {
+            numbers.push(n.trim().to_string());
+        }
+    }
+    numbers.retain(|n| !n.is_empty());
+    if let Some(bad) = numbers.iter().find(|n| {
+        !n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
+    }) {
+        eprintln!("error: `{bad}` is not a number dialflow can dial");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_calls(&config, scenario, numbers)) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Places the calls; the number of calls that did not finish.
+async fn run_calls(
+    config: &Config,
+    scenario: Arc<crate::core::scenario::Scenario>,
+    numbers: Vec<String>,
+) -> Result<usize, String> {
+    let endpoint = AriEndpoint {
+        base_url: config.ari.url.clone(),
+        user: config.ari.user.clone(),
+        password: config.ari.password.clone().unwrap_or_default(),
+        app: config.ari.app.clone(),
+    };
+    let client = AriClient::new(endpoint, Duration::from_millis(config.timeout_ms()))
+        .map_err(|e| e.to_string())?;
+    // Until real speech-to-text providers land, transcripts come from `dialflow sim`.
+    let classifier = Classifier::Simulated {
+        client: client.clone(),
+        timeout: Duration::from_secs(10),
+    };
+    let (runtime, tasks) =
+        Runtime::start(client, Clock::new(1.0), classifier, Duration::from_secs(10))
+            .await
+            .map_err(|e| e.to_string())?;
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let calls: Vec<PlannedCall> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, number)| PlannedCall {
+            attempt_id: format!("r{run_id:x}n{i}"),
+            lead: Lead {
+                phone: number.clone(),
+                ..Lead::default()
+            },
+            deployment: Deployment {
+                app: config.ari.app.clone(),
+                customer_endpoint: config.dial_string(number),
+                operators: config.operators.clone(),
+                caller_ids: config.caller_ids.clone(),
+                customer_caller_id: config.dial.caller_id.clone(),
+                sound_prefix: scenario.prompt_set.clone(),
+                amd_context: config.amd_context.clone(),
+                formats: config.dial.formats.clone(),
+                scenario_name: scenario.name.clone(),
+            },
+        })
+        .collect();
+    let total = calls.len();
+    eprintln!(
+        "dialflow run: {total} call(s) through `{}` ({}), at most {} at once, ARI {}",
+        scenario.name,
+        scenario.hash.short(),
+        config.max_concurrent,
+        config.ari.url
+    );
+    let (stop, stop_rx) = watch::channel(false);
+    let grace = Duration::from_millis(config.shutdown_grace_ms());
+    let watcher = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            eprintln!("stopping: no new calls; live calls get {grace:?} to finish");
+            let _ = stop.send(true);
+            tokio::time::sleep(grace).await;
+            eprintln!(
+                "grace time over: hanging up {} live call(s)",
+                runtime.live_calls()
+            );
+            runtime.shutdown_calls();
+        })
+    };
+    let mut tally = Tally::default();
+    let phone_of: std::collections::HashMap<String, String> = calls
+        .iter()
+        .map(|c| (c.attempt_id.clone(), c.lead.phone.clone()))
+        .collect();
+    let outcomes = batch::run_all(
+        &runtime,
+        Arc::clone(&scenario),
+        calls,
+        config.max_concurrent,
+        stop_rx,
+        |o| {
+            tally.add(o);
+            let number = phone_of.get(&o.attempt_id).map_or("?", String::as_str);
+            println!(
+                "{number}\t{}\t{}\t{}",
+                o.attempt_id, o.summary.result, o.summary.status
+            );
+        },
+    )
+    .await;
+    watcher.abort();
+    tasks.stop().await;
+    eprintln!(
+        "{} of {total} call(s) finished: {:?}",
+        outcomes.len(),
+        tally.statuses
+    );
+    Ok(total - outcomes.len())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

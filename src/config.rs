@@ -1,0 +1,350 @@
+//! `dialflow.yaml`: where Asterisk is, how to dial, the logical names scenarios use
+//! (operators, caller ids), and where files live. Every value can be overridden from the
+//! environment (`DIALFLOW_ARI_PASSWORD`, …); a bad value is an error naming its key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::core::expr::parse_duration_ms;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub ari: AriConfig,
+    #[serde(default)]
+    pub dial: DialConfig,
+    /// Logical operator name (as scenarios write it) → dial string.
+    #[serde(default)]
+    pub operators: BTreeMap<String, String>,
+    /// Logical caller id name → number.
+    #[serde(default)]
+    pub caller_ids: BTreeMap<String, String>,
+    /// Dialplan context of the AMD hop (`dialflow dialplan`).
+    #[serde(default = "default_amd_context")]
+    pub amd_context: String,
+    #[serde(default = "default_scenarios")]
+    pub scenarios: PathBuf,
+    #[serde(default = "default_prompts")]
+    pub prompts: PathBuf,
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+    /// Most calls at once.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// How long live calls may go on after a shutdown request before they are hung up.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AriConfig {
+    /// e.g. `http://127.0.0.1:8088`.
+    pub url: String,
+    pub user: String,
+    /// Better given as `DIALFLOW_ARI_PASSWORD` than written in the file.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default = "default_app")]
+    pub app: String,
+    /// Timeout of one REST request.
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialConfig {
+    /// The dial string, `{number}` replaced by prefix + number.
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// Prepended to every number by the server, never taken from a lead (seed 001).
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Media formats of originated channels.
+    #[serde(default = "default_formats")]
+    pub formats: String,
+}
+
+impl Default for DialConfig {
+    fn default() -> Self {
+        Self {
+            template: default_template(),
+            prefix: String::new(),
+            caller_id: None,
+            formats: default_formats(),
+        }
+    }
+}
+
+fn default_amd_context() -> String {
+    "dialflow-amd".into()
+}
+fn default_scenarios() -> PathBuf {
+    "scenarios".into()
+}
+fn default_prompts() -> PathBuf {
+    "prompts".into()
+}
+fn default_store() -> PathBuf {
+    "data/dialflow.redb".into()
+}
+fn default_max_concurrent() -> usize {
+    10
+}
+fn default_grace() -> String {
+    "30s".into()
+}
+fn default_app() -> String {
+    "dialflow".into()
+}
+fn default_timeout() -> String {
+    "10s".into()
+}
+fn default_template() -> String {
+    "PJSIP/{number}@trunk".into()
+}
+fn default_formats() -> String {
+    "ulaw".into()
+}
+
+/// A configuration problem, naming the key (or variable) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {message}")]
+pub struct ConfigError {
+    pub place: String,
+    pub message: String,
+}
+
+/// The environment variables that override keys of the file, and the key each sets.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("DIALFLOW_ARI_URL", "ari.url"),
+    ("DIALFLOW_ARI_USER", "ari.user"),
+    ("DIALFLOW_ARI_PASSWORD", "ari.password"),
+    ("DIALFLOW_ARI_APP", "ari.app"),
+    ("DIALFLOW_ARI_TIMEOUT", "ari.timeout"),
+    ("DIALFLOW_DIAL_TEMPLATE", "dial.template"),
+    ("DIALFLOW_DIAL_PREFIX", "dial.prefix"),
+    ("DIALFLOW_DIAL_CALLER_ID", "dial.caller_id"),
+    ("DIALFLOW_DIAL_FORMATS", "dial.formats"),
+    ("DIALFLOW_AMD_CONTEXT", "amd_context"),
+    ("DIALFLOW_SCENARIOS", "scenarios"),
+    ("DIALFLOW_PROMPTS", "prompts"),
+    ("DIALFLOW_STORE", "store"),
+    ("DIALFLOW_MAX_CONCURRENT", "max_concurrent"),
+    ("DIALFLOW_SHUTDOWN_GRACE", "shutdown_grace"),
+];
+
+impl Config {
+    /// Reads the file, applies the environment, validates.
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            place: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Config::parse(&path.display().to_string(), &text, env)
+    }
+
+    pub fn parse(
+        name: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config: Config = serde_saphyr::from_str(text).map_err(|e| {
+            let place = e.location().map_or(name.to_string(), |l| {
+                format!("{name}:{}:{}", l.line(), l.column())
+            });
+            let message = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
+            ConfigError { place, message }
+        })?;
+        for (var, key) in ENV_KEYS {
+            if let Some(value) = env(var) {
+                config.set(key, value).map_err(|message| ConfigError {
+                    place: format!("{var} (sets {key})"),
+                    message,
+                })?;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn set(&mut self, key: &str, value: String) -> Result<(), String> {
+        match key {
+            "ari.url" => self.ari.url = value,
+            "ari.user" => self.ari.user = value,
+            "ari.password" => self.ari.password = Some(value),
+            "ari.app" => self.ari.app = value,
+            "ari.timeout" => self.ari.timeout = value,
+            "dial.template" => self.dial.template = value,
+            "dial.prefix" => self.dial.prefix = value,
+            "dial.caller_id" => self.dial.caller_id = Some(value),
+            "dial.formats" => self.dial.formats = value,
+            "amd_context" => self.amd_context = value,
+            "scenarios" => self.scenarios = value.into(),
+            "prompts" => self.prompts = value.into(),
+            "store" => self.store = value.into(),
+            "max_concurrent" => {
+                self.max_concurrent = value
+                    .parse()
+                    .map_err(|_| format!("`{value}` is not a whole number"))?;
+            }
+            "shutdown_grace" => self.shutdown_grace = value,
+            other => return Err(format!("`{other}` cannot be set from the environment")),
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let err = |place: &str, message: String| {
+            Err(ConfigError {
+                place: place.to_string(),
+                message,
+            })
+        };
+        if !(self.ari.url.starts_with("http://") || self.ari.url.starts_with("https://")) {
+            return err(
+                "ari.url",
+                format!("`{}` must start with http:// or https://", self.ari.url),
+            );
+        }
+        if self.ari.password.as_deref().is_none_or(str::is_empty) {
+            return err(
+                "ari.password",
+                "missing: set DIALFLOW_ARI_PASSWORD (or ari.password)".into(),
+            );
+        }
+        if self.ari.app.is_empty()
+            || self
+                .ari
+                .app
+                .contains(|c: char| c.is_whitespace() || c == ',')
+        {
+            return err(
+                "ari.app",
+                format!("`{}` is not a usable Stasis app name", self.ari.app),
+            );
+        }
+        if !self.dial.template.contains("{number}") {
+            return err(
+                "dial.template",
+                format!("`{}` has no {{number}} placeholder", self.dial.template),
+            );
+        }
+        if !self
+            .dial
+            .prefix
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '+')
+        {
+            return err(
+                "dial.prefix",
+                format!("`{}` must be digits (or a leading +)", self.dial.prefix),
+            );
+        }
+        if self.max_concurrent == 0 {
+            return err("max_concurrent", "must be at least 1".into());
+        }
+        for (key, value) in [
+            ("ari.timeout", &self.ari.timeout),
+            ("shutdown_grace", &self.shutdown_grace),
+        ] {
+            parse_duration_ms(value).map_err(|m| ConfigError {
+                place: key.into(),
+                message: m,
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn timeout_ms(&self) -> u64 {
+        parse_duration_ms(&self.ari.timeout).unwrap_or(10_000)
+    }
+
+    pub fn shutdown_grace_ms(&self) -> u64 {
+        parse_duration_ms(&self.shutdown_grace).unwrap_or(30_000)
+    }
+
+    /// The dial string for a number: the prefix applied by the server, never by a lead.
+    pub fn dial_string(&self, number: &str) -> String {
+        self.dial
+            .template
+            .replace("{number}", &format!("{}{number}", self.dial.prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "ari:\n  url: http://127.0.0.1:8088\n  user: dialflow\noperators:\n  sales: PJSIP/1000\ndial:\n  template: PJSIP/{number}@trunk\n  prefix: \"9\"\n";
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn reads_the_file_and_the_environment() {
+        let c = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "s3cret"),
+                ("DIALFLOW_MAX_CONCURRENT", "40"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.ari.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.max_concurrent, 40);
+        assert_eq!(c.dial_string("5551234"), "PJSIP/95551234@trunk");
+        assert_eq!(c.operators["sales"], "PJSIP/1000");
+    }
+
+    #[test]
+    fn names_the_key_of_every_mistake() {
+        let e = Config::parse("d.yaml", FILE, env(&[])).unwrap_err();
+        assert_eq!(e.place, "ari.password");
+        let e = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "x"),
+                ("DIALFLOW_MAX_CONCURRENT", "lots"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.place, "DIALFLOW_MAX_CONCURRENT (sets max_concurrent)");
+        let e = Config::parse(
+            "d.yaml",
+            "ari:\n  url: x\n  user: u\n  pasword: p\n",
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(e.place.starts_with("d.yaml:4:"), "{e}");
+        assert!(e.message.contains("unknown field `pasword`"), "{e}");
+        let e = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "x"),
+                ("DIALFLOW_ARI_URL", "ftp://x"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.place, "ari.url");
+    }
+}

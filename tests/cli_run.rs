@@ -1,0 +1,177 @@
+//! `dialflow run` against `dialflow sim`, as two real processes over loopback, including
+//! a graceful stop by SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_sim(port: u16, speed: &str) -> Sim {
+    let child = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+        .args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--speed",
+            speed,
+            "--password",
+            "pw",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dialflow sim starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "dialflow sim did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Sim(child)
+}
+
+fn config(port: u16) -> tempfile_path::Path {
+    tempfile_path::write(&format!(
+        "ari:\n  url: http://127.0.0.1:{port}\n  user: dialflow\ndial:\n  template: \"Local/{{number}}@sim-customers\"\noperators:\n  sales: \"Local/op-answer@sim-operators\"\nmax_concurrent: 4\nshutdown_grace: 1s\n"
+    ))
+}
+
+/// A config file in the target directory, removed when dropped.
+mod tempfile_path {
+    pub struct Path(pub std::path::PathBuf);
+    impl Drop for Path {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    pub fn write(text: &str) -> Path {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join(format!(
+            "dialflow-{}-{}.yaml",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&path, text).unwrap();
+        Path(path)
+    }
+}
+
+#[test]
+fn run_places_calls_through_the_simulator() {
+    let port = free_port();
+    let _sim = start_sim(port, "20");
+    let cfg = config(port);
+    let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+        .args(["run", "--config"])
+        .arg(&cfg.0)
+        .args([
+            "--scenario",
+            "scenarios/salehi.yaml",
+            "yes",
+            "no",
+            "busy",
+            "poweroff",
+        ])
+        .env("DIALFLOW_ARI_PASSWORD", "pw")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    let results: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            format!("{} {}", f[0], f[2])
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "busy busy",
+            "no not_interested",
+            "poweroff power_off",
+            "yes connected_to_operator"
+        ]
+    );
+}
+
+#[test]
+fn a_bad_configuration_names_its_key() {
+    let cfg = tempfile_path::write("ari:\n  url: http://127.0.0.1:1\n  user: u\n  pasword: x\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+        .args(["run", "--config"])
+        .arg(&cfg.0)
+        .args(["--scenario", "scenarios/salehi.yaml", "yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown field `pasword`") && stderr.contains(":4:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_dialing_and_hangs_up_after_the_grace_time() {
+    let port = free_port();
+    // Real time: calls last tens of seconds, far longer than the test waits.
+    let _sim = start_sim(port, "1");
+    let cfg = config(port);
+    let numbers: Vec<String> = (0..12).map(|_| "yes".to_string()).collect();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+        .args(["run", "--config"])
+        .arg(&cfg.0)
+        .args(["--scenario", "scenarios/salehi.yaml"])
+        .args(&numbers)
+        .env("DIALFLOW_ARI_PASSWORD", "pw")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    let stdout = BufReader::new(run.stdout.take().unwrap());
+    let lines: Vec<String> = stdout.lines().map_while(Result::ok).collect();
+    let status = run.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped within the grace time plus a margin"
+    );
+    // Only the four calls in progress were made (max_concurrent 4), each ended and recorded.
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("\tfailed:shutdown\tFAILED")),
+        "{lines:?}"
+    );
+    // Eight numbers were never dialled: the run reports them as not finished.
+    assert!(!status.success());
+}
