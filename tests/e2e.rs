@@ -278,3 +278,57 @@ async fn a_websocket_drop_among_50_live_calls_loses_no_call() {
     tasks.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_events_end_as_user_didnt_answer_and_free_the_slot() {
+    let s = scenario("salehi");
+    let (sim, runtime, tasks) = setup(&s).await;
+    sim.faults().lose_events_for_channels(["e2e0000-c"]);
+    let calls = vec![planned(&s, 0, "yes", "-")];
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(60),
+        batch::run_all(&runtime, Arc::clone(&s), calls, 1, never_stop(), |_| {}),
+    )
+    .await
+    .expect("the watchdog ends the call");
+    assert_eq!(outcomes[0].summary.result, "user_didnt_answer");
+    assert_eq!(outcomes[0].summary.status, "MISSED");
+    assert_eq!(runtime.live_calls(), 0, "the slot is free again");
+    tasks.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_operator_leg_is_failed_operator_failed() {
+    let s = scenario("agrad");
+    let (sim, runtime, tasks) = setup(&s).await;
+    let faults = sim.faults();
+    let calls = vec![planned(&s, 0, "yes", "op-answer")];
+    let call = {
+        let (runtime, s) = (runtime.clone(), Arc::clone(&s));
+        tokio::spawn(
+            async move { batch::run_all(&runtime, s, calls, 1, never_stop(), |_| {}).await },
+        )
+    };
+    // Once the customer's originate is through, refuse the next one: the operator's.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while sim.originates_received() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    faults.refuse_originates(1);
+    let outcomes = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the call ends")
+        .unwrap();
+    assert_eq!(outcomes[0].summary.result, "failed:operator_failed");
+    assert_eq!(outcomes[0].summary.status, "FAILED");
+    assert!(
+        outcomes[0].reports.iter().all(|r| r.transcript.is_none()),
+        "no transcript with FAILED"
+    );
+    tasks.stop().await;
+    sim.shutdown().await;
+}
