@@ -4,7 +4,9 @@
 //! and memory per live call (resident memory growth at the peak / live calls; the
 //! simulator's own state is included, so this overstates dialflow's share).
 //!
-//! Run with `cargo bench --bench runtime` (`-- CALLS CONCURRENCY SPEED` to change the load).
+//! Run with `cargo bench --bench runtime` (`-- CALLS CONCURRENCY SPEED` to change the load;
+//! add `--external` to run the simulator as a separate `dialflow sim` process, so it does
+//! not share the runtime's threads).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -42,6 +44,7 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 fn main() {
+    let external = std::env::args().any(|a| a == "--external");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -60,17 +63,36 @@ fn main() {
     rt.block_on(async move {
         let prompts: HashMap<String, u64> =
             scenario.prompts.iter().map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000))).collect();
-        let sim = server::spawn(SimConfig {
-            app: "bench".into(),
-            user: "u".into(),
-            password: "p".into(),
-            speed,
-            prompts,
-            faults: Default::default(),
-        })
-        .await
-        .expect("simulator");
-        let endpoint = AriEndpoint { base_url: sim.base_url.clone(), user: "u".into(), password: "p".into(), app: "bench".into() };
+        // Either in this process, or a `dialflow sim` child with its own threads.
+        let mut child = None;
+        let (base_url, sim) = if external {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let c = std::process::Command::new(env!("CARGO_BIN_EXE_dialflow"))
+                .args(["sim", "--listen", &format!("127.0.0.1:{port}"), "--app", "bench", "--user", "u", "--password", "p"])
+                .args(["--speed", &speed.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("dialflow sim");
+            child = Some(c);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (format!("http://127.0.0.1:{port}"), None)
+        } else {
+            let sim = server::spawn(SimConfig {
+                app: "bench".into(),
+                user: "u".into(),
+                password: "p".into(),
+                speed,
+                prompts,
+                faults: Default::default(),
+            })
+            .await
+            .expect("simulator");
+            (sim.base_url.clone(), Some(sim))
+        };
+        let endpoint = AriEndpoint { base_url, user: "u".into(), password: "p".into(), app: "bench".into() };
         let client = AriClient::new(endpoint, Duration::from_secs(10)).expect("client");
         let classifier = Classifier::Simulated { client: client.clone(), timeout: Duration::from_secs(10) };
         let (runtime, tasks) =
@@ -118,7 +140,8 @@ fn main() {
         latencies.sort_unstable();
         let live = peak_live.load(Ordering::Relaxed).max(1);
         let grown = (peak_rss.load(Ordering::Relaxed) as u64).saturating_sub(rss_before);
-        println!("dialflow runtime benchmark: {calls} calls, at most {concurrency} at once, {speed}× real time");
+        let place = if external { "a separate process" } else { "this process" };
+        println!("dialflow runtime benchmark: {calls} calls, at most {concurrency} at once, {speed}× real time, simulator in {place}");
         println!("  finished          {} calls in {elapsed:.1} s: {:.0} calls/s", outcomes.len(), outcomes.len() as f64 / elapsed);
         println!("  live at once      {live} (peak)");
         println!(
@@ -131,6 +154,12 @@ fn main() {
         println!("  memory            {} KiB more resident at the peak: {:.1} KiB per live call", grown, grown as f64 / live as f64);
         println!("  results           {:?}", tally.results);
         tasks.stop().await;
-        sim.shutdown().await;
+        if let Some(sim) = sim {
+            sim.shutdown().await;
+        }
+        if let Some(mut c) = child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     });
 }
