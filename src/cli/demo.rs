@@ -15,8 +15,6 @@ use crate::ari::translate::Deployment;
 use crate::classify::Classifier;
 use crate::core::call::Lead;
 use crate::core::scenario::{Scenario, Verb};
-use crate::load;
-use crate::render;
 use crate::runtime::batch::{self, PlannedCall};
 use crate::runtime::clock::Clock;
 use crate::runtime::rest::{AriClient, AriEndpoint};
@@ -105,35 +103,18 @@ impl Mix {
 }
 
 pub fn run(args: &DemoArgs) -> ExitCode {
-    let compiled = load::compile_file(&args.scenario, &args.env.load_options());
-    if !compiled.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            render::human(
-                &compiled.diagnostics,
-                &compiled.sources,
-                super::stderr_color()
-            )
-        );
-    }
-    let Some(scenario) = compiled.scenario else {
-        eprintln!("error: {} does not compile", args.scenario.display());
+    let Some(scenario) = super::compile_scenario(&args.scenario, &args.env.load_options()) else {
         return ExitCode::FAILURE;
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+    super::block_on(async move {
+        match demo(args, scenario).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
         }
-    };
-    match runtime.block_on(demo(args, scenario)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {

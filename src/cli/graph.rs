@@ -7,8 +7,6 @@ use clap::{Args, ValueEnum};
 
 use super::EnvironmentArgs;
 use crate::core::picture;
-use crate::load;
-use crate::render;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
@@ -27,23 +25,7 @@ pub struct GraphArgs {
 }
 
 pub fn run(args: &GraphArgs) -> ExitCode {
-    let compiled = load::compile_file(&args.file, &args.env.load_options());
-    if !compiled.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            render::human(
-                &compiled.diagnostics,
-                &compiled.sources,
-                super::stderr_color()
-            )
-        );
-    }
-    let Some(scenario) = compiled.scenario else {
-        eprintln!(
-            "error: {} does not compile ({})",
-            args.file.display(),
-            render::summary(&compiled.diagnostics)
-        );
+    let Some(scenario) = super::compile_scenario(&args.file, &args.env.load_options()) else {
         return ExitCode::FAILURE;
     };
     let _ = super::stdout_color();

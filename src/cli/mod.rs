@@ -15,7 +15,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::load::LoadOptions;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::core::scenario::Scenario;
+use crate::load::{self, LoadOptions};
+use crate::render;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -95,4 +100,35 @@ fn stderr_color() -> bool {
 
 fn stdout_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Compiles a scenario for a command: diagnostics to stderr, `None` (reported) when it
+/// does not compile.
+fn compile_scenario(path: &Path, options: &LoadOptions) -> Option<Arc<Scenario>> {
+    let compiled = load::compile_file(path, options);
+    if !compiled.diagnostics.is_empty() {
+        eprint!(
+            "{}",
+            render::human(&compiled.diagnostics, &compiled.sources, stderr_color())
+        );
+    }
+    if compiled.scenario.is_none() {
+        eprintln!(
+            "error: {} does not compile ({})",
+            path.display(),
+            render::summary(&compiled.diagnostics)
+        );
+    }
+    compiled.scenario
+}
+
+/// Runs an async command on a fresh tokio runtime.
+fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(command),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -8,8 +8,6 @@ use clap::Args;
 
 use super::EnvironmentArgs;
 use crate::ari::trace::read_trace;
-use crate::load;
-use crate::render;
 use crate::replay::{recorded, scripted};
 
 #[derive(Debug, Args)]
@@ -30,17 +28,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: &ReplayArgs) -> ExitCode {
-    let compiled = load::compile_file(&args.scenario, &args.env.load_options());
-    let Some(scenario) = compiled.scenario else {
-        eprint!(
-            "{}",
-            render::human(
-                &compiled.diagnostics,
-                &compiled.sources,
-                super::stderr_color()
-            )
-        );
-        eprintln!("error: {} does not compile", args.scenario.display());
+    let Some(scenario) = super::compile_scenario(&args.scenario, &args.env.load_options()) else {
         return ExitCode::FAILURE;
     };
     let (title, outcome, expected) = if let Some(name) = &args.case {

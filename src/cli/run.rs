@@ -15,8 +15,7 @@ use crate::ari::translate::Deployment;
 use crate::classify::Classifier;
 use crate::config::Config;
 use crate::core::call::Lead;
-use crate::load::{self, LoadOptions};
-use crate::render;
+use crate::load::LoadOptions;
 use crate::runtime::batch::{self, PlannedCall};
 use crate::runtime::clock::Clock;
 use crate::runtime::rest::{AriClient, AriEndpoint};
@@ -54,19 +53,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         prompts_dir: Some(config.prompts.clone()),
         no_environment: false,
     };
-    let compiled = load::compile_file(&args.scenario, &options);
-    if !compiled.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            render::human(
-                &compiled.diagnostics,
-                &compiled.sources,
-                super::stderr_color()
-            )
-        );
-    }
-    let Some(scenario) = compiled.scenario else {
-        eprintln!("error: {} does not compile", args.scenario.display());
+    let Some(scenario) = super::compile_scenario(&args.scenario, &options) else {
         return ExitCode::FAILURE;
     };
     let mut numbers: Vec<String> = Vec::new();
@@ -91,21 +78,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: `{bad}` is not a number dialflow can dial");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+    super::block_on(async move {
+        match run_calls(&config, scenario, numbers).await {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
         }
-    };
-    match runtime.block_on(run_calls(&config, scenario, numbers)) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// Places the calls; the number of calls that did not finish.
