@@ -137,7 +137,25 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_STORE", "store"),
     ("DIALFLOW_MAX_CONCURRENT", "max_concurrent"),
     ("DIALFLOW_SHUTDOWN_GRACE", "shutdown_grace"),
+    ("DIALFLOW_OPERATORS", "operators"),
+    ("DIALFLOW_CALLER_IDS", "caller_ids"),
 ];
+
+/// `name=value,name=value` (the environment's form of a map), replacing the file's map.
+fn parse_map(value: &str) -> Result<BTreeMap<String, String>, String> {
+    value
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(format!(
+                "`{pair}` is not name=value (write e.g. sales=PJSIP/1000,support=PJSIP/2000)"
+            )),
+        })
+        .collect()
+}
 
 impl Config {
     /// Reads the file, applies the environment, validates.
@@ -200,6 +218,8 @@ impl Config {
                     .map_err(|_| format!("`{value}` is not a whole number"))?;
             }
             "shutdown_grace" => self.shutdown_grace = value,
+            "operators" => self.operators = parse_map(&value)?,
+            "caller_ids" => self.caller_ids = parse_map(&value)?,
             other => return Err(format!("`{other}` cannot be set from the environment")),
         }
         Ok(())
@@ -312,6 +332,26 @@ mod tests {
         assert_eq!(c.max_concurrent, 40);
         assert_eq!(c.dial_string("5551234"), "PJSIP/95551234@trunk");
         assert_eq!(c.operators["sales"], "PJSIP/1000");
+        let c = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "x"),
+                ("DIALFLOW_OPERATORS", "sales=PJSIP/2000, support=PJSIP/3000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.operators["support"], "PJSIP/3000");
+        let e = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "x"),
+                ("DIALFLOW_OPERATORS", "sales"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.place, "DIALFLOW_OPERATORS (sets operators)");
     }
 
     #[test]
