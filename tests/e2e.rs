@@ -11,7 +11,7 @@ use std::time::Duration;
 use dialflow::ari::translate::Deployment;
 use dialflow::classify::Classifier;
 use dialflow::core::call::Lead;
-use dialflow::core::scenario::{Scenario, Verb};
+use dialflow::core::scenario::Scenario;
 use dialflow::load::{self, LoadOptions};
 use dialflow::runtime::batch::{self, PlannedCall};
 use dialflow::runtime::clock::Clock;
@@ -74,14 +74,9 @@ async fn setup(scenario: &Scenario) -> (SimHandle, Runtime, RuntimeTasks) {
 
 fn planned(scenario: &Scenario, i: usize, customer: &str, operator: &str) -> PlannedCall {
     let operators: BTreeMap<String, String> = scenario
-        .nodes
-        .iter()
-        .filter_map(|n| match &n.verb {
-            Verb::OriginateOperator { operator: o, .. } => {
-                Some((o.clone(), format!("Local/{operator}@sim-operators")))
-            }
-            _ => None,
-        })
+        .operators()
+        .into_iter()
+        .map(|o| (o.to_string(), format!("Local/{operator}@sim-operators")))
         .collect();
     PlannedCall {
         attempt_id: format!("e2e{i:04}"),

@@ -153,14 +153,7 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         .nodes
         .iter()
         .any(|n| matches!(n.verb, Verb::Amd { .. }));
-    let operators: Vec<String> = scenario
-        .nodes
-        .iter()
-        .filter_map(|n| match &n.verb {
-            Verb::OriginateOperator { operator, .. } => Some(operator.clone()),
-            _ => None,
-        })
-        .collect();
+    let operators = scenario.operators();
     let mut mix = Mix(args.seed);
     let calls: Vec<PlannedCall> = (0..args.leads)
         .map(|i| {
@@ -183,7 +176,7 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
                     customer_endpoint: format!("Local/{behaviour}@sim-customers"),
                     operators: operators
                         .iter()
-                        .map(|o| (o.clone(), format!("Local/{operator}@sim-operators")))
+                        .map(|o| (o.to_string(), format!("Local/{operator}@sim-operators")))
                         .collect(),
                     caller_ids: BTreeMap::new(),
                     customer_caller_id: None,

@@ -68,6 +68,21 @@ impl Scenario {
         &self.nodes[id.index()]
     }
 
+    /// The logical operator names the scenario calls (for resolving them to dial strings).
+    pub fn operators(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.verb {
+                Verb::OriginateOperator { operator, .. } => Some(operator.as_str()),
+                _ => None,
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
         self.nodes
             .iter()

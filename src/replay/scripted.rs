@@ -46,14 +46,9 @@ pub fn run(scenario: &Arc<Scenario>, case: &TestCase) -> Result<CallLog, ReplayE
         }
     });
     let operators: BTreeMap<String, String> = scenario
-        .nodes
-        .iter()
-        .filter_map(|n| match &n.verb {
-            crate::core::scenario::Verb::OriginateOperator { operator, .. } => {
-                Some((operator.clone(), "Local/operator@scripted".to_string()))
-            }
-            _ => None,
-        })
+        .operators()
+        .into_iter()
+        .map(|o| (o.to_string(), "Local/operator@scripted".to_string()))
         .collect();
     let deployment = Deployment {
         app: "dialflow".into(),
