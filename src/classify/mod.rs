@@ -5,6 +5,7 @@
 //! further `Classifier` variants.
 
 pub mod rules;
+pub mod stt;
 
 use std::time::Duration;
 
