@@ -1,12 +1,15 @@
 //! Turning a recorded answer into an intent: speech-to-text, then an intent classifier.
 //!
-//! Today: the simulated PBX's provider (it knows what its customer said) and the word
-//! rules every provider falls back to. Real speech-to-text and LLM providers plug in as
-//! further `Classifier` variants.
+//! `Pipeline` is the real thing: the recording fetched from ARI, a speech-to-text
+//! provider, then word rules or an LLM for the intent. `Simulated` asks the simulated PBX
+//! what its customer said. Quota refusals become `Quota` (the campaign pauses); other
+//! speech-to-text failures fail the call; an LLM that fails falls back to the rules.
 
+pub mod llm;
 pub mod rules;
 pub mod stt;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,9 +17,27 @@ use serde_json::Value;
 use crate::core::call::Classification;
 use crate::runtime::rest::{AriClient, AriError};
 
+/// Where intents come from once there is a transcript.
+#[derive(Debug, Clone)]
+pub enum IntentProvider {
+    Rules,
+    Llm(llm::LlmIntent),
+}
+
 /// How a call's recordings are classified.
 #[derive(Debug, Clone)]
 pub enum Classifier {
+    /// Fetch the recording from ARI, transcribe it, find the intent.
+    Pipeline {
+        client: AriClient,
+        http: reqwest::Client,
+        stt: stt::SttProvider,
+        intent: IntentProvider,
+        /// The whole budget for one classification.
+        timeout: Duration,
+        /// Keep recordings on the Asterisk after classifying (else they are deleted).
+        keep_recordings: bool,
+    },
     /// Transcripts from the simulated PBX (`GET /sim/recordings/{name}/transcript`),
     /// intents from the word rules.
     Simulated {
@@ -26,8 +47,97 @@ pub enum Classifier {
 }
 
 impl Classifier {
-    pub async fn classify(&self, recording: &str, intents: &[String]) -> Classification {
+    /// Classifies one recording into one of `intents`; `lead` is the customer's data
+    /// (given to an LLM as data, never as instructions).
+    pub async fn classify(
+        &self,
+        recording: &str,
+        intents: &[String],
+        lead: &BTreeMap<String, String>,
+    ) -> Classification {
         match self {
+            Classifier::Pipeline {
+                client,
+                http,
+                stt,
+                intent,
+                timeout,
+                keep_recordings,
+            } => {
+                let started = std::time::Instant::now();
+                let left = |t: &Duration| t.saturating_sub(started.elapsed());
+                let file = format!("/ari/recordings/stored/{recording}/file");
+                let wav = match tokio::time::timeout(
+                    *timeout,
+                    client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
+                )
+                .await
+                {
+                    Ok(Ok(wav)) => wav,
+                    Ok(Err(e)) => {
+                        tracing::warn!(%recording, error = %e, "cannot fetch the recording");
+                        return Classification::Failed {
+                            reason: "recording".into(),
+                        };
+                    }
+                    Err(_) => {
+                        return Classification::Failed {
+                            reason: "recording".into(),
+                        };
+                    }
+                };
+                let transcript = stt.transcribe(http, wav, left(timeout)).await;
+                if !keep_recordings {
+                    let delete = crate::ari::translate::Request {
+                        method: "DELETE",
+                        path: format!("/ari/recordings/stored/{recording}"),
+                        query: Default::default(),
+                    };
+                    if let Err(e) = client.send(&delete).await {
+                        tracing::debug!(%recording, error = %e, "could not delete the recording");
+                    }
+                }
+                let transcript = match transcript {
+                    Ok(t) => t,
+                    Err(stt::SttError::Quota(m)) => {
+                        tracing::error!(%recording, message = %m, "speech-to-text quota refused");
+                        return Classification::Quota {
+                            reason: "stt_quota".into(),
+                        };
+                    }
+                    Err(stt::SttError::Failure(m)) => {
+                        tracing::warn!(%recording, message = %m, "speech-to-text failed");
+                        return Classification::Failed {
+                            reason: "stt_failure".into(),
+                        };
+                    }
+                };
+                if transcript.trim().is_empty() {
+                    return Classification::Empty;
+                }
+                match intent {
+                    IntentProvider::Rules => rules::classify(&transcript, intents),
+                    IntentProvider::Llm(model) => {
+                        match model
+                            .classify(http, &transcript, intents, lead, left(timeout))
+                            .await
+                        {
+                            Ok(intent) => Classification::Intent { intent, transcript },
+                            Err(llm::LlmError::Quota(m)) => {
+                                tracing::error!(%recording, message = %m, "intent classifier quota refused");
+                                Classification::Quota {
+                                    reason: "llm_quota".into(),
+                                }
+                            }
+                            Err(llm::LlmError::Failure(m)) => {
+                                // The transcript is good; the rules still know yes from no.
+                                tracing::warn!(%recording, message = %m, "intent classifier failed: using the rules");
+                                rules::classify(&transcript, intents)
+                            }
+                        }
+                    }
+                }
+            }
             Classifier::Simulated { client, timeout } => {
                 // Fetch the file as a real provider would (it proves the recording exists
                 // and is within the size limit), then ask the simulator what was said.

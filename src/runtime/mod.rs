@@ -324,6 +324,12 @@ async fn run_call(
     mut rx: mpsc::UnboundedReceiver<Arrival>,
 ) -> CallOutcome {
     let attempt = setup.attempt_id.clone();
+    // The lead's data for classifiers (an LLM gets it as data, never as instructions).
+    let mut lead = setup.lead.custom.clone();
+    if !setup.lead.name.is_empty() {
+        lead.insert("name".into(), setup.lead.name.clone());
+    }
+    let lead = Arc::new(lead);
     let mut machine = CallMachine::new(scenario, setup);
     let mut timers: HashMap<u32, JoinHandle<()>> = HashMap::new();
     let mut classifications: Vec<JoinHandle<()>> = Vec::new();
@@ -354,14 +360,15 @@ async fn run_call(
                 Command::Classify {
                     recording, intents, ..
                 } => {
-                    let (tx, classifier, recording, intents) = (
+                    let (tx, classifier, recording, intents, lead) = (
                         tx.clone(),
                         shared.classifier.clone(),
                         recording.clone(),
                         Arc::clone(intents),
+                        Arc::clone(&lead),
                     );
                     classifications.push(tokio::spawn(async move {
-                        let result = classifier.classify(&recording, &intents).await;
+                        let result = classifier.classify(&recording, &intents, &lead).await;
                         let _ = tx.send((None, Input::Classified(result)));
                     }));
                 }
