@@ -99,7 +99,7 @@ pub fn pick(content: &str, intents: &[String]) -> String {
                 .map(|s| s.trim().to_lowercase())
         });
     match named {
-        Some(intent) if intents.iter().any(|i| *i == intent) => intent,
+        Some(intent) if intents.contains(&intent) => intent,
         _ => "unknown".to_string(),
     }
 }

@@ -131,10 +131,13 @@ impl SttProvider {
                     .spawn()
                     .map_err(|e| SttError::Failure(format!("cannot start `{program}`: {e}")))?;
                 if let Some(mut stdin) = child.stdin.take() {
-                    stdin
-                        .write_all(&wav)
-                        .await
-                        .map_err(|e| SttError::Failure(format!("`{program}`: {e}")))?;
+                    // A program that stops reading early closes the pipe; its exit status
+                    // and output below say whether that was a failure.
+                    if let Err(e) = stdin.write_all(&wav).await
+                        && e.kind() != std::io::ErrorKind::BrokenPipe
+                    {
+                        return Err(SttError::Failure(format!("`{program}`: {e}")));
+                    }
                 }
                 let out = child
                     .wait_with_output()
