@@ -113,15 +113,18 @@ async fn run_calls(
         Runtime::start(client, Clock::new(1.0), classifier, Duration::from_secs(10))
             .await
             .map_err(|e| e.to_string())?;
-    let run_id = std::time::SystemTime::now()
+    // Attempt ids must be unique on the Asterisk, also against another `dialflow run`
+    // started in the same second: time in nanoseconds and this process's id.
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_nanos())
         .unwrap_or(0);
+    let run_id = format!("{nanos:x}p{:x}", std::process::id());
     let calls: Vec<PlannedCall> = numbers
         .iter()
         .enumerate()
         .map(|(i, number)| PlannedCall {
-            attempt_id: format!("r{run_id:x}n{i}"),
+            attempt_id: format!("r{run_id}n{i}"),
             lead: Lead {
                 phone: number.clone(),
                 ..Lead::default()
