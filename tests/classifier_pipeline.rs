@@ -138,7 +138,7 @@ async fn every_path_of_the_pipeline() {
     let run = |stt: &str, llm: Option<&str>, rec: &str| {
         let c = classifier(&base, stt, llm);
         let (rec, lead, intents) = (rec.to_string(), lead.clone(), intents());
-        async move { c.classify(&rec, &intents, &lead).await }
+        async move { c.classify(&rec, &intents, &[], &lead).await }
     };
 
     // Rules.

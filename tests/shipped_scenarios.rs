@@ -61,7 +61,9 @@ fn salehi_follows_the_seed_flow() {
     let understand = s.node(s.node_by_name("understand").unwrap());
     assert!(matches!(&understand.verb, Verb::Classify { filler: Some(f), .. } if f == "alo"));
     let intents: Vec<&str> = s.intents.iter().map(String::as_str).collect();
-    assert_eq!(intents, ["yes", "no", "number_question", "unknown"]);
+    assert_eq!(intents, ["number_question", "no", "yes", "unknown"]);
+    assert_eq!(s.intent_rules.len(), 3);
+    assert!(s.intent_rules[0].patterns[0].is_match("where did you get my number"));
     let no = understand.route(&Outcome::Intent("no".into())).unwrap();
     assert_eq!(no.result.as_deref(), Some("not_interested"));
     let explain = s.node(s.node_by_name("explain_number").unwrap());

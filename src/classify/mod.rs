@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::core::call::Classification;
+use crate::core::scenario::IntentRule;
 use crate::runtime::rest::{AriClient, AriError};
 
 /// Where intents come from once there is a transcript.
@@ -53,6 +54,7 @@ impl Classifier {
         &self,
         recording: &str,
         intents: &[String],
+        scenario_rules: &[IntentRule],
         lead: &BTreeMap<String, String>,
     ) -> Classification {
         match self {
@@ -116,7 +118,9 @@ impl Classifier {
                     return Classification::Empty;
                 }
                 match intent {
-                    IntentProvider::Rules => rules::classify(&transcript, intents),
+                    IntentProvider::Rules => {
+                        rules::classify_with(&transcript, intents, scenario_rules)
+                    }
                     IntentProvider::Llm(model) => {
                         match model
                             .classify(http, &transcript, intents, lead, left(timeout))
@@ -132,7 +136,7 @@ impl Classifier {
                             Err(llm::LlmError::Failure(m)) => {
                                 // The transcript is good; the rules still know yes from no.
                                 tracing::warn!(%recording, message = %m, "intent classifier failed: using the rules");
-                                rules::classify(&transcript, intents)
+                                rules::classify_with(&transcript, intents, scenario_rules)
                             }
                         }
                     }
@@ -181,7 +185,7 @@ impl Classifier {
                         };
                     }
                 };
-                rules::classify(&transcript, intents)
+                rules::classify_with(&transcript, intents, scenario_rules)
             }
         }
     }

@@ -50,6 +50,8 @@ pub struct Scenario {
     pub language: Option<String>,
     /// Declared intents, `unknown` always last.
     pub intents: Vec<String>,
+    /// The scenario's own words and patterns per intent, in declaration order.
+    pub intent_rules: Arc<[IntentRule]>,
     pub results: ResultTable,
     pub telephony: Telephony,
     pub limits: Limits,
@@ -290,6 +292,28 @@ pub struct Case {
     /// The guard as written, for pictures and traces.
     pub source: String,
     pub guard: Expr,
+}
+
+/// How the rules classifier recognises one intent.
+#[derive(Debug, Clone)]
+pub struct IntentRule {
+    pub intent: String,
+    /// Matched as whole words in the normalised transcript (normalised the same way).
+    pub keywords: Vec<String>,
+    /// Case-insensitive regular expressions over the normalised transcript.
+    pub patterns: Vec<regex::Regex>,
+}
+
+impl PartialEq for IntentRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.intent == other.intent
+            && self.keywords == other.keywords
+            && self
+                .patterns
+                .iter()
+                .map(regex::Regex::as_str)
+                .eq(other.patterns.iter().map(regex::Regex::as_str))
+    }
 }
 
 /// A compiled Rhai script shared by every hook node that uses it.

@@ -25,9 +25,10 @@ pub struct ScenarioSrc<N> {
     /// Language of the customers' speech (speech-to-text hint, rules normalisation).
     #[serde(default)]
     pub language: Option<S<String>>,
-    /// The intents `classify` sorts answers into (`unknown` is always there).
+    /// The intents `classify` sorts answers into (`unknown` is always there): a list of
+    /// names, or a map of names to the words and patterns that recognise them.
     #[serde(default)]
-    pub intents: Vec<S<String>>,
+    pub intents: IntentsSrc,
     /// The first node; the first node listed when absent.
     #[serde(default)]
     pub start: Option<S<String>>,
@@ -579,4 +580,79 @@ pub struct ExpectSrc {
     /// Variables (`vars.*`) at the end of the call.
     #[serde(default)]
     pub vars: Option<OrderedMap<S<Scalar>>>,
+}
+
+/// `intents: [yes, no]` or `intents: { yes: [bale, sure], no: { keywords: [..], patterns: [..] } }`.
+#[derive(Debug, Default)]
+pub struct IntentsSrc(pub Vec<(S<String>, Option<IntentRuleSrc>)>);
+
+/// The words and regular expressions that recognise one intent in a transcript.
+#[derive(Debug, Default)]
+pub struct IntentRuleSrc {
+    pub keywords: Vec<S<String>>,
+    pub patterns: Vec<S<String>>,
+}
+
+impl<'de> Deserialize<'de> for IntentsSrc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct IntentsVisitor;
+        impl<'de> Visitor<'de> for IntentsVisitor {
+            type Value = IntentsSrc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of intent names, or a map of intent names to keywords/patterns")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IntentsSrc, A::Error> {
+                let mut out = Vec::new();
+                while let Some(name) = seq.next_element::<S<String>>()? {
+                    out.push((name, None));
+                }
+                Ok(IntentsSrc(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IntentsSrc, A::Error> {
+                let mut out = Vec::new();
+                while let Some(name) = map.next_key::<S<String>>()? {
+                    let rule: Option<IntentRuleSrc> = map.next_value()?;
+                    out.push((name, Some(rule.unwrap_or_default())));
+                }
+                Ok(IntentsSrc(out))
+            }
+        }
+        d.deserialize_any(IntentsVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for IntentRuleSrc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RuleVisitor;
+        impl<'de> Visitor<'de> for RuleVisitor {
+            type Value = IntentRuleSrc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of keywords, or a mapping with keywords and patterns")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IntentRuleSrc, A::Error> {
+                let mut keywords = Vec::new();
+                while let Some(k) = seq.next_element::<S<String>>()? {
+                    keywords.push(k);
+                }
+                Ok(IntentRuleSrc {
+                    keywords,
+                    patterns: Vec::new(),
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IntentRuleSrc, A::Error> {
+                let mut rule = IntentRuleSrc::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "keywords" => rule.keywords = map.next_value()?,
+                        "patterns" => rule.patterns = map.next_value()?,
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["keywords", "patterns"]));
+                        }
+                    }
+                }
+                Ok(rule)
+            }
+        }
+        d.deserialize_any(RuleVisitor)
+    }
 }

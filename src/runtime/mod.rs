@@ -358,17 +358,23 @@ async fn run_call(
                     }
                 }
                 Command::Classify {
-                    recording, intents, ..
+                    recording,
+                    intents,
+                    rules,
+                    ..
                 } => {
-                    let (tx, classifier, recording, intents, lead) = (
+                    let (tx, classifier, recording, intents, rules, lead) = (
                         tx.clone(),
                         shared.classifier.clone(),
                         recording.clone(),
                         Arc::clone(intents),
+                        Arc::clone(rules),
                         Arc::clone(&lead),
                     );
                     classifications.push(tokio::spawn(async move {
-                        let result = classifier.classify(&recording, &intents, &lead).await;
+                        let result = classifier
+                            .classify(&recording, &intents, &rules, &lead)
+                            .await;
                         let _ = tx.send((None, Input::Classified(result)));
                     }));
                 }

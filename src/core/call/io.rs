@@ -201,6 +201,8 @@ pub enum Command {
     Classify {
         recording: String,
         intents: Arc<[String]>,
+        /// The scenario's words and patterns for its intents.
+        rules: Arc<[crate::core::scenario::IntentRule]>,
         language: Option<String>,
     },
     /// The provisional result changed (persist it: it stands if the call ends now).

@@ -586,6 +586,7 @@ impl CallMachine {
                 self.out.push_back(Command::Classify {
                     recording: name,
                     intents: Arc::clone(&self.intents),
+                    rules: Arc::clone(&self.scenario.intent_rules),
                     language: self.scenario.language.clone(),
                 });
                 let (filler, timer) = match filler {

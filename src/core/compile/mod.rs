@@ -739,7 +739,8 @@ impl Cx<'_> {
         let mut intents: Vec<String> = Vec::new();
         let mut intent_at: HashMap<String, Range<usize>> = HashMap::new();
         let classify_builtin = ["empty", "failed", "quota", "hangup", "default", "exhausted"];
-        for intent in &header.intents {
+        let mut intent_rules: Vec<IntentRule> = Vec::new();
+        for (intent, rule) in &header.intents.0 {
             let bytes = self.span(&intent.referenced);
             let n = intent.value.as_str();
             if !is_identifier(n) {
@@ -762,6 +763,38 @@ impl Cx<'_> {
                     format!("intent `{n}` is declared twice (first on line {line})"),
                 );
             } else {
+                if let Some(rule) = rule {
+                    let mut patterns = Vec::new();
+                    for p in &rule.patterns {
+                        match regex::RegexBuilder::new(&p.value)
+                            .case_insensitive(true)
+                            .build()
+                        {
+                            Ok(re) => patterns.push(re),
+                            Err(e) => {
+                                let msg = e.to_string();
+                                let last = msg.lines().last().unwrap_or("invalid pattern").trim();
+                                let last = last.trim_start_matches("error: ");
+                                self.error(
+                                    Code::BadRegex,
+                                    self.span(&p.referenced),
+                                    format!("pattern of intent `{n}` is not a regular expression: {last}"),
+                                );
+                            }
+                        }
+                    }
+                    let keywords = rule
+                        .keywords
+                        .iter()
+                        .map(|k| k.value.clone())
+                        .filter(|k| !k.trim().is_empty())
+                        .collect();
+                    intent_rules.push(IntentRule {
+                        intent: n.to_string(),
+                        keywords,
+                        patterns,
+                    });
+                }
                 intent_at.insert(n.to_string(), bytes);
                 if n != "unknown" {
                     intents.push(n.to_string());
@@ -1047,6 +1080,7 @@ impl Cx<'_> {
             prompt_set,
             language: header.language.as_ref().map(|l| l.value.clone()),
             intents,
+            intent_rules: intent_rules.into(),
             results,
             telephony,
             limits,
