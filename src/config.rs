@@ -36,6 +36,92 @@ pub struct Config {
     /// How long live calls may go on after a shutdown request before they are hung up.
     #[serde(default = "default_grace")]
     pub shutdown_grace: String,
+    #[serde(default)]
+    pub classify: ClassifyConfig,
+}
+
+/// How recorded answers become intents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyConfig {
+    #[serde(default)]
+    pub stt: SttConfig,
+    #[serde(default)]
+    pub intent: IntentConfig,
+    /// The whole budget of one classification (fetch, speech-to-text, intent).
+    #[serde(default = "default_classify_timeout")]
+    pub timeout: String,
+    /// Keep recordings on the Asterisk after classifying them.
+    #[serde(default)]
+    pub keep_recordings: bool,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        Self {
+            stt: SttConfig::default(),
+            intent: IntentConfig::default(),
+            timeout: default_classify_timeout(),
+            keep_recordings: false,
+        }
+    }
+}
+
+fn default_classify_timeout() -> String {
+    "8s".into()
+}
+
+/// The speech-to-text provider. API keys come from the environment
+/// (`DIALFLOW_STT_API_KEY`), never from the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SttConfig {
+    /// What `dialflow sim`'s customers said (for the simulator only).
+    #[default]
+    Simulated,
+    /// An OpenAI-compatible `/v1/audio/transcriptions` server.
+    Openai {
+        base_url: String,
+        model: String,
+        #[serde(default)]
+        language: Option<String>,
+    },
+    /// A vendor's HTTP API.
+    Http {
+        url: String,
+        /// `raw` (the WAV as the body) or `multipart`.
+        #[serde(default = "default_upload")]
+        upload: String,
+        #[serde(default = "default_field")]
+        field: String,
+        /// Dotted JSON path of the transcript, e.g. `result.text`.
+        transcript_path: String,
+    },
+    /// A local program: WAV on stdin, transcript on stdout.
+    Command {
+        program: String,
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+fn default_upload() -> String {
+    "multipart".into()
+}
+fn default_field() -> String {
+    "file".into()
+}
+
+/// The intent classifier. The LLM's key comes from `DIALFLOW_LLM_API_KEY`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IntentConfig {
+    /// The scenario's keywords and patterns, then built-in cues.
+    #[default]
+    Rules,
+    /// An OpenAI-compatible chat-completions model, constrained to the scenario's intents;
+    /// the rules take over when it fails.
+    Llm { base_url: String, model: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,6 +377,10 @@ impl Config {
         parse_duration_ms(&self.ari.timeout).unwrap_or(10_000)
     }
 
+    pub fn classify_timeout_ms(&self) -> u64 {
+        parse_duration_ms(&self.classify.timeout).unwrap_or(8_000)
+    }
+
     pub fn shutdown_grace_ms(&self) -> u64 {
         parse_duration_ms(&self.shutdown_grace).unwrap_or(30_000)
     }
@@ -352,6 +442,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.place, "DIALFLOW_OPERATORS (sets operators)");
+    }
+
+    #[test]
+    fn reads_the_classification_providers() {
+        let text = format!(
+            "{FILE}classify:\n  stt: {{kind: openai, base_url: 'http://stt', model: whisper-1, language: fa}}\n  intent: {{kind: llm, base_url: 'http://llm', model: m}}\n  timeout: 6s\n"
+        );
+        let c = Config::parse("d.yaml", &text, env(&[("DIALFLOW_ARI_PASSWORD", "x")])).unwrap();
+        assert!(
+            matches!(c.classify.stt, SttConfig::Openai { ref model, .. } if model == "whisper-1")
+        );
+        assert!(matches!(c.classify.intent, IntentConfig::Llm { .. }));
+        assert_eq!(c.classify_timeout_ms(), 6000);
+        let bad = format!("{FILE}classify:\n  stt: {{kind: carrier_pigeon}}\n");
+        let e = Config::parse("d.yaml", &bad, env(&[("DIALFLOW_ARI_PASSWORD", "x")])).unwrap_err();
+        assert!(e.message.contains("carrier_pigeon"), "{e}");
     }
 
     #[test]

@@ -190,3 +190,70 @@ impl Classifier {
         }
     }
 }
+
+impl Classifier {
+    /// The classifier a configuration describes; API keys come from the environment
+    /// (`DIALFLOW_STT_API_KEY`, `DIALFLOW_LLM_API_KEY`).
+    pub fn from_config(
+        config: &crate::config::ClassifyConfig,
+        client: AriClient,
+        timeout: Duration,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Classifier, String> {
+        use crate::config::{IntentConfig, SttConfig};
+        let stt = match &config.stt {
+            SttConfig::Simulated => return Ok(Classifier::Simulated { client, timeout }),
+            SttConfig::Openai {
+                base_url,
+                model,
+                language,
+            } => stt::SttProvider::OpenAi {
+                base_url: base_url.clone(),
+                model: model.clone(),
+                api_key: env("DIALFLOW_STT_API_KEY"),
+                language: language.clone(),
+            },
+            SttConfig::Http {
+                url,
+                upload,
+                field,
+                transcript_path,
+            } => stt::SttProvider::Http {
+                url: url.clone(),
+                upload: if upload == "raw" {
+                    stt::Upload::Raw
+                } else {
+                    stt::Upload::Multipart {
+                        field: field.clone(),
+                    }
+                },
+                transcript_path: transcript_path.clone(),
+                bearer: env("DIALFLOW_STT_API_KEY"),
+            },
+            SttConfig::Command { program, args } => stt::SttProvider::Command {
+                program: program.clone(),
+                args: args.clone(),
+            },
+        };
+        let intent = match &config.intent {
+            IntentConfig::Rules => IntentProvider::Rules,
+            IntentConfig::Llm { base_url, model } => IntentProvider::Llm(llm::LlmIntent {
+                base_url: base_url.clone(),
+                model: model.clone(),
+                api_key: env("DIALFLOW_LLM_API_KEY"),
+            }),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot build the classifier's HTTP client: {e}"))?;
+        Ok(Classifier::Pipeline {
+            client,
+            http,
+            stt,
+            intent,
+            timeout,
+            keep_recordings: config.keep_recordings,
+        })
+    }
+}

@@ -104,11 +104,12 @@ async fn run_calls(
     };
     let client = AriClient::new(endpoint, Duration::from_millis(config.timeout_ms()))
         .map_err(|e| e.to_string())?;
-    // Until real speech-to-text providers land, transcripts come from `dialflow sim`.
-    let classifier = Classifier::Simulated {
-        client: client.clone(),
-        timeout: Duration::from_secs(10),
-    };
+    let classifier = Classifier::from_config(
+        &config.classify,
+        client.clone(),
+        Duration::from_millis(config.classify_timeout_ms()),
+        |k| std::env::var(k).ok(),
+    )?;
     let (runtime, tasks) =
         Runtime::start(client, Clock::new(1.0), classifier, Duration::from_secs(10))
             .await
