@@ -547,10 +547,25 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
                 && path.starts_with("/ari/recordings/stored/")
                 && path.ends_with("/file")
             {
+                // The file carries what the customer said, so that test speech-to-text
+                // providers (which cannot hear silence) can "transcribe" it.
+                let name = path
+                    .trim_end_matches("/file")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let said = sim
+                    .pbx
+                    .lock()
+                    .await
+                    .transcript(&name)
+                    .unwrap_or("")
+                    .to_string();
                 (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "audio/wav")],
-                    sim.wav.clone(),
+                    with_said(&sim.wav, &said),
                 )
                     .into_response()
             } else {
@@ -854,6 +869,36 @@ fn json_response(status: u16, body: Option<Value>) -> Response {
         Some(body) => (status, axum::Json(body)).into_response(),
         None => status.into_response(),
     }
+}
+
+/// The WAV with a `LIST`/`INFO`/`ICMT` chunk reading `said:<text>|`: WAV readers skip
+/// it, test transcribers read it.
+pub fn with_said(wav: &[u8], said: &str) -> Vec<u8> {
+    let mut comment = format!("said:{said}|").into_bytes();
+    comment.push(0);
+    if comment.len() % 2 == 1 {
+        comment.push(0);
+    }
+    let mut info = b"INFO".to_vec();
+    info.extend_from_slice(b"ICMT");
+    info.extend_from_slice(&(comment.len() as u32).to_le_bytes());
+    info.extend_from_slice(&comment);
+    let mut out = wav.to_vec();
+    out.extend_from_slice(b"LIST");
+    out.extend_from_slice(&(info.len() as u32).to_le_bytes());
+    out.extend_from_slice(&info);
+    if out.len() >= 8 {
+        let riff = (out.len() - 8) as u32;
+        out[4..8].copy_from_slice(&riff.to_le_bytes());
+    }
+    out
+}
+
+/// The text `with_said` put in a WAV, if any.
+pub fn said_in(wav: &[u8]) -> Option<String> {
+    let start = wav.windows(5).position(|w| w == b"said:")? + 5;
+    let end = wav[start..].iter().position(|b| *b == b'|')? + start;
+    String::from_utf8(wav[start..end].to_vec()).ok()
 }
 
 /// Half a second of 8 kHz mono 16-bit silence: what a stored recording's file holds here.

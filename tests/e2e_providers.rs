@@ -1,0 +1,213 @@
+//! A Salehi campaign against the simulated PBX over real sockets, classified through each
+//! speech-to-text provider kind (OpenAI-compatible, generic HTTP, local program) and
+//! through an LLM intent classifier. The simulator's recording files carry what the
+//! customer said (`sim::server::with_said`), so these fake transcribers can "hear" it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use dialflow::ari::translate::Deployment;
+use dialflow::classify::llm::LlmIntent;
+use dialflow::classify::stt::{SttProvider, Upload};
+use dialflow::classify::{Classifier, IntentProvider};
+use dialflow::core::call::Lead;
+use dialflow::load::{self, LoadOptions};
+use dialflow::runtime::Runtime;
+use dialflow::runtime::batch::{self, PlannedCall};
+use dialflow::runtime::clock::Clock;
+use dialflow::runtime::rest::{AriClient, AriEndpoint};
+use dialflow::sim::server::{self, SimConfig, said_in};
+use serde_json::Value;
+
+const SPEED: f64 = 25.0;
+
+/// Fake providers: speech-to-text reads the said text from the WAV; the LLM looks for
+/// words in the transcript it is given as data.
+async fn providers() -> String {
+    let app = Router::new()
+        .route(
+            "/openai/v1/audio/transcriptions",
+            post(|body: Bytes| async move {
+                serde_json::json!({ "text": said_in(&body).unwrap_or_default() }).to_string()
+            }),
+        )
+        .route(
+            "/vendor",
+            post(|body: Bytes| async move {
+                serde_json::json!({ "result": { "text": said_in(&body).unwrap_or_default() } })
+                    .to_string()
+            }),
+        )
+        .route(
+            "/llm/v1/chat/completions",
+            post(|body: String| async move {
+                let request: Value = serde_json::from_str(&body).unwrap_or_default();
+                let data: Value = serde_json::from_str(
+                    request["messages"][1]["content"].as_str().unwrap_or("{}"),
+                )
+                .unwrap_or_default();
+                let t = data["transcript"].as_str().unwrap_or("").to_lowercase();
+                let intent = if t.contains("number") {
+                    "number_question"
+                } else if t.contains("no,") || t.starts_with("no") {
+                    "no"
+                } else if t.contains("yes") {
+                    "yes"
+                } else {
+                    "unknown"
+                };
+                let content = serde_json::json!({ "intent": intent }).to_string();
+                serde_json::json!({ "choices": [{ "message": { "content": content } }] })
+                    .to_string()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn campaign(stt: SttProvider, intent: IntentProvider) -> BTreeMap<String, String> {
+    let scenario = load::compile_file(Path::new("scenarios/salehi.yaml"), &LoadOptions::default())
+        .scenario
+        .unwrap();
+    let prompts: HashMap<String, u64> = scenario
+        .prompts
+        .iter()
+        .map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000)))
+        .collect();
+    let sim = server::spawn(SimConfig {
+        app: "dialflow".into(),
+        user: "u".into(),
+        password: "p".into(),
+        speed: SPEED,
+        prompts,
+        faults: Default::default(),
+    })
+    .await
+    .unwrap();
+    let endpoint = AriEndpoint {
+        base_url: sim.base_url.clone(),
+        user: "u".into(),
+        password: "p".into(),
+        app: "dialflow".into(),
+    };
+    let client = AriClient::new(endpoint, Duration::from_secs(2)).unwrap();
+    let classifier = Classifier::Pipeline {
+        client: client.clone(),
+        http: reqwest::Client::new(),
+        stt,
+        intent,
+        timeout: Duration::from_secs(5),
+        keep_recordings: false,
+    };
+    let (runtime, tasks) = Runtime::start(
+        client,
+        Clock::new(SPEED),
+        classifier,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let customers = ["yes", "no", "number", "unknown", "silent"];
+    let calls: Vec<PlannedCall> = customers
+        .iter()
+        .map(|c| PlannedCall {
+            attempt_id: format!("p{}", c.replace('-', "")),
+            lead: Lead::default(),
+            deployment: Deployment {
+                app: "dialflow".into(),
+                customer_endpoint: format!("Local/{c}@sim-customers"),
+                operators: BTreeMap::new(),
+                caller_ids: BTreeMap::new(),
+                customer_caller_id: None,
+                sound_prefix: "salehi".into(),
+                amd_context: "dialflow-amd".into(),
+                formats: "ulaw".into(),
+                scenario_name: "salehi".into(),
+            },
+        })
+        .collect();
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(60),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&scenario),
+            calls,
+            10,
+            tokio::sync::watch::channel(false).1,
+            |_| {},
+        ),
+    )
+    .await
+    .unwrap();
+    tasks.stop().await;
+    sim.shutdown().await;
+    outcomes
+        .into_iter()
+        .map(|o| {
+            (
+                o.attempt_id.trim_start_matches('p').to_string(),
+                o.summary.result,
+            )
+        })
+        .collect()
+}
+
+fn expected() -> BTreeMap<String, String> {
+    [
+        ("yes", "connected_to_operator"),
+        ("no", "not_interested"),
+        ("number", "connected_to_operator"),
+        ("unknown", "unknown"),
+        ("silent", "hangup"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_compatible_stt_with_rules() {
+    let base = providers().await;
+    let stt = SttProvider::OpenAi {
+        base_url: format!("{base}/openai"),
+        model: "whisper-1".into(),
+        api_key: None,
+        language: None,
+    };
+    assert_eq!(campaign(stt, IntentProvider::Rules).await, expected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_http_stt_with_an_llm() {
+    let base = providers().await;
+    let stt = SttProvider::Http {
+        url: format!("{base}/vendor"),
+        upload: Upload::Raw,
+        transcript_path: "result.text".into(),
+        bearer: None,
+    };
+    let llm = IntentProvider::Llm(LlmIntent {
+        base_url: format!("{base}/llm"),
+        model: "m".into(),
+        api_key: None,
+    });
+    assert_eq!(campaign(stt, llm).await, expected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_program_stt_with_rules() {
+    // Reads the said text out of the WAV with standard tools only.
+    let script = "tr -d '\\000' | grep -a -o 'said:[^|]*' | cut -d: -f2-";
+    let stt = SttProvider::Command {
+        program: "sh".into(),
+        args: vec!["-c".into(), script.into()],
+    };
+    assert_eq!(campaign(stt, IntentProvider::Rules).await, expected());
+}
