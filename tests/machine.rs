@@ -322,3 +322,62 @@ fn a_hook_picks_the_outcome_from_the_call_data() {
     // An outcome the hook did not declare is a failure of the hook.
     assert_eq!(hook_result("bad"), "failed:hook");
 }
+
+const POST_HOOK: &str = r#"
+name: t
+prompts: t
+intents: [yes, no]
+defaults: { hangup: end, failed: end }
+nodes:
+  listen:
+    record: {}
+    next: understand
+    on: { silence: understand }
+  understand:
+    classify:
+      post:
+        function: fix
+        code: |
+          fn fix(ctx) {
+            if ctx.transcript.contains("later") { "no" } else if ctx.transcript.contains("odd") { "maybe" } else { ctx.intent }
+          }
+    on:
+      yes: { goto: end, result: connected_to_operator }
+      no: { goto: end, result: not_interested }
+      unknown: { goto: end, result: unknown }
+      empty: end
+      quota: end
+"#;
+
+fn classified_as(transcript: &str, intent: &str) -> String {
+    let s = scenario(POST_HOOK);
+    let mut call = Call::answered(&s);
+    let name = call
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Record { recording, .. } => Some(recording.clone()),
+            _ => None,
+        })
+        .unwrap();
+    call.feed(Input::RecordingFinished {
+        recording: name,
+        talking_ms: Some(1000),
+    });
+    call.feed(Input::Classified(Classification::Intent {
+        intent: intent.into(),
+        transcript: transcript.into(),
+    }));
+    call.finish().0
+}
+
+#[test]
+fn a_post_hook_corrects_the_intent() {
+    assert_eq!(classified_as("yes, call me later", "yes"), "not_interested");
+    assert_eq!(classified_as("yes please", "yes"), "connected_to_operator");
+    // An intent the scenario does not declare is ignored: the classifier's answer stands.
+    assert_eq!(
+        classified_as("something odd", "yes"),
+        "connected_to_operator"
+    );
+}

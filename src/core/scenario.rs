@@ -225,6 +225,8 @@ pub enum Verb {
         recording: Option<NodeId>,
         filler: Option<String>,
         timeout_ms: u64,
+        /// A hook that may replace the classified intent (script, function).
+        post: Option<(Arc<HookScript>, String)>,
     },
     Branch {
         cases: Vec<Case>,

@@ -159,6 +159,10 @@ pub struct ClassifySrc {
     /// The longest the classification may take after the filler ends.
     #[serde(default)]
     pub timeout: Option<S<Scalar>>,
+    /// A Rhai function that sees the classification (intent, transcript, lead) and
+    /// returns the intent to use: an override or a correction.
+    #[serde(default)]
+    pub post: Option<S<HookSrc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,9 +235,11 @@ pub struct HookSrc {
     /// Inline Rhai source, instead of `script`.
     #[serde(default)]
     pub code: Option<S<String>>,
-    /// The function to call; it returns the name of one of `outcomes`.
+    /// The function to call; it returns the name of one of `outcomes` (for a `hook` node)
+    /// or of an intent (for `classify`'s `post`).
     pub function: S<String>,
-    pub outcomes: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub outcomes: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -571,6 +571,7 @@ impl CallMachine {
                 recording,
                 filler,
                 timeout_ms,
+                ..
             } => {
                 if self.customer_gone {
                     return hangup(&node.verb);
@@ -950,6 +951,22 @@ impl CallMachine {
                 let known = self.intents.contains(&intent);
                 let intent = if known { intent } else { "unknown".to_string() };
                 self.transcript = Some(transcript);
+                self.intent = Some(intent.clone());
+                // The scenario's `post` hook may correct the intent; it sees the intent and
+                // transcript as `ctx.intent` / `ctx.transcript`. An undeclared answer is ignored.
+                let scenario = Arc::clone(&self.scenario);
+                let post = match self.current.map(|c| &scenario.node(c).verb) {
+                    Some(Verb::Classify {
+                        post: Some((script, function)),
+                        ..
+                    }) => Some((script, function)),
+                    _ => None,
+                };
+                let intent =
+                    match post.and_then(|(script, function)| self.run_hook(script, function, 0)) {
+                        Some(corrected) if self.intents.contains(&corrected) => corrected,
+                        _ => intent,
+                    };
                 self.intent = Some(intent.clone());
                 (Outcome::Intent(intent), None)
             }

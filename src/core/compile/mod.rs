@@ -72,10 +72,20 @@ pub fn references(text: &str) -> References {
     {
         refs.prompt_set = Some(full.prompts.value.clone());
         for (_, node) in full.nodes.value.0 {
-            if let Some(script) = node.hook.and_then(|h| h.value.script)
-                && !refs.scripts.contains(&script.value)
+            let post = node
+                .classify
+                .and_then(|c| c.value)
+                .and_then(|c| c.post)
+                .and_then(|p| p.value.script);
+            for script in node
+                .hook
+                .and_then(|h| h.value.script)
+                .into_iter()
+                .chain(post)
             {
-                refs.scripts.push(script.value);
+                if !refs.scripts.contains(&script.value) {
+                    refs.scripts.push(script.value);
+                }
             }
         }
         return refs;
@@ -912,7 +922,13 @@ impl Cx<'_> {
         let mut hook_outcomes: HashSet<String> = HashSet::new();
         for entry in &nodes {
             if let Some(h) = entry.src.as_ref().and_then(|n| n.hook.as_ref()) {
-                hook_outcomes.extend(h.value.outcomes.value.iter().map(|o| o.value.clone()));
+                hook_outcomes.extend(
+                    h.value
+                        .outcomes
+                        .iter()
+                        .flat_map(|o| o.value.iter())
+                        .map(|o| o.value.clone()),
+                );
             }
         }
         let mut defaults: Vec<(String, PendingRoute)> = Vec::new();
@@ -1519,10 +1535,24 @@ impl Cx<'_> {
                 500,
                 120_000,
             );
+            let post = match c.and_then(|c| c.post.as_ref()) {
+                Some(hook) => {
+                    if let Some(o) = &hook.value.outcomes {
+                        self.error(
+                            Code::BadValue,
+                            self.span(&o.referenced),
+                            "a classify `post` hook returns an intent name; it has no `outcomes`",
+                        );
+                    }
+                    Some(self.hook_script(node_name, hook, env, engine, scripts))
+                }
+                None => None,
+            };
             Verb::Classify {
                 recording,
                 filler,
                 timeout_ms,
+                post,
             }
         } else if let Some(branch) = &src.branch {
             let mut cases = Vec::new();
@@ -1776,9 +1806,9 @@ impl Cx<'_> {
         scripts: &mut HashMap<String, Option<Arc<HookScript>>>,
     ) -> Option<Verb> {
         let h = &hook.value;
-        let node_name = ctx.name.value.as_str();
         let mut outcomes: Vec<String> = Vec::new();
-        for o in &h.outcomes.value {
+        let declared: &[S<String>] = h.outcomes.as_ref().map_or(&[], |o| o.value.as_slice());
+        for o in declared {
             let bytes = self.span(&o.referenced);
             if !is_identifier(&o.value)
                 || ["failed", "default", "exhausted"].contains(&o.value.as_str())
@@ -1794,13 +1824,36 @@ impl Cx<'_> {
                 outcomes.push(o.value.clone());
             }
         }
-        if h.outcomes.value.is_empty() {
+        if declared.is_empty() {
+            let at = h
+                .outcomes
+                .as_ref()
+                .map_or(hook.referenced, |o| o.referenced);
             self.error(
                 Code::BadValue,
-                self.span(&h.outcomes.referenced),
-                "a hook needs at least one outcome",
+                self.span(&at),
+                "a hook needs at least one outcome (`outcomes: [...]`)",
             );
         }
+        let (script, function) =
+            self.hook_script(ctx.name.value.as_str(), hook, env, engine, scripts);
+        Some(Verb::Hook {
+            script,
+            function,
+            outcomes,
+        })
+    }
+
+    /// Compiles the Rhai script of a hook (file or inline) and checks its function.
+    fn hook_script(
+        &mut self,
+        node_name: &str,
+        hook: &S<HookSrc>,
+        env: &Environment,
+        engine: &mut Option<Arc<rhai::Engine>>,
+        scripts: &mut HashMap<String, Option<Arc<HookScript>>>,
+    ) -> (Arc<HookScript>, String) {
+        let h = &hook.value;
         let script = match (&h.script, &h.code) {
             (Some(path), None) => {
                 let key = path.value.clone();
@@ -1933,11 +1986,7 @@ impl Cx<'_> {
                 engine: engine.clone().unwrap_or_else(|| Arc::new(hooks::engine())),
             })
         });
-        Some(Verb::Hook {
-            script,
-            function,
-            outcomes,
-        })
+        (script, function)
     }
 
     /// Where a Rhai error inside inline `code:` is in the file: exact for plain,
