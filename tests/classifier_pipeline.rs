@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use dialflow::classify::llm::LlmIntent;
+use dialflow::classify::metrics::ClassifyMetrics;
 use dialflow::classify::stt::SttProvider;
 use dialflow::classify::{Classifier, IntentProvider};
 use dialflow::core::call::Classification;
@@ -87,7 +88,12 @@ async fn server(seen: Shared) -> String {
     format!("http://{addr}")
 }
 
-fn classifier(base: &str, stt: &str, intent: Option<&str>) -> Classifier {
+fn classifier(
+    base: &str,
+    stt: &str,
+    intent: Option<&str>,
+    metrics: &Arc<ClassifyMetrics>,
+) -> Classifier {
     let endpoint = AriEndpoint {
         base_url: base.into(),
         user: "u".into(),
@@ -113,6 +119,7 @@ fn classifier(base: &str, stt: &str, intent: Option<&str>) -> Classifier {
         },
         timeout: Duration::from_secs(2),
         keep_recordings: false,
+        metrics: Arc::clone(metrics),
     }
 }
 
@@ -135,8 +142,9 @@ async fn every_path_of_the_pipeline() {
     let seen: Shared = Arc::default();
     let base = server(Arc::clone(&seen)).await;
     let lead = BTreeMap::from([("name".to_string(), "Sara".to_string())]);
+    let metrics: Arc<ClassifyMetrics> = Arc::default();
     let run = |stt: &str, llm: Option<&str>, rec: &str| {
-        let c = classifier(&base, stt, llm);
+        let c = classifier(&base, stt, llm, &metrics);
         let (rec, lead, intents) = (rec.to_string(), lead.clone(), intents());
         async move { c.classify(&rec, &intents, &[], &lead).await }
     };
@@ -212,4 +220,20 @@ async fn every_path_of_the_pipeline() {
         "{deleted:?}"
     );
     assert!(!deleted.contains(&"missing".to_string()));
+    // Errors by kind and latency per provider.
+    let m = metrics.snapshot();
+    for (kind, n) in [
+        ("stt_quota", 1),
+        ("stt_failure", 1),
+        ("llm_quota", 1),
+        ("llm_fallback", 1),
+        ("recording", 1),
+    ] {
+        assert_eq!(m.errors.get(kind), Some(&n), "{kind}: {m:?}");
+    }
+    assert_eq!(
+        m.latency["stt:openai"].count, 9,
+        "one per recording fetched"
+    );
+    assert_eq!(m.latency["intent:llm"].count, 5);
 }

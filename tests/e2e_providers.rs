@@ -105,6 +105,7 @@ async fn campaign(stt: SttProvider, intent: IntentProvider) -> BTreeMap<String, 
         intent,
         timeout: Duration::from_secs(5),
         keep_recordings: false,
+        metrics: Default::default(),
     };
     let (runtime, tasks) = Runtime::start(
         client,

@@ -6,6 +6,7 @@
 //! speech-to-text failures fail the call; an LLM that fails falls back to the rules.
 
 pub mod llm;
+pub mod metrics;
 pub mod rules;
 pub mod stt;
 
@@ -38,6 +39,7 @@ pub enum Classifier {
         timeout: Duration,
         /// Keep recordings on the Asterisk after classifying (else they are deleted).
         keep_recordings: bool,
+        metrics: std::sync::Arc<metrics::ClassifyMetrics>,
     },
     /// Transcripts from the simulated PBX (`GET /sim/recordings/{name}/transcript`),
     /// intents from the word rules.
@@ -65,6 +67,7 @@ impl Classifier {
                 intent,
                 timeout,
                 keep_recordings,
+                metrics,
             } => {
                 let started = std::time::Instant::now();
                 let left = |t: &Duration| t.saturating_sub(started.elapsed());
@@ -78,17 +81,22 @@ impl Classifier {
                     Ok(Ok(wav)) => wav,
                     Ok(Err(e)) => {
                         tracing::warn!(%recording, error = %e, "cannot fetch the recording");
+                        metrics.error("recording");
                         return Classification::Failed {
                             reason: "recording".into(),
                         };
                     }
                     Err(_) => {
+                        metrics.error("recording");
                         return Classification::Failed {
                             reason: "recording".into(),
                         };
                     }
                 };
+                metrics.observe("fetch", started.elapsed());
+                let stt_started = std::time::Instant::now();
                 let transcript = stt.transcribe(http, wav, left(timeout)).await;
+                metrics.observe(stt.kind(), stt_started.elapsed());
                 if !keep_recordings {
                     let delete = crate::ari::translate::Request {
                         method: "DELETE",
@@ -102,12 +110,14 @@ impl Classifier {
                 let transcript = match transcript {
                     Ok(t) => t,
                     Err(stt::SttError::Quota(m)) => {
+                        metrics.error("stt_quota");
                         tracing::error!(%recording, message = %m, "speech-to-text quota refused");
                         return Classification::Quota {
                             reason: "stt_quota".into(),
                         };
                     }
                     Err(stt::SttError::Failure(m)) => {
+                        metrics.error("stt_failure");
                         tracing::warn!(%recording, message = %m, "speech-to-text failed");
                         return Classification::Failed {
                             reason: "stt_failure".into(),
@@ -122,12 +132,15 @@ impl Classifier {
                         rules::classify_with(&transcript, intents, scenario_rules)
                     }
                     IntentProvider::Llm(model) => {
-                        match model
+                        let llm_started = std::time::Instant::now();
+                        let answer = model
                             .classify(http, &transcript, intents, lead, left(timeout))
-                            .await
-                        {
+                            .await;
+                        metrics.observe("intent:llm", llm_started.elapsed());
+                        match answer {
                             Ok(intent) => Classification::Intent { intent, transcript },
                             Err(llm::LlmError::Quota(m)) => {
+                                metrics.error("llm_quota");
                                 tracing::error!(%recording, message = %m, "intent classifier quota refused");
                                 Classification::Quota {
                                     reason: "llm_quota".into(),
@@ -135,6 +148,7 @@ impl Classifier {
                             }
                             Err(llm::LlmError::Failure(m)) => {
                                 // The transcript is good; the rules still know yes from no.
+                                metrics.error("llm_fallback");
                                 tracing::warn!(%recording, message = %m, "intent classifier failed: using the rules");
                                 rules::classify_with(&transcript, intents, scenario_rules)
                             }
@@ -192,6 +206,14 @@ impl Classifier {
 }
 
 impl Classifier {
+    /// The metrics of a pipeline classifier (the simulated one keeps none).
+    pub fn metrics(&self) -> Option<metrics::Snapshot> {
+        match self {
+            Classifier::Pipeline { metrics, .. } => Some(metrics.snapshot()),
+            Classifier::Simulated { .. } => None,
+        }
+    }
+
     /// The classifier a configuration describes; API keys come from the environment
     /// (`DIALFLOW_STT_API_KEY`, `DIALFLOW_LLM_API_KEY`).
     pub fn from_config(
@@ -254,6 +276,7 @@ impl Classifier {
             intent,
             timeout,
             keep_recordings: config.keep_recordings,
+            metrics: Default::default(),
         })
     }
 }

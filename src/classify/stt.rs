@@ -53,6 +53,15 @@ pub enum SttProvider {
 }
 
 impl SttProvider {
+    /// The provider's kind, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SttProvider::OpenAi { .. } => "stt:openai",
+            SttProvider::Http { .. } => "stt:http",
+            SttProvider::Command { .. } => "stt:command",
+        }
+    }
+
     /// Transcribes one WAV recording within `timeout`.
     pub async fn transcribe(
         &self,
