@@ -94,9 +94,23 @@ impl Classifier {
                     }
                 };
                 metrics.observe("fetch", started.elapsed());
-                let stt_started = std::time::Instant::now();
-                let transcript = stt.transcribe(http, wav, left(timeout)).await;
-                metrics.observe(stt.kind(), stt_started.elapsed());
+                // One retry for a failure (not a quota refusal) while the budget allows: a
+                // provider's transient 5xx should not cost a customer's answer.
+                let mut transcript = Err(stt::SttError::Failure("not tried".into()));
+                for attempt in 0..2 {
+                    if attempt > 0 && left(timeout) < Duration::from_millis(500) {
+                        break;
+                    }
+                    let stt_started = std::time::Instant::now();
+                    transcript = stt.transcribe(http, wav.clone(), left(timeout)).await;
+                    metrics.observe(stt.kind(), stt_started.elapsed());
+                    if !matches!(transcript, Err(stt::SttError::Failure(_))) {
+                        break;
+                    }
+                    if attempt == 0 {
+                        metrics.error("stt_retry");
+                    }
+                }
                 if !keep_recordings {
                     let delete = crate::ari::translate::Request {
                         method: "DELETE",
