@@ -8,7 +8,7 @@
 //! add `--external` to run the simulator as a separate `dialflow sim` process, so it does
 //! not share the runtime's threads).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,17 +102,7 @@ fn main() {
             .map(|i| PlannedCall {
                 attempt_id: format!("b{i:06}"),
                 lead: Lead::default(),
-                deployment: Deployment {
-                    app: "bench".into(),
-                    customer_endpoint: format!("Local/{}@sim-customers", mix[i % mix.len()]),
-                    operators: BTreeMap::new(),
-                    caller_ids: BTreeMap::new(),
-                    customer_caller_id: None,
-                    sound_prefix: "salehi".into(),
-                    amd_context: "dialflow-amd".into(),
-                    formats: "ulaw".into(),
-                    scenario_name: "salehi".into(),
-                },
+                deployment: Deployment::new("bench", &scenario, format!("Local/{}@sim-customers", mix[i % mix.len()])),
             })
             .collect();
         let rss_before = rss_kib();

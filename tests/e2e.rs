@@ -3,7 +3,7 @@
 //! customers can play, plus faults: a WebSocket drop among 50 live calls, an originate
 //! whose outcome is unknown, refused originates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,25 +73,15 @@ async fn setup(scenario: &Scenario) -> (SimHandle, Runtime, RuntimeTasks) {
 }
 
 fn planned(scenario: &Scenario, i: usize, customer: &str, operator: &str) -> PlannedCall {
-    let operators: BTreeMap<String, String> = scenario
-        .operators()
-        .into_iter()
-        .map(|o| (o.to_string(), format!("Local/{operator}@sim-operators")))
-        .collect();
     PlannedCall {
         attempt_id: format!("e2e{i:04}"),
         lead: Lead::default(),
-        deployment: Deployment {
-            app: "dialflow".into(),
-            customer_endpoint: format!("Local/{customer}@sim-customers"),
-            operators,
-            caller_ids: BTreeMap::new(),
-            customer_caller_id: None,
-            sound_prefix: scenario.prompt_set.clone(),
-            amd_context: "dialflow-amd".into(),
-            formats: "ulaw".into(),
-            scenario_name: scenario.name.clone(),
-        },
+        deployment: Deployment::new(
+            "dialflow",
+            scenario,
+            format!("Local/{customer}@sim-customers"),
+        )
+        .with_operators_at(scenario, &format!("Local/{operator}@sim-operators")),
     }
 }
 

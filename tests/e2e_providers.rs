@@ -121,17 +121,7 @@ async fn campaign(stt: SttProvider, intent: IntentProvider) -> BTreeMap<String, 
         .map(|c| PlannedCall {
             attempt_id: format!("p{}", c.replace('-', "")),
             lead: Lead::default(),
-            deployment: Deployment {
-                app: "dialflow".into(),
-                customer_endpoint: format!("Local/{c}@sim-customers"),
-                operators: BTreeMap::new(),
-                caller_ids: BTreeMap::new(),
-                customer_caller_id: None,
-                sound_prefix: "salehi".into(),
-                amd_context: "dialflow-amd".into(),
-                formats: "ulaw".into(),
-                scenario_name: "salehi".into(),
-            },
+            deployment: Deployment::new("dialflow", &scenario, format!("Local/{c}@sim-customers")),
         })
         .collect();
     let outcomes = tokio::time::timeout(

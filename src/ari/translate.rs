@@ -127,6 +127,42 @@ pub struct Deployment {
     pub scenario_name: String,
 }
 
+impl Deployment {
+    /// A deployment for `scenario`'s calls to `customer_endpoint` with the usual defaults
+    /// (AMD context `dialflow-amd`, `ulaw`, no operators or caller ids): set the rest.
+    pub fn new(
+        app: &str,
+        scenario: &crate::core::scenario::Scenario,
+        customer_endpoint: String,
+    ) -> Self {
+        Self {
+            app: app.to_string(),
+            customer_endpoint,
+            operators: BTreeMap::new(),
+            caller_ids: BTreeMap::new(),
+            customer_caller_id: None,
+            sound_prefix: scenario.prompt_set.clone(),
+            amd_context: "dialflow-amd".into(),
+            formats: "ulaw".into(),
+            scenario_name: scenario.name.clone(),
+        }
+    }
+
+    /// Every operator the scenario calls dialled at `endpoint`.
+    pub fn with_operators_at(
+        mut self,
+        scenario: &crate::core::scenario::Scenario,
+        endpoint: &str,
+    ) -> Self {
+        self.operators = scenario
+            .operators()
+            .into_iter()
+            .map(|o| (o.to_string(), endpoint.to_string()))
+            .collect();
+        self
+    }
+}
+
 /// The REST request for a command; `None` for commands that are not ARI calls
 /// (timers, classification, reports).
 pub fn request(command: &Command, d: &Deployment) -> Option<Request> {

@@ -153,7 +153,6 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         .nodes
         .iter()
         .any(|n| matches!(n.verb, Verb::Amd { .. }));
-    let operators = scenario.operators();
     let mut mix = Mix(args.seed);
     let calls: Vec<PlannedCall> = (0..args.leads)
         .map(|i| {
@@ -171,20 +170,12 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
                     timezone: "UTC".into(),
                     custom: BTreeMap::from([("behaviour".to_string(), behaviour.to_string())]),
                 },
-                deployment: Deployment {
-                    app: "dialflow".into(),
-                    customer_endpoint: format!("Local/{behaviour}@sim-customers"),
-                    operators: operators
-                        .iter()
-                        .map(|o| (o.to_string(), format!("Local/{operator}@sim-operators")))
-                        .collect(),
-                    caller_ids: BTreeMap::new(),
-                    customer_caller_id: None,
-                    sound_prefix: scenario.prompt_set.clone(),
-                    amd_context: "dialflow-amd".into(),
-                    formats: "ulaw".into(),
-                    scenario_name: scenario.name.clone(),
-                },
+                deployment: Deployment::new(
+                    "dialflow",
+                    &scenario,
+                    format!("Local/{behaviour}@sim-customers"),
+                )
+                .with_operators_at(&scenario, &format!("Local/{operator}@sim-operators")),
             }
         })
         .collect();

@@ -3,7 +3,7 @@
 //! real Asterisk sends, on a virtual clock. A minute-long call runs in microseconds, and
 //! every request and event goes through the same translation as a live call's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{CallLog, ReplayError};
@@ -45,22 +45,8 @@ pub fn run(scenario: &Arc<Scenario>, case: &TestCase) -> Result<CallLog, ReplayE
             None
         }
     });
-    let operators: BTreeMap<String, String> = scenario
-        .operators()
-        .into_iter()
-        .map(|o| (o.to_string(), "Local/operator@scripted".to_string()))
-        .collect();
-    let deployment = Deployment {
-        app: "dialflow".into(),
-        customer_endpoint: "Local/customer@scripted".into(),
-        operators,
-        caller_ids: BTreeMap::new(),
-        customer_caller_id: None,
-        sound_prefix: scenario.prompt_set.clone(),
-        amd_context: "dialflow-amd".into(),
-        formats: "ulaw".into(),
-        scenario_name: scenario.name.clone(),
-    };
+    let deployment = Deployment::new("dialflow", scenario, "Local/customer@scripted".into())
+        .with_operators_at(scenario, "Local/operator@scripted");
     let mut log = CallLog::default();
     let mut now: u64 = 0;
     let mut timers: Vec<(u64, TimerId)> = Vec::new();
