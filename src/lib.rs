@@ -14,3 +14,4 @@ pub mod render;
 pub mod replay;
 pub mod runtime;
 pub mod sim;
+pub mod store;

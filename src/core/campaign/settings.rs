@@ -1,0 +1,141 @@
+//! A campaign's settings as ops write them (a YAML file or command-line flags) and as the
+//! store keeps them: which scenario, where and when to call, how fast, what to retry.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::retry::{RetryRule, default_rules};
+
+/// Everything a campaign decides for itself. Unknown keys are errors (a typo in a
+/// calling window must not silently open it). Durations are written `10m`, `2h`, ….
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// The scenario every call runs: a file stem in the scenarios directory (`salehi`).
+    pub scenario: String,
+    /// Region for numbers written without a country code (ISO 3166: `IR`, `US`).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The campaign's own time zone (IANA), in which `windows` are read.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Day selector (`mon-fri`, `sat,sun`, `daily`) → `HH:MM-HH:MM` ranges; a range whose
+    /// end is not after its start runs past midnight. Days not named are closed.
+    #[serde(default = "default_windows")]
+    pub windows: BTreeMap<String, Vec<String>>,
+    /// Also require the called party's local time (from the lead's time zone) to be in
+    /// this range, e.g. `08:00-21:00` (US rules). A lead without a known zone is then not
+    /// dialed (fail closed).
+    #[serde(default)]
+    pub lead_local_hours: Option<String>,
+    #[serde(default)]
+    pub pacing: PacingSettings,
+    /// Result (or `failed:*`-style prefix) → `never` or `{after: 10m, max: 3}`; merged
+    /// over the defaults (busy 10m×3, missed 1h×3, power_off 2h×3, failed:* 5m×3).
+    #[serde(default)]
+    pub retries: BTreeMap<String, RetryRule>,
+    /// Most attempts per lead, whatever the retry rules say.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Prepended to every number by dialflow (seed 001); replaces the configured prefix.
+    #[serde(default)]
+    pub dial_prefix: Option<String>,
+    /// Caller id shown to customers; replaces the configured one.
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Results that put the number on this campaign's do-not-call list.
+    #[serde(default = "default_dnc_results")]
+    pub dnc_results: Vec<String>,
+    /// Technical failures in a row (`failed:*` other than the customer's own silence)
+    /// after which the campaign pauses itself and alerts.
+    #[serde(default = "default_breaker")]
+    pub max_consecutive_failures: u32,
+    /// Keep transcripts with attempts (they are personal data).
+    #[serde(default = "default_true")]
+    pub keep_transcripts: bool,
+}
+
+/// How fast a campaign may dial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacingSettings {
+    #[serde(default = "default_concurrent")]
+    pub max_concurrent: u32,
+    #[serde(default = "default_per_second")]
+    pub max_per_second: f64,
+    /// Least time between two originates (`0s` for none).
+    #[serde(default = "default_interval")]
+    pub min_interval: String,
+}
+
+impl Default for PacingSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent: default_concurrent(),
+            max_per_second: default_per_second(),
+            min_interval: default_interval(),
+        }
+    }
+}
+
+impl CampaignSettings {
+    /// Settings with every default, for `scenario`.
+    pub fn for_scenario(scenario: &str) -> Self {
+        Self {
+            scenario: scenario.into(),
+            region: default_region(),
+            time_zone: default_time_zone(),
+            windows: default_windows(),
+            lead_local_hours: None,
+            pacing: PacingSettings::default(),
+            retries: BTreeMap::new(),
+            max_attempts: default_max_attempts(),
+            dial_prefix: None,
+            caller_id: None,
+            dnc_results: default_dnc_results(),
+            max_consecutive_failures: default_breaker(),
+            keep_transcripts: true,
+        }
+    }
+
+    /// The retry table in force: the defaults with the campaign's entries over them.
+    pub fn retry_rules(&self) -> BTreeMap<String, RetryRule> {
+        let mut rules = default_rules();
+        rules.extend(self.retries.clone());
+        rules
+    }
+}
+
+fn default_region() -> String {
+    "IR".into()
+}
+fn default_time_zone() -> String {
+    "UTC".into()
+}
+/// Seed 002's office hours, every day, rather than "always": a campaign created without
+/// windows must not ring people at night.
+fn default_windows() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([("daily".to_string(), vec!["09:00-21:00".to_string()])])
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_dnc_results() -> Vec<String> {
+    vec!["banned".into()]
+}
+fn default_breaker() -> u32 {
+    10
+}
+fn default_true() -> bool {
+    true
+}
+fn default_concurrent() -> u32 {
+    10
+}
+fn default_per_second() -> f64 {
+    5.0
+}
+fn default_interval() -> String {
+    "0s".into()
+}

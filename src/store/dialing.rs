@@ -1,0 +1,342 @@
+//! The dialer's transactions: leasing due leads (the attempt is written before its
+//! originate), finishing attempts (end, lead's next step, outbox reports, DNC, counters
+//! in one commit), and finding attempts a crash left open.
+
+use redb::{ReadableDatabase as _, ReadableTable as _};
+
+use super::schema::{
+    ATTEMPT_ENDS, ATTEMPT_IDS, ATTEMPTS, CAMPAIGN_ATTEMPTS, CAMPAIGNS, COUNTERS, DNC, DUE, LEADS,
+    LEASES, META, OUTBOX,
+};
+use super::{
+    AttemptEnd, AttemptStart, AttemptView, CampaignRecord, CampaignState, DncEntry, LeadRecord,
+    LeadState, OutboxEntry, Store, StoreError, bump, decode, encode, next_id,
+};
+
+/// The dialer's verdict on a due lead, checked inside the lease transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Dial,
+    /// Not now (e.g. outside the lead's local hours): due again at this time.
+    Later(u64),
+    /// Never as it stands (e.g. local hours required and the lead's zone is unknown).
+    Never(String),
+}
+
+/// A lead leased for an attempt.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub attempt: AttemptStart,
+    pub lead: LeadRecord,
+}
+
+/// An attempt's end, to record.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub attempt_id: String,
+    pub end: AttemptEnd,
+    /// Panel reports the call made: (status, result, transcript).
+    pub reports: Vec<(String, String, Option<String>)>,
+}
+
+/// What becomes of the lead after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadNext {
+    RetryAt(u64),
+    Done,
+    /// Done, and the number goes on the campaign's DNC list.
+    Dnc,
+}
+
+/// Upper bound on due leads looked at in one lease transaction, so a campaign whose
+/// queue is full of DNC numbers cannot hold the write lock for long.
+const MAX_SCAN_PER_LEASE: usize = 4096;
+
+impl Store {
+    /// Leases up to `max` of the campaign's leads that are due at `now_ms`, checking
+    /// again inside the transaction: the campaign is running, the number is on no DNC
+    /// list, the lead has attempts left, and `admit` (calling windows, local hours)
+    /// agrees. Each lease writes its attempt record before the caller may originate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lease(
+        &self,
+        campaign: &str,
+        now_ms: u64,
+        max: usize,
+        lease_ms: u64,
+        scenario: &str,
+        scenario_hash: &str,
+        mut admit: impl FnMut(&LeadRecord) -> Admission,
+    ) -> Result<Vec<Leased>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut out = Vec::new();
+        {
+            let record: CampaignRecord = match tx.open_table(CAMPAIGNS)?.get(campaign)? {
+                Some(v) => decode("campaigns", v.value())?,
+                None => return Err(StoreError::NoCampaign(campaign.into())),
+            };
+            if record.state != CampaignState::Running || max == 0 {
+                return Ok(out);
+            }
+            let mut meta = tx.open_table(META)?;
+            let mut due = tx.open_table(DUE)?;
+            let mut leads = tx.open_table(LEADS)?;
+            let mut leases = tx.open_table(LEASES)?;
+            let mut attempts = tx.open_table(ATTEMPTS)?;
+            let mut ids = tx.open_table(ATTEMPT_IDS)?;
+            let mut listing = tx.open_table(CAMPAIGN_ATTEMPTS)?;
+            let mut counters = tx.open_table(COUNTERS)?;
+            let dnc = tx.open_table(DNC)?;
+            let mut scanned = 0;
+            while out.len() < max && scanned < MAX_SCAN_PER_LEASE {
+                let next = due
+                    .range((campaign, 0, 0)..=(campaign, now_ms, u64::MAX))?
+                    .next()
+                    .transpose()?
+                    .map(|(k, _)| k.value().1..=k.value().2);
+                let Some(key) = next else { break };
+                let (due_ms, id) = key.into_inner();
+                scanned += 1;
+                due.remove((campaign, due_ms, id))?;
+                let Some(bytes) = leads.get(id)? else {
+                    continue;
+                };
+                let mut lead: LeadRecord = decode("leads", bytes.value())?;
+                drop(bytes);
+                if !matches!(lead.state, LeadState::Pending { .. }) {
+                    continue; // a stale queue entry
+                }
+                let blocked = dnc.get(("*", lead.phone.as_str()))?.is_some()
+                    || dnc.get((campaign, lead.phone.as_str()))?.is_some();
+                let verdict = if blocked {
+                    Err(LeadState::Dnc)
+                } else if lead.attempts >= record.settings.max_attempts {
+                    Err(LeadState::Done)
+                } else {
+                    match admit(&lead) {
+                        Admission::Dial => Ok(()),
+                        Admission::Later(at) => {
+                            let at = at.max(now_ms + 1);
+                            lead.state = LeadState::Pending { due_ms: at };
+                            leads.insert(id, encode(&lead).as_slice())?;
+                            due.insert((campaign, at, id), ())?;
+                            continue;
+                        }
+                        Admission::Never(reason) => Err(LeadState::Skipped { reason }),
+                    }
+                };
+                if let Err(state) = verdict {
+                    bump(&mut counters, campaign, "pending", -1)?;
+                    bump(&mut counters, campaign, state.key(), 1)?;
+                    lead.state = state;
+                    leads.insert(id, encode(&lead).as_slice())?;
+                    continue;
+                }
+                let seq = next_id(&mut meta, "next_attempt")?;
+                let attempt_id = format!("{}a{seq}", self.tag);
+                let start = AttemptStart {
+                    id: attempt_id.clone(),
+                    seq,
+                    campaign: campaign.into(),
+                    lead_id: id,
+                    phone: lead.phone.clone(),
+                    number: lead.attempts + 1,
+                    scenario: scenario.into(),
+                    scenario_hash: scenario_hash.into(),
+                    started_ms: now_ms,
+                };
+                let until_ms = now_ms.saturating_add(lease_ms);
+                lead.state = LeadState::Leased {
+                    attempt: attempt_id.clone(),
+                    until_ms,
+                };
+                leads.insert(id, encode(&lead).as_slice())?;
+                leases.insert((campaign, id), until_ms)?;
+                attempts.insert(seq, encode(&start).as_slice())?;
+                ids.insert(attempt_id.as_str(), seq)?;
+                listing.insert((campaign, seq), ())?;
+                bump(&mut counters, campaign, "pending", -1)?;
+                bump(&mut counters, campaign, "leased", 1)?;
+                bump(&mut counters, campaign, "attempts", 1)?;
+                out.push(Leased {
+                    attempt: start,
+                    lead,
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Records the ends of attempts in one transaction: each attempt's end, its lead's
+    /// next step (`decide` sees the lead with this attempt counted), DNC additions, the
+    /// panel reports into the outbox, and the counters. An attempt that has an end
+    /// already is left alone, so finishing is idempotent. Returns the leads as updated.
+    pub fn finish(
+        &self,
+        items: &[Finished],
+        now_ms: u64,
+        mut decide: impl FnMut(&LeadRecord, &AttemptEnd) -> LeadNext,
+    ) -> Result<Vec<LeadRecord>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut out = Vec::new();
+        {
+            let mut meta = tx.open_table(META)?;
+            let ids = tx.open_table(ATTEMPT_IDS)?;
+            let attempts = tx.open_table(ATTEMPTS)?;
+            let mut ends = tx.open_table(ATTEMPT_ENDS)?;
+            let mut leads = tx.open_table(LEADS)?;
+            let mut leases = tx.open_table(LEASES)?;
+            let mut due = tx.open_table(DUE)?;
+            let mut dnc = tx.open_table(DNC)?;
+            let mut outbox = tx.open_table(OUTBOX)?;
+            let mut counters = tx.open_table(COUNTERS)?;
+            for item in items {
+                let Some(seq) = ids.get(item.attempt_id.as_str())?.map(|v| v.value()) else {
+                    return Err(StoreError::Invalid(format!(
+                        "no attempt `{}` to finish",
+                        item.attempt_id
+                    )));
+                };
+                if ends.get(seq)?.is_some() {
+                    continue;
+                }
+                let start: AttemptStart = match attempts.get(seq)? {
+                    Some(v) => decode("attempts", v.value())?,
+                    None => continue,
+                };
+                let campaign = start.campaign.as_str();
+                ends.insert(seq, encode(&item.end).as_slice())?;
+                let Some(bytes) = leads.get(start.lead_id)? else {
+                    continue;
+                };
+                let mut lead: LeadRecord = decode("leads", bytes.value())?;
+                drop(bytes);
+                let holds_lease = matches!(&lead.state,
+                    LeadState::Leased { attempt, .. } if *attempt == item.attempt_id);
+                bump(
+                    &mut counters,
+                    campaign,
+                    &format!("status:{}", item.end.status),
+                    1,
+                )?;
+                for (status, result, transcript) in &item.reports {
+                    let seq = next_id(&mut meta, "next_outbox")?;
+                    let entry = OutboxEntry {
+                        seq,
+                        attempt: item.attempt_id.clone(),
+                        campaign: campaign.into(),
+                        lead_id: lead.id,
+                        phone: lead.phone.clone(),
+                        status: status.clone(),
+                        result: result.clone(),
+                        transcript: transcript.clone(),
+                        at_ms: now_ms,
+                    };
+                    outbox.insert(seq, encode(&entry).as_slice())?;
+                }
+                if !holds_lease {
+                    continue; // the lead moved on (never expected with one dialer)
+                }
+                leases.remove((campaign, lead.id))?;
+                bump(&mut counters, campaign, "leased", -1)?;
+                lead.attempts += 1;
+                *lead.results.entry(item.end.result.clone()).or_default() += 1;
+                lead.last_result = Some(item.end.result.clone());
+                lead.last_status = Some(item.end.status.clone());
+                lead.state = match decide(&lead, &item.end) {
+                    LeadNext::RetryAt(at) => {
+                        due.insert((campaign, at, lead.id), ())?;
+                        LeadState::Pending { due_ms: at }
+                    }
+                    LeadNext::Done => LeadState::Done,
+                    LeadNext::Dnc => {
+                        let entry = DncEntry {
+                            added_ms: now_ms,
+                            reason: format!("result {}", item.end.result),
+                        };
+                        dnc.insert((campaign, lead.phone.as_str()), encode(&entry).as_slice())?;
+                        LeadState::Dnc
+                    }
+                };
+                bump(&mut counters, campaign, lead.state.key(), 1)?;
+                leads.insert(lead.id, encode(&lead).as_slice())?;
+                out.push(lead);
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Attempts that started and never ended: after a crash, the calls that were live.
+    pub fn open_attempts(&self) -> Result<Vec<AttemptStart>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let leases = tx.open_table(LEASES)?;
+        let leads = tx.open_table(LEADS)?;
+        let ids = tx.open_table(ATTEMPT_IDS)?;
+        let attempts = tx.open_table(ATTEMPTS)?;
+        let mut out = Vec::new();
+        for row in leases.iter()? {
+            let (key, _) = row?;
+            let (_, lead_id) = key.value();
+            let Some(bytes) = leads.get(lead_id)? else {
+                continue;
+            };
+            let lead: LeadRecord = decode("leads", bytes.value())?;
+            let LeadState::Leased { attempt, .. } = &lead.state else {
+                continue;
+            };
+            let Some(seq) = ids.get(attempt.as_str())?.map(|v| v.value()) else {
+                continue;
+            };
+            if let Some(v) = attempts.get(seq)? {
+                out.push(decode("attempts", v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A campaign's attempts in the order they started, after sequence `after`.
+    pub fn attempts(
+        &self,
+        campaign: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AttemptView>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let listing = tx.open_table(CAMPAIGN_ATTEMPTS)?;
+        let attempts = tx.open_table(ATTEMPTS)?;
+        let ends = tx.open_table(ATTEMPT_ENDS)?;
+        let mut out = Vec::new();
+        for row in listing.range((campaign, after.saturating_add(1))..=(campaign, u64::MAX))? {
+            if out.len() >= limit {
+                break;
+            }
+            let seq = row?.0.value().1;
+            let Some(start) = attempts.get(seq)? else {
+                continue;
+            };
+            let start: AttemptStart = decode("attempts", start.value())?;
+            let end = match ends.get(seq)? {
+                Some(v) => Some(decode("attempt_ends", v.value())?),
+                None => None,
+            };
+            out.push(AttemptView { start, end });
+        }
+        Ok(out)
+    }
+
+    /// Reports waiting in the outbox, oldest first, after sequence `after`.
+    pub fn outbox(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let outbox = tx.open_table(OUTBOX)?;
+        let mut out = Vec::new();
+        for row in outbox.range(after.saturating_add(1)..)? {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(decode("outbox", row?.1.value())?);
+        }
+        Ok(out)
+    }
+}

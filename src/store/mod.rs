@@ -1,0 +1,166 @@
+//! The embedded store (redb): campaigns, leads, attempts, DNC lists, the report outbox
+//! and alerts. Every state change is one transaction, written before it is acted on.
+//!
+//! The dialer sees only this module's domain operations (`lease`, `finish`, …), never a
+//! redb type, so a shared-database backend for several nodes can take the same shape.
+
+pub mod campaigns;
+mod dialing;
+mod dnc;
+mod leads;
+pub mod records;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableTable as _, Table};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use dialing::{Admission, Finished, LeadNext, Leased};
+pub use leads::ImportTally;
+pub use records::*;
+pub use schema::SCHEMA_VERSION;
+
+/// What can go wrong with the store. Messages name the campaign, lead or file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store {0} is in use by another dialflow process (stop it first)")]
+    InUse(PathBuf),
+    #[error("the store was written by a newer dialflow (schema {found}; this one knows {known})")]
+    NewerSchema { found: u64, known: u64 },
+    #[error("no campaign named `{0}`")]
+    NoCampaign(String),
+    #[error("a campaign named `{0}` exists already")]
+    CampaignExists(String),
+    #[error("campaign `{name}` is {state}: cannot {action}")]
+    BadTransition {
+        name: String,
+        state: CampaignState,
+        action: &'static str,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a record in `{table}` cannot be read: {message}")]
+    Corrupt {
+        table: &'static str,
+        message: String,
+    },
+    #[error("storage: {0}")]
+    Db(#[from] redb::Error),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The store: one redb file, opened by one process at a time (redb locks it).
+pub struct Store {
+    db: redb::Database,
+    path: PathBuf,
+    /// Starts every attempt id, so ids from two stores never meet on one Asterisk.
+    tag: String,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, migrating an older schema. Parent
+    /// directories are created.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let db = match redb::Database::create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::InUse(path.to_path_buf()));
+            }
+            Err(e) => return Err(StoreError::Db(e.into())),
+        };
+        schema::migrate(&db, new_tag)?;
+        let tag = {
+            use redb::ReadableDatabase as _;
+            let tx = db.begin_read()?;
+            let text = tx.open_table(schema::META_TEXT)?;
+            text.get("store_tag")?
+                .map(|v| v.value().to_string())
+                .unwrap_or_else(new_tag)
+        };
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+            tag,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> u64 {
+        SCHEMA_VERSION
+    }
+}
+
+/// A short tag unique enough per store: the creation time in base 36 (letters and
+/// digits only, since attempt ids may not contain `-`).
+fn new_tag() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut n = (nanos / 1000) as u64 ^ u64::from(std::process::id());
+    let mut digits = Vec::new();
+    while n > 0 && digits.len() < 7 {
+        let d = (n % 36) as u8;
+        digits.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        n /= 36;
+    }
+    format!("d{}", String::from_utf8(digits).unwrap_or_default())
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Our records are plain data: serialising them cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table,
+        message: e.to_string(),
+    })
+}
+
+/// Adds `delta` to a campaign counter (never below zero).
+fn bump(
+    counters: &mut Table<(&str, &str), u64>,
+    campaign: &str,
+    key: &str,
+    delta: i64,
+) -> Result<(), StoreError> {
+    let now = counters.get((campaign, key))?.map_or(0, |v| v.value());
+    let next = now.saturating_add_signed(delta);
+    counters.insert((campaign, key), next)?;
+    Ok(())
+}
+
+/// Next value of a META counter.
+fn next_id(meta: &mut Table<&str, u64>, key: &str) -> Result<u64, StoreError> {
+    let id = meta.get(key)?.map_or(1, |v| v.value());
+    meta.insert(key, id + 1)?;
+    Ok(id)
+}

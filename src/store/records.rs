@@ -1,0 +1,212 @@
+//! What the store keeps: campaigns, leads, attempts, DNC entries, outbox reports and
+//! alerts, as plain serde records. Times are Unix milliseconds on the dialer's clock.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::campaign::settings::CampaignSettings;
+
+/// A campaign's life: created as a draft, started, paused and resumed, stopped (with its
+/// pending leads kept or cancelled), completed when nothing is left, archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    Draft,
+    Running,
+    Paused,
+    Stopped,
+    Completed,
+    Archived,
+}
+
+impl CampaignState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopped => "stopped",
+            Self::Completed => "completed",
+            Self::Archived => "archived",
+        }
+    }
+}
+
+impl std::fmt::Display for CampaignState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub name: String,
+    pub settings: CampaignSettings,
+    pub state: CampaignState,
+    /// Why it is in this state, when the dialer put it there (a quota refusal, …).
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// Where a lead is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LeadState {
+    /// Waiting to be dialed at `due_ms` (now or a retry time).
+    Pending { due_ms: u64 },
+    /// An attempt is in progress (or was, when the process died).
+    Leased { attempt: String, until_ms: u64 },
+    /// Nothing more to do.
+    Done,
+    /// Taken out by an operator (`leads cancel`, `campaign stop --cancel-pending`).
+    Cancelled,
+    /// On a do-not-call list when it was due.
+    Dnc,
+    /// Cannot be dialed as it stands (e.g. local hours required and no known time zone).
+    Skipped { reason: String },
+}
+
+impl LeadState {
+    /// Its counter name.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Pending { .. } => "pending",
+            Self::Leased { .. } => "leased",
+            Self::Done => "done",
+            Self::Cancelled => "cancelled",
+            Self::Dnc => "dnc",
+            Self::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadRecord {
+    pub id: u64,
+    pub campaign: String,
+    /// E.164.
+    pub phone: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub custom: BTreeMap<String, String>,
+    pub state: LeadState,
+    /// Attempts in the current round (a recycle starts a new round).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Result → how often the lead ended in it this round (retry caps count these).
+    #[serde(default)]
+    pub results: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub last_result: Option<String>,
+    #[serde(default)]
+    pub last_status: Option<String>,
+    #[serde(default)]
+    pub round: u32,
+    pub created_ms: u64,
+}
+
+/// A lead to add (already validated and normalised by the importer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewLead {
+    pub phone: String,
+    pub name: String,
+    pub time_zone: Option<String>,
+    pub custom: BTreeMap<String, String>,
+}
+
+/// How an attempt began, written in the same transaction as the lease, before the
+/// originate: a crash after it can never cause a second dial for this attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptStart {
+    pub id: String,
+    pub seq: u64,
+    pub campaign: String,
+    pub lead_id: u64,
+    pub phone: String,
+    /// Which attempt of the lead this is (1-based, this round).
+    pub number: u32,
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub started_ms: u64,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptEnd {
+    pub result: String,
+    pub status: String,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Nodes visited, in order.
+    #[serde(default)]
+    pub path: Vec<String>,
+    #[serde(default)]
+    pub answered_ms: Option<u64>,
+    pub ended_ms: u64,
+    #[serde(default)]
+    pub transcript: Option<String>,
+    /// How the end was learned when it was not the call's own (crash recovery, …).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// An attempt with its end, if it has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub start: AttemptStart,
+    pub end: Option<AttemptEnd>,
+}
+
+/// A DNC entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DncEntry {
+    pub added_ms: u64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Which DNC list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DncScope {
+    Global,
+    Campaign(String),
+}
+
+impl DncScope {
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Global => "*",
+            Self::Campaign(c) => c,
+        }
+    }
+}
+
+/// A status report waiting for delivery to the panel (the outbox).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub seq: u64,
+    pub attempt: String,
+    pub campaign: String,
+    pub lead_id: u64,
+    pub phone: String,
+    pub status: String,
+    pub result: String,
+    #[serde(default)]
+    pub transcript: Option<String>,
+    pub at_ms: u64,
+}
+
+/// Something ops must know about (a campaign paused itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub seq: u64,
+    pub campaign: String,
+    pub at_ms: u64,
+    pub message: String,
+}

@@ -1,0 +1,117 @@
+//! The store's tables and schema version, with the migrations that bring an older file
+//! up to date. Values are JSON: self-describing, so a new optional field needs no
+//! migration, and a file can be inspected by hand.
+
+use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition, WriteTransaction};
+
+use super::StoreError;
+
+/// The schema this build writes. Raise it with a migration when a table's meaning
+/// changes; a file written by a newer dialflow is refused rather than misread.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `schema_version`, `store_tag`, and the id counters.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Store tag (text), kept apart from the counters.
+pub const META_TEXT: TableDefinition<&str, &str> = TableDefinition::new("meta_text");
+/// Campaign name → campaign record.
+pub const CAMPAIGNS: TableDefinition<&str, &[u8]> = TableDefinition::new("campaigns");
+/// Lead id → lead record.
+pub const LEADS: TableDefinition<u64, &[u8]> = TableDefinition::new("leads");
+/// (campaign, E.164 number) → lead id: one lead per number per campaign.
+pub const LEAD_PHONES: TableDefinition<(&str, &str), u64> = TableDefinition::new("lead_phones");
+/// (campaign, lead id) in id order, for listing a campaign's leads.
+pub const CAMPAIGN_LEADS: TableDefinition<(&str, u64), ()> = TableDefinition::new("campaign_leads");
+/// (campaign, due time in ms, lead id): the pending leads in the order they fall due.
+pub const DUE: TableDefinition<(&str, u64, u64), ()> = TableDefinition::new("due");
+/// (campaign, lead id) → lease expiry in ms: leads with an attempt in progress.
+pub const LEASES: TableDefinition<(&str, u64), u64> = TableDefinition::new("leases");
+/// Attempt sequence number → how the attempt started (written before the originate).
+pub const ATTEMPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("attempts");
+/// Attempt id → sequence number.
+pub const ATTEMPT_IDS: TableDefinition<&str, u64> = TableDefinition::new("attempt_ids");
+/// Attempt sequence number → how it ended. Attempts are append-only: a start, then
+/// exactly one end.
+pub const ATTEMPT_ENDS: TableDefinition<u64, &[u8]> = TableDefinition::new("attempt_ends");
+/// (campaign, attempt sequence number), for listing a campaign's attempts in order.
+pub const CAMPAIGN_ATTEMPTS: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("campaign_attempts");
+/// (scope, E.164 number) → DNC entry; scope `*` is the global list, else a campaign.
+pub const DNC: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("dnc");
+/// Sequence → a report waiting for delivery to the panel.
+pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Sequence → an alert raised (quota, breaker).
+pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+/// (campaign, counter) → value: lead states, attempts, statuses, kept in step with every
+/// change so `campaign show` and completion checks need no scans.
+pub const COUNTERS: TableDefinition<(&str, &str), u64> = TableDefinition::new("counters");
+
+/// One migration: brings a file from `version - 1` to `version`.
+struct Migration {
+    version: u64,
+    apply: fn(&WriteTransaction) -> Result<(), StoreError>,
+}
+
+/// In order. Version 1 creates the tables.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    apply: create_tables,
+}];
+
+fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(META)?;
+    tx.open_table(META_TEXT)?;
+    tx.open_table(CAMPAIGNS)?;
+    tx.open_table(LEADS)?;
+    tx.open_table(LEAD_PHONES)?;
+    tx.open_table(CAMPAIGN_LEADS)?;
+    tx.open_table(DUE)?;
+    tx.open_table(LEASES)?;
+    tx.open_table(ATTEMPTS)?;
+    tx.open_table(ATTEMPT_IDS)?;
+    tx.open_table(ATTEMPT_ENDS)?;
+    tx.open_table(CAMPAIGN_ATTEMPTS)?;
+    tx.open_table(DNC)?;
+    tx.open_table(OUTBOX)?;
+    tx.open_table(ALERTS)?;
+    tx.open_table(COUNTERS)?;
+    Ok(())
+}
+
+/// The schema version of an open database (0 for a new file).
+fn version(db: &redb::Database) -> Result<u64, StoreError> {
+    let tx = db.begin_read()?;
+    let meta = match tx.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(meta.get("schema_version")?.map_or(0, |v| v.value()))
+}
+
+/// Brings the file to `SCHEMA_VERSION`, each migration in its own transaction, and
+/// gives a new file its tag (which makes its attempt ids unique on a shared Asterisk).
+pub fn migrate(db: &redb::Database, new_tag: impl FnOnce() -> String) -> Result<(), StoreError> {
+    let found = version(db)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        let tx = db.begin_write()?;
+        (m.apply)(&tx)?;
+        tx.open_table(META)?.insert("schema_version", m.version)?;
+        tx.commit()?;
+    }
+    let tx = db.begin_write()?;
+    {
+        let mut text = tx.open_table(META_TEXT)?;
+        if text.get("store_tag")?.is_none() {
+            text.insert("store_tag", new_tag().as_str())?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The redb store: campaigns and their states, lead import with deduplication, leasing
+//! with its checks, finishing with retries and DNC, counters, crash leftovers, reopening.
+
+use std::collections::BTreeMap;
+
+use dialflow::core::campaign::settings::CampaignSettings;
+use dialflow::store::campaigns::Transition;
+use dialflow::store::{
+    Admission, AttemptEnd, CampaignState, DncScope, Finished, LeadNext, LeadState, NewLead, Store,
+    StoreError,
+};
+
+fn temp_store() -> (tempdir::Dir, Store) {
+    let dir = tempdir::Dir::new();
+    let store = Store::open(&dir.path.join("data/dialflow.redb")).unwrap();
+    (dir, store)
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir {
+        pub path: std::path::PathBuf,
+    }
+    impl Dir {
+        pub fn new() -> Self {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "dialflow-store-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            Dir { path }
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn lead(phone: &str) -> NewLead {
+    NewLead {
+        phone: phone.into(),
+        name: format!("n{phone}"),
+        time_zone: None,
+        custom: BTreeMap::from([("plan".to_string(), "gold".to_string())]),
+    }
+}
+
+fn running(store: &Store, name: &str, phones: &[&str]) {
+    store
+        .create_campaign(name, CampaignSettings::for_scenario("salehi"), 0)
+        .unwrap();
+    let leads: Vec<_> = phones.iter().map(|p| lead(p)).collect();
+    store.import_leads(name, &leads, 0).unwrap();
+    store.transition(name, Transition::Start, None, 0).unwrap();
+}
+
+fn lease_all(store: &Store, name: &str, now: u64) -> Vec<dialflow::store::Leased> {
+    store
+        .lease(name, now, 100, 60_000, "salehi", "abc", |_| Admission::Dial)
+        .unwrap()
+}
+
+fn end(result: &str, status: &str) -> AttemptEnd {
+    AttemptEnd {
+        result: result.into(),
+        status: status.into(),
+        ended_ms: 10,
+        ..AttemptEnd::default()
+    }
+}
+
+#[test]
+fn import_skips_numbers_the_campaign_has() {
+    let (_d, store) = temp_store();
+    store
+        .create_campaign("spring", CampaignSettings::for_scenario("salehi"), 0)
+        .unwrap();
+    let t = store
+        .import_leads("spring", &[lead("+1"), lead("+2"), lead("+1")], 0)
+        .unwrap();
+    assert_eq!((t.added, t.duplicates), (2, 1));
+    let t = store
+        .import_leads("spring", &[lead("+2"), lead("+3")], 0)
+        .unwrap();
+    assert_eq!((t.added, t.duplicates), (1, 1));
+    let counts = store.counts("spring").unwrap();
+    assert_eq!(counts["leads"], 3);
+    assert_eq!(counts["pending"], 3);
+    let leads = store.leads("spring", 0, 10).unwrap();
+    assert_eq!(leads.len(), 3);
+    assert_eq!(leads[0].custom["plan"], "gold");
+}
+
+#[test]
+fn nothing_is_leased_unless_the_campaign_runs() {
+    let (_d, store) = temp_store();
+    store
+        .create_campaign("c", CampaignSettings::for_scenario("salehi"), 0)
+        .unwrap();
+    store.import_leads("c", &[lead("+1")], 0).unwrap();
+    assert!(lease_all(&store, "c", 1).is_empty(), "a draft dials nobody");
+    store.transition("c", Transition::Start, None, 0).unwrap();
+    store.transition("c", Transition::Pause, None, 0).unwrap();
+    assert!(
+        lease_all(&store, "c", 1).is_empty(),
+        "a paused campaign dials nobody"
+    );
+    store.transition("c", Transition::Start, None, 0).unwrap();
+    let leased = lease_all(&store, "c", 1);
+    assert_eq!(leased.len(), 1);
+    assert!(
+        lease_all(&store, "c", 1).is_empty(),
+        "one live attempt per lead"
+    );
+}
+
+#[test]
+fn a_lease_writes_the_attempt_before_the_dial() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2"]);
+    let leased = lease_all(&store, "c", 5);
+    assert_eq!(leased.len(), 2);
+    assert_ne!(leased[0].attempt.id, leased[1].attempt.id);
+    assert!(
+        !leased[0].attempt.id.contains('-'),
+        "ids route by their first `-`"
+    );
+    let open = store.open_attempts().unwrap();
+    assert_eq!(
+        open.len(),
+        2,
+        "both attempts are on disk before any originate"
+    );
+    let views = store.attempts("c", 0, 10).unwrap();
+    assert!(
+        views
+            .iter()
+            .all(|v| v.end.is_none() && v.start.scenario_hash == "abc")
+    );
+}
+
+#[test]
+fn dnc_numbers_are_not_dialed() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    store
+        .add_dnc(&DncScope::Global, &["+1".into()], "asked", 0)
+        .unwrap();
+    store
+        .add_dnc(&DncScope::Campaign("c".into()), &["+2".into()], "asked", 0)
+        .unwrap();
+    store
+        .add_dnc(&DncScope::Campaign("other".into()), &["+3".into()], "x", 0)
+        .unwrap();
+    let leased = lease_all(&store, "c", 1);
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].lead.phone, "+3");
+    let counts = store.counts("c").unwrap();
+    assert_eq!(counts["dnc"], 2);
+    assert_eq!(counts["pending"], 0);
+}
+
+#[test]
+fn admission_can_postpone_or_refuse() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let leased = store
+        .lease("c", 5, 10, 1000, "s", "h", |l| match l.phone.as_str() {
+            "+1" => Admission::Later(500),
+            "+2" => Admission::Never("no time zone".into()),
+            _ => Admission::Dial,
+        })
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(store.next_due("c").unwrap(), Some(500));
+    assert!(lease_all(&store, "c", 499).is_empty());
+    assert_eq!(lease_all(&store, "c", 500).len(), 1);
+    let skipped = store.lead_by_phone("c", "+2").unwrap().unwrap();
+    assert_eq!(
+        skipped.state,
+        LeadState::Skipped {
+            reason: "no time zone".into()
+        }
+    );
+}
+
+#[test]
+fn finishing_retries_dnc_and_reports_in_one_commit() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let leased = lease_all(&store, "c", 0);
+    let finished: Vec<Finished> = leased
+        .iter()
+        .zip([
+            ("busy", "BUSY"),
+            ("banned", "BANNED"),
+            ("not_interested", "NOT_INTERESTED"),
+        ])
+        .map(|(l, (r, s))| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: end(r, s),
+            reports: vec![(s.into(), r.into(), None)],
+        })
+        .collect();
+    let updated = store
+        .finish(&finished, 100, |lead, end| match end.result.as_str() {
+            "busy" => {
+                assert_eq!(lead.attempts, 1);
+                assert_eq!(lead.results["busy"], 1);
+                LeadNext::RetryAt(600)
+            }
+            "banned" => LeadNext::Dnc,
+            _ => LeadNext::Done,
+        })
+        .unwrap();
+    assert_eq!(updated.len(), 3);
+    // Idempotent: finishing again changes nothing.
+    store.finish(&finished, 100, |_, _| LeadNext::Done).unwrap();
+    let counts = store.counts("c").unwrap();
+    assert_eq!(counts["pending"], 1);
+    assert_eq!(counts["done"], 1);
+    assert_eq!(counts["dnc"], 1);
+    assert_eq!(counts["leased"], 0);
+    assert_eq!(counts["status:BUSY"], 1);
+    assert_eq!(store.outbox(0, 10).unwrap().len(), 3);
+    assert!(store.dnc_entry("c", "+2").unwrap().is_some());
+    assert!(store.open_attempts().unwrap().is_empty());
+    assert!(lease_all(&store, "c", 599).is_empty());
+    let again = lease_all(&store, "c", 600);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt.number, 2);
+}
+
+#[test]
+fn the_attempt_cap_ends_a_lead() {
+    let (_d, store) = temp_store();
+    let mut settings = CampaignSettings::for_scenario("s");
+    settings.max_attempts = 1;
+    store.create_campaign("c", settings, 0).unwrap();
+    store.import_leads("c", &[lead("+1")], 0).unwrap();
+    store.transition("c", Transition::Start, None, 0).unwrap();
+    let l = lease_all(&store, "c", 0);
+    store
+        .finish(
+            &[Finished {
+                attempt_id: l[0].attempt.id.clone(),
+                end: end("busy", "BUSY"),
+                reports: vec![],
+            }],
+            1,
+            |_, _| LeadNext::RetryAt(2),
+        )
+        .unwrap();
+    assert!(lease_all(&store, "c", 10).is_empty());
+    assert_eq!(store.counts("c").unwrap()["done"], 1);
+}
+
+#[test]
+fn campaign_states_follow_their_rules() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2"]);
+    let err = store
+        .transition("c", Transition::Complete, None, 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("still has leads"), "{err}");
+    let stopped = store
+        .transition(
+            "c",
+            Transition::Stop {
+                cancel_pending: true,
+            },
+            None,
+            0,
+        )
+        .unwrap();
+    assert_eq!(stopped.state, CampaignState::Stopped);
+    assert_eq!(store.counts("c").unwrap()["cancelled"], 2);
+    assert!(!store.has_work("c").unwrap());
+    let err = store
+        .transition("c", Transition::Pause, None, 0)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadTransition { .. }));
+    assert_eq!(err.to_string(), "campaign `c` is stopped: cannot pause it");
+    store.transition("c", Transition::Archive, None, 0).unwrap();
+    assert!(store.import_leads("c", &[lead("+9")], 0).is_err());
+    assert!(matches!(
+        store.create_campaign("c", CampaignSettings::for_scenario("s"), 0),
+        Err(StoreError::CampaignExists(_))
+    ));
+    assert!(
+        store
+            .create_campaign("bad name", CampaignSettings::for_scenario("s"), 0)
+            .is_err()
+    );
+}
+
+#[test]
+fn recycle_puts_finished_leads_back() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2"]);
+    let leased = lease_all(&store, "c", 0);
+    let finished: Vec<Finished> = leased
+        .iter()
+        .zip(["missed", "not_interested"])
+        .map(|(l, r)| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: end(r, "X"),
+            reports: vec![],
+        })
+        .collect();
+    store.finish(&finished, 1, |_, _| LeadNext::Done).unwrap();
+    assert_eq!(store.recycle("c", &["missed".into()], 5).unwrap(), 1);
+    let again = lease_all(&store, "c", 5);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].lead.phone, "+1");
+    assert_eq!(again[0].lead.round, 1);
+    assert_eq!(again[0].attempt.number, 1);
+}
+
+#[test]
+fn a_reopened_store_has_everything_and_a_second_opener_is_refused() {
+    let dir = tempdir::Dir::new();
+    let path = dir.path.join("s.redb");
+    let first_id = {
+        let store = Store::open(&path).unwrap();
+        running(&store, "c", &["+1", "+2"]);
+        assert!(matches!(Store::open(&path), Err(StoreError::InUse(_))));
+        lease_all(&store, "c", 0)[0].attempt.id.clone()
+    };
+    let store = Store::open(&path).unwrap();
+    let open = store.open_attempts().unwrap();
+    assert_eq!(open.len(), 2);
+    assert!(open.iter().any(|a| a.id == first_id));
+    assert_eq!(store.campaign("c").unwrap().state, CampaignState::Running);
+    // New attempt ids never repeat an old one.
+    store
+        .finish(
+            &[Finished {
+                attempt_id: first_id.clone(),
+                end: end("busy", "BUSY"),
+                reports: vec![],
+            }],
+            1,
+            |_, _| LeadNext::RetryAt(2),
+        )
+        .unwrap();
+    let next = lease_all(&store, "c", 2);
+    assert_ne!(next[0].attempt.id, first_id);
+}
+
+#[test]
+fn a_store_from_a_newer_dialflow_is_refused() {
+    let dir = tempdir::Dir::new();
+    let path = dir.path.join("s.redb");
+    drop(Store::open(&path).unwrap());
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut meta = tx
+                .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                .unwrap();
+            meta.insert("schema_version", 99).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let err = Store::open(&path).err().unwrap();
+    assert!(
+        err.to_string().contains("newer dialflow (schema 99"),
+        "{err}"
+    );
+}
