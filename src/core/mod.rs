@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod call;
+pub mod campaign;
 pub mod compile;
 pub mod diagnostic;
 pub mod expr;
