@@ -1,8 +1,12 @@
-//! Campaign policy: calling windows across midnight and DST, and the combined
-//! dial-time decision.
+//! Campaign policy: calling windows across midnight and DST, the combined dial-time
+//! decision, and pacing limits under random traffic and distress.
 
 use std::collections::BTreeMap;
 
+use dialflow::core::campaign::pacing::{
+    Allowance, Distress, HEALTHY_ERROR_RATIO, Pacer, PacingLimits, SEVERE_EVENT_LAG_MS,
+    distress_factor,
+};
 use dialflow::core::campaign::window::{
     CallingWindows, DialTime, LocalHours, MinuteRange, WindowError, dial_time, time_zone,
 };
@@ -604,5 +608,270 @@ proptest! {
         let json = serde_json::to_string(&w).unwrap();
         let back: CallingWindows = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(back, w);
+    }
+}
+
+// ---------------------------------------------------------------- pacing
+
+#[test]
+fn distress_factor_thresholds() {
+    assert_eq!(distress_factor(&Distress::default()), 1.0);
+    let healthy = Distress {
+        event_lag_ms: 199,
+        rest_latency_ms: 249,
+        error_ratio: HEALTHY_ERROR_RATIO,
+    };
+    assert_eq!(distress_factor(&healthy), 1.0);
+    let lagging = Distress {
+        event_lag_ms: SEVERE_EVENT_LAG_MS,
+        ..Distress::default()
+    };
+    assert_eq!(distress_factor(&lagging), 0.0);
+    let half = Distress {
+        event_lag_ms: 1_100,
+        ..Distress::default()
+    };
+    assert!((distress_factor(&half) - 0.5).abs() < 1e-9);
+    let failing = Distress {
+        error_ratio: 0.5,
+        ..Distress::default()
+    };
+    assert_eq!(distress_factor(&failing), 0.0);
+    let slow_rest = Distress {
+        rest_latency_ms: 5_000,
+        ..Distress::default()
+    };
+    assert_eq!(distress_factor(&slow_rest), 0.0);
+    let unknown = Distress {
+        error_ratio: f64::NAN,
+        ..Distress::default()
+    };
+    assert_eq!(distress_factor(&unknown), 0.0);
+}
+
+#[test]
+fn pacer_spreads_starts_over_seconds() {
+    let mut pacer = Pacer::new(PacingLimits {
+        max_concurrent: 100,
+        max_per_second: 3.0,
+        min_interval_ms: 0,
+    });
+    let healthy = Distress::default();
+    let first = pacer.allowance(0, 0, &healthy);
+    assert_eq!(first.start, 3);
+    for t in [0, 100, 200] {
+        pacer.started(t);
+    }
+    let full = pacer.allowance(500, 3, &healthy);
+    assert_eq!(full.start, 0);
+    assert_eq!(full.next_check_ms, Some(1_000));
+    assert_eq!(pacer.allowance(1_000, 3, &healthy).start, 1);
+    assert_eq!(pacer.allowance(1_200, 3, &healthy).start, 3);
+    // Concurrency full: only a call ending frees a slot.
+    let busy = pacer.allowance(5_000, 100, &healthy);
+    assert_eq!(
+        busy,
+        Allowance {
+            start: 0,
+            next_check_ms: None
+        }
+    );
+}
+
+#[test]
+fn fractional_rates_and_minimum_interval_space_starts() {
+    let healthy = Distress::default();
+    let mut slow = Pacer::new(PacingLimits {
+        max_concurrent: 10,
+        max_per_second: 0.2,
+        min_interval_ms: 0,
+    });
+    assert_eq!(slow.allowance(0, 0, &healthy).start, 1);
+    slow.started(0);
+    let waiting = slow.allowance(1_000, 1, &healthy);
+    assert_eq!(waiting.next_check_ms, Some(5_000));
+    assert_eq!(slow.allowance(5_000, 1, &healthy).start, 1);
+
+    let mut gapped = Pacer::new(PacingLimits {
+        max_concurrent: 10,
+        max_per_second: 10.0,
+        min_interval_ms: 300,
+    });
+    assert_eq!(gapped.allowance(0, 0, &healthy).start, 1);
+    gapped.started(0);
+    assert_eq!(gapped.allowance(200, 1, &healthy).next_check_ms, Some(300));
+}
+
+#[test]
+fn distress_slows_but_does_not_starve() {
+    let limits = PacingLimits {
+        max_concurrent: 20,
+        max_per_second: 10.0,
+        min_interval_ms: 0,
+    };
+    let pacer = Pacer::new(limits);
+    let half = Distress {
+        rest_latency_ms: 1_125, // halfway between 250 and 2000
+        ..Distress::default()
+    };
+    assert_eq!(pacer.allowance(0, 0, &half).start, 5);
+    assert_eq!(pacer.allowance(0, 9, &half).start, 1);
+    let nearly_severe = Distress {
+        event_lag_ms: 1_990,
+        ..Distress::default()
+    };
+    assert_eq!(pacer.allowance(0, 0, &nearly_severe).start, 1);
+    let severe = Distress {
+        event_lag_ms: 3_000,
+        ..Distress::default()
+    };
+    let stopped = pacer.allowance(0, 0, &severe);
+    assert_eq!(stopped.start, 0);
+    assert_eq!(stopped.next_check_ms, Some(1_000));
+}
+
+fn arb_limits() -> impl Strategy<Value = PacingLimits> {
+    let rate = prop_oneof![
+        1 => Just(0.0),
+        3 => 0.05f64..1.0,
+        6 => 1.0f64..30.0,
+    ];
+    let gap = prop_oneof![3 => Just(0u64), 1 => 1u64..1_500];
+    (0u32..20, rate, gap).prop_map(|(max_concurrent, max_per_second, min_interval_ms)| {
+        PacingLimits {
+            max_concurrent,
+            max_per_second,
+            min_interval_ms,
+        }
+    })
+}
+
+fn arb_distress() -> impl Strategy<Value = Distress> {
+    prop_oneof![
+        1 => Just(Distress::default()),
+        1 => (0u64..2_500, 0u64..2_500, 0.0f64..0.6).prop_map(|(lag, rest, errors)| Distress {
+            event_lag_ms: lag,
+            rest_latency_ms: rest,
+            error_ratio: errors,
+        }),
+    ]
+}
+
+/// How a step moves the clock: by some ms, or to just before or at the last `next_check_ms`
+/// (where off-by-one mistakes live).
+#[derive(Debug, Clone, Copy)]
+enum Advance {
+    By(u64),
+    JustBeforeCheck,
+    ToCheck,
+}
+
+/// (clock, calls in flight, percent of the allowance actually started, distress)
+fn arb_steps() -> impl Strategy<Value = Vec<(Advance, u32, u32, Distress)>> {
+    let advance = prop_oneof![
+        2 => (0u64..50).prop_map(Advance::By),
+        2 => (0u64..400).prop_map(Advance::By),
+        1 => (0u64..3_000).prop_map(Advance::By),
+        1 => Just(Advance::JustBeforeCheck),
+        2 => Just(Advance::ToCheck),
+    ];
+    prop::collection::vec((advance, 0u32..25, 0u32..=100, arb_distress()), 1..150)
+}
+
+/// Whether a start at `now` is guaranteed even under (non-severe) distress: nothing in
+/// flight and no start within the longest gap any limit asks for.
+fn model_guarantees_one(limits: &PacingLimits, starts: &[u64], now: u64, in_flight: u32) -> bool {
+    if in_flight > 0 || limits.max_concurrent == 0 || limits.max_per_second <= 0.0 {
+        return false;
+    }
+    let spacing = (1_000.0 / limits.max_per_second.min(1.0)).ceil() as u64;
+    let quiet = spacing.max(limits.min_interval_ms);
+    starts.last().is_none_or(|&last| now - last >= quiet)
+}
+
+/// Whether an independent reading of the limits allows a start at `now`.
+fn model_allows(limits: &PacingLimits, starts: &[u64], now: u64, in_flight: u32) -> bool {
+    if in_flight >= limits.max_concurrent || limits.max_per_second <= 0.0 {
+        return false;
+    }
+    let since_last = starts.last().map(|&last| now - last);
+    let rate_ok = if limits.max_per_second >= 1.0 {
+        let in_window = starts.iter().filter(|&&s| s + 1_000 > now).count();
+        (in_window as f64) < limits.max_per_second.floor()
+    } else {
+        since_last.is_none_or(|gap| gap as f64 >= 1_000.0 / limits.max_per_second)
+    };
+    rate_ok && since_last.is_none_or(|gap| gap >= limits.min_interval_ms)
+}
+
+fn check_starts(limits: &PacingLimits, starts: &[u64]) -> Result<(), TestCaseError> {
+    for (i, &s) in starts.iter().enumerate() {
+        let in_window = starts[i..].iter().take_while(|&&t| t < s + 1_000).count();
+        if limits.max_per_second >= 1.0 {
+            prop_assert!(
+                in_window as f64 <= limits.max_per_second.ceil(),
+                "{in_window} starts in the second from {s}: {starts:?}"
+            );
+        }
+        if let Some(&next) = starts.get(i + 1) {
+            prop_assert!(next - s >= limits.min_interval_ms, "gap {s}→{next}");
+            if limits.max_per_second < 1.0 {
+                prop_assert!(
+                    (next - s) as f64 >= 1_000.0 / limits.max_per_second,
+                    "gap {s}→{next} at {}/s",
+                    limits.max_per_second
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pacer_never_breaks_a_limit_and_never_starves(
+        limits in arb_limits(), steps in arb_steps()
+    ) {
+        let mut pacer = Pacer::new(limits);
+        let mut starts: Vec<u64> = Vec::new();
+        let mut now = 0u64;
+        let mut last_check = None;
+        for (advance, in_flight, percent, distress) in steps {
+            now = match (advance, last_check) {
+                (Advance::By(ms), _) => now + ms,
+                (Advance::JustBeforeCheck, Some(check)) => now.max(check - 1),
+                (Advance::ToCheck, Some(check)) => now.max(check),
+                (_, None) => now,
+            };
+            let allowance = pacer.allowance(now, in_flight, &distress);
+            last_check = allowance.next_check_ms;
+            if allowance.start > 0 {
+                prop_assert!(in_flight + allowance.start <= limits.max_concurrent);
+            }
+            let factor = distress_factor(&distress);
+            if factor == 1.0 && model_allows(&limits, &starts, now, in_flight) {
+                prop_assert!(allowance.start > 0, "starved at {now}: {starts:?}");
+            }
+            if factor > 0.0 && model_guarantees_one(&limits, &starts, now, in_flight) {
+                prop_assert!(allowance.start > 0, "starved under distress at {now}: {starts:?}");
+            }
+            if allowance.start == 0
+                && factor > 0.0
+                && let Some(check) = allowance.next_check_ms
+            {
+                // The earliest time worth asking: not before, but at it.
+                prop_assert!(check > now);
+                prop_assert_eq!(pacer.allowance(check - 1, in_flight, &distress).start, 0);
+                prop_assert!(pacer.allowance(check, in_flight, &distress).start > 0);
+            }
+            let used = (allowance.start * percent).div_ceil(100);
+            for _ in 0..used {
+                pacer.started(now);
+                starts.push(now);
+            }
+            check_starts(&limits, &starts)?;
+        }
     }
 }
