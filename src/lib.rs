@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod hooks;
+pub mod leads;
 pub mod load;
 pub mod render;
 pub mod replay;
