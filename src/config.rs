@@ -387,9 +387,18 @@ impl Config {
 
     /// The dial string for a number: the prefix applied by the server, never by a lead.
     pub fn dial_string(&self, number: &str) -> String {
+        self.dial_string_with(&self.dial.prefix, number)
+    }
+
+    /// The dial string with a campaign's own prefix: `{number}` is the prefix and the
+    /// number's digits (an E.164 number's `+` dropped, as trunks expect), `{e164}` the
+    /// number as stored.
+    pub fn dial_string_with(&self, prefix: &str, number: &str) -> String {
+        let digits = number.strip_prefix('+').unwrap_or(number);
         self.dial
             .template
-            .replace("{number}", &format!("{}{number}", self.dial.prefix))
+            .replace("{number}", &format!("{prefix}{digits}"))
+            .replace("{e164}", number)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod clock;
 pub mod events;
+pub mod health;
 pub mod rest;
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +41,8 @@ pub struct CallOutcome {
     pub reports: Vec<Report>,
     /// Originates whose outcome was unknown (sent, never answered by Asterisk).
     pub unknown_originates: u32,
+    /// Every channel the call originated, customer leg first.
+    pub channels: Vec<String>,
 }
 
 /// Everything the runtime's tasks share.
@@ -56,6 +59,8 @@ struct Shared {
     channels: Mutex<HashMap<String, Vec<String>>>,
     /// Whether the event stream is up now.
     connected: watch::Sender<bool>,
+    /// Event lag, REST latency and errors, for the dialer's pacing.
+    health: Mutex<health::Health>,
 }
 
 /// The live runtime: an event router and the calls it feeds.
@@ -98,6 +103,7 @@ impl Runtime {
             channels: Mutex::new(HashMap::new()),
             latencies: Mutex::new(Vec::new()),
             connected,
+            health: Mutex::new(health::Health::default()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (tx, rx) = mpsc::channel(4096);
@@ -127,6 +133,11 @@ impl Runtime {
         ))
     }
 
+    /// The ARI client the calls use.
+    pub fn client(&self) -> &AriClient {
+        &self.shared.client
+    }
+
     pub fn clock(&self) -> Clock {
         self.shared.clock
     }
@@ -154,6 +165,15 @@ impl Runtime {
         }
     }
 
+    /// How Asterisk is coping (smoothed event lag, REST latency, error share).
+    pub fn distress(&self) -> crate::core::campaign::pacing::Distress {
+        self.shared
+            .health
+            .lock()
+            .map(|h| h.distress())
+            .unwrap_or_default()
+    }
+
     /// Calls in progress.
     pub fn live_calls(&self) -> usize {
         self.shared.calls.lock().map(|c| c.len()).unwrap_or(0)
@@ -172,12 +192,12 @@ impl Runtime {
         if let Ok(mut calls) = self.shared.calls.lock() {
             calls.insert(attempt.clone(), tx.clone());
         }
-        let outcome = run_call(&self.shared, scenario, setup, deployment, tx, rx).await;
+        let mut outcome = run_call(&self.shared, scenario, setup, deployment, tx, rx).await;
         if let Ok(mut calls) = self.shared.calls.lock() {
             calls.remove(&attempt);
         }
         if let Ok(mut channels) = self.shared.channels.lock() {
-            channels.remove(&attempt);
+            outcome.channels = channels.remove(&attempt).unwrap_or_default();
         }
         outcome
     }
@@ -224,6 +244,11 @@ async fn route(shared: Arc<Shared>, mut rx: mpsc::Receiver<StreamItem>) {
                         "skipping an event dialflow does not know"
                     );
                     continue;
+                }
+                if let Some(stamp) = event.timestamp()
+                    && let Ok(mut health) = shared.health.lock()
+                {
+                    health.event(stamp);
                 }
                 let Some(input) = translate::input(&event) else {
                     continue;
@@ -400,7 +425,17 @@ async fn run_call(
                                 l.push(micros);
                             }
                         }
-                        match shared.client.send(&request).await {
+                        let sent = Instant::now();
+                        let answer = shared.client.send(&request).await;
+                        if let Ok(mut health) = shared.health.lock() {
+                            let failed = match &answer {
+                                Ok(_) => false,
+                                Err(AriError::Refused { status, .. }) => *status >= 500,
+                                Err(_) => true,
+                            };
+                            health.request(sent.elapsed(), failed);
+                        }
+                        match answer {
                             Ok(_) => {}
                             Err(AriError::Refused { status, message }) => {
                                 if let Some(input) = translate::refusal(&command, status, &message)
@@ -453,6 +488,7 @@ async fn run_call(
         summary,
         reports,
         unknown_originates,
+        channels: Vec::new(),
     }
 }
 

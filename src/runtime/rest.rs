@@ -136,6 +136,19 @@ impl AriClient {
             .ok_or_else(|| AriError::OutcomeUnknown(format!("GET {path}: no JSON body")))
     }
 
+    /// Hangs up a channel (a 404 means it is gone already: fine).
+    pub async fn hangup(&self, channel: &str) -> Result<(), AriError> {
+        let request = Request {
+            method: "DELETE",
+            path: format!("/ari/channels/{channel}"),
+            query: Default::default(),
+        };
+        match self.send(&request).await {
+            Ok(_) | Err(AriError::Refused { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The channels Asterisk has now, as (id, state), for reconciling after a reconnect.
     pub async fn channels(&self) -> Result<Vec<(String, String)>, AriError> {
         let list = self.get_json("/ari/channels").await?;

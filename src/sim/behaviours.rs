@@ -31,6 +31,27 @@ pub const CUSTOMERS: &[&str] = &[
 
 pub const OPERATORS: &[&str] = &["op-answer", "op-busy", "op-noanswer"];
 
+/// The behaviour a phone number reaches on the simulated PBX: its last two digits, modulo
+/// the number of behaviours, pick one in `CUSTOMERS` order (`…00` is `yes`, `…02` is
+/// `no`, `…11` is `busy`, `…20` is `yes` again). So campaigns of real-looking E.164
+/// numbers can run against `dialflow sim`. `None` for anything but digits (with an
+/// optional leading `+`).
+pub fn behaviour_of_number(exten: &str) -> Option<&'static str> {
+    let digits = exten.strip_prefix('+').unwrap_or(exten);
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let last_two: usize = digits[digits.len() - 2..].parse().ok()?;
+    Some(CUSTOMERS[last_two % CUSTOMERS.len()])
+}
+
+/// A number (`prefix` followed by two digits) that reaches `behaviour` on the simulated
+/// PBX; the inverse of `behaviour_of_number`.
+pub fn number_for(prefix: &str, behaviour: &str) -> Option<String> {
+    let index = CUSTOMERS.iter().position(|c| *c == behaviour)?;
+    Some(format!("{prefix}{index:02}"))
+}
+
 /// The far end a dial string reaches: `Local/<name>@sim-customers` or
 /// `Local/<name>@sim-operators`. `None` for anything else.
 pub fn for_endpoint(endpoint: &str) -> Option<Behaviour> {
@@ -65,6 +86,7 @@ fn spoken(script: CustomerScript, timeline: &[(u64, u64)]) -> CustomerScript {
 
 /// A customer of `dialplan.conf` (timings from its header: silence 4.5 s, then speech).
 pub fn customer(name: &str) -> Option<CustomerScript> {
+    let name = behaviour_of_number(name).unwrap_or(name);
     let script = match name {
         "yes" => spoken(says(&["Yes, I am interested."], 26_480), &[(4_500, 1_980)]),
         "yes-hangup" => spoken(says(&["Yes, I am interested."], 18_480), &[(4_500, 1_980)]),

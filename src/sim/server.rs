@@ -286,6 +286,8 @@ impl Drop for SimHandle {
 
 /// Room for events a slow socket has not written yet; a socket further behind is closed.
 const EVENT_BACKLOG: usize = 16_384;
+/// Most channel ids the originate log keeps.
+const MAX_ORIGINATE_LOG: usize = 1_000_000;
 /// Largest request body accepted (ARI bodies are a few parameters).
 const MAX_BODY: usize = 64 * 1024;
 
@@ -305,6 +307,9 @@ struct Sim {
     events: broadcast::Sender<Utf8Bytes>,
     stop: watch::Sender<bool>,
     originates: AtomicU64,
+    /// Channel id → originates asking for it: a client that dials one attempt twice
+    /// shows here (the crash test reads it). Bounded, for long runs.
+    originated: std::sync::Mutex<HashMap<String, u32>>,
     events_sent: AtomicU64,
     events_lost: AtomicU64,
     websockets: AtomicUsize,
@@ -335,6 +340,7 @@ impl Sim {
             events,
             stop,
             originates: AtomicU64::new(0),
+            originated: std::sync::Mutex::new(HashMap::new()),
             events_sent: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
             websockets: AtomicUsize::new(0),
@@ -375,6 +381,13 @@ impl Sim {
         }
         if let Some(map) = event.as_object_mut() {
             map.insert("application".into(), self.app.clone().into());
+            // Stamped when sent, as Asterisk does, so clients can measure event lag.
+            if map.contains_key("timestamp") {
+                map.insert(
+                    "timestamp".into(),
+                    crate::runtime::health::stamp_now().into(),
+                );
+            }
         }
         let text = Utf8Bytes::from(event.to_string());
         if self.events.send(text).is_err() {
@@ -420,6 +433,7 @@ async fn run(
     };
     let app = Router::new()
         .route("/sim/state", get(sim_state).fallback(not_allowed))
+        .route("/sim/originates", get(sim_originates).fallback(not_allowed))
         .route(
             "/sim/faults",
             get(get_faults).post(post_faults).fallback(not_allowed),
@@ -523,6 +537,13 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     // Read before the faults are consulted, so a malformed request uses none of them up.
     if let Err(response) = merge_body(&parts.headers, body, &mut query).await {
         return response;
+    }
+    if originate
+        && let Some(id) = query.get("channelId")
+        && let Ok(mut seen) = sim.originated.lock()
+        && (seen.len() < MAX_ORIGINATE_LOG || seen.contains_key(id))
+    {
+        *seen.entry(id.clone()).or_default() += 1;
     }
     let (plan, delay) = plan_request(&sim, &label, originate);
     tracing::debug!(request = %label, ?plan, "simulated ARI request");
@@ -762,11 +783,32 @@ async fn sim_state(State(sim): State<Arc<Sim>>) -> Response {
             "live_channels": live,
             "websockets": sim.websockets.load(Ordering::Relaxed),
             "originates_received": sim.originates.load(Ordering::Relaxed),
+            "channel_ids_originated": sim.originated.lock().map(|s| s.len()).unwrap_or(0),
+            "channel_ids_originated_twice": sim
+                .originated
+                .lock()
+                .map(|s| {
+                    let mut twice: Vec<&String> =
+                        s.iter().filter(|(_, n)| **n > 1).map(|(id, _)| id).collect();
+                    twice.sort();
+                    json!(twice)
+                })
+                .unwrap_or_default(),
             "events_sent": sim.events_sent.load(Ordering::Relaxed),
             "events_lost": sim.events_lost.load(Ordering::Relaxed),
             "faults": faults,
         })),
     )
+}
+
+/// `GET /sim/originates`: every channel id an originate asked for, with how often.
+async fn sim_originates(State(sim): State<Arc<Sim>>) -> Response {
+    let seen: BTreeMap<String, u32> = sim
+        .originated
+        .lock()
+        .map(|s| s.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    json_response(200, Some(json!(seen)))
 }
 
 async fn get_faults(State(sim): State<Arc<Sim>>) -> Response {

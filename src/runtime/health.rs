@@ -1,0 +1,127 @@
+//! How Asterisk is coping, as the runtime sees it: event lag (arrival against the
+//! event's own timestamp), REST latency and the share of failed requests, smoothed.
+//! The dialer's pacing slows new originates when these rise (`core::campaign::pacing`).
+
+use std::time::{Duration, Instant};
+
+use crate::core::campaign::pacing::Distress;
+
+/// Weight of a new sample in the moving averages.
+const ALPHA: f64 = 0.05;
+/// How long the smallest observed lag serves as the clock-skew baseline before it is
+/// taken again: Asterisk's clock and ours differ by a constant we must not call lag.
+const BASELINE_PERIOD: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct Health {
+    lag_ms: f64,
+    baseline_ms: Option<i64>,
+    next_baseline_ms: Option<i64>,
+    baseline_since: Instant,
+    rest_ms: f64,
+    errors: f64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            lag_ms: 0.0,
+            baseline_ms: None,
+            next_baseline_ms: None,
+            baseline_since: Instant::now(),
+            rest_ms: 0.0,
+            errors: 0.0,
+        }
+    }
+}
+
+impl Health {
+    /// An event stamped `stamp` (ARI's `2026-11-21T10:00:00.123+0000`) arrived now.
+    pub fn event(&mut self, stamp: &str) {
+        let Some(sent) = parse_stamp(stamp) else {
+            return;
+        };
+        let raw = jiff::Timestamp::now().as_millisecond() - sent;
+        let baseline = *self.baseline_ms.get_or_insert(raw);
+        self.baseline_ms = Some(baseline.min(raw));
+        let next = self.next_baseline_ms.get_or_insert(raw);
+        *next = (*next).min(raw);
+        if self.baseline_since.elapsed() >= BASELINE_PERIOD {
+            self.baseline_ms = self.next_baseline_ms.take();
+            self.baseline_since = Instant::now();
+        }
+        let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64;
+        self.lag_ms += ALPHA * (lag - self.lag_ms);
+    }
+
+    /// A REST request took `took`; `failed` when it was not answered or answered 5xx.
+    pub fn request(&mut self, took: Duration, failed: bool) {
+        self.rest_ms += ALPHA * (took.as_secs_f64() * 1000.0 - self.rest_ms);
+        self.errors += ALPHA * (f64::from(u8::from(failed)) - self.errors);
+    }
+
+    pub fn distress(&self) -> Distress {
+        Distress {
+            event_lag_ms: self.lag_ms as u64,
+            rest_latency_ms: self.rest_ms as u64,
+            error_ratio: self.errors,
+        }
+    }
+}
+
+/// Milliseconds since the epoch of an ARI timestamp.
+fn parse_stamp(stamp: &str) -> Option<i64> {
+    jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%.f%z", stamp)
+        .ok()?
+        .to_timestamp()
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+/// Now as ARI writes it (the simulated PBX stamps its events with it).
+pub fn stamp_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ari_timestamps_parse() {
+        assert_eq!(parse_stamp("1970-01-01T00:00:01.500+0000"), Some(1500),);
+        assert!(parse_stamp("yesterday").is_none());
+        assert!(parse_stamp(&stamp_now()).is_some());
+    }
+
+    #[test]
+    fn a_constant_skew_is_not_lag_but_a_growing_delay_is() {
+        let mut h = Health::default();
+        let skewed = |ms_ago: i64| {
+            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms_ago)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
+                .to_string()
+        };
+        for _ in 0..200 {
+            h.event(&skewed(5_000));
+        }
+        assert!(h.distress().event_lag_ms < 50, "{:?}", h.distress());
+        for _ in 0..200 {
+            h.event(&skewed(8_000));
+        }
+        assert!(h.distress().event_lag_ms > 2_500, "{:?}", h.distress());
+    }
+
+    #[test]
+    fn slow_and_failing_requests_show() {
+        let mut h = Health::default();
+        for _ in 0..200 {
+            h.request(Duration::from_millis(900), true);
+        }
+        let d = h.distress();
+        assert!(d.rest_latency_ms > 800 && d.error_ratio > 0.9, "{d:?}");
+    }
+}
