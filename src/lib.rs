@@ -8,6 +8,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod dialer;
 pub mod hooks;
 pub mod leads;
 pub mod load;

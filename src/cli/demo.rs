@@ -1,25 +1,31 @@
-//! `dialflow demo`: a campaign of simulated customers, run by the real runtime over real
-//! HTTP and WebSocket against the built-in simulated PBX, with a results table at the end.
+//! `dialflow demo`: a campaign of simulated customers in a fresh store, dialed by the
+//! real dialer and runtime over real HTTP and WebSocket against the built-in simulated
+//! PBX (retries and all, in compressed time), with a results table at the end.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use tokio::sync::{mpsc, watch};
 
 use super::EnvironmentArgs;
-use crate::ari::translate::Deployment;
+use super::progress::Progress;
 use crate::classify::Classifier;
-use crate::core::call::Lead;
+use crate::config::Config;
+use crate::core::campaign::retry::RetryRule;
+use crate::core::campaign::settings::CampaignSettings;
 use crate::core::scenario::{Scenario, Verb};
-use crate::runtime::batch::{self, PlannedCall};
+use crate::dialer::{Dialer, DialerEvent, DialerOptions};
+use crate::runtime::Runtime;
 use crate::runtime::clock::Clock;
 use crate::runtime::rest::{AriClient, AriEndpoint};
-use crate::runtime::{Runtime, Tally};
+use crate::sim::behaviours::{behaviour_of_number, number_for};
 use crate::sim::server::{self, SimConfig};
+use crate::store::campaigns::Transition;
+use crate::store::{LeadState, NewLead, Store};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -38,6 +44,10 @@ pub struct DemoArgs {
     /// Seed of the behaviour mix, for a different (but repeatable) campaign.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The store file (default: a fresh one in the system's temporary folder). It is
+    /// kept, so `dialflow campaign show demo --store FILE` can look at it afterwards.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
     #[command(flatten)]
     pub env: EnvironmentArgs,
 }
@@ -74,8 +84,6 @@ const REMINDER_MIX: &[(&str, u32)] = &[
     ("poweroff", 5),
     ("hangup-early", 5),
 ];
-
-const OPERATOR_MIX: &[(&str, u32)] = &[("op-answer", 80), ("op-busy", 10), ("op-noanswer", 10)];
 
 /// A small, repeatable pseudo-random sequence (splitmix64): the demo needs no crypto.
 struct Mix(u64);
@@ -117,6 +125,28 @@ pub fn run(args: &DemoArgs) -> ExitCode {
     })
 }
 
+/// The demo campaign: every hour of the day, short retries so they show within the
+/// demo (busy after 2 minutes, unanswered and powered off after 5, once each), and a
+/// rate that keeps the simulated PBX comfortable.
+fn demo_settings(scenario: &str, concurrency: usize) -> CampaignSettings {
+    let mut settings = CampaignSettings::for_scenario(scenario);
+    settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
+    settings.pacing.max_concurrent = u32::try_from(concurrency.max(1)).unwrap_or(u32::MAX);
+    settings.pacing.max_per_second = 10.0;
+    let retry = |after: &str| RetryRule::After {
+        after: after.into(),
+        max: 1,
+    };
+    settings.retries = BTreeMap::from([
+        ("busy".into(), retry("2m")),
+        ("missed".into(), retry("5m")),
+        ("user_didnt_answer".into(), retry("5m")),
+        ("power_off".into(), retry("5m")),
+        ("failed:*".into(), retry("1m")),
+    ]);
+    settings
+}
+
 async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     let prompts: HashMap<String, u64> = scenario
         .prompts
@@ -133,6 +163,70 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("cannot start the simulated PBX: {e}"))?;
+
+    // A fresh store with one campaign of simulated customers.
+    let store_path = args.store.clone().unwrap_or_else(|| {
+        std::env::temp_dir()
+            .join(format!("dialflow-demo-{}", std::process::id()))
+            .join("demo.redb")
+    });
+    let _ = std::fs::remove_file(&store_path);
+    let store =
+        Arc::new(Store::open(&store_path).map_err(|e| format!("{}: {e}", store_path.display()))?);
+    let key = args
+        .scenario
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| scenario.name.clone());
+    let clock = Clock::new(args.speed);
+    let now = clock.wall_ms();
+    store
+        .create_campaign("demo", demo_settings(&key, args.concurrency), now)
+        .map_err(|e| e.to_string())?;
+    let uses_amd = scenario
+        .nodes
+        .iter()
+        .any(|n| matches!(n.verb, Verb::Amd { .. }));
+    let mut mix = Mix(args.seed);
+    let leads: Vec<NewLead> = (0..args.leads)
+        .filter_map(|i| {
+            let behaviour = mix.pick(if uses_amd {
+                REMINDER_MIX
+            } else {
+                MARKETING_MIX
+            });
+            Some(NewLead {
+                phone: number_for(&format!("+98912{i:05}"), behaviour)?,
+                name: format!("Demo lead {i}"),
+                time_zone: Some("Asia/Tehran".into()),
+                custom: BTreeMap::from([("behaviour".to_string(), behaviour.to_string())]),
+            })
+        })
+        .collect();
+    store
+        .import_leads("demo", &leads, now)
+        .map_err(|e| e.to_string())?;
+    store
+        .transition("demo", Transition::Start, None, now)
+        .map_err(|e| e.to_string())?;
+
+    let config = Config::parse(
+        "demo",
+        &format!(
+            "ari: {{url: \"{}\", user: dialflow, password: demo, app: dialflow}}\n\
+             dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
+             max_concurrent: {}\n",
+            sim.base_url, args.concurrency
+        ),
+        |_| None,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut config = config;
+    config.operators = scenario
+        .operators()
+        .into_iter()
+        .map(|o| (o.to_string(), "Local/op-answer@sim-operators".to_string()))
+        .collect();
     let endpoint = AriEndpoint {
         base_url: sim.base_url.clone(),
         user: "dialflow".into(),
@@ -144,137 +238,119 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         client: client.clone(),
         timeout: Duration::from_secs(5),
     };
-    let clock = Clock::new(args.speed);
     let (runtime, tasks) = Runtime::start(client, clock, classifier, Duration::from_secs(5))
         .await
         .map_err(|e| e.to_string())?;
-
-    let uses_amd = scenario
-        .nodes
-        .iter()
-        .any(|n| matches!(n.verb, Verb::Amd { .. }));
-    let mut mix = Mix(args.seed);
-    let calls: Vec<PlannedCall> = (0..args.leads)
-        .map(|i| {
-            let behaviour = mix.pick(if uses_amd {
-                REMINDER_MIX
-            } else {
-                MARKETING_MIX
-            });
-            let operator = mix.pick(OPERATOR_MIX);
-            PlannedCall {
-                attempt_id: format!("demo{i:05}"),
-                lead: Lead {
-                    name: format!("Demo lead {i}"),
-                    phone: format!("+1555{i:07}"),
-                    timezone: "UTC".into(),
-                    custom: BTreeMap::from([("behaviour".to_string(), behaviour.to_string())]),
-                },
-                deployment: Deployment::new(
-                    "dialflow",
-                    &scenario,
-                    format!("Local/{behaviour}@sim-customers"),
-                )
-                .with_operators_at(&scenario, &format!("Local/{operator}@sim-operators")),
-            }
-        })
-        .collect();
 
     eprintln!(
         "dialflow demo: scenario `{}` ({}), {} leads, {} at a time, {}× real time, simulated PBX at {}",
         scenario.name,
         scenario.hash.short(),
-        args.leads,
+        leads.len(),
         args.concurrency,
         args.speed,
         sim.base_url
     );
-    let behaviour_of: HashMap<String, String> = calls
-        .iter()
-        .map(|c| {
-            (
-                c.attempt_id.clone(),
-                c.lead.custom.get("behaviour").cloned().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let options = DialerOptions {
+        max_concurrent: args.concurrency.max(1),
+        exit_when_idle: true,
+        ..DialerOptions::default()
+    };
+    let scenarios = BTreeMap::from([(key, Arc::clone(&scenario))]);
+    let dialer =
+        Dialer::new(Arc::clone(&store), runtime, scenarios, config, options).with_events(events_tx);
     let started = Instant::now();
-    let total = calls.len();
-    let mut done = 0usize;
-    let mut tally = Tally::default();
-    let outcomes = batch::run_all(
-        &runtime,
-        Arc::clone(&scenario),
-        calls,
-        args.concurrency,
-        tokio::sync::watch::channel(false).1,
-        |outcome| {
-            done += 1;
-            tally.add(outcome);
-            progress(done, total, started.elapsed());
-        },
-    )
-    .await;
-    let elapsed = started.elapsed();
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!();
+    let (_stop, stop_rx) = watch::channel(false);
+    let running = tokio::spawn(dialer.run(stop_rx));
+    let total = leads.len() as u64;
+    let mut bar = Progress::new("leads settled", total);
+    let mut settled = 0u64;
+    let mut attempts = 0usize;
+    let mut results: BTreeMap<String, usize> = BTreeMap::new();
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_behaviour: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut retried = 0usize;
+    while let Some(event) = events_rx.recv().await {
+        if let DialerEvent::Finished { attempt, end, lead } = event {
+            attempts += 1;
+            *results.entry(end.result.clone()).or_default() += 1;
+            *statuses.entry(end.status.clone()).or_default() += 1;
+            let behaviour = behaviour_of_number(&attempt.phone)
+                .unwrap_or("?")
+                .to_string();
+            *by_behaviour.entry((behaviour, end.result)).or_default() += 1;
+            if matches!(lead, Some(LeadState::Pending { .. })) {
+                retried += 1;
+            } else {
+                settled += 1;
+            }
+            bar.set(settled);
+        }
     }
+    bar.done();
+    let summary = running
+        .await
+        .map_err(|e| format!("the dialer failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
     tasks.stop().await;
     sim.shutdown().await;
 
-    let mut by_behaviour: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for o in &outcomes {
-        let behaviour = behaviour_of.get(&o.attempt_id).cloned().unwrap_or_default();
-        *by_behaviour
-            .entry((behaviour, o.summary.result.clone()))
-            .or_default() += 1;
-    }
-    print_table(&scenario, &tally, outcomes.len(), elapsed, args.speed);
+    print_table(
+        &scenario, &results, &statuses, attempts, elapsed, args.speed,
+    );
     println!("\n{:<18} {:<26} {:>7}", "customer", "result", "calls");
     println!("{}", "-".repeat(53));
     for ((behaviour, result), count) in &by_behaviour {
         println!("{behaviour:<18} {result:<26} {count:>7}");
     }
-    if outcomes.len() != total {
-        return Err(format!("only {} of {total} calls finished", outcomes.len()));
+    let counts = store.counts("demo").map_err(|e| e.to_string())?;
+    let get = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let campaign = store.campaign("demo").map_err(|e| e.to_string())?;
+    println!(
+        "\ncampaign `demo` {}: {} leads, {} attempts ({} retries), {} done, {} on DNC, {} pending",
+        campaign.state,
+        get("leads"),
+        get("attempts"),
+        retried,
+        get("done"),
+        get("dnc"),
+        get("pending") + get("leased")
+    );
+    println!(
+        "data: {} (inspect with `dialflow campaign show demo --store {}` or `dialflow attempts export demo --store {}`)",
+        store_path.display(),
+        store_path.display(),
+        store_path.display()
+    );
+    if summary.attempts as usize != attempts || get("pending") + get("leased") > 0 {
+        return Err(format!(
+            "the campaign did not finish: {} pending, {} in flight",
+            get("pending"),
+            get("leased")
+        ));
     }
     Ok(())
 }
 
-fn progress(done: usize, total: usize, elapsed: Duration) {
-    // A bar redrawn in place on a terminal; one line per tenth in logs and CI.
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        if done == total || (total >= 10 && done.is_multiple_of(total / 10)) {
-            eprintln!("{done}/{total} calls  {:.1}s", elapsed.as_secs_f64());
-        }
-        return;
-    }
-    let width = 40;
-    let filled = (done * width)
-        .checked_div(total)
-        .unwrap_or(width)
-        .min(width);
-    let mut err = std::io::stderr();
-    let _ = write!(
-        err,
-        "\r[{}{}] {done}/{total} calls  {:.1}s",
-        "#".repeat(filled),
-        " ".repeat(width - filled),
-        elapsed.as_secs_f64()
-    );
-    let _ = err.flush();
-}
-
-fn print_table(scenario: &Scenario, tally: &Tally, calls: usize, elapsed: Duration, speed: f64) {
+fn print_table(
+    scenario: &Scenario,
+    results: &BTreeMap<String, usize>,
+    statuses: &BTreeMap<String, usize>,
+    calls: usize,
+    elapsed: Duration,
+    speed: f64,
+) {
     println!("\n{:<26} {:<16} {:>7}", "result", "panel status", "calls");
     println!("{}", "-".repeat(51));
-    for (result, count) in &tally.results {
+    for (result, count) in results {
         let status = scenario.results.status_of(result).unwrap_or("FAILED");
         println!("{result:<26} {status:<16} {count:>7}");
     }
     println!("\n{:<26} {:>7}", "panel status", "calls");
     println!("{}", "-".repeat(34));
-    for (status, count) in &tally.statuses {
+    for (status, count) in statuses {
         println!("{status:<26} {count:>7}");
     }
     let secs = elapsed.as_secs_f64().max(0.001);
@@ -283,5 +359,4 @@ fn print_table(scenario: &Scenario, tally: &Tally, calls: usize, elapsed: Durati
         calls as f64 / secs,
         calls as f64 / secs / speed
     );
-    println!("data: kept in memory only; the campaign store (redb) arrives with the dialer");
 }

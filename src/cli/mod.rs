@@ -1,12 +1,19 @@
 //! The `dialflow` command line: argument parsing and one module per subcommand.
 
+mod attempts;
+mod campaign;
+mod campaigns;
 mod check;
 mod demo;
 mod dialplan;
+mod dnc;
 mod graph;
+mod leads;
+mod progress;
 mod replay;
 mod run;
 mod sim;
+mod store_args;
 mod test;
 
 use std::io::IsTerminal;
@@ -51,6 +58,14 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Run the simulated Asterisk (an ARI server with simulated customers) until Ctrl-C.
     Sim(sim::SimArgs),
+    /// Create, list, show, start, pause, stop and archive campaigns.
+    Campaign(campaign::CampaignArgs),
+    /// Import, list, recycle and cancel a campaign's leads.
+    Leads(leads::LeadsArgs),
+    /// Do-not-call lists: add, import, list.
+    Dnc(dnc::DncArgs),
+    /// What a campaign's calls did: list, or export as CSV.
+    Attempts(attempts::AttemptsArgs),
 }
 
 /// Options shared by the commands that compile scenarios.
@@ -91,6 +106,10 @@ pub fn run() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Campaign(args) => campaign::run(&args),
+        Command::Leads(args) => leads::run(&args),
+        Command::Dnc(args) => dnc::run(&args),
+        Command::Attempts(args) => attempts::run(&args),
     }
 }
 

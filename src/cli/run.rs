@@ -26,13 +26,19 @@ pub struct RunArgs {
     /// The configuration file.
     #[arg(long, default_value = "dialflow.yaml")]
     pub config: PathBuf,
-    /// The scenario every call runs.
-    #[arg(long)]
-    pub scenario: PathBuf,
-    /// Numbers to call (as given; the configured prefix is applied). `-` reads them
-    /// from standard input, one per line.
-    #[arg(required = true)]
+    /// Call these numbers through this scenario instead of dialing the store's
+    /// campaigns (a quick test of a deployment).
+    #[arg(long, requires = "numbers")]
+    pub scenario: Option<PathBuf>,
+    /// Numbers to call with `--scenario` (as given; the configured prefix is applied).
+    /// `-` reads them from standard input, one per line.
     pub numbers: Vec<String>,
+    /// The store file, overriding the configuration.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Exit once no campaign is running and no call is in flight.
+    #[arg(long)]
+    pub exit_when_idle: bool,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -53,7 +59,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
         prompts_dir: Some(config.prompts.clone()),
         no_environment: false,
     };
-    let Some(scenario) = super::compile_scenario(&args.scenario, &options) else {
+    let Some(scenario_path) = &args.scenario else {
+        if !args.numbers.is_empty() {
+            eprintln!("error: numbers to call need `--scenario`");
+            return ExitCode::from(2);
+        }
+        return super::campaigns::run(config, &options, args.store.clone(), args.exit_when_idle);
+    };
+    let Some(scenario) = super::compile_scenario(scenario_path, &options) else {
         return ExitCode::FAILURE;
     };
     let mut numbers: Vec<String> = Vec::new();
@@ -198,7 +211,7 @@ async fn run_calls(
     Ok(total - outcomes.len())
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

@@ -13,6 +13,8 @@ use super::retry::{RetryRule, default_rules};
 #[serde(deny_unknown_fields)]
 pub struct CampaignSettings {
     /// The scenario every call runs: a file stem in the scenarios directory (`salehi`).
+    /// Required (a command-line flag may give it instead of the file).
+    #[serde(default)]
     pub scenario: String,
     /// Region for numbers written without a country code (ISO 3166: `IR`, `US`).
     #[serde(default = "default_region")]

@@ -1,0 +1,302 @@
+//! `dialflow campaign create|list|show|start|pause|stop|archive`: campaigns in the store.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::store_args::{StoreArgs, now_ms, scenario_file, show_ms};
+use crate::core::campaign::settings::CampaignSettings;
+use crate::dialer::policy::CampaignPolicy;
+use crate::store::Store;
+use crate::store::campaigns::Transition;
+
+#[derive(Debug, Args)]
+pub struct CampaignArgs {
+    #[command(subcommand)]
+    pub command: CampaignCommand,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create a campaign (as a draft) from a settings file and/or flags.
+    Create(CreateArgs),
+    /// List every campaign with its state and counts.
+    List,
+    /// Show one campaign: settings, counts, alerts.
+    Show { name: String },
+    /// Start (or resume) dialing.
+    Start { name: String },
+    /// Stop dialing for now; calls in progress finish.
+    Pause { name: String },
+    /// Stop the campaign; pending leads are kept unless `--cancel-pending`.
+    Stop {
+        name: String,
+        #[arg(long)]
+        cancel_pending: bool,
+    },
+    /// Archive a stopped or completed campaign (read-only from then on).
+    Archive { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    pub name: String,
+    /// A YAML file of campaign settings (see docs/campaigns.md).
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// The scenario (file stem in the scenarios folder), over the file's.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Region for numbers without a country code (ISO 3166, `IR`, `US`).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The campaign's time zone (IANA), for its calling windows.
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// A calling window `DAYS=HH:MM-HH:MM[,HH:MM-HH:MM]` (e.g. `mon-fri=09:00-18:00`);
+    /// repeat for more days. Replaces the file's windows.
+    #[arg(long = "window", value_name = "DAYS=RANGES")]
+    pub windows: Vec<String>,
+    /// Also require the called party's local time in this range (`08:00-21:00`).
+    #[arg(long)]
+    pub lead_local_hours: Option<String>,
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    #[arg(long)]
+    pub max_per_second: Option<f64>,
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+}
+
+pub fn run(args: &CampaignArgs) -> ExitCode {
+    match run_command(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(args: &CampaignArgs) -> Result<(), String> {
+    let store = args.store.open()?;
+    let now = now_ms();
+    let say = |r: crate::store::CampaignRecord| {
+        println!("campaign `{}` is {}", r.name, r.state);
+    };
+    match &args.command {
+        CampaignCommand::Create(c) => create(&store, &args.store, c),
+        CampaignCommand::List => list(&store),
+        CampaignCommand::Show { name } => show(&store, name),
+        CampaignCommand::Start { name } => {
+            let record = store.campaign(name).map_err(|e| e.to_string())?;
+            CampaignPolicy::compile(&record.settings)
+                .map_err(|e| format!("campaign `{name}` cannot start: {e}"))?;
+            let dir = args.store.scenarios_dir()?;
+            let file = scenario_file(&dir, &record.settings.scenario);
+            if !file.exists() {
+                return Err(format!(
+                    "campaign `{name}` cannot start: its scenario {} does not exist",
+                    file.display()
+                ));
+            }
+            say(store
+                .transition(name, Transition::Start, None, now)
+                .map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        CampaignCommand::Pause { name } => {
+            say(store
+                .transition(name, Transition::Pause, None, now)
+                .map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        CampaignCommand::Stop {
+            name,
+            cancel_pending,
+        } => {
+            let before = store.counts(name).map_err(|e| e.to_string())?;
+            let record = store
+                .transition(
+                    name,
+                    Transition::Stop {
+                        cancel_pending: *cancel_pending,
+                    },
+                    None,
+                    now,
+                )
+                .map_err(|e| e.to_string())?;
+            if *cancel_pending {
+                let after = store.counts(name).map_err(|e| e.to_string())?;
+                let n = after.get("cancelled").copied().unwrap_or(0)
+                    - before.get("cancelled").copied().unwrap_or(0);
+                println!("{n} pending lead(s) cancelled");
+            }
+            say(record);
+            Ok(())
+        }
+        CampaignCommand::Archive { name } => {
+            say(store
+                .transition(name, Transition::Archive, None, now)
+                .map_err(|e| e.to_string())?);
+            Ok(())
+        }
+    }
+}
+
+/// The settings from the file (if any) with the flags over them, checked.
+pub fn settings_from(c: &CreateArgs) -> Result<CampaignSettings, String> {
+    let mut settings = match &c.settings {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_saphyr::from_str::<CampaignSettings>(&text).map_err(|e| {
+                let place = e.location().map_or(path.display().to_string(), |l| {
+                    format!("{}:{}:{}", path.display(), l.line(), l.column())
+                });
+                let message = e.to_string();
+                let first = message
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
+                format!("{place}: {first}")
+            })?
+        }
+        None => CampaignSettings::for_scenario(""),
+    };
+    if let Some(s) = &c.scenario {
+        settings.scenario = s.clone();
+    }
+    if let Some(r) = &c.region {
+        settings.region = r.clone();
+    }
+    if let Some(z) = &c.time_zone {
+        settings.time_zone = z.clone();
+    }
+    if !c.windows.is_empty() {
+        let mut windows = BTreeMap::new();
+        for w in &c.windows {
+            let (days, ranges) = w.split_once('=').ok_or_else(|| {
+                format!("--window `{w}`: write it as DAYS=HH:MM-HH:MM, e.g. mon-fri=09:00-18:00")
+            })?;
+            windows.insert(
+                days.trim().to_string(),
+                ranges.split(',').map(|r| r.trim().to_string()).collect(),
+            );
+        }
+        settings.windows = windows;
+    }
+    if let Some(h) = &c.lead_local_hours {
+        settings.lead_local_hours = Some(h.clone());
+    }
+    if let Some(n) = c.max_concurrent {
+        settings.pacing.max_concurrent = n;
+    }
+    if let Some(n) = c.max_per_second {
+        settings.pacing.max_per_second = n;
+    }
+    if let Some(n) = c.max_attempts {
+        settings.max_attempts = n;
+    }
+    CampaignPolicy::compile(&settings)?;
+    Ok(settings)
+}
+
+fn create(store: &Store, args: &StoreArgs, c: &CreateArgs) -> Result<(), String> {
+    let settings = settings_from(c).map_err(|e| format!("campaign `{}`: {e}", c.name))?;
+    let dir = args.scenarios_dir()?;
+    let file = scenario_file(&dir, &settings.scenario);
+    if !file.exists() {
+        eprintln!(
+            "warning: scenario {} does not exist yet; the campaign cannot start without it",
+            file.display()
+        );
+    }
+    let record = store
+        .create_campaign(&c.name, settings, now_ms())
+        .map_err(|e| e.to_string())?;
+    println!(
+        "campaign `{}` created ({}), scenario `{}`; add leads with `dialflow leads import {} FILE.csv`",
+        record.name, record.state, record.settings.scenario, record.name
+    );
+    Ok(())
+}
+
+fn list(store: &Store) -> Result<(), String> {
+    let campaigns = store.campaigns().map_err(|e| e.to_string())?;
+    if campaigns.is_empty() {
+        println!("no campaigns (create one with `dialflow campaign create`)");
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<10} {:<14} {:>8} {:>8} {:>7} {:>8} {:>9}",
+        "campaign", "state", "scenario", "leads", "pending", "live", "done", "attempts"
+    );
+    for c in campaigns {
+        let n = store.counts(&c.name).map_err(|e| e.to_string())?;
+        let get = |k: &str| n.get(k).copied().unwrap_or(0);
+        println!(
+            "{:<20} {:<10} {:<14} {:>8} {:>8} {:>7} {:>8} {:>9}",
+            c.name,
+            c.state.as_str(),
+            c.settings.scenario,
+            get("leads"),
+            get("pending"),
+            get("leased"),
+            get("done") + get("dnc") + get("cancelled") + get("skipped"),
+            get("attempts")
+        );
+    }
+    Ok(())
+}
+
+fn show(store: &Store, name: &str) -> Result<(), String> {
+    let c = store.campaign(name).map_err(|e| e.to_string())?;
+    println!("campaign  {}", c.name);
+    println!("state     {}", c.state);
+    if let Some(r) = &c.reason {
+        println!("reason    {r}");
+    }
+    println!("created   {}", show_ms(c.created_ms));
+    println!("updated   {}", show_ms(c.updated_ms));
+    if let Some(due) = store.next_due(name).map_err(|e| e.to_string())? {
+        println!("next due  {}", show_ms(due));
+    }
+    println!("\nsettings:");
+    let yaml = serde_json::to_value(&c.settings).unwrap_or_default();
+    print_value(&yaml, 1);
+    println!("\ncounts:");
+    for (k, v) in store.counts(name).map_err(|e| e.to_string())? {
+        println!("  {k:<24} {v}");
+    }
+    let alerts = store.alerts(Some(name)).map_err(|e| e.to_string())?;
+    if !alerts.is_empty() {
+        println!("\nalerts:");
+        for a in alerts {
+            println!("  {}  {}", show_ms(a.at_ms), a.message);
+        }
+    }
+    Ok(())
+}
+
+/// Prints a JSON value as indented `key: value` lines.
+fn print_value(v: &serde_json::Value, depth: usize) {
+    let pad = "  ".repeat(depth);
+    if let Some(map) = v.as_object() {
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Object(_) => {
+                    println!("{pad}{k}:");
+                    print_value(v, depth + 1);
+                }
+                serde_json::Value::Null => println!("{pad}{k}: -"),
+                other => println!("{pad}{k}: {other}"),
+            }
+        }
+    }
+}

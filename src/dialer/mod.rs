@@ -1,0 +1,616 @@
+//! The campaign dialer: which lead to call next, when and how fast. It leases due leads
+//! from the store (the attempt is on disk before its originate), paces each campaign
+//! (and all of them against a distressed Asterisk), runs every call on the runtime, and
+//! records each end with the lead's next step in one transaction.
+
+pub mod policy;
+mod recovery;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::ari::translate::Deployment;
+use crate::config::Config;
+use crate::core::call::{CallSetup, Lead};
+use crate::core::campaign::pacing::Pacer;
+use crate::core::scenario::Scenario;
+use crate::runtime::{CallOutcome, Runtime};
+use crate::store::campaigns::Transition;
+use crate::store::{
+    AttemptEnd, AttemptStart, CampaignRecord, CampaignState, Finished, LeadState, Leased, Store,
+    StoreError,
+};
+use policy::CampaignPolicy;
+
+/// How the dialer runs (the campaign-level limits are in each campaign's settings).
+#[derive(Debug, Clone)]
+pub struct DialerOptions {
+    /// Most calls at once over all campaigns.
+    pub max_concurrent: usize,
+    /// How long a lease holds before another dialer may take the lead (campaign time).
+    pub lease_ms: u64,
+    /// Return once no campaign is running and no call is in flight.
+    pub exit_when_idle: bool,
+    /// How often campaigns are re-read from the store (real time).
+    pub refresh: Duration,
+}
+
+impl Default for DialerOptions {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 100,
+            lease_ms: 2 * 3_600_000,
+            exit_when_idle: false,
+            refresh: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What the dialer tells whoever watches it (the CLI, the demo's progress bar).
+#[derive(Debug, Clone)]
+pub enum DialerEvent {
+    /// An attempt ended and is recorded.
+    Finished {
+        attempt: Box<AttemptStart>,
+        end: Box<AttemptEnd>,
+        /// The lead's state after it: pending again (a retry), done, DNC.
+        lead: Option<LeadState>,
+    },
+    /// A campaign changed state by itself (completed, paused by the breaker).
+    CampaignChanged {
+        name: String,
+        state: CampaignState,
+        reason: Option<String>,
+    },
+    /// An alert was raised and recorded.
+    Alert { campaign: String, message: String },
+    /// Attempts a previous run left open were closed at start.
+    Recovered { attempts: usize },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct DialerSummary {
+    pub attempts: u64,
+    pub recovered: usize,
+}
+
+/// A campaign as the dialer holds it while running.
+struct Live {
+    record: CampaignRecord,
+    policy: Result<Arc<CampaignPolicy>, String>,
+    pacer: Pacer,
+    in_flight: u32,
+    failures_in_a_row: u32,
+    /// Do not ask the store for leads before this (nothing was due last time).
+    quiet_until: Instant,
+}
+
+/// A call that ended, on its way to the store.
+struct Completion {
+    attempt: AttemptStart,
+    outcome: CallOutcome,
+    /// Campaign (wall) time and call-clock time when the call started.
+    started_wall_ms: u64,
+    started_call_ms: u64,
+}
+
+pub struct Dialer {
+    store: Arc<Store>,
+    runtime: Runtime,
+    scenarios: BTreeMap<String, Arc<Scenario>>,
+    config: Config,
+    options: DialerOptions,
+    events: Option<mpsc::UnboundedSender<DialerEvent>>,
+}
+
+impl Dialer {
+    /// `scenarios` by name (the file stem campaigns refer to).
+    pub fn new(
+        store: Arc<Store>,
+        runtime: Runtime,
+        scenarios: BTreeMap<String, Arc<Scenario>>,
+        config: Config,
+        options: DialerOptions,
+    ) -> Self {
+        Self {
+            store,
+            runtime,
+            scenarios,
+            config,
+            options,
+            events: None,
+        }
+    }
+
+    /// Sends progress to `tx`.
+    pub fn with_events(mut self, tx: mpsc::UnboundedSender<DialerEvent>) -> Self {
+        self.events = Some(tx);
+        self
+    }
+
+    fn emit(&self, event: DialerEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.runtime.clock().wall_ms()
+    }
+
+    /// Runs until `stop` turns true (then lets the calls in flight finish) or, with
+    /// `exit_when_idle`, until nothing is running. Attempts a crash left open are closed
+    /// first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<DialerSummary, StoreError> {
+        let mut summary = DialerSummary {
+            recovered: self.recover().await?,
+            ..DialerSummary::default()
+        };
+        if summary.recovered > 0 {
+            self.emit(DialerEvent::Recovered {
+                attempts: summary.recovered,
+            });
+        }
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
+        let mut campaigns: BTreeMap<String, Live> = BTreeMap::new();
+        let mut refreshed: Option<Instant> = None;
+        let mut round_robin = 0usize;
+        let mut arrived: Vec<Completion> = Vec::new();
+        loop {
+            if refreshed.is_none_or(|r| r.elapsed() >= self.options.refresh) {
+                self.refresh(&mut campaigns).await?;
+                refreshed = Some(Instant::now());
+            }
+            while let Ok(c) = done_rx.try_recv() {
+                arrived.push(c);
+            }
+            if !arrived.is_empty() {
+                summary.attempts += arrived.len() as u64;
+                self.finish(std::mem::take(&mut arrived), &mut campaigns)
+                    .await?;
+            }
+            let in_flight: usize = campaigns.values().map(|l| l.in_flight as usize).sum();
+            if *stop.borrow() {
+                if in_flight == 0 {
+                    break;
+                }
+            } else {
+                self.dial(&mut campaigns, in_flight, &mut round_robin, &done_tx)
+                    .await?;
+                self.complete_idle(&mut campaigns).await?;
+                let running = campaigns
+                    .values()
+                    .any(|l| l.record.state == CampaignState::Running);
+                let in_flight: usize = campaigns.values().map(|l| l.in_flight as usize).sum();
+                if self.options.exit_when_idle && !running && in_flight == 0 {
+                    break;
+                }
+            }
+            tokio::select! {
+                c = done_rx.recv() => arrived.extend(c),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Re-reads campaigns from the store, keeping each one's pacing and calls in flight.
+    async fn refresh(&self, campaigns: &mut BTreeMap<String, Live>) -> Result<(), StoreError> {
+        let store = Arc::clone(&self.store);
+        let records = blocking(move || store.campaigns()).await?;
+        for record in records {
+            match campaigns.get_mut(&record.name) {
+                Some(live) => {
+                    if live.record.settings != record.settings {
+                        live.policy = CampaignPolicy::compile(&record.settings).map(Arc::new);
+                        if let Ok(p) = &live.policy {
+                            live.pacer.set_limits(p.pacing);
+                        }
+                    }
+                    live.record = record;
+                }
+                None => {
+                    let policy = CampaignPolicy::compile(&record.settings).map(Arc::new);
+                    let pacer = Pacer::new(policy.as_ref().map(|p| p.pacing).unwrap_or_default());
+                    campaigns.insert(
+                        record.name.clone(),
+                        Live {
+                            record,
+                            policy,
+                            pacer,
+                            in_flight: 0,
+                            failures_in_a_row: 0,
+                            quiet_until: Instant::now(),
+                        },
+                    );
+                }
+            }
+        }
+        // A running campaign that cannot run (bad settings, scenario missing) pauses.
+        let broken: Vec<(String, String)> = campaigns
+            .values()
+            .filter(|l| l.record.state == CampaignState::Running)
+            .filter_map(|l| {
+                let problem = match &l.policy {
+                    Err(e) => Some(format!("its settings are invalid: {e}")),
+                    Ok(_) if !self.scenarios.contains_key(&l.record.settings.scenario) => {
+                        Some(format!(
+                            "its scenario `{}` is not loaded (missing or does not compile)",
+                            l.record.settings.scenario
+                        ))
+                    }
+                    Ok(_) => None,
+                };
+                problem.map(|p| (l.record.name.clone(), p))
+            })
+            .collect();
+        for (name, problem) in broken {
+            self.pause(campaigns, &name, problem).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts as many calls as the limits allow, campaigns served round-robin.
+    async fn dial(
+        &self,
+        campaigns: &mut BTreeMap<String, Live>,
+        in_flight: usize,
+        round_robin: &mut usize,
+        done_tx: &mpsc::UnboundedSender<Completion>,
+    ) -> Result<(), StoreError> {
+        let mut free = self.options.max_concurrent.saturating_sub(in_flight);
+        if free == 0 {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        let distress = self.runtime.distress();
+        // Each eligible campaign's allowance under its own pacing.
+        let mut eligible: Vec<(String, u32)> = Vec::new();
+        for (name, live) in campaigns.iter() {
+            if live.record.state != CampaignState::Running || live.quiet_until > Instant::now() {
+                continue;
+            }
+            let Ok(policy) = &live.policy else { continue };
+            if policy.campaign_window(now).is_err() {
+                continue;
+            }
+            let allowance = live.pacer.allowance(now, live.in_flight, &distress);
+            if allowance.start > 0 {
+                eligible.push((name.clone(), allowance.start));
+            }
+        }
+        if eligible.is_empty() {
+            return Ok(());
+        }
+        // Round-robin, one call at a time, so one campaign cannot take every free slot.
+        let n = eligible.len();
+        let mut grants = vec![0u32; n];
+        *round_robin = (*round_robin + 1) % n;
+        loop {
+            let mut progressed = false;
+            for i in 0..n {
+                let k = (*round_robin + i) % n;
+                if free > 0 && grants[k] < eligible[k].1 {
+                    grants[k] += 1;
+                    free -= 1;
+                    progressed = true;
+                }
+            }
+            if !progressed || free == 0 {
+                break;
+            }
+        }
+        for ((name, _), grant) in eligible.into_iter().zip(grants) {
+            if grant == 0 {
+                continue;
+            }
+            let Some(live) = campaigns.get_mut(&name) else {
+                continue;
+            };
+            let Ok(policy) = live.policy.clone() else {
+                continue;
+            };
+            let Some(scenario) = self.scenarios.get(&live.record.settings.scenario).cloned() else {
+                continue;
+            };
+            let store = Arc::clone(&self.store);
+            let (campaign, lease_ms) = (name.clone(), self.options.lease_ms);
+            // Attempts name the scenario as campaigns do (its file stem), with its hash.
+            let scenario_name = live.record.settings.scenario.clone();
+            let hash = scenario.hash.to_string();
+            let leased = blocking(move || {
+                store.lease(
+                    &campaign,
+                    now,
+                    grant as usize,
+                    lease_ms,
+                    &scenario_name,
+                    &hash,
+                    |lead| policy.admit(lead, now),
+                )
+            })
+            .await?;
+            if leased.len() < grant as usize {
+                // Nothing more is due now: look again a little later.
+                live.quiet_until = Instant::now() + Duration::from_millis(200);
+            }
+            for lease in leased {
+                live.pacer.started(now);
+                live.in_flight += 1;
+                self.start_call(&live.record, Arc::clone(&scenario), lease, done_tx);
+            }
+        }
+        Ok(())
+    }
+
+    /// The dial strings for a campaign's call: prefix and caller id from the campaign (or
+    /// the configuration), never from the lead (seed 001).
+    fn deployment(&self, record: &CampaignRecord, scenario: &Scenario, phone: &str) -> Deployment {
+        let prefix = record
+            .settings
+            .dial_prefix
+            .as_deref()
+            .unwrap_or(&self.config.dial.prefix);
+        Deployment {
+            app: self.config.ari.app.clone(),
+            customer_endpoint: self.config.dial_string_with(prefix, phone),
+            operators: self.config.operators.clone(),
+            caller_ids: self.config.caller_ids.clone(),
+            customer_caller_id: record
+                .settings
+                .caller_id
+                .clone()
+                .or_else(|| self.config.dial.caller_id.clone()),
+            sound_prefix: scenario.prompt_set.clone(),
+            amd_context: self.config.amd_context.clone(),
+            formats: self.config.dial.formats.clone(),
+            scenario_name: scenario.name.clone(),
+        }
+    }
+
+    fn start_call(
+        &self,
+        record: &CampaignRecord,
+        scenario: Arc<Scenario>,
+        lease: Leased,
+        done_tx: &mpsc::UnboundedSender<Completion>,
+    ) {
+        let deployment = self.deployment(record, &scenario, &lease.lead.phone);
+        let setup = CallSetup {
+            attempt_id: lease.attempt.id.clone(),
+            lead: Lead {
+                name: lease.lead.name.clone(),
+                phone: lease.lead.phone.clone(),
+                timezone: lease.lead.time_zone.clone().unwrap_or_default(),
+                custom: lease.lead.custom.clone(),
+            },
+            attempt: lease.attempt.number,
+            ring_timeout_ms: None,
+        };
+        let runtime = self.runtime.clone();
+        let done_tx = done_tx.clone();
+        let started_wall_ms = self.now_ms();
+        let started_call_ms = runtime.clock().now().0;
+        tokio::spawn(async move {
+            let outcome = runtime.call(scenario, setup, deployment).await;
+            let _ = done_tx.send(Completion {
+                attempt: lease.attempt,
+                outcome,
+                started_wall_ms,
+                started_call_ms,
+            });
+        });
+    }
+
+    /// Records ended calls in one transaction, then applies the circuit breaker.
+    async fn finish(
+        &self,
+        completions: Vec<Completion>,
+        campaigns: &mut BTreeMap<String, Live>,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let policies: HashMap<String, Arc<CampaignPolicy>> = campaigns
+            .iter()
+            .filter_map(|(n, l)| l.policy.as_ref().ok().map(|p| (n.clone(), Arc::clone(p))))
+            .collect();
+        let items: Vec<Finished> = completions
+            .iter()
+            .map(|c| {
+                let keep = campaigns
+                    .get(&c.attempt.campaign)
+                    .is_none_or(|l| l.record.settings.keep_transcripts);
+                self.finished(c, keep)
+            })
+            .collect();
+        let store = Arc::clone(&self.store);
+        let recorded = items.clone();
+        let updated = blocking(move || {
+            store.finish(&recorded, now, |lead, end| {
+                match policies.get(&lead.campaign) {
+                    Some(p) => p.next(lead, end, now),
+                    None => crate::store::LeadNext::Done,
+                }
+            })
+        })
+        .await?;
+        let states: HashMap<u64, LeadState> =
+            updated.into_iter().map(|l| (l.id, l.state)).collect();
+        for (c, item) in completions.into_iter().zip(items) {
+            let campaign = c.attempt.campaign.clone();
+            let result = item.end.result.clone();
+            self.emit(DialerEvent::Finished {
+                lead: states.get(&c.attempt.lead_id).cloned(),
+                attempt: Box::new(c.attempt),
+                end: Box::new(item.end),
+            });
+            let Some(live) = campaigns.get_mut(&campaign) else {
+                continue;
+            };
+            live.in_flight = live.in_flight.saturating_sub(1);
+            let trip = breaker(live, &result);
+            if let Some(reason) = trip
+                && live.record.state == CampaignState::Running
+            {
+                self.pause(campaigns, &campaign, reason).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record of an ended call.
+    fn finished(&self, c: &Completion, keep_transcript: bool) -> Finished {
+        let summary = &c.outcome.summary;
+        let wall = |call_ms: u64| {
+            c.started_wall_ms
+                .saturating_add(call_ms.saturating_sub(c.started_call_ms))
+        };
+        let path = self
+            .scenarios
+            .get(&c.attempt.scenario)
+            .map(|s| {
+                summary
+                    .path
+                    .iter()
+                    .map(|step| s.node(step.node).name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let transcript = |t: &Option<String>| if keep_transcript { t.clone() } else { None };
+        Finished {
+            attempt_id: c.attempt.id.clone(),
+            end: AttemptEnd {
+                result: summary.result.clone(),
+                status: summary.status.clone(),
+                channels: c.outcome.channels.clone(),
+                path,
+                answered_ms: summary.answered_at.map(|a| wall(a.0)),
+                ended_ms: wall(summary.ended_at.0),
+                transcript: transcript(&summary.transcript),
+                note: None,
+            },
+            reports: c
+                .outcome
+                .reports
+                .iter()
+                .map(|r| {
+                    (
+                        r.status.clone(),
+                        r.result.clone(),
+                        transcript(&r.transcript),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Pauses a campaign by itself and alerts.
+    async fn pause(
+        &self,
+        campaigns: &mut BTreeMap<String, Live>,
+        name: &str,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let store = Arc::clone(&self.store);
+        let (n, r) = (name.to_string(), reason.clone());
+        let record = blocking(move || {
+            let record = store.transition(&n, Transition::Pause, Some(r.clone()), now)?;
+            store.add_alert(&n, &format!("campaign `{n}` paused itself: {r}"), now)?;
+            Ok(record)
+        })
+        .await?;
+        let message = format!("campaign `{name}` paused itself: {reason}");
+        tracing::error!(campaign = name, %reason, "campaign paused itself");
+        self.emit(DialerEvent::Alert {
+            campaign: name.into(),
+            message,
+        });
+        self.emit(DialerEvent::CampaignChanged {
+            name: name.into(),
+            state: record.state,
+            reason: record.reason.clone(),
+        });
+        if let Some(live) = campaigns.get_mut(name) {
+            live.record = record;
+        }
+        Ok(())
+    }
+
+    /// Running campaigns with nothing in flight and nothing left to dial complete.
+    async fn complete_idle(
+        &self,
+        campaigns: &mut BTreeMap<String, Live>,
+    ) -> Result<(), StoreError> {
+        let candidates: Vec<String> = campaigns
+            .values()
+            .filter(|l| {
+                l.record.state == CampaignState::Running
+                    && l.in_flight == 0
+                    && l.quiet_until > Instant::now()
+            })
+            .map(|l| l.record.name.clone())
+            .collect();
+        for name in candidates {
+            let store = Arc::clone(&self.store);
+            let now = self.now_ms();
+            let n = name.clone();
+            let completed = blocking(move || {
+                if store.has_work(&n)? {
+                    return Ok(None);
+                }
+                store
+                    .transition(&n, Transition::Complete, None, now)
+                    .map(Some)
+            })
+            .await?;
+            if let Some(record) = completed {
+                self.emit(DialerEvent::CampaignChanged {
+                    name: name.clone(),
+                    state: record.state,
+                    reason: None,
+                });
+                if let Some(live) = campaigns.get_mut(&name) {
+                    live.record = record;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The circuit breaker: a quota refusal pauses at once; so do too many technical
+/// failures in a row. Returns why, when it trips.
+fn breaker(live: &mut Live, result: &str) -> Option<String> {
+    if matches!(result, "failed:stt_quota" | "failed:llm_quota") {
+        return Some(format!(
+            "a classification provider refused for quota ({result}); top up and start the campaign again"
+        ));
+    }
+    if result.starts_with("failed:") {
+        live.failures_in_a_row += 1;
+        let limit = live.record.settings.max_consecutive_failures;
+        if limit > 0 && live.failures_in_a_row >= limit {
+            live.failures_in_a_row = 0;
+            return Some(format!(
+                "{limit} technical failures in a row (the last: {result})"
+            ));
+        }
+    } else {
+        live.failures_in_a_row = 0;
+    }
+    None
+}
+
+/// Runs a store operation on the blocking pool (redb commits wait for the disk).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Invalid(format!("a store task failed: {e}")))?
+}

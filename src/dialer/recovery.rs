@@ -1,0 +1,94 @@
+//! Closing the attempts a crash left open. Each one's originate may or may not have
+//! happened; it is never sent again. Its channels still on Asterisk are hung up (unless
+//! the customer is talking to an operator: that conversation is left to end by itself),
+//! and the attempt ends as `failed:interrupted`, so the lead follows its retry rules
+//! under a new attempt id.
+
+use std::sync::Arc;
+
+use super::policy::CampaignPolicy;
+use super::{Dialer, blocking};
+use crate::store::{AttemptEnd, Finished, LeadNext, StoreError};
+
+/// The result of an attempt whose call outlived the process that made it.
+pub const INTERRUPTED: &str = "failed:interrupted";
+
+impl Dialer {
+    /// Closes every open attempt; returns how many.
+    pub(super) async fn recover(&self) -> Result<usize, StoreError> {
+        let store = Arc::clone(&self.store);
+        let open = blocking(move || store.open_attempts()).await?;
+        if open.is_empty() {
+            return Ok(0);
+        }
+        let live = match self.runtime.client().channels().await {
+            Ok(list) => list,
+            Err(e) => {
+                // Without the list, hang up by name: a 404 is fine.
+                tracing::warn!(error = %e, "cannot list channels while recovering open attempts");
+                Vec::new()
+            }
+        };
+        let now = self.now_ms();
+        let mut items = Vec::with_capacity(open.len());
+        for attempt in &open {
+            let prefix = format!("{}-", attempt.id);
+            let channels: Vec<&(String, String)> = live
+                .iter()
+                .filter(|(id, _)| id.starts_with(&prefix))
+                .collect();
+            let with_operator = channels
+                .iter()
+                .any(|(id, state)| id[prefix.len()..].starts_with("op") && state == "Up");
+            let mut note =
+                "dialflow stopped during this call; closed when it started again".to_string();
+            if with_operator {
+                note.push_str("; the customer was left talking to the operator");
+            } else {
+                for (id, _) in &channels {
+                    if let Err(e) = self.runtime.client().hangup(id).await {
+                        tracing::warn!(channel = %id, error = %e, "cannot hang up a recovered channel");
+                    }
+                }
+            }
+            let status = self
+                .scenarios
+                .get(&attempt.scenario)
+                .and_then(|s| s.results.status_of(INTERRUPTED).map(str::to_string))
+                .unwrap_or_else(|| "FAILED".into());
+            items.push(Finished {
+                attempt_id: attempt.id.clone(),
+                end: AttemptEnd {
+                    result: INTERRUPTED.into(),
+                    status: status.clone(),
+                    channels: channels.iter().map(|(id, _)| id.clone()).collect(),
+                    ended_ms: now,
+                    note: Some(note),
+                    ..AttemptEnd::default()
+                },
+                reports: vec![(status, INTERRUPTED.into(), None)],
+            });
+        }
+        let store = Arc::clone(&self.store);
+        let count = items.len();
+        blocking(move || {
+            let policies: std::collections::HashMap<String, Option<CampaignPolicy>> = store
+                .campaigns()?
+                .into_iter()
+                .map(|c| (c.name.clone(), CampaignPolicy::compile(&c.settings).ok()))
+                .collect();
+            store.finish(&items, now, |lead, end| {
+                match policies.get(&lead.campaign).and_then(Option::as_ref) {
+                    Some(p) => p.next(lead, end, now),
+                    None => LeadNext::Done,
+                }
+            })
+        })
+        .await?;
+        tracing::warn!(
+            attempts = count,
+            "closed attempts left open by a previous run"
+        );
+        Ok(count)
+    }
+}

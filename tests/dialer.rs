@@ -1,0 +1,474 @@
+//! The campaign dialer end to end: store, dialer and runtime against the simulated PBX
+//! over loopback. Pacing and fairness hold, closed windows dial nobody, local hours fail
+//! closed, retries and DNC follow the settings, lead data reaches the scenario, and the
+//! circuit breaker pauses a campaign (quota refusals, technical failures) and alerts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use dialflow::classify::stt::SttProvider;
+use dialflow::classify::{Classifier, IntentProvider};
+use dialflow::config::Config;
+use dialflow::core::campaign::retry::RetryRule;
+use dialflow::core::campaign::settings::CampaignSettings;
+use dialflow::core::scenario::Scenario;
+use dialflow::dialer::{Dialer, DialerEvent, DialerOptions};
+use dialflow::load::{self, LoadOptions};
+use dialflow::runtime::clock::Clock;
+use dialflow::runtime::rest::{AriClient, AriEndpoint};
+use dialflow::runtime::{Runtime, RuntimeTasks};
+use dialflow::sim::behaviours::number_for;
+use dialflow::sim::server::{self, SimConfig, SimHandle};
+use dialflow::store::campaigns::Transition;
+use dialflow::store::{CampaignState, DncScope, LeadState, NewLead, Store};
+
+const SPEED: f64 = 25.0;
+
+fn scenario(name: &str) -> Arc<Scenario> {
+    load::compile_file(
+        &Path::new("scenarios").join(format!("{name}.yaml")),
+        &LoadOptions::default(),
+    )
+    .scenario
+    .unwrap_or_else(|| panic!("{name} compiles"))
+}
+
+struct Harness {
+    sim: SimHandle,
+    runtime: Runtime,
+    tasks: RuntimeTasks,
+    store: Arc<Store>,
+    config: Config,
+    scenarios: BTreeMap<String, Arc<Scenario>>,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A simulator, a runtime (with `classifier`, or the simulated one), an empty store.
+async fn harness(name: &str, classifier: Option<(SttProvider, IntentProvider)>) -> Harness {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let scenario = scenario(name);
+    let prompts: HashMap<String, u64> = scenario
+        .prompts
+        .iter()
+        .map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000)))
+        .collect();
+    let sim = server::spawn(SimConfig {
+        app: "dialflow".into(),
+        user: "u".into(),
+        password: "p".into(),
+        speed: SPEED,
+        prompts,
+        faults: Default::default(),
+    })
+    .await
+    .expect("simulator starts");
+    let endpoint = AriEndpoint {
+        base_url: sim.base_url.clone(),
+        user: "u".into(),
+        password: "p".into(),
+        app: "dialflow".into(),
+    };
+    let client = AriClient::new(endpoint, Duration::from_secs(2)).unwrap();
+    let classifier = match classifier {
+        None => Classifier::Simulated {
+            client: client.clone(),
+            timeout: Duration::from_secs(2),
+        },
+        Some((stt, intent)) => Classifier::Pipeline {
+            client: client.clone(),
+            http: reqwest::Client::new(),
+            stt,
+            intent,
+            timeout: Duration::from_secs(5),
+            keep_recordings: false,
+            metrics: Default::default(),
+        },
+    };
+    let (runtime, tasks) = Runtime::start(
+        client,
+        Clock::new(SPEED),
+        classifier,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("connects");
+    let dir = std::env::temp_dir().join(format!(
+        "dialflow-dialer-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
+    let mut config = Config::parse(
+        "test",
+        &format!(
+            "ari: {{url: \"{}\", user: u, password: p, app: dialflow}}\n\
+             dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
+             operators: {{sales: \"Local/op-answer@sim-operators\"}}\n",
+            sim.base_url
+        ),
+        |_| None,
+    )
+    .unwrap();
+    config.max_concurrent = 50;
+    Harness {
+        sim,
+        runtime,
+        tasks,
+        store,
+        config,
+        scenarios: BTreeMap::from([(name.to_string(), scenario)]),
+        _dir: TempDir(dir),
+    }
+}
+
+fn always_open(name: &str) -> CampaignSettings {
+    let mut s = CampaignSettings::for_scenario(name);
+    s.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
+    s.pacing.max_concurrent = 10;
+    s.pacing.max_per_second = 20.0;
+    s
+}
+
+/// Leads reaching the given simulated customers, numbered from `from`.
+fn leads(behaviours: &[&str], from: usize) -> Vec<NewLead> {
+    behaviours
+        .iter()
+        .enumerate()
+        .map(|(i, b)| NewLead {
+            phone: number_for(&format!("+98912{:05}", from + i), b).unwrap(),
+            name: format!("Lead {i}"),
+            ..NewLead::default()
+        })
+        .collect()
+}
+
+impl Harness {
+    fn add(&self, campaign: &str, settings: CampaignSettings, leads: &[NewLead]) {
+        let now = self.runtime.clock().wall_ms();
+        self.store.create_campaign(campaign, settings, now).unwrap();
+        self.store.import_leads(campaign, leads, now).unwrap();
+        self.store
+            .transition(campaign, Transition::Start, None, now)
+            .unwrap();
+    }
+
+    /// Runs the dialer until idle (or `limit` real time, then stops it); its events.
+    async fn dial(&self, max_concurrent: usize, limit: Duration) -> Vec<DialerEvent> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let dialer = Dialer::new(
+            Arc::clone(&self.store),
+            self.runtime.clone(),
+            self.scenarios.clone(),
+            self.config.clone(),
+            DialerOptions {
+                max_concurrent,
+                exit_when_idle: true,
+                ..DialerOptions::default()
+            },
+        )
+        .with_events(tx);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let run = tokio::spawn(dialer.run(stop_rx));
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            let _ = stop.send(true);
+            // Keep the sender alive until the dialer is done.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        let summary = tokio::time::timeout(limit + Duration::from_secs(60), run)
+            .await
+            .expect("the dialer stops")
+            .unwrap()
+            .unwrap();
+        stopper.abort();
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        let finished = events
+            .iter()
+            .filter(|e| matches!(e, DialerEvent::Finished { .. }))
+            .count();
+        assert_eq!(summary.attempts as usize, finished);
+        events
+    }
+
+    async fn close(self) {
+        self.tasks.stop().await;
+        self.sim.shutdown().await;
+    }
+}
+
+fn results(events: &[DialerEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            DialerEvent::Finished { attempt, end, .. } => {
+                Some((attempt.phone.clone(), end.result.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_holds_concurrency_and_rate() {
+    let h = harness("salehi", None).await;
+    let mut settings = always_open("salehi");
+    settings.pacing.max_concurrent = 3;
+    settings.pacing.max_per_second = 2.0;
+    h.add("paced", settings, &leads(&["no"; 12], 0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (runtime, peak) = (h.runtime.clone(), Arc::clone(&peak));
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(runtime.live_calls(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let events = h.dial(50, Duration::from_secs(120)).await;
+    sampler.abort();
+    assert_eq!(results(&events).len(), 12);
+    assert!(
+        peak.load(Ordering::Relaxed) <= 3,
+        "peak {}",
+        peak.load(Ordering::Relaxed)
+    );
+    assert!(peak.load(Ordering::Relaxed) >= 2, "calls overlapped");
+    let starts: Vec<u64> = h
+        .store
+        .attempts("paced", 0, 100)
+        .unwrap()
+        .iter()
+        .map(|a| a.start.started_ms)
+        .collect();
+    for (i, t) in starts.iter().enumerate() {
+        let in_a_second = starts[i..].iter().filter(|s| **s < t + 1000).count();
+        assert!(
+            in_a_second <= 2,
+            "{in_a_second} starts within a second at {t}: {starts:?}"
+        );
+    }
+    assert_eq!(
+        h.store.campaign("paced").unwrap().state,
+        CampaignState::Completed
+    );
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_share_the_slots_fairly() {
+    let h = harness("salehi", None).await;
+    h.add("a", always_open("salehi"), &leads(&["no"; 10], 0));
+    h.add("b", always_open("salehi"), &leads(&["no"; 10], 100));
+    h.dial(4, Duration::from_secs(120)).await;
+    let first_of = |c: &str| -> Vec<u64> {
+        h.store
+            .attempts(c, 0, 100)
+            .unwrap()
+            .iter()
+            .map(|a| a.start.seq)
+            .collect()
+    };
+    let (a, b) = (first_of("a"), first_of("b"));
+    assert_eq!((a.len(), b.len()), (10, 10));
+    // Of the first eight attempts overall, each campaign had at least three.
+    let mut all: Vec<(u64, char)> = a.iter().map(|s| (*s, 'a')).collect();
+    all.extend(b.iter().map(|s| (*s, 'b')));
+    all.sort();
+    let a_early = all[..8].iter().filter(|(_, c)| *c == 'a').count();
+    assert!((3..=5).contains(&a_early), "first eight: {all:?}");
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_windows_dial_nobody_and_unknown_zones_fail_closed() {
+    let h = harness("salehi", None).await;
+    // A window of one minute, twelve hours from now: closed.
+    let now = jiff::Timestamp::from_millisecond(h.runtime.clock().wall_ms() as i64).unwrap();
+    let later = now.to_zoned(jiff::tz::TimeZone::UTC) + jiff::Span::new().hours(12);
+    let mut closed = always_open("salehi");
+    closed.windows = BTreeMap::from([(
+        "daily".into(),
+        vec![format!(
+            "{:02}:{:02}-{:02}:{:02}",
+            later.hour(),
+            later.minute(),
+            later.hour(),
+            (later.minute() + 1).min(59)
+        )],
+    )]);
+    h.add("closed", closed, &leads(&["yes"; 3], 0));
+    // Local hours required: a lead without a zone is never dialed; one with is.
+    let mut local = always_open("salehi");
+    local.lead_local_hours = Some("00:00-24:00".into());
+    let mut zoned = leads(&["no", "no"], 10);
+    zoned[0].time_zone = Some("Asia/Tehran".into());
+    h.add("local", local, &zoned);
+    let events = h.dial(10, Duration::from_secs(4)).await;
+    let dialed = results(&events);
+    assert_eq!(dialed.len(), 1, "{dialed:?}");
+    assert_eq!(dialed[0].0, zoned[0].phone);
+    assert!(h.store.attempts("closed", 0, 10).unwrap().is_empty());
+    assert_eq!(
+        h.store.campaign("closed").unwrap().state,
+        CampaignState::Running
+    );
+    let skipped = h
+        .store
+        .lead_by_phone("local", &zoned[1].phone)
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&skipped.state, LeadState::Skipped { reason } if reason.contains("time zone")),
+        "{skipped:?}"
+    );
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_dnc_and_lead_data_follow_the_settings() {
+    let h = harness("reminder", None).await;
+    let mut settings = always_open("reminder");
+    settings.retries = BTreeMap::from([(
+        "busy".into(),
+        RetryRule::After {
+            after: "20s".into(),
+            max: 2,
+        },
+    )]);
+    settings.dnc_results = vec!["machine_detected".into()];
+    let mut people = leads(&["busy", "machine", "machine", "dtmf1"], 0);
+    people[2]
+        .custom
+        .insert("voicemail_drop".into(), "off".into());
+    h.add("remind", settings, &people);
+    // A number on the global DNC list is never dialed.
+    h.store
+        .add_dnc(&DncScope::Global, &[people[3].phone.clone()], "asked", 0)
+        .unwrap();
+    let events = h.dial(10, Duration::from_secs(120)).await;
+    let mut by_phone: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (phone, result) in results(&events) {
+        by_phone.entry(phone).or_default().push(result);
+    }
+    assert_eq!(
+        by_phone[&people[0].phone],
+        ["busy", "busy", "busy"],
+        "two retries"
+    );
+    assert_eq!(by_phone[&people[1].phone], ["voicemail_dropped"]);
+    // `lead.custom.voicemail_drop: off` reached the scenario, and its result adds DNC.
+    assert_eq!(by_phone[&people[2].phone], ["machine_detected"]);
+    assert!(!by_phone.contains_key(&people[3].phone));
+    assert!(
+        h.store
+            .dnc_entry("remind", &people[2].phone)
+            .unwrap()
+            .is_some()
+    );
+    let counts = h.store.counts("remind").unwrap();
+    assert_eq!(counts["dnc"], 2, "{counts:?}");
+    assert_eq!(counts["done"], 2, "{counts:?}");
+    // The busy retries waited their 20 s of campaign time.
+    let busy: Vec<u64> = h
+        .store
+        .attempts("remind", 0, 10)
+        .unwrap()
+        .iter()
+        .filter(|a| a.start.phone == people[0].phone)
+        .map(|a| a.start.started_ms)
+        .collect();
+    assert!(busy.windows(2).all(|w| w[1] - w[0] >= 20_000), "{busy:?}");
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_refusal_pauses_the_campaign_and_alerts() {
+    let app = Router::new().route(
+        "/v1/audio/transcriptions",
+        post(|| async {
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details."}}"#,
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let stt = SttProvider::OpenAi {
+        base_url: format!("http://{addr}"),
+        model: "whisper-1".into(),
+        api_key: None,
+        language: None,
+    };
+    let h = harness("salehi", Some((stt, IntentProvider::Rules))).await;
+    let mut settings = always_open("salehi");
+    settings.pacing.max_concurrent = 1;
+    h.add("quota", settings, &leads(&["yes"; 5], 0));
+    let events = h.dial(10, Duration::from_secs(120)).await;
+    assert_eq!(
+        results(&events),
+        [(
+            leads(&["yes"], 0)[0].phone.clone(),
+            "failed:stt_quota".to_string()
+        )],
+        "one call, then the campaign paused"
+    );
+    let campaign = h.store.campaign("quota").unwrap();
+    assert_eq!(campaign.state, CampaignState::Paused);
+    assert!(campaign.reason.unwrap().contains("quota"));
+    let alerts = h.store.alerts(Some("quota")).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, DialerEvent::Alert { .. }))
+    );
+    // The rest wait, and so does the refused lead: `failed:*` is retried later.
+    assert_eq!(h.store.counts("quota").unwrap()["pending"], 5);
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn technical_failures_in_a_row_trip_the_breaker() {
+    let h = harness("salehi", None).await;
+    h.sim.faults().refuse_originates(100);
+    let mut settings = always_open("salehi");
+    settings.pacing.max_concurrent = 1;
+    settings.max_consecutive_failures = 3;
+    h.add("broken", settings, &leads(&["yes"; 6], 0));
+    let events = h.dial(10, Duration::from_secs(60)).await;
+    let dialed = results(&events);
+    assert_eq!(dialed.len(), 3, "{dialed:?}");
+    assert!(
+        dialed.iter().all(|(_, r)| r.starts_with("failed:")),
+        "{dialed:?}"
+    );
+    let campaign = h.store.campaign("broken").unwrap();
+    assert_eq!(campaign.state, CampaignState::Paused);
+    assert!(
+        campaign
+            .reason
+            .unwrap()
+            .contains("3 technical failures in a row")
+    );
+    h.close().await;
+}
