@@ -38,6 +38,10 @@ pub struct Config {
     pub shutdown_grace: String,
     #[serde(default)]
     pub classify: ClassifyConfig,
+    /// Where alerts go (a campaign paused itself): each is POSTed as JSON
+    /// `{campaign, message, at}`. They are also kept in the store and logged.
+    #[serde(default)]
+    pub alert_webhook: Option<String>,
 }
 
 /// How recorded answers become intents.
@@ -225,6 +229,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_SHUTDOWN_GRACE", "shutdown_grace"),
     ("DIALFLOW_OPERATORS", "operators"),
     ("DIALFLOW_CALLER_IDS", "caller_ids"),
+    ("DIALFLOW_ALERT_WEBHOOK", "alert_webhook"),
 ];
 
 /// `name=value,name=value` (the environment's form of a map), replacing the file's map.
@@ -306,6 +311,7 @@ impl Config {
             "shutdown_grace" => self.shutdown_grace = value,
             "operators" => self.operators = parse_map(&value)?,
             "caller_ids" => self.caller_ids = parse_map(&value)?,
+            "alert_webhook" => self.alert_webhook = Some(value),
             other => return Err(format!("`{other}` cannot be set from the environment")),
         }
         Ok(())
@@ -318,6 +324,14 @@ impl Config {
                 message,
             })
         };
+        if let Some(url) = &self.alert_webhook
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return err(
+                "alert_webhook",
+                format!("`{url}` must start with http:// or https://"),
+            );
+        }
         if !(self.ari.url.starts_with("http://") || self.ari.url.starts_with("https://")) {
             return err(
                 "ari.url",

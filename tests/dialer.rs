@@ -401,15 +401,24 @@ async fn retries_dnc_and_lead_data_follow_the_settings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_refusal_pauses_the_campaign_and_alerts() {
-    let app = Router::new().route(
-        "/v1/audio/transcriptions",
-        post(|| async {
-            (
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details."}}"#,
-            )
-        }),
-    );
+    let received: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let inbox = Arc::clone(&received);
+    let app = Router::new()
+        .route(
+            "/v1/audio/transcriptions",
+            post(|| async {
+                (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details."}}"#,
+                )
+            }),
+        )
+        .route(
+            "/alerts",
+            post(move |body: axum::Json<serde_json::Value>| async move {
+                inbox.lock().unwrap().push(body.0);
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -419,7 +428,8 @@ async fn a_quota_refusal_pauses_the_campaign_and_alerts() {
         api_key: None,
         language: None,
     };
-    let h = harness("salehi", Some((stt, IntentProvider::Rules))).await;
+    let mut h = harness("salehi", Some((stt, IntentProvider::Rules))).await;
+    h.config.alert_webhook = Some(format!("http://{addr}/alerts"));
     let mut settings = always_open("salehi");
     settings.pacing.max_concurrent = 1;
     h.add("quota", settings, &leads(&["yes"; 5], 0));
@@ -442,6 +452,17 @@ async fn a_quota_refusal_pauses_the_campaign_and_alerts() {
             .iter()
             .any(|e| matches!(e, DialerEvent::Alert { .. }))
     );
+    // The webhook hears it too.
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = received.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["campaign"], "quota");
+    assert!(sent[0]["message"].as_str().unwrap().contains("stt_quota"));
     // The rest wait, and so does the refused lead: `failed:*` is retried later.
     assert_eq!(h.store.counts("quota").unwrap()["pending"], 5);
     h.close().await;

@@ -1,17 +1,14 @@
 //! `dialflow leads import|list|recycle|cancel`: a campaign's leads.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
 use super::progress::Progress;
 use super::store_args::{StoreArgs, now_ms};
-use crate::leads::{ErrorCsv, LeadReader};
-use crate::store::{LeadState, NewLead, Store};
+use crate::leads::import::import_file;
+use crate::store::LeadState;
 
 #[derive(Debug, Args)]
 pub struct LeadsArgs {
@@ -94,7 +91,22 @@ fn run_command(args: &LeadsArgs) -> Result<ExitCode, String> {
                 }
             };
             let errors = errors.clone().unwrap_or_else(|| errors_path(file));
-            let report = import(&store, campaign, file, &region, &errors, true)?;
+            let mut bar: Option<Progress> = None;
+            let report = import_file(
+                &store,
+                campaign,
+                file,
+                &region,
+                &errors,
+                now_ms,
+                |done, total| {
+                    bar.get_or_insert_with(|| Progress::new("bytes", total))
+                        .set(done);
+                },
+            )?;
+            if let Some(bar) = bar {
+                bar.done();
+            }
             println!(
                 "{} lead(s) added, {} duplicate(s) skipped, {} row(s) rejected in {:.1} s",
                 report.added, report.duplicates, report.rejected, report.seconds
@@ -180,97 +192,4 @@ fn errors_path(file: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "leads".into());
     file.with_file_name(format!("{stem}.errors.csv"))
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ImportReport {
-    pub added: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    pub seconds: f64,
-}
-
-/// Rows per store transaction: big enough to amortise the commit, small enough to
-/// keep memory flat.
-const BATCH: usize = 5_000;
-
-/// Streams `file` into the campaign; rejected rows go to `errors` (written only when
-/// there are some). Shows a progress bar when `progress` and stderr is a terminal.
-pub fn import(
-    store: &Store,
-    campaign: &str,
-    file: &Path,
-    region: &str,
-    errors: &Path,
-    progress: bool,
-) -> Result<ImportReport, String> {
-    let started = Instant::now();
-    store.campaign(campaign).map_err(|e| e.to_string())?;
-    let size = std::fs::metadata(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
-        .len();
-    let input = File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut reader = LeadReader::new(BufReader::with_capacity(1 << 20, input), region)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let columns = reader.columns().to_vec();
-    let mut error_csv: Option<ErrorCsv<std::io::BufWriter<File>>> = None;
-    let mut report = ImportReport::default();
-    let mut batch: Vec<NewLead> = Vec::with_capacity(BATCH);
-    let mut bar = progress.then(|| Progress::new("bytes", size));
-    let flush = |batch: &mut Vec<NewLead>, report: &mut ImportReport| -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let tally = store
-            .import_leads(campaign, batch, now_ms())
-            .map_err(|e| e.to_string())?;
-        report.added += tally.added;
-        report.duplicates += tally.duplicates;
-        batch.clear();
-        Ok(())
-    };
-    while let Some(row) = reader.next() {
-        match row.map_err(|e| format!("{}: {e}", file.display()))? {
-            Ok(lead) => {
-                batch.push(NewLead {
-                    phone: lead.phone,
-                    name: lead.name,
-                    time_zone: lead.time_zone,
-                    custom: lead.custom,
-                });
-                if batch.len() >= BATCH {
-                    flush(&mut batch, &mut report)?;
-                }
-            }
-            Err(rejected) => {
-                report.rejected += 1;
-                if error_csv.is_none() {
-                    let out = File::create(errors)
-                        .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
-                    error_csv = Some(
-                        ErrorCsv::new(std::io::BufWriter::new(out), &columns)
-                            .map_err(|e| format!("cannot write {}: {e}", errors.display()))?,
-                    );
-                }
-                if let Some(w) = error_csv.as_mut() {
-                    w.write(&rejected)
-                        .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
-                }
-            }
-        }
-        if let Some(bar) = bar.as_mut() {
-            bar.set(reader.bytes_read());
-        }
-    }
-    flush(&mut batch, &mut report)?;
-    if let Some(w) = error_csv {
-        w.finish()
-            .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
-    }
-    if let Some(bar) = bar {
-        bar.done();
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
 }

@@ -3,6 +3,7 @@
 //! (and all of them against a distressed Asterisk), runs every call on the runtime, and
 //! records each end with the lead's next step in one transaction.
 
+mod alerts;
 pub mod policy;
 mod recovery;
 
@@ -526,6 +527,9 @@ impl Dialer {
         .await?;
         let message = format!("campaign `{name}` paused itself: {reason}");
         tracing::error!(campaign = name, %reason, "campaign paused itself");
+        if let Some(url) = &self.config.alert_webhook {
+            alerts::send(url.clone(), name.to_string(), message.clone(), now);
+        }
         self.emit(DialerEvent::Alert {
             campaign: name.into(),
             message,

@@ -8,6 +8,7 @@
 pub mod csv_import;
 pub mod error_csv;
 pub mod header;
+pub mod import;
 pub mod phone;
 mod rows;
 
