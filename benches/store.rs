@@ -51,24 +51,33 @@ fn main() {
     store
         .transition("bench", Transition::Start, None, now)
         .unwrap();
-    let to_lease = (rows / 5).clamp(1, 200_000) as usize;
-    let t = Instant::now();
-    let mut leased = Vec::with_capacity(to_lease);
-    while leased.len() < to_lease {
-        let batch = store
-            .lease("bench", now, 100, 3_600_000, "salehi", "hash", |_| {
-                Admission::Dial
-            })
-            .unwrap();
-        assert!(!batch.is_empty());
-        leased.extend(batch);
+    let to_lease = (rows / 10).clamp(1, 100_000) as usize;
+    let mut leased = Vec::with_capacity(2 * to_lease);
+    for batch_size in [100, 1000] {
+        let t = Instant::now();
+        let mut n = 0;
+        while n < to_lease {
+            let batch = store
+                .lease(
+                    "bench",
+                    now,
+                    batch_size,
+                    3_600_000,
+                    "salehi",
+                    "hash",
+                    |_| Admission::Dial,
+                )
+                .unwrap();
+            assert!(!batch.is_empty());
+            n += batch.len();
+            leased.extend(batch);
+        }
+        let lease_s = t.elapsed().as_secs_f64();
+        println!(
+            "lease       {n} leases in {lease_s:.2} s: {:.0} leases/s (batches of {batch_size}, each one commit)",
+            n as f64 / lease_s
+        );
     }
-    let lease_s = t.elapsed().as_secs_f64();
-    println!(
-        "lease       {} leases in {lease_s:.2} s: {:.0} leases/s (batches of 100, each one commit)",
-        leased.len(),
-        leased.len() as f64 / lease_s
-    );
 
     // Finishing: attempt end, lead's next step, outbox report, counters; batches of 100.
     let keep_open = 1_000.min(leased.len());

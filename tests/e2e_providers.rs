@@ -73,6 +73,26 @@ async fn providers() -> String {
 }
 
 async fn campaign(stt: SttProvider, intent: IntentProvider) -> BTreeMap<String, String> {
+    let (_, outcomes) = campaign_outcomes(stt, intent).await;
+    outcomes
+        .into_iter()
+        .map(|o| {
+            (
+                o.attempt_id.trim_start_matches('p').to_string(),
+                o.summary.result,
+            )
+        })
+        .collect()
+}
+
+/// The campaign's calls as the runtime finished them, with the scenario they ran.
+async fn campaign_outcomes(
+    stt: SttProvider,
+    intent: IntentProvider,
+) -> (
+    Arc<dialflow::core::scenario::Scenario>,
+    Vec<dialflow::runtime::CallOutcome>,
+) {
     let scenario = load::compile_file(Path::new("scenarios/salehi.yaml"), &LoadOptions::default())
         .scenario
         .unwrap();
@@ -139,15 +159,7 @@ async fn campaign(stt: SttProvider, intent: IntentProvider) -> BTreeMap<String, 
     .unwrap();
     tasks.stop().await;
     sim.shutdown().await;
-    outcomes
-        .into_iter()
-        .map(|o| {
-            (
-                o.attempt_id.trim_start_matches('p').to_string(),
-                o.summary.result,
-            )
-        })
-        .collect()
+    (scenario, outcomes)
 }
 
 fn expected() -> BTreeMap<String, String> {
@@ -201,4 +213,40 @@ async fn local_program_stt_with_rules() {
         args: vec!["-c".into(), script.into()],
     };
     assert_eq!(campaign(stt, IntentProvider::Rules).await, expected());
+}
+
+/// The filler prompt covers the classification on the happy path: with the slowest
+/// provider chain (HTTP speech-to-text, then an LLM), the call moves on from `understand`
+/// as soon as the filler ends, never after a silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filler_covers_the_classification() {
+    let base = providers().await;
+    let stt = SttProvider::Http {
+        url: format!("{base}/vendor"),
+        upload: Upload::Raw,
+        transcript_path: "result.text".into(),
+        bearer: None,
+    };
+    let llm = IntentProvider::Llm(LlmIntent {
+        base_url: format!("{base}/llm"),
+        model: "m".into(),
+        api_key: None,
+    });
+    let (scenario, outcomes) = campaign_outcomes(stt, llm).await;
+    let filler = scenario.prompts["alo"].expect("the filler's length is known");
+    let yes = outcomes.iter().find(|o| o.attempt_id == "pyes").unwrap();
+    let path = &yes.summary.path;
+    let at = |name: &str| {
+        path.iter()
+            .find(|s| scenario.node(s.node).name == name)
+            .unwrap_or_else(|| panic!("the call went through {name}"))
+            .at
+            .0
+    };
+    let waited = at("say_yes") - at("understand");
+    // The filler starts with the node; allow the playback's start-up and event delivery.
+    assert!(
+        waited >= filler && waited <= filler + 400,
+        "understand took {waited} ms for a {filler} ms filler"
+    );
 }

@@ -9,8 +9,8 @@ use super::schema::{
     LEASES, META, OUTBOX,
 };
 use super::{
-    AttemptEnd, AttemptStart, AttemptView, CampaignRecord, CampaignState, DncEntry, LeadRecord,
-    LeadState, OutboxEntry, Store, StoreError, bump, decode, encode, next_id,
+    AttemptEnd, AttemptStart, AttemptView, CampaignRecord, CampaignState, Deltas, DncEntry,
+    LeadRecord, LeadState, OutboxEntry, Store, StoreError, decode, encode,
 };
 
 /// The dialer's verdict on a due lead, checked inside the lease transaction.
@@ -87,82 +87,92 @@ impl Store {
             let mut listing = tx.open_table(CAMPAIGN_ATTEMPTS)?;
             let mut counters = tx.open_table(COUNTERS)?;
             let dnc = tx.open_table(DNC)?;
+            let mut deltas = Deltas::default();
+            let mut next_seq = meta.get("next_attempt")?.map_or(1, |v| v.value());
             let mut scanned = 0;
             while out.len() < max && scanned < MAX_SCAN_PER_LEASE {
-                let next = due
+                // The next due leads in one scan; skipped ones make another round.
+                let want = (max - out.len()).min(MAX_SCAN_PER_LEASE - scanned);
+                let keys: Vec<(u64, u64)> = due
                     .range((campaign, 0, 0)..=(campaign, now_ms, u64::MAX))?
-                    .next()
-                    .transpose()?
-                    .map(|(k, _)| k.value().1..=k.value().2);
-                let Some(key) = next else { break };
-                let (due_ms, id) = key.into_inner();
-                scanned += 1;
-                due.remove((campaign, due_ms, id))?;
-                let Some(bytes) = leads.get(id)? else {
-                    continue;
-                };
-                let mut lead: LeadRecord = decode("leads", bytes.value())?;
-                drop(bytes);
-                if !matches!(lead.state, LeadState::Pending { .. }) {
-                    continue; // a stale queue entry
+                    .take(want)
+                    .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
+                    .collect::<Result<_, _>>()?;
+                if keys.is_empty() {
+                    break;
                 }
-                let blocked = dnc.get(("*", lead.phone.as_str()))?.is_some()
-                    || dnc.get((campaign, lead.phone.as_str()))?.is_some();
-                let verdict = if blocked {
-                    Err(LeadState::Dnc)
-                } else if lead.attempts >= record.settings.max_attempts {
-                    Err(LeadState::Done)
-                } else {
-                    match admit(&lead) {
-                        Admission::Dial => Ok(()),
-                        Admission::Later(at) => {
-                            let at = at.max(now_ms + 1);
-                            lead.state = LeadState::Pending { due_ms: at };
-                            leads.insert(id, encode(&lead).as_slice())?;
-                            due.insert((campaign, at, id), ())?;
-                            continue;
-                        }
-                        Admission::Never(reason) => Err(LeadState::Skipped { reason }),
+                for (due_ms, id) in keys {
+                    scanned += 1;
+                    due.remove((campaign, due_ms, id))?;
+                    let Some(bytes) = leads.get(id)? else {
+                        continue;
+                    };
+                    let mut lead: LeadRecord = decode("leads", bytes.value())?;
+                    drop(bytes);
+                    if !matches!(lead.state, LeadState::Pending { .. }) {
+                        continue; // a stale queue entry
                     }
-                };
-                if let Err(state) = verdict {
-                    bump(&mut counters, campaign, "pending", -1)?;
-                    bump(&mut counters, campaign, state.key(), 1)?;
-                    lead.state = state;
+                    let blocked = dnc.get(("*", lead.phone.as_str()))?.is_some()
+                        || dnc.get((campaign, lead.phone.as_str()))?.is_some();
+                    let verdict = if blocked {
+                        Err(LeadState::Dnc)
+                    } else if lead.attempts >= record.settings.max_attempts {
+                        Err(LeadState::Done)
+                    } else {
+                        match admit(&lead) {
+                            Admission::Dial => Ok(()),
+                            Admission::Later(at) => {
+                                let at = at.max(now_ms + 1);
+                                lead.state = LeadState::Pending { due_ms: at };
+                                leads.insert(id, encode(&lead).as_slice())?;
+                                due.insert((campaign, at, id), ())?;
+                                continue;
+                            }
+                            Admission::Never(reason) => Err(LeadState::Skipped { reason }),
+                        }
+                    };
+                    if let Err(state) = verdict {
+                        deltas.add(campaign, "pending", -1);
+                        deltas.add(campaign, state.key(), 1);
+                        lead.state = state;
+                        leads.insert(id, encode(&lead).as_slice())?;
+                        continue;
+                    }
+                    let seq = next_seq;
+                    next_seq += 1;
+                    let attempt_id = format!("{}a{seq}", self.tag);
+                    let start = AttemptStart {
+                        id: attempt_id.clone(),
+                        seq,
+                        campaign: campaign.into(),
+                        lead_id: id,
+                        phone: lead.phone.clone(),
+                        number: lead.attempts + 1,
+                        scenario: scenario.into(),
+                        scenario_hash: scenario_hash.into(),
+                        started_ms: now_ms,
+                    };
+                    let until_ms = now_ms.saturating_add(lease_ms);
+                    lead.state = LeadState::Leased {
+                        attempt: attempt_id.clone(),
+                        until_ms,
+                    };
                     leads.insert(id, encode(&lead).as_slice())?;
-                    continue;
+                    leases.insert((campaign, id), until_ms)?;
+                    attempts.insert(seq, encode(&start).as_slice())?;
+                    ids.insert(attempt_id.as_str(), seq)?;
+                    listing.insert((campaign, seq), ())?;
+                    deltas.add(campaign, "pending", -1);
+                    deltas.add(campaign, "leased", 1);
+                    deltas.add(campaign, "attempts", 1);
+                    out.push(Leased {
+                        attempt: start,
+                        lead,
+                    });
                 }
-                let seq = next_id(&mut meta, "next_attempt")?;
-                let attempt_id = format!("{}a{seq}", self.tag);
-                let start = AttemptStart {
-                    id: attempt_id.clone(),
-                    seq,
-                    campaign: campaign.into(),
-                    lead_id: id,
-                    phone: lead.phone.clone(),
-                    number: lead.attempts + 1,
-                    scenario: scenario.into(),
-                    scenario_hash: scenario_hash.into(),
-                    started_ms: now_ms,
-                };
-                let until_ms = now_ms.saturating_add(lease_ms);
-                lead.state = LeadState::Leased {
-                    attempt: attempt_id.clone(),
-                    until_ms,
-                };
-                leads.insert(id, encode(&lead).as_slice())?;
-                leases.insert((campaign, id), until_ms)?;
-                attempts.insert(seq, encode(&start).as_slice())?;
-                ids.insert(attempt_id.as_str(), seq)?;
-                listing.insert((campaign, seq), ())?;
-                bump(&mut counters, campaign, "pending", -1)?;
-                bump(&mut counters, campaign, "leased", 1)?;
-                bump(&mut counters, campaign, "attempts", 1)?;
-                out.push(Leased {
-                    attempt: start,
-                    lead,
-                });
             }
+            meta.insert("next_attempt", next_seq)?;
+            deltas.apply(&mut counters)?;
         }
         tx.commit()?;
         Ok(out)
@@ -191,6 +201,8 @@ impl Store {
             let mut dnc = tx.open_table(DNC)?;
             let mut outbox = tx.open_table(OUTBOX)?;
             let mut counters = tx.open_table(COUNTERS)?;
+            let mut deltas = Deltas::default();
+            let mut next_report = meta.get("next_outbox")?.map_or(1, |v| v.value());
             for item in items {
                 let Some(seq) = ids.get(item.attempt_id.as_str())?.map(|v| v.value()) else {
                     return Err(StoreError::Invalid(format!(
@@ -214,14 +226,10 @@ impl Store {
                 drop(bytes);
                 let holds_lease = matches!(&lead.state,
                     LeadState::Leased { attempt, .. } if *attempt == item.attempt_id);
-                bump(
-                    &mut counters,
-                    campaign,
-                    &format!("status:{}", item.end.status),
-                    1,
-                )?;
+                deltas.add(campaign, &format!("status:{}", item.end.status), 1);
                 for (status, result, transcript) in &item.reports {
-                    let seq = next_id(&mut meta, "next_outbox")?;
+                    let seq = next_report;
+                    next_report += 1;
                     let entry = OutboxEntry {
                         seq,
                         attempt: item.attempt_id.clone(),
@@ -239,7 +247,7 @@ impl Store {
                     continue; // the lead moved on (never expected with one dialer)
                 }
                 leases.remove((campaign, lead.id))?;
-                bump(&mut counters, campaign, "leased", -1)?;
+                deltas.add(campaign, "leased", -1);
                 lead.attempts += 1;
                 *lead.results.entry(item.end.result.clone()).or_default() += 1;
                 lead.last_result = Some(item.end.result.clone());
@@ -259,10 +267,12 @@ impl Store {
                         LeadState::Dnc
                     }
                 };
-                bump(&mut counters, campaign, lead.state.key(), 1)?;
+                deltas.add(campaign, lead.state.key(), 1);
                 leads.insert(lead.id, encode(&lead).as_slice())?;
                 out.push(lead);
             }
+            meta.insert("next_outbox", next_report)?;
+            deltas.apply(&mut counters)?;
         }
         tx.commit()?;
         Ok(out)

@@ -6,7 +6,7 @@ use super::campaigns::cancel_due;
 use super::schema::{CAMPAIGN_LEADS, CAMPAIGNS, COUNTERS, DUE, LEAD_PHONES, LEADS, META};
 use super::{
     CampaignRecord, CampaignState, LeadRecord, LeadState, NewLead, Store, StoreError, bump, decode,
-    encode, next_id,
+    encode, reserve_ids,
 };
 
 /// What one import batch did.
@@ -41,16 +41,24 @@ impl Store {
                 });
             }
             let mut meta = tx.open_table(META)?;
+            // Ids for the whole batch at once; ids of skipped duplicates stay unused.
+            let mut next = reserve_ids(&mut meta, "next_lead", batch.len() as u64)?;
             let mut leads = tx.open_table(LEADS)?;
             let mut phones = tx.open_table(LEAD_PHONES)?;
             let mut listing = tx.open_table(CAMPAIGN_LEADS)?;
             let mut due = tx.open_table(DUE)?;
             for new in batch {
-                if phones.get((campaign, new.phone.as_str()))?.is_some() {
+                let id = next;
+                // One lookup: claim the number, and put the owner back if it had one.
+                let owner = phones
+                    .insert((campaign, new.phone.as_str()), id)?
+                    .map(|old| old.value());
+                if let Some(owner) = owner {
+                    phones.insert((campaign, new.phone.as_str()), owner)?;
                     tally.duplicates += 1;
                     continue;
                 }
-                let id = next_id(&mut meta, "next_lead")?;
+                next += 1;
                 let lead = LeadRecord {
                     id,
                     campaign: campaign.into(),
@@ -67,7 +75,6 @@ impl Store {
                     created_ms: now_ms,
                 };
                 leads.insert(id, encode(&lead).as_slice())?;
-                phones.insert((campaign, new.phone.as_str()), id)?;
                 listing.insert((campaign, id), ())?;
                 due.insert((campaign, now_ms, id), ())?;
                 tally.added += 1;

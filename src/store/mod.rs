@@ -145,6 +145,29 @@ fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, S
     })
 }
 
+/// Counter changes gathered over a transaction and written once at its end: a batch of
+/// a thousand leases changes three counters, not three thousand times.
+#[derive(Default)]
+struct Deltas(std::collections::BTreeMap<(String, String), i64>);
+
+impl Deltas {
+    fn add(&mut self, campaign: &str, key: &str, delta: i64) {
+        *self
+            .0
+            .entry((campaign.to_string(), key.to_string()))
+            .or_default() += delta;
+    }
+
+    fn apply(self, counters: &mut Table<(&str, &str), u64>) -> Result<(), StoreError> {
+        for ((campaign, key), delta) in self.0 {
+            if delta != 0 {
+                bump(counters, &campaign, &key, delta)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Adds `delta` to a campaign counter (never below zero).
 fn bump(
     counters: &mut Table<(&str, &str), u64>,
@@ -160,7 +183,12 @@ fn bump(
 
 /// Next value of a META counter.
 fn next_id(meta: &mut Table<&str, u64>, key: &str) -> Result<u64, StoreError> {
-    let id = meta.get(key)?.map_or(1, |v| v.value());
-    meta.insert(key, id + 1)?;
-    Ok(id)
+    reserve_ids(meta, key, 1)
+}
+
+/// Reserves `n` consecutive values of a META counter; returns the first.
+fn reserve_ids(meta: &mut Table<&str, u64>, key: &str, n: u64) -> Result<u64, StoreError> {
+    let first = meta.get(key)?.map_or(1, |v| v.value());
+    meta.insert(key, first + n)?;
+    Ok(first)
 }
