@@ -1,0 +1,252 @@
+//! The store commands as ops use them: `campaign`, `leads`, `dnc`, `attempts`, with bad
+//! input (settings, CSV files, numbers, time zones) answered by clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dialflow");
+
+/// A fresh folder with a store path; removed when dropped.
+struct Work(PathBuf);
+
+impl Work {
+    fn new(name: &str) -> Work {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cli-campaign-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
+            dir.join("scenarios"),
+        )
+        .unwrap();
+        Work(dir)
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .current_dir(&self.0)
+            .args(args)
+            .args(["--store", "s.redb"])
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn bad_settings_are_refused_naming_the_key() {
+    let w = Work::new("settings");
+    let e = w.fails(&[
+        "campaign",
+        "create",
+        "c",
+        "--scenario",
+        "salehi",
+        "--time-zone",
+        "Mars/Olympus",
+    ]);
+    assert!(e.contains("time_zone") && e.contains("Mars/Olympus"), "{e}");
+    let e = w.fails(&[
+        "campaign",
+        "create",
+        "c",
+        "--scenario",
+        "salehi",
+        "--window",
+        "mon-fri=25:00-26:00",
+    ]);
+    assert!(e.contains("windows") && e.contains("25:00-26:00"), "{e}");
+    let e = w.fails(&[
+        "campaign",
+        "create",
+        "c",
+        "--scenario",
+        "salehi",
+        "--region",
+        "XX",
+    ]);
+    assert!(e.contains("region"), "{e}");
+    let e = w.fails(&["campaign", "create", "c"]);
+    assert!(e.contains("scenario: missing"), "{e}");
+    w.file(
+        "typo.yaml",
+        "scenario: salehi\nwindow:\n  daily: [\"09:00-18:00\"]\n",
+    );
+    let e = w.fails(&["campaign", "create", "c", "--settings", "typo.yaml"]);
+    assert!(e.contains("typo.yaml:2:1") && e.contains("window"), "{e}");
+    w.file(
+        "retry.yaml",
+        "scenario: salehi\nretries:\n  busy: {after: soon, max: 2}\n",
+    );
+    let e = w.fails(&["campaign", "create", "c", "--settings", "retry.yaml"]);
+    assert!(e.contains("retries.busy.after"), "{e}");
+    let e = w.fails(&["campaign", "create", "bad name", "--scenario", "salehi"]);
+    assert!(e.contains("not a campaign name"), "{e}");
+    assert!(w.ok(&["campaign", "list"]).contains("no campaigns"));
+}
+
+#[test]
+fn a_campaign_from_csv_through_its_states() {
+    let w = Work::new("states");
+    let out = w.ok(&[
+        "campaign",
+        "create",
+        "spring",
+        "--scenario",
+        "salehi",
+        "--region",
+        "IR",
+        "--window",
+        "sat-wed=09:00-13:00,16:00-20:00",
+        "--time-zone",
+        "Asia/Tehran",
+    ]);
+    assert!(out.contains("campaign `spring` created (draft)"), "{out}");
+    w.file(
+        "leads.csv",
+        "phone;name;time_zone;plan\n\
+         0912 123 4567;Sara;Asia/Tehran;gold\n\
+         +98 912 123 4567;Sara again;;gold\n\
+         12;Short;;x\n\
+         0912abc4567;Letters;;x\n\
+         09121234568;Zoned;Mars/Olympus;x\n\
+         09121234569;Ali\n\
+         09121234570;Reza;;silver\n",
+    );
+    let out = w.ok(&["leads", "import", "spring", "leads.csv"]);
+    assert!(
+        out.contains("2 lead(s) added, 1 duplicate(s) skipped, 4 row(s) rejected"),
+        "{out}"
+    );
+    let errors = std::fs::read_to_string(w.0.join("leads.errors.csv")).unwrap();
+    assert!(
+        errors.starts_with("line,reason,phone,name,time_zone,plan\n"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("4,`12` is not a valid phone number for region IR"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("6,unknown time zone `Mars/Olympus`"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("7,\"2 fields, the header has 4\",09121234569,Ali"),
+        "{errors}"
+    );
+    let list = w.ok(&["leads", "list", "spring"]);
+    assert!(
+        list.contains("+989121234567") && list.contains("Asia/Tehran"),
+        "{list}"
+    );
+
+    let e = w.fails(&["campaign", "pause", "spring"]);
+    assert!(
+        e.contains("campaign `spring` is draft: cannot pause it"),
+        "{e}"
+    );
+    assert!(
+        w.ok(&["campaign", "start", "spring"])
+            .contains("is running")
+    );
+    assert!(w.ok(&["campaign", "pause", "spring"]).contains("is paused"));
+    let out = w.ok(&["campaign", "stop", "spring", "--cancel-pending"]);
+    assert!(out.contains("2 pending lead(s) cancelled"), "{out}");
+    let show = w.ok(&["campaign", "show", "spring"]);
+    assert!(show.contains("state     stopped"), "{show}");
+    assert!(show.contains("cancelled                2"), "{show}");
+    assert!(
+        w.ok(&["campaign", "archive", "spring"])
+            .contains("is archived")
+    );
+    let e = w.fails(&["leads", "import", "spring", "leads.csv"]);
+    assert!(e.contains("archived"), "{e}");
+    let export = w.ok(&["attempts", "export", "spring"]);
+    assert!(
+        export.starts_with("attempt,campaign,lead_id,phone"),
+        "{export}"
+    );
+    assert_eq!(export.lines().count(), 1, "no attempts yet");
+}
+
+#[test]
+fn empty_and_headless_files_are_clear_errors() {
+    let w = Work::new("empty");
+    w.ok(&["campaign", "create", "c", "--scenario", "salehi"]);
+    w.file("empty.csv", "");
+    let e = w.fails(&["leads", "import", "c", "empty.csv"]);
+    assert!(
+        e.contains("empty.csv") && e.contains("the file is empty"),
+        "{e}"
+    );
+    w.file("nophone.csv", "name,city\nSara,Tehran\n");
+    let e = w.fails(&["leads", "import", "c", "nophone.csv"]);
+    assert!(e.contains("no phone column"), "{e}");
+    let e = w.fails(&["leads", "import", "c", "missing.csv"]);
+    assert!(e.contains("missing.csv"), "{e}");
+    let e = w.fails(&["leads", "import", "nosuch", "empty.csv"]);
+    assert!(e.contains("no campaign named `nosuch`"), "{e}");
+    w.file("header.csv", "phone,name\n");
+    assert!(
+        w.ok(&["leads", "import", "c", "header.csv"])
+            .contains("0 lead(s) added")
+    );
+}
+
+#[test]
+fn dnc_lists_take_normalised_numbers() {
+    let w = Work::new("dnc");
+    w.ok(&["campaign", "create", "c", "--scenario", "salehi"]);
+    let out = w.ok(&["dnc", "add", "0912 123 4567", "+989121234567"]);
+    assert!(
+        out.contains("1 number(s) added (1 already listed)"),
+        "{out}"
+    );
+    let e = w.fails(&["dnc", "add", "12"]);
+    assert!(e.contains("`12`"), "{e}");
+    w.file(
+        "dnc.txt",
+        "phone\n09121230000\nnot a number\n\n09121230001\n",
+    );
+    let out = w.ok(&["dnc", "import", "dnc.txt", "--campaign", "c"]);
+    assert!(
+        out.contains("2 number(s) added, 1 line(s) rejected"),
+        "{out}"
+    );
+    assert!(w.ok(&["dnc", "list"]).contains("+989121234567"));
+    assert!(
+        w.ok(&["dnc", "list", "--campaign", "c"])
+            .contains("+989121230001")
+    );
+    let e = w.fails(&["dnc", "add", "09121234567", "--campaign", "nosuch"]);
+    assert!(e.contains("no campaign named"), "{e}");
+}
