@@ -89,24 +89,24 @@ pub struct LeadRecord {
     pub campaign: String,
     /// E.164.
     pub phone: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom: BTreeMap<String, String>,
     pub state: LeadState,
     /// Attempts in the current round (a recycle starts a new round).
     #[serde(default)]
     pub attempts: u32,
     /// Result → how often the lead ended in it this round (retry caps count these).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub results: BTreeMap<String, u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub round: u32,
     pub created_ms: u64,
 }
@@ -209,4 +209,8 @@ pub struct Alert {
     pub campaign: String,
     pub at_ms: u64,
     pub message: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
