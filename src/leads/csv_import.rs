@@ -12,11 +12,10 @@ use std::iter::FusedIterator;
 use std::sync::OnceLock;
 
 use jiff::tz::TimeZoneDatabase;
-use phonenumber::country::Id;
 use serde::{Deserialize, Serialize};
 
 use super::header::{self, Layout, NameSource, PHONE_COLUMNS};
-use super::phone::{self, normalize_phone, parse_region};
+use super::phone::{self, PhoneNormalizer, parse_region};
 use super::rows::Rows;
 
 /// One valid row of a lead file.
@@ -138,7 +137,7 @@ type Input<R> = Chain<Cursor<Vec<u8>>, Newlines<Counting<R>>>;
 pub struct LeadReader<R: Read> {
     rows: Rows<Input<R>>,
     layout: Layout,
-    region: Id,
+    phones: PhoneNormalizer,
     done: bool,
     zones: HashMap<String, Option<String>>,
 }
@@ -166,7 +165,7 @@ impl<R: Read> LeadReader<R> {
                 time_zone: None,
                 custom: Vec::new(),
             },
-            region,
+            phones: PhoneNormalizer::new(region),
             done: false,
             zones: HashMap::new(),
         };
@@ -230,7 +229,7 @@ impl<R: Read> Iterator for LeadReader<R> {
             match self.read_record() {
                 Ok(true) => {
                     if let Some(row) =
-                        validate(&self.layout, self.region, &mut self.zones, &self.rows)
+                        validate(&self.layout, &self.phones, &mut self.zones, &self.rows)
                     {
                         return Some(Ok(row));
                     }
@@ -251,7 +250,7 @@ impl<R: Read> FusedIterator for LeadReader<R> {}
 /// Turns one record into a lead or a rejection; `None` for a blank row.
 fn validate(
     layout: &Layout,
-    region: Id,
+    phones: &PhoneNormalizer,
     zones: &mut HashMap<String, Option<String>>,
     record: &Rows<impl Read>,
 ) -> Option<Result<LeadRecord, RejectedRow>> {
@@ -295,7 +294,7 @@ fn validate(
         }
     }
 
-    let phone = match normalize_phone(values[layout.phone], region) {
+    let phone = match phones.normalize(values[layout.phone]) {
         Ok(phone) => phone,
         Err(reason) => return reject(reason),
     };

@@ -9,8 +9,9 @@ pub mod csv_import;
 pub mod error_csv;
 pub mod header;
 pub mod phone;
+mod phone_fast;
 mod rows;
 
 pub use csv_import::{ImportError, LeadReader, LeadRecord, RejectedRow};
 pub use error_csv::ErrorCsv;
-pub use phone::normalize_phone;
+pub use phone::{PhoneNormalizer, normalize_phone};
