@@ -86,6 +86,8 @@ pub enum ImportError {
         second: String,
         second_position: usize,
     },
+    #[error("a quote opened in the header (line {line}) is never closed")]
+    HeaderOpenQuote { line: u64 },
     #[error("column {position} of the header (line {line}) is not valid UTF-8")]
     HeaderNotUtf8 { line: u64, position: usize },
     #[error("unknown region `{0}`: expected an ISO 3166 alpha-2 code such as IR or US")]
@@ -118,7 +120,7 @@ const HEADER_SCAN_LIMIT: usize = 1 << 20;
 /// only bounds a hostile one.
 const ZONE_CACHE_LIMIT: usize = 4096;
 
-/// What the csv crate reads: the bytes read ahead to find the header line, then the
+/// What the record reader reads: the bytes read ahead to find the header line, then the
 /// rest of the input, counted for progress, with line breaks made `\n`.
 type Input<R> = Chain<Cursor<Vec<u8>>, Newlines<Counting<R>>>;
 
@@ -156,41 +158,37 @@ impl<R: Read> LeadReader<R> {
             after_cr: false,
         };
         let (prefix, delimiter) = read_header_line(&mut input)?;
-        let mut reader = LeadReader {
-            rows: Rows::new(Cursor::new(prefix).chain(input), delimiter),
-            layout: Layout {
-                columns: Vec::new(),
-                phone: 0,
-                name: NameSource::Missing,
-                time_zone: None,
-                custom: Vec::new(),
-            },
-            phones: PhoneNormalizer::new(region),
-            done: false,
-            zones: HashMap::new(),
-        };
+        let mut rows = Rows::new(Cursor::new(prefix).chain(input), delimiter);
         loop {
-            if !reader.read_record()? {
+            if !read_record(&mut rows)? {
                 return Err(ImportError::NoHeader);
             }
-            if !is_blank_record(&reader.rows) {
+            if !is_blank_record(&rows) {
                 break;
             }
         }
-        let columns = reader
-            .rows
+        let line = rows.first_line();
+        if rows.open_quote() && rows.last_line() > line {
+            return Err(ImportError::HeaderOpenQuote { line });
+        }
+        let columns = rows
             .iter()
             .enumerate()
             .map(|(i, field)| match std::str::from_utf8(field) {
                 Ok(name) => Ok(name.trim().to_string()),
                 Err(_) => Err(ImportError::HeaderNotUtf8 {
-                    line: reader.rows.first_line(),
+                    line,
                     position: i + 1,
                 }),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        reader.layout = Layout::new(columns)?;
-        Ok(reader)
+        Ok(LeadReader {
+            layout: Layout::new(columns)?,
+            rows,
+            phones: PhoneNormalizer::new(region),
+            done: false,
+            zones: HashMap::new(),
+        })
     }
 
     /// The header's column names, trimmed, as written (the error report repeats them).
@@ -209,14 +207,14 @@ impl<R: Read> LeadReader<R> {
     pub fn bytes_read(&self) -> u64 {
         self.rows.get_ref().get_ref().1.inner.count
     }
+}
 
-    /// Reads the next CSV record; `false` at the end.
-    fn read_record(&mut self) -> Result<bool, ImportError> {
-        self.rows.read().map_err(|source| ImportError::Read {
-            line: self.rows.next_line(),
-            source,
-        })
-    }
+/// Reads the next CSV record; `false` at the end.
+fn read_record(rows: &mut Rows<impl Read>) -> Result<bool, ImportError> {
+    rows.read().map_err(|source| ImportError::Read {
+        line: rows.next_line(),
+        source,
+    })
 }
 
 impl<R: Read> Iterator for LeadReader<R> {
@@ -226,7 +224,7 @@ impl<R: Read> Iterator for LeadReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            match self.read_record() {
+            match read_record(&mut self.rows) {
                 Ok(true) => {
                     if let Some(row) =
                         validate(&self.layout, &self.phones, &mut self.zones, &self.rows)
