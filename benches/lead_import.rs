@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use dialflow::leads::{LeadReader, normalize_phone};
+use dialflow::leads::{LeadReader, PhoneNormalizer};
 use phonenumber::country::Id;
 
 /// A deterministic generator, so every run reads the same file.
@@ -69,14 +69,15 @@ fn main() {
 
     let mut rng = Lcg(7);
     let sample: Vec<String> = (0..100_000).map(|_| phone(&mut rng)).collect();
+    let phones = PhoneNormalizer::new(Id::IR);
     let start = Instant::now();
     let mut ok = 0;
     for raw in &sample {
-        ok += normalize_phone(black_box(raw), Id::IR).is_ok() as usize;
+        ok += phones.normalize(black_box(raw)).is_ok() as usize;
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "normalize_phone alone                  {:>8.0} numbers/s ({ok} valid of {})",
+        "PhoneNormalizer alone                  {:>8.0} numbers/s ({ok} valid of {})",
         sample.len() as f64 / secs,
         sample.len()
     );
