@@ -194,7 +194,10 @@ fn invalid_utf8_rejects_the_row_only() {
     assert_eq!(leads[0].line, 3);
     assert_eq!(
         reasons(&rejected),
-        [(2, "column `city` (3) is not valid UTF-8")]
+        [(
+            2,
+            "column `city` (3) is not valid UTF-8: save the file as CSV UTF-8"
+        )]
     );
     assert_eq!(
         rejected[0].fields,
@@ -236,7 +239,15 @@ fn file_level_errors_name_what_and_where() {
     );
     assert_eq!(
         header_error(b"\nphone,ci\xFFty\n"),
-        "column 2 of the header (line 2) is not valid UTF-8"
+        "column 2 of the header (line 2) is not valid UTF-8: save the file as CSV UTF-8"
+    );
+    let utf16: Vec<u8> = "\u{FEFF}phone\tname\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert_eq!(
+        header_error(utf16),
+        "the file is UTF-16 (as a spreadsheet's \"Unicode text\" export is): save it as CSV UTF-8"
     );
     assert_eq!(
         header_error("phone,\"name\n09121234567,Sara\n"),

@@ -88,7 +88,13 @@ pub enum ImportError {
     },
     #[error("a quote opened in the header (line {line}) is never closed")]
     HeaderOpenQuote { line: u64 },
-    #[error("column {position} of the header (line {line}) is not valid UTF-8")]
+    #[error(
+        "the file is UTF-16 (as a spreadsheet's \"Unicode text\" export is): save it as CSV UTF-8"
+    )]
+    Utf16,
+    #[error(
+        "column {position} of the header (line {line}) is not valid UTF-8: save the file as CSV UTF-8"
+    )]
     HeaderNotUtf8 { line: u64, position: usize },
     #[error("unknown region `{0}`: expected an ISO 3166 alpha-2 code such as IR or US")]
     UnknownRegion(String),
@@ -285,7 +291,7 @@ fn validate(
             Ok(value) => values.push(value.trim()),
             Err(_) => {
                 return reject(format!(
-                    "{} is not valid UTF-8",
+                    "{} is not valid UTF-8: save the file as CSV UTF-8",
                     column_label(&layout.columns, i)
                 ));
             }
@@ -399,6 +405,8 @@ fn read_header_line<R: Read>(input: &mut R) -> Result<(Vec<u8>, u8), ImportError
             }
             if buf.starts_with(BOM) {
                 buf.drain(..BOM.len());
+            } else if buf.starts_with(b"\xFF\xFE") || buf.starts_with(b"\xFE\xFF") {
+                return Err(ImportError::Utf16);
             }
             bom_checked = true;
         }
