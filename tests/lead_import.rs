@@ -194,7 +194,10 @@ fn invalid_utf8_rejects_the_row_only() {
     assert_eq!(leads[0].line, 3);
     assert_eq!(
         reasons(&rejected),
-        [(2, "column `city` (3) is not valid UTF-8")]
+        [(
+            2,
+            "column `city` (3) is not valid UTF-8: save the file as CSV UTF-8"
+        )]
     );
     assert_eq!(
         rejected[0].fields,
@@ -236,7 +239,19 @@ fn file_level_errors_name_what_and_where() {
     );
     assert_eq!(
         header_error(b"\nphone,ci\xFFty\n"),
-        "column 2 of the header (line 2) is not valid UTF-8"
+        "column 2 of the header (line 2) is not valid UTF-8: save the file as CSV UTF-8"
+    );
+    let utf16: Vec<u8> = "\u{FEFF}phone\tname\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert_eq!(
+        header_error(utf16),
+        "the file is UTF-16 (as a spreadsheet's \"Unicode text\" export is): save it as CSV UTF-8"
+    );
+    assert_eq!(
+        header_error("phone,\"name\n09121234567,Sara\n"),
+        "a quote opened in the header (line 1) is never closed"
     );
     let err = LeadReader::new("phone\n".as_bytes(), "XX").err().unwrap();
     assert_eq!(
@@ -291,6 +306,31 @@ fn custom_columns_with_awkward_names() {
             ("first_name", "S"),
         ])
     );
+}
+
+/// Every custom key works in a scenario expression as `lead.custom.<key>`, keywords
+/// of the expression language included.
+#[test]
+fn custom_keys_work_in_expressions() {
+    use dialflow::core::expr::{Value, VarPath, eval, parse_guard};
+
+    let text = "phone,Zip Code,2nd-contact,,شهر,in,and,not,true,City\n\
+                09121234567,a,b,c,d,e,f,g,h,i\n";
+    let reader = LeadReader::new(text.as_bytes(), "IR").unwrap();
+    let keys: Vec<String> = reader.custom_keys().map(str::to_string).collect();
+    let (leads, _) = import(text, "IR");
+    let lead = leads[0].clone().into_lead();
+    let vars = |path: &VarPath| match &path.0[..] {
+        [l, c, key] if l == "lead" && c == "custom" => {
+            lead.custom.get(key).map(|v| Value::str(v.as_str()))
+        }
+        _ => None,
+    };
+    for key in &keys {
+        let guard = format!("lead.custom.{key} == \"{}\"", lead.custom[key]);
+        let expr = parse_guard(&guard).unwrap_or_else(|e| panic!("{guard}: {e:?}"));
+        assert_eq!(eval(&expr, &vars), Ok(Value::Bool(true)), "{guard}");
+    }
 }
 
 #[test]

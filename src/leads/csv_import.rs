@@ -12,11 +12,10 @@ use std::iter::FusedIterator;
 use std::sync::OnceLock;
 
 use jiff::tz::TimeZoneDatabase;
-use phonenumber::country::Id;
 use serde::{Deserialize, Serialize};
 
 use super::header::{self, Layout, NameSource, PHONE_COLUMNS};
-use super::phone::{self, normalize_phone, parse_region};
+use super::phone::{self, PhoneNormalizer, parse_region};
 use super::rows::Rows;
 
 /// One valid row of a lead file.
@@ -87,7 +86,15 @@ pub enum ImportError {
         second: String,
         second_position: usize,
     },
-    #[error("column {position} of the header (line {line}) is not valid UTF-8")]
+    #[error("a quote opened in the header (line {line}) is never closed")]
+    HeaderOpenQuote { line: u64 },
+    #[error(
+        "the file is UTF-16 (as a spreadsheet's \"Unicode text\" export is): save it as CSV UTF-8"
+    )]
+    Utf16,
+    #[error(
+        "column {position} of the header (line {line}) is not valid UTF-8: save the file as CSV UTF-8"
+    )]
     HeaderNotUtf8 { line: u64, position: usize },
     #[error("unknown region `{0}`: expected an ISO 3166 alpha-2 code such as IR or US")]
     UnknownRegion(String),
@@ -119,7 +126,7 @@ const HEADER_SCAN_LIMIT: usize = 1 << 20;
 /// only bounds a hostile one.
 const ZONE_CACHE_LIMIT: usize = 4096;
 
-/// What the csv crate reads: the bytes read ahead to find the header line, then the
+/// What the record reader reads: the bytes read ahead to find the header line, then the
 /// rest of the input, counted for progress, with line breaks made `\n`.
 type Input<R> = Chain<Cursor<Vec<u8>>, Newlines<Counting<R>>>;
 
@@ -138,7 +145,7 @@ type Input<R> = Chain<Cursor<Vec<u8>>, Newlines<Counting<R>>>;
 pub struct LeadReader<R: Read> {
     rows: Rows<Input<R>>,
     layout: Layout,
-    region: Id,
+    phones: PhoneNormalizer,
     done: bool,
     zones: HashMap<String, Option<String>>,
 }
@@ -157,41 +164,37 @@ impl<R: Read> LeadReader<R> {
             after_cr: false,
         };
         let (prefix, delimiter) = read_header_line(&mut input)?;
-        let mut reader = LeadReader {
-            rows: Rows::new(Cursor::new(prefix).chain(input), delimiter),
-            layout: Layout {
-                columns: Vec::new(),
-                phone: 0,
-                name: NameSource::Missing,
-                time_zone: None,
-                custom: Vec::new(),
-            },
-            region,
-            done: false,
-            zones: HashMap::new(),
-        };
+        let mut rows = Rows::new(Cursor::new(prefix).chain(input), delimiter);
         loop {
-            if !reader.read_record()? {
+            if !read_record(&mut rows)? {
                 return Err(ImportError::NoHeader);
             }
-            if !is_blank_record(&reader.rows) {
+            if !is_blank_record(&rows) {
                 break;
             }
         }
-        let columns = reader
-            .rows
+        let line = rows.first_line();
+        if rows.open_quote() && rows.last_line() > line {
+            return Err(ImportError::HeaderOpenQuote { line });
+        }
+        let columns = rows
             .iter()
             .enumerate()
             .map(|(i, field)| match std::str::from_utf8(field) {
                 Ok(name) => Ok(name.trim().to_string()),
                 Err(_) => Err(ImportError::HeaderNotUtf8 {
-                    line: reader.rows.first_line(),
+                    line,
                     position: i + 1,
                 }),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        reader.layout = Layout::new(columns)?;
-        Ok(reader)
+        Ok(LeadReader {
+            layout: Layout::new(columns)?,
+            rows,
+            phones: PhoneNormalizer::new(region),
+            done: false,
+            zones: HashMap::new(),
+        })
     }
 
     /// The header's column names, trimmed, as written (the error report repeats them).
@@ -210,14 +213,14 @@ impl<R: Read> LeadReader<R> {
     pub fn bytes_read(&self) -> u64 {
         self.rows.get_ref().get_ref().1.inner.count
     }
+}
 
-    /// Reads the next CSV record; `false` at the end.
-    fn read_record(&mut self) -> Result<bool, ImportError> {
-        self.rows.read().map_err(|source| ImportError::Read {
-            line: self.rows.next_line(),
-            source,
-        })
-    }
+/// Reads the next CSV record; `false` at the end.
+fn read_record(rows: &mut Rows<impl Read>) -> Result<bool, ImportError> {
+    rows.read().map_err(|source| ImportError::Read {
+        line: rows.next_line(),
+        source,
+    })
 }
 
 impl<R: Read> Iterator for LeadReader<R> {
@@ -227,10 +230,10 @@ impl<R: Read> Iterator for LeadReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            match self.read_record() {
+            match read_record(&mut self.rows) {
                 Ok(true) => {
                     if let Some(row) =
-                        validate(&self.layout, self.region, &mut self.zones, &self.rows)
+                        validate(&self.layout, &self.phones, &mut self.zones, &self.rows)
                     {
                         return Some(Ok(row));
                     }
@@ -251,7 +254,7 @@ impl<R: Read> FusedIterator for LeadReader<R> {}
 /// Turns one record into a lead or a rejection; `None` for a blank row.
 fn validate(
     layout: &Layout,
-    region: Id,
+    phones: &PhoneNormalizer,
     zones: &mut HashMap<String, Option<String>>,
     record: &Rows<impl Read>,
 ) -> Option<Result<LeadRecord, RejectedRow>> {
@@ -288,14 +291,14 @@ fn validate(
             Ok(value) => values.push(value.trim()),
             Err(_) => {
                 return reject(format!(
-                    "{} is not valid UTF-8",
+                    "{} is not valid UTF-8: save the file as CSV UTF-8",
                     column_label(&layout.columns, i)
                 ));
             }
         }
     }
 
-    let phone = match normalize_phone(values[layout.phone], region) {
+    let phone = match phones.normalize(values[layout.phone]) {
         Ok(phone) => phone,
         Err(reason) => return reject(reason),
     };
@@ -402,6 +405,8 @@ fn read_header_line<R: Read>(input: &mut R) -> Result<(Vec<u8>, u8), ImportError
             }
             if buf.starts_with(BOM) {
                 buf.drain(..BOM.len());
+            } else if buf.starts_with(b"\xFF\xFE") || buf.starts_with(b"\xFE\xFF") {
+                return Err(ImportError::Utf16);
             }
             bom_checked = true;
         }

@@ -10,8 +10,9 @@ pub mod error_csv;
 pub mod header;
 pub mod import;
 pub mod phone;
+mod phone_fast;
 mod rows;
 
 pub use csv_import::{ImportError, LeadReader, LeadRecord, RejectedRow};
 pub use error_csv::ErrorCsv;
-pub use phone::normalize_phone;
+pub use phone::{PhoneNormalizer, normalize_phone};
