@@ -179,9 +179,23 @@ async fn daemon(
         exit_when_idle,
         ..DialerOptions::default()
     };
+    let metrics_of = runtime.clone();
     let dialer =
         Dialer::new(Arc::clone(&store), runtime, scenarios, config, options).with_events(events_tx);
     let result = dialer.run(stop_rx).await;
+    if let Some(m) = metrics_of.classify_metrics() {
+        for (provider, l) in &m.latency {
+            eprintln!(
+                "classification {provider}: {} call(s), mean {} ms, max {} ms",
+                l.count,
+                l.mean_ms(),
+                l.max_ms
+            );
+        }
+        for (kind, n) in &m.errors {
+            eprintln!("classification errors {kind}: {n}");
+        }
+    }
     watcher.abort();
     tasks.stop().await;
     let _ = printer.await;

@@ -133,6 +133,12 @@ impl Runtime {
         ))
     }
 
+    /// Classification latency per provider and errors by kind (none for the simulated
+    /// classifier).
+    pub fn classify_metrics(&self) -> Option<crate::classify::metrics::Snapshot> {
+        self.shared.classifier.metrics()
+    }
+
     /// The ARI client the calls use.
     pub fn client(&self) -> &AriClient {
         &self.shared.client
