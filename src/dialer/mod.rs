@@ -349,31 +349,6 @@ impl Dialer {
         Ok(())
     }
 
-    /// The dial strings for a campaign's call: prefix and caller id from the campaign (or
-    /// the configuration), never from the lead (seed 001).
-    fn deployment(&self, record: &CampaignRecord, scenario: &Scenario, phone: &str) -> Deployment {
-        let prefix = record
-            .settings
-            .dial_prefix
-            .as_deref()
-            .unwrap_or(&self.config.dial.prefix);
-        Deployment {
-            app: self.config.ari.app.clone(),
-            customer_endpoint: self.config.dial_string_with(prefix, phone),
-            operators: self.config.operators.clone(),
-            caller_ids: self.config.caller_ids.clone(),
-            customer_caller_id: record
-                .settings
-                .caller_id
-                .clone()
-                .or_else(|| self.config.dial.caller_id.clone()),
-            sound_prefix: scenario.prompt_set.clone(),
-            amd_context: self.config.amd_context.clone(),
-            formats: self.config.dial.formats.clone(),
-            scenario_name: scenario.name.clone(),
-        }
-    }
-
     fn start_call(
         &self,
         record: &CampaignRecord,
@@ -381,7 +356,7 @@ impl Dialer {
         lease: Leased,
         done_tx: &mpsc::UnboundedSender<Completion>,
     ) {
-        let deployment = self.deployment(record, &scenario, &lease.lead.phone);
+        let deployment = deployment(&self.config, record, &scenario, &lease.lead.phone);
         let setup = CallSetup {
             attempt_id: lease.attempt.id.clone(),
             lead: Lead {
@@ -587,6 +562,36 @@ impl Dialer {
     }
 }
 
+/// The dial strings for a campaign's call: prefix and caller id from the campaign (or the
+/// configuration), never from the lead (seed 001).
+fn deployment(
+    config: &Config,
+    record: &CampaignRecord,
+    scenario: &Scenario,
+    phone: &str,
+) -> Deployment {
+    let prefix = record
+        .settings
+        .dial_prefix
+        .as_deref()
+        .unwrap_or(&config.dial.prefix);
+    Deployment {
+        app: config.ari.app.clone(),
+        customer_endpoint: config.dial_string_with(prefix, phone),
+        operators: config.operators.clone(),
+        caller_ids: config.caller_ids.clone(),
+        customer_caller_id: record
+            .settings
+            .caller_id
+            .clone()
+            .or_else(|| config.dial.caller_id.clone()),
+        sound_prefix: scenario.prompt_set.clone(),
+        amd_context: config.amd_context.clone(),
+        formats: config.dial.formats.clone(),
+        scenario_name: scenario.name.clone(),
+    }
+}
+
 /// The circuit breaker: a quota refusal pauses at once; so do too many technical
 /// failures in a row. Returns why, when it trips.
 fn breaker(live: &mut Live, result: &str) -> Option<String> {
@@ -617,4 +622,102 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Invalid(format!("a store task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::campaign::settings::CampaignSettings;
+
+    fn config() -> Config {
+        Config::parse(
+            "t",
+            "ari: {url: \"http://127.0.0.1:1\", user: u, password: p, app: dialflow}\n\
+             dial: {template: \"PJSIP/{number}@trunk\", prefix: \"9\", caller_id: \"+15550100\"}\n",
+            |_| None,
+        )
+        .unwrap()
+    }
+
+    fn record(settings: CampaignSettings) -> CampaignRecord {
+        CampaignRecord {
+            name: "c".into(),
+            settings,
+            state: CampaignState::Running,
+            reason: None,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    fn scenario() -> Arc<Scenario> {
+        crate::load::compile_file(
+            std::path::Path::new("scenarios/salehi.yaml"),
+            &crate::load::LoadOptions::default(),
+        )
+        .scenario
+        .unwrap()
+    }
+
+    fn live(max_failures: u32) -> Live {
+        let mut settings = CampaignSettings::for_scenario("salehi");
+        settings.max_consecutive_failures = max_failures;
+        Live {
+            record: record(settings),
+            policy: Err("unused".into()),
+            pacer: Pacer::new(Default::default()),
+            in_flight: 0,
+            failures_in_a_row: 0,
+            quiet_until: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn either_quota_refusal_trips_the_breaker_at_once() {
+        for result in ["failed:stt_quota", "failed:llm_quota"] {
+            let reason = breaker(&mut live(10), result).expect("trips");
+            assert!(reason.contains(result), "{reason}");
+        }
+    }
+
+    #[test]
+    fn technical_failures_trip_it_only_in_a_row() {
+        let mut l = live(3);
+        assert!(breaker(&mut l, "failed:originate").is_none());
+        assert!(breaker(&mut l, "failed:recording").is_none());
+        assert!(
+            breaker(&mut l, "busy").is_none(),
+            "a customer's result resets the count"
+        );
+        assert!(breaker(&mut l, "failed:originate").is_none());
+        assert!(breaker(&mut l, "failed:originate").is_none());
+        let reason = breaker(&mut l, "failed:stt_failure").expect("the third in a row");
+        assert!(
+            reason.starts_with("3 technical failures in a row"),
+            "{reason}"
+        );
+        assert!(
+            breaker(&mut live(0), "failed:x").is_none(),
+            "0 turns it off"
+        );
+    }
+
+    #[test]
+    fn prefix_and_caller_id_come_from_the_campaign_or_the_configuration() {
+        let scenario = scenario();
+        let d = deployment(
+            &config(),
+            &record(CampaignSettings::for_scenario("salehi")),
+            &scenario,
+            "+989121234567",
+        );
+        assert_eq!(d.customer_endpoint, "PJSIP/9989121234567@trunk");
+        assert_eq!(d.customer_caller_id.as_deref(), Some("+15550100"));
+        let mut own = CampaignSettings::for_scenario("salehi");
+        own.dial_prefix = Some("0".into());
+        own.caller_id = Some("+982100000000".into());
+        let d = deployment(&config(), &record(own), &scenario, "+989121234567");
+        assert_eq!(d.customer_endpoint, "PJSIP/0989121234567@trunk");
+        assert_eq!(d.customer_caller_id.as_deref(), Some("+982100000000"));
+    }
 }
