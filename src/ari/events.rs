@@ -52,6 +52,15 @@ macro_rules! events {
             }
         }
 
+        /// Straight from the text: the fast path of `parse`. `None` when `type_name` is not
+        /// a known type.
+        fn decode_known_text(type_name: &str, text: &str) -> Option<Result<Event, serde_json::Error>> {
+            match type_name {
+                $($wire => Some(serde_json::from_str::<$name>(text).map(|e| Event::$name(Box::new(e)))),)*
+                _ => None,
+            }
+        }
+
         /// `None` when `type_name` is not a known type.
         fn decode_known(type_name: &str, value: &Value) -> Option<Result<Event, serde_json::Error>> {
             match type_name {
@@ -526,6 +535,19 @@ pub struct AdditionalParam {
 
 /// Decodes one WebSocket text frame. Never fails: see the module documentation.
 pub fn parse(text: &str) -> Event {
+    // Fast path, for the events that fit their model: read the `type`, then the typed
+    // event straight from the text, with no intermediate `Value`.
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    if let Ok(Kind { kind: Some(kind) }) = serde_json::from_str::<Kind>(text)
+        && let Some(Ok(event)) = decode_known_text(&kind, text)
+    {
+        return event;
+    }
+    // Everything else (unknown, malformed, not JSON) is described precisely.
     match serde_json::from_str::<Value>(text) {
         Ok(value) => decode(value, Some(text)),
         Err(error) => Event::Malformed {

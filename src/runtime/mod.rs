@@ -69,9 +69,8 @@ pub struct Runtime {
     shared: Arc<Shared>,
 }
 
-/// Handles of the runtime's background tasks.
+/// Handles of the runtime's background task: the router, which reads the event stream.
 pub struct RuntimeTasks {
-    pub events: JoinHandle<()>,
     pub router: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
 }
@@ -80,7 +79,6 @@ impl RuntimeTasks {
     /// Stops the event stream and the router.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.events.await;
         let _ = self.router.await;
     }
 }
@@ -106,9 +104,8 @@ impl Runtime {
             health: Mutex::new(health::Health::default()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (tx, rx) = mpsc::channel(4096);
-        let events = tokio::spawn(events::run(shared.client.events_url(), tx, shutdown_rx));
-        let router = tokio::spawn(route(Arc::clone(&shared), rx));
+        let stream = events::EventStream::new(shared.client.events_url());
+        let router = tokio::spawn(route(Arc::clone(&shared), stream, shutdown_rx));
         let wait = async {
             while !*connected_rx.borrow_and_update() {
                 if connected_rx.changed().await.is_err() {
@@ -125,11 +122,7 @@ impl Runtime {
         }
         Ok((
             Runtime { shared },
-            RuntimeTasks {
-                events,
-                router,
-                shutdown,
-            },
+            RuntimeTasks { router, shutdown },
         ))
     }
 
@@ -236,11 +229,20 @@ fn input_target(input: &Input) -> Option<&str> {
     }
 }
 
-/// Sends every event to its call; reconciles after a reconnect.
-async fn route(shared: Arc<Shared>, mut rx: mpsc::Receiver<StreamItem>) {
-    while let Some(item) = rx.recv().await {
+/// Reads the event stream and sends every event to its call; reconciles after a
+/// reconnect (in the background, so events keep flowing meanwhile).
+async fn route(
+    shared: Arc<Shared>,
+    mut stream: events::EventStream,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            _ = shutdown.changed() => return,
+        };
         match item {
-            StreamItem::Event(event) => {
+            StreamItem::Event(event, arrived) => {
                 if matches!(
                     event.as_ref(),
                     crate::ari::Event::Unknown { .. } | crate::ari::Event::Malformed { .. }
@@ -269,13 +271,13 @@ async fn route(shared: Arc<Shared>, mut rx: mpsc::Receiver<StreamItem>) {
                     .ok()
                     .and_then(|c| c.get(attempt).cloned());
                 if let Some(sender) = sender {
-                    let _ = sender.send((Some(Instant::now()), input));
+                    let _ = sender.send((Some(arrived), input));
                 }
             }
             StreamItem::Connected { reconnected } => {
                 let _ = shared.connected.send(true);
                 if reconnected {
-                    reconcile(&shared).await;
+                    tokio::spawn(reconcile(Arc::clone(&shared)));
                 }
             }
             StreamItem::Disconnected { .. } => {
@@ -287,7 +289,14 @@ async fn route(shared: Arc<Shared>, mut rx: mpsc::Receiver<StreamItem>) {
 
 /// After a reconnect: every channel a live call owns that Asterisk no longer has ended
 /// while we were away. Tell its call, so it finishes instead of waiting forever.
-async fn reconcile(shared: &Shared) {
+async fn reconcile(shared: Arc<Shared>) {
+    // What we own before asking: a channel originated after the list was taken must not
+    // look lost.
+    let owned: Vec<(String, Vec<String>)> = shared
+        .channels
+        .lock()
+        .map(|c| c.iter().map(|(a, ch)| (a.clone(), ch.clone())).collect())
+        .unwrap_or_default();
     let live = match shared.client.channels().await {
         Ok(list) => list,
         Err(e) => {
@@ -295,11 +304,6 @@ async fn reconcile(shared: &Shared) {
             return;
         }
     };
-    let owned: Vec<(String, Vec<String>)> = shared
-        .channels
-        .lock()
-        .map(|c| c.iter().map(|(a, ch)| (a.clone(), ch.clone())).collect())
-        .unwrap_or_default();
     let (mut lost, mut answered) = (0, 0);
     for (attempt, channels) in owned {
         let sender = shared
