@@ -493,3 +493,32 @@ async fn technical_failures_in_a_row_trip_the_breaker() {
     );
     h.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distressed_asterisk_holds_new_originates() {
+    let h = harness("salehi", None).await;
+    h.add("calm", always_open("salehi"), &leads(&["no"; 4], 0));
+    // Asterisk answers REST in three seconds and half the requests fail: hold off.
+    for _ in 0..300 {
+        h.runtime.record_request(Duration::from_secs(3), true);
+    }
+    let distress = h.runtime.distress();
+    assert!(distress.rest_latency_ms > 2_000, "{distress:?}");
+    let events = h.dial(10, Duration::from_secs(2)).await;
+    assert!(
+        results(&events).is_empty(),
+        "nothing dialed while distressed"
+    );
+    assert_eq!(h.store.counts("calm").unwrap()["pending"], 4);
+    // Healthy again: the campaign goes on.
+    for _ in 0..300 {
+        h.runtime.record_request(Duration::from_millis(2), false);
+    }
+    let events = h.dial(10, Duration::from_secs(60)).await;
+    assert_eq!(results(&events).len(), 4);
+    assert_eq!(
+        h.store.campaign("calm").unwrap().state,
+        CampaignState::Completed
+    );
+    h.close().await;
+}

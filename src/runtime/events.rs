@@ -16,10 +16,14 @@ use crate::ari::events::{self, Event};
 
 #[derive(Debug)]
 pub enum StreamItem {
-    Connected { reconnected: bool },
+    Connected {
+        reconnected: bool,
+    },
     /// An event and the moment its frame was read.
     Event(Box<Event>, Instant),
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);

@@ -120,10 +120,7 @@ impl Runtime {
                 shared.client.endpoint().base_url
             )));
         }
-        Ok((
-            Runtime { shared },
-            RuntimeTasks { router, shutdown },
-        ))
+        Ok((Runtime { shared }, RuntimeTasks { router, shutdown }))
     }
 
     /// Classification latency per provider and errors by kind (none for the simulated
@@ -171,6 +168,14 @@ impl Runtime {
             .lock()
             .map(|h| h.distress())
             .unwrap_or_default()
+    }
+
+    /// Counts one ARI request into the health the pacing reads. The runtime calls it for
+    /// each of its requests; tests call it to play a distressed Asterisk.
+    pub fn record_request(&self, took: Duration, failed: bool) {
+        if let Ok(mut health) = self.shared.health.lock() {
+            health.request(took, failed);
+        }
     }
 
     /// Calls in progress.
