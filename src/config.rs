@@ -42,6 +42,10 @@ pub struct Config {
     /// `{campaign, message, at}`. They are also kept in the store and logged.
     #[serde(default)]
     pub alert_webhook: Option<String>,
+    /// Where `dialflow run` serves its HTTP API (campaign control while it holds the
+    /// store; the commands use it then). `""` turns it off.
+    #[serde(default = "default_listen")]
+    pub listen: String,
 }
 
 /// How recorded answers become intents.
@@ -180,6 +184,9 @@ fn default_scenarios() -> PathBuf {
 fn default_prompts() -> PathBuf {
     "prompts".into()
 }
+fn default_listen() -> String {
+    "127.0.0.1:8099".into()
+}
 fn default_store() -> PathBuf {
     "data/dialflow.redb".into()
 }
@@ -230,6 +237,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_OPERATORS", "operators"),
     ("DIALFLOW_CALLER_IDS", "caller_ids"),
     ("DIALFLOW_ALERT_WEBHOOK", "alert_webhook"),
+    ("DIALFLOW_LISTEN", "listen"),
 ];
 
 /// `name=value,name=value` (the environment's form of a map), replacing the file's map.
@@ -312,6 +320,7 @@ impl Config {
             "operators" => self.operators = parse_map(&value)?,
             "caller_ids" => self.caller_ids = parse_map(&value)?,
             "alert_webhook" => self.alert_webhook = Some(value),
+            "listen" => self.listen = value,
             other => return Err(format!("`{other}` cannot be set from the environment")),
         }
         Ok(())
@@ -324,6 +333,12 @@ impl Config {
                 message,
             })
         };
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return err(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8099", self.listen),
+            );
+        }
         if let Some(url) = &self.alert_webhook
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -421,6 +436,29 @@ mod tests {
     use super::*;
 
     const FILE: &str = "ari:\n  url: http://127.0.0.1:8088\n  user: dialflow\noperators:\n  sales: PJSIP/1000\ndial:\n  template: PJSIP/{number}@trunk\n  prefix: \"9\"\n";
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../dialflow.example.yaml");
+        let c = Config::parse(
+            "dialflow.example.yaml",
+            text,
+            env(&[("DIALFLOW_ARI_PASSWORD", "x")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8099");
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_key() {
+        let e = Config::parse(
+            "d.yaml",
+            &format!("{FILE}listen: nowhere\n"),
+            env(&[("DIALFLOW_ARI_PASSWORD", "x")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.place, "listen");
+    }
 
     fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| {

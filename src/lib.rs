@@ -10,6 +10,7 @@ pub mod config;
 pub mod core;
 pub mod dialer;
 pub mod hooks;
+pub mod http;
 pub mod leads;
 pub mod load;
 pub mod render;

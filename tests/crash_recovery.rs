@@ -60,7 +60,7 @@ fn workspace(port: u16) -> PathBuf {
              dial:\n  template: \"Local/{{number}}@sim-customers\"\n\
              operators:\n  sales: \"Local/op-answer@sim-operators\"\n\
              scenarios: {repo}/scenarios\nprompts: {repo}/prompts\nstore: data/crash.redb\n\
-             max_concurrent: 8\nshutdown_grace: 1s\n"
+             max_concurrent: 8\nshutdown_grace: 1s\nlisten: \"\"\n"
         ),
     )
     .unwrap();

@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::store_args::{StoreArgs, now_ms, scenario_file, show_ms};
+use super::store_args::{Access, Api, StoreArgs, now_ms, scenario_file, show_ms};
 use crate::core::campaign::settings::CampaignSettings;
 use crate::dialer::policy::CampaignPolicy;
-use crate::store::Store;
+use crate::http::CampaignView;
 use crate::store::campaigns::Transition;
+use crate::store::{CampaignRecord, Store};
 
 #[derive(Debug, Args)]
 pub struct CampaignArgs {
@@ -73,7 +74,12 @@ pub struct CreateArgs {
 }
 
 pub fn run(args: &CampaignArgs) -> ExitCode {
-    match run_command(args) {
+    let result = match args.store.access() {
+        Ok(Access::Local(store)) => run_local(&store, args),
+        Ok(Access::Daemon(api)) => run_remote(&api, args),
+        Err(message) => Err(message),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -82,16 +88,49 @@ pub fn run(args: &CampaignArgs) -> ExitCode {
     }
 }
 
-fn run_command(args: &CampaignArgs) -> Result<(), String> {
-    let store = args.store.open()?;
+fn say(r: &CampaignRecord) {
+    println!("campaign `{}` is {}", r.name, r.state);
+}
+
+/// With the store file.
+fn run_local(store: &Store, args: &CampaignArgs) -> Result<(), String> {
     let now = now_ms();
-    let say = |r: crate::store::CampaignRecord| {
-        println!("campaign `{}` is {}", r.name, r.state);
+    let views = |names: Vec<CampaignRecord>| -> Result<Vec<CampaignView>, String> {
+        names
+            .into_iter()
+            .map(|record| {
+                let counts = store.counts(&record.name).map_err(|e| e.to_string())?;
+                Ok(CampaignView {
+                    record,
+                    counts,
+                    alerts: Vec::new(),
+                })
+            })
+            .collect()
     };
     match &args.command {
-        CampaignCommand::Create(c) => create(&store, &args.store, c),
-        CampaignCommand::List => list(&store),
-        CampaignCommand::Show { name } => show(&store, name),
+        CampaignCommand::Create(c) => {
+            let settings = checked_settings(&args.store, c)?;
+            let record = store
+                .create_campaign(&c.name, settings, now)
+                .map_err(|e| e.to_string())?;
+            created(&record);
+            Ok(())
+        }
+        CampaignCommand::List => {
+            list(&views(store.campaigns().map_err(|e| e.to_string())?)?);
+            Ok(())
+        }
+        CampaignCommand::Show { name } => {
+            let view = CampaignView {
+                record: store.campaign(name).map_err(|e| e.to_string())?,
+                counts: store.counts(name).map_err(|e| e.to_string())?,
+                alerts: store.alerts(Some(name)).map_err(|e| e.to_string())?,
+            };
+            let next_due = store.next_due(name).map_err(|e| e.to_string())?;
+            show(&view, next_due);
+            Ok(())
+        }
         CampaignCommand::Start { name } => {
             let record = store.campaign(name).map_err(|e| e.to_string())?;
             CampaignPolicy::compile(&record.settings)
@@ -104,13 +143,13 @@ fn run_command(args: &CampaignArgs) -> Result<(), String> {
                     file.display()
                 ));
             }
-            say(store
+            say(&store
                 .transition(name, Transition::Start, None, now)
                 .map_err(|e| e.to_string())?);
             Ok(())
         }
         CampaignCommand::Pause { name } => {
-            say(store
+            say(&store
                 .transition(name, Transition::Pause, None, now)
                 .map_err(|e| e.to_string())?);
             Ok(())
@@ -136,16 +175,52 @@ fn run_command(args: &CampaignArgs) -> Result<(), String> {
                     - before.get("cancelled").copied().unwrap_or(0);
                 println!("{n} pending lead(s) cancelled");
             }
-            say(record);
+            say(&record);
             Ok(())
         }
         CampaignCommand::Archive { name } => {
-            say(store
+            say(&store
                 .transition(name, Transition::Archive, None, now)
                 .map_err(|e| e.to_string())?);
             Ok(())
         }
     }
+}
+
+/// Through the running daemon's API (it holds the store).
+fn run_remote(api: &Api, args: &CampaignArgs) -> Result<(), String> {
+    match &args.command {
+        CampaignCommand::Create(c) => {
+            let settings = checked_settings(&args.store, c)?;
+            let record: CampaignRecord = api.post(
+                "/api/campaigns",
+                &serde_json::json!({ "name": c.name, "settings": settings }),
+            )?;
+            created(&record);
+        }
+        CampaignCommand::List => list(&api.get::<Vec<CampaignView>>("/api/campaigns")?),
+        CampaignCommand::Show { name } => {
+            show(
+                &api.get::<CampaignView>(&format!("/api/campaigns/{name}"))?,
+                None,
+            );
+        }
+        CampaignCommand::Start { name } => say(&api.act(name, "start")?),
+        CampaignCommand::Pause { name } => say(&api.act(name, "pause")?),
+        CampaignCommand::Stop {
+            name,
+            cancel_pending,
+        } => {
+            let action = if *cancel_pending {
+                "stop?cancel_pending=true"
+            } else {
+                "stop"
+            };
+            say(&api.act(name, action)?);
+        }
+        CampaignCommand::Archive { name } => say(&api.act(name, "archive")?),
+    }
+    Ok(())
 }
 
 /// The settings from the file (if any) with the flags over them, checked.
@@ -207,7 +282,8 @@ pub fn settings_from(c: &CreateArgs) -> Result<CampaignSettings, String> {
     Ok(settings)
 }
 
-fn create(store: &Store, args: &StoreArgs, c: &CreateArgs) -> Result<(), String> {
+/// The settings, checked, with a warning when the scenario file is not there yet.
+fn checked_settings(args: &StoreArgs, c: &CreateArgs) -> Result<CampaignSettings, String> {
     let settings = settings_from(c).map_err(|e| format!("campaign `{}`: {e}", c.name))?;
     let dir = args.scenarios_dir()?;
     let file = scenario_file(&dir, &settings.scenario);
@@ -217,34 +293,32 @@ fn create(store: &Store, args: &StoreArgs, c: &CreateArgs) -> Result<(), String>
             file.display()
         );
     }
-    let record = store
-        .create_campaign(&c.name, settings, now_ms())
-        .map_err(|e| e.to_string())?;
+    Ok(settings)
+}
+
+fn created(record: &CampaignRecord) {
     println!(
         "campaign `{}` created ({}), scenario `{}`; add leads with `dialflow leads import {} FILE.csv`",
         record.name, record.state, record.settings.scenario, record.name
     );
-    Ok(())
 }
 
-fn list(store: &Store) -> Result<(), String> {
-    let campaigns = store.campaigns().map_err(|e| e.to_string())?;
+fn list(campaigns: &[CampaignView]) {
     if campaigns.is_empty() {
         println!("no campaigns (create one with `dialflow campaign create`)");
-        return Ok(());
+        return;
     }
     println!(
         "{:<20} {:<10} {:<14} {:>8} {:>8} {:>7} {:>8} {:>9}",
         "campaign", "state", "scenario", "leads", "pending", "live", "done", "attempts"
     );
     for c in campaigns {
-        let n = store.counts(&c.name).map_err(|e| e.to_string())?;
-        let get = |k: &str| n.get(k).copied().unwrap_or(0);
+        let get = |k: &str| c.counts.get(k).copied().unwrap_or(0);
         println!(
             "{:<20} {:<10} {:<14} {:>8} {:>8} {:>7} {:>8} {:>9}",
-            c.name,
-            c.state.as_str(),
-            c.settings.scenario,
+            c.record.name,
+            c.record.state.as_str(),
+            c.record.settings.scenario,
             get("leads"),
             get("pending"),
             get("leased"),
@@ -252,11 +326,10 @@ fn list(store: &Store) -> Result<(), String> {
             get("attempts")
         );
     }
-    Ok(())
 }
 
-fn show(store: &Store, name: &str) -> Result<(), String> {
-    let c = store.campaign(name).map_err(|e| e.to_string())?;
+fn show(view: &CampaignView, next_due: Option<u64>) {
+    let c = &view.record;
     println!("campaign  {}", c.name);
     println!("state     {}", c.state);
     if let Some(r) = &c.reason {
@@ -264,24 +337,22 @@ fn show(store: &Store, name: &str) -> Result<(), String> {
     }
     println!("created   {}", show_ms(c.created_ms));
     println!("updated   {}", show_ms(c.updated_ms));
-    if let Some(due) = store.next_due(name).map_err(|e| e.to_string())? {
+    if let Some(due) = next_due {
         println!("next due  {}", show_ms(due));
     }
     println!("\nsettings:");
     let yaml = serde_json::to_value(&c.settings).unwrap_or_default();
     print_value(&yaml, 1);
     println!("\ncounts:");
-    for (k, v) in store.counts(name).map_err(|e| e.to_string())? {
+    for (k, v) in &view.counts {
         println!("  {k:<24} {v}");
     }
-    let alerts = store.alerts(Some(name)).map_err(|e| e.to_string())?;
-    if !alerts.is_empty() {
+    if !view.alerts.is_empty() {
         println!("\nalerts:");
-        for a in alerts {
+        for a in &view.alerts {
             println!("  {}  {}", show_ms(a.at_ms), a.message);
         }
     }
-    Ok(())
 }
 
 /// Prints a JSON value as indented `key: value` lines.

@@ -135,6 +135,27 @@ async fn daemon(
         config.max_concurrent,
         config.ari.url
     );
+    // The API: campaign control while this process holds the store.
+    let (api_stop, api_stop_rx) = watch::channel(false);
+    let api = match crate::http::bind(&config.listen).await {
+        Ok(Some(listener)) => {
+            eprintln!("HTTP API on http://{}", config.listen);
+            let state = crate::http::ApiState {
+                store: Arc::clone(&store),
+                scenarios: Arc::new(scenarios.clone()),
+            };
+            Some(tokio::spawn(crate::http::serve(
+                listener,
+                state,
+                api_stop_rx,
+            )))
+        }
+        Ok(None) => None,
+        Err(message) => {
+            eprintln!("warning: {message}; campaigns can be changed only once this run stops");
+            None
+        }
+    };
     let (stop, stop_rx) = watch::channel(false);
     let grace = Duration::from_millis(config.shutdown_grace_ms());
     let watcher = {
@@ -197,6 +218,10 @@ async fn daemon(
         }
     }
     watcher.abort();
+    let _ = api_stop.send(true);
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     tasks.stop().await;
     let _ = printer.await;
     let summary = result.map_err(|e| e.to_string())?;

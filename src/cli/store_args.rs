@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
@@ -52,6 +52,103 @@ impl StoreArgs {
     pub fn open(&self) -> Result<Store, String> {
         let path = self.store_path()?;
         Store::open(&path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The store itself, or, when a running `dialflow run` holds it, that daemon's API.
+    pub fn access(&self) -> Result<Access, String> {
+        let path = self.store_path()?;
+        match Store::open(&path) {
+            Ok(store) => Ok(Access::Local(store)),
+            Err(StoreError::InUse(_)) => {
+                let listen = self
+                    .config()?
+                    .map_or_else(|| "127.0.0.1:8099".to_string(), |c| c.listen);
+                if listen.is_empty() {
+                    return Err(format!(
+                        "{} is in use by a running dialflow, and its HTTP API is off (`listen`)",
+                        path.display()
+                    ));
+                }
+                let api = Api::new(&listen)?;
+                api.get::<serde_json::Value>("/api/campaigns")
+                    .map_err(|e| {
+                        format!(
+                            "{} is in use by a running dialflow, and its API at {listen} does not answer: {e}",
+                            path.display()
+                        )
+                    })?;
+                Ok(Access::Daemon(api))
+            }
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// Where a command does its work.
+pub enum Access {
+    Local(Store),
+    /// The running daemon's API.
+    Daemon(Api),
+}
+
+/// A small client of the daemon's HTTP API, for the commands (blocking).
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Api {
+    pub fn new(listen: &str) -> Result<Api, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Api {
+            base: format!("http://{listen}"),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .map_err(|e| e.to_string())?,
+            rt,
+        })
+    }
+
+    pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        self.call(self.http.get(format!("{}{path}", self.base)))
+    }
+
+    pub fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, String> {
+        self.call(self.http.post(format!("{}{path}", self.base)).json(body))
+    }
+
+    /// `POST /api/campaigns/{name}/{action}`.
+    pub fn act(&self, name: &str, action: &str) -> Result<crate::store::CampaignRecord, String> {
+        self.call(
+            self.http
+                .post(format!("{}/api/campaigns/{name}/{action}", self.base)),
+        )
+    }
+
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, String> {
+        self.rt.block_on(async {
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(body["error"]
+                    .as_str()
+                    .map_or_else(|| format!("the daemon answered {status}"), str::to_string));
+            }
+            serde_json::from_value(body).map_err(|e| format!("unexpected answer: {e}"))
+        })
     }
 }
 

@@ -1,0 +1,125 @@
+//! `/api/campaigns`: list, create, show, and the state changes (start, pause, stop,
+//! archive).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState, blocking};
+use crate::core::campaign::settings::CampaignSettings;
+use crate::dialer::policy::CampaignPolicy;
+use crate::store::campaigns::Transition;
+use crate::store::{Alert, CampaignRecord};
+
+/// A campaign with its counters.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CampaignView {
+    #[serde(flatten)]
+    pub record: CampaignRecord,
+    pub counts: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+}
+
+fn now_ms() -> u64 {
+    jiff::Timestamp::now().as_millisecond().max(0) as u64
+}
+
+pub async fn list(State(s): State<ApiState>) -> Result<Json<Vec<CampaignView>>, ApiError> {
+    let store = s.store.clone();
+    let views = blocking(move || {
+        store
+            .campaigns()?
+            .into_iter()
+            .map(|record| {
+                let counts = store.counts(&record.name)?;
+                Ok(CampaignView {
+                    record,
+                    counts,
+                    alerts: Vec::new(),
+                })
+            })
+            .collect()
+    })
+    .await?;
+    Ok(Json(views))
+}
+
+pub async fn show(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    let store = s.store.clone();
+    let view = blocking(move || {
+        Ok(CampaignView {
+            record: store.campaign(&name)?,
+            counts: store.counts(&name)?,
+            alerts: store.alerts(Some(&name))?,
+        })
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+/// `POST /api/campaigns`: `{"name": ..., "settings": {...}}`.
+#[derive(Debug, Deserialize)]
+pub struct NewCampaign {
+    pub name: String,
+    pub settings: CampaignSettings,
+}
+
+pub async fn create(
+    State(s): State<ApiState>,
+    Json(new): Json<NewCampaign>,
+) -> Result<Json<CampaignRecord>, ApiError> {
+    CampaignPolicy::compile(&new.settings)
+        .map_err(|e| ApiError::bad_request(format!("campaign `{}`: {e}", new.name)))?;
+    let store = s.store.clone();
+    let record = blocking(move || store.create_campaign(&new.name, new.settings, now_ms())).await?;
+    Ok(Json(record))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ActOptions {
+    #[serde(default)]
+    pub cancel_pending: bool,
+}
+
+/// `POST /api/campaigns/{name}/{start|pause|stop|archive}`.
+pub async fn act(
+    State(s): State<ApiState>,
+    Path((name, action)): Path<(String, String)>,
+    Query(options): Query<ActOptions>,
+) -> Result<Json<CampaignRecord>, ApiError> {
+    let change = match action.as_str() {
+        "start" => Transition::Start,
+        "pause" => Transition::Pause,
+        "stop" => Transition::Stop {
+            cancel_pending: options.cancel_pending,
+        },
+        "archive" => Transition::Archive,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "`{other}` is not an action (start, pause, stop, archive)"
+            )));
+        }
+    };
+    let store = s.store.clone();
+    if change == Transition::Start {
+        let n = name.clone();
+        let record = blocking(move || store.campaign(&n)).await?;
+        CampaignPolicy::compile(&record.settings)
+            .map_err(|e| ApiError::bad_request(format!("campaign `{name}` cannot start: {e}")))?;
+        if !s.scenarios.contains_key(&record.settings.scenario) {
+            return Err(ApiError::bad_request(format!(
+                "campaign `{name}` cannot start: the daemon has no scenario `{}` (missing or does not compile)",
+                record.settings.scenario
+            )));
+        }
+    }
+    let store = s.store.clone();
+    let record = blocking(move || store.transition(&name, change, None, now_ms())).await?;
+    Ok(Json(record))
+}

@@ -1,0 +1,106 @@
+//! The HTTP API `dialflow run` serves: campaign control while the daemon holds the store
+//! (redb allows one process per file, so the `campaign` commands come through here then).
+//! Handlers call the same store operations as the commands; the dialer sees the changes
+//! at its next refresh. JSON in and out; errors are `{"error": "..."}` with a status.
+
+mod campaigns;
+
+pub use campaigns::CampaignView;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::watch;
+
+use crate::core::scenario::Scenario;
+use crate::store::{Store, StoreError};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<Store>,
+    /// The scenarios the daemon loaded: a campaign can start only with one of them.
+    pub scenarios: Arc<BTreeMap<String, Arc<Scenario>>>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route(
+            "/api/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/api/campaigns/{name}", get(campaigns::show))
+        .route("/api/campaigns/{name}/{action}", post(campaigns::act))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `stop` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+}
+
+/// Binds the configured address (`None` when it is off).
+pub async fn bind(listen: &str) -> Result<Option<tokio::net::TcpListener>, String> {
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| format!("listen: `{listen}` is not an address"))?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|e| format!("cannot serve the HTTP API on {listen}: {e}"))
+}
+
+/// An API error: a status and a message.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::NoCampaign(_) => StatusCode::NOT_FOUND,
+            StoreError::CampaignExists(_) | StoreError::BadTransition { .. } => {
+                StatusCode::CONFLICT
+            }
+            StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+/// Runs a store operation on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)
+}

@@ -1,0 +1,169 @@
+//! While `dialflow run` holds the store, the `campaign` commands go through its HTTP
+//! API: list, create, start, pause, show, stop; and the API answers bad requests with
+//! clear errors. Real processes: `dialflow sim`, `dialflow run`, the commands.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dialflow");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn dialflow(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = dialflow(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn campaign_commands_go_through_the_running_daemon() {
+    let (sim_port, api_port) = (free_port(), free_port());
+    let _sim = Proc(
+        Command::new(BIN)
+            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
+            .args(["--speed", "20", "--password", "pw"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(sim_port);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("daemon-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    std::fs::write(
+        dir.join("dialflow.yaml"),
+        format!(
+            "ari: {{url: \"http://127.0.0.1:{sim_port}\", user: dialflow, password: pw}}\n\
+             dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
+             operators: {{sales: \"Local/op-answer@sim-operators\"}}\n\
+             scenarios: {repo}/scenarios\nprompts: {repo}/prompts\nstore: s.redb\n\
+             listen: \"127.0.0.1:{api_port}\"\nshutdown_grace: 1s\n"
+        ),
+    )
+    .unwrap();
+    ok(
+        &dir,
+        &[
+            "campaign",
+            "create",
+            "early",
+            "--scenario",
+            "salehi",
+            "--window",
+            "daily=00:00-24:00",
+        ],
+    );
+    std::fs::write(dir.join("leads.csv"), "phone\n09121000002\n09121000102\n").unwrap();
+    ok(&dir, &["leads", "import", "early", "leads.csv"]);
+
+    let mut daemon = Proc(
+        Command::new(BIN)
+            .current_dir(&dir)
+            .arg("run")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(api_port);
+
+    // The store is held: these go through the API.
+    let list = ok(&dir, &["campaign", "list"]);
+    assert!(list.contains("early") && list.contains("draft"), "{list}");
+    let created = ok(
+        &dir,
+        &[
+            "campaign",
+            "create",
+            "late",
+            "--scenario",
+            "agrad",
+            "--max-concurrent",
+            "2",
+        ],
+    );
+    assert!(
+        created.contains("campaign `late` created (draft)"),
+        "{created}"
+    );
+    let e = dialflow(&dir, &["campaign", "create", "late", "--scenario", "agrad"]);
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("exists already"));
+    let e = dialflow(&dir, &["campaign", "pause", "early"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("is draft: cannot pause it"));
+    assert!(ok(&dir, &["campaign", "start", "early"]).contains("is running"));
+
+    // The daemon dials the campaign it was told to start and completes it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let show = ok(&dir, &["campaign", "show", "early"]);
+        if show.contains("state     completed") {
+            assert!(show.contains("attempts                 2"), "{show}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not completed:\n{show}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = ok(&dir, &["campaign", "stop", "late", "--cancel-pending"]);
+    assert!(out.contains("campaign `late` is stopped"), "{out}");
+
+    // Stopped gracefully, the store is the commands' again.
+    sigterm(&daemon.0);
+    let status = daemon.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let list = ok(&dir, &["campaign", "list"]);
+    assert!(
+        list.contains("completed") && list.contains("stopped"),
+        "{list}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM through the `kill` program (std has no signal API).
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
