@@ -215,6 +215,14 @@ fn empty_and_headless_files_are_clear_errors() {
     assert!(e.contains("missing.csv"), "{e}");
     let e = w.fails(&["leads", "import", "nosuch", "empty.csv"]);
     assert!(e.contains("no campaign named `nosuch`"), "{e}");
+    w.file("self.csv", "phone\n09121234567\n");
+    let e = w.fails(&["leads", "import", "c", "self.csv", "--errors", "self.csv"]);
+    assert!(e.contains("cannot be the lead file itself"), "{e}");
+    assert!(
+        std::fs::read_to_string(w.0.join("self.csv"))
+            .unwrap()
+            .contains("0912")
+    );
     w.file("header.csv", "phone,name\n");
     assert!(
         w.ok(&["leads", "import", "c", "header.csv"])

@@ -298,6 +298,14 @@ fn campaign_states_follow_their_rules() {
             .create_campaign("bad name", CampaignSettings::for_scenario("s"), 0)
             .is_err()
     );
+    for bad in ["..", ".", "_x", ""] {
+        assert!(
+            store
+                .create_campaign(bad, CampaignSettings::for_scenario("s"), 0)
+                .is_err(),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]

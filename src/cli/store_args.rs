@@ -70,13 +70,21 @@ impl StoreArgs {
                     ));
                 }
                 let api = Api::new(&listen)?;
-                api.get::<serde_json::Value>("/api/campaigns")
-                    .map_err(|e| {
-                        format!(
-                            "{} is in use by a running dialflow, and its API at {listen} does not answer: {e}",
-                            path.display()
-                        )
-                    })?;
+                let status = api.get::<serde_json::Value>("/api/status").map_err(|e| {
+                    format!(
+                        "{} is in use by a running dialflow, and its API at {listen} does not answer: {e}",
+                        path.display()
+                    )
+                })?;
+                // The daemon listening there must hold this very store.
+                let ours = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                let theirs = status["store"].as_str().unwrap_or_default();
+                if std::path::Path::new(theirs) != ours {
+                    return Err(format!(
+                        "{} is in use by another process; the dialflow at {listen} holds {theirs}",
+                        path.display()
+                    ));
+                }
                 Ok(Access::Daemon(api))
             }
             Err(e) => Err(format!("{}: {e}", path.display())),

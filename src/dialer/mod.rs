@@ -26,6 +26,9 @@ use crate::store::{
 };
 use policy::CampaignPolicy;
 
+/// How long the loop waits before trying a failed store step again.
+const STORE_RETRY: Duration = Duration::from_millis(500);
+
 /// How the dialer runs (the campaign-level limits are in each campaign's settings).
 #[derive(Debug, Clone)]
 pub struct DialerOptions {
@@ -161,40 +164,66 @@ impl Dialer {
         let mut refreshed: Option<Instant> = None;
         let mut round_robin = 0usize;
         let mut arrived: Vec<Completion> = Vec::new();
+        // Once the stop sender is gone, `changed` would return at once forever.
+        let mut stop_open = true;
+        // A store that fails (disk full, …) must not end the loop: live calls still
+        // need their ends recorded. Failed steps are logged and tried again.
+        let mut pause_until: Option<Instant> = None;
         loop {
-            if refreshed.is_none_or(|r| r.elapsed() >= self.options.refresh) {
-                self.refresh(&mut campaigns).await?;
-                refreshed = Some(Instant::now());
-            }
-            while let Ok(c) = done_rx.try_recv() {
-                arrived.push(c);
-            }
-            if !arrived.is_empty() {
-                summary.attempts += arrived.len() as u64;
-                self.finish(std::mem::take(&mut arrived), &mut campaigns)
-                    .await?;
+            let stopping = *stop.borrow() || !stop_open;
+            if pause_until.is_none_or(|p| p <= Instant::now()) {
+                pause_until = None;
+                if refreshed.is_none_or(|r| r.elapsed() >= self.options.refresh) {
+                    refreshed = Some(Instant::now());
+                    if let Err(e) = self.refresh(&mut campaigns).await {
+                        tracing::error!(error = %e, "cannot read campaigns from the store");
+                    }
+                }
+                while let Ok(c) = done_rx.try_recv() {
+                    arrived.push(c);
+                }
+                if !arrived.is_empty() {
+                    // Idempotent: a batch that failed half-way is simply recorded again.
+                    match self.finish(&arrived, &mut campaigns).await {
+                        Ok(()) => {
+                            summary.attempts += arrived.len() as u64;
+                            arrived.clear();
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, calls = arrived.len(), "cannot record ended calls; trying again");
+                            pause_until = Some(Instant::now() + STORE_RETRY);
+                        }
+                    }
+                }
             }
             let in_flight: usize = campaigns.values().map(|l| l.in_flight as usize).sum();
-            if *stop.borrow() {
-                if in_flight == 0 {
+            if stopping {
+                if in_flight == 0 && arrived.is_empty() {
                     break;
                 }
-            } else {
-                self.dial(&mut campaigns, in_flight, &mut round_robin, &done_tx)
-                    .await?;
-                self.complete_idle(&mut campaigns).await?;
+            } else if pause_until.is_none() {
+                if let Err(e) = self
+                    .dial(&mut campaigns, in_flight, &mut round_robin, &done_tx)
+                    .await
+                {
+                    tracing::error!(error = %e, "cannot lease leads; trying again");
+                    pause_until = Some(Instant::now() + STORE_RETRY);
+                }
+                if let Err(e) = self.complete_idle(&mut campaigns).await {
+                    tracing::warn!(error = %e, "cannot complete idle campaigns");
+                }
                 let running = campaigns
                     .values()
                     .any(|l| l.record.state == CampaignState::Running);
                 let in_flight: usize = campaigns.values().map(|l| l.in_flight as usize).sum();
-                if self.options.exit_when_idle && !running && in_flight == 0 {
+                if self.options.exit_when_idle && !running && in_flight == 0 && arrived.is_empty() {
                     break;
                 }
             }
             tokio::select! {
                 c = done_rx.recv() => arrived.extend(c),
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = stop.changed() => {}
+                changed = stop.changed(), if stop_open => stop_open = changed.is_ok(),
             }
         }
         Ok(summary)
@@ -372,8 +401,31 @@ impl Dialer {
         let done_tx = done_tx.clone();
         let started_wall_ms = self.now_ms();
         let started_call_ms = runtime.clock().now().0;
+        let clock = runtime.clock();
+        let call = tokio::spawn(async move { runtime.call(scenario, setup, deployment).await });
+        // A call task that panics (a bug) still ends its attempt, so the slot frees and
+        // the campaign can complete.
         tokio::spawn(async move {
-            let outcome = runtime.call(scenario, setup, deployment).await;
+            let outcome = match call.await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    tracing::error!(attempt = %lease.attempt.id, error = %e, "a call task failed");
+                    CallOutcome {
+                        attempt_id: lease.attempt.id.clone(),
+                        summary: crate::core::call::Summary {
+                            result: "failed:internal".into(),
+                            status: "FAILED".into(),
+                            transcript: None,
+                            answered_at: None,
+                            ended_at: clock.now(),
+                            path: Vec::new(),
+                        },
+                        reports: Vec::new(),
+                        unknown_originates: 0,
+                        channels: Vec::new(),
+                    }
+                }
+            };
             let _ = done_tx.send(Completion {
                 attempt: lease.attempt,
                 outcome,
@@ -386,7 +438,7 @@ impl Dialer {
     /// Records ended calls in one transaction, then applies the circuit breaker.
     async fn finish(
         &self,
-        completions: Vec<Completion>,
+        completions: &[Completion],
         campaigns: &mut BTreeMap<String, Live>,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
@@ -416,12 +468,12 @@ impl Dialer {
         .await?;
         let states: HashMap<u64, LeadState> =
             updated.into_iter().map(|l| (l.id, l.state)).collect();
-        for (c, item) in completions.into_iter().zip(items) {
+        for (c, item) in completions.iter().zip(items) {
             let campaign = c.attempt.campaign.clone();
             let result = item.end.result.clone();
             self.emit(DialerEvent::Finished {
                 lead: states.get(&c.attempt.lead_id).cloned(),
-                attempt: Box::new(c.attempt),
+                attempt: Box::new(c.attempt.clone()),
                 end: Box::new(item.end),
             });
             let Some(live) = campaigns.get_mut(&campaign) else {
@@ -432,7 +484,10 @@ impl Dialer {
             if let Some(reason) = trip
                 && live.record.state == CampaignState::Running
             {
-                self.pause(campaigns, &campaign, reason).await?;
+                // The ends are recorded already: a pause that fails is only logged.
+                if let Err(e) = self.pause(campaigns, &campaign, reason).await {
+                    tracing::error!(campaign = %campaign, error = %e, "cannot pause the campaign");
+                }
             }
         }
         Ok(())
@@ -494,12 +549,27 @@ impl Dialer {
         let now = self.now_ms();
         let store = Arc::clone(&self.store);
         let (n, r) = (name.to_string(), reason.clone());
-        let record = blocking(move || {
-            let record = store.transition(&n, Transition::Pause, Some(r.clone()), now)?;
+        let paused = blocking(move || {
+            // The state may have changed since the last refresh (an operator paused or
+            // stopped it): then there is nothing to pause.
+            let record = match store.transition(&n, Transition::Pause, Some(r.clone()), now) {
+                Ok(record) => record,
+                Err(StoreError::BadTransition { .. }) => return store.campaign(&n).map(Err),
+                Err(e) => return Err(e),
+            };
             store.add_alert(&n, &format!("campaign `{n}` paused itself: {r}"), now)?;
-            Ok(record)
+            Ok(Ok(record))
         })
         .await?;
+        let record = match paused {
+            Ok(record) => record,
+            Err(current) => {
+                if let Some(live) = campaigns.get_mut(name) {
+                    live.record = current;
+                }
+                return Ok(());
+            }
+        };
         let message = format!("campaign `{name}` paused itself: {reason}");
         tracing::error!(campaign = name, %reason, "campaign paused itself");
         if let Some(url) = &self.config.alert_webhook {
@@ -542,9 +612,12 @@ impl Dialer {
                 if store.has_work(&n)? {
                     return Ok(None);
                 }
-                store
-                    .transition(&n, Transition::Complete, None, now)
-                    .map(Some)
+                match store.transition(&n, Transition::Complete, None, now) {
+                    Ok(record) => Ok(Some(record)),
+                    // Changed meanwhile (paused by an operator, leads added): not idle.
+                    Err(StoreError::BadTransition { .. } | StoreError::Invalid(_)) => Ok(None),
+                    Err(e) => Err(e),
+                }
             })
             .await?;
             if let Some(record) = completed {
@@ -599,6 +672,10 @@ fn breaker(live: &mut Live, result: &str) -> Option<String> {
         return Some(format!(
             "a classification provider refused for quota ({result}); top up and start the campaign again"
         ));
+    }
+    if matches!(result, "failed:shutdown" | "failed:interrupted") {
+        // Ours, not Asterisk's or a provider's: a stop or a crash of dialflow itself.
+        return None;
     }
     if result.starts_with("failed:") {
         live.failures_in_a_row += 1;
@@ -699,6 +776,12 @@ mod tests {
         assert!(
             breaker(&mut live(0), "failed:x").is_none(),
             "0 turns it off"
+        );
+        let mut l = live(1);
+        assert!(breaker(&mut l, "failed:shutdown").is_none(), "our own stop");
+        assert!(
+            breaker(&mut l, "failed:interrupted").is_none(),
+            "our own crash"
         );
     }
 

@@ -12,6 +12,10 @@ use crate::store::{AttemptEnd, Finished, LeadNext, StoreError};
 
 /// The result of an attempt whose call outlived the process that made it.
 pub const INTERRUPTED: &str = "failed:interrupted";
+/// The result of one whose customer was talking to an operator (seed 000's result).
+const CONNECTED: &str = "connected_to_operator";
+/// Operator legs tried by name when Asterisk's channel list is unavailable.
+const MAX_OPERATOR_LEGS: u32 = 4;
 
 impl Dialer {
     /// Closes every open attempt; returns how many.
@@ -22,51 +26,68 @@ impl Dialer {
             return Ok(0);
         }
         let live = match self.runtime.client().channels().await {
-            Ok(list) => list,
+            Ok(list) => Some(list),
             Err(e) => {
-                // Without the list, hang up by name: a 404 is fine.
                 tracing::warn!(error = %e, "cannot list channels while recovering open attempts");
-                Vec::new()
+                None
             }
         };
         let now = self.now_ms();
         let mut items = Vec::with_capacity(open.len());
         for attempt in &open {
             let prefix = format!("{}-", attempt.id);
-            let channels: Vec<&(String, String)> = live
-                .iter()
-                .filter(|(id, _)| id.starts_with(&prefix))
-                .collect();
+            let channels: Vec<(String, String)> = match &live {
+                Some(list) => list
+                    .iter()
+                    .filter(|(id, _)| id.starts_with(&prefix))
+                    .cloned()
+                    .collect(),
+                // Without the list, every channel the call may have made, by name (a 404
+                // for one that does not exist is fine).
+                None => std::iter::once(format!("{prefix}c"))
+                    .chain((1..=MAX_OPERATOR_LEGS).map(|n| format!("{prefix}op{n}")))
+                    .map(|id| (id, String::new()))
+                    .collect(),
+            };
             let with_operator = channels
                 .iter()
                 .any(|(id, state)| id[prefix.len()..].starts_with("op") && state == "Up");
             let mut note =
                 "dialflow stopped during this call; closed when it started again".to_string();
-            if with_operator {
+            // A customer talking to an operator was connected: leave them be, and do not
+            // call them again.
+            let result = if with_operator {
                 note.push_str("; the customer was left talking to the operator");
+                CONNECTED
             } else {
                 for (id, _) in &channels {
                     if let Err(e) = self.runtime.client().hangup(id).await {
                         tracing::warn!(channel = %id, error = %e, "cannot hang up a recovered channel");
                     }
                 }
-            }
+                INTERRUPTED
+            };
             let status = self
                 .scenarios
                 .get(&attempt.scenario)
-                .and_then(|s| s.results.status_of(INTERRUPTED).map(str::to_string))
+                .and_then(|s| s.results.status_of(result).map(str::to_string))
                 .unwrap_or_else(|| "FAILED".into());
+            let seen = live.is_some();
             items.push(Finished {
                 attempt_id: attempt.id.clone(),
                 end: AttemptEnd {
-                    result: INTERRUPTED.into(),
+                    result: result.into(),
                     status: status.clone(),
-                    channels: channels.iter().map(|(id, _)| id.clone()).collect(),
+                    channels: if seen {
+                        channels.iter().map(|(id, _)| id.clone()).collect()
+                    } else {
+                        Vec::new()
+                    },
                     ended_ms: now,
                     note: Some(note),
                     ..AttemptEnd::default()
                 },
-                reports: vec![(status, INTERRUPTED.into(), None)],
+                reports: vec![(status, result.into(), None)],
             });
         }
         let store = Arc::clone(&self.store);

@@ -30,6 +30,7 @@ pub struct ApiState {
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/api/status", get(status))
         .route(
             "/api/campaigns",
             get(campaigns::list).post(campaigns::create),
@@ -37,6 +38,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/campaigns/{name}", get(campaigns::show))
         .route("/api/campaigns/{name}/{action}", post(campaigns::act))
         .with_state(state)
+}
+
+/// `GET /api/status`: which store this daemon holds (commands check it is theirs).
+async fn status(
+    axum::extract::State(s): axum::extract::State<ApiState>,
+) -> axum::Json<serde_json::Value> {
+    let store =
+        std::fs::canonicalize(s.store.path()).unwrap_or_else(|_| s.store.path().to_path_buf());
+    axum::Json(serde_json::json!({
+        "store": store.display().to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
 }
 
 /// Serves the API on `listener` until `stop` turns true.

@@ -36,6 +36,18 @@ pub fn import_file(
 ) -> Result<ImportReport, String> {
     let started = Instant::now();
     store.campaign(campaign).map_err(|e| e.to_string())?;
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if same(file, errors) {
+        return Err(format!(
+            "the error report cannot be the lead file itself ({})",
+            errors.display()
+        ));
+    }
+    // A report from an earlier import must not pass for this one's.
+    let _ = std::fs::remove_file(errors);
     let size = std::fs::metadata(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?
         .len();

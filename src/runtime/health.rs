@@ -11,6 +11,12 @@ const ALPHA: f64 = 0.05;
 /// How long the smallest observed lag serves as the clock-skew baseline before it is
 /// taken again: Asterisk's clock and ours differ by a constant we must not call lag.
 const BASELINE_PERIOD: Duration = Duration::from_secs(60);
+/// How much the baseline may rise per period: enough to follow clock drift, too little
+/// to swallow a lag that lasts (a lagging Asterisk must not become the new normal).
+const BASELINE_RISE_MS: i64 = 20;
+/// Without samples, distress halves every this long: when pacing holds every originate
+/// no new samples come, and a recovered Asterisk must get calls again.
+const DECAY_HALF_LIFE: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Health {
@@ -20,6 +26,9 @@ pub struct Health {
     baseline_since: Instant,
     rest_ms: f64,
     errors: f64,
+    /// When each average last had a sample.
+    lag_at: Instant,
+    rest_at: Instant,
 }
 
 impl Default for Health {
@@ -31,6 +40,8 @@ impl Default for Health {
             baseline_since: Instant::now(),
             rest_ms: 0.0,
             errors: 0.0,
+            lag_at: Instant::now(),
+            rest_at: Instant::now(),
         }
     }
 }
@@ -47,26 +58,43 @@ impl Health {
         let next = self.next_baseline_ms.get_or_insert(raw);
         *next = (*next).min(raw);
         if self.baseline_since.elapsed() >= BASELINE_PERIOD {
-            self.baseline_ms = self.next_baseline_ms.take();
+            let period_min = self.next_baseline_ms.take().unwrap_or(baseline);
+            self.baseline_ms = Some(period_min.min(baseline + BASELINE_RISE_MS));
             self.baseline_since = Instant::now();
         }
         let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64;
+        let now = Instant::now();
+        self.lag_ms = decayed(self.lag_ms, now - self.lag_at);
+        self.lag_at = now;
         self.lag_ms += ALPHA * (lag - self.lag_ms);
     }
 
     /// A REST request took `took`; `failed` when it was not answered or answered 5xx.
     pub fn request(&mut self, took: Duration, failed: bool) {
+        let now = Instant::now();
+        self.rest_ms = decayed(self.rest_ms, now - self.rest_at);
+        self.errors = decayed(self.errors, now - self.rest_at);
+        self.rest_at = now;
         self.rest_ms += ALPHA * (took.as_secs_f64() * 1000.0 - self.rest_ms);
         self.errors += ALPHA * (f64::from(u8::from(failed)) - self.errors);
     }
 
+    /// The averages now, faded by the time since their last sample.
     pub fn distress(&self) -> Distress {
+        let rest_idle = self.rest_at.elapsed();
         Distress {
-            event_lag_ms: self.lag_ms as u64,
-            rest_latency_ms: self.rest_ms as u64,
-            error_ratio: self.errors,
+            event_lag_ms: decayed(self.lag_ms, self.lag_at.elapsed()) as u64,
+            rest_latency_ms: decayed(self.rest_ms, rest_idle) as u64,
+            error_ratio: decayed(self.errors, rest_idle),
         }
     }
+}
+
+/// `value` after `idle` without samples: halved every `DECAY_HALF_LIFE`, after the
+/// first second (samples a second apart are normal traffic).
+fn decayed(value: f64, idle: Duration) -> f64 {
+    let idle = idle.saturating_sub(Duration::from_secs(1));
+    value * 0.5f64.powf(idle.as_secs_f64() / DECAY_HALF_LIFE.as_secs_f64())
 }
 
 /// Milliseconds since the epoch of an ARI timestamp.
@@ -113,6 +141,14 @@ mod tests {
             h.event(&skewed(8_000));
         }
         assert!(h.distress().event_lag_ms > 2_500, "{:?}", h.distress());
+    }
+
+    #[test]
+    fn distress_fades_without_samples() {
+        assert_eq!(decayed(1000.0, Duration::from_millis(500)), 1000.0);
+        let later = decayed(1000.0, Duration::from_secs(1) + DECAY_HALF_LIFE);
+        assert!((later - 500.0).abs() < 1.0, "{later}");
+        assert!(decayed(1000.0, Duration::from_secs(60)) < 1.0);
     }
 
     #[test]

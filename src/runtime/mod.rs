@@ -57,6 +57,9 @@ struct Shared {
     latencies: Mutex<Vec<u32>>,
     /// Attempt id → the channels it originated, for reconciling after a reconnect.
     channels: Mutex<HashMap<String, Vec<String>>>,
+    /// Channels whose originate request has not been answered yet: a reconcile must not
+    /// take their absence from Asterisk's list for a loss.
+    originating: Mutex<std::collections::HashSet<String>>,
     /// Whether the event stream is up now.
     connected: watch::Sender<bool>,
     /// Event lag, REST latency and errors, for the dialer's pacing.
@@ -99,6 +102,7 @@ impl Runtime {
             classifier,
             calls: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
+            originating: Mutex::new(Default::default()),
             latencies: Mutex::new(Vec::new()),
             connected,
             health: Mutex::new(health::Health::default()),
@@ -302,6 +306,11 @@ async fn reconcile(shared: Arc<Shared>) {
         .lock()
         .map(|c| c.iter().map(|(a, ch)| (a.clone(), ch.clone())).collect())
         .unwrap_or_default();
+    let originating = shared
+        .originating
+        .lock()
+        .map(|o| o.clone())
+        .unwrap_or_default();
     let live = match shared.client.channels().await {
         Ok(list) => list,
         Err(e) => {
@@ -318,6 +327,9 @@ async fn reconcile(shared: Arc<Shared>) {
             .and_then(|c| c.get(&attempt).cloned());
         let Some(sender) = sender else { continue };
         for channel in channels {
+            if originating.contains(&channel) {
+                continue; // its originate is still on its way: not lost
+            }
             match live.iter().find(|(id, _)| *id == channel) {
                 None => {
                     lost += 1;
@@ -430,6 +442,9 @@ async fn run_call(
                             .entry(attempt.clone())
                             .or_default()
                             .push(channel.clone());
+                        if let Ok(mut o) = shared.originating.lock() {
+                            o.insert(channel.clone());
+                        }
                     }
                     if let Some(request) = translate::request(&command, &deployment) {
                         if let Some(at) = arrived.take() {
@@ -442,6 +457,11 @@ async fn run_call(
                         }
                         let sent = Instant::now();
                         let answer = shared.client.send(&request).await;
+                        if let Command::Originate { channel, .. } = &command
+                            && let Ok(mut o) = shared.originating.lock()
+                        {
+                            o.remove(channel);
+                        }
                         if let Ok(mut health) = shared.health.lock() {
                             let failed = match &answer {
                                 Ok(_) => false,

@@ -51,7 +51,7 @@ impl Transition {
 
 /// A campaign name: it appears in commands and URLs, so letters, digits, `_` and `.`.
 pub fn check_name(name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
+    let ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.len() <= 64
         && name
             .chars()
@@ -60,7 +60,7 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!(
-            "`{name}` is not a campaign name (letters, digits, `_` and `.`; at most 64)"
+            "`{name}` is not a campaign name (letters, digits, `_` and `.`, starting with a letter or digit; at most 64)"
         )))
     }
 }

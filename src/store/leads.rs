@@ -140,8 +140,16 @@ impl Store {
         let tx = self.db.begin_write()?;
         let mut recycled = 0;
         {
-            if tx.open_table(CAMPAIGNS)?.get(campaign)?.is_none() {
-                return Err(StoreError::NoCampaign(campaign.into()));
+            let record: CampaignRecord = match tx.open_table(CAMPAIGNS)?.get(campaign)? {
+                Some(v) => decode("campaigns", v.value())?,
+                None => return Err(StoreError::NoCampaign(campaign.into())),
+            };
+            if record.state == CampaignState::Archived {
+                return Err(StoreError::BadTransition {
+                    name: campaign.into(),
+                    state: record.state,
+                    action: "recycle leads",
+                });
             }
             let listing = tx.open_table(CAMPAIGN_LEADS)?;
             let mut leads = tx.open_table(LEADS)?;
