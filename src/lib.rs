@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod dialer;
+pub mod export;
 pub mod hooks;
 pub mod http;
 pub mod leads;

@@ -144,6 +144,49 @@ fn campaign_commands_go_through_the_running_daemon() {
         assert!(Instant::now() < deadline, "not completed:\n{show}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Leads, DNC and attempts through the API too.
+    std::fs::write(
+        dir.join("more.csv"),
+        "phone,name\n09121000302,Sara\n12,Bad\n09121000402,Ali\n",
+    )
+    .unwrap();
+    let out = ok(&dir, &["leads", "import", "late", "more.csv"]);
+    assert!(
+        out.contains("2 lead(s) added, 0 duplicate(s) skipped, 1 row(s) rejected"),
+        "{out}"
+    );
+    let errors = std::fs::read_to_string(dir.join("more.errors.csv")).unwrap();
+    assert!(
+        errors.contains("3,`12` is not a valid phone number"),
+        "{errors}"
+    );
+    let leads = ok(&dir, &["leads", "list", "late"]);
+    assert!(
+        leads.contains("+989121000302") && leads.contains("Sara"),
+        "{leads}"
+    );
+    let out = ok(
+        &dir,
+        &["leads", "cancel", "late", "--phone", "0912 100 0402"],
+    );
+    assert!(out.contains("1 pending lead(s) cancelled"), "{out}");
+    let out = ok(&dir, &["dnc", "add", "09121000502", "--campaign", "late"]);
+    assert!(out.contains("1 number(s) added"), "{out}");
+    assert!(ok(&dir, &["dnc", "list", "--campaign", "late"]).contains("+989121000502"));
+    let attempts = ok(&dir, &["attempts", "list", "early"]);
+    assert_eq!(attempts.matches("not_interested").count(), 2, "{attempts}");
+    let export = ok(&dir, &["attempts", "export", "early"]);
+    assert!(
+        export.starts_with("attempt,campaign,lead_id,phone"),
+        "{export}"
+    );
+    assert_eq!(export.lines().count(), 3, "{export}");
+    let out = ok(
+        &dir,
+        &["leads", "recycle", "early", "--result", "not_interested"],
+    );
+    assert!(out.contains("2 lead(s) back in the queue"), "{out}");
+
     let out = ok(&dir, &["campaign", "stop", "late", "--cancel-pending"]);
     assert!(out.contains("campaign `late` is stopped"), "{out}");
 

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::store_args::{StoreArgs, now_ms, show_ms};
+use super::store_args::{Access, StoreArgs, now_ms, show_ms};
+use crate::http::Count;
 use crate::leads::normalize_phone;
 use crate::leads::phone::parse_region;
 use crate::store::DncScope;
@@ -71,8 +72,33 @@ fn scope_of(campaign: &Option<String>) -> DncScope {
         .map_or(DncScope::Global, DncScope::Campaign)
 }
 
+/// Adds numbers to a list, in the store or through the daemon; how many were new.
+fn add(
+    access: &Access,
+    campaign: &Option<String>,
+    numbers: &[String],
+    reason: &str,
+) -> Result<u64, String> {
+    match access {
+        Access::Local(store) => {
+            if let Some(c) = campaign {
+                store.campaign(c).map_err(|e| e.to_string())?;
+            }
+            store
+                .add_dnc(&scope_of(campaign), numbers, reason, now_ms())
+                .map_err(|e| e.to_string())
+        }
+        Access::Daemon(api) => Ok(api
+            .post::<Count>(
+                "/api/dnc",
+                &serde_json::json!({ "phones": numbers, "campaign": campaign, "reason": reason }),
+            )?
+            .count),
+    }
+}
+
 fn run_command(args: &DncArgs) -> Result<(), String> {
-    let store = args.store.open()?;
+    let access = args.store.access()?;
     match &args.command {
         DncCommand::Add { phones, scope } => {
             let region = parse_region(&scope.region)
@@ -81,17 +107,7 @@ fn run_command(args: &DncArgs) -> Result<(), String> {
             for p in phones {
                 numbers.push(normalize_phone(p, region).map_err(|e| format!("`{p}`: {e}"))?);
             }
-            if let Some(c) = &scope.campaign {
-                store.campaign(c).map_err(|e| e.to_string())?;
-            }
-            let added = store
-                .add_dnc(
-                    &scope_of(&scope.campaign),
-                    &numbers,
-                    &scope.reason,
-                    now_ms(),
-                )
-                .map_err(|e| e.to_string())?;
+            let added = add(&access, &scope.campaign, &numbers, &scope.reason)?;
             println!(
                 "{added} number(s) added ({} already listed)",
                 numbers.len() as u64 - added
@@ -101,9 +117,6 @@ fn run_command(args: &DncArgs) -> Result<(), String> {
         DncCommand::Import { file, scope } => {
             let region = parse_region(&scope.region)
                 .ok_or_else(|| format!("`{}` is not a region like IR or US", scope.region))?;
-            if let Some(c) = &scope.campaign {
-                store.campaign(c).map_err(|e| e.to_string())?;
-            }
             let text = std::fs::File::open(file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let mut numbers = Vec::new();
@@ -122,22 +135,21 @@ fn run_command(args: &DncArgs) -> Result<(), String> {
                     }
                 }
             }
-            let added = store
-                .add_dnc(
-                    &scope_of(&scope.campaign),
-                    &numbers,
-                    &scope.reason,
-                    now_ms(),
-                )
-                .map_err(|e| e.to_string())?;
+            let added = add(&access, &scope.campaign, &numbers, &scope.reason)?;
             println!("{added} number(s) added, {bad} line(s) rejected");
             Ok(())
         }
         DncCommand::List { campaign } => {
-            for (phone, entry) in store
-                .dnc_list(&scope_of(campaign))
-                .map_err(|e| e.to_string())?
-            {
+            let entries: Vec<(String, crate::store::DncEntry)> = match &access {
+                Access::Local(store) => store
+                    .dnc_list(&scope_of(campaign))
+                    .map_err(|e| e.to_string())?,
+                Access::Daemon(api) => api.get(&match campaign {
+                    Some(c) => format!("/api/dnc?campaign={c}"),
+                    None => "/api/dnc".to_string(),
+                })?,
+            };
+            for (phone, entry) in entries {
                 println!("{phone:<18} {}  {}", show_ms(entry.added_ms), entry.reason);
             }
             Ok(())

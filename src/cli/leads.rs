@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::progress::Progress;
-use super::store_args::{StoreArgs, now_ms};
-use crate::leads::import::import_file;
-use crate::store::LeadState;
+use super::store_args::{Access, StoreArgs, now_ms};
+use crate::http::{CampaignView, Count, ImportView};
+use crate::leads::import::{ImportReport, import_file};
+use crate::leads::normalize_phone;
+use crate::store::{LeadRecord, LeadState};
 
 #[derive(Debug, Args)]
 pub struct LeadsArgs {
@@ -62,7 +64,11 @@ pub enum LeadsCommand {
 }
 
 pub fn run(args: &LeadsArgs) -> ExitCode {
-    match run_command(args) {
+    match args
+        .store
+        .access()
+        .and_then(|access| run_command(&access, args))
+    {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -71,8 +77,26 @@ pub fn run(args: &LeadsArgs) -> ExitCode {
     }
 }
 
-fn run_command(args: &LeadsArgs) -> Result<ExitCode, String> {
-    let store = args.store.open()?;
+/// The campaign's region, for numbers written without a country code.
+fn region_of(access: &Access, campaign: &str) -> Result<String, String> {
+    Ok(match access {
+        Access::Local(store) => {
+            store
+                .campaign(campaign)
+                .map_err(|e| e.to_string())?
+                .settings
+                .region
+        }
+        Access::Daemon(api) => {
+            api.get::<CampaignView>(&format!("/api/campaigns/{campaign}"))?
+                .record
+                .settings
+                .region
+        }
+    })
+}
+
+fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
     match &args.command {
         LeadsCommand::Import {
             campaign,
@@ -82,31 +106,47 @@ fn run_command(args: &LeadsArgs) -> Result<ExitCode, String> {
         } => {
             let region = match region {
                 Some(r) => r.clone(),
-                None => {
-                    store
-                        .campaign(campaign)
-                        .map_err(|e| e.to_string())?
-                        .settings
-                        .region
-                }
+                None => region_of(access, campaign)?,
             };
             let errors = errors.clone().unwrap_or_else(|| errors_path(file));
-            let mut bar: Option<Progress> = None;
-            let report = import_file(
-                &store,
-                campaign,
-                file,
-                &region,
-                &errors,
-                now_ms,
-                |done, total| {
-                    bar.get_or_insert_with(|| Progress::new("bytes", total))
-                        .set(done);
-                },
-            )?;
-            if let Some(bar) = bar {
-                bar.done();
-            }
+            let report = match access {
+                Access::Local(store) => {
+                    let mut bar: Option<Progress> = None;
+                    let report = import_file(
+                        store,
+                        campaign,
+                        file,
+                        &region,
+                        &errors,
+                        now_ms,
+                        |done, total| {
+                            bar.get_or_insert_with(|| Progress::new("bytes", total))
+                                .set(done);
+                        },
+                    )?;
+                    if let Some(bar) = bar {
+                        bar.done();
+                    }
+                    report
+                }
+                Access::Daemon(api) => {
+                    let view: ImportView = api.upload(
+                        &format!("/api/campaigns/{campaign}/leads?region={region}"),
+                        file,
+                    )?;
+                    let _ = std::fs::remove_file(&errors);
+                    if let Some(csv) = &view.errors_csv {
+                        std::fs::write(&errors, csv)
+                            .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
+                    }
+                    ImportReport {
+                        added: view.added,
+                        duplicates: view.duplicates,
+                        rejected: view.rejected,
+                        seconds: view.seconds,
+                    }
+                }
+            };
             println!(
                 "{} lead(s) added, {} duplicate(s) skipped, {} row(s) rejected in {:.1} s",
                 report.added, report.duplicates, report.rejected, report.seconds
@@ -122,49 +162,35 @@ fn run_command(args: &LeadsArgs) -> Result<ExitCode, String> {
             limit,
             after,
         } => {
-            store.campaign(campaign).map_err(|e| e.to_string())?;
-            println!(
-                "{:>8} {:<16} {:<20} {:<10} {:>8} {:<24} tz",
-                "id", "phone", "name", "state", "attempts", "last result"
-            );
-            let mut cursor = *after;
-            let mut shown = 0;
-            while shown < *limit {
-                let page = store
-                    .leads(campaign, cursor, 1000)
-                    .map_err(|e| e.to_string())?;
-                let Some(last) = page.last() else { break };
-                cursor = last.id;
-                for lead in page {
-                    if state.as_deref().is_some_and(|s| s != lead.state.key()) {
-                        continue;
+            let page = |after: u64| -> Result<Vec<LeadRecord>, String> {
+                match access {
+                    Access::Local(store) => {
+                        store.campaign(campaign).map_err(|e| e.to_string())?;
+                        store
+                            .leads(campaign, after, 1000)
+                            .map_err(|e| e.to_string())
                     }
-                    if shown >= *limit {
-                        break;
+                    Access::Daemon(api) => {
+                        api.get(&format!("/api/campaigns/{campaign}/leads?after={after}"))
                     }
-                    shown += 1;
-                    let state = match &lead.state {
-                        LeadState::Skipped { reason } => format!("skipped ({reason})"),
-                        s => s.key().to_string(),
-                    };
-                    println!(
-                        "{:>8} {:<16} {:<20} {:<10} {:>8} {:<24} {}",
-                        lead.id,
-                        lead.phone,
-                        lead.name,
-                        state,
-                        lead.attempts,
-                        lead.last_result.as_deref().unwrap_or("-"),
-                        lead.time_zone.as_deref().unwrap_or("-")
-                    );
                 }
-            }
+            };
+            list(page, state.as_deref(), *limit, *after)?;
             Ok(ExitCode::SUCCESS)
         }
         LeadsCommand::Recycle { campaign, results } => {
-            let n = store
-                .recycle(campaign, results, now_ms())
-                .map_err(|e| e.to_string())?;
+            let n = match access {
+                Access::Local(store) => store
+                    .recycle(campaign, results, now_ms())
+                    .map_err(|e| e.to_string())?,
+                Access::Daemon(api) => {
+                    api.post::<Count>(
+                        &format!("/api/campaigns/{campaign}/leads/recycle"),
+                        &serde_json::json!({ "results": results }),
+                    )?
+                    .count
+                }
+            };
             println!("{n} lead(s) back in the queue");
             Ok(ExitCode::SUCCESS)
         }
@@ -176,13 +202,76 @@ fn run_command(args: &LeadsArgs) -> Result<ExitCode, String> {
             if phone.is_none() && !all {
                 return Err("say which: `--phone NUMBER` or `--all`".into());
             }
-            let n = store
-                .cancel_leads(campaign, phone.as_deref())
-                .map_err(|e| e.to_string())?;
+            // The number as the store keeps it (E.164), however it was typed.
+            let phone = match phone {
+                Some(p) => {
+                    let region = region_of(access, campaign)?;
+                    let id = crate::leads::phone::parse_region(&region)
+                        .ok_or_else(|| format!("`{region}` is not a region"))?;
+                    Some(normalize_phone(p, id).map_err(|e| format!("`{p}`: {e}"))?)
+                }
+                None => None,
+            };
+            let n = match access {
+                Access::Local(store) => store
+                    .cancel_leads(campaign, phone.as_deref())
+                    .map_err(|e| e.to_string())?,
+                Access::Daemon(api) => {
+                    api.post::<Count>(
+                        &format!("/api/campaigns/{campaign}/leads/cancel"),
+                        &serde_json::json!({ "phone": phone }),
+                    )?
+                    .count
+                }
+            };
             println!("{n} pending lead(s) cancelled");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints leads page by page (`page(after)`), only those in `state` if given.
+fn list(
+    page: impl Fn(u64) -> Result<Vec<LeadRecord>, String>,
+    state: Option<&str>,
+    limit: usize,
+    after: u64,
+) -> Result<(), String> {
+    println!(
+        "{:>8} {:<16} {:<20} {:<10} {:>8} {:<24} tz",
+        "id", "phone", "name", "state", "attempts", "last result"
+    );
+    let mut cursor = after;
+    let mut shown = 0;
+    while shown < limit {
+        let leads = page(cursor)?;
+        let Some(last) = leads.last() else { break };
+        cursor = last.id;
+        for lead in leads {
+            if state.is_some_and(|s| s != lead.state.key()) {
+                continue;
+            }
+            if shown >= limit {
+                break;
+            }
+            shown += 1;
+            let state = match &lead.state {
+                LeadState::Skipped { reason } => format!("skipped ({reason})"),
+                s => s.key().to_string(),
+            };
+            println!(
+                "{:>8} {:<16} {:<20} {:<10} {:>8} {:<24} {}",
+                lead.id,
+                lead.phone,
+                lead.name,
+                state,
+                lead.attempts,
+                lead.last_result.as_deref().unwrap_or("-"),
+                lead.time_zone.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `leads.csv` → `leads.errors.csv`.

@@ -134,6 +134,48 @@ impl Api {
         self.call(self.http.post(format!("{}{path}", self.base)).json(body))
     }
 
+    /// Copies a response body (an export) to `out`.
+    pub fn download(&self, path: &str, mut out: impl std::io::Write) -> Result<(), String> {
+        self.rt.block_on(async {
+            let mut response = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                let status = response.status();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                return Err(body["error"]
+                    .as_str()
+                    .map_or_else(|| format!("the daemon answered {status}"), str::to_string));
+            }
+            while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+                out.write_all(&chunk)
+                    .map_err(|e| format!("cannot write the export: {e}"))?;
+            }
+            out.flush()
+                .map_err(|e| format!("cannot write the export: {e}"))
+        })
+    }
+
+    /// Sends a file as the body of a POST.
+    pub fn upload<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        file: &std::path::Path,
+    ) -> Result<T, String> {
+        let bytes =
+            std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        self.call(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "text/csv")
+                .timeout(std::time::Duration::from_secs(3600))
+                .body(bytes),
+        )
+    }
+
     /// `POST /api/campaigns/{name}/{action}`.
     pub fn act(&self, name: &str, action: &str) -> Result<crate::store::CampaignRecord, String> {
         self.call(

@@ -4,8 +4,10 @@
 //! at its next refresh. JSON in and out; errors are `{"error": "..."}` with a status.
 
 mod campaigns;
+mod data;
 
 pub use campaigns::CampaignView;
+pub use data::{Count, ImportView};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,6 +39,20 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/campaigns/{name}", get(campaigns::show))
         .route("/api/campaigns/{name}/{action}", post(campaigns::act))
+        .route(
+            "/api/campaigns/{name}/leads",
+            get(data::leads)
+                .post(data::import)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/api/campaigns/{name}/leads/recycle", post(data::recycle))
+        .route("/api/campaigns/{name}/leads/cancel", post(data::cancel))
+        .route("/api/campaigns/{name}/attempts", get(data::attempts))
+        .route(
+            "/api/campaigns/{name}/attempts.csv",
+            get(data::attempts_csv),
+        )
+        .route("/api/dnc", get(data::dnc_list).post(data::dnc_add))
         .with_state(state)
 }
 
@@ -105,6 +121,10 @@ impl From<StoreError> for ApiError {
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, message.into())
     }
 }
 

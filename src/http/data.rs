@@ -1,0 +1,290 @@
+//! Leads, DNC lists and attempts over the API, for the commands while the daemon holds
+//! the store: import a CSV (streamed to a temporary file), list, recycle, cancel; add to
+//! and list DNC lists; list and export attempts (CSV streamed page by page).
+
+use std::io::Write as _;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState, blocking};
+use crate::leads::import::import_file;
+use crate::store::{AttemptView, DncEntry, DncScope, LeadRecord, StoreError};
+
+fn now_ms() -> u64 {
+    jiff::Timestamp::now().as_millisecond().max(0) as u64
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    #[serde(default)]
+    pub after: u64,
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+}
+
+fn default_limit() -> usize {
+    1000
+}
+
+pub async fn leads(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<LeadRecord>>, ApiError> {
+    let store = s.store.clone();
+    let limit = page.limit.min(10_000);
+    Ok(Json(
+        blocking(move || {
+            store.campaign(&name)?;
+            store.leads(&name, page.after, limit)
+        })
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImportQuery {
+    pub region: Option<String>,
+}
+
+/// What an import did; `errors_csv` is the error report when rows were rejected.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImportView {
+    pub added: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub seconds: f64,
+    pub errors_csv: Option<String>,
+}
+
+/// `POST /api/campaigns/{name}/leads?region=IR` with the CSV as the body.
+pub async fn import(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<ImportQuery>,
+    body: Body,
+) -> Result<Json<ImportView>, ApiError> {
+    let store = s.store.clone();
+    let n = name.clone();
+    let record = blocking(move || store.campaign(&n)).await?;
+    let region = q.region.unwrap_or(record.settings.region);
+    // The body goes to a file first: the reader streams from it, and a big upload never
+    // sits in memory.
+    let dir = std::env::temp_dir().join(format!(
+        "dialflow-import-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    let (file, errors) = (dir.join("leads.csv"), dir.join("errors.csv"));
+    let written = async {
+        let mut out = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk: Bytes = chunk.map_err(|e| format!("the upload broke off: {e}"))?;
+            out.write_all(&chunk).map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(ApiError::bad_request(e));
+    }
+    let store = s.store.clone();
+    let (f, e) = (file.clone(), errors.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        import_file(&store, &name, &f, &region, &e, now_ms, |_, _| {})
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let view = match report {
+        Ok(r) => Ok(ImportView {
+            added: r.added,
+            duplicates: r.duplicates,
+            rejected: r.rejected,
+            seconds: r.seconds,
+            errors_csv: std::fs::read_to_string(&errors).ok(),
+        }),
+        Err(message) => Err(ApiError::bad_request(
+            message.replace(&file.display().to_string(), "the uploaded file"),
+        )),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Json(view?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RecycleBody {
+    #[serde(default)]
+    pub results: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Count {
+    pub count: u64,
+}
+
+pub async fn recycle(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Json(body): Json<RecycleBody>,
+) -> Result<Json<Count>, ApiError> {
+    let store = s.store.clone();
+    let count = blocking(move || store.recycle(&name, &body.results, now_ms())).await?;
+    Ok(Json(Count { count }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CancelBody {
+    /// One number (E.164), or every pending lead when absent.
+    pub phone: Option<String>,
+}
+
+pub async fn cancel(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Json(body): Json<CancelBody>,
+) -> Result<Json<Count>, ApiError> {
+    let store = s.store.clone();
+    let count = blocking(move || store.cancel_leads(&name, body.phone.as_deref())).await?;
+    Ok(Json(Count { count }))
+}
+
+pub async fn attempts(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<AttemptView>>, ApiError> {
+    let store = s.store.clone();
+    let limit = page.limit.min(10_000);
+    Ok(Json(
+        blocking(move || {
+            store.campaign(&name)?;
+            store.attempts(&name, page.after, limit)
+        })
+        .await?,
+    ))
+}
+
+/// `GET /api/campaigns/{name}/attempts.csv`: the export, streamed.
+pub async fn attempts_csv(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = s.store.clone();
+    let n = name.clone();
+    blocking(move || store.campaign(&n)).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let sink = ChannelWriter {
+            tx: tx.clone(),
+            buffer: Vec::with_capacity(64 * 1024),
+        };
+        if let Err(e) = crate::export::attempts_csv(&store, &name, sink) {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = tokio_stream_from(rx);
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// The receiver as a stream of chunks.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Bytes written here go to the response in chunks of 64 KiB.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buffer: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buffer));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::other("the client went away"))
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DncBody {
+    /// E.164 numbers (the command normalises them).
+    pub phones: Vec<String>,
+    pub campaign: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DncQuery {
+    pub campaign: Option<String>,
+}
+
+fn scope(campaign: Option<String>) -> DncScope {
+    campaign.map_or(DncScope::Global, DncScope::Campaign)
+}
+
+pub async fn dnc_add(
+    State(s): State<ApiState>,
+    Json(body): Json<DncBody>,
+) -> Result<Json<Count>, ApiError> {
+    if let Some(bad) = body.phones.iter().find(|p| {
+        !(p.starts_with('+') && p.len() > 4 && p[1..].bytes().all(|b| b.is_ascii_digit()))
+    }) {
+        return Err(ApiError::bad_request(format!(
+            "`{bad}` is not an E.164 number like +989121234567"
+        )));
+    }
+    let store = s.store.clone();
+    let count = blocking(move || {
+        if let Some(c) = &body.campaign {
+            store.campaign(c)?;
+        }
+        store.add_dnc(&scope(body.campaign), &body.phones, &body.reason, now_ms())
+    })
+    .await?;
+    Ok(Json(Count { count }))
+}
+
+pub async fn dnc_list(
+    State(s): State<ApiState>,
+    Query(q): Query<DncQuery>,
+) -> Result<Json<Vec<(String, DncEntry)>>, ApiError> {
+    let store = s.store.clone();
+    Ok(Json(
+        blocking(move || -> Result<_, StoreError> { store.dnc_list(&scope(q.campaign)) }).await?,
+    ))
+}
