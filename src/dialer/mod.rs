@@ -294,7 +294,7 @@ impl Dialer {
         done_tx: &mpsc::UnboundedSender<Completion>,
     ) -> Result<(), StoreError> {
         let mut free = self.options.max_concurrent.saturating_sub(in_flight);
-        if free == 0 {
+        if free == 0 || !self.runtime.is_connected() {
             return Ok(());
         }
         let now = self.now_ms();

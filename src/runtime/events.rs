@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -27,6 +27,9 @@ pub enum StreamItem {
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Quiet this long, the stream sends a ping; quiet as long again, it is taken for dead
+/// (a half-open connection after a network drop never reports itself).
+const IDLE: Duration = Duration::from_secs(15);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -39,6 +42,9 @@ pub struct EventStream {
     connected_before: bool,
     /// Set after a loss: wait this long before connecting again.
     wait: Option<Duration>,
+    idle: Duration,
+    /// A ping is out and nothing has come back since.
+    pinged: bool,
 }
 
 impl EventStream {
@@ -49,7 +55,15 @@ impl EventStream {
             backoff: FIRST_BACKOFF,
             connected_before: false,
             wait: None,
+            idle: IDLE,
+            pinged: false,
         }
+    }
+
+    /// With another idle time (tests).
+    pub fn with_idle(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
     }
 
     /// The next item. Cancel-safe between items: dropping the future loses nothing
@@ -63,6 +77,7 @@ impl EventStream {
                 match tokio_tungstenite::connect_async(self.url.as_str()).await {
                     Ok((socket, _)) => {
                         self.socket = Some(socket);
+                        self.pinged = false;
                         self.backoff = FIRST_BACKOFF;
                         let reconnected = self.connected_before;
                         self.connected_before = true;
@@ -71,7 +86,18 @@ impl EventStream {
                     Err(e) => return self.lost(format!("cannot connect: {e}")),
                 }
             };
-            let reason = match socket.next().await {
+            let Ok(message) = tokio::time::timeout(self.idle, socket.next()).await else {
+                if self.pinged {
+                    return self.lost(format!("no answer to a ping for {:?}", self.idle));
+                }
+                self.pinged = true;
+                if let Err(e) = socket.send(Message::Ping(Default::default())).await {
+                    return self.lost(format!("cannot ping: {e}"));
+                }
+                continue;
+            };
+            self.pinged = false;
+            let reason = match message {
                 Some(Ok(Message::Text(text))) => {
                     let arrived = Instant::now();
                     return StreamItem::Event(Box::new(events::parse(text.as_str())), arrived);
@@ -91,5 +117,60 @@ impl EventStream {
         self.wait = Some(self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         StreamItem::Disconnected { reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::ws::WebSocketUpgrade;
+    use axum::routing::get;
+
+    /// A WebSocket server on loopback; `answers` decides whether it reads (and so
+    /// answers pings) or holds the connection without a word, like a dead peer.
+    async fn server(answers: bool) -> String {
+        let app = axum::Router::new().route(
+            "/ws",
+            get(move |ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(move |mut socket| async move {
+                    if answers {
+                        while let Some(Ok(_)) = socket.recv().await {}
+                    } else {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        drop(socket);
+                    }
+                })
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("ws://{addr}/ws")
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_is_pinged_then_dropped() {
+        let mut stream =
+            EventStream::new(server(false).await).with_idle(Duration::from_millis(150));
+        assert!(matches!(
+            stream.next().await,
+            StreamItem::Connected { reconnected: false }
+        ));
+        let started = std::time::Instant::now();
+        match stream.next().await {
+            StreamItem::Disconnected { reason } => {
+                assert!(reason.contains("no answer to a ping"), "{reason}")
+            }
+            other => panic!("expected a loss, got {other:?}"),
+        }
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_answers_pings_stays_connected() {
+        let mut stream = EventStream::new(server(true).await).with_idle(Duration::from_millis(100));
+        assert!(matches!(stream.next().await, StreamItem::Connected { .. }));
+        let quiet = tokio::time::timeout(Duration::from_millis(800), stream.next()).await;
+        assert!(quiet.is_err(), "still connected: {quiet:?}");
     }
 }

@@ -182,6 +182,12 @@ impl Runtime {
         }
     }
 
+    /// Whether the event stream is up: without it a new call would be blind, so the
+    /// dialer holds originates until it is back.
+    pub fn is_connected(&self) -> bool {
+        *self.shared.connected.borrow()
+    }
+
     /// Calls in progress.
     pub fn live_calls(&self) -> usize {
         self.shared.calls.lock().map(|c| c.len()).unwrap_or(0)
