@@ -1,18 +1,12 @@
 //! `dialflow run` against `dialflow sim`, as two real processes over loopback, including
 //! a graceful stop by SIGTERM.
 
+mod common;
+use common::port_from_banner;
+
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Sim(Child);
 
@@ -23,27 +17,30 @@ impl Drop for Sim {
     }
 }
 
-fn start_sim(port: u16, speed: &str) -> Sim {
-    let child = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+fn start_sim(speed: &str) -> (Sim, u16) {
+    let (child, port) = spawn_sim(speed);
+    (Sim(child), port)
+}
+
+/// Starts `dialflow sim` on a port of its own choosing (no race with other tests for a
+/// free port).
+fn spawn_sim(speed: &str) -> (Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dialflow"))
         .args([
             "sim",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--speed",
             speed,
             "--password",
             "pw",
         ])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("dialflow sim starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "dialflow sim did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Sim(child)
+    let port = port_from_banner(child.stdout.take().expect("piped"));
+    (child, port)
 }
 
 fn config(port: u16) -> tempfile_path::Path {
@@ -62,10 +59,12 @@ mod tempfile_path {
     }
     pub fn write(text: &str) -> Path {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
         let path = dir.join(format!(
             "dialflow-{}-{}.yaml",
             std::process::id(),
-            text.len()
+            N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, text).unwrap();
         Path(path)
@@ -74,8 +73,7 @@ mod tempfile_path {
 
 #[test]
 fn run_places_calls_through_the_simulator() {
-    let port = free_port();
-    let _sim = start_sim(port, "20");
+    let (_sim, port) = start_sim("20");
     let cfg = config(port);
     let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
         .args(["run", "--config"])
@@ -136,9 +134,8 @@ fn a_bad_configuration_names_its_key() {
 
 #[test]
 fn sigterm_stops_dialing_and_hangs_up_after_the_grace_time() {
-    let port = free_port();
     // Real time: calls last tens of seconds, far longer than the test waits.
-    let _sim = start_sim(port, "1");
+    let (_sim, port) = start_sim("1");
     let cfg = config(port);
     let numbers: Vec<String> = (0..12).map(|_| "yes".to_string()).collect();
     let mut run = Command::new(env!("CARGO_BIN_EXE_dialflow"))

@@ -3,22 +3,16 @@
 //! and started again. No attempt is dialled twice (the simulator logs every channel id
 //! an originate asks for), no attempt is lost, and the campaign completes.
 
+mod common;
+use common::port_from_banner;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dialflow");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process killed when dropped.
 struct Proc(Child);
@@ -30,20 +24,25 @@ impl Drop for Proc {
     }
 }
 
-fn start_sim(port: u16) -> Proc {
-    let child = Command::new(BIN)
-        .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--speed", "20", "--password", "pw"])
-        .stdout(Stdio::null())
+/// Starts `dialflow sim` on a port of its own choosing (no race with other tests for a
+/// free port).
+fn start_sim() -> (Proc, u16) {
+    let mut child = Command::new(BIN)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "20",
+            "--password",
+            "pw",
+        ])
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("dialflow sim starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "dialflow sim did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Proc(child)
+    let port = port_from_banner(child.stdout.take().expect("piped"));
+    (Proc(child), port)
 }
 
 /// A fresh working folder with dialflow.yaml, the campaign settings and the leads.
@@ -120,8 +119,7 @@ fn originates(port: u16) -> BTreeMap<String, u32> {
 
 #[test]
 fn a_killed_dialer_never_redials_an_attempt_and_finishes_the_campaign() {
-    let port = free_port();
-    let _sim = start_sim(port);
+    let (_sim, port) = start_sim();
     let dir = workspace(port);
     dialflow(
         &dir,

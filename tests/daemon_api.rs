@@ -2,6 +2,9 @@
 //! API: list, create, start, pause, show, stop; and the API answers bad requests with
 //! clear errors. Real processes: `dialflow sim`, `dialflow run`, the commands.
 
+mod common;
+use common::port_from_banner;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -54,17 +57,24 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn campaign_commands_go_through_the_running_daemon() {
-    let (sim_port, api_port) = (free_port(), free_port());
-    let _sim = Proc(
-        Command::new(BIN)
-            .args(["sim", "--listen", &format!("127.0.0.1:{sim_port}")])
-            .args(["--speed", "20", "--password", "pw"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(sim_port);
+    // The simulator picks its own port (no race for a free one) and names it.
+    let mut sim = Command::new(BIN)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "20",
+            "--password",
+            "pw",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sim_port = port_from_banner(sim.stdout.take().unwrap());
+    let _sim = Proc(sim);
+    let api_port = free_port();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("daemon-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
