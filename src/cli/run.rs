@@ -12,14 +12,11 @@ use clap::Args;
 use tokio::sync::watch;
 
 use crate::ari::translate::Deployment;
-use crate::classify::Classifier;
 use crate::config::Config;
 use crate::core::call::Lead;
 use crate::load::LoadOptions;
 use crate::runtime::batch::{self, PlannedCall};
-use crate::runtime::clock::Clock;
-use crate::runtime::rest::{AriClient, AriEndpoint};
-use crate::runtime::{Runtime, Tally};
+use crate::runtime::Tally;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -109,24 +106,7 @@ async fn run_calls(
     scenario: Arc<crate::core::scenario::Scenario>,
     numbers: Vec<String>,
 ) -> Result<usize, String> {
-    let endpoint = AriEndpoint {
-        base_url: config.ari.url.clone(),
-        user: config.ari.user.clone(),
-        password: config.ari.password.clone().unwrap_or_default(),
-        app: config.ari.app.clone(),
-    };
-    let client = AriClient::new(endpoint, Duration::from_millis(config.timeout_ms()))
-        .map_err(|e| e.to_string())?;
-    let classifier = Classifier::from_config(
-        &config.classify,
-        client.clone(),
-        Duration::from_millis(config.classify_timeout_ms()),
-        |k| std::env::var(k).ok(),
-    )?;
-    let (runtime, tasks) =
-        Runtime::start(client, Clock::new(1.0), classifier, Duration::from_secs(10))
-            .await
-            .map_err(|e| e.to_string())?;
+    let (runtime, tasks) = super::campaigns::start_runtime(config, 1.0).await?;
     // Attempt ids must be unique on the Asterisk, also against another `dialflow run`
     // started in the same second: time in nanoseconds and this process's id.
     let nanos = std::time::SystemTime::now()
