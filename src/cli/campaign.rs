@@ -45,6 +45,7 @@ pub enum CampaignCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The campaign's name: letters, digits, `_` and `.` (used in commands and URLs).
     pub name: String,
     /// A YAML file of campaign settings (see docs/campaigns.md).
     #[arg(long, value_name = "FILE")]
@@ -65,10 +66,13 @@ pub struct CreateArgs {
     /// Also require the called party's local time in this range (`08:00-21:00`).
     #[arg(long)]
     pub lead_local_hours: Option<String>,
+    /// Most calls at once for this campaign.
     #[arg(long)]
     pub max_concurrent: Option<u32>,
+    /// Most new calls per second (0.2 = one every five seconds).
     #[arg(long)]
     pub max_per_second: Option<f64>,
+    /// Most attempts per lead, whatever the retry rules say.
     #[arg(long)]
     pub max_attempts: Option<u32>,
 }

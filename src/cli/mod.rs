@@ -50,7 +50,7 @@ pub enum Command {
     Dialplan(dialplan::DialplanArgs),
     /// Draw a scenario's flow as Mermaid or Graphviz DOT.
     Graph(graph::GraphArgs),
-    /// Place calls through a scenario against Asterisk (or `dialflow sim`), per dialflow.yaml.
+    /// The daemon: dial the store's running campaigns against Asterisk (or `dialflow sim`), per dialflow.yaml; or call given numbers with `--scenario`.
     Run(run::RunArgs),
     /// Run the test cases written in scenario files against simulated calls.
     Test(test::TestArgs),

@@ -15,8 +15,8 @@ use crate::ari::translate::Deployment;
 use crate::config::Config;
 use crate::core::call::Lead;
 use crate::load::LoadOptions;
-use crate::runtime::batch::{self, PlannedCall};
 use crate::runtime::Tally;
+use crate::runtime::batch::{self, PlannedCall};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
