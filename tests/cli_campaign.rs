@@ -169,6 +169,33 @@ fn a_campaign_from_csv_through_its_states() {
         "{list}"
     );
 
+    let out = w.ok(&[
+        "campaign",
+        "update",
+        "spring",
+        "--max-concurrent",
+        "3",
+        "--max-per-second",
+        "0.5",
+    ]);
+    assert!(out.contains("campaign `spring` updated (draft)"), "{out}");
+    let e = w.fails(&[
+        "campaign",
+        "update",
+        "spring",
+        "--time-zone",
+        "Mars/Olympus",
+    ]);
+    assert!(e.contains("time_zone"), "{e}");
+    let show = w.ok(&["campaign", "show", "spring"]);
+    assert!(
+        show.contains("max_concurrent: 3") && show.contains("max_per_second: 0.5"),
+        "{show}"
+    );
+    assert!(
+        show.contains("time_zone: \"Asia/Tehran\""),
+        "the failed update changed nothing: {show}"
+    );
     let e = w.fails(&["campaign", "pause", "spring"]);
     assert!(
         e.contains("campaign `spring` is draft: cannot pause it"),

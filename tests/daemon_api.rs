@@ -197,6 +197,12 @@ fn campaign_commands_go_through_the_running_daemon() {
     );
     assert!(out.contains("2 lead(s) back in the queue"), "{out}");
 
+    let out = ok(
+        &dir,
+        &["campaign", "update", "late", "--max-per-second", "1"],
+    );
+    assert!(out.contains("campaign `late` updated"), "{out}");
+    assert!(ok(&dir, &["campaign", "show", "late"]).contains("max_per_second: 1"));
     let out = ok(&dir, &["campaign", "stop", "late", "--cancel-pending"]);
     assert!(out.contains("campaign `late` is stopped"), "{out}");
 

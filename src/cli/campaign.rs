@@ -25,6 +25,10 @@ pub struct CampaignArgs {
 pub enum CampaignCommand {
     /// Create a campaign (as a draft) from a settings file and/or flags.
     Create(CreateArgs),
+    /// Change a campaign's settings: a settings file replaces them all, flags change one
+    /// thing each (pacing, windows, …). A running campaign dials by the new settings
+    /// within a second; calls in progress are not touched.
+    Update(CreateArgs),
     /// List every campaign with its state and counts.
     List,
     /// Show one campaign: settings, counts, alerts.
@@ -121,6 +125,16 @@ fn run_local(store: &Store, args: &CampaignArgs) -> Result<(), String> {
             created(&record);
             Ok(())
         }
+        CampaignCommand::Update(c) => {
+            let current = store.campaign(&c.name).map_err(|e| e.to_string())?;
+            let settings = settings_over(c, current.settings)
+                .map_err(|e| format!("campaign `{}`: {e}", c.name))?;
+            let record = store
+                .update_settings(&c.name, settings, now)
+                .map_err(|e| e.to_string())?;
+            println!("campaign `{}` updated ({})", record.name, record.state);
+            Ok(())
+        }
         CampaignCommand::List => {
             list(&views(store.campaigns().map_err(|e| e.to_string())?)?);
             Ok(())
@@ -202,6 +216,16 @@ fn run_remote(api: &Api, args: &CampaignArgs) -> Result<(), String> {
             )?;
             created(&record);
         }
+        CampaignCommand::Update(c) => {
+            let current: CampaignView = api.get(&format!("/api/campaigns/{}", c.name))?;
+            let settings = settings_over(c, current.record.settings)
+                .map_err(|e| format!("campaign `{}`: {e}", c.name))?;
+            let record: CampaignRecord = api.put(
+                &format!("/api/campaigns/{}", c.name),
+                &serde_json::to_value(&settings).unwrap_or_default(),
+            )?;
+            println!("campaign `{}` updated ({})", record.name, record.state);
+        }
         CampaignCommand::List => list(&api.get::<Vec<CampaignView>>("/api/campaigns")?),
         CampaignCommand::Show { name } => {
             show(
@@ -229,6 +253,11 @@ fn run_remote(api: &Api, args: &CampaignArgs) -> Result<(), String> {
 
 /// The settings from the file (if any) with the flags over them, checked.
 pub fn settings_from(c: &CreateArgs) -> Result<CampaignSettings, String> {
+    settings_over(c, CampaignSettings::for_scenario(""))
+}
+
+/// `base` (or the settings file, which replaces it) with the flags over it, checked.
+fn settings_over(c: &CreateArgs, base: CampaignSettings) -> Result<CampaignSettings, String> {
     let mut settings = match &c.settings {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -246,7 +275,7 @@ pub fn settings_from(c: &CreateArgs) -> Result<CampaignSettings, String> {
                 format!("{place}: {first}")
             })?
         }
-        None => CampaignSettings::for_scenario(""),
+        None => base,
     };
     if let Some(s) = &c.scenario {
         settings.scenario = s.clone();

@@ -176,6 +176,14 @@ impl Api {
         )
     }
 
+    pub fn put<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, String> {
+        self.call(self.http.put(format!("{}{path}", self.base)).json(body))
+    }
+
     /// `POST /api/campaigns/{name}/{action}`.
     pub fn act(&self, name: &str, action: &str) -> Result<crate::store::CampaignRecord, String> {
         self.call(

@@ -81,6 +81,19 @@ pub async fn create(
     Ok(Json(record))
 }
 
+/// `PUT /api/campaigns/{name}` with the new settings.
+pub async fn update(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Json(settings): Json<CampaignSettings>,
+) -> Result<Json<CampaignRecord>, ApiError> {
+    CampaignPolicy::compile(&settings)
+        .map_err(|e| ApiError::bad_request(format!("campaign `{name}`: {e}")))?;
+    let store = s.store.clone();
+    let record = blocking(move || store.update_settings(&name, settings, now_ms())).await?;
+    Ok(Json(record))
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ActOptions {
     #[serde(default)]

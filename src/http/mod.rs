@@ -37,7 +37,10 @@ pub fn router(state: ApiState) -> Router {
             "/api/campaigns",
             get(campaigns::list).post(campaigns::create),
         )
-        .route("/api/campaigns/{name}", get(campaigns::show))
+        .route(
+            "/api/campaigns/{name}",
+            get(campaigns::show).put(campaigns::update),
+        )
         .route("/api/campaigns/{name}/{action}", post(campaigns::act))
         .route(
             "/api/campaigns/{name}/leads",
