@@ -522,3 +522,58 @@ async fn a_distressed_asterisk_holds_new_originates() {
     );
     h.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_settings_apply_to_a_running_campaign() {
+    let h = harness("salehi", None).await;
+    let mut settings = always_open("salehi");
+    settings.pacing.max_concurrent = 1;
+    h.add("live", settings.clone(), &leads(&["no"; 8], 0));
+    let (before, after) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let updated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (runtime, before, after, updated) = (
+            h.runtime.clone(),
+            Arc::clone(&before),
+            Arc::clone(&after),
+            Arc::clone(&updated),
+        );
+        tokio::spawn(async move {
+            loop {
+                let live = runtime.live_calls();
+                if updated.load(Ordering::Relaxed) {
+                    after.fetch_max(live, Ordering::Relaxed);
+                } else {
+                    before.fetch_max(live, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let updater = {
+        let (store, updated, clock) = (
+            Arc::clone(&h.store),
+            Arc::clone(&updated),
+            h.runtime.clock(),
+        );
+        let mut wider = settings;
+        wider.pacing.max_concurrent = 4;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            store
+                .update_settings("live", wider, clock.wall_ms())
+                .unwrap();
+            updated.store(true, Ordering::Relaxed);
+        })
+    };
+    let events = h.dial(10, Duration::from_secs(60)).await;
+    sampler.abort();
+    updater.await.unwrap();
+    assert_eq!(results(&events).len(), 8);
+    assert_eq!(before.load(Ordering::Relaxed), 1, "one at a time before");
+    assert!(
+        after.load(Ordering::Relaxed) >= 2,
+        "more at once after the update"
+    );
+    h.close().await;
+}
