@@ -314,7 +314,9 @@ async fn closed_windows_dial_nobody_and_unknown_zones_fail_closed() {
             (later.minute() + 1).min(59)
         )],
     )]);
-    h.add("closed", closed, &leads(&["yes"; 3], 0));
+    h.add("closed", closed.clone(), &leads(&["yes"; 3], 0));
+    // Outside its window with nothing left to dial, a campaign still completes.
+    h.add("nothing_left", closed, &[]);
     // Local hours required: a lead without a zone is never dialed; one with is.
     let mut local = always_open("salehi");
     local.lead_local_hours = Some("00:00-24:00".into());
@@ -326,6 +328,10 @@ async fn closed_windows_dial_nobody_and_unknown_zones_fail_closed() {
     assert_eq!(dialed.len(), 1, "{dialed:?}");
     assert_eq!(dialed[0].0, zoned[0].phone);
     assert!(h.store.attempts("closed", 0, 10).unwrap().is_empty());
+    assert_eq!(
+        h.store.campaign("nothing_left").unwrap().state,
+        CampaignState::Completed
+    );
     assert_eq!(
         h.store.campaign("closed").unwrap().state,
         CampaignState::Running

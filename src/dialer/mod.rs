@@ -91,6 +91,9 @@ struct Live {
     failures_in_a_row: u32,
     /// Do not ask the store for leads before this (nothing was due last time).
     quiet_until: Instant,
+    /// When the store was last asked whether this campaign is done (throttles the check
+    /// for a campaign outside its window, which never asks for leads).
+    idle_checked: Option<Instant>,
 }
 
 /// A call that ended, on its way to the store.
@@ -256,6 +259,7 @@ impl Dialer {
                             in_flight: 0,
                             failures_in_a_row: 0,
                             quiet_until: Instant::now(),
+                            idle_checked: None,
                         },
                     );
                 }
@@ -595,14 +599,29 @@ impl Dialer {
         &self,
         campaigns: &mut BTreeMap<String, Live>,
     ) -> Result<(), StoreError> {
+        // Nothing in flight, and either nothing was due at the last lease or the
+        // campaign is outside its window (then it does not lease, and a campaign whose
+        // last lead finished at closing time must still complete).
+        let now_wall = self.now_ms();
         let candidates: Vec<String> = campaigns
-            .values()
+            .values_mut()
+            .filter(|l| l.record.state == CampaignState::Running && l.in_flight == 0)
             .filter(|l| {
-                l.record.state == CampaignState::Running
-                    && l.in_flight == 0
-                    && l.quiet_until > Instant::now()
+                let closed = l
+                    .policy
+                    .as_ref()
+                    .is_ok_and(|p| p.campaign_window(now_wall).is_err());
+                l.quiet_until > Instant::now() || closed
             })
-            .map(|l| l.record.name.clone())
+            .filter_map(|l| {
+                if l.idle_checked
+                    .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
+                {
+                    return None;
+                }
+                l.idle_checked = Some(Instant::now());
+                Some(l.record.name.clone())
+            })
             .collect();
         for name in candidates {
             let store = Arc::clone(&self.store);
@@ -746,6 +765,7 @@ mod tests {
             in_flight: 0,
             failures_in_a_row: 0,
             quiet_until: Instant::now(),
+            idle_checked: None,
         }
     }
 
