@@ -2,46 +2,11 @@
 //! a graceful stop by SIGTERM.
 
 mod common;
-use common::port_from_banner;
+use common::start_sim;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Sim(Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sim(speed: &str) -> (Sim, u16) {
-    let (child, port) = spawn_sim(speed);
-    (Sim(child), port)
-}
-
-/// Starts `dialflow sim` on a port of its own choosing (no race with other tests for a
-/// free port).
-fn spawn_sim(speed: &str) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dialflow"))
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--speed",
-            speed,
-            "--password",
-            "pw",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dialflow sim starts");
-    let port = port_from_banner(child.stdout.take().expect("piped"));
-    (child, port)
-}
 
 fn config(port: u16) -> tempfile_path::Path {
     tempfile_path::write(&format!(
@@ -73,7 +38,8 @@ mod tempfile_path {
 
 #[test]
 fn run_places_calls_through_the_simulator() {
-    let (_sim, port) = start_sim("20");
+    let sim = start_sim("20");
+    let port = sim.port;
     let cfg = config(port);
     let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
         .args(["run", "--config"])
@@ -135,7 +101,8 @@ fn a_bad_configuration_names_its_key() {
 #[test]
 fn sigterm_stops_dialing_and_hangs_up_after_the_grace_time() {
     // Real time: calls last tens of seconds, far longer than the test waits.
-    let (_sim, port) = start_sim("1");
+    let sim = start_sim("1");
+    let port = sim.port;
     let cfg = config(port);
     let numbers: Vec<String> = (0..12).map(|_| "yes".to_string()).collect();
     let mut run = Command::new(env!("CARGO_BIN_EXE_dialflow"))

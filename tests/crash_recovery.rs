@@ -4,7 +4,7 @@
 //! an originate asks for), no attempt is lost, and the campaign completes.
 
 mod common;
-use common::port_from_banner;
+use common::start_sim;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -22,27 +22,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Starts `dialflow sim` on a port of its own choosing (no race with other tests for a
-/// free port).
-fn start_sim() -> (Proc, u16) {
-    let mut child = Command::new(BIN)
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--speed",
-            "20",
-            "--password",
-            "pw",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dialflow sim starts");
-    let port = port_from_banner(child.stdout.take().expect("piped"));
-    (Proc(child), port)
 }
 
 /// A fresh working folder with dialflow.yaml, the campaign settings and the leads.
@@ -119,7 +98,8 @@ fn originates(port: u16) -> BTreeMap<String, u32> {
 
 #[test]
 fn a_killed_dialer_never_redials_an_attempt_and_finishes_the_campaign() {
-    let (_sim, port) = start_sim();
+    let sim = start_sim("20");
+    let port = sim.port;
     let dir = workspace(port);
     dialflow(
         &dir,

@@ -3,7 +3,7 @@
 //! clear errors. Real processes: `dialflow sim`, `dialflow run`, the commands.
 
 mod common;
-use common::port_from_banner;
+use common::start_sim;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -57,23 +57,8 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn campaign_commands_go_through_the_running_daemon() {
-    // The simulator picks its own port (no race for a free one) and names it.
-    let mut sim = Command::new(BIN)
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--speed",
-            "20",
-            "--password",
-            "pw",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sim_port = port_from_banner(sim.stdout.take().unwrap());
-    let _sim = Proc(sim);
+    let sim = start_sim("20");
+    let sim_port = sim.port;
     let api_port = free_port();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("daemon-api-{}", std::process::id()));

@@ -109,11 +109,6 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// The schema version of the open file.
-    pub fn schema_version(&self) -> u64 {
-        SCHEMA_VERSION
-    }
 }
 
 /// A short tag unique enough per store: the creation time in base 36 (letters and
