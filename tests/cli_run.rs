@@ -47,6 +47,8 @@ fn run_places_calls_through_the_simulator() {
         .args([
             "--scenario",
             "scenarios/salehi.yaml",
+            "--per-second",
+            "50",
             "yes",
             "no",
             "busy",
@@ -79,6 +81,21 @@ fn run_places_calls_through_the_simulator() {
             "yes connected_to_operator"
         ]
     );
+}
+
+#[test]
+fn a_start_rate_must_be_above_zero() {
+    for rate in ["0", "-3", "fast", "inf"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+            .args(["run", "--scenario", "scenarios/salehi.yaml"])
+            .arg(format!("--per-second={rate}"))
+            .arg("yes")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{rate}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not a rate above zero"), "{rate}: {stderr}");
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use dialflow::classify::Classifier;
 use dialflow::core::call::Lead;
 use dialflow::core::scenario::Scenario;
 use dialflow::load::{self, LoadOptions};
-use dialflow::runtime::batch::{self, PlannedCall};
+use dialflow::runtime::batch::{self, Pace, PlannedCall};
 use dialflow::runtime::clock::Clock;
 use dialflow::runtime::rest::{AriClient, AriEndpoint};
 use dialflow::runtime::{CallOutcome, Runtime, RuntimeTasks};
@@ -95,7 +95,14 @@ async fn run_rows(name: &str, rows: &[(&str, &str, &str, &str)]) {
         .collect();
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),
-        batch::run_all(&runtime, Arc::clone(&s), calls, 50, never_stop(), |_| {}),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            calls,
+            Pace::concurrent(50),
+            never_stop(),
+            |_| {},
+        ),
     )
     .await
     .expect("the calls finish");
@@ -192,7 +199,14 @@ async fn refused_and_unknown_originates_end_their_calls_and_are_not_redialled() 
         .collect();
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),
-        batch::run_all(&runtime, Arc::clone(&s), calls, 1, never_stop(), |_| {}),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            calls,
+            Pace::concurrent(1),
+            never_stop(),
+            |_| {},
+        ),
     )
     .await
     .expect("every call ends, the refused ones at once");
@@ -235,7 +249,14 @@ async fn a_websocket_drop_among_50_live_calls_loses_no_call() {
     });
     let outcomes = tokio::time::timeout(
         Duration::from_secs(90),
-        batch::run_all(&runtime, Arc::clone(&s), calls, 50, never_stop(), |_| {}),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            calls,
+            Pace::concurrent(50),
+            never_stop(),
+            |_| {},
+        ),
     )
     .await
     .expect("no call is left hanging");
@@ -272,7 +293,14 @@ async fn lost_events_end_as_user_didnt_answer_and_free_the_slot() {
     let calls = vec![planned(&s, 0, "yes", "-")];
     let outcomes = tokio::time::timeout(
         Duration::from_secs(60),
-        batch::run_all(&runtime, Arc::clone(&s), calls, 1, never_stop(), |_| {}),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            calls,
+            Pace::concurrent(1),
+            never_stop(),
+            |_| {},
+        ),
     )
     .await
     .expect("the watchdog ends the call");
@@ -291,9 +319,17 @@ async fn a_refused_operator_leg_is_failed_operator_failed() {
     let calls = vec![planned(&s, 0, "yes", "op-answer")];
     let call = {
         let (runtime, s) = (runtime.clone(), Arc::clone(&s));
-        tokio::spawn(
-            async move { batch::run_all(&runtime, s, calls, 1, never_stop(), |_| {}).await },
-        )
+        tokio::spawn(async move {
+            batch::run_all(
+                &runtime,
+                s,
+                calls,
+                Pace::concurrent(1),
+                never_stop(),
+                |_| {},
+            )
+            .await
+        })
     };
     // Once the customer's originate is through, refuse the next one: the operator's.
     tokio::time::timeout(Duration::from_secs(10), async {

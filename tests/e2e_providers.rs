@@ -18,7 +18,7 @@ use dialflow::classify::{Classifier, IntentProvider};
 use dialflow::core::call::Lead;
 use dialflow::load::{self, LoadOptions};
 use dialflow::runtime::Runtime;
-use dialflow::runtime::batch::{self, PlannedCall};
+use dialflow::runtime::batch::{self, Pace, PlannedCall};
 use dialflow::runtime::clock::Clock;
 use dialflow::runtime::rest::{AriClient, AriEndpoint};
 use dialflow::sim::server::{self, SimConfig, said_in};
@@ -150,7 +150,7 @@ async fn campaign_outcomes(
             &runtime,
             Arc::clone(&scenario),
             calls,
-            10,
+            Pace::concurrent(10),
             tokio::sync::watch::channel(false).1,
             |_| {},
         ),

@@ -30,12 +30,26 @@ pub struct RunArgs {
     /// Numbers to call with `--scenario` (as given; the configured prefix is applied).
     /// `-` reads them from standard input, one per line.
     pub numbers: Vec<String>,
+    /// With `--scenario`: start at most this many calls a second, evenly spread
+    /// (`max_concurrent` from the configuration still caps the calls in flight).
+    #[arg(long, requires = "scenario", value_name = "CALLS", value_parser = positive_rate)]
+    pub per_second: Option<f64>,
     /// The store file, overriding the configuration.
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
     /// Exit once no campaign is running and no call is in flight.
     #[arg(long)]
     pub exit_when_idle: bool,
+}
+
+/// A start rate: a finite number above zero.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate above zero (calls a second)"
+        )),
+    }
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -89,7 +103,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     super::block_on(async move {
-        match run_calls(&config, scenario, numbers).await {
+        let pace = batch::Pace {
+            max_concurrent: config.max_concurrent,
+            per_second: args.per_second.unwrap_or(f64::INFINITY),
+        };
+        match run_calls(&config, scenario, numbers, pace).await {
             Ok(0) => ExitCode::SUCCESS,
             Ok(_) => ExitCode::FAILURE,
             Err(message) => {
@@ -105,6 +123,7 @@ async fn run_calls(
     config: &Config,
     scenario: Arc<crate::core::scenario::Scenario>,
     numbers: Vec<String>,
+    pace: batch::Pace,
 ) -> Result<usize, String> {
     let (runtime, tasks) = super::campaigns::start_runtime(config, 1.0).await?;
     // Attempt ids must be unique on the Asterisk, also against another `dialflow run`
@@ -165,21 +184,14 @@ async fn run_calls(
         .iter()
         .map(|c| (c.attempt_id.clone(), c.lead.phone.clone()))
         .collect();
-    let outcomes = batch::run_all(
-        &runtime,
-        Arc::clone(&scenario),
-        calls,
-        config.max_concurrent,
-        stop_rx,
-        |o| {
-            tally.add(o);
-            let number = phone_of.get(&o.attempt_id).map_or("?", String::as_str);
-            println!(
-                "{number}\t{}\t{}\t{}",
-                o.attempt_id, o.summary.result, o.summary.status
-            );
-        },
-    )
+    let outcomes = batch::run_all(&runtime, Arc::clone(&scenario), calls, pace, stop_rx, |o| {
+        tally.add(o);
+        let number = phone_of.get(&o.attempt_id).map_or("?", String::as_str);
+        println!(
+            "{number}\t{}\t{}\t{}",
+            o.attempt_id, o.summary.result, o.summary.status
+        );
+    })
     .await;
     watcher.abort();
     tasks.stop().await;
