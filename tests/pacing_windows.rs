@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use dialflow::core::campaign::pacing::{
-    Allowance, Distress, HEALTHY_ERROR_RATIO, Pacer, PacingLimits, SEVERE_EVENT_LAG_MS,
+    Allowance, Distress, HEALTHY_ERROR_RATIO, Pacer, PacingLimits, SEVERE_EVENT_LAG_MS, Smoothing,
     distress_factor,
 };
 use dialflow::core::campaign::window::{
@@ -657,16 +657,23 @@ fn pacer_spreads_starts_over_seconds() {
         min_interval_ms: 0,
     });
     let healthy = Distress::default();
-    let first = pacer.allowance(0, 0, &healthy);
-    assert_eq!(first.start, 3);
-    for t in [0, 100, 200] {
-        pacer.started(t);
-    }
-    let full = pacer.allowance(500, 3, &healthy);
+    // 3 a second, a tenth of a second's worth at once: one at a time, 333.334 ms apart.
+    assert_eq!(pacer.allowance(0, 0, &healthy).start, 1);
+    pacer.started(0);
+    let spaced = pacer.allowance(100, 1, &healthy);
+    assert_eq!(spaced.start, 0);
+    assert_eq!(spaced.next_check_ms, Some(334));
+    assert_eq!(pacer.allowance(334, 1, &healthy).start, 1);
+    pacer.started(334);
+    pacer.started(668);
+    // The sliding second holds three starts: the next waits for the first to leave it
+    // (at 1,000), and for its spacing (1,001.668).
+    let full = pacer.allowance(900, 3, &healthy);
     assert_eq!(full.start, 0);
-    assert_eq!(full.next_check_ms, Some(1_000));
-    assert_eq!(pacer.allowance(1_000, 3, &healthy).start, 1);
-    assert_eq!(pacer.allowance(1_200, 3, &healthy).start, 3);
+    assert_eq!(full.next_check_ms, Some(1_002));
+    assert_eq!(pacer.allowance(1_002, 3, &healthy).start, 1);
+    // A quiet spell does not bank a burst beyond one start.
+    assert_eq!(pacer.allowance(10_000, 3, &healthy).start, 1);
     // Concurrency full: only a call ending frees a slot.
     let busy = pacer.allowance(5_000, 100, &healthy);
     assert_eq!(
@@ -676,6 +683,48 @@ fn pacer_spreads_starts_over_seconds() {
             next_check_ms: None
         }
     );
+}
+
+#[test]
+fn a_high_rate_is_spread_over_the_second() {
+    let mut pacer = Pacer::new(PacingLimits {
+        max_concurrent: 10_000,
+        max_per_second: 300.0,
+        min_interval_ms: 0,
+    });
+    let healthy = Distress::default();
+    // A dialer ticking every 20 ms, starting all it may.
+    let mut per_tick = Vec::new();
+    for tick in 0..100u64 {
+        let now = tick * 20;
+        let allowed = pacer.allowance(now, 0, &healthy).start;
+        for _ in 0..allowed {
+            pacer.started(now);
+        }
+        per_tick.push(allowed);
+    }
+    // One to begin with (no opening burst), then the rate's share of each tick, never
+    // blocked by the sliding second (which would echo as a burst a second later).
+    assert_eq!(per_tick[0], 1);
+    assert!(
+        per_tick[1..].iter().all(|&n| (5..=6).contains(&n)),
+        "{per_tick:?}"
+    );
+    let first_second: u32 = per_tick[..50].iter().sum();
+    assert!((294..=300).contains(&first_second), "{first_second}");
+    // After a pause (say the calls in flight were at their cap), up to a tenth of a
+    // second's worth at once.
+    let rested = pacer.allowance(60_000, 0, &healthy);
+    assert_eq!(rested.start, 30);
+    assert_eq!(
+        Smoothing::of(300.0),
+        Some(Smoothing {
+            interval_us: 3_334,
+            burst: 30
+        })
+    );
+    assert_eq!(Smoothing::of(0.5), None);
+    assert_eq!(Smoothing::of(f64::NAN), None);
 }
 
 #[test]
@@ -709,13 +758,24 @@ fn distress_slows_but_does_not_starve() {
         max_per_second: 10.0,
         min_interval_ms: 0,
     };
-    let pacer = Pacer::new(limits);
+    let mut pacer = Pacer::new(limits);
     let half = Distress {
         rest_latency_ms: 1_125, // halfway between 250 and 2000
         ..Distress::default()
     };
-    assert_eq!(pacer.allowance(0, 0, &half).start, 5);
+    // Half the concurrency: 10 of 20.
     assert_eq!(pacer.allowance(0, 9, &half).start, 1);
+    assert_eq!(pacer.allowance(0, 10, &half).start, 0);
+    // Half the rate: a dialer ticking every 20 ms for three seconds starts 5 a second.
+    let mut starts = 0;
+    for tick in 0..150u64 {
+        for _ in 0..pacer.allowance(tick * 20, 0, &half).start {
+            pacer.started(tick * 20);
+            starts += 1;
+        }
+    }
+    assert_eq!(starts, 15);
+    let pacer = Pacer::new(limits);
     let nearly_severe = Distress {
         event_lag_ms: 1_990,
         ..Distress::default()
@@ -801,10 +861,47 @@ fn model_allows(limits: &PacingLimits, starts: &[u64], now: u64, in_flight: u32)
     } else {
         since_last.is_none_or(|gap| gap as f64 >= 1_000.0 / limits.max_per_second)
     };
-    rate_ok && since_last.is_none_or(|gap| gap >= limits.min_interval_ms)
+    rate_ok
+        && since_last.is_none_or(|gap| gap >= limits.min_interval_ms)
+        && smoothing_allows(limits, starts, now)
+}
+
+/// The smoothing read as an arrival curve: with a start every `interval` and up to
+/// `burst` at once, any run of starts from `s` to `now` (the new one included) numbers
+/// at most `burst + ⌊(now - s) / interval⌋`.
+fn smoothing_allows(limits: &PacingLimits, starts: &[u64], now: u64) -> bool {
+    let Some(smoothing) = Smoothing::of(limits.max_per_second) else {
+        return true;
+    };
+    let mut with_new = starts.to_vec();
+    with_new.push(now);
+    within_arrival_curve(&smoothing, &with_new)
+}
+
+/// Every run of starts, from the `i`th to the `j`th, numbers at most
+/// `burst + ⌊(t_j - t_i) / interval⌋`. The bucket starts empty: as if `burst - 1`
+/// starts had come just before the first.
+fn within_arrival_curve(smoothing: &Smoothing, starts: &[u64]) -> bool {
+    let Some(&first) = starts.first() else {
+        return true;
+    };
+    let mut all = vec![first; smoothing.burst as usize - 1];
+    all.extend_from_slice(starts);
+    (0..all.len()).all(|i| {
+        (i..all.len()).all(|j| {
+            (j - i + 1) as u64
+                <= smoothing.burst + (all[j] - all[i]) * 1_000 / smoothing.interval_us
+        })
+    })
 }
 
 fn check_starts(limits: &PacingLimits, starts: &[u64]) -> Result<(), TestCaseError> {
+    if let Some(smoothing) = Smoothing::of(limits.max_per_second) {
+        prop_assert!(
+            within_arrival_curve(&smoothing, starts),
+            "starts burst past the smoothing ({smoothing:?}): {starts:?}"
+        );
+    }
     for (i, &s) in starts.iter().enumerate() {
         let in_window = starts[i..].iter().take_while(|&&t| t < s + 1_000).count();
         if limits.max_per_second >= 1.0 {

@@ -27,6 +27,12 @@ pub const DISTRESS_RECHECK_MS: u64 = 1_000;
 /// The sliding window the per-second limit counts starts in.
 const RATE_WINDOW_MS: u64 = 1_000;
 
+/// At most this much time's worth of the per-second rate starts at once: a second's
+/// starts are spread over the second instead of leaving in one burst. A burst of
+/// originates is what makes Asterisk (and any ARI client) fall behind, and calls started
+/// together stay in lockstep, so every later step of their scenario is a burst too.
+pub const SMOOTHING_MS: u64 = 100;
+
 /// A campaign's pacing limits.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -34,7 +40,9 @@ pub struct PacingLimits {
     /// Most calls of the campaign in flight at once; 0 pauses the campaign.
     pub max_concurrent: u32,
     /// Starts per second. At 1 or more: at most ⌊max_per_second⌋ starts in any sliding
-    /// second. Below 1: consecutive starts at least `1000 / max_per_second` ms apart.
+    /// second, spread out: at most a tenth of a second's worth at once (`SMOOTHING_MS`;
+    /// at least one), the rest one every `1000 / max_per_second` ms. Below 1:
+    /// consecutive starts at least `1000 / max_per_second` ms apart.
     /// 0 or less (or not a number) pauses the campaign. Distress scales it down, but
     /// never below 1/s (or the configured rate, if that is lower).
     pub max_per_second: f64,
@@ -111,6 +119,40 @@ pub struct Pacer {
     /// per-second limit.
     recent: VecDeque<u64>,
     last_start: Option<u64>,
+    /// Smoothing (a generic cell rate algorithm): the theoretical time of the next
+    /// start at the configured rate, in microseconds. A start conforms while this is at
+    /// most the burst's tolerance ahead of now. `None` before the first start: the
+    /// bucket starts empty, so a campaign ramps up at its rate instead of opening with
+    /// a burst that the sliding second would then echo every second.
+    next_due_us: Option<u64>,
+}
+
+/// The smoothing of a per-second rate of 1 or more: a start every `interval_us`, up to
+/// `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Smoothing {
+    pub interval_us: u64,
+    pub burst: u64,
+}
+
+impl Smoothing {
+    /// For a configured per-second rate; none below 1 a second (spacing rules there)
+    /// or when paused.
+    pub fn of(max_per_second: f64) -> Option<Smoothing> {
+        if max_per_second.is_nan() || max_per_second < 1.0 {
+            return None;
+        }
+        // Rounded up, so the spacing never allows more than the rate. An infinite rate
+        // gives a zero interval: no smoothing at all.
+        let interval_us = (1_000_000.0 / max_per_second).ceil() as u64;
+        let burst = ((max_per_second * SMOOTHING_MS as f64 / 1_000.0).ceil() as u64).max(1);
+        Some(Smoothing { interval_us, burst })
+    }
+
+    /// How far ahead of now the next theoretical start may be and still conform.
+    fn tolerance_us(&self) -> u64 {
+        self.interval_us.saturating_mul(self.burst - 1)
+    }
 }
 
 /// Limits after scaling by distress.
@@ -185,6 +227,7 @@ impl Pacer {
             limits,
             recent: VecDeque::new(),
             last_start: None,
+            next_due_us: None,
         }
     }
 
@@ -219,6 +262,7 @@ impl Pacer {
         let rooms = [
             self.rate_room(now_ms, effective.rate),
             self.gap_room(now_ms),
+            self.smoothing_room(now_ms),
         ];
         let start = rooms.iter().fold(concurrency, |n, room| n.min(room.count));
         if start > 0 {
@@ -247,6 +291,10 @@ impl Pacer {
         }
         self.recent.push_back(now_ms);
         self.trim_to_cap();
+        if let Some(smoothing) = Smoothing::of(self.limits.max_per_second) {
+            let due = self.smoothing_due(now_ms.saturating_mul(1_000), &smoothing);
+            self.next_due_us = Some(due.saturating_add(smoothing.interval_us));
+        }
     }
 
     /// Keeps at most as many recent starts as the largest per-second limit needs: the
@@ -291,6 +339,38 @@ impl Pacer {
             .get(must_leave)
             .map(|&s| s.saturating_add(RATE_WINDOW_MS));
         Room::blocked_until(free_at)
+    }
+
+    /// Room under the smoothing of the configured rate (distress lowers the per-second
+    /// window; the spreading stays at the configured pace).
+    fn smoothing_room(&self, now_ms: u64) -> Room {
+        let Some(smoothing) = Smoothing::of(self.limits.max_per_second) else {
+            return Room::UNLIMITED;
+        };
+        if smoothing.interval_us == 0 {
+            return Room::UNLIMITED;
+        }
+        let now_us = now_ms.saturating_mul(1_000);
+        let horizon = now_us.saturating_add(smoothing.tolerance_us());
+        let due = self.smoothing_due(now_us, &smoothing);
+        if due > horizon {
+            // Conforms once `due - tolerance <= now`: round that up to a ms.
+            let free_us = due - smoothing.tolerance_us();
+            return Room::blocked_until(Some(free_us.div_ceil(1_000)));
+        }
+        let count = (horizon - due) / smoothing.interval_us + 1;
+        Room {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            free_at: None,
+        }
+    }
+
+    /// The theoretical time of the next start, never before now; an empty bucket
+    /// (no start yet) has it as far ahead as the tolerance allows.
+    fn smoothing_due(&self, now_us: u64, smoothing: &Smoothing) -> u64 {
+        self.next_due_us
+            .unwrap_or_else(|| now_us.saturating_add(smoothing.tolerance_us()))
+            .max(now_us)
     }
 
     /// Room under `min_interval_ms`: one start at a time, once the gap has passed.
