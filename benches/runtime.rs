@@ -10,21 +10,20 @@
 //! the load; add `--external` to run the simulator as a separate `dialflow sim`
 //! process, so it does not share the runtime's threads).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dialflow::ari::translate::Deployment;
-use dialflow::classify::Classifier;
 use dialflow::core::call::Lead;
 use dialflow::load::{self, LoadOptions};
+use dialflow::runtime::Tally;
 use dialflow::runtime::batch::{self, PlannedCall};
-use dialflow::runtime::clock::Clock;
-use dialflow::runtime::rest::{AriClient, AriEndpoint};
-use dialflow::runtime::{Runtime, Tally};
-use dialflow::sim::server::{self, SimConfig};
+use dialflow::sim::server::{self};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -79,14 +78,14 @@ fn main() {
         .build()
         .expect("tokio");
     rt.block_on(async move {
-        let prompts: HashMap<String, u64> =
-            scenario.prompts.iter().map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000))).collect();
         // Either in this process, or a `dialflow sim` child with its own threads.
         let mut child = None;
         let (base_url, sim) = if external {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let config = common::sim_config(&scenario, speed);
             let c = std::process::Command::new(env!("CARGO_BIN_EXE_dialflow"))
-                .args(["sim", "--listen", &format!("127.0.0.1:{port}"), "--app", "bench", "--user", "u", "--password", "p"])
+                .args(["sim", "--listen", &format!("127.0.0.1:{port}"), "--app", &config.app])
+                .args(["--user", &config.user, "--password", &config.password])
                 .args(["--speed", &speed.to_string()])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -98,29 +97,16 @@ fn main() {
             }
             (format!("http://127.0.0.1:{port}"), None)
         } else {
-            let sim = server::spawn(SimConfig {
-                app: "bench".into(),
-                user: "u".into(),
-                password: "p".into(),
-                speed,
-                prompts,
-                faults: Default::default(),
-            })
-            .await
-            .expect("simulator");
+            let sim = server::spawn(common::sim_config(&scenario, speed)).await.expect("simulator");
             (sim.base_url.clone(), Some(sim))
         };
-        let endpoint = AriEndpoint { base_url, user: "u".into(), password: "p".into(), app: "bench".into() };
-        let client = AriClient::new(endpoint, Duration::from_secs(10)).expect("client");
-        let classifier = Classifier::Simulated { client: client.clone(), timeout: Duration::from_secs(10) };
-        let (runtime, tasks) =
-            Runtime::start(client, Clock::new(speed), classifier, Duration::from_secs(5)).await.expect("connect");
+        let (runtime, tasks) = common::connect(&base_url, speed, common::Classify::Simulated, Duration::from_secs(10)).await;
         let mix = ["yes", "no", "unknown", "number", "busy", "silent"];
         let planned: Vec<PlannedCall> = (0..calls)
             .map(|i| PlannedCall {
                 attempt_id: format!("b{i:06}"),
                 lead: Lead::default(),
-                deployment: Deployment::new("bench", &scenario, format!("Local/{}@sim-customers", mix[i % mix.len()])),
+                deployment: Deployment::new(common::APP, &scenario, format!("Local/{}@sim-customers", mix[i % mix.len()])),
             })
             .collect();
         let rss_before = rss_kib();

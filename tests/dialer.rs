@@ -3,40 +3,30 @@
 //! closed, retries and DNC follow the settings, lead data reaches the scenario, and the
 //! circuit breaker pauses a campaign (quota refusals, technical failures) and alerts.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
+use dialflow::classify::IntentProvider;
 use dialflow::classify::stt::SttProvider;
-use dialflow::classify::{Classifier, IntentProvider};
 use dialflow::config::Config;
 use dialflow::core::campaign::retry::RetryRule;
 use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::core::scenario::Scenario;
 use dialflow::dialer::{Dialer, DialerEvent, DialerOptions};
-use dialflow::load::{self, LoadOptions};
-use dialflow::runtime::clock::Clock;
-use dialflow::runtime::rest::{AriClient, AriEndpoint};
 use dialflow::runtime::{Runtime, RuntimeTasks};
 use dialflow::sim::behaviours::number_for;
-use dialflow::sim::server::{self, SimConfig, SimHandle};
+use dialflow::sim::server::SimHandle;
 use dialflow::store::campaigns::Transition;
 use dialflow::store::{CampaignState, DncScope, LeadState, NewLead, Store};
 
-const SPEED: f64 = 25.0;
+mod common;
+use common::{Classify, Live, scenario};
 
-fn scenario(name: &str) -> Arc<Scenario> {
-    load::compile_file(
-        &Path::new("scenarios").join(format!("{name}.yaml")),
-        &LoadOptions::default(),
-    )
-    .scenario
-    .unwrap_or_else(|| panic!("{name} compiles"))
-}
+const SPEED: f64 = 25.0;
 
 struct Harness {
     sim: SimHandle,
@@ -60,51 +50,15 @@ impl Drop for TempDir {
 async fn harness(name: &str, classifier: Option<(SttProvider, IntentProvider)>) -> Harness {
     static N: AtomicUsize = AtomicUsize::new(0);
     let scenario = scenario(name);
-    let prompts: HashMap<String, u64> = scenario
-        .prompts
-        .iter()
-        .map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000)))
-        .collect();
-    let sim = server::spawn(SimConfig {
-        app: "dialflow".into(),
-        user: "u".into(),
-        password: "p".into(),
-        speed: SPEED,
-        prompts,
-        faults: Default::default(),
-    })
-    .await
-    .expect("simulator starts");
-    let endpoint = AriEndpoint {
-        base_url: sim.base_url.clone(),
-        user: "u".into(),
-        password: "p".into(),
-        app: "dialflow".into(),
+    let classify = match classifier {
+        None => Classify::Simulated,
+        Some((stt, intent)) => Classify::Pipeline(stt, intent),
     };
-    let client = AriClient::new(endpoint, Duration::from_secs(2)).unwrap();
-    let classifier = match classifier {
-        None => Classifier::Simulated {
-            client: client.clone(),
-            timeout: Duration::from_secs(2),
-        },
-        Some((stt, intent)) => Classifier::Pipeline {
-            client: client.clone(),
-            http: reqwest::Client::new(),
-            stt,
-            intent,
-            timeout: Duration::from_secs(5),
-            keep_recordings: false,
-            metrics: Default::default(),
-        },
-    };
-    let (runtime, tasks) = Runtime::start(
-        client,
-        Clock::new(SPEED),
-        classifier,
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("connects");
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&scenario, SPEED, classify).await;
     let dir = std::env::temp_dir().join(format!(
         "dialflow-dialer-{}-{}",
         std::process::id(),

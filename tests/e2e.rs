@@ -4,72 +4,22 @@
 //! whose outcome is unknown, refused originates.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dialflow::ari::translate::Deployment;
-use dialflow::classify::Classifier;
 use dialflow::core::call::Lead;
 use dialflow::core::scenario::Scenario;
-use dialflow::load::{self, LoadOptions};
+use dialflow::runtime::CallOutcome;
 use dialflow::runtime::batch::{self, Pace, PlannedCall};
-use dialflow::runtime::clock::Clock;
-use dialflow::runtime::rest::{AriClient, AriEndpoint};
-use dialflow::runtime::{CallOutcome, Runtime, RuntimeTasks};
-use dialflow::sim::server::{self, SimConfig, SimHandle};
+
+mod common;
+use common::{Classify, Live, scenario};
 
 const SPEED: f64 = 25.0;
 
 fn never_stop() -> tokio::sync::watch::Receiver<bool> {
     tokio::sync::watch::channel(false).1
-}
-
-fn scenario(name: &str) -> Arc<Scenario> {
-    load::compile_file(
-        &Path::new("scenarios").join(format!("{name}.yaml")),
-        &LoadOptions::default(),
-    )
-    .scenario
-    .unwrap_or_else(|| panic!("{name} compiles"))
-}
-
-async fn setup(scenario: &Scenario) -> (SimHandle, Runtime, RuntimeTasks) {
-    let prompts: HashMap<String, u64> = scenario
-        .prompts
-        .iter()
-        .map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000)))
-        .collect();
-    let sim = server::spawn(SimConfig {
-        app: "dialflow".into(),
-        user: "u".into(),
-        password: "p".into(),
-        speed: SPEED,
-        prompts,
-        faults: Default::default(),
-    })
-    .await
-    .expect("simulator starts");
-    let endpoint = AriEndpoint {
-        base_url: sim.base_url.clone(),
-        user: "u".into(),
-        password: "p".into(),
-        app: "dialflow".into(),
-    };
-    let client = AriClient::new(endpoint, Duration::from_secs(2)).unwrap();
-    let classifier = Classifier::Simulated {
-        client: client.clone(),
-        timeout: Duration::from_secs(2),
-    };
-    let (runtime, tasks) = Runtime::start(
-        client,
-        Clock::new(SPEED),
-        classifier,
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("connects");
-    (sim, runtime, tasks)
 }
 
 fn planned(scenario: &Scenario, i: usize, customer: &str, operator: &str) -> PlannedCall {
@@ -87,7 +37,11 @@ fn planned(scenario: &Scenario, i: usize, customer: &str, operator: &str) -> Pla
 
 async fn run_rows(name: &str, rows: &[(&str, &str, &str, &str)]) {
     let s = scenario(name);
-    let (sim, runtime, tasks) = setup(&s).await;
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
     let calls: Vec<PlannedCall> = rows
         .iter()
         .enumerate()
@@ -183,7 +137,11 @@ async fn reminder_outcome_matrix_over_real_sockets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_and_unknown_originates_end_their_calls_and_are_not_redialled() {
     let s = scenario("salehi");
-    let (sim, runtime, tasks) = setup(&s).await;
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
     sim.faults().refuse_originates(2);
     sim.faults().timeout_next_originates(1);
     let calls: Vec<PlannedCall> = (0..4)
@@ -237,7 +195,11 @@ async fn refused_and_unknown_originates_end_their_calls_and_are_not_redialled() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_drop_among_50_live_calls_loses_no_call() {
     let s = scenario("salehi");
-    let (sim, runtime, tasks) = setup(&s).await;
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
     let calls: Vec<PlannedCall> = (0..50)
         .map(|i| planned(&s, i, if i % 2 == 0 { "yes" } else { "no" }, "-"))
         .collect();
@@ -288,7 +250,11 @@ async fn a_websocket_drop_among_50_live_calls_loses_no_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_events_end_as_user_didnt_answer_and_free_the_slot() {
     let s = scenario("salehi");
-    let (sim, runtime, tasks) = setup(&s).await;
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
     sim.faults().lose_events_for_channels(["e2e0000-c"]);
     let calls = vec![planned(&s, 0, "yes", "-")];
     let outcomes = tokio::time::timeout(
@@ -314,7 +280,11 @@ async fn lost_events_end_as_user_didnt_answer_and_free_the_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_operator_leg_is_failed_operator_failed() {
     let s = scenario("agrad");
-    let (sim, runtime, tasks) = setup(&s).await;
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
     let faults = sim.faults();
     let calls = vec![planned(&s, 0, "yes", "op-answer")];
     let call = {

@@ -3,8 +3,7 @@
 //! through an LLM intent classifier. The simulator's recording files carry what the
 //! customer said (`sim::server::with_said`), so these fake transcribers can "hear" it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,17 +11,16 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
 use dialflow::ari::translate::Deployment;
+use dialflow::classify::IntentProvider;
 use dialflow::classify::llm::LlmIntent;
 use dialflow::classify::stt::{SttProvider, Upload};
-use dialflow::classify::{Classifier, IntentProvider};
 use dialflow::core::call::Lead;
-use dialflow::load::{self, LoadOptions};
-use dialflow::runtime::Runtime;
 use dialflow::runtime::batch::{self, Pace, PlannedCall};
-use dialflow::runtime::clock::Clock;
-use dialflow::runtime::rest::{AriClient, AriEndpoint};
-use dialflow::sim::server::{self, SimConfig, said_in};
+use dialflow::sim::server::said_in;
 use serde_json::Value;
+
+mod common;
+use common::{Classify, Live, scenario};
 
 const SPEED: f64 = 25.0;
 
@@ -93,48 +91,12 @@ async fn campaign_outcomes(
     Arc<dialflow::core::scenario::Scenario>,
     Vec<dialflow::runtime::CallOutcome>,
 ) {
-    let scenario = load::compile_file(Path::new("scenarios/salehi.yaml"), &LoadOptions::default())
-        .scenario
-        .unwrap();
-    let prompts: HashMap<String, u64> = scenario
-        .prompts
-        .iter()
-        .map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000)))
-        .collect();
-    let sim = server::spawn(SimConfig {
-        app: "dialflow".into(),
-        user: "u".into(),
-        password: "p".into(),
-        speed: SPEED,
-        prompts,
-        faults: Default::default(),
-    })
-    .await
-    .unwrap();
-    let endpoint = AriEndpoint {
-        base_url: sim.base_url.clone(),
-        user: "u".into(),
-        password: "p".into(),
-        app: "dialflow".into(),
-    };
-    let client = AriClient::new(endpoint, Duration::from_secs(2)).unwrap();
-    let classifier = Classifier::Pipeline {
-        client: client.clone(),
-        http: reqwest::Client::new(),
-        stt,
-        intent,
-        timeout: Duration::from_secs(5),
-        keep_recordings: false,
-        metrics: Default::default(),
-    };
-    let (runtime, tasks) = Runtime::start(
-        client,
-        Clock::new(SPEED),
-        classifier,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let scenario = scenario("salehi");
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&scenario, SPEED, Classify::Pipeline(stt, intent)).await;
     let customers = ["yes", "no", "number", "unknown", "silent"];
     let calls: Vec<PlannedCall> = customers
         .iter()

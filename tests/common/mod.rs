@@ -1,6 +1,131 @@
-//! Helpers shared by the tests that run `dialflow sim` as a process.
+//! Helpers shared by the tests (and the runtime benchmark): the simulated PBX as a
+//! `dialflow sim` process, or in this process with dialflow's runtime connected to it
+//! over loopback HTTP and WebSocket. Each test file uses some of them.
+#![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialflow::classify::stt::SttProvider;
+use dialflow::classify::{Classifier, IntentProvider};
+use dialflow::core::scenario::Scenario;
+use dialflow::load::{self, LoadOptions};
+use dialflow::runtime::clock::Clock;
+use dialflow::runtime::rest::{AriClient, AriEndpoint};
+use dialflow::runtime::{Runtime, RuntimeTasks};
+use dialflow::sim::server::{self, SimConfig, SimHandle};
+
+/// The ARI application, user and password of the in-process simulator.
+pub const APP: &str = "dialflow";
+const USER: &str = "u";
+const PASSWORD: &str = "p";
+
+/// A shipped scenario, by its file stem in `scenarios/`.
+pub fn scenario(name: &str) -> Arc<Scenario> {
+    load::compile_file(
+        &Path::new("scenarios").join(format!("{name}.yaml")),
+        &LoadOptions::default(),
+    )
+    .scenario
+    .unwrap_or_else(|| panic!("{name} compiles"))
+}
+
+/// How the runtime classifies answers.
+pub enum Classify {
+    /// The simulator's own transcripts, matched by the scenario's rules.
+    Simulated,
+    /// A speech-to-text provider and an intent classifier.
+    Pipeline(SttProvider, IntentProvider),
+}
+
+/// A simulator configuration for `scenario`'s prompts (2 s where a length is unknown).
+pub fn sim_config(scenario: &Scenario, speed: f64) -> SimConfig {
+    let prompts: HashMap<String, u64> = scenario
+        .prompts
+        .iter()
+        .map(|(n, ms)| (n.clone(), ms.unwrap_or(2_000)))
+        .collect();
+    SimConfig {
+        app: APP.into(),
+        user: USER.into(),
+        password: PASSWORD.into(),
+        speed,
+        prompts,
+        faults: Default::default(),
+    }
+}
+
+/// dialflow's runtime, connected to the simulator at `base_url` (started from
+/// `sim_config`), with `timeout` for REST requests and classifications.
+pub async fn connect(
+    base_url: &str,
+    speed: f64,
+    classify: Classify,
+    timeout: Duration,
+) -> (Runtime, RuntimeTasks) {
+    let endpoint = AriEndpoint {
+        base_url: base_url.to_string(),
+        user: USER.into(),
+        password: PASSWORD.into(),
+        app: APP.into(),
+    };
+    let client = AriClient::new(endpoint, timeout).expect("an ARI client");
+    let classifier = match classify {
+        Classify::Simulated => Classifier::Simulated {
+            client: client.clone(),
+            timeout,
+        },
+        Classify::Pipeline(stt, intent) => Classifier::Pipeline {
+            client: client.clone(),
+            http: reqwest::Client::new(),
+            stt,
+            intent,
+            timeout: timeout.max(Duration::from_secs(5)),
+            keep_recordings: false,
+            metrics: Default::default(),
+        },
+    };
+    Runtime::start(
+        client,
+        Clock::new(speed),
+        classifier,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the runtime connects to the simulator")
+}
+
+/// The simulated PBX and dialflow's runtime, both in this process.
+pub struct Live {
+    pub sim: SimHandle,
+    pub runtime: Runtime,
+    pub tasks: RuntimeTasks,
+}
+
+impl Live {
+    /// A simulator for `scenario`'s prompts at `speed`, and a runtime connected to it.
+    pub async fn start(scenario: &Scenario, speed: f64, classify: Classify) -> Live {
+        let sim = server::spawn(sim_config(scenario, speed))
+            .await
+            .expect("the simulator starts");
+        let (runtime, tasks) =
+            connect(&sim.base_url, speed, classify, Duration::from_secs(2)).await;
+        Live {
+            sim,
+            runtime,
+            tasks,
+        }
+    }
+
+    /// Stops the runtime, then the simulator.
+    pub async fn stop(self) {
+        self.tasks.stop().await;
+        self.sim.shutdown().await;
+    }
+}
 
 /// A running `dialflow sim` (user `dialflow`, password `pw`), killed when dropped.
 pub struct SimProcess {
