@@ -37,6 +37,24 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// (steal, total) CPU ticks of the whole machine: how much time the host took away from
+/// this virtual machine, which shows up as latency no code here can help.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guests are
+    // already counted in user and nice.
+    let total = fields.iter().take(8).sum();
+    (fields.get(7).copied().unwrap_or(0), total)
+}
+
 fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -110,6 +128,7 @@ fn main() {
             })
             .collect();
         let rss_before = rss_kib();
+        let ticks_before = cpu_ticks();
         let peak_live = Arc::new(AtomicUsize::new(0));
         let peak_rss = Arc::new(AtomicUsize::new(0));
         let finished = Arc::new(AtomicUsize::new(0));
@@ -140,6 +159,7 @@ fn main() {
         })
         .await;
         let elapsed = started.elapsed().as_secs_f64();
+        let ticks_after = cpu_ticks();
         sampler.abort();
         let samples = samples.lock().unwrap().clone();
         let sustained = sustained_rate(&samples);
@@ -163,6 +183,9 @@ fn main() {
             latencies.len()
         );
         println!("  memory            {} KiB more resident at the peak: {:.1} KiB per live call", grown, grown as f64 / live as f64);
+        let total = ticks_after.1.saturating_sub(ticks_before.1).max(1);
+        let stolen = ticks_after.0.saturating_sub(ticks_before.0);
+        println!("  host steal        {:.1} % of the CPU time (a noisy host shows here, not in the code)", 100.0 * stolen as f64 / total as f64);
         println!("  results           {:?}", tally.results);
         tasks.stop().await;
         if let Some(sim) = sim {
