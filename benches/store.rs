@@ -47,6 +47,8 @@ fn main() {
         std::fs::metadata(&db).map_or(0.0, |m| m.len() as f64 / 1e6)
     );
 
+    print_space(&store, rows);
+
     // Leasing: what the dialer does each tick, in batches of 100.
     store
         .transition("bench", Transition::Start, None, now)
@@ -126,6 +128,29 @@ fn main() {
     );
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bytes per lead, the whole file and table by table.
+fn print_space(store: &Store, rows: u64) {
+    let space = store.space().unwrap();
+    let per = |bytes: u64| bytes as f64 / rows.max(1) as f64;
+    println!(
+        "space       file {:.0} MB ({:.0} B/lead), pages in use {:.0} MB ({:.0} B/lead)",
+        space.file_bytes as f64 / 1e6,
+        per(space.file_bytes),
+        space.allocated_bytes as f64 / 1e6,
+        per(space.allocated_bytes)
+    );
+    for t in space.tables.iter().filter(|t| t.entries > 0) {
+        println!(
+            "  {:<18} {:>9} entries  stored {:>5.0} B/lead  metadata {:>4.0}  unused in pages {:>5.0}",
+            t.name,
+            t.entries,
+            per(t.stored_bytes),
+            per(t.metadata_bytes),
+            per(t.fragmented_bytes)
+        );
+    }
 }
 
 /// `rows` distinct Iranian mobile numbers written the way people type them.

@@ -159,20 +159,24 @@ impl Api {
         })
     }
 
-    /// Sends a file as the body of a POST.
+    /// Sends a file as the body of a POST, streamed.
     pub fn upload<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         file: &std::path::Path,
     ) -> Result<T, String> {
-        let bytes =
-            std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        // Streamed from the file: a lead list of gigabytes never sits in memory.
+        let body = self.rt.block_on(async {
+            tokio::fs::File::open(file)
+                .await
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))
+        })?;
         self.call(
             self.http
                 .post(format!("{}{path}", self.base))
                 .header("content-type", "text/csv")
                 .timeout(std::time::Duration::from_secs(3600))
-                .body(bytes),
+                .body(body),
         )
     }
 

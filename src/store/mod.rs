@@ -10,6 +10,7 @@ mod dnc;
 mod leads;
 pub mod records;
 mod schema;
+mod space;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ pub use dialing::{Admission, Finished, LeadNext, Leased};
 pub use leads::ImportTally;
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
+pub use space::{Space, TableSpace};
 
 /// What can go wrong with the store. Messages name the campaign, lead or file.
 #[derive(Debug, thiserror::Error)]
