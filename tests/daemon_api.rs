@@ -191,13 +191,81 @@ fn campaign_commands_go_through_the_running_daemon() {
     let out = ok(&dir, &["campaign", "stop", "late", "--cancel-pending"]);
     assert!(out.contains("campaign `late` is stopped"), "{out}");
 
+    // Imports side by side each get their own upload: every lead lands.
+    let files: Vec<String> = (0..3)
+        .map(|f| {
+            let name = format!("batch{f}.csv");
+            let rows: String = (0..500)
+                .map(|i| format!("0912{:07}\n", 2_000_000 + f * 1_000 + i))
+                .collect();
+            std::fs::write(dir.join(&name), format!("phone\n{rows}")).unwrap();
+            name
+        })
+        .collect();
+    let imports: Vec<Child> = files
+        .iter()
+        .map(|f| {
+            Command::new(BIN)
+                .current_dir(&dir)
+                .args(["leads", "import", "early", f])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for import in imports {
+        let out = import.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("500 lead(s) added, 0 duplicate(s)"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The error report may not overwrite the lead file, through the daemon either.
+    let e = dialflow(
+        &dir,
+        &[
+            "leads", "import", "early", "more.csv", "--errors", "more.csv",
+        ],
+    );
+    assert!(!e.status.success());
+    assert!(
+        String::from_utf8_lossy(&e.stderr).contains("cannot be the lead file itself"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("more.csv"))
+            .unwrap()
+            .starts_with("phone,name")
+    );
+    // An archived campaign takes no leads: a conflict, named.
+    ok(&dir, &["campaign", "archive", "late"]);
+    let e = dialflow(&dir, &["leads", "import", "late", "more.csv"]);
+    assert!(!e.status.success());
+    let stderr = String::from_utf8_lossy(&e.stderr);
+    assert!(stderr.contains("archived"), "{stderr}");
+    // No upload folder is left next to the store.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".dialflow-upload")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
     // Stopped gracefully, the store is the commands' again.
     sigterm(&daemon.0);
     let status = daemon.0.wait().unwrap();
     assert!(status.success(), "{status}");
     let list = ok(&dir, &["campaign", "list"]);
     assert!(
-        list.contains("completed") && list.contains("stopped"),
+        list.contains("completed") && list.contains("archived"),
         "{list}"
     );
     let _ = std::fs::remove_dir_all(&dir);

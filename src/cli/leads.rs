@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use super::progress::Progress;
 use super::store_args::{Access, StoreArgs, now_ms};
 use crate::http::{CampaignView, Count, ImportView};
-use crate::leads::import::{ImportReport, import_file};
+use crate::leads::import::{ImportReport, import_file, same_file};
 use crate::leads::normalize_phone;
 use crate::store::{LeadRecord, LeadState};
 
@@ -109,6 +109,14 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                 None => region_of(access, campaign)?,
             };
             let errors = errors.clone().unwrap_or_else(|| errors_path(file));
+            // Checked here for both paths: through the daemon the report is written by
+            // this command, after the upload.
+            if same_file(file, &errors) {
+                return Err(format!(
+                    "the error report cannot be the lead file itself ({})",
+                    errors.display()
+                ));
+            }
             let report = match access {
                 Access::Local(store) => {
                     let mut bar: Option<Progress> = None;
@@ -123,7 +131,8 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                             bar.get_or_insert_with(|| Progress::new("bytes", total))
                                 .set(done);
                         },
-                    )?;
+                    )
+                    .map_err(|e| e.to_string())?;
                     if let Some(bar) = bar {
                         bar.done();
                     }
@@ -138,6 +147,13 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                     if let Some(csv) = &view.errors_csv {
                         std::fs::write(&errors, csv)
                             .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
+                    }
+                    if view.errors_truncated {
+                        eprintln!(
+                            "note: the daemon sent the first {} MiB of the error report only; \
+                             the rest of the rejected rows are counted but not listed",
+                            crate::http::MAX_INLINE_ERRORS >> 20
+                        );
                     }
                     ImportReport {
                         added: view.added,

@@ -2,8 +2,6 @@
 //! the store: import a CSV (streamed to a temporary file), list, recycle, cancel; add to
 //! and list DNC lists; list and export attempts (CSV streamed page by page).
 
-use std::io::Write as _;
-
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -13,7 +11,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, blocking};
-use crate::leads::import::import_file;
+use crate::leads::import::{ImportError, import_file};
 use crate::store::{AttemptView, DncEntry, DncScope, LeadRecord, StoreError};
 
 fn now_ms() -> u64 {
@@ -53,7 +51,8 @@ pub struct ImportQuery {
     pub region: Option<String>,
 }
 
-/// What an import did; `errors_csv` is the error report when rows were rejected.
+/// What an import did; `errors_csv` is the error report when rows were rejected (its
+/// first `MAX_INLINE_ERRORS` bytes, cut at a line, when `errors_truncated`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ImportView {
     pub added: u64,
@@ -61,6 +60,44 @@ pub struct ImportView {
     pub rejected: u64,
     pub seconds: f64,
     pub errors_csv: Option<String>,
+    #[serde(default)]
+    pub errors_truncated: bool,
+}
+
+/// Largest lead file accepted through the API.
+pub const MAX_UPLOAD_BYTES: u64 = 4 << 30;
+/// Most bytes of the error report sent back in the answer.
+pub const MAX_INLINE_ERRORS: usize = 16 << 20;
+
+/// A folder of its own for one upload, next to the store (not in a temporary folder
+/// that may live in memory), removed when dropped, also when the request is cancelled.
+struct UploadDir(std::path::PathBuf);
+
+impl UploadDir {
+    fn create(store: &std::path::Path) -> std::io::Result<UploadDir> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let parent = store
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = parent.join(format!(".dialflow-upload-{}-{n}", std::process::id()));
+            // `create_dir`, not `create_dir_all`: two uploads never share a folder.
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(UploadDir(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for UploadDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// `POST /api/campaigns/{name}/leads?region=IR` with the CSV as the body.
@@ -76,48 +113,103 @@ pub async fn import(
     let region = q.region.unwrap_or(record.settings.region);
     // The body goes to a file first: the reader streams from it, and a big upload never
     // sits in memory.
-    let dir = std::env::temp_dir().join(format!(
-        "dialflow-import-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
-    let (file, errors) = (dir.join("leads.csv"), dir.join("errors.csv"));
-    let written = async {
-        let mut out = std::fs::File::create(&file).map_err(|e| e.to_string())?;
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk: Bytes = chunk.map_err(|e| format!("the upload broke off: {e}"))?;
-            out.write_all(&chunk).map_err(|e| e.to_string())?;
-        }
-        Ok::<(), String>(())
-    }
-    .await;
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(ApiError::bad_request(e));
-    }
+    let store_path = s.store.path().to_path_buf();
+    let dir = tokio::task::spawn_blocking(move || UploadDir::create(&store_path))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+    let (file, errors) = (dir.0.join("leads.csv"), dir.0.join("errors.csv"));
+    save_upload(body, &file).await?;
     let store = s.store.clone();
     let (f, e) = (file.clone(), errors.clone());
-    let report = tokio::task::spawn_blocking(move || {
-        import_file(&store, &name, &f, &region, &e, now_ms, |_, _| {})
+    let outcome = tokio::task::spawn_blocking(move || {
+        let report = import_file(&store, &name, &f, &region, &e, now_ms, |_, _| {})?;
+        let (errors_csv, errors_truncated) = read_errors(&e)?;
+        Ok::<_, ImportError>(ImportView {
+            added: report.added,
+            duplicates: report.duplicates,
+            rejected: report.rejected,
+            seconds: report.seconds,
+            errors_csv,
+            errors_truncated,
+        })
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let view = match report {
-        Ok(r) => Ok(ImportView {
-            added: r.added,
-            duplicates: r.duplicates,
-            rejected: r.rejected,
-            seconds: r.seconds,
-            errors_csv: std::fs::read_to_string(&errors).ok(),
-        }),
-        Err(message) => Err(ApiError::bad_request(
+    drop(dir);
+    match outcome {
+        Ok(view) => Ok(Json(view)),
+        Err(ImportError::Store(e)) => Err(e.into()),
+        Err(ImportError::Partial { error, added }) => {
+            let status = super::status_of(&error);
+            Err(ApiError(
+                status,
+                ImportError::Partial { error, added }.to_string(),
+            ))
+        }
+        Err(ImportError::File(message)) => Err(ApiError::bad_request(
             message.replace(&file.display().to_string(), "the uploaded file"),
         )),
+    }
+}
+
+/// Writes the request body to `file`, refusing more than `MAX_UPLOAD_BYTES`.
+async fn save_upload(body: Body, file: &std::path::Path) -> Result<(), ApiError> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut out = tokio::fs::File::create(file)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+    let mut stream = body.into_data_stream();
+    let mut received = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk: Bytes =
+            chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
+        received += chunk.len() as u64;
+        if received > MAX_UPLOAD_BYTES {
+            return Err(ApiError(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the lead file is larger than {} GiB: split it, or import it with the daemon stopped",
+                    MAX_UPLOAD_BYTES >> 30
+                ),
+            ));
+        }
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+    }
+    out.flush()
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))
+}
+
+/// The error report, if any: at most `MAX_INLINE_ERRORS` bytes of it, cut after a whole
+/// line, and whether it was cut.
+fn read_errors(path: &std::path::Path) -> Result<(Option<String>, bool), ImportError> {
+    use std::io::Read as _;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, false)),
+        Err(e) => {
+            return Err(ImportError::File(format!(
+                "cannot read the error report: {e}"
+            )));
+        }
     };
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(Json(view?))
+    let mut bytes = Vec::new();
+    file.take(MAX_INLINE_ERRORS as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ImportError::File(format!("cannot read the error report: {e}")))?;
+    let truncated = bytes.len() > MAX_INLINE_ERRORS;
+    if truncated {
+        bytes.truncate(MAX_INLINE_ERRORS);
+        let whole_lines = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole_lines);
+    }
+    Ok((
+        Some(String::from_utf8_lossy(&bytes).into_owned()),
+        truncated,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,7 +7,7 @@ mod campaigns;
 mod data;
 
 pub use campaigns::CampaignView;
-pub use data::{Count, ImportView};
+pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -107,17 +107,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status a store error answers with.
+fn status_of(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::NoCampaign(_) => StatusCode::NOT_FOUND,
+        StoreError::CampaignExists(_) | StoreError::BadTransition { .. } => StatusCode::CONFLICT,
+        StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let status = match &e {
-            StoreError::NoCampaign(_) => StatusCode::NOT_FOUND,
-            StoreError::CampaignExists(_) | StoreError::BadTransition { .. } => {
-                StatusCode::CONFLICT
-            }
-            StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, e.to_string())
+        ApiError(status_of(&e), e.to_string())
     }
 }
 

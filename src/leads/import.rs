@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{ErrorCsv, LeadReader};
-use crate::store::{NewLead, Store};
+use crate::store::{NewLead, Store, StoreError};
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,6 +16,32 @@ pub struct ImportReport {
     pub duplicates: u64,
     pub rejected: u64,
     pub seconds: f64,
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The campaign cannot take leads (missing, archived) or the store failed before
+    /// anything was added.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The store failed part-way: the leads of earlier batches are in (importing the
+    /// file again skips them as duplicates).
+    #[error(
+        "{error} (after {added} lead(s) were imported; importing the file again skips them as duplicates)"
+    )]
+    Partial { error: StoreError, added: u64 },
+    /// The lead file or the error report could not be read or written.
+    #[error("{0}")]
+    File(String),
+}
+
+/// Whether two paths name the same file (as given, when either does not exist).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// Rows per store transaction: big enough to amortise the commit, small enough to
@@ -33,45 +59,46 @@ pub fn import_file(
     errors: &Path,
     now_ms: impl Fn() -> u64,
     mut progress: impl FnMut(u64, u64),
-) -> Result<ImportReport, String> {
+) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
-    store.campaign(campaign).map_err(|e| e.to_string())?;
-    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    };
-    if same(file, errors) {
-        return Err(format!(
+    store.campaign(campaign)?;
+    if same_file(file, errors) {
+        return Err(ImportError::File(format!(
             "the error report cannot be the lead file itself ({})",
             errors.display()
-        ));
+        )));
     }
     // A report from an earlier import must not pass for this one's.
     let _ = std::fs::remove_file(errors);
-    let size = std::fs::metadata(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
-        .len();
-    let input = File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let unreadable =
+        |e: std::io::Error| ImportError::File(format!("cannot read {}: {e}", file.display()));
+    let size = std::fs::metadata(file).map_err(unreadable)?.len();
+    let input = File::open(file).map_err(unreadable)?;
     let mut reader = LeadReader::new(BufReader::with_capacity(1 << 20, input), region)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+        .map_err(|e| ImportError::File(format!("{}: {e}", file.display())))?;
+    let unwritable =
+        |e: std::io::Error| ImportError::File(format!("cannot write {}: {e}", errors.display()));
     let columns = reader.columns().to_vec();
     let mut error_csv: Option<ErrorCsv<std::io::BufWriter<File>>> = None;
     let mut report = ImportReport::default();
     let mut batch: Vec<NewLead> = Vec::with_capacity(BATCH);
-    let flush = |batch: &mut Vec<NewLead>, report: &mut ImportReport| -> Result<(), String> {
+    let flush = |batch: &mut Vec<NewLead>, report: &mut ImportReport| -> Result<(), ImportError> {
         if batch.is_empty() {
             return Ok(());
         }
         let tally = store
             .import_leads(campaign, batch, now_ms())
-            .map_err(|e| e.to_string())?;
+            .map_err(|error| match report.added {
+                0 => ImportError::Store(error),
+                added => ImportError::Partial { error, added },
+            })?;
         report.added += tally.added;
         report.duplicates += tally.duplicates;
         batch.clear();
         Ok(())
     };
     while let Some(row) = reader.next() {
-        match row.map_err(|e| format!("{}: {e}", file.display()))? {
+        match row.map_err(|e| ImportError::File(format!("{}: {e}", file.display())))? {
             Ok(lead) => {
                 batch.push(NewLead {
                     phone: lead.phone,
@@ -86,16 +113,14 @@ pub fn import_file(
             Err(rejected) => {
                 report.rejected += 1;
                 if error_csv.is_none() {
-                    let out = File::create(errors)
-                        .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
+                    let out = File::create(errors).map_err(unwritable)?;
                     error_csv = Some(
                         ErrorCsv::new(std::io::BufWriter::new(out), &columns)
-                            .map_err(|e| format!("cannot write {}: {e}", errors.display()))?,
+                            .map_err(unwritable)?,
                     );
                 }
                 if let Some(w) = error_csv.as_mut() {
-                    w.write(&rejected)
-                        .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
+                    w.write(&rejected).map_err(unwritable)?;
                 }
             }
         }
@@ -103,8 +128,7 @@ pub fn import_file(
     }
     flush(&mut batch, &mut report)?;
     if let Some(w) = error_csv {
-        w.finish()
-            .map_err(|e| format!("cannot write {}: {e}", errors.display()))?;
+        w.finish().map_err(unwritable)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
