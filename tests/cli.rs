@@ -1,4 +1,5 @@
-//! The `dialflow` binary end to end: exit codes and output of `check` and `graph`.
+//! The `dialflow` binary end to end: exit codes and output of `check` and `graph`, and
+//! the demo's care for existing files.
 
 use std::process::Command;
 
@@ -97,4 +98,22 @@ fn graph_draws_the_whole_agrad_flow() {
     let (code, _, stderr) = dialflow(&["graph", "tests/broken/18_unknown_target.yaml"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("does not compile"), "{stderr}");
+}
+
+#[test]
+fn the_demo_never_overwrites_an_existing_store() {
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("demo-existing-{}.redb", std::process::id()));
+    std::fs::write(&path, b"someone's data").unwrap();
+    let (code, stdout, stderr) = dialflow(&[
+        "demo",
+        "--leads",
+        "1",
+        "--store",
+        path.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stderr.contains("exists already"), "{stderr}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"someone's data");
+    let _ = std::fs::remove_file(&path);
 }

@@ -44,8 +44,8 @@ pub struct DemoArgs {
     /// Seed of the behaviour mix, for a different (but repeatable) campaign.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// The store file (default: a fresh one in the system's temporary folder). It is
-    /// kept, so `dialflow campaign show demo --store FILE` can look at it afterwards.
+    /// The store file, which must not exist yet (default: a fresh one in the system's
+    /// temporary folder). It is kept, so `dialflow campaign show demo --store FILE` can look at it afterwards.
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
     #[command(flatten)]
@@ -165,12 +165,24 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     .map_err(|e| format!("cannot start the simulated PBX: {e}"))?;
 
     // A fresh store with one campaign of simulated customers.
-    let store_path = args.store.clone().unwrap_or_else(|| {
-        std::env::temp_dir()
-            .join(format!("dialflow-demo-{}", std::process::id()))
-            .join("demo.redb")
-    });
-    let _ = std::fs::remove_file(&store_path);
+    let store_path = match &args.store {
+        // Never someone's data: a store the user names must not exist yet.
+        Some(path) if path.exists() => {
+            return Err(format!(
+                "{} exists already: the demo writes a fresh store; name a new file",
+                path.display()
+            ));
+        }
+        Some(path) => path.clone(),
+        None => {
+            let path = std::env::temp_dir()
+                .join(format!("dialflow-demo-{}", std::process::id()))
+                .join("demo.redb");
+            // Ours alone (the process id), left from an earlier run of the same pid.
+            let _ = std::fs::remove_file(&path);
+            path
+        }
+    };
     let store =
         Arc::new(Store::open(&store_path).map_err(|e| format!("{}: {e}", store_path.display()))?);
     let key = args
