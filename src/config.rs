@@ -257,18 +257,31 @@ fn parse_map(value: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 impl Config {
-    /// Reads the file, applies the environment, validates.
+    /// Reads the file, applies the environment, validates. Relative paths in the file
+    /// (and the defaults) are read from the file's folder, so a command run from
+    /// elsewhere finds the same store; paths from the environment are taken as given.
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             place: path.display().to_string(),
             message: e.to_string(),
         })?;
-        Config::parse(&path.display().to_string(), &text, env)
+        let folder = path.parent().unwrap_or(Path::new(""));
+        Config::build(&path.display().to_string(), &text, folder, env)
     }
 
+    /// A configuration from text, its relative paths taken as given.
     pub fn parse(
         name: &str,
         text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::build(name, text, Path::new(""), env)
+    }
+
+    fn build(
+        name: &str,
+        text: &str,
+        folder: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let mut config: Config = serde_saphyr::from_str(text).map_err(|e| {
@@ -284,6 +297,15 @@ impl Config {
                 .to_string();
             ConfigError { place, message }
         })?;
+        for path in [
+            &mut config.scenarios,
+            &mut config.prompts,
+            &mut config.store,
+        ] {
+            if path.is_relative() {
+                *path = folder.join(&*path);
+            }
+        }
         for (var, key) in ENV_KEYS {
             if let Some(value) = env(var) {
                 config.set(key, value).map_err(|message| ConfigError {
@@ -353,12 +375,6 @@ impl Config {
                 format!("`{}` must start with http:// or https://", self.ari.url),
             );
         }
-        if self.ari.password.as_deref().is_none_or(str::is_empty) {
-            return err(
-                "ari.password",
-                "missing: set DIALFLOW_ARI_PASSWORD (or ari.password)".into(),
-            );
-        }
         if self.ari.app.is_empty()
             || self
                 .ari
@@ -390,16 +406,32 @@ impl Config {
         if self.max_concurrent == 0 {
             return err("max_concurrent", "must be at least 1".into());
         }
-        for (key, value) in [
-            ("ari.timeout", &self.ari.timeout),
-            ("shutdown_grace", &self.shutdown_grace),
+        for (key, value, zero_allowed) in [
+            ("ari.timeout", &self.ari.timeout, false),
+            ("classify.timeout", &self.classify.timeout, false),
+            ("shutdown_grace", &self.shutdown_grace, true),
         ] {
-            parse_duration_ms(value).map_err(|m| ConfigError {
+            let ms = parse_duration_ms(value).map_err(|m| ConfigError {
                 place: key.into(),
                 message: m,
             })?;
+            if ms == 0 && !zero_allowed {
+                return err(key, format!("`{value}` leaves no time at all"));
+            }
         }
         Ok(())
+    }
+
+    /// The ARI password, needed only by what talks to Asterisk (the store commands
+    /// work without it).
+    pub fn ari_password(&self) -> Result<&str, ConfigError> {
+        match self.ari.password.as_deref() {
+            Some(p) if !p.is_empty() => Ok(p),
+            _ => Err(ConfigError {
+                place: "ari.password".into(),
+                message: "missing: set DIALFLOW_ARI_PASSWORD (or ari.password)".into(),
+            }),
+        }
     }
 
     pub fn timeout_ms(&self) -> u64 {
@@ -522,9 +554,45 @@ mod tests {
     }
 
     #[test]
+    fn relative_paths_are_read_from_the_files_folder() {
+        let dir = std::env::temp_dir().join(format!("dialflow-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("dialflow.yaml");
+        std::fs::write(
+            &file,
+            format!("{FILE}store: data/s.redb\nprompts: /srv/prompts\n"),
+        )
+        .unwrap();
+        let c = Config::load(&file, env(&[])).unwrap();
+        assert_eq!(c.store, dir.join("data/s.redb"));
+        assert_eq!(c.prompts, PathBuf::from("/srv/prompts"));
+        assert_eq!(c.scenarios, dir.join("scenarios"), "defaults too");
+        let c = Config::load(&file, env(&[("DIALFLOW_STORE", "here.redb")])).unwrap();
+        assert_eq!(
+            c.store,
+            PathBuf::from("here.redb"),
+            "the environment's as given"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn names_the_key_of_every_mistake() {
-        let e = Config::parse("d.yaml", FILE, env(&[])).unwrap_err();
-        assert_eq!(e.place, "ari.password");
+        let c = Config::parse("d.yaml", FILE, env(&[])).unwrap();
+        assert_eq!(c.ari_password().unwrap_err().place, "ari.password");
+        for (key, text) in [
+            ("classify.timeout", "classify:\n  timeout: eight\n"),
+            ("classify.timeout", "classify:\n  timeout: 0s\n"),
+            ("ari.timeout", ""),
+        ] {
+            let text = if text.is_empty() {
+                FILE.replace("ari:\n", "ari:\n  timeout: 0s\n")
+            } else {
+                format!("{FILE}{text}")
+            };
+            let e = Config::parse("d.yaml", &text, env(&[])).unwrap_err();
+            assert_eq!(e.place, key, "{text}");
+        }
         let e = Config::parse(
             "d.yaml",
             FILE,

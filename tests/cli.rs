@@ -105,13 +105,8 @@ fn the_demo_never_overwrites_an_existing_store() {
     let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("demo-existing-{}.redb", std::process::id()));
     std::fs::write(&path, b"someone's data").unwrap();
-    let (code, stdout, stderr) = dialflow(&[
-        "demo",
-        "--leads",
-        "1",
-        "--store",
-        path.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) =
+        dialflow(&["demo", "--leads", "1", "--store", path.to_str().unwrap()]);
     assert_ne!(code, 0, "{stdout}");
     assert!(stderr.contains("exists already"), "{stderr}");
     assert_eq!(std::fs::read(&path).unwrap(), b"someone's data");

@@ -285,3 +285,41 @@ fn dnc_lists_take_normalised_numbers() {
     let e = w.fails(&["dnc", "add", "09121234567", "--campaign", "nosuch"]);
     assert!(e.contains("no campaign named"), "{e}");
 }
+
+#[test]
+fn store_commands_need_no_ari_password_and_find_the_store_from_any_folder() {
+    let w = Work::new("config");
+    w.file(
+        "dialflow.yaml",
+        "ari: {url: \"http://127.0.0.1:1\", user: u}\nstore: data/s.redb\n",
+    );
+    let config = w.0.join("dialflow.yaml");
+    let elsewhere = std::env::temp_dir();
+    let command = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(&elsewhere)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("DIALFLOW_ARI_PASSWORD")
+            .env_remove("DIALFLOW_STORE")
+            .output()
+            .unwrap()
+    };
+    // Nothing there yet: a read says so and creates nothing.
+    let out = command(&["campaign", "list"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no store at"), "{stderr}");
+    assert!(!w.0.join("data").exists());
+    // A create makes it, next to the configuration, without the ARI password.
+    let out = command(&["campaign", "create", "spring", "--scenario", "salehi"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(w.0.join("data/s.redb").exists());
+    let out = command(&["campaign", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("spring"));
+}

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 fn config(port: u16) -> tempfile_path::Path {
     tempfile_path::write(&format!(
-        "ari:\n  url: http://127.0.0.1:{port}\n  user: dialflow\ndial:\n  template: \"Local/{{number}}@sim-customers\"\noperators:\n  sales: \"Local/op-answer@sim-operators\"\nmax_concurrent: 4\nshutdown_grace: 1s\n"
+        "ari:\n  url: http://127.0.0.1:{port}\n  user: dialflow\ndial:\n  template: \"Local/{{number}}@sim-customers\"\noperators:\n  sales: \"Local/op-answer@sim-operators\"\nmax_concurrent: 4\nshutdown_grace: 1s\nprompts: {}/prompts\nscenarios: {}/scenarios\n",
+        env!("CARGO_MANIFEST_DIR"),
+        env!("CARGO_MANIFEST_DIR")
     ))
 }
 

@@ -34,7 +34,7 @@ pub enum AttemptsCommand {
 }
 
 pub fn run(args: &AttemptsArgs) -> ExitCode {
-    let result = match args.store.access() {
+    let result = match args.store.access(false) {
         Ok(Access::Local(store)) => run_local(&store, args),
         Ok(Access::Daemon(api)) => run_remote(&api, args),
         Err(message) => Err(message),

@@ -82,7 +82,8 @@ pub struct CreateArgs {
 }
 
 pub fn run(args: &CampaignArgs) -> ExitCode {
-    let result = match args.store.access() {
+    let creates = matches!(args.command, CampaignCommand::Create(_));
+    let result = match args.store.access(creates) {
         Ok(Access::Local(store)) => run_local(&store, args),
         Ok(Access::Daemon(api)) => run_remote(&api, args),
         Err(message) => Err(message),

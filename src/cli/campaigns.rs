@@ -88,7 +88,10 @@ pub async fn start_runtime(
     let endpoint = AriEndpoint {
         base_url: config.ari.url.clone(),
         user: config.ari.user.clone(),
-        password: config.ari.password.clone().unwrap_or_default(),
+        password: config
+            .ari_password()
+            .map_err(|e| format!("configuration: {e}"))?
+            .to_string(),
         app: config.ari.app.clone(),
     };
     let client = AriClient::new(endpoint, Duration::from_millis(config.timeout_ms()))

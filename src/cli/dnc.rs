@@ -98,7 +98,8 @@ fn add(
 }
 
 fn run_command(args: &DncArgs) -> Result<(), String> {
-    let access = args.store.access()?;
+    let creates = !matches!(args.command, DncCommand::List { .. });
+    let access = args.store.access(creates)?;
     match &args.command {
         DncCommand::Add { phones, scope } => {
             let region = parse_region(&scope.region)

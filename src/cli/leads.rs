@@ -66,7 +66,7 @@ pub enum LeadsCommand {
 pub fn run(args: &LeadsArgs) -> ExitCode {
     match args
         .store
-        .access()
+        .access(false)
         .and_then(|access| run_command(&access, args))
     {
         Ok(code) => code,

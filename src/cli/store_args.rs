@@ -55,8 +55,17 @@ impl StoreArgs {
     }
 
     /// The store itself, or, when a running `dialflow run` holds it, that daemon's API.
-    pub fn access(&self) -> Result<Access, String> {
+    /// Only a command that `creates` data may create the store file: a read from the
+    /// wrong folder says so instead of reporting an empty store it just made.
+    pub fn access(&self, creates: bool) -> Result<Access, String> {
         let path = self.store_path()?;
+        if !creates && !path.exists() {
+            return Err(format!(
+                "no store at {}: create a campaign first, or name the store with --store \
+                 or --config",
+                path.display()
+            ));
+        }
         match Store::open(&path) {
             Ok(store) => Ok(Access::Local(store)),
             Err(StoreError::InUse(_)) => {
