@@ -5,6 +5,13 @@ use std::time::{Duration, Instant};
 
 use crate::core::call::Millis;
 
+/// The system clock in Unix milliseconds.
+fn system_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     start: Instant,
@@ -18,9 +25,7 @@ impl Clock {
     pub fn new(speed: f64) -> Self {
         Self {
             start: Instant::now(),
-            origin_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            origin_ms: system_ms(),
             speed: if speed.is_finite() && speed > 0.0 {
                 speed
             } else {
@@ -34,10 +39,15 @@ impl Clock {
         Millis((self.start.elapsed().as_secs_f64() * 1000.0 * self.speed) as u64)
     }
 
-    /// Wall-clock Unix milliseconds, running at the clock's speed from the real time it
-    /// was made: campaign windows, retry delays and attempt times use it, so a compressed
-    /// demo retries a busy number "ten minutes later" in seconds.
+    /// Wall-clock Unix milliseconds: campaign windows, retry delays and attempt times
+    /// use it. At real speed it is the system clock itself, read each time, so a
+    /// corrected clock (NTP stepping it after boot, a resumed VM) moves calling hours
+    /// with it. Compressed, it runs at the clock's speed from the real time it was made,
+    /// so a demo retries a busy number "ten minutes later" in seconds.
     pub fn wall_ms(&self) -> u64 {
+        if self.speed == 1.0 {
+            return system_ms();
+        }
         self.origin_ms.saturating_add(self.now().0)
     }
 
@@ -48,5 +58,20 @@ impl Clock {
 
     pub fn speed(&self) -> f64 {
         self.speed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_speed_reads_the_system_clock_and_compressed_runs_fast() {
+        let real = Clock::new(1.0);
+        assert!(real.wall_ms().abs_diff(system_ms()) < 1_000);
+        let fast = Clock::new(1_000.0);
+        std::thread::sleep(Duration::from_millis(20));
+        // 20 ms of real time is 20 s of compressed time.
+        assert!(fast.wall_ms() >= system_ms() + 15_000);
     }
 }
