@@ -284,6 +284,35 @@ fn dnc_lists_take_normalised_numbers() {
     );
     let e = w.fails(&["dnc", "add", "09121234567", "--campaign", "nosuch"]);
     assert!(e.contains("no campaign named"), "{e}");
+    // A campaign's list reads numbers in the campaign's region, as its leads are.
+    w.ok(&[
+        "campaign",
+        "create",
+        "us",
+        "--scenario",
+        "salehi",
+        "--region",
+        "US",
+    ]);
+    w.ok(&["dnc", "add", "(415) 555-2671", "--campaign", "us"]);
+    // The phone column is found by its header, wherever it stands.
+    w.file(
+        "us.csv",
+        "id,name,phone\n7,Ann,415 555 0100\n8,Bob,not a number\n",
+    );
+    let out = w.ok(&["dnc", "import", "us.csv", "--campaign", "us"]);
+    assert!(
+        out.contains("1 number(s) added, 1 line(s) rejected"),
+        "{out}"
+    );
+    let list = w.ok(&["dnc", "list", "--campaign", "us"]);
+    assert!(
+        list.contains("+14155552671") && list.contains("+14155550100"),
+        "{list}"
+    );
+    w.file("nophone.csv", "id,name\n7,Ann\n");
+    let e = w.fails(&["dnc", "import", "nophone.csv"]);
+    assert!(e.contains("names no phone column"), "{e}");
 }
 
 #[test]

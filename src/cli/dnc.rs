@@ -48,9 +48,10 @@ pub struct ScopeArgs {
     /// The campaign's own list instead of the global one.
     #[arg(long)]
     pub campaign: Option<String>,
-    /// Region for numbers without a country code.
-    #[arg(long, default_value = "IR")]
-    pub region: String,
+    /// Region for numbers without a country code (default: the campaign's with
+    /// `--campaign`, else IR).
+    #[arg(long)]
+    pub region: Option<String>,
     /// Why (kept with each entry).
     #[arg(long, default_value = "added by an operator")]
     pub reason: String,
@@ -70,6 +71,94 @@ fn scope_of(campaign: &Option<String>) -> DncScope {
     campaign
         .clone()
         .map_or(DncScope::Global, DncScope::Campaign)
+}
+
+/// The region numbers without a country code are read in: as given, else the
+/// campaign's (so a US campaign's list holds US numbers), else IR.
+fn region_of(access: &Access, scope: &ScopeArgs) -> Result<phonenumber::country::Id, String> {
+    let name = match (&scope.region, &scope.campaign) {
+        (Some(r), _) => r.clone(),
+        (None, Some(c)) => match access {
+            Access::Local(store) => {
+                store
+                    .campaign(c)
+                    .map_err(|e| e.to_string())?
+                    .settings
+                    .region
+            }
+            Access::Daemon(api) => {
+                api.get::<crate::http::CampaignView>(&format!("/api/campaigns/{c}"))?
+                    .record
+                    .settings
+                    .region
+            }
+        },
+        (None, None) => "IR".to_string(),
+    };
+    parse_region(&name).ok_or_else(|| format!("`{name}` is not a region like IR or US"))
+}
+
+/// The numbers of a file: one per line, or a CSV (`,` `;` or tab) whose header names a
+/// phone column (`phone`, `number`, `mobile`, …; else the first column holds them).
+/// Lines that are not numbers are reported on standard error and counted.
+fn read_numbers(
+    file: &std::path::Path,
+    region: phonenumber::country::Id,
+) -> Result<(Vec<String>, u64), String> {
+    use crate::leads::header;
+    let input =
+        std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut lines = std::io::BufReader::new(input).lines().enumerate();
+    let (mut numbers, mut bad) = (Vec::new(), 0u64);
+    let mut column = 0;
+    let mut delimiter = b',';
+    let mut first = true;
+    while let Some((i, line)) = lines.next() {
+        let line = line.map_err(|e| format!("{}:{}: {e}", file.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if first {
+            first = false;
+            delimiter = header::detect_delimiter(line.as_bytes());
+            let names: Vec<String> = line
+                .trim_start_matches('\u{feff}')
+                .split(char::from(delimiter))
+                .map(|n| header::normalize(n.trim().trim_matches('"')))
+                .collect();
+            if let Some(at) = names
+                .iter()
+                .position(|n| header::PHONE_COLUMNS.contains(&n.as_str()))
+            {
+                column = at;
+                continue;
+            }
+            if !names
+                .first()
+                .is_some_and(|n| n.chars().any(|c| c.is_ascii_digit()))
+            {
+                return Err(format!(
+                    "{}:1: the header names no phone column (one of {})",
+                    file.display(),
+                    header::PHONE_COLUMNS.join(", ")
+                ));
+            }
+        }
+        let raw = line
+            .split(char::from(delimiter))
+            .nth(column)
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        match normalize_phone(raw, region) {
+            Ok(n) => numbers.push(n),
+            Err(e) => {
+                bad += 1;
+                eprintln!("{}:{}: {e}", file.display(), i + 1);
+            }
+        }
+    }
+    Ok((numbers, bad))
 }
 
 /// Adds numbers to a list, in the store or through the daemon; how many were new.
@@ -102,8 +191,7 @@ fn run_command(args: &DncArgs) -> Result<(), String> {
     let access = args.store.access(creates)?;
     match &args.command {
         DncCommand::Add { phones, scope } => {
-            let region = parse_region(&scope.region)
-                .ok_or_else(|| format!("`{}` is not a region like IR or US", scope.region))?;
+            let region = region_of(&access, scope)?;
             let mut numbers = Vec::new();
             for p in phones {
                 numbers.push(normalize_phone(p, region).map_err(|e| format!("`{p}`: {e}"))?);
@@ -116,27 +204,13 @@ fn run_command(args: &DncArgs) -> Result<(), String> {
             Ok(())
         }
         DncCommand::Import { file, scope } => {
-            let region = parse_region(&scope.region)
-                .ok_or_else(|| format!("`{}` is not a region like IR or US", scope.region))?;
-            let text = std::fs::File::open(file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let mut numbers = Vec::new();
-            let mut bad = 0u64;
-            for (i, line) in std::io::BufReader::new(text).lines().enumerate() {
-                let line = line.map_err(|e| format!("{}:{}: {e}", file.display(), i + 1))?;
-                let raw = line.split([',', ';', '\t']).next().unwrap_or("").trim();
-                if raw.is_empty() || (i == 0 && !raw.chars().any(|c| c.is_ascii_digit())) {
-                    continue; // a blank line, or the header
-                }
-                match normalize_phone(raw, region) {
-                    Ok(n) => numbers.push(n),
-                    Err(e) => {
-                        bad += 1;
-                        eprintln!("{}:{}: {e}", file.display(), i + 1);
-                    }
-                }
+            let region = region_of(&access, scope)?;
+            let (numbers, bad) = read_numbers(file, region)?;
+            let mut added = 0;
+            // In pieces: one request (or transaction) per 10,000 numbers.
+            for chunk in numbers.chunks(10_000) {
+                added += add(&access, &scope.campaign, chunk, &scope.reason)?;
             }
-            let added = add(&access, &scope.campaign, &numbers, &scope.reason)?;
             println!("{added} number(s) added, {bad} line(s) rejected");
             Ok(())
         }

@@ -353,19 +353,25 @@ pub async fn dnc_add(
     State(s): State<ApiState>,
     Json(body): Json<DncBody>,
 ) -> Result<Json<Count>, ApiError> {
-    if let Some(bad) = body.phones.iter().find(|p| {
-        !(p.starts_with('+') && p.len() > 4 && p[1..].bytes().all(|b| b.is_ascii_digit()))
-    }) {
-        return Err(ApiError::bad_request(format!(
-            "`{bad}` is not an E.164 number like +989121234567"
-        )));
-    }
     let store = s.store.clone();
     let count = blocking(move || {
         if let Some(c) = &body.campaign {
             store.campaign(c)?;
         }
-        store.add_dnc(&scope(body.campaign), &body.phones, &body.reason, now_ms())
+        // Stored exactly as leads are (canonical E.164), or the list would never match:
+        // `+98 0912…` and `+98912…` are one number.
+        let mut phones = Vec::with_capacity(body.phones.len());
+        for p in &body.phones {
+            let canonical = p
+                .starts_with('+')
+                .then(|| crate::leads::normalize_phone(p, phonenumber::country::Id::IR).ok())
+                .flatten()
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!("`{p}` is not an E.164 number like +989121234567"))
+                })?;
+            phones.push(canonical);
+        }
+        store.add_dnc(&scope(body.campaign), &phones, &body.reason, now_ms())
     })
     .await?;
     Ok(Json(Count { count }))

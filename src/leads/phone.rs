@@ -335,4 +335,12 @@ mod tests {
         assert_eq!(parse_region(""), None);
         assert_eq!(parse_region("Iran"), None);
     }
+
+    #[test]
+    fn a_trunk_zero_after_the_country_code_is_one_number() {
+        assert_eq!(
+            normalize_phone("+9809121234567", Id::IR).as_deref(),
+            Ok("+989121234567")
+        );
+    }
 }
