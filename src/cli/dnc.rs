@@ -108,12 +108,12 @@ fn read_numbers(
     use crate::leads::header;
     let input =
         std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut lines = std::io::BufReader::new(input).lines().enumerate();
+    let lines = std::io::BufReader::new(input).lines().enumerate();
     let (mut numbers, mut bad) = (Vec::new(), 0u64);
     let mut column = 0;
     let mut delimiter = b',';
     let mut first = true;
-    while let Some((i, line)) = lines.next() {
+    for (i, line) in lines {
         let line = line.map_err(|e| format!("{}:{}: {e}", file.display(), i + 1))?;
         if line.trim().is_empty() {
             continue;
