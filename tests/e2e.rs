@@ -323,3 +323,82 @@ async fn a_refused_operator_leg_is_failed_operator_failed() {
     tasks.stop().await;
     sim.shutdown().await;
 }
+
+/// Waits (up to `within`) for the simulated PBX to have no channel up.
+async fn until_no_channel_is_up(
+    sim: &dialflow::sim::server::SimHandle,
+    within: Duration,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let live = sim.live_channels().await;
+        if live.is_empty() || tokio::time::Instant::now() > deadline {
+            return live;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_no_call_owns_is_hung_up_when_it_enters_the_app() {
+    let s = scenario("salehi");
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
+    // As if an originate had reached Asterisk after its call gave up on it.
+    let originate = dialflow::ari::translate::Request {
+        method: "POST",
+        path: "/ari/channels".into(),
+        query: [
+            ("endpoint", "Local/yes@sim-customers"),
+            ("app", common::APP),
+            ("channelId", "late0001-c"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    runtime.client().send(&originate).await.expect("originated");
+    // The customer would hang up by itself 20 s after the `yes` (under a second here):
+    // it is gone well before, hung up as it entered the app.
+    let left = until_no_channel_is_up(&sim, Duration::from_millis(300)).await;
+    assert!(left.is_empty(), "still up: {left:?}");
+    tasks.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_that_fails_is_tried_again_until_the_channel_is_gone() {
+    let s = scenario("salehi");
+    // Slower time: the customer hangs up by itself 20 s (4 s real) after saying no, so
+    // only our retried hang-up can end the channel within the 1.5 s allowed.
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, 5.0, Classify::Simulated).await;
+    // Every hang-up of the call fails twice before Asterisk takes one.
+    sim.faults()
+        .fail_next_requests("DELETE /ari/channels", 503, 2);
+    let calls = vec![planned(&s, 0, "no", "-")];
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(30),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            calls,
+            Pace::concurrent(1),
+            never_stop(),
+            |_| {},
+        ),
+    )
+    .await
+    .expect("the call ends");
+    assert_eq!(outcomes[0].summary.result, "not_interested");
+    let left = until_no_channel_is_up(&sim, Duration::from_millis(1_500)).await;
+    assert!(left.is_empty(), "still up: {left:?}");
+    tasks.stop().await;
+    sim.shutdown().await;
+}

@@ -30,6 +30,9 @@ pub const MAX_RECORDING_BYTES: usize = 8 * 1024 * 1024;
 /// classifications), to measure how fast the runtime reacts.
 type Arrival = (Option<Instant>, Input);
 
+/// Tries for a hang-up that got no clear answer (0.5 s doubling: about 15 s in all).
+const HANGUP_TRIES: u32 = 6;
+
 /// Most latency samples kept.
 const MAX_LATENCY_SAMPLES: usize = 1_000_000;
 
@@ -285,8 +288,23 @@ async fn route(
                     .lock()
                     .ok()
                     .and_then(|c| c.get(attempt).cloned());
-                if let Some(sender) = sender {
-                    let _ = sender.send((Some(arrived), input));
+                match (sender, input) {
+                    (Some(sender), input) => {
+                        let _ = sender.send((Some(arrived), input));
+                    }
+                    // A channel entered our app with no call behind it: an originate that
+                    // reached Asterisk after its call gave up on it, or a leg whose call
+                    // has ended. Nobody would ever hang it up.
+                    (None, Input::StasisStarted { channel, .. }) => {
+                        tracing::warn!(%channel, "hanging up a channel no live call owns");
+                        let client = shared.client.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = client.hangup_surely(&channel, HANGUP_TRIES).await {
+                                tracing::error!(%channel, error = %e, "cannot hang up an orphaned channel");
+                            }
+                        });
+                    }
+                    (None, _) => {}
                 }
             }
             StreamItem::Connected { reconnected } => {
@@ -475,6 +493,33 @@ async fn run_call(
                                 Err(_) => true,
                             };
                             health.request(sent.elapsed(), failed);
+                        }
+                        // A proxy's gateway error says nothing of whether the originate
+                        // reached Asterisk: unknown, not refused.
+                        let answer = match answer {
+                            Err(AriError::Refused {
+                                status: 502..=504,
+                                message,
+                            }) if matches!(command, Command::Originate { .. }) => {
+                                Err(AriError::OutcomeUnknown(message))
+                            }
+                            other => other,
+                        };
+                        // A hang-up without a clear answer is tried again in the
+                        // background, after the call has moved on or ended.
+                        if let Command::Hangup { channel } = &command
+                            && match &answer {
+                                Err(AriError::Refused { status, .. }) => *status >= 500,
+                                Err(_) => true,
+                                Ok(_) => false,
+                            }
+                        {
+                            let (client, channel) = (shared.client.clone(), channel.clone());
+                            tokio::spawn(async move {
+                                if let Err(e) = client.hangup_surely(&channel, HANGUP_TRIES).await {
+                                    tracing::error!(%channel, error = %e, "cannot hang up a channel");
+                                }
+                            });
                         }
                         match answer {
                             Ok(_) => {}

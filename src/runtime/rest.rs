@@ -137,6 +137,28 @@ impl AriClient {
     }
 
     /// Hangs up a channel (a 404 means it is gone already: fine).
+    /// Hangs `channel` up, trying again with backoff (0.5 s doubling, `tries` in all)
+    /// while the request is lost or Asterisk answers 5xx: a channel left up is a
+    /// customer in silence and a trunk taken. Gone already counts as done.
+    pub async fn hangup_surely(&self, channel: &str, tries: u32) -> Result<(), AriError> {
+        let mut wait = std::time::Duration::from_millis(500);
+        let mut attempt = 1;
+        loop {
+            match self.hangup(channel).await {
+                Ok(()) => return Ok(()),
+                Err(AriError::Refused { status, message }) if status < 500 => {
+                    return Err(AriError::Refused { status, message });
+                }
+                Err(e) if attempt >= tries => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
     pub async fn hangup(&self, channel: &str) -> Result<(), AriError> {
         let request = Request {
             method: "DELETE",
