@@ -259,10 +259,35 @@ fn campaign_commands_go_through_the_running_daemon() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
+    // A name is checked before it becomes part of a URL: `early?x` is not `early`.
+    let e = dialflow(&dir, &["campaign", "show", "early?x"]);
+    assert!(!e.status.success());
+    assert!(
+        String::from_utf8_lossy(&e.stderr).contains("is not a campaign name"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
+    // An upload that stalls half-way does not hold the daemon up when it stops.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", api_port)).unwrap();
+    std::io::Write::write_all(
+        &mut stalled,
+        b"POST /api/campaigns/early/leads HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\n\
+          content-length: 1000000\r\n\r\nphone\n0912",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     // Stopped gracefully, the store is the commands' again.
     sigterm(&daemon.0);
-    let status = daemon.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(status.success(), "{status}");
+    drop(stalled);
     let list = ok(&dir, &["campaign", "list"]);
     assert!(
         list.contains("completed") && list.contains("archived"),

@@ -93,8 +93,10 @@ fn run_remote(api: &Api, args: &AttemptsArgs) -> Result<(), String> {
             let mut tail: std::collections::VecDeque<AttemptView> = Default::default();
             let mut after = 0;
             loop {
-                let page: Vec<AttemptView> =
-                    api.get(&format!("/api/campaigns/{campaign}/attempts?after={after}"))?;
+                let page: Vec<AttemptView> = api.get(&super::store_args::campaign_url(
+                    campaign,
+                    &format!("/attempts?after={after}"),
+                )?)?;
                 let Some(last) = page.last() else { break };
                 after = last.start.seq;
                 for a in page {
@@ -108,7 +110,7 @@ fn run_remote(api: &Api, args: &AttemptsArgs) -> Result<(), String> {
             Ok(())
         }
         AttemptsCommand::Export { campaign, output } => api.download(
-            &format!("/api/campaigns/{campaign}/attempts.csv"),
+            &super::store_args::campaign_url(campaign, "/attempts.csv")?,
             sink(output)?,
         ),
     }

@@ -218,11 +218,11 @@ fn run_remote(api: &Api, args: &CampaignArgs) -> Result<(), String> {
             created(&record);
         }
         CampaignCommand::Update(c) => {
-            let current: CampaignView = api.get(&format!("/api/campaigns/{}", c.name))?;
+            let current: CampaignView = api.get(&super::store_args::campaign_url(&c.name, "")?)?;
             let settings = settings_over(c, current.record.settings)
                 .map_err(|e| format!("campaign `{}`: {e}", c.name))?;
             let record: CampaignRecord = api.put(
-                &format!("/api/campaigns/{}", c.name),
+                &super::store_args::campaign_url(&c.name, "")?,
                 &serde_json::to_value(&settings).unwrap_or_default(),
             )?;
             println!("campaign `{}` updated ({})", record.name, record.state);
@@ -230,7 +230,7 @@ fn run_remote(api: &Api, args: &CampaignArgs) -> Result<(), String> {
         CampaignCommand::List => list(&api.get::<Vec<CampaignView>>("/api/campaigns")?),
         CampaignCommand::Show { name } => {
             show(
-                &api.get::<CampaignView>(&format!("/api/campaigns/{name}"))?,
+                &api.get::<CampaignView>(&super::store_args::campaign_url(name, "")?)?,
                 None,
             );
         }

@@ -80,6 +80,9 @@ pub fn load_scenarios(dir: &Path, options: &LoadOptions) -> BTreeMap<String, Arc
     out
 }
 
+/// How long requests in progress may take to finish once the daemon stops.
+const API_SHUTDOWN: Duration = Duration::from_secs(5);
+
 /// Connects to ARI with the configuration's client and classifier.
 pub async fn start_runtime(
     config: &Config,
@@ -222,8 +225,13 @@ async fn daemon(
     }
     watcher.abort();
     let _ = api_stop.send(true);
-    if let Some(api) = api {
-        let _ = api.await;
+    if let Some(mut api) = api {
+        // The API finishes what it is answering, but a slow upload or an export read by
+        // nobody must not hold the daemon up for ever.
+        if tokio::time::timeout(API_SHUTDOWN, &mut api).await.is_err() {
+            eprintln!("stopping: HTTP requests still open after {API_SHUTDOWN:?}, closing them");
+            api.abort();
+        }
     }
     tasks.stop().await;
     let _ = printer.await;

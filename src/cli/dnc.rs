@@ -87,7 +87,7 @@ fn region_of(access: &Access, scope: &ScopeArgs) -> Result<phonenumber::country:
                     .region
             }
             Access::Daemon(api) => {
-                api.get::<crate::http::CampaignView>(&format!("/api/campaigns/{c}"))?
+                api.get::<crate::http::CampaignView>(&super::store_args::campaign_url(c, "")?)?
                     .record
                     .settings
                     .region
@@ -220,7 +220,10 @@ fn run_command(args: &DncArgs) -> Result<(), String> {
                     .dnc_list(&scope_of(campaign))
                     .map_err(|e| e.to_string())?,
                 Access::Daemon(api) => api.get(&match campaign {
-                    Some(c) => format!("/api/dnc?campaign={c}"),
+                    Some(c) => {
+                        crate::store::campaigns::check_name(c).map_err(|e| e.to_string())?;
+                        format!("/api/dnc?campaign={c}")
+                    }
                     None => "/api/dnc".to_string(),
                 })?,
             };

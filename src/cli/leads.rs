@@ -88,7 +88,7 @@ fn region_of(access: &Access, campaign: &str) -> Result<String, String> {
                 .region
         }
         Access::Daemon(api) => {
-            api.get::<CampaignView>(&format!("/api/campaigns/{campaign}"))?
+            api.get::<CampaignView>(&super::store_args::campaign_url(campaign, "")?)?
                 .record
                 .settings
                 .region
@@ -140,7 +140,10 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                 }
                 Access::Daemon(api) => {
                     let view: ImportView = api.upload(
-                        &format!("/api/campaigns/{campaign}/leads?region={region}"),
+                        &super::store_args::campaign_url(
+                            campaign,
+                            &format!("/leads?region={region}"),
+                        )?,
                         file,
                     )?;
                     let _ = std::fs::remove_file(&errors);
@@ -186,9 +189,10 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                             .leads(campaign, after, 1000)
                             .map_err(|e| e.to_string())
                     }
-                    Access::Daemon(api) => {
-                        api.get(&format!("/api/campaigns/{campaign}/leads?after={after}"))
-                    }
+                    Access::Daemon(api) => api.get(&super::store_args::campaign_url(
+                        campaign,
+                        &format!("/leads?after={after}"),
+                    )?),
                 }
             };
             list(page, state.as_deref(), *limit, *after)?;
@@ -201,7 +205,7 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                     .map_err(|e| e.to_string())?,
                 Access::Daemon(api) => {
                     api.post::<Count>(
-                        &format!("/api/campaigns/{campaign}/leads/recycle"),
+                        &super::store_args::campaign_url(campaign, "/leads/recycle")?,
                         &serde_json::json!({ "results": results }),
                     )?
                     .count
@@ -234,7 +238,7 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                     .map_err(|e| e.to_string())?,
                 Access::Daemon(api) => {
                     api.post::<Count>(
-                        &format!("/api/campaigns/{campaign}/leads/cancel"),
+                        &super::store_args::campaign_url(campaign, "/leads/cancel")?,
                         &serde_json::json!({ "phone": phone }),
                     )?
                     .count

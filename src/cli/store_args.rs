@@ -108,6 +108,11 @@ pub enum Access {
     Daemon(Api),
 }
 
+/// How long a change may take: one transaction over a whole campaign (recycle, cancel,
+/// stop) can run for minutes on millions of leads, and giving up early would report a
+/// failure for a change the daemon still makes.
+const CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// A small client of the daemon's HTTP API, for the commands (blocking).
 pub struct Api {
     base: String,
@@ -140,7 +145,12 @@ impl Api {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, String> {
-        self.call(self.http.post(format!("{}{path}", self.base)).json(body))
+        self.call(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .timeout(CHANGE_TIMEOUT)
+                .json(body),
+        )
     }
 
     /// Copies a response body (an export) to `out`.
@@ -149,15 +159,15 @@ impl Api {
             let mut response = self
                 .http
                 .get(format!("{}{path}", self.base))
+                // An export of millions of attempts into a slow pipe takes its time.
+                .timeout(std::time::Duration::from_secs(24 * 3600))
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
             if !response.status().is_success() {
                 let status = response.status();
-                let body: serde_json::Value = response.json().await.unwrap_or_default();
-                return Err(body["error"]
-                    .as_str()
-                    .map_or_else(|| format!("the daemon answered {status}"), str::to_string));
+                let bytes = response.bytes().await.unwrap_or_default();
+                return Err(daemon_error(status, &bytes));
             }
             while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
                 out.write_all(&chunk)
@@ -194,14 +204,21 @@ impl Api {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, String> {
-        self.call(self.http.put(format!("{}{path}", self.base)).json(body))
+        self.call(
+            self.http
+                .put(format!("{}{path}", self.base))
+                .timeout(CHANGE_TIMEOUT)
+                .json(body),
+        )
     }
 
     /// `POST /api/campaigns/{name}/{action}`.
     pub fn act(&self, name: &str, action: &str) -> Result<crate::store::CampaignRecord, String> {
+        let path = campaign_url(name, &format!("/{action}"))?;
         self.call(
             self.http
-                .post(format!("{}/api/campaigns/{name}/{action}", self.base)),
+                .post(format!("{}{path}", self.base))
+                .timeout(CHANGE_TIMEOUT),
         )
     }
 
@@ -212,15 +229,34 @@ impl Api {
         self.rt.block_on(async {
             let response = request.send().await.map_err(|e| e.to_string())?;
             let status = response.status();
-            let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
             if !status.is_success() {
-                return Err(body["error"]
-                    .as_str()
-                    .map_or_else(|| format!("the daemon answered {status}"), str::to_string));
+                return Err(daemon_error(status, &bytes));
             }
-            serde_json::from_value(body).map_err(|e| format!("unexpected answer: {e}"))
+            serde_json::from_slice(&bytes).map_err(|e| format!("unexpected answer: {e}"))
         })
     }
+}
+
+/// The message of a refusal: the API's `{"error": …}`, else whatever text came with
+/// the status (a body-size or JSON rejection from the HTTP layer).
+fn daemon_error(status: reqwest::StatusCode, body: &[u8]) -> String {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if let Some(message) = json["error"].as_str() {
+        return message.to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    match text.trim() {
+        "" => format!("the daemon answered {status}"),
+        text => format!("the daemon answered {status}: {text}"),
+    }
+}
+
+/// `/api/campaigns/{name}{rest}`, once `name` is a valid campaign name: a name is a path
+/// segment, and `spring?x` must not reach the campaign `spring`.
+pub fn campaign_url(name: &str, rest: &str) -> Result<String, String> {
+    crate::store::campaigns::check_name(name).map_err(|e| e.to_string())?;
+    Ok(format!("/api/campaigns/{name}{rest}"))
 }
 
 /// Now, in Unix milliseconds (the commands run in real time).
