@@ -31,6 +31,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// (a half-open connection after a network drop never reports itself).
 const IDLE: Duration = Duration::from_secs(15);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -74,7 +75,14 @@ impl EventStream {
                 if let Some(wait) = self.wait.take() {
                     tokio::time::sleep(wait).await;
                 }
-                match tokio_tungstenite::connect_async(self.url.as_str()).await {
+                // Bounded: a host that drops packets silently would hold a connect for
+                // minutes (the system's SYN retries), far past the backoff.
+                let connecting = tokio_tungstenite::connect_async(self.url.as_str());
+                let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+                };
+                match connected {
                     Ok((socket, _)) => {
                         self.socket = Some(socket);
                         self.pinged = false;

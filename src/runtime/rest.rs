@@ -198,10 +198,21 @@ impl AriClient {
         let ws = base
             .replacen("https://", "wss://", 1)
             .replacen("http://", "ws://", 1);
-        format!(
-            "{ws}/ari/events?app={}&api_key={}:{}&subscribeAll=false",
-            self.endpoint.app, self.endpoint.user, self.endpoint.password
+        // Percent-encoded: a password with `&`, `#`, `+` or `%` in it must log in here
+        // as it does for REST.
+        let api_key = format!("{}:{}", self.endpoint.user, self.endpoint.password);
+        let query: String = reqwest::Url::parse_with_params(
+            "ws://x/",
+            [
+                ("app", self.endpoint.app.as_str()),
+                ("api_key", api_key.as_str()),
+                ("subscribeAll", "false"),
+            ],
         )
+        .ok()
+        .and_then(|u| u.query().map(str::to_string))
+        .unwrap_or_default();
+        format!("{ws}/ari/events?{query}")
     }
 }
 
@@ -210,5 +221,25 @@ fn classify_error(e: reqwest::Error) -> AriError {
         AriError::NotSent(e.to_string())
     } else {
         AriError::OutcomeUnknown(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_url_encodes_the_credentials() {
+        let endpoint = AriEndpoint {
+            base_url: "https://pbx.example:8089/".into(),
+            user: "dialflow".into(),
+            password: "a&b#c+d%e".into(),
+            app: "dialflow".into(),
+        };
+        let client = AriClient::new(endpoint, std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            client.events_url(),
+            "wss://pbx.example:8089/ari/events?app=dialflow&api_key=dialflow%3Aa%26b%23c%2Bd%25e&subscribeAll=false"
+        );
     }
 }
