@@ -352,3 +352,31 @@ fn store_commands_need_no_ari_password_and_find_the_store_from_any_folder() {
     let out = command(&["campaign", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("spring"));
 }
+
+#[test]
+fn a_listing_piped_into_head_stops_quietly() {
+    use std::io::Read as _;
+    let w = Work::new("pipe");
+    w.ok(&["campaign", "create", "c", "--scenario", "salehi"]);
+    let rows: String = (0..4_000)
+        .map(|i| format!("0912{:07},Lead number {i}\n", 3_000_000 + i))
+        .collect();
+    w.file("many.csv", &format!("phone,name\n{rows}"));
+    w.ok(&["leads", "import", "c", "many.csv"]);
+    let mut child = Command::new(BIN)
+        .current_dir(&w.0)
+        .args([
+            "leads", "list", "c", "--limit", "10000", "--store", "s.redb",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, then go away like `head -1`.
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}

@@ -97,6 +97,12 @@ pub enum OutputFormat {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::Sim(_) | Command::Demo(_)
+    ) {
+        quit_quietly_on_a_closed_pipe();
+    }
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Demo(args) => demo::run(&args),
@@ -110,6 +116,18 @@ pub fn run() -> ExitCode {
         Command::Leads(args) => leads::run(&args),
         Command::Dnc(args) => dnc::run(&args),
         Command::Attempts(args) => attempts::run(&args),
+    }
+}
+
+/// A command whose output is piped into `head` stops when the reader goes, as the
+/// classic tools do, instead of panicking on the failed write (Rust ignores SIGPIPE).
+/// Not for the daemon, the simulator or the demo: a closed terminal must not kill them
+/// mid-campaign.
+fn quit_quietly_on_a_closed_pipe() {
+    // SAFETY: called at start-up, before any thread exists, to restore the default
+    // disposition of one signal; no Rust state depends on it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
