@@ -186,6 +186,49 @@ fn a_quote_left_open_is_pointed_out() {
 }
 
 #[test]
+fn a_stray_quote_that_closes_later_does_not_swallow_rows_silently() {
+    let text = "phone,name,city\n\
+                09121111111,\"Ali,Tehran\n\
+                09122222222,Sara,Shiraz\n\
+                09123333333,Reza,Tabriz\n\
+                09124444444,Bob 5\",Qom\n\
+                09125555555,Mina,Rasht\n";
+    let (leads, rejected) = import(text, "IR");
+    assert_eq!(leads.len(), 1, "only the row after the damage");
+    assert_eq!(leads[0].line, 6);
+    assert_eq!(
+        reasons(&rejected),
+        [(
+            2,
+            "a quoted value runs from line 2 to line 5, taking in line 3, which looks like a \
+             row of its own: a stray quote? (rows from line 2 to 5 are not imported)"
+        )]
+    );
+    // A value with a line break but no row in it is still a value.
+    let text = "phone,name,address\n09121234567,Sara,\"Valiasr St.\nNo. 12\"\n";
+    let (leads, rejected) = import(text, "IR");
+    assert_eq!((leads.len(), rejected.len()), (1, 0));
+}
+
+#[test]
+fn a_huge_row_is_rejected_without_holding_the_file_in_memory() {
+    // A quote opened on line 2 and never closed, then 3 MB of rows.
+    let mut text = String::from("phone,name\n09121234567,\"Sara\n");
+    while text.len() < 3 << 20 {
+        text.push_str("09121234568,Reza Rezaei Rezaeian\n");
+    }
+    let (leads, rejected) = import(&text, "IR");
+    assert!(leads.is_empty());
+    assert_eq!(rejected.len(), 1);
+    assert!(
+        rejected[0].reason.contains("longer than 1 MiB"),
+        "{}",
+        rejected[0].reason
+    );
+    assert!(rejected[0].fields.concat().len() <= 1 << 20);
+}
+
+#[test]
 fn invalid_utf8_rejects_the_row_only() {
     let mut text = b"phone,name,city\n09121234567,Sara,".to_vec();
     text.extend_from_slice(b"Teh\xFFran\n09121234568,Reza,Shiraz\n");

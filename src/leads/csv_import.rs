@@ -251,6 +251,30 @@ impl<R: Read> Iterator for LeadReader<R> {
 
 impl<R: Read> FusedIterator for LeadReader<R> {}
 
+/// A line inside a quoted value that has as many delimiters as a row has: a row that a
+/// stray quote swallowed, which would otherwise vanish without a trace. (A value may
+/// hold a line break, an address say, but rarely a whole row's worth of delimiters.)
+fn swallowed_row(record: &Rows<impl Read>, columns: usize) -> Option<u64> {
+    if record.last_line() == record.first_line() || columns < 2 {
+        return None;
+    }
+    let delimiter = record.delimiter();
+    // Lines are counted from the record's first; a field's inner lines start after its
+    // line breaks.
+    let mut line = record.first_line();
+    for field in record.iter() {
+        let mut inner = field.split(|&b| b == b'\n');
+        inner.next();
+        for text in inner {
+            line += 1;
+            if text.iter().filter(|&&b| b == delimiter).count() + 1 >= columns {
+                return Some(line);
+            }
+        }
+    }
+    None
+}
+
 /// Turns one record into a lead or a rejection; `None` for a blank row.
 fn validate(
     layout: &Layout,
@@ -273,9 +297,24 @@ fn validate(
         }))
     };
 
+    if record.oversized() {
+        return reject(format!(
+            "lines {line} to {} make one row longer than {} MiB: a quote left open?",
+            record.last_line(),
+            super::rows::MAX_RECORD_BYTES >> 20
+        ));
+    }
     if record.open_quote() && record.last_line() > line {
         return reject(format!(
             "a quote opened in this row is never closed, so lines {line} to {} were read as one row",
+            record.last_line()
+        ));
+    }
+    if let Some(swallowed) = swallowed_row(record, layout.columns.len()) {
+        return reject(format!(
+            "a quoted value runs from line {line} to line {}, taking in line {swallowed}, which \
+             looks like a row of its own: a stray quote? (rows from line {line} to {} are not imported)",
+            record.last_line(),
             record.last_line()
         ));
     }

@@ -23,7 +23,18 @@ pub(crate) struct Rows<R> {
     last_line: u64,
     /// The current record ran to the end of the input with a quote still open.
     open_quote: bool,
+    /// The current record was longer than `MAX_RECORD_BYTES` (or had more than
+    /// `MAX_FIELDS` fields): only its start is kept, as one field.
+    oversized: bool,
+    delimiter: u8,
 }
+
+/// The most bytes of one record kept in memory: a lead row is a few hundred bytes, and
+/// a quote left open early in a big file would otherwise pull the rest of the file
+/// into one record.
+pub(crate) const MAX_RECORD_BYTES: usize = 1 << 20;
+/// The most fields of one record kept.
+const MAX_FIELDS: usize = 10_000;
 
 impl<R: Read> Rows<R> {
     pub fn new(input: R, delimiter: u8) -> Self {
@@ -37,6 +48,8 @@ impl<R: Read> Rows<R> {
             first_line: 0,
             last_line: 0,
             open_quote: false,
+            oversized: false,
+            delimiter,
         }
     }
 
@@ -46,6 +59,7 @@ impl<R: Read> Rows<R> {
         self.first_line = self.line;
         let (mut out, mut end) = (0, 0);
         let mut quotes = 0;
+        self.oversized = false;
         // Whether the last byte of the record read so far is a line break.
         let mut at_line_end = false;
         loop {
@@ -67,16 +81,31 @@ impl<R: Read> Rows<R> {
             end += nend;
             match result {
                 csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull if self.fields.len() >= MAX_RECORD_BYTES => {
+                    // Keep the start; parse the rest into the space after it, over and
+                    // over, only to find where the record ends.
+                    self.oversized = true;
+                    out = MAX_RECORD_BYTES / 2;
+                }
                 csv_core::ReadRecordResult::OutputFull => {
-                    let grown = self.fields.len() * 2;
+                    let grown = (self.fields.len() * 2).min(MAX_RECORD_BYTES);
                     self.fields.resize(grown, 0);
                 }
+                csv_core::ReadRecordResult::OutputEndsFull if self.ends.len() >= MAX_FIELDS => {
+                    self.oversized = true;
+                    end = MAX_FIELDS / 2;
+                }
                 csv_core::ReadRecordResult::OutputEndsFull => {
-                    let grown = self.ends.len() * 2;
+                    let grown = (self.ends.len() * 2).min(MAX_FIELDS);
                     self.ends.resize(grown, 0);
                 }
                 csv_core::ReadRecordResult::Record => {
                     self.len = end;
+                    if self.oversized {
+                        // One field: the first half megabyte, whole, for the error report.
+                        self.len = 1;
+                        self.ends[0] = MAX_RECORD_BYTES / 2;
+                    }
                     self.last_line = self.line - u64::from(at_line_end);
                     // Only an open quote reaches the end of the input, and a
                     // well-formed record has its quotes in pairs. (A stray quote
@@ -128,6 +157,15 @@ impl<R: Read> Rows<R> {
     /// The line of the next unread byte: where a read failure happened.
     pub fn next_line(&self) -> u64 {
         self.line
+    }
+
+    /// Whether the current record was too long to keep (only its start is there).
+    pub fn oversized(&self) -> bool {
+        self.oversized
+    }
+
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
     }
 
     /// Number of fields in the current record.
