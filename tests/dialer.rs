@@ -48,6 +48,15 @@ impl Drop for TempDir {
 
 /// A simulator, a runtime (with `classifier`, or the simulated one), an empty store.
 async fn harness(name: &str, classifier: Option<(SttProvider, IntentProvider)>) -> Harness {
+    harness_at(name, classifier, SPEED).await
+}
+
+/// `harness` with time running `speed` times faster than real.
+async fn harness_at(
+    name: &str,
+    classifier: Option<(SttProvider, IntentProvider)>,
+    speed: f64,
+) -> Harness {
     static N: AtomicUsize = AtomicUsize::new(0);
     let scenario = scenario(name);
     let classify = match classifier {
@@ -58,7 +67,7 @@ async fn harness(name: &str, classifier: Option<(SttProvider, IntentProvider)>) 
         sim,
         runtime,
         tasks,
-    } = Live::start(&scenario, SPEED, classify).await;
+    } = Live::start(&scenario, speed, classify).await;
     let dir = std::env::temp_dir().join(format!(
         "dialflow-dialer-{}-{}",
         std::process::id(),
@@ -534,6 +543,132 @@ async fn new_settings_apply_to_a_running_campaign() {
     assert!(
         after.load(Ordering::Relaxed) >= 2,
         "more at once after the update"
+    );
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_counts_a_call_connected_only_when_its_bridge_holds_both() {
+    use dialflow::ari::translate::Request;
+    use dialflow::store::Admission;
+    // Slow time: the simulated customers stay on the line for seconds.
+    let Harness {
+        sim,
+        runtime,
+        tasks,
+        store,
+        config,
+        scenarios,
+        _dir,
+    } = harness_at("salehi", None, 2.0).await;
+    let now = runtime.clock().wall_ms();
+    store
+        .create_campaign("rec", always_open("salehi"), now)
+        .unwrap();
+    store
+        .import_leads("rec", &leads(&["yes", "yes"], 0), now)
+        .unwrap();
+    store
+        .transition("rec", Transition::Start, None, now)
+        .unwrap();
+    let leased = store
+        .lease("rec", now, 2, 3_600_000, "salehi", "h", |_| Admission::Dial)
+        .unwrap();
+    let ids: Vec<String> = leased.iter().map(|l| l.attempt.id.clone()).collect();
+    // A previous run crashed mid-call: nobody listens while its channels come up.
+    tasks.stop().await;
+    let client = runtime.client().clone();
+    let originate = |channel: String, endpoint: &str| Request {
+        method: "POST",
+        path: "/ari/channels".into(),
+        query: [
+            ("endpoint".to_string(), endpoint.to_string()),
+            ("app".to_string(), common::APP.to_string()),
+            ("channelId".to_string(), channel),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    for id in &ids {
+        client
+            .send(&originate(format!("{id}-c"), "Local/yes@sim-customers"))
+            .await
+            .unwrap();
+        client
+            .send(&originate(
+                format!("{id}-op1"),
+                "Local/op-answer@sim-operators",
+            ))
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while client
+        .channels()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(_, state)| state == "Up")
+        .count()
+        < 4
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the legs answer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first call had bridged its customer and operator; the second had not yet.
+    let bridge = |path: String, query: Vec<(&str, String)>| Request {
+        method: "POST",
+        path,
+        query: query.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    };
+    let first = &ids[0];
+    client
+        .send(&bridge(
+            "/ari/bridges".into(),
+            vec![("bridgeId", format!("{first}-b"))],
+        ))
+        .await
+        .unwrap();
+    client
+        .send(&bridge(
+            format!("/ari/bridges/{first}-b/addChannel"),
+            vec![("channel", format!("{first}-c,{first}-op1"))],
+        ))
+        .await
+        .unwrap();
+    // dialflow starts again: recovery closes both attempts.
+    let (runtime, tasks) = common::connect(
+        &sim.base_url,
+        2.0,
+        Classify::Simulated,
+        Duration::from_secs(2),
+    )
+    .await;
+    let h = Harness {
+        sim,
+        runtime,
+        tasks,
+        store,
+        config,
+        scenarios,
+        _dir,
+    };
+    h.dial(50, Duration::from_millis(500)).await;
+    let ended: BTreeMap<String, String> = h
+        .store
+        .attempts("rec", 0, 10)
+        .unwrap()
+        .into_iter()
+        .filter_map(|a| Some((a.start.id, a.end?.result)))
+        .collect();
+    assert_eq!(ended[&ids[0]], "connected_to_operator");
+    assert_eq!(ended[&ids[1]], "failed:interrupted");
+    let live = h.sim.live_channels().await;
+    let second = &ids[1];
+    assert!(
+        live.contains(&format!("{first}-c"))
+            && !live.iter().any(|c| c.starts_with(second.as_str())),
+        "the conversation goes on, the unbridged legs are hung up: {live:?}"
     );
     h.close().await;
 }

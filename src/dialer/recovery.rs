@@ -18,6 +18,32 @@ const CONNECTED: &str = "connected_to_operator";
 const MAX_OPERATOR_LEGS: u32 = 4;
 
 impl Dialer {
+    /// Whether the call's bridge holds its customer and an operator: an operator leg
+    /// that is up proves nothing alone (the crash may have come before the bridging, or
+    /// after the customer left). When Asterisk cannot say, no: a conversation cut short
+    /// is retried, a customer left in silence is not.
+    async fn talking_to_an_operator(&self, attempt: &str) -> bool {
+        let bridge = match self
+            .runtime
+            .client()
+            .get_json(&format!("/ari/bridges/{attempt}-b"))
+            .await
+        {
+            Ok(bridge) => bridge,
+            Err(e) => {
+                tracing::warn!(%attempt, error = %e, "cannot see the call's bridge while recovering");
+                return false;
+            }
+        };
+        let members: Vec<&str> = bridge["channels"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+            .unwrap_or_default();
+        let customer = format!("{attempt}-c");
+        let operator = format!("{attempt}-op");
+        members.contains(&customer.as_str()) && members.iter().any(|m| m.starts_with(&operator))
+    }
+
     /// Closes every open attempt; returns how many.
     pub(super) async fn recover(&self) -> Result<usize, StoreError> {
         let store = Arc::clone(&self.store);
@@ -51,7 +77,8 @@ impl Dialer {
             };
             let with_operator = channels
                 .iter()
-                .any(|(id, state)| id[prefix.len()..].starts_with("op") && state == "Up");
+                .any(|(id, state)| id[prefix.len()..].starts_with("op") && state == "Up")
+                && self.talking_to_an_operator(&attempt.id).await;
             let mut note =
                 "dialflow stopped during this call; closed when it started again".to_string();
             // A customer talking to an operator was connected: leave them be, and do not

@@ -255,6 +255,21 @@ impl Pbx {
                 )
             }
             ("POST", ["", "ari", "bridges", id, "addChannel"]) => self.add_to_bridge(id, query),
+            ("GET", ["", "ari", "bridges", id]) if self.bridges.contains_key(*id) => {
+                let mut channels: Vec<&String> = self
+                    .channels
+                    .iter()
+                    .filter(|(_, c)| !c.gone && c.bridge.as_deref() == Some(*id))
+                    .map(|(channel, _)| channel)
+                    .collect();
+                channels.sort();
+                Response::json(
+                    200,
+                    json!({"id": id, "technology": "simple_bridge", "bridge_type": "mixing", "bridge_class": "stasis",
+                           "creator": "Stasis", "name": "", "channels": channels, "creationtime": "2026-01-01T00:00:00.000+0000", "video_mode": "talker"}),
+                )
+            }
+            ("GET", ["", "ari", "bridges", _]) => Response::message(404, "Bridge not found"),
             ("DELETE", ["", "ari", "bridges", id]) => match self.bridges.remove(*id) {
                 Some(entered) => {
                     if entered {
