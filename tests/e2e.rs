@@ -402,3 +402,37 @@ async fn a_hang_up_that_fails_is_tried_again_until_the_channel_is_gone() {
     tasks.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_short_by_its_task_leaves_nothing_behind() {
+    let s = scenario("salehi");
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
+    let call = planned(&s, 0, "yes", "op-answer");
+    let setup = dialflow::core::call::CallSetup {
+        attempt_id: call.attempt_id.clone(),
+        lead: call.lead,
+        attempt: 1,
+        ring_timeout_ms: None,
+    };
+    let task = {
+        let (runtime, s) = (runtime.clone(), Arc::clone(&s));
+        tokio::spawn(async move { runtime.call(s, setup, call.deployment).await })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !sim.live_channels().await.contains(&"e2e0000-c".to_string()) {
+        assert!(tokio::time::Instant::now() < deadline, "the call starts");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The task dies mid-call (a bug, a panic): its channel is hung up all the same and
+    // its slot is free.
+    task.abort();
+    let left = until_no_channel_is_up(&sim, Duration::from_millis(300)).await;
+    assert!(left.is_empty(), "still up: {left:?}");
+    assert_eq!(runtime.live_calls(), 0);
+    tasks.stop().await;
+    sim.shutdown().await;
+}

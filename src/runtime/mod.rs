@@ -209,14 +209,64 @@ impl Runtime {
         if let Ok(mut calls) = self.shared.calls.lock() {
             calls.insert(attempt.clone(), tx.clone());
         }
+        let mut guard = CallGuard {
+            shared: Arc::clone(&self.shared),
+            attempt,
+            ended: false,
+        };
         let mut outcome = run_call(&self.shared, scenario, setup, deployment, tx, rx).await;
-        if let Ok(mut calls) = self.shared.calls.lock() {
-            calls.remove(&attempt);
-        }
-        if let Ok(mut channels) = self.shared.channels.lock() {
-            outcome.channels = channels.remove(&attempt).unwrap_or_default();
-        }
+        guard.ended = true;
+        outcome.channels = guard.take_channels();
         outcome
+    }
+}
+
+/// A call's entries in the shared maps, removed however the call ends: normally, by a
+/// panic in its task, or by its future being dropped. In the last two cases its
+/// channels are hung up too, since nothing else would.
+struct CallGuard {
+    shared: Arc<Shared>,
+    attempt: String,
+    ended: bool,
+}
+
+impl CallGuard {
+    fn take_channels(&mut self) -> Vec<String> {
+        self.shared
+            .channels
+            .lock()
+            .ok()
+            .and_then(|mut c| c.remove(&self.attempt))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if let Ok(mut calls) = self.shared.calls.lock() {
+            calls.remove(&self.attempt);
+        }
+        let channels = self.take_channels();
+        if let Ok(mut originating) = self.shared.originating.lock() {
+            for c in &channels {
+                originating.remove(c);
+            }
+        }
+        if self.ended || channels.is_empty() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        tracing::error!(attempt = %self.attempt, "a call ended abnormally: hanging up its channels");
+        let client = self.shared.client.clone();
+        handle.spawn(async move {
+            for channel in channels {
+                if let Err(e) = client.hangup_surely(&channel, HANGUP_TRIES).await {
+                    tracing::error!(%channel, error = %e, "cannot hang up a channel");
+                }
+            }
+        });
     }
 }
 
