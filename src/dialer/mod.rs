@@ -114,6 +114,12 @@ pub struct Dialer {
     events: Option<mpsc::UnboundedSender<DialerEvent>>,
 }
 
+/// Whether a store error may pass if tried again (the disk, a lock), unlike a record
+/// that cannot be read or an attempt the store does not know.
+fn transient(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(_))
+}
+
 impl Dialer {
     /// `scenarios` by name (the file stem campaigns refer to).
     pub fn new(
@@ -191,6 +197,21 @@ impl Dialer {
                         Ok(()) => {
                             summary.attempts += arrived.len() as u64;
                             arrived.clear();
+                        }
+                        Err(e) if arrived.len() > 1 && !transient(&e) => {
+                            // One bad item must not hold up every other call's end (and
+                            // with them the slots and a graceful stop): one at a time.
+                            tracing::error!(error = %e, calls = arrived.len(), "cannot record ended calls together; recording them one by one");
+                            arrived = self
+                                .finish_one_by_one(arrived, &mut campaigns, &mut summary)
+                                .await;
+                            if !arrived.is_empty() {
+                                pause_until = Some(Instant::now() + STORE_RETRY);
+                            }
+                        }
+                        Err(e) if !transient(&e) => {
+                            let c = arrived.remove(0);
+                            self.set_aside(c, &e, &mut campaigns);
                         }
                         Err(e) => {
                             tracing::error!(error = %e, calls = arrived.len(), "cannot record ended calls; trying again");
@@ -495,6 +516,41 @@ impl Dialer {
             }
         }
         Ok(())
+    }
+
+    /// Records `completions` one at a time: what is recorded counts, what the store
+    /// refuses for good (an unreadable record, an unknown attempt) is set aside; what
+    /// fails for a passing reason is returned, to try again.
+    async fn finish_one_by_one(
+        &self,
+        completions: Vec<Completion>,
+        campaigns: &mut BTreeMap<String, Live>,
+        summary: &mut DialerSummary,
+    ) -> Vec<Completion> {
+        let mut again = Vec::new();
+        for c in completions {
+            match self.finish(std::slice::from_ref(&c), campaigns).await {
+                Ok(()) => summary.attempts += 1,
+                Err(e) if transient(&e) => again.push(c),
+                Err(e) => self.set_aside(c, &e, campaigns),
+            }
+        }
+        again
+    }
+
+    /// Gives up recording one call's end: logged with all there is to know, and its
+    /// slot freed. Its attempt stays open, so the next start's recovery closes it.
+    fn set_aside(&self, c: Completion, e: &StoreError, campaigns: &mut BTreeMap<String, Live>) {
+        tracing::error!(
+            attempt = %c.attempt.id,
+            campaign = %c.attempt.campaign,
+            result = %c.outcome.summary.result,
+            error = %e,
+            "cannot record this call's end: set aside"
+        );
+        if let Some(live) = campaigns.get_mut(&c.attempt.campaign) {
+            live.in_flight = live.in_flight.saturating_sub(1);
+        }
     }
 
     /// The record of an ended call.

@@ -125,12 +125,30 @@ impl Dialer {
                 .into_iter()
                 .map(|c| (c.name.clone(), CampaignPolicy::compile(&c.settings).ok()))
                 .collect();
-            store.finish(&items, now, |lead, end| {
+            let next = |lead: &crate::store::LeadRecord, end: &AttemptEnd| {
                 match policies.get(&lead.campaign).and_then(Option::as_ref) {
                     Some(p) => p.next(lead, end, now),
                     None => LeadNext::Done,
                 }
-            })
+            };
+            match store.finish(&items, now, next) {
+                Err(StoreError::Db(e)) => Err(StoreError::Db(e)),
+                // One unreadable record must not keep dialflow from starting: close
+                // the others one by one and leave that one for a person to look at.
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot close the open attempts together; closing them one by one");
+                    for item in &items {
+                        if let Err(e) = store.finish(std::slice::from_ref(item), now, next) {
+                            if matches!(e, StoreError::Db(_)) {
+                                return Err(e);
+                            }
+                            tracing::error!(attempt = %item.attempt_id, error = %e, "cannot close this attempt: left open");
+                        }
+                    }
+                    Ok(Vec::new())
+                }
+                ok => ok,
+            }
         })
         .await?;
         tracing::warn!(
