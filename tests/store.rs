@@ -384,3 +384,42 @@ fn a_store_from_a_newer_dialflow_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_lead_cancelled_during_its_call_is_not_retried() {
+    let (_dir, store) = temp_store();
+    running(&store, "c", &["+1", "+2"]);
+    let leased = lease_all(&store, "c", 0);
+    assert_eq!(leased.len(), 2);
+    // Cancelled while both calls are on: one by number, then the whole campaign.
+    assert_eq!(store.cancel_leads("c", Some("+1")).unwrap(), 1);
+    assert_eq!(store.cancel_leads("c", Some("+1")).unwrap(), 0, "once");
+    let ends: Vec<Finished> = leased
+        .iter()
+        .map(|l| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: end("busy", "BUSY"),
+            reports: vec![],
+        })
+        .collect();
+    let updated = store
+        .finish(&ends, 10, |_, _| LeadNext::RetryAt(600))
+        .unwrap();
+    let state_of = |phone: &str| {
+        updated
+            .iter()
+            .find(|l| l.phone == phone)
+            .map(|l| l.state.clone())
+            .unwrap()
+    };
+    assert_eq!(state_of("+1"), LeadState::Cancelled);
+    assert!(matches!(state_of("+2"), LeadState::Pending { due_ms: 600 }));
+    let counts = store.counts("c").unwrap();
+    assert_eq!(counts["cancelled"], 1);
+    assert_eq!(counts["pending"], 1);
+    assert_eq!(counts["leased"], 0);
+    // Nothing left to dial for +1, even much later.
+    let again = lease_all(&store, "c", 10_000);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].lead.phone, "+2");
+}

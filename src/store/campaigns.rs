@@ -306,5 +306,25 @@ pub(super) fn cancel_due(
         bump(&mut counters, campaign, "cancelled", 1)?;
         cancelled += 1;
     }
+    // Leads whose call is on now: marked, so the call's end cancels them instead of
+    // scheduling a retry that a later start would dial.
+    let leases = tx.open_table(LEASES)?;
+    let leased: Vec<u64> = leases
+        .range((campaign, 0)..=(campaign, u64::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for id in leased {
+        let Some(bytes) = leads.get(id)? else {
+            continue;
+        };
+        let mut lead: LeadRecord = decode("leads", bytes.value())?;
+        drop(bytes);
+        if only.is_some_and(|p| p != lead.phone) || lead.cancel_requested {
+            continue;
+        }
+        lead.cancel_requested = true;
+        leads.insert(id, encode(&lead).as_slice())?;
+        cancelled += 1;
+    }
     Ok(cancelled)
 }

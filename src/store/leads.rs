@@ -73,6 +73,7 @@ impl Store {
                     last_status: None,
                     round: 0,
                     created_ms: now_ms,
+                    cancel_requested: false,
                 };
                 leads.insert(id, encode(&lead).as_slice())?;
                 listing.insert((campaign, id), ())?;

@@ -109,6 +109,10 @@ pub struct LeadRecord {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub round: u32,
     pub created_ms: u64,
+    /// Cancelled while its call was on: when the call ends the lead is cancelled rather
+    /// than retried.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_requested: bool,
 }
 
 /// A lead to add (already validated and normalised by the importer).
