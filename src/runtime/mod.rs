@@ -385,11 +385,21 @@ async fn reconcile(shared: Arc<Shared>) {
         .lock()
         .map(|o| o.clone())
         .unwrap_or_default();
-    let live = match shared.client.channels().await {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list channels to reconcile after a reconnect");
-            return;
+    // Tried again with backoff: without the list, a call that missed its hang-up
+    // would wait for its timers.
+    let mut wait = Duration::from_millis(250);
+    let live = loop {
+        match shared.client.channels().await {
+            Ok(list) => break list,
+            Err(e) if wait <= Duration::from_secs(8) => {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot list channels to reconcile after a reconnect");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list channels to reconcile after a reconnect; giving up");
+                return;
+            }
         }
     };
     let (mut lost, mut answered) = (0, 0);
