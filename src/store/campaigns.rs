@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use redb::{ReadableDatabase as _, ReadableTable as _};
 
-use super::schema::{ALERTS, CAMPAIGNS, COUNTERS, DUE, LEADS, LEASES, META};
+use super::schema::{ALERTS, CAMPAIGNS, COUNTERS, DUE, LEAD_PHONES, LEADS, LEASES, META};
 use super::{
     Alert, CampaignRecord, CampaignState, LeadRecord, LeadState, Store, StoreError, bump, decode,
     encode, next_id,
@@ -285,6 +285,33 @@ pub(super) fn cancel_due(
     let mut due = tx.open_table(DUE)?;
     let mut leads = tx.open_table(LEADS)?;
     let mut counters = tx.open_table(COUNTERS)?;
+    if let Some(phone) = only {
+        // One number: found through its index, not by reading every pending lead.
+        let Some(id) = tx
+            .open_table(LEAD_PHONES)?
+            .get((campaign, phone))?
+            .map(|v| v.value())
+        else {
+            return Ok(0);
+        };
+        let Some(bytes) = leads.get(id)? else {
+            return Ok(0);
+        };
+        let mut lead: LeadRecord = decode("leads", bytes.value())?;
+        drop(bytes);
+        match lead.state {
+            LeadState::Pending { due_ms } => {
+                due.remove((campaign, due_ms, id))?;
+                lead.state = LeadState::Cancelled;
+                bump(&mut counters, campaign, "pending", -1)?;
+                bump(&mut counters, campaign, "cancelled", 1)?;
+            }
+            LeadState::Leased { .. } if !lead.cancel_requested => lead.cancel_requested = true,
+            _ => return Ok(0),
+        }
+        leads.insert(id, encode(&lead).as_slice())?;
+        return Ok(1);
+    }
     let keys: Vec<(u64, u64)> = due
         .range((campaign, 0, 0)..=(campaign, u64::MAX, u64::MAX))?
         .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))

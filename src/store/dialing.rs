@@ -70,6 +70,7 @@ impl Store {
     ) -> Result<Vec<Leased>, StoreError> {
         let tx = self.db.begin_write()?;
         let mut out = Vec::new();
+        let touched;
         {
             let record: CampaignRecord = match tx.open_table(CAMPAIGNS)?.get(campaign)? {
                 Some(v) => decode("campaigns", v.value())?,
@@ -173,6 +174,13 @@ impl Store {
             }
             meta.insert("next_attempt", next_seq)?;
             deltas.apply(&mut counters)?;
+            touched = scanned > 0;
+        }
+        if !touched {
+            // Nothing was due: no durable commit for a look that changed nothing (the
+            // dialer looks several times a second while leads wait for their retry).
+            tx.abort()?;
+            return Ok(out);
         }
         tx.commit()?;
         Ok(out)

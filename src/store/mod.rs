@@ -85,7 +85,16 @@ impl Store {
                 StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let db = match redb::Database::create(path) {
+        // After an unclean stop redb checks the whole file before it opens; on a big
+        // store that takes a while, so say what is going on.
+        let mut builder = redb::Database::builder();
+        builder.set_repair_callback(|session| {
+            tracing::warn!(
+                progress = format!("{:.0} %", session.progress() * 100.0),
+                "repairing the store after an unclean stop"
+            );
+        });
+        let db = match builder.create(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::InUse(path.to_path_buf()));
