@@ -4,12 +4,14 @@
 //! whose outcome is unknown, refused originates.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dialflow::ari::translate::Deployment;
 use dialflow::core::call::Lead;
 use dialflow::core::scenario::Scenario;
+use dialflow::load::{self, LoadOptions};
 use dialflow::runtime::CallOutcome;
 use dialflow::runtime::batch::{self, Pace, PlannedCall};
 
@@ -433,6 +435,53 @@ async fn a_call_cut_short_by_its_task_leaves_nothing_behind() {
     let left = until_no_channel_is_up(&sim, Duration::from_millis(300)).await;
     assert!(left.is_empty(), "still up: {left:?}");
     assert_eq!(runtime.live_calls(), 0);
+    tasks.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_is_heard_in_the_recording_not_read_from_asterisks_figures() {
+    let s = load::compile_file(
+        Path::new("tests/scenarios/silence_check.yaml"),
+        &LoadOptions::default(),
+    )
+    .scenario
+    .expect("compiles");
+    let rows = [
+        ("silent", "hangup"),
+        ("unknown", "unknown"),
+        ("no", "unknown"),
+    ];
+    let Live {
+        sim,
+        runtime,
+        tasks,
+    } = Live::start(&s, SPEED, Classify::Simulated).await;
+    let calls: Vec<PlannedCall> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (customer, _))| planned(&s, i, customer, "-"))
+        .collect();
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(30),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            calls,
+            Pace::concurrent(3),
+            never_stop(),
+            |_| {},
+        ),
+    )
+    .await
+    .expect("the calls end");
+    for (i, (customer, result)) in rows.iter().enumerate() {
+        let o = outcomes
+            .iter()
+            .find(|o| o.attempt_id == format!("e2e{i:04}"))
+            .unwrap();
+        assert_eq!(o.summary.result, *result, "{customer}");
+    }
     tasks.stop().await;
     sim.shutdown().await;
 }

@@ -32,7 +32,9 @@ pub fn input(event: &Event) -> Option<Input> {
         Event::RecordingFinished(e) if e.recording.state != RecordingState::Failed => {
             Input::RecordingFinished {
                 recording: e.recording.name.clone(),
-                talking_ms: e.recording.talking_duration.map(|s| s.max(0) as u64 * 1000),
+                // Never Asterisk's `talking_duration` (whole seconds, unreliable; see
+                // NOTES.md): the runtime measures the audio.
+                talking_ms: None,
             }
         }
         Event::RecordingFinished(e) => Input::RecordingFailed {

@@ -9,6 +9,7 @@ pub mod llm;
 pub mod metrics;
 pub mod rules;
 pub mod stt;
+pub mod voice;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,6 +60,20 @@ impl Classifier {
         scenario_rules: &[IntentRule],
         lead: &BTreeMap<String, String>,
     ) -> Classification {
+        self.classify_audio(recording, None, intents, scenario_rules, lead)
+            .await
+    }
+
+    /// `classify`, with the recording's file when the caller has it already (the
+    /// runtime fetched it to hear whether the customer spoke): it is not fetched again.
+    pub async fn classify_audio(
+        &self,
+        recording: &str,
+        audio: Option<std::sync::Arc<[u8]>>,
+        intents: &[String],
+        scenario_rules: &[IntentRule],
+        lead: &BTreeMap<String, String>,
+    ) -> Classification {
         match self {
             Classifier::Pipeline {
                 client,
@@ -72,12 +87,17 @@ impl Classifier {
                 let started = std::time::Instant::now();
                 let left = |t: &Duration| t.saturating_sub(started.elapsed());
                 let file = format!("/ari/recordings/stored/{recording}/file");
-                let wav = match tokio::time::timeout(
-                    *timeout,
-                    client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
-                )
-                .await
-                {
+                let fetched = match audio {
+                    Some(audio) => Ok(Ok(audio.to_vec())),
+                    None => {
+                        tokio::time::timeout(
+                            *timeout,
+                            client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
+                        )
+                        .await
+                    }
+                };
+                let wav = match fetched {
                     Ok(Ok(wav)) => wav,
                     Ok(Err(e)) => {
                         tracing::warn!(%recording, error = %e, "cannot fetch the recording");
@@ -174,12 +194,17 @@ impl Classifier {
                 // Fetch the file as a real provider would (it proves the recording exists
                 // and is within the size limit), then ask the simulator what was said.
                 let file = format!("/ari/recordings/stored/{recording}/file");
-                match tokio::time::timeout(
-                    *timeout,
-                    client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
-                )
-                .await
-                {
+                let fetched = match audio {
+                    Some(_) => Ok(Ok(Vec::new())),
+                    None => {
+                        tokio::time::timeout(
+                            *timeout,
+                            client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
+                        )
+                        .await
+                    }
+                };
+                match fetched {
                     Ok(Ok(_)) => {}
                     Ok(Err(AriError::Refused {
                         status: 404 | 413, ..

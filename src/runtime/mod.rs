@@ -473,6 +473,8 @@ async fn run_call(
     let mut summary = None;
     let mut unknown_originates = 0;
     let mut arrived: Option<Instant> = None;
+    // Recording files fetched to hear the customer, kept for their classification.
+    let mut heard: HashMap<String, Arc<[u8]>> = HashMap::new();
     machine.start(shared.clock.now());
     loop {
         while let Some(command) = machine.poll_command() {
@@ -507,9 +509,10 @@ async fn run_call(
                         Arc::clone(rules),
                         Arc::clone(&lead),
                     );
+                    let audio = heard.remove(&recording);
                     classifications.push(tokio::spawn(async move {
                         let result = classifier
-                            .classify(&recording, &intents, &rules, &lead)
+                            .classify_audio(&recording, audio, &intents, &rules, &lead)
                             .await;
                         let _ = tx.send((None, Input::Classified(result)));
                     }));
@@ -613,6 +616,11 @@ async fn run_call(
             break;
         };
         arrived = at;
+        let input = if machine.silence_matters() {
+            measure_voice(shared, input, &mut heard).await
+        } else {
+            input
+        };
         machine.handle(shared.clock.now(), input);
     }
     for (_, t) in timers {
@@ -635,6 +643,45 @@ async fn run_call(
         reports,
         unknown_originates,
         channels: Vec::new(),
+    }
+}
+
+/// A finished recording gets how much the customer spoke into it, measured from its
+/// audio (Asterisk's own figure is whole seconds and unreliable). Unknown when the
+/// file cannot be had: the call then goes on as if they spoke, and classification
+/// (which fetches it too) decides.
+async fn measure_voice(
+    shared: &Shared,
+    input: Input,
+    heard: &mut HashMap<String, Arc<[u8]>>,
+) -> Input {
+    let Input::RecordingFinished {
+        recording,
+        talking_ms: None,
+    } = input
+    else {
+        return input;
+    };
+    let file = format!("/ari/recordings/stored/{recording}/file");
+    let talking_ms = match shared.client.get_bytes(&file, MAX_RECORDING_BYTES).await {
+        Ok(wav) => match crate::classify::voice::voiced_ms(&wav) {
+            Ok(ms) => {
+                heard.insert(recording.clone(), Arc::from(wav));
+                Some(ms)
+            }
+            Err(e) => {
+                tracing::warn!(%recording, error = %e, "cannot measure the voice in a recording");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(%recording, error = %e, "cannot fetch a recording to measure its voice");
+            None
+        }
+    };
+    Input::RecordingFinished {
+        recording,
+        talking_ms,
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::io::{self, Cursor};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -313,8 +313,10 @@ struct Sim {
     events_sent: AtomicU64,
     events_lost: AtomicU64,
     websockets: AtomicUsize,
-    /// The bytes served for every stored recording.
+    /// The bytes served for a stored recording the customer said nothing into.
     wav: Bytes,
+    /// And for one they spoke into.
+    voiced_wav: Bytes,
 }
 
 impl Sim {
@@ -344,7 +346,8 @@ impl Sim {
             events_sent: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
             websockets: AtomicUsize::new(0),
-            wav: Bytes::from(silence_wav().map_err(io::Error::other)?),
+            wav: Bytes::from(crate::classify::voice::tone_wav(500, 0)),
+            voiced_wav: Bytes::from(crate::classify::voice::tone_wav(800, 8_000)),
         })
     }
 
@@ -583,10 +586,16 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
                     .transcript(&name)
                     .unwrap_or("")
                     .to_string();
+                // Voice where the customer spoke, so dialflow's measure of it hears them.
+                let audio = if said.trim().is_empty() {
+                    &sim.wav
+                } else {
+                    &sim.voiced_wav
+                };
                 (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "audio/wav")],
-                    with_said(&sim.wav, &said),
+                    with_said(audio, &said),
                 )
                     .into_response()
             } else {
@@ -943,23 +952,6 @@ pub fn said_in(wav: &[u8]) -> Option<String> {
     String::from_utf8(wav[start..end].to_vec()).ok()
 }
 
-/// Half a second of 8 kHz mono 16-bit silence: what a stored recording's file holds here.
-fn silence_wav() -> Result<Vec<u8>, hound::Error> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut cursor = Cursor::new(Vec::new());
-    let mut writer = hound::WavWriter::new(&mut cursor, spec)?;
-    for _ in 0..4_000 {
-        writer.write_sample(0i16)?;
-    }
-    writer.finalize()?;
-    Ok(cursor.into_inner())
-}
-
 /// `a=1&b=x%20y` into pairs (`+` is a space), or why it cannot be read.
 fn parse_form(text: &str) -> Result<Vec<(String, String)>, String> {
     text.split('&')
@@ -1071,11 +1063,19 @@ mod tests {
     }
 
     #[test]
-    fn the_wav_is_half_a_second_of_telephone_silence() {
-        let bytes = silence_wav().unwrap();
-        let reader = hound::WavReader::new(Cursor::new(bytes)).unwrap();
+    fn recordings_are_telephone_audio_with_voice_where_the_customer_spoke() {
+        let silent = crate::classify::voice::tone_wav(500, 0);
+        let reader = hound::WavReader::new(std::io::Cursor::new(&silent)).unwrap();
         assert_eq!(reader.spec().sample_rate, 8_000);
         assert_eq!(reader.spec().channels, 1);
         assert_eq!(reader.duration(), 4_000);
+        let voiced = crate::classify::voice::tone_wav(800, 8_000);
+        let said = with_said(&voiced, "yes");
+        assert_eq!(crate::classify::voice::voiced_ms(&said), Ok(800));
+        assert_eq!(said_in(&said).as_deref(), Some("yes"));
+        assert_eq!(
+            crate::classify::voice::voiced_ms(&with_said(&silent, "")),
+            Ok(0)
+        );
     }
 }

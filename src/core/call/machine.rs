@@ -734,6 +734,16 @@ impl CallMachine {
     }
 
     /// The current node finished with `outcome`: follow its route.
+    /// Whether hearing the customer in the recording now finishing could change the
+    /// call's way: its node routes `silence` apart from `finished`. When it cannot, the
+    /// runtime need not fetch the audio to listen.
+    pub fn silence_matters(&self) -> bool {
+        self.current.is_some_and(|c| {
+            let node = self.scenario.node(c);
+            node.route(&Outcome::Silence) != node.route(&Outcome::Finished)
+        })
+    }
+
     fn complete(&mut self, now: Millis, outcome: Outcome, reason: Option<&str>) {
         if let Some(next) = self.follow(now, &outcome, reason) {
             self.enter(now, next);

@@ -1,0 +1,101 @@
+//! Did the customer speak into a recording? Measured from the audio itself: Asterisk's
+//! `talking_duration` is whole seconds and unreliable (the reference traces have a
+//! spoken answer at 0 and a silent one at 1), so it never decides `silence`.
+
+use std::io::Cursor;
+
+/// Length of one analysis frame.
+const FRAME_MS: u64 = 20;
+/// A frame louder than this (RMS, about -40 dBFS) holds voice; telephone line noise and
+/// comfort noise sit well below it, speech well above.
+const VOICE_RMS: f64 = 328.0;
+/// Less voice than this in all (a click, a breath) is no answer.
+const MIN_VOICE_MS: u64 = 100;
+
+/// Milliseconds of voice in a WAV recording (16-bit PCM, any rate, channels mixed):
+/// 0 when there is less than `MIN_VOICE_MS` of it. An error when the bytes are not
+/// such a WAV.
+pub fn voiced_ms(wav: &[u8]) -> Result<u64, String> {
+    let reader = hound::WavReader::new(Cursor::new(wav)).map_err(|e| e.to_string())?;
+    let spec = reader.spec();
+    if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
+        return Err(format!(
+            "{}-bit {:?} audio; recordings are 16-bit PCM",
+            spec.bits_per_sample, spec.sample_format
+        ));
+    }
+    let channels = usize::from(spec.channels.max(1));
+    let per_frame = (u64::from(spec.sample_rate) * FRAME_MS / 1000).max(1) as usize * channels;
+    let (mut voiced, mut sum, mut n) = (0u64, 0f64, 0usize);
+    for sample in reader.into_samples::<i16>() {
+        let s = f64::from(sample.map_err(|e| e.to_string())?);
+        sum += s * s;
+        n += 1;
+        if n == per_frame {
+            if (sum / n as f64).sqrt() > VOICE_RMS {
+                voiced += FRAME_MS;
+            }
+            (sum, n) = (0.0, 0);
+        }
+    }
+    Ok(if voiced < MIN_VOICE_MS { 0 } else { voiced })
+}
+
+/// A WAV of `ms` milliseconds at 8 kHz: a 300 Hz tone of `amplitude` (0 for silence).
+/// What the simulated PBX stores for a recording, and what tests measure.
+pub fn tone_wav(ms: u64, amplitude: i16) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = Cursor::new(Vec::new());
+    // Writing to memory cannot fail.
+    if let Ok(mut writer) = hound::WavWriter::new(&mut cursor, spec) {
+        for i in 0..ms * 8 {
+            let phase = i as f64 * 300.0 * std::f64::consts::TAU / 8_000.0;
+            let _ = writer.write_sample((phase.sin() * f64::from(amplitude)) as i16);
+        }
+        let _ = writer.finalize();
+    }
+    cursor.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_and_line_noise_are_no_voice() {
+        assert_eq!(voiced_ms(&tone_wav(2_000, 0)), Ok(0));
+        // About -55 dBFS.
+        assert_eq!(voiced_ms(&tone_wav(2_000, 80)), Ok(0));
+        // A click: 40 ms.
+        assert_eq!(voiced_ms(&tone_wav(40, 8_000)), Ok(0));
+    }
+
+    #[test]
+    fn a_tone_is_voice_for_its_length() {
+        assert_eq!(voiced_ms(&tone_wav(600, 8_000)), Ok(600));
+    }
+
+    #[test]
+    fn the_customers_recorded_speech_is_voice() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/audio/customer");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("shared/audio/customer") {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let ms = voiced_ms(&bytes).unwrap();
+            assert!(ms >= 300, "{}: {ms} ms of voice", path.display());
+            checked += 1;
+        }
+        assert!(checked >= 5);
+    }
+
+    #[test]
+    fn what_is_not_16_bit_pcm_is_an_error() {
+        assert!(voiced_ms(b"not a wav").is_err());
+    }
+}
