@@ -423,3 +423,36 @@ fn a_lead_cancelled_during_its_call_is_not_retried() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].lead.phone, "+2");
 }
+
+#[test]
+fn a_campaign_with_calls_on_cannot_be_archived_yet() {
+    let (_dir, store) = temp_store();
+    running(&store, "c", &["+1"]);
+    let leased = lease_all(&store, "c", 0);
+    store
+        .transition(
+            "c",
+            Transition::Stop {
+                cancel_pending: false,
+            },
+            None,
+            1,
+        )
+        .unwrap();
+    let e = store
+        .transition("c", Transition::Archive, None, 2)
+        .unwrap_err();
+    assert!(e.to_string().contains("calls are still on"), "{e}");
+    store
+        .finish(
+            &[Finished {
+                attempt_id: leased[0].attempt.id.clone(),
+                end: end("no", "NOT_INTERESTED"),
+                reports: vec![],
+            }],
+            3,
+            |_, _| LeadNext::Done,
+        )
+        .unwrap();
+    store.transition("c", Transition::Archive, None, 4).unwrap();
+}

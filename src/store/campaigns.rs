@@ -179,6 +179,17 @@ impl Store {
                     )));
                 }
             }
+            if change == Transition::Archive {
+                // Archived is read-only: a call still on would end into it.
+                let leases = tx.open_table(LEASES)?;
+                if leases.range((name, 0)..=(name, u64::MAX))?.next().is_some() {
+                    return Err(StoreError::BadTransition {
+                        name: name.into(),
+                        state: record.state,
+                        action: "archive it while its calls are still on (wait for them)",
+                    });
+                }
+            }
             if let Transition::Stop {
                 cancel_pending: true,
             } = change
