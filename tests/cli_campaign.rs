@@ -223,6 +223,16 @@ fn a_campaign_from_csv_through_its_states() {
         "{export}"
     );
     assert_eq!(export.lines().count(), 1, "no attempts yet");
+    // Into a file: whole, or not at all.
+    w.ok(&["attempts", "export", "spring", "-o", "out.csv"]);
+    assert!(
+        std::fs::read_to_string(w.0.join("out.csv"))
+            .unwrap()
+            .starts_with("attempt,campaign")
+    );
+    w.fails(&["attempts", "export", "nosuch", "-o", "none.csv"]);
+    assert!(!w.0.join("none.csv").exists() && !w.0.join("none.csv.part").exists());
+    assert!(!w.0.join("out.csv.part").exists());
 }
 
 #[test]

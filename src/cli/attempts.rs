@@ -48,14 +48,34 @@ pub fn run(args: &AttemptsArgs) -> ExitCode {
     }
 }
 
-/// Where an export goes: a file, or standard output.
-fn sink(output: &Option<PathBuf>) -> Result<Box<dyn Write>, String> {
-    Ok(match output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| format!("cannot write {}: {e}", p.display()))?,
-        )),
-        None => Box::new(std::io::stdout().lock()),
-    })
+/// Runs an export into a file, or standard output. A file is written as `FILE.part`
+/// and renamed when complete, so an export that breaks off never passes for a whole
+/// one.
+fn exporting(
+    output: &Option<PathBuf>,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), String>,
+) -> Result<(), String> {
+    let Some(path) = output else {
+        return write(&mut std::io::stdout().lock());
+    };
+    let mut part = path.clone().into_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", part.display());
+    let result = (|| {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&part).map_err(failed)?);
+        write(&mut file)?;
+        file.flush().map_err(failed)?;
+        file.into_inner()
+            .map_err(|e| failed(e.into_error()))?
+            .sync_all()
+            .map_err(failed)?;
+        std::fs::rename(&part, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    result
 }
 
 fn run_local(store: &Store, args: &AttemptsArgs) -> Result<(), String> {
@@ -81,9 +101,9 @@ fn run_local(store: &Store, args: &AttemptsArgs) -> Result<(), String> {
             print_list(tail.iter());
             Ok(())
         }
-        AttemptsCommand::Export { campaign, output } => {
-            crate::export::attempts_csv(store, campaign, sink(output)?).map_err(|e| e.to_string())
-        }
+        AttemptsCommand::Export { campaign, output } => exporting(output, |out| {
+            crate::export::attempts_csv(store, campaign, out).map_err(|e| e.to_string())
+        }),
     }
 }
 
@@ -109,10 +129,10 @@ fn run_remote(api: &Api, args: &AttemptsArgs) -> Result<(), String> {
             print_list(tail.iter());
             Ok(())
         }
-        AttemptsCommand::Export { campaign, output } => api.download(
-            &super::store_args::campaign_url(campaign, "/attempts.csv")?,
-            sink(output)?,
-        ),
+        AttemptsCommand::Export { campaign, output } => {
+            let path = super::store_args::campaign_url(campaign, "/attempts.csv")?;
+            exporting(output, |out| api.download(&path, out))
+        }
     }
 }
 
