@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::core::campaign::pacing::Distress;
+use crate::core::campaign::pacing::{Distress, HEALTHY_ERROR_RATIO, HEALTHY_REST_LATENCY_MS};
 
 /// Weight of a new sample in the moving averages.
 const ALPHA: f64 = 0.05;
@@ -14,6 +14,14 @@ const BASELINE_PERIOD: Duration = Duration::from_secs(60);
 /// How much the baseline may rise per period: enough to follow clock drift, too little
 /// to swallow a lag that lasts (a lagging Asterisk must not become the new normal).
 const BASELINE_RISE_MS: i64 = 20;
+/// A rise of the offset this large, lasting a whole period while REST requests are
+/// answered promptly, is a clock being stepped (NTP after boot, a resumed VM), not lag:
+/// taken as the new baseline at once, or dialing would stop for the better part of an
+/// hour while the baseline crept up.
+const STEP_MS: i64 = 1_000;
+/// REST samples at most this old speak for how Asterisk copes now.
+const FRESH: Duration = Duration::from_secs(5);
+
 /// Without samples, distress halves every this long: when pacing holds every originate
 /// no new samples come, and a recovered Asterisk must get calls again.
 const DECAY_HALF_LIFE: Duration = Duration::from_secs(5);
@@ -59,7 +67,20 @@ impl Health {
         *next = (*next).min(raw);
         if self.baseline_since.elapsed() >= BASELINE_PERIOD {
             let period_min = self.next_baseline_ms.take().unwrap_or(baseline);
-            self.baseline_ms = Some(period_min.min(baseline + BASELINE_RISE_MS));
+            // Overload shows in REST too; a prompt Asterisk with every event of a whole
+            // period late by the same amount has had its clock (or ours) stepped.
+            let prompt = self.rest_at.elapsed() <= FRESH
+                && self.rest_ms <= HEALTHY_REST_LATENCY_MS as f64
+                && self.errors <= HEALTHY_ERROR_RATIO;
+            self.baseline_ms = Some(if period_min > baseline + STEP_MS && prompt {
+                tracing::warn!(
+                    step_ms = period_min - baseline,
+                    "the clocks of Asterisk and dialflow moved apart: taken for a clock step, not event lag"
+                );
+                period_min
+            } else {
+                period_min.min(baseline + BASELINE_RISE_MS)
+            });
             self.baseline_since = Instant::now();
         }
         let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64;
@@ -141,6 +162,53 @@ mod tests {
             h.event(&skewed(8_000));
         }
         assert!(h.distress().event_lag_ms > 2_500, "{:?}", h.distress());
+    }
+
+    #[test]
+    fn a_clock_step_with_prompt_rest_answers_is_not_lag_for_long() {
+        let stamp = |ms_ago: i64| {
+            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms_ago)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
+                .to_string()
+        };
+        let period_passed = |h: &mut Health| {
+            h.baseline_since = Instant::now() - BASELINE_PERIOD - Duration::from_secs(1);
+        };
+        // Asterisk answers promptly; its clock jumps 3 s back.
+        let mut h = Health::default();
+        h.event(&stamp(0));
+        for _ in 0..100 {
+            h.request(Duration::from_millis(5), false);
+            h.event(&stamp(3_000));
+        }
+        assert!(h.distress().event_lag_ms > 2_000, "lag at first");
+        // The period of the step still saw the old offset; the next one only the new.
+        for _ in 0..2 {
+            period_passed(&mut h);
+            for _ in 0..200 {
+                h.request(Duration::from_millis(5), false);
+                h.event(&stamp(3_000));
+            }
+        }
+        assert!(h.distress().event_lag_ms < 200, "{:?}", h.distress());
+
+        // The same late events with slow REST answers are an Asterisk in trouble: the
+        // baseline creeps, the lag stays.
+        let mut h = Health::default();
+        h.event(&stamp(0));
+        for _ in 0..100 {
+            h.request(Duration::from_millis(900), false);
+            h.event(&stamp(3_000));
+        }
+        for _ in 0..2 {
+            period_passed(&mut h);
+            for _ in 0..200 {
+                h.request(Duration::from_millis(900), false);
+                h.event(&stamp(3_000));
+            }
+        }
+        assert!(h.distress().event_lag_ms > 2_000, "{:?}", h.distress());
     }
 
     #[test]
