@@ -456,3 +456,28 @@ fn a_campaign_with_calls_on_cannot_be_archived_yet() {
         .unwrap();
     store.transition("c", Transition::Archive, None, 4).unwrap();
 }
+
+#[test]
+fn a_pause_and_its_alert_are_one_change() {
+    let (_dir, store) = temp_store();
+    running(&store, "c", &["+1"]);
+    store
+        .transition_with_alert(
+            "c",
+            Transition::Pause,
+            Some("quota".into()),
+            Some("paused: quota"),
+            5,
+        )
+        .unwrap();
+    let alerts = store.alerts(Some("c")).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].message, "paused: quota");
+    // Refused (already paused): no alert either.
+    assert!(
+        store
+            .transition_with_alert("c", Transition::Pause, None, Some("again"), 6)
+            .is_err()
+    );
+    assert_eq!(store.alerts(Some("c")).unwrap().len(), 1);
+}

@@ -612,12 +612,18 @@ impl Dialer {
         let paused = blocking(move || {
             // The state may have changed since the last refresh (an operator paused or
             // stopped it): then there is nothing to pause.
-            let record = match store.transition(&n, Transition::Pause, Some(r.clone()), now) {
+            let alert = format!("campaign `{n}` paused itself: {r}");
+            let record = match store.transition_with_alert(
+                &n,
+                Transition::Pause,
+                Some(r.clone()),
+                Some(&alert),
+                now,
+            ) {
                 Ok(record) => record,
                 Err(StoreError::BadTransition { .. }) => return store.campaign(&n).map(Err),
                 Err(e) => return Err(e),
             };
-            store.add_alert(&n, &format!("campaign `{n}` paused itself: {r}"), now)?;
             Ok(Ok(record))
         })
         .await?;

@@ -153,6 +153,19 @@ impl Store {
         reason: Option<String>,
         now_ms: u64,
     ) -> Result<CampaignRecord, StoreError> {
+        self.transition_with_alert(name, change, reason, None, now_ms)
+    }
+
+    /// `transition`, with an alert recorded in the same transaction (a campaign that
+    /// pauses itself is never left paused without saying why).
+    pub fn transition_with_alert(
+        &self,
+        name: &str,
+        change: Transition,
+        reason: Option<String>,
+        alert: Option<&str>,
+        now_ms: u64,
+    ) -> Result<CampaignRecord, StoreError> {
         let tx = self.db.begin_write()?;
         let record = {
             let mut campaigns = tx.open_table(CAMPAIGNS)?;
@@ -200,6 +213,9 @@ impl Store {
             record.reason = reason;
             record.updated_ms = now_ms;
             campaigns.insert(name, encode(&record).as_slice())?;
+            if let Some(message) = alert {
+                insert_alert(&tx, name, message, now_ms)?;
+            }
             record
         };
         tx.commit()?;
@@ -254,19 +270,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Alert, StoreError> {
         let tx = self.db.begin_write()?;
-        let alert = {
-            let mut meta = tx.open_table(META)?;
-            let seq = next_id(&mut meta, "next_alert")?;
-            let alert = Alert {
-                seq,
-                campaign: campaign.into(),
-                at_ms: now_ms,
-                message: message.into(),
-            };
-            tx.open_table(ALERTS)?
-                .insert(seq, encode(&alert).as_slice())?;
-            alert
-        };
+        let alert = insert_alert(&tx, campaign, message, now_ms)?;
         tx.commit()?;
         Ok(alert)
     }
@@ -284,6 +288,26 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Writes an alert inside the caller's transaction.
+fn insert_alert(
+    tx: &redb::WriteTransaction,
+    campaign: &str,
+    message: &str,
+    now_ms: u64,
+) -> Result<Alert, StoreError> {
+    let mut meta = tx.open_table(META)?;
+    let seq = next_id(&mut meta, "next_alert")?;
+    let alert = Alert {
+        seq,
+        campaign: campaign.into(),
+        at_ms: now_ms,
+        message: message.into(),
+    };
+    tx.open_table(ALERTS)?
+        .insert(seq, encode(&alert).as_slice())?;
+    Ok(alert)
 }
 
 /// Cancels a campaign's pending leads (all, or those whose phone is `only`); returns
