@@ -37,6 +37,30 @@ fn planned(scenario: &Scenario, i: usize, customer: &str, operator: &str) -> Pla
     }
 }
 
+/// Runs `calls`, at most `concurrent` at once; all must end within `within_s` seconds.
+async fn run(
+    runtime: &dialflow::runtime::Runtime,
+    s: &Arc<Scenario>,
+    calls: Vec<PlannedCall>,
+    concurrent: usize,
+    within_s: u64,
+    what: &str,
+) -> Vec<CallOutcome> {
+    tokio::time::timeout(
+        Duration::from_secs(within_s),
+        batch::run_all(
+            runtime,
+            Arc::clone(s),
+            calls,
+            Pace::concurrent(concurrent),
+            never_stop(),
+            |_| {},
+        ),
+    )
+    .await
+    .expect(what)
+}
+
 async fn run_rows(name: &str, rows: &[(&str, &str, &str, &str)]) {
     let s = scenario(name);
     let Live {
@@ -49,19 +73,7 @@ async fn run_rows(name: &str, rows: &[(&str, &str, &str, &str)]) {
         .enumerate()
         .map(|(i, (customer, operator, _, _))| planned(&s, i, customer, operator))
         .collect();
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(60),
-        batch::run_all(
-            &runtime,
-            Arc::clone(&s),
-            calls,
-            Pace::concurrent(50),
-            never_stop(),
-            |_| {},
-        ),
-    )
-    .await
-    .expect("the calls finish");
+    let outcomes = run(&runtime, &s, calls, 50, 60, "the calls finish").await;
     let by_id: HashMap<String, &CallOutcome> =
         outcomes.iter().map(|o| (o.attempt_id.clone(), o)).collect();
     let mut failures = Vec::new();
@@ -157,19 +169,15 @@ async fn refused_and_unknown_originates_end_their_calls_and_are_not_redialled() 
             c
         })
         .collect();
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(60),
-        batch::run_all(
-            &runtime,
-            Arc::clone(&s),
-            calls,
-            Pace::concurrent(1),
-            never_stop(),
-            |_| {},
-        ),
+    let outcomes = run(
+        &runtime,
+        &s,
+        calls,
+        1,
+        60,
+        "every call ends, the refused ones at once",
     )
-    .await
-    .expect("every call ends, the refused ones at once");
+    .await;
     let results: Vec<&str> = {
         let mut o: Vec<&CallOutcome> = outcomes.iter().collect();
         o.sort_by(|a, b| a.attempt_id.cmp(&b.attempt_id));
@@ -211,19 +219,7 @@ async fn a_websocket_drop_among_50_live_calls_loses_no_call() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         faults.drop_websockets();
     });
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(90),
-        batch::run_all(
-            &runtime,
-            Arc::clone(&s),
-            calls,
-            Pace::concurrent(50),
-            never_stop(),
-            |_| {},
-        ),
-    )
-    .await
-    .expect("no call is left hanging");
+    let outcomes = run(&runtime, &s, calls, 50, 90, "no call is left hanging").await;
     dropper.await.unwrap();
     assert_eq!(outcomes.len(), 50);
     assert_eq!(runtime.live_calls(), 0);
@@ -259,19 +255,7 @@ async fn lost_events_end_as_user_didnt_answer_and_free_the_slot() {
     } = Live::start(&s, SPEED, Classify::Simulated).await;
     sim.faults().lose_events_for_channels(["e2e0000-c"]);
     let calls = vec![planned(&s, 0, "yes", "-")];
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(60),
-        batch::run_all(
-            &runtime,
-            Arc::clone(&s),
-            calls,
-            Pace::concurrent(1),
-            never_stop(),
-            |_| {},
-        ),
-    )
-    .await
-    .expect("the watchdog ends the call");
+    let outcomes = run(&runtime, &s, calls, 1, 60, "the watchdog ends the call").await;
     assert_eq!(outcomes[0].summary.result, "user_didnt_answer");
     assert_eq!(outcomes[0].summary.status, "MISSED");
     assert_eq!(runtime.live_calls(), 0, "the slot is free again");
@@ -385,19 +369,7 @@ async fn a_hang_up_that_fails_is_tried_again_until_the_channel_is_gone() {
     sim.faults()
         .fail_next_requests("DELETE /ari/channels", 503, 2);
     let calls = vec![planned(&s, 0, "no", "-")];
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(30),
-        batch::run_all(
-            &runtime,
-            Arc::clone(&s),
-            calls,
-            Pace::concurrent(1),
-            never_stop(),
-            |_| {},
-        ),
-    )
-    .await
-    .expect("the call ends");
+    let outcomes = run(&runtime, &s, calls, 1, 30, "the call ends").await;
     assert_eq!(outcomes[0].summary.result, "not_interested");
     let left = until_no_channel_is_up(&sim, Duration::from_millis(1_500)).await;
     assert!(left.is_empty(), "still up: {left:?}");
@@ -462,19 +434,7 @@ async fn silence_is_heard_in_the_recording_not_read_from_asterisks_figures() {
         .enumerate()
         .map(|(i, (customer, _))| planned(&s, i, customer, "-"))
         .collect();
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(30),
-        batch::run_all(
-            &runtime,
-            Arc::clone(&s),
-            calls,
-            Pace::concurrent(3),
-            never_stop(),
-            |_| {},
-        ),
-    )
-    .await
-    .expect("the calls end");
+    let outcomes = run(&runtime, &s, calls, 3, 30, "the calls end").await;
     for (i, (customer, result)) in rows.iter().enumerate() {
         let o = outcomes
             .iter()
