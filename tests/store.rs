@@ -481,3 +481,38 @@ fn a_pause_and_its_alert_are_one_change() {
     );
     assert_eq!(store.alerts(Some("c")).unwrap().len(), 1);
 }
+
+#[test]
+fn dnc_lists_come_in_pages() {
+    let (_dir, store) = temp_store();
+    running(&store, "c", &["+1"]);
+    let global: Vec<String> = (0..5).map(|i| format!("+9891200000{i}")).collect();
+    store
+        .add_dnc(&DncScope::Global, &global, "asked", 1)
+        .unwrap();
+    store
+        .add_dnc(
+            &DncScope::Campaign("c".into()),
+            &["+15550100".into(), "+15550101".into()],
+            "x",
+            1,
+        )
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.dnc_page(&DncScope::Global, &after, 2).unwrap();
+        let Some((last, _)) = page.last() else { break };
+        assert!(page.len() <= 2);
+        after = last.clone();
+        seen.extend(page.into_iter().map(|(p, _)| p));
+    }
+    assert_eq!(
+        seen, global,
+        "every number once, in order, none of the campaign's"
+    );
+    let campaign = store
+        .dnc_page(&DncScope::Campaign("c".into()), "", 10)
+        .unwrap();
+    assert_eq!(campaign.len(), 2);
+}

@@ -215,20 +215,30 @@ fn run_command(args: &DncArgs) -> Result<(), String> {
             Ok(())
         }
         DncCommand::List { campaign } => {
-            let entries: Vec<(String, crate::store::DncEntry)> = match &access {
-                Access::Local(store) => store
-                    .dnc_list(&scope_of(campaign))
-                    .map_err(|e| e.to_string())?,
-                Access::Daemon(api) => api.get(&match campaign {
-                    Some(c) => {
-                        crate::store::campaigns::check_name(c).map_err(|e| e.to_string())?;
-                        format!("/api/dnc?campaign={c}")
+            if let Some(c) = campaign {
+                crate::store::campaigns::check_name(c).map_err(|e| e.to_string())?;
+            }
+            // Page by page: a national list has millions of numbers.
+            let mut after = String::new();
+            loop {
+                let page: Vec<(String, crate::store::DncEntry)> = match &access {
+                    Access::Local(store) => store
+                        .dnc_page(&scope_of(campaign), &after, 1_000)
+                        .map_err(|e| e.to_string())?,
+                    Access::Daemon(api) => {
+                        let scope = campaign
+                            .as_ref()
+                            .map_or_else(String::new, |c| format!("&campaign={c}"));
+                        // E.164 numbers need no escaping but the `+`.
+                        let from = after.replace('+', "%2B");
+                        api.get(&format!("/api/dnc?after={from}&limit=1000{scope}"))?
                     }
-                    None => "/api/dnc".to_string(),
-                })?,
-            };
-            for (phone, entry) in entries {
-                println!("{phone:<18} {}  {}", show_ms(entry.added_ms), entry.reason);
+                };
+                let Some((last, _)) = page.last() else { break };
+                after = last.clone();
+                for (phone, entry) in &page {
+                    println!("{phone:<18} {}  {}", show_ms(entry.added_ms), entry.reason);
+                }
             }
             Ok(())
         }

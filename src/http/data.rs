@@ -343,6 +343,11 @@ pub struct DncBody {
 #[derive(Debug, Deserialize)]
 pub struct DncQuery {
     pub campaign: Option<String>,
+    /// The last number of the previous page.
+    #[serde(default)]
+    pub after: String,
+    #[serde(default = "default_limit")]
+    pub limit: usize,
 }
 
 fn scope(campaign: Option<String>) -> DncScope {
@@ -383,6 +388,9 @@ pub async fn dnc_list(
 ) -> Result<Json<Vec<(String, DncEntry)>>, ApiError> {
     let store = s.store.clone();
     Ok(Json(
-        blocking(move || -> Result<_, StoreError> { store.dnc_list(&scope(q.campaign)) }).await?,
+        blocking(move || -> Result<_, StoreError> {
+            store.dnc_page(&scope(q.campaign), &q.after, q.limit.min(10_000))
+        })
+        .await?,
     ))
 }

@@ -47,10 +47,31 @@ impl Store {
 
     /// A list's numbers with their entries.
     pub fn dnc_list(&self, scope: &DncScope) -> Result<Vec<(String, DncEntry)>, StoreError> {
+        self.dnc_page(scope, "", usize::MAX)
+    }
+
+    /// At most `limit` entries of a list, in number order, after the number `after`
+    /// (`""` for the first page).
+    pub fn dnc_page(
+        &self,
+        scope: &DncScope,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, DncEntry)>, StoreError> {
+        use std::ops::Bound;
         let tx = self.db.begin_read()?;
         let dnc = tx.open_table(DNC)?;
         let mut out = Vec::new();
-        for row in dnc.range((scope.key(), "")..)? {
+        let start = (scope.key(), after);
+        let from = if after.is_empty() {
+            Bound::Included(start)
+        } else {
+            Bound::Excluded(start)
+        };
+        for row in dnc.range::<(&str, &str)>((from, Bound::Unbounded))? {
+            if out.len() >= limit {
+                break;
+            }
             let (k, v) = row?;
             let (s, phone) = k.value();
             if s != scope.key() {
