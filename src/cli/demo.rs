@@ -45,7 +45,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// The store file, which must not exist yet (default: a fresh one in the system's
-    /// temporary folder). It is kept, so `dialflow campaign show demo --store FILE` can look at it afterwards.
+    /// temporary folder). It is kept, so `dialflow campaign show demo --store FILE` can
+    /// look at it afterwards.
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
     #[command(flatten)]

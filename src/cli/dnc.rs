@@ -78,21 +78,7 @@ fn scope_of(campaign: &Option<String>) -> DncScope {
 fn region_of(access: &Access, scope: &ScopeArgs) -> Result<phonenumber::country::Id, String> {
     let name = match (&scope.region, &scope.campaign) {
         (Some(r), _) => r.clone(),
-        (None, Some(c)) => match access {
-            Access::Local(store) => {
-                store
-                    .campaign(c)
-                    .map_err(|e| e.to_string())?
-                    .settings
-                    .region
-            }
-            Access::Daemon(api) => {
-                api.get::<crate::http::CampaignView>(&super::store_args::campaign_url(c, "")?)?
-                    .record
-                    .settings
-                    .region
-            }
-        },
+        (None, Some(c)) => super::leads::campaign_region(access, c)?,
         (None, None) => "IR".to_string(),
     };
     parse_region(&name).ok_or_else(|| format!("`{name}` is not a region like IR or US"))

@@ -78,7 +78,7 @@ pub fn run(args: &LeadsArgs) -> ExitCode {
 }
 
 /// The campaign's region, for numbers written without a country code.
-fn region_of(access: &Access, campaign: &str) -> Result<String, String> {
+pub(super) fn campaign_region(access: &Access, campaign: &str) -> Result<String, String> {
     Ok(match access {
         Access::Local(store) => {
             store
@@ -106,7 +106,7 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
         } => {
             let region = match region {
                 Some(r) => r.clone(),
-                None => region_of(access, campaign)?,
+                None => campaign_region(access, campaign)?,
             };
             let errors = errors.clone().unwrap_or_else(|| errors_path(file));
             // Checked here for both paths: through the daemon the report is written by
@@ -225,7 +225,7 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
             // The number as the store keeps it (E.164), however it was typed.
             let phone = match phone {
                 Some(p) => {
-                    let region = region_of(access, campaign)?;
+                    let region = campaign_region(access, campaign)?;
                     let id = crate::leads::phone::parse_region(&region)
                         .ok_or_else(|| format!("`{region}` is not a region"))?;
                     Some(normalize_phone(p, id).map_err(|e| format!("`{p}`: {e}"))?)

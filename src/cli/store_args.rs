@@ -145,12 +145,7 @@ impl Api {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, String> {
-        self.call(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .timeout(CHANGE_TIMEOUT)
-                .json(body),
-        )
+        self.change(reqwest::Method::POST, path, body)
     }
 
     /// Copies a response body (an export) to `out`.
@@ -204,9 +199,19 @@ impl Api {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, String> {
+        self.change(reqwest::Method::PUT, path, body)
+    }
+
+    /// A request that changes something, with its JSON body and the long timeout.
+    fn change<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, String> {
         self.call(
             self.http
-                .put(format!("{}{path}", self.base))
+                .request(method, format!("{}{path}", self.base))
                 .timeout(CHANGE_TIMEOUT)
                 .json(body),
         )

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::policy::CampaignPolicy;
-use super::{Dialer, blocking};
+use super::{Dialer, blocking, transient};
 use crate::store::{AttemptEnd, Finished, LeadNext, StoreError};
 
 /// The result of an attempt whose call outlived the process that made it.
@@ -132,14 +132,13 @@ impl Dialer {
                 }
             };
             match store.finish(&items, now, next) {
-                Err(StoreError::Db(e)) => Err(StoreError::Db(e)),
                 // One unreadable record must not keep dialflow from starting: close
                 // the others one by one and leave that one for a person to look at.
-                Err(e) => {
+                Err(e) if !transient(&e) => {
                     tracing::error!(error = %e, "cannot close the open attempts together; closing them one by one");
                     for item in &items {
                         if let Err(e) = store.finish(std::slice::from_ref(item), now, next) {
-                            if matches!(e, StoreError::Db(_)) {
+                            if transient(&e) {
                                 return Err(e);
                             }
                             tracing::error!(attempt = %item.attempt_id, error = %e, "cannot close this attempt: left open");

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, blocking};
-use crate::leads::import::{ImportError, import_file};
+use crate::leads::import::{ImportFailure, import_file};
 use crate::store::{AttemptView, DncEntry, DncScope, LeadRecord, StoreError};
 
 fn now_ms() -> u64 {
@@ -125,7 +125,7 @@ pub async fn import(
     let outcome = tokio::task::spawn_blocking(move || {
         let report = import_file(&store, &name, &f, &region, &e, now_ms, |_, _| {})?;
         let (errors_csv, errors_truncated) = read_errors(&e)?;
-        Ok::<_, ImportError>(ImportView {
+        Ok::<_, ImportFailure>(ImportView {
             added: report.added,
             duplicates: report.duplicates,
             rejected: report.rejected,
@@ -139,15 +139,15 @@ pub async fn import(
     drop(dir);
     match outcome {
         Ok(view) => Ok(Json(view)),
-        Err(ImportError::Store(e)) => Err(e.into()),
-        Err(ImportError::Partial { error, added }) => {
+        Err(ImportFailure::Store(e)) => Err(e.into()),
+        Err(ImportFailure::Partial { error, added }) => {
             let status = super::status_of(&error);
             Err(ApiError(
                 status,
-                ImportError::Partial { error, added }.to_string(),
+                ImportFailure::Partial { error, added }.to_string(),
             ))
         }
-        Err(ImportError::File(message)) => Err(ApiError::bad_request(
+        Err(ImportFailure::File(message)) => Err(ApiError::bad_request(
             message.replace(&file.display().to_string(), "the uploaded file"),
         )),
     }
@@ -185,13 +185,13 @@ async fn save_upload(body: Body, file: &std::path::Path) -> Result<(), ApiError>
 
 /// The error report, if any: at most `MAX_INLINE_ERRORS` bytes of it, cut after a whole
 /// line, and whether it was cut.
-fn read_errors(path: &std::path::Path) -> Result<(Option<String>, bool), ImportError> {
+fn read_errors(path: &std::path::Path) -> Result<(Option<String>, bool), ImportFailure> {
     use std::io::Read as _;
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, false)),
         Err(e) => {
-            return Err(ImportError::File(format!(
+            return Err(ImportFailure::File(format!(
                 "cannot read the error report: {e}"
             )));
         }
@@ -199,7 +199,7 @@ fn read_errors(path: &std::path::Path) -> Result<(Option<String>, bool), ImportE
     let mut bytes = Vec::new();
     file.take(MAX_INLINE_ERRORS as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| ImportError::File(format!("cannot read the error report: {e}")))?;
+        .map_err(|e| ImportFailure::File(format!("cannot read the error report: {e}")))?;
     let truncated = bytes.len() > MAX_INLINE_ERRORS;
     if truncated {
         bytes.truncate(MAX_INLINE_ERRORS);

@@ -20,7 +20,7 @@ pub struct ImportReport {
 
 /// Why an import stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub enum ImportFailure {
     /// The campaign cannot take leads (missing, archived) or the store failed before
     /// anything was added.
     #[error("{0}")]
@@ -59,11 +59,11 @@ pub fn import_file(
     errors: &Path,
     now_ms: impl Fn() -> u64,
     mut progress: impl FnMut(u64, u64),
-) -> Result<ImportReport, ImportError> {
+) -> Result<ImportReport, ImportFailure> {
     let started = Instant::now();
     store.campaign(campaign)?;
     if same_file(file, errors) {
-        return Err(ImportError::File(format!(
+        return Err(ImportFailure::File(format!(
             "the error report cannot be the lead file itself ({})",
             errors.display()
         )));
@@ -71,26 +71,28 @@ pub fn import_file(
     // A report from an earlier import must not pass for this one's.
     let _ = std::fs::remove_file(errors);
     let unreadable =
-        |e: std::io::Error| ImportError::File(format!("cannot read {}: {e}", file.display()));
+        |e: std::io::Error| ImportFailure::File(format!("cannot read {}: {e}", file.display()));
     let size = std::fs::metadata(file).map_err(unreadable)?.len();
     let input = File::open(file).map_err(unreadable)?;
     let mut reader = LeadReader::new(BufReader::with_capacity(1 << 20, input), region)
-        .map_err(|e| ImportError::File(format!("{}: {e}", file.display())))?;
+        .map_err(|e| ImportFailure::File(format!("{}: {e}", file.display())))?;
     let unwritable =
-        |e: std::io::Error| ImportError::File(format!("cannot write {}: {e}", errors.display()));
+        |e: std::io::Error| ImportFailure::File(format!("cannot write {}: {e}", errors.display()));
     let columns = reader.columns().to_vec();
     let mut error_csv: Option<ErrorCsv<std::io::BufWriter<File>>> = None;
     let mut report = ImportReport::default();
     let mut batch: Vec<NewLead> = Vec::with_capacity(BATCH);
-    let flush = |batch: &mut Vec<NewLead>, report: &mut ImportReport| -> Result<(), ImportError> {
+    let flush = |batch: &mut Vec<NewLead>,
+                 report: &mut ImportReport|
+     -> Result<(), ImportFailure> {
         if batch.is_empty() {
             return Ok(());
         }
         let tally = store
             .import_leads(campaign, batch, now_ms())
             .map_err(|error| match report.added {
-                0 => ImportError::Store(error),
-                added => ImportError::Partial { error, added },
+                0 => ImportFailure::Store(error),
+                added => ImportFailure::Partial { error, added },
             })?;
         report.added += tally.added;
         report.duplicates += tally.duplicates;
@@ -98,7 +100,7 @@ pub fn import_file(
         Ok(())
     };
     while let Some(row) = reader.next() {
-        match row.map_err(|e| ImportError::File(format!("{}: {e}", file.display())))? {
+        match row.map_err(|e| ImportFailure::File(format!("{}: {e}", file.display())))? {
             Ok(lead) => {
                 batch.push(NewLead {
                     phone: lead.phone,

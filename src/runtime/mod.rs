@@ -255,19 +255,29 @@ impl Drop for CallGuard {
         if self.ended || channels.is_empty() {
             return;
         }
+        // Dropped outside a runtime (its shutdown): nothing left to hang up with.
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
         tracing::error!(attempt = %self.attempt, "a call ended abnormally: hanging up its channels");
-        let client = self.shared.client.clone();
-        handle.spawn(async move {
-            for channel in channels {
-                if let Err(e) = client.hangup_surely(&channel, HANGUP_TRIES).await {
-                    tracing::error!(%channel, error = %e, "cannot hang up a channel");
-                }
-            }
-        });
+        hang_up_in_background(&handle, self.shared.client.clone(), channels);
     }
+}
+
+/// Hangs `channels` up on a task of their own, retrying while Asterisk gives no clear
+/// answer (`AriClient::hangup_surely`); what still fails is logged.
+fn hang_up_in_background(
+    runtime: &tokio::runtime::Handle,
+    client: AriClient,
+    channels: Vec<String>,
+) {
+    runtime.spawn(async move {
+        for channel in channels {
+            if let Err(e) = client.hangup_surely(&channel, HANGUP_TRIES).await {
+                tracing::error!(%channel, error = %e, "cannot hang up a channel");
+            }
+        }
+    });
 }
 
 /// The attempt an id belongs to: the part before its first `-`.
@@ -347,12 +357,11 @@ async fn route(
                     // has ended. Nobody would ever hang it up.
                     (None, Input::StasisStarted { channel, .. }) => {
                         tracing::warn!(%channel, "hanging up a channel no live call owns");
-                        let client = shared.client.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = client.hangup_surely(&channel, HANGUP_TRIES).await {
-                                tracing::error!(%channel, error = %e, "cannot hang up an orphaned channel");
-                            }
-                        });
+                        hang_up_in_background(
+                            &tokio::runtime::Handle::current(),
+                            shared.client.clone(),
+                            vec![channel],
+                        );
                     }
                     (None, _) => {}
                 }
@@ -577,12 +586,11 @@ async fn run_call(
                                 Ok(_) => false,
                             }
                         {
-                            let (client, channel) = (shared.client.clone(), channel.clone());
-                            tokio::spawn(async move {
-                                if let Err(e) = client.hangup_surely(&channel, HANGUP_TRIES).await {
-                                    tracing::error!(%channel, error = %e, "cannot hang up a channel");
-                                }
-                            });
+                            hang_up_in_background(
+                                &tokio::runtime::Handle::current(),
+                                shared.client.clone(),
+                                vec![channel.clone()],
+                            );
                         }
                         match answer {
                             Ok(_) => {}
@@ -616,7 +624,8 @@ async fn run_call(
             break;
         };
         arrived = at;
-        let input = if machine.silence_matters() {
+        let input = if matches!(input, Input::RecordingFinished { .. }) && machine.silence_matters()
+        {
             measure_voice(shared, input, &mut heard).await
         } else {
             input

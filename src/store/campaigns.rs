@@ -358,9 +358,6 @@ pub(super) fn cancel_due(
         };
         let mut lead: LeadRecord = decode("leads", bytes.value())?;
         drop(bytes);
-        if only.is_some_and(|p| p != lead.phone) {
-            continue;
-        }
         due.remove((campaign, due_ms, id))?;
         lead.state = LeadState::Cancelled;
         leads.insert(id, encode(&lead).as_slice())?;
@@ -381,7 +378,7 @@ pub(super) fn cancel_due(
         };
         let mut lead: LeadRecord = decode("leads", bytes.value())?;
         drop(bytes);
-        if only.is_some_and(|p| p != lead.phone) || lead.cancel_requested {
+        if lead.cancel_requested {
             continue;
         }
         lead.cancel_requested = true;

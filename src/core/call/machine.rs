@@ -733,7 +733,6 @@ impl CallMachine {
         }
     }
 
-    /// The current node finished with `outcome`: follow its route.
     /// Whether hearing the customer in the recording now finishing could change the
     /// call's way: its node routes `silence` apart from `finished`. When it cannot, the
     /// runtime need not fetch the audio to listen.
@@ -744,6 +743,7 @@ impl CallMachine {
         })
     }
 
+    /// The current node finished with `outcome`: follow its route.
     fn complete(&mut self, now: Millis, outcome: Outcome, reason: Option<&str>) {
         if let Some(next) = self.follow(now, &outcome, reason) {
             self.enter(now, next);
