@@ -16,8 +16,10 @@ use dialflow::config::Config;
 use dialflow::core::campaign::retry::RetryRule;
 use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::core::scenario::Scenario;
-use dialflow::dialer::{Dialer, DialerEvent, DialerOptions};
+use dialflow::daemon::{self, Daemon, Notice, Work};
+use dialflow::dialer::DialerEvent;
 use dialflow::runtime::{Runtime, RuntimeTasks};
+use dialflow::scenario_set::SharedScenarios;
 use dialflow::sim::behaviours::number_for;
 use dialflow::sim::server::SimHandle;
 use dialflow::store::campaigns::Transition;
@@ -129,38 +131,31 @@ impl Harness {
             .unwrap();
     }
 
-    /// Runs the dialer until idle (or `limit` real time, then stops it); its events.
+    /// Runs a daemon over the store on this runtime until idle (or `limit` real time,
+    /// then shuts it down); the dialer's events.
     async fn dial(&self, max_concurrent: usize, limit: Duration) -> Vec<DialerEvent> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let dialer = Dialer::new(
-            Arc::clone(&self.store),
-            self.runtime.clone(),
-            self.scenarios.clone(),
-            self.config.clone(),
-            DialerOptions {
-                max_concurrent,
-                exit_when_idle: true,
-                ..DialerOptions::default()
-            },
-        )
-        .with_events(tx);
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let run = tokio::spawn(dialer.run(stop_rx));
-        let stopper = tokio::spawn(async move {
-            tokio::time::sleep(limit).await;
-            let _ = stop.send(true);
-            // Keep the sender alive until the dialer is done.
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        });
+        let mut config = self.config.clone();
+        config.max_concurrent = max_concurrent;
+        let work = Work::Campaigns {
+            store: Arc::clone(&self.store),
+            scenarios: SharedScenarios::new(self.scenarios.clone()),
+            exit_when_idle: true,
+        };
+        let daemon = Daemon::new(config, work)
+            .unwrap()
+            .on_runtime(self.runtime.clone())
+            .with_notices(tx);
+        let run = daemon::run(daemon, tokio::time::sleep(limit));
         let summary = tokio::time::timeout(limit + Duration::from_secs(60), run)
             .await
-            .expect("the dialer stops")
-            .unwrap()
+            .expect("the daemon stops")
             .unwrap();
-        stopper.abort();
         let mut events = Vec::new();
-        while let Ok(e) = rx.try_recv() {
-            events.push(e);
+        while let Ok(notice) = rx.try_recv() {
+            if let Notice::Dialer(e) = notice {
+                events.push(e);
+            }
         }
         let finished = events
             .iter()

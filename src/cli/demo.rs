@@ -9,19 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::EnvironmentArgs;
 use super::progress::Progress;
-use crate::classify::Classifier;
 use crate::config::Config;
 use crate::core::campaign::retry::RetryRule;
 use crate::core::campaign::settings::CampaignSettings;
 use crate::core::scenario::{Scenario, Verb};
-use crate::dialer::{Dialer, DialerEvent, DialerOptions};
-use crate::runtime::Runtime;
+use crate::daemon::{self, Daemon, Notice, Work};
+use crate::dialer::DialerEvent;
 use crate::runtime::clock::Clock;
-use crate::runtime::rest::{AriClient, AriEndpoint};
+use crate::scenario_set::SharedScenarios;
 use crate::sim::behaviours::{behaviour_of_number, number_for};
 use crate::sim::server::{self, SimConfig};
 use crate::store::campaigns::Transition;
@@ -228,7 +227,8 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         &format!(
             "ari: {{url: \"{}\", user: dialflow, password: demo, app: dialflow}}\n\
              dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
-             max_concurrent: {}\n",
+             max_concurrent: {}\n\
+             classify: {{timeout: 5s}}\n",
             sim.base_url, args.concurrency
         ),
         |_| None,
@@ -240,21 +240,6 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         .into_iter()
         .map(|o| (o.to_string(), "Local/op-answer@sim-operators".to_string()))
         .collect();
-    let endpoint = AriEndpoint {
-        base_url: sim.base_url.clone(),
-        user: "dialflow".into(),
-        password: "demo".into(),
-        app: "dialflow".into(),
-    };
-    let client = AriClient::new(endpoint, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    let classifier = Classifier::Simulated {
-        client: client.clone(),
-        timeout: Duration::from_secs(5),
-    };
-    let (runtime, tasks) = Runtime::start(client, clock, classifier, Duration::from_secs(5))
-        .await
-        .map_err(|e| e.to_string())?;
-
     eprintln!(
         "dialflow demo: scenario `{}` ({}), {} leads, {} at a time, {}× real time, simulated PBX at {}",
         scenario.name,
@@ -265,17 +250,17 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         sim.base_url
     );
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let options = DialerOptions {
-        max_concurrent: args.concurrency.max(1),
+    let work = Work::Campaigns {
+        store: Arc::clone(&store),
+        scenarios: SharedScenarios::new(BTreeMap::from([(key, Arc::clone(&scenario))])),
         exit_when_idle: true,
-        ..DialerOptions::default()
     };
-    let scenarios = BTreeMap::from([(key, Arc::clone(&scenario))]);
-    let dialer =
-        Dialer::new(Arc::clone(&store), runtime, scenarios, config, options).with_events(events_tx);
+    let daemon = Daemon::new(config, work)
+        .map_err(|e| e.to_string())?
+        .with_clock(clock)
+        .with_notices(events_tx);
     let started = Instant::now();
-    let (_stop, stop_rx) = watch::channel(false);
-    let running = tokio::spawn(dialer.run(stop_rx));
+    let running = tokio::spawn(daemon::run(daemon, std::future::pending()));
     let total = leads.len() as u64;
     let mut bar = Progress::new("leads settled", total);
     let mut settled = 0u64;
@@ -285,7 +270,7 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     let mut by_behaviour: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut retried = 0usize;
     while let Some(event) = events_rx.recv().await {
-        if let DialerEvent::Finished { attempt, end, lead } = event {
+        if let Notice::Dialer(DialerEvent::Finished { attempt, end, lead }) = event {
             attempts += 1;
             *results.entry(end.result.clone()).or_default() += 1;
             *statuses.entry(end.status.clone()).or_default() += 1;
@@ -304,10 +289,9 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     bar.done();
     let summary = running
         .await
-        .map_err(|e| format!("the dialer failed: {e}"))?
+        .map_err(|e| format!("the daemon failed: {e}"))?
         .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
-    tasks.stop().await;
     sim.shutdown().await;
 
     print_table(

@@ -2,7 +2,6 @@
 
 mod attempts;
 mod campaign;
-mod campaigns;
 mod check;
 mod demo;
 mod dialplan;
@@ -143,6 +142,12 @@ fn stdout_color() -> bool {
 /// does not compile.
 fn compile_scenario(path: &Path, options: &LoadOptions) -> Option<Arc<Scenario>> {
     let compiled = load::compile_file(path, options);
+    show_diagnostics(path, &compiled);
+    compiled.scenario
+}
+
+/// A compiled file's diagnostics on stderr, and a line when it does not compile.
+fn show_diagnostics(path: &Path, compiled: &crate::core::compile::Compiled) {
     if !compiled.diagnostics.is_empty() {
         eprint!(
             "{}",
@@ -156,7 +161,6 @@ fn compile_scenario(path: &Path, options: &LoadOptions) -> Option<Arc<Scenario>>
             render::summary(&compiled.diagnostics)
         );
     }
-    compiled.scenario
 }
 
 /// Runs an async command on a fresh tokio runtime.

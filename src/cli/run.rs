@@ -1,22 +1,30 @@
-//! `dialflow run`: the daemon's runtime against Asterisk (or `dialflow sim`), placing
-//! calls to the numbers given through a scenario. Campaigns from the store replace the
-//! number list when the dialer lands; Ctrl-C or SIGTERM stop it gracefully.
+//! `dialflow run`: the daemon. Without `--scenario` it dials the store's running
+//! campaigns and serves the HTTP API (the store commands go through it while it holds
+//! the store); with `--scenario` it calls the numbers given through that scenario, a
+//! quick test of a deployment. Both run through `daemon::run`. The OS signals are
+//! caught here: SIGINT/SIGTERM stop gracefully (no new calls, live calls get the grace
+//! time, then are hung up and recorded), SIGHUP reloads the scenarios folder.
 
+use std::collections::HashMap;
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
-use tokio::sync::watch;
+use tokio::sync::mpsc;
 
-use crate::ari::translate::Deployment;
 use crate::config::Config;
 use crate::core::call::Lead;
+use crate::core::scenario::Scenario;
+use crate::daemon::{self, Control, Controller, Daemon, Notice, Summary, Work};
+use crate::dialer::DialerEvent;
+use crate::dialer::deployment::{CampaignDialing, deployment};
 use crate::load::LoadOptions;
 use crate::runtime::Tally;
-use crate::runtime::batch::{self, PlannedCall};
+use crate::runtime::batch::{Pace, PlannedCall};
+use crate::scenario_set::{self, ScenarioSet, SharedScenarios};
+use crate::store::{CampaignState, Store};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -70,18 +78,88 @@ pub fn run(args: &RunArgs) -> ExitCode {
         prompts_dir: Some(config.prompts.clone()),
         no_environment: false,
     };
-    let Some(scenario_path) = &args.scenario else {
-        if !args.numbers.is_empty() {
+    let planned = match &args.scenario {
+        Some(path) => match planned_calls(args, &config, path, &options) {
+            Ok(planned) => Some(planned),
+            Err(code) => return code,
+        },
+        None if !args.numbers.is_empty() => {
             eprintln!("error: numbers to call need `--scenario`");
             return ExitCode::from(2);
         }
-        return super::campaigns::run(config, &options, args.store.clone(), args.exit_when_idle);
+        None => None,
     };
-    let Some(scenario) = super::compile_scenario(scenario_path, &options) else {
-        return ExitCode::FAILURE;
+    super::block_on(async move {
+        let outcome = match planned {
+            Some(planned) => run_calls(config, planned).await,
+            None => run_campaigns(config, &options, args).await,
+        };
+        match outcome {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// The calls of `run --scenario`, and the number each one dials.
+struct Planned {
+    scenario: Arc<Scenario>,
+    calls: Vec<PlannedCall>,
+    pace: Pace,
+}
+
+fn planned_calls(
+    args: &RunArgs,
+    config: &Config,
+    path: &std::path::Path,
+    options: &LoadOptions,
+) -> Result<Planned, ExitCode> {
+    let scenario = super::compile_scenario(path, options).ok_or(ExitCode::FAILURE)?;
+    let numbers = numbers(&args.numbers);
+    if let Some(bad) = numbers.iter().find(|n| {
+        !n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
+    }) {
+        eprintln!("error: `{bad}` is not a number dialflow can dial");
+        return Err(ExitCode::from(2));
+    }
+    // Attempt ids must be unique on the Asterisk, also against another `dialflow run`
+    // started in the same second: time in nanoseconds and this process's id.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let run_id = format!("{nanos:x}p{:x}", std::process::id());
+    let calls = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, number)| PlannedCall {
+            attempt_id: format!("r{run_id}n{i}"),
+            lead: Lead {
+                phone: number.clone(),
+                ..Lead::default()
+            },
+            deployment: deployment(config, CampaignDialing::default(), &scenario, number),
+        })
+        .collect();
+    let pace = Pace {
+        max_concurrent: config.max_concurrent,
+        per_second: args.per_second.unwrap_or(f64::INFINITY),
     };
+    Ok(Planned {
+        scenario,
+        calls,
+        pace,
+    })
+}
+
+/// The numbers as given, `-` read from standard input, blanks dropped.
+fn numbers(given: &[String]) -> Vec<String> {
     let mut numbers: Vec<String> = Vec::new();
-    for n in &args.numbers {
+    for n in given {
         if n == "-" {
             numbers.extend(
                 std::io::stdin()
@@ -95,125 +173,218 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     numbers.retain(|n| !n.is_empty());
-    if let Some(bad) = numbers.iter().find(|n| {
-        !n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'))
-    }) {
-        eprintln!("error: `{bad}` is not a number dialflow can dial");
-        return ExitCode::from(2);
-    }
-    super::block_on(async move {
-        let pace = batch::Pace {
-            max_concurrent: config.max_concurrent,
-            per_second: args.per_second.unwrap_or(f64::INFINITY),
-        };
-        match run_calls(&config, scenario, numbers, pace).await {
-            Ok(0) => ExitCode::SUCCESS,
-            Ok(_) => ExitCode::FAILURE,
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::FAILURE
-            }
-        }
-    })
+    numbers
 }
 
-/// Places the calls; the number of calls that did not finish.
-async fn run_calls(
-    config: &Config,
-    scenario: Arc<crate::core::scenario::Scenario>,
-    numbers: Vec<String>,
-    pace: batch::Pace,
-) -> Result<usize, String> {
-    let (runtime, tasks) = super::campaigns::start_runtime(config, 1.0).await?;
-    // Attempt ids must be unique on the Asterisk, also against another `dialflow run`
-    // started in the same second: time in nanoseconds and this process's id.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let run_id = format!("{nanos:x}p{:x}", std::process::id());
-    let calls: Vec<PlannedCall> = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, number)| PlannedCall {
-            attempt_id: format!("r{run_id}n{i}"),
-            lead: Lead {
-                phone: number.clone(),
-                ..Lead::default()
-            },
-            deployment: Deployment {
-                app: config.ari.app.clone(),
-                customer_endpoint: config.dial_string(number),
-                operators: config.operators.clone(),
-                caller_ids: config.caller_ids.clone(),
-                customer_caller_id: config.dial.caller_id.clone(),
-                sound_prefix: scenario.prompt_set.clone(),
-                amd_context: config.amd_context.clone(),
-                formats: config.dial.formats.clone(),
-                scenario_name: scenario.name.clone(),
-            },
-        })
-        .collect();
-    let total = calls.len();
+/// `run --scenario`: exit status 0 only when every call ended.
+async fn run_calls(config: Config, planned: Planned) -> Result<ExitCode, String> {
+    let total = planned.calls.len();
     eprintln!(
         "dialflow run: {total} call(s) through `{}` ({}), at most {} at once, ARI {}",
-        scenario.name,
-        scenario.hash.short(),
+        planned.scenario.name,
+        planned.scenario.hash.short(),
         config.max_concurrent,
         config.ari.url
     );
-    let (stop, stop_rx) = watch::channel(false);
-    let grace = Duration::from_millis(config.shutdown_grace_ms());
-    let watcher = {
-        let runtime = runtime.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            eprintln!("stopping: no new calls; live calls get {grace:?} to finish");
-            let _ = stop.send(true);
-            tokio::time::sleep(grace).await;
-            eprintln!(
-                "grace time over: hanging up {} live call(s)",
-                runtime.live_calls()
-            );
-            runtime.shutdown_calls();
-        })
-    };
-    let mut tally = Tally::default();
-    let phone_of: std::collections::HashMap<String, String> = calls
+    let phone_of: HashMap<String, String> = planned
+        .calls
         .iter()
         .map(|c| (c.attempt_id.clone(), c.lead.phone.clone()))
         .collect();
-    let outcomes = batch::run_all(&runtime, Arc::clone(&scenario), calls, pace, stop_rx, |o| {
-        tally.add(o);
-        let number = phone_of.get(&o.attempt_id).map_or("?", String::as_str);
-        println!(
-            "{number}\t{}\t{}\t{}",
-            o.attempt_id, o.summary.result, o.summary.status
-        );
-    })
-    .await;
-    watcher.abort();
-    tasks.stop().await;
+    let work = Work::Calls {
+        scenario: planned.scenario,
+        calls: planned.calls,
+        pace: planned.pace,
+    };
+    let daemon = Daemon::new(config, work).map_err(|e| e.to_string())?;
+    let (summary, tally) = run_printing(daemon, phone_of).await?;
     eprintln!(
         "{} of {total} call(s) finished: {:?}",
-        outcomes.len(),
-        tally.statuses
+        summary.attempts, tally.statuses
     );
-    Ok(total - outcomes.len())
+    Ok(if summary.unfinished == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-pub(super) async fn shutdown_signal() {
+/// The daemon proper: the store's campaigns, the API, until stopped (or idle).
+async fn run_campaigns(
+    config: Config,
+    options: &LoadOptions,
+    args: &RunArgs,
+) -> Result<ExitCode, String> {
+    let path = args
+        .store
+        .clone()
+        .or_else(|| std::env::var_os("DIALFLOW_STORE").map(PathBuf::from))
+        .unwrap_or_else(|| config.store.clone());
+    let store = Store::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let store = Arc::new(store);
+    let scenarios = load_scenarios(&config, options);
+    banner(&config, &store, &scenarios)?;
+    let listen = config.listen.clone();
+    let work = Work::Campaigns {
+        store,
+        scenarios: SharedScenarios::new(scenarios),
+        exit_when_idle: args.exit_when_idle,
+    };
+    let mut daemon = Daemon::new(config, work)
+        .map_err(|e| e.to_string())?
+        .with_load_options(options.clone());
+    match crate::http::bind(&listen).await {
+        Ok(Some(listener)) => daemon = daemon.with_api(listener),
+        Ok(None) => {}
+        Err(message) => {
+            eprintln!("warning: {message}; campaigns can be changed only once this run stops")
+        }
+    }
+    let (summary, _) = run_printing(daemon, HashMap::new()).await?;
+    print_classification(&summary);
+    eprintln!(
+        "dialflow run: {} attempt(s) recorded this run, {} recovered",
+        summary.attempts, summary.recovered
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every scenario of the configured folder that compiles; the others' diagnostics
+/// are shown.
+fn load_scenarios(config: &Config, options: &LoadOptions) -> ScenarioSet {
+    let loaded = match scenario_set::load_folder(&config.scenarios, options) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("warning: {e}");
+            return ScenarioSet::new();
+        }
+    };
+    for (path, compiled) in &loaded.reports {
+        super::show_diagnostics(path, compiled);
+    }
+    if loaded.scenarios.is_empty() {
+        eprintln!(
+            "warning: no scenario in {} compiles; campaigns cannot dial",
+            config.scenarios.display()
+        );
+    }
+    loaded.scenarios
+}
+
+fn banner(config: &Config, store: &Store, scenarios: &ScenarioSet) -> Result<(), String> {
+    let running: Vec<String> = store
+        .campaigns()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|c| c.state == CampaignState::Running)
+        .map(|c| c.name)
+        .collect();
+    eprintln!(
+        "dialflow run: store {}, {} scenario(s), running campaign(s): {}; at most {} call(s) at once, ARI {}",
+        store.path().display(),
+        scenarios.len(),
+        if running.is_empty() {
+            "none".to_string()
+        } else {
+            running.join(", ")
+        },
+        config.max_concurrent,
+        config.ari.url
+    );
+    Ok(())
+}
+
+/// Runs the daemon until it is done, printing what it tells; SIGHUP reloads.
+async fn run_printing(
+    daemon: Daemon,
+    phone_of: HashMap<String, String>,
+) -> Result<(Summary, Tally), String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let daemon = daemon.with_notices(tx);
+    let reloader = tokio::spawn(reload_on_hangup(daemon.controller()));
+    let printer = tokio::spawn(print_notices(rx, phone_of));
+    let result = daemon::run(daemon, shutdown_signal()).await;
+    reloader.abort();
+    let tally = printer.await.unwrap_or_default();
+    Ok((result.map_err(|e| e.to_string())?, tally))
+}
+
+/// Prints each notice as it comes; the statuses of the calls given on the command line.
+async fn print_notices(
+    mut rx: mpsc::UnboundedReceiver<Notice>,
+    phone_of: HashMap<String, String>,
+) -> Tally {
+    let mut tally = Tally::default();
+    while let Some(notice) = rx.recv().await {
+        match notice {
+            Notice::Dialer(event) => print_dialer_event(event),
+            Notice::Call(o) => {
+                tally.add(&o);
+                let number = phone_of.get(&o.attempt_id).map_or("?", String::as_str);
+                println!(
+                    "{number}\t{}\t{}\t{}",
+                    o.attempt_id, o.summary.result, o.summary.status
+                );
+            }
+            Notice::Serving(addr) => eprintln!("HTTP API on http://{addr}"),
+            Notice::Stopping { grace } => {
+                eprintln!("stopping: no new calls; live calls get {grace:?} to finish")
+            }
+            Notice::GraceOver { live_calls } => {
+                eprintln!("grace time over: hanging up {live_calls} live call(s)")
+            }
+            Notice::Reloaded(Ok(r)) => eprintln!("reloaded: {} scenario(s)", r.scenarios.len()),
+            Notice::Reloaded(Err(e)) => eprintln!("reload failed: {e}"),
+        }
+    }
+    tally
+}
+
+fn print_dialer_event(event: DialerEvent) {
+    match event {
+        DialerEvent::Finished { attempt, end, .. } => println!(
+            "{}\t{}\t{}\t{}\t{}",
+            attempt.campaign, attempt.phone, attempt.id, end.result, end.status
+        ),
+        DialerEvent::CampaignChanged {
+            name,
+            state,
+            reason,
+        } => match reason {
+            Some(r) => eprintln!("campaign `{name}` is {state}: {r}"),
+            None => eprintln!("campaign `{name}` is {state}"),
+        },
+        DialerEvent::Alert { message, .. } => eprintln!("ALERT: {message}"),
+        DialerEvent::Recovered { attempts } => eprintln!(
+            "closed {attempts} attempt(s) left open by the previous run (never redialled under the same attempt)"
+        ),
+    }
+}
+
+fn print_classification(summary: &Summary) {
+    let Some(m) = &summary.classify else { return };
+    for (provider, l) in &m.latency {
+        eprintln!(
+            "classification {provider}: {} call(s), mean {} ms, max {} ms",
+            l.count,
+            l.mean_ms(),
+            l.max_ms
+        );
+    }
+    for (kind, n) in &m.errors {
+        eprintln!("classification errors {kind}: {n}");
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -222,5 +393,26 @@ pub(super) async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Each SIGHUP asks the daemon to reload its scenarios (the outcome is printed as a
+/// notice).
+async fn reload_on_hangup(controller: Controller) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            if controller.send(Control::Reload { reply: None }).is_err() {
+                return;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = controller;
     }
 }

@@ -4,6 +4,7 @@
 //! records each end with the lead's next step in one transaction.
 
 mod alerts;
+pub mod deployment;
 pub mod policy;
 mod recovery;
 
@@ -11,19 +12,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::ari::translate::Deployment;
 use crate::config::Config;
 use crate::core::call::{CallSetup, Lead};
 use crate::core::campaign::pacing::Pacer;
 use crate::core::scenario::Scenario;
 use crate::runtime::{CallOutcome, Runtime};
+use crate::scenario_set::SharedScenarios;
 use crate::store::campaigns::Transition;
 use crate::store::{
     AttemptEnd, AttemptStart, CampaignRecord, CampaignState, Finished, LeadState, Leased, Store,
     StoreError,
 };
+use deployment::{CampaignDialing, deployment};
 use policy::CampaignPolicy;
 
 /// How long the loop waits before trying a failed store step again.
@@ -82,6 +84,20 @@ pub struct DialerSummary {
     pub recovered: usize,
 }
 
+/// What the daemon tells a running dialer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// No new calls; return once the calls in flight have ended (and are recorded).
+    Stop,
+    /// Re-read the campaigns now (an operator changed one) instead of at the next
+    /// periodic refresh.
+    Refresh,
+    /// Start no new call on any campaign until `Resume`; calls in flight go on.
+    Hold,
+    /// Dial again after `Hold`.
+    Resume,
+}
+
 /// A campaign as the dialer holds it while running.
 struct Live {
     record: CampaignRecord,
@@ -105,10 +121,58 @@ struct Completion {
     started_call_ms: u64,
 }
 
+/// The dialer loop's state from one round to the next.
+struct LoopState {
+    campaigns: BTreeMap<String, Live>,
+    /// When the campaigns were last read (`None`: read them now).
+    refreshed: Option<Instant>,
+    round_robin: usize,
+    /// Ended calls not recorded yet.
+    arrived: Vec<Completion>,
+    /// A store that fails (disk full, …) must not end the loop: live calls still need
+    /// their ends recorded. A failed step is logged and the store left alone until then.
+    pause_until: Option<Instant>,
+    stopping: bool,
+    /// `Signal::Hold` is in force.
+    held: bool,
+    summary: DialerSummary,
+}
+
+impl LoopState {
+    fn new(recovered: usize) -> Self {
+        Self {
+            campaigns: BTreeMap::new(),
+            refreshed: None,
+            round_robin: 0,
+            arrived: Vec::new(),
+            pause_until: None,
+            stopping: false,
+            held: false,
+            summary: DialerSummary {
+                recovered,
+                ..DialerSummary::default()
+            },
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.campaigns.values().map(|l| l.in_flight as usize).sum()
+    }
+
+    fn apply(&mut self, signal: Signal) {
+        match signal {
+            Signal::Stop => self.stopping = true,
+            Signal::Refresh => self.refreshed = None,
+            Signal::Hold => self.held = true,
+            Signal::Resume => self.held = false,
+        }
+    }
+}
+
 pub struct Dialer {
     store: Arc<Store>,
     runtime: Runtime,
-    scenarios: BTreeMap<String, Arc<Scenario>>,
+    scenarios: SharedScenarios,
     config: Config,
     options: DialerOptions,
     events: Option<mpsc::UnboundedSender<DialerEvent>>,
@@ -121,11 +185,12 @@ fn transient(e: &StoreError) -> bool {
 }
 
 impl Dialer {
-    /// `scenarios` by name (the file stem campaigns refer to).
+    /// `scenarios` by name (the file stem campaigns refer to); a new call takes the
+    /// set as it is when the call starts.
     pub fn new(
         store: Arc<Store>,
         runtime: Runtime,
-        scenarios: BTreeMap<String, Arc<Scenario>>,
+        scenarios: SharedScenarios,
         config: Config,
         options: DialerOptions,
     ) -> Self {
@@ -155,102 +220,131 @@ impl Dialer {
         self.runtime.clock().wall_ms()
     }
 
-    /// Runs until `stop` turns true (then lets the calls in flight finish) or, with
-    /// `exit_when_idle`, until nothing is running. Attempts a crash left open are closed
-    /// first.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<DialerSummary, StoreError> {
-        let mut summary = DialerSummary {
-            recovered: self.recover().await?,
-            ..DialerSummary::default()
-        };
-        if summary.recovered > 0 {
+    /// Runs until told to `Stop` (then lets the calls in flight finish and records
+    /// them) or, with `exit_when_idle`, until nothing is running. Attempts a crash left
+    /// open are closed first. A closed `signals` channel counts as `Stop`.
+    pub async fn run(
+        self,
+        mut signals: mpsc::UnboundedReceiver<Signal>,
+    ) -> Result<DialerSummary, StoreError> {
+        let mut st = LoopState::new(self.recover().await?);
+        if st.summary.recovered > 0 {
             self.emit(DialerEvent::Recovered {
-                attempts: summary.recovered,
+                attempts: st.summary.recovered,
             });
         }
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
-        let mut campaigns: BTreeMap<String, Live> = BTreeMap::new();
-        let mut refreshed: Option<Instant> = None;
-        let mut round_robin = 0usize;
-        let mut arrived: Vec<Completion> = Vec::new();
-        // Once the stop sender is gone, `changed` would return at once forever.
-        let mut stop_open = true;
-        // A store that fails (disk full, …) must not end the loop: live calls still
-        // need their ends recorded. Failed steps are logged and tried again.
-        let mut pause_until: Option<Instant> = None;
+        let mut signals_open = true;
         loop {
-            let stopping = *stop.borrow() || !stop_open;
-            if pause_until.is_none_or(|p| p <= Instant::now()) {
-                pause_until = None;
-                if refreshed.is_none_or(|r| r.elapsed() >= self.options.refresh) {
-                    refreshed = Some(Instant::now());
-                    if let Err(e) = self.refresh(&mut campaigns).await {
-                        tracing::error!(error = %e, "cannot read campaigns from the store");
-                    }
-                }
+            if st.pause_until.is_none_or(|p| p <= Instant::now()) {
+                st.pause_until = None;
+                self.refresh_when_due(&mut st).await;
                 while let Ok(c) = done_rx.try_recv() {
-                    arrived.push(c);
+                    st.arrived.push(c);
                 }
-                if !arrived.is_empty() {
-                    // Idempotent: a batch that failed half-way is simply recorded again.
-                    match self.finish(&arrived, &mut campaigns).await {
-                        Ok(()) => {
-                            summary.attempts += arrived.len() as u64;
-                            arrived.clear();
-                        }
-                        Err(e) if arrived.len() > 1 && !transient(&e) => {
-                            // One bad item must not hold up every other call's end (and
-                            // with them the slots and a graceful stop): one at a time.
-                            tracing::error!(error = %e, calls = arrived.len(), "cannot record ended calls together; recording them one by one");
-                            arrived = self
-                                .finish_one_by_one(arrived, &mut campaigns, &mut summary)
-                                .await;
-                            if !arrived.is_empty() {
-                                pause_until = Some(Instant::now() + STORE_RETRY);
-                            }
-                        }
-                        Err(e) if !transient(&e) => {
-                            let c = arrived.remove(0);
-                            self.set_aside(c, &e, &mut campaigns);
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, calls = arrived.len(), "cannot record ended calls; trying again");
-                            pause_until = Some(Instant::now() + STORE_RETRY);
-                        }
-                    }
-                }
+                self.record_arrived(&mut st).await;
             }
-            let in_flight: usize = campaigns.values().map(|l| l.in_flight as usize).sum();
-            if stopping {
-                if in_flight == 0 && arrived.is_empty() {
-                    break;
-                }
-            } else if pause_until.is_none() {
-                if let Err(e) = self
-                    .dial(&mut campaigns, in_flight, &mut round_robin, &done_tx)
-                    .await
-                {
-                    tracing::error!(error = %e, "cannot lease leads; trying again");
-                    pause_until = Some(Instant::now() + STORE_RETRY);
-                }
-                if let Err(e) = self.complete_idle(&mut campaigns).await {
-                    tracing::warn!(error = %e, "cannot complete idle campaigns");
-                }
-                let running = campaigns
-                    .values()
-                    .any(|l| l.record.state == CampaignState::Running);
-                let in_flight: usize = campaigns.values().map(|l| l.in_flight as usize).sum();
-                if self.options.exit_when_idle && !running && in_flight == 0 && arrived.is_empty() {
-                    break;
-                }
+            if self.dial_round(&mut st, &done_tx).await.is_break() {
+                break;
             }
             tokio::select! {
-                c = done_rx.recv() => arrived.extend(c),
+                c = done_rx.recv() => st.arrived.extend(c),
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                changed = stop.changed(), if stop_open => stop_open = changed.is_ok(),
+                signal = signals.recv(), if signals_open => {
+                    signals_open = signal.is_some();
+                    st.apply(signal.unwrap_or(Signal::Stop));
+                }
             }
         }
-        Ok(summary)
+        Ok(st.summary)
+    }
+
+    /// Re-reads the campaigns when the refresh interval has passed (or one was asked).
+    async fn refresh_when_due(&self, st: &mut LoopState) {
+        if st
+            .refreshed
+            .is_some_and(|r| r.elapsed() < self.options.refresh)
+        {
+            return;
+        }
+        st.refreshed = Some(Instant::now());
+        if let Err(e) = self.refresh(&mut st.campaigns).await {
+            tracing::error!(error = %e, "cannot read campaigns from the store");
+        }
+    }
+
+    /// Records the calls that ended; what fails is kept to try again (finishing is
+    /// idempotent: a batch that failed half-way is simply recorded again).
+    async fn record_arrived(&self, st: &mut LoopState) {
+        if st.arrived.is_empty() {
+            return;
+        }
+        match self.finish(&st.arrived, &mut st.campaigns).await {
+            Ok(()) => {
+                st.summary.attempts += st.arrived.len() as u64;
+                st.arrived.clear();
+            }
+            Err(e) if st.arrived.len() > 1 && !transient(&e) => {
+                // One bad item must not hold up every other call's end (and with them
+                // the slots and a graceful stop): one at a time.
+                tracing::error!(error = %e, calls = st.arrived.len(), "cannot record ended calls together; recording them one by one");
+                let arrived = std::mem::take(&mut st.arrived);
+                st.arrived = self
+                    .finish_one_by_one(arrived, &mut st.campaigns, &mut st.summary)
+                    .await;
+                if !st.arrived.is_empty() {
+                    st.pause_until = Some(Instant::now() + STORE_RETRY);
+                }
+            }
+            Err(e) if !transient(&e) => {
+                let c = st.arrived.remove(0);
+                self.set_aside(c, &e, &mut st.campaigns);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, calls = st.arrived.len(), "cannot record ended calls; trying again");
+                st.pause_until = Some(Instant::now() + STORE_RETRY);
+            }
+        }
+    }
+
+    /// Starts what may start now and completes idle campaigns; `Break` once the loop
+    /// is done (stopped with nothing in flight, or idle with `exit_when_idle`).
+    async fn dial_round(
+        &self,
+        st: &mut LoopState,
+        done_tx: &mpsc::UnboundedSender<Completion>,
+    ) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow;
+        let nothing_on = |st: &LoopState| st.in_flight() == 0 && st.arrived.is_empty();
+        if st.stopping {
+            return if nothing_on(st) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            };
+        }
+        if st.pause_until.is_some() || st.held {
+            return ControlFlow::Continue(());
+        }
+        let in_flight = st.in_flight();
+        if let Err(e) = self
+            .dial(&mut st.campaigns, in_flight, &mut st.round_robin, done_tx)
+            .await
+        {
+            tracing::error!(error = %e, "cannot lease leads; trying again");
+            st.pause_until = Some(Instant::now() + STORE_RETRY);
+        }
+        if let Err(e) = self.complete_idle(&mut st.campaigns).await {
+            tracing::warn!(error = %e, "cannot complete idle campaigns");
+        }
+        let running = st
+            .campaigns
+            .values()
+            .any(|l| l.record.state == CampaignState::Running);
+        if self.options.exit_when_idle && !running && nothing_on(st) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 
     /// Re-reads campaigns from the store, keeping each one's pacing and calls in flight.
@@ -293,7 +387,7 @@ impl Dialer {
             .filter_map(|l| {
                 let problem = match &l.policy {
                     Err(e) => Some(format!("its settings are invalid: {e}")),
-                    Ok(_) if !self.scenarios.contains_key(&l.record.settings.scenario) => {
+                    Ok(_) if !self.scenarios.contains(&l.record.settings.scenario) => {
                         Some(format!(
                             "its scenario `{}` is not loaded (missing or does not compile)",
                             l.record.settings.scenario
@@ -370,7 +464,7 @@ impl Dialer {
             let Ok(policy) = live.policy.clone() else {
                 continue;
             };
-            let Some(scenario) = self.scenarios.get(&live.record.settings.scenario).cloned() else {
+            let Some(scenario) = self.scenarios.get(&live.record.settings.scenario) else {
                 continue;
             };
             let store = Arc::clone(&self.store);
@@ -410,7 +504,11 @@ impl Dialer {
         lease: Leased,
         done_tx: &mpsc::UnboundedSender<Completion>,
     ) {
-        let deployment = deployment(&self.config, record, &scenario, &lease.lead.phone);
+        let dialing = CampaignDialing {
+            prefix: record.settings.dial_prefix.as_deref(),
+            caller_id: record.settings.caller_id.as_deref(),
+        };
+        let deployment = deployment(&self.config, dialing, &scenario, &lease.lead.phone);
         let setup = CallSetup {
             attempt_id: lease.attempt.id.clone(),
             lead: Lead {
@@ -716,36 +814,6 @@ impl Dialer {
     }
 }
 
-/// The dial strings for a campaign's call: prefix and caller id from the campaign (or the
-/// configuration), never from the lead (seed 001).
-fn deployment(
-    config: &Config,
-    record: &CampaignRecord,
-    scenario: &Scenario,
-    phone: &str,
-) -> Deployment {
-    let prefix = record
-        .settings
-        .dial_prefix
-        .as_deref()
-        .unwrap_or(&config.dial.prefix);
-    Deployment {
-        app: config.ari.app.clone(),
-        customer_endpoint: config.dial_string_with(prefix, phone),
-        operators: config.operators.clone(),
-        caller_ids: config.caller_ids.clone(),
-        customer_caller_id: record
-            .settings
-            .caller_id
-            .clone()
-            .or_else(|| config.dial.caller_id.clone()),
-        sound_prefix: scenario.prompt_set.clone(),
-        amd_context: config.amd_context.clone(),
-        formats: config.dial.formats.clone(),
-        scenario_name: scenario.name.clone(),
-    }
-}
-
 /// The circuit breaker: a quota refusal pauses at once; so do too many technical
 /// failures in a row. Returns why, when it trips.
 fn breaker(live: &mut Live, result: &str) -> Option<String> {
@@ -787,16 +855,6 @@ mod tests {
     use super::*;
     use crate::core::campaign::settings::CampaignSettings;
 
-    fn config() -> Config {
-        Config::parse(
-            "t",
-            "ari: {url: \"http://127.0.0.1:1\", user: u, password: p, app: dialflow}\n\
-             dial: {template: \"PJSIP/{number}@trunk\", prefix: \"9\", caller_id: \"+15550100\"}\n",
-            |_| None,
-        )
-        .unwrap()
-    }
-
     fn record(settings: CampaignSettings) -> CampaignRecord {
         CampaignRecord {
             name: "c".into(),
@@ -806,15 +864,6 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
         }
-    }
-
-    fn scenario() -> Arc<Scenario> {
-        crate::load::compile_file(
-            std::path::Path::new("scenarios/salehi.yaml"),
-            &crate::load::LoadOptions::default(),
-        )
-        .scenario
-        .unwrap()
     }
 
     fn live(max_failures: u32) -> Live {
@@ -865,24 +914,5 @@ mod tests {
             breaker(&mut l, "failed:interrupted").is_none(),
             "our own crash"
         );
-    }
-
-    #[test]
-    fn prefix_and_caller_id_come_from_the_campaign_or_the_configuration() {
-        let scenario = scenario();
-        let d = deployment(
-            &config(),
-            &record(CampaignSettings::for_scenario("salehi")),
-            &scenario,
-            "+989121234567",
-        );
-        assert_eq!(d.customer_endpoint, "PJSIP/9989121234567@trunk");
-        assert_eq!(d.customer_caller_id.as_deref(), Some("+15550100"));
-        let mut own = CampaignSettings::for_scenario("salehi");
-        own.dial_prefix = Some("0".into());
-        own.caller_id = Some("+982100000000".into());
-        let d = deployment(&config(), &record(own), &scenario, "+989121234567");
-        assert_eq!(d.customer_endpoint, "PJSIP/0989121234567@trunk");
-        assert_eq!(d.customer_caller_id.as_deref(), Some("+982100000000"));
     }
 }

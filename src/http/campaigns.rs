@@ -125,7 +125,7 @@ pub async fn act(
         let record = blocking(move || store.campaign(&n)).await?;
         CampaignPolicy::compile(&record.settings)
             .map_err(|e| ApiError::bad_request(format!("campaign `{name}` cannot start: {e}")))?;
-        if !s.scenarios.contains_key(&record.settings.scenario) {
+        if !s.scenarios.contains(&record.settings.scenario) {
             return Err(ApiError::bad_request(format!(
                 "campaign `{name}` cannot start: the daemon has no scenario `{}` (missing or does not compile)",
                 record.settings.scenario
@@ -134,5 +134,6 @@ pub async fn act(
     }
     let store = s.store.clone();
     let record = blocking(move || store.transition(&name, change, None, now_ms())).await?;
+    s.campaigns_changed();
     Ok(Json(record))
 }

@@ -9,7 +9,6 @@ mod data;
 pub use campaigns::CampaignView;
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,15 +18,36 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 
-use crate::core::scenario::Scenario;
+use crate::daemon::{Control, Controller};
+use crate::scenario_set::SharedScenarios;
 use crate::store::{Store, StoreError};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<Store>,
-    /// The scenarios the daemon loaded: a campaign can start only with one of them.
-    pub scenarios: Arc<BTreeMap<String, Arc<Scenario>>>,
+    /// The scenarios the daemon serves: a campaign can start only with one of them.
+    pub scenarios: SharedScenarios,
+    /// The daemon's controls (`None` when the API runs without a daemon, in tests).
+    pub control: Option<Controller>,
+}
+
+impl ApiState {
+    /// Tells the dialer a campaign changed, so it acts on it now.
+    pub(crate) fn campaigns_changed(&self) {
+        if let Some(control) = &self.control {
+            let _ = control.send(Control::CampaignsChanged);
+        }
+    }
+
+    fn controller(&self) -> Result<&Controller, ApiError> {
+        self.control.as_ref().ok_or_else(|| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no daemon behind this API".into(),
+            )
+        })
+    }
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -56,6 +76,9 @@ pub fn router(state: ApiState) -> Router {
             get(data::attempts_csv),
         )
         .route("/api/dnc", get(data::dnc_list).post(data::dnc_add))
+        .route("/api/dialing/pause", post(pause_dialing))
+        .route("/api/dialing/resume", post(resume_dialing))
+        .route("/api/reload", post(reload))
         .with_state(state)
 }
 
@@ -65,10 +88,58 @@ async fn status(
 ) -> axum::Json<serde_json::Value> {
     let store =
         std::fs::canonicalize(s.store.path()).unwrap_or_else(|_| s.store.path().to_path_buf());
+    let paused = s.control.as_ref().is_some_and(Controller::is_paused);
     axum::Json(serde_json::json!({
         "store": store.display().to_string(),
         "version": env!("CARGO_PKG_VERSION"),
+        "dialing": if paused { "paused" } else { "on" },
     }))
+}
+
+/// `POST /api/dialing/pause`: no new call on any campaign (their states stay); calls
+/// on the line go on.
+async fn pause_dialing(
+    axum::extract::State(s): axum::extract::State<ApiState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    steer(&s, Control::Pause)
+}
+
+/// `POST /api/dialing/resume`: dial again after a pause.
+async fn resume_dialing(
+    axum::extract::State(s): axum::extract::State<ApiState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    steer(&s, Control::Resume)
+}
+
+fn steer(s: &ApiState, control: Control) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let pausing = matches!(control, Control::Pause);
+    s.controller()?.send(control).map_err(stopped)?;
+    Ok(axum::Json(serde_json::json!({
+        "dialing": if pausing { "paused" } else { "on" },
+    })))
+}
+
+/// `POST /api/reload`: compile the scenarios folder again and serve it, or (422) say
+/// why nothing changed.
+async fn reload(
+    axum::extract::State(s): axum::extract::State<ApiState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let reloaded = s
+        .controller()?
+        .reload()
+        .await
+        .map_err(stopped)?
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let scenarios: serde_json::Map<String, serde_json::Value> = reloaded
+        .scenarios
+        .into_iter()
+        .map(|(name, hash)| (name, hash.into()))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "scenarios": scenarios })))
+}
+
+fn stopped(e: crate::daemon::Stopped) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 /// Serves the API on `listener` until `stop` turns true.

@@ -9,12 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dialflow::classify::IntentProvider;
 use dialflow::classify::stt::SttProvider;
-use dialflow::classify::{Classifier, IntentProvider};
+use dialflow::config::Config;
 use dialflow::core::scenario::Scenario;
+use dialflow::daemon::{self, Classification};
 use dialflow::load::{self, LoadOptions};
 use dialflow::runtime::clock::Clock;
-use dialflow::runtime::rest::{AriClient, AriEndpoint};
 use dialflow::runtime::{Runtime, RuntimeTasks};
 use dialflow::sim::server::{self, SimConfig, SimHandle};
 
@@ -58,44 +59,49 @@ pub fn sim_config(scenario: &Scenario, speed: f64) -> SimConfig {
     }
 }
 
+/// A configuration for the simulator at `base_url`: its customers and operators, REST
+/// requests timing out after `timeout`, classifications after `classify_timeout`.
+pub fn sim_dialflow_config(
+    base_url: &str,
+    timeout: Duration,
+    classify_timeout: Duration,
+) -> Config {
+    Config::parse(
+        "test",
+        &format!(
+            "ari: {{url: \"{base_url}\", user: {USER}, password: {PASSWORD}, app: {APP}, timeout: {}ms}}\n\
+             dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
+             operators: {{sales: \"Local/op-answer@sim-operators\"}}\n\
+             classify: {{timeout: {}ms}}\n",
+            timeout.as_millis(),
+            classify_timeout.as_millis(),
+        ),
+        |_| None,
+    )
+    .expect("the test configuration parses")
+}
+
 /// dialflow's runtime, connected to the simulator at `base_url` (started from
-/// `sim_config`), with `timeout` for REST requests and classifications.
+/// `sim_config`), with `timeout` for REST requests and classifications, through the
+/// daemon's one way of starting it.
 pub async fn connect(
     base_url: &str,
     speed: f64,
     classify: Classify,
     timeout: Duration,
 ) -> (Runtime, RuntimeTasks) {
-    let endpoint = AriEndpoint {
-        base_url: base_url.to_string(),
-        user: USER.into(),
-        password: PASSWORD.into(),
-        app: APP.into(),
+    let (classification, classify_timeout) = match classify {
+        Classify::Simulated => (Classification::Configured, timeout),
+        Classify::Pipeline(stt, intent) => (
+            Classification::Providers { stt, intent },
+            timeout.max(Duration::from_secs(5)),
+        ),
     };
-    let client = AriClient::new(endpoint, timeout).expect("an ARI client");
-    let classifier = match classify {
-        Classify::Simulated => Classifier::Simulated {
-            client: client.clone(),
-            timeout,
-        },
-        Classify::Pipeline(stt, intent) => Classifier::Pipeline {
-            client: client.clone(),
-            http: reqwest::Client::new(),
-            stt,
-            intent,
-            timeout: timeout.max(Duration::from_secs(5)),
-            keep_recordings: false,
-            metrics: Default::default(),
-        },
-    };
-    Runtime::start(
-        client,
-        Clock::new(speed),
-        classifier,
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("the runtime connects to the simulator")
+    let config = sim_dialflow_config(base_url, timeout, classify_timeout);
+    let endpoint = daemon::endpoint(&config).expect("the test configuration has a password");
+    daemon::connect(&config, endpoint, Clock::new(speed), classification)
+        .await
+        .expect("the runtime connects to the simulator")
 }
 
 /// The simulated PBX and dialflow's runtime, both in this process.

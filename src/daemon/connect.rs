@@ -1,0 +1,78 @@
+//! The one place the live runtime is started: an ARI client from the endpoint, the
+//! classifier, and the event stream connected. The daemon, `run --scenario`'s calls,
+//! the tests and the runtime benchmark all come through here.
+
+use std::time::Duration;
+
+use crate::classify::stt::SttProvider;
+use crate::classify::{Classifier, IntentProvider};
+use crate::config::Config;
+use crate::runtime::clock::Clock;
+use crate::runtime::rest::{AriClient, AriEndpoint};
+use crate::runtime::{Runtime, RuntimeTasks};
+
+use super::DaemonError;
+
+/// How long the first event-stream connection may take before the start fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which classifier the runtime uses.
+#[derive(Debug, Clone, Default)]
+pub enum Classification {
+    /// The configuration's `classify:` section, API keys from the environment.
+    #[default]
+    Configured,
+    /// These providers, with the configuration's timeout and recording policy (tests
+    /// put stubs on loopback here).
+    Providers {
+        stt: SttProvider,
+        intent: IntentProvider,
+    },
+}
+
+/// The ARI endpoint `config` names (the password is needed from here on).
+pub fn endpoint(config: &Config) -> Result<AriEndpoint, DaemonError> {
+    Ok(AriEndpoint {
+        base_url: config.ari.url.clone(),
+        user: config.ari.user.clone(),
+        password: config.ari_password()?.to_string(),
+        app: config.ari.app.clone(),
+    })
+}
+
+/// Connects to `ari` and starts routing its events; returns once the event stream is up.
+pub async fn connect(
+    config: &Config,
+    ari: AriEndpoint,
+    clock: Clock,
+    classification: Classification,
+) -> Result<(Runtime, RuntimeTasks), DaemonError> {
+    let client = AriClient::new(ari, Duration::from_millis(config.timeout_ms()))?;
+    let classifier = classifier(config, &client, classification)?;
+    Ok(Runtime::start(client, clock, classifier, CONNECT_TIMEOUT).await?)
+}
+
+fn classifier(
+    config: &Config,
+    client: &AriClient,
+    classification: Classification,
+) -> Result<Classifier, DaemonError> {
+    let timeout = Duration::from_millis(config.classify_timeout_ms());
+    match classification {
+        Classification::Configured => {
+            Classifier::from_config(&config.classify, client.clone(), timeout, |k| {
+                std::env::var(k).ok()
+            })
+            .map_err(DaemonError::Classify)
+        }
+        Classification::Providers { stt, intent } => Ok(Classifier::Pipeline {
+            client: client.clone(),
+            http: reqwest::Client::new(),
+            stt,
+            intent,
+            timeout,
+            keep_recordings: config.classify.keep_recordings,
+            metrics: Default::default(),
+        }),
+    }
+}

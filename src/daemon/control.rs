@@ -1,0 +1,71 @@
+//! The daemon's control messages: one closed enum that every outside request becomes
+//! (an operator's command through the API, a signal the CLI caught, a test), handled
+//! in one place by the daemon's loop. A new capability adds a variant, not a task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::reload::{ReloadError, Reloaded};
+
+/// What can be asked of a running daemon.
+#[derive(Debug)]
+pub enum Control {
+    /// A campaign changed in the store (started, paused, stopped, new settings or
+    /// leads): the dialer re-reads the campaigns now rather than at its next refresh.
+    CampaignsChanged,
+    /// Start no new call on any campaign (campaign states stay as they are); calls
+    /// on the line go on. For maintenance of the PBX or a trunk.
+    Pause,
+    /// Dial again after `Pause`.
+    Resume,
+    /// Compile the scenarios folder again and serve new calls from it; a folder with
+    /// any file that does not compile changes nothing. Live calls keep their scenario.
+    Reload {
+        reply: Option<oneshot::Sender<Result<Reloaded, ReloadError>>>,
+    },
+    /// No new calls; the calls on the line get the grace time, then are hung up and
+    /// recorded; then `daemon::run` returns.
+    Shutdown,
+}
+
+/// The daemon has stopped: nothing takes control messages any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the daemon has stopped")]
+pub struct Stopped;
+
+/// A handle to send a daemon control messages (cheap to clone; the API holds one).
+#[derive(Debug, Clone)]
+pub struct Controller {
+    tx: mpsc::UnboundedSender<Control>,
+    paused: Arc<AtomicBool>,
+}
+
+impl Controller {
+    pub(super) fn new() -> (Self, mpsc::UnboundedReceiver<Control>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let paused = Arc::new(AtomicBool::new(false));
+        (Self { tx, paused }, rx)
+    }
+
+    pub fn send(&self, control: Control) -> Result<(), Stopped> {
+        self.tx.send(control).map_err(|_| Stopped)
+    }
+
+    /// Asks for a reload and waits for its outcome.
+    pub async fn reload(&self) -> Result<Result<Reloaded, ReloadError>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Control::Reload { reply: Some(reply) })?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Whether dialing is paused daemon-wide (`Control::Pause` in force).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+}

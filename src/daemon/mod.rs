@@ -1,0 +1,368 @@
+//! The daemon: the one spine every running dialflow goes through (`dialflow run`, the
+//! demo, the tests). In the shape of mini-redis's `server::run(listener, shutdown)`:
+//! `run(daemon, shutdown)` takes what it was given (configuration, ARI endpoint, the
+//! work, the API listener), starts the runtime, the work and the API, and drives them
+//! from one loop over `Control` messages until the work is done. The OS signal
+//! handler stays in the CLI: whatever future `shutdown` is, its end means
+//! `Control::Shutdown`.
+
+mod connect;
+mod control;
+mod reload;
+mod work;
+
+pub use connect::{Classification, connect, endpoint};
+pub use control::{Control, Controller, Stopped};
+pub use reload::{ReloadError, Reloaded};
+pub use work::Work;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::classify::metrics::Snapshot;
+use crate::config::{Config, ConfigError};
+use crate::dialer::DialerEvent;
+use crate::load::LoadOptions;
+use crate::runtime::clock::Clock;
+use crate::runtime::rest::{AriEndpoint, AriError};
+use crate::runtime::{CallOutcome, Runtime};
+use crate::store::StoreError;
+use work::{Running, WorkDone};
+
+/// How long API requests in progress may take to finish once the daemon stops: a slow
+/// upload or an export read by nobody must not hold the daemon up for ever.
+const API_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// What the daemon tells whoever watches it (the CLI prints it, the demo draws a
+/// progress bar, tests assert on it).
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// From the campaign dialer.
+    Dialer(DialerEvent),
+    /// A call of `Work::Calls` ended.
+    Call(Box<CallOutcome>),
+    /// The API is served at this address.
+    Serving(SocketAddr),
+    /// A shutdown began: no new calls; the live ones get `grace` to finish.
+    Stopping { grace: Duration },
+    /// The grace time is over: the calls still on are being hung up.
+    GraceOver { live_calls: usize },
+    /// A reload took effect, or changed nothing (and why).
+    Reloaded(Result<Reloaded, String>),
+}
+
+/// Why the daemon could not run (or stopped on an error).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("classification: {0}")]
+    Classify(String),
+    #[error("ARI: {0}")]
+    Ari(#[from] AriError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the {0} task failed: {1}")]
+    Task(&'static str, String),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Attempts recorded (campaigns) or calls that ended (`Work::Calls`).
+    pub attempts: u64,
+    /// Attempts a previous run left open, closed at start.
+    pub recovered: usize,
+    /// `Work::Calls`: calls that never ended (a shutdown came first).
+    pub unfinished: usize,
+    /// Classification latency and errors (none for the simulated classifier).
+    pub classify: Option<Snapshot>,
+}
+
+/// Everything a daemon is given before it runs.
+pub struct Daemon {
+    config: Config,
+    ari: AriEndpoint,
+    clock: Clock,
+    classification: Classification,
+    work: Work,
+    /// A runtime the caller started, used instead of connecting.
+    runtime: Option<Runtime>,
+    api: Option<TcpListener>,
+    load_options: LoadOptions,
+    notices: Option<mpsc::UnboundedSender<Notice>>,
+    controller: Controller,
+    control: mpsc::UnboundedReceiver<Control>,
+}
+
+impl Daemon {
+    /// A daemon doing `work` against the configuration's Asterisk, in real time, with
+    /// the configured classifier and no API.
+    pub fn new(config: Config, work: Work) -> Result<Daemon, DaemonError> {
+        let ari = endpoint(&config)?;
+        let (controller, control) = Controller::new();
+        let load_options = LoadOptions {
+            prompts_dir: Some(config.prompts.clone()),
+            no_environment: false,
+        };
+        Ok(Daemon {
+            config,
+            ari,
+            clock: Clock::new(1.0),
+            classification: Classification::Configured,
+            work,
+            runtime: None,
+            api: None,
+            load_options,
+            notices: None,
+            controller,
+            control,
+        })
+    }
+
+    /// Serves the HTTP API on `listener` (bound by the caller: port 0 in tests).
+    pub fn with_api(mut self, listener: TcpListener) -> Self {
+        self.api = Some(listener);
+        self
+    }
+
+    /// Runs calls on `clock` (compressed time for the demo and tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Runs on a runtime the caller connected (and stops), instead of connecting to
+    /// the endpoint: for tests that watch or steer the runtime itself (its live calls,
+    /// its health). Clock and classification are then the runtime's.
+    pub fn on_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    pub fn with_classification(mut self, classification: Classification) -> Self {
+        self.classification = classification;
+        self
+    }
+
+    /// How a reload compiles the scenarios folder.
+    pub fn with_load_options(mut self, options: LoadOptions) -> Self {
+        self.load_options = options;
+        self
+    }
+
+    /// Sends what happens to `tx`.
+    pub fn with_notices(mut self, tx: mpsc::UnboundedSender<Notice>) -> Self {
+        self.notices = Some(tx);
+        self
+    }
+
+    /// Where the API will answer, once running.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// A handle to send this daemon control messages, before or while it runs.
+    pub fn controller(&self) -> Controller {
+        self.controller.clone()
+    }
+}
+
+/// Runs the daemon until its work is done: `Work::Calls` all ended, campaigns idle
+/// with `exit_when_idle`, or a shutdown (`shutdown` completing, or
+/// `Control::Shutdown`) carried through its grace time.
+pub async fn run(
+    daemon: Daemon,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, DaemonError> {
+    let Daemon {
+        config,
+        ari,
+        clock,
+        classification,
+        work,
+        runtime,
+        api,
+        load_options,
+        notices,
+        controller,
+        control,
+    } = daemon;
+    let (runtime, tasks) = match runtime {
+        Some(runtime) => (runtime, None),
+        None => {
+            let (runtime, tasks) = connect(&config, ari, clock, classification).await?;
+            (runtime, Some(tasks))
+        }
+    };
+    let notify = Notify(notices);
+    let api = api.and_then(|listener| work.serve_api(listener, &controller, &notify));
+    let grace = config.shutdown_grace_ms();
+    let running = work.start(runtime.clone(), config, notify.clone());
+    let mut main = MainLoop {
+        runtime: runtime.clone(),
+        running,
+        controller,
+        notify,
+        load_options,
+        grace: Duration::from_millis(grace),
+        stopping: false,
+        grace_timer: None,
+    };
+    let done = main.run(control, shutdown).await;
+    if let Some(api) = api {
+        api.stop().await;
+    }
+    if let Some(tasks) = tasks {
+        tasks.stop().await;
+    }
+    let done = done?;
+    Ok(Summary {
+        attempts: done.attempts,
+        recovered: done.recovered,
+        unfinished: done.unfinished,
+        classify: runtime.classify_metrics(),
+    })
+}
+
+/// Sends notices to the watcher, if any.
+#[derive(Clone)]
+pub(crate) struct Notify(Option<mpsc::UnboundedSender<Notice>>);
+
+impl Notify {
+    pub(crate) fn send(&self, notice: Notice) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(notice);
+        }
+    }
+}
+
+/// What the loop waits on besides control messages.
+enum Event {
+    Control(Control),
+    GraceOver,
+}
+
+/// The daemon's loop: every outside request arrives as a `Control` and is handled in
+/// `handle`, one at a time, as in rust-analyzer's main loop.
+struct MainLoop {
+    runtime: Runtime,
+    running: Running,
+    controller: Controller,
+    notify: Notify,
+    load_options: LoadOptions,
+    grace: Duration,
+    stopping: bool,
+    grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl MainLoop {
+    async fn run(
+        &mut self,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<WorkDone, DaemonError> {
+        let mut shutdown = pin!(shutdown);
+        let mut shutdown_seen = false;
+        let mut work: JoinHandle<Result<WorkDone, DaemonError>> = self.running.take_task();
+        loop {
+            let event = tokio::select! {
+                () = &mut shutdown, if !shutdown_seen => {
+                    shutdown_seen = true;
+                    Event::Control(Control::Shutdown)
+                }
+                Some(c) = control.recv() => Event::Control(c),
+                () = grace_over(&mut self.grace_timer), if self.grace_timer.is_some() => Event::GraceOver,
+                done = &mut work => {
+                    return done.map_err(|e| DaemonError::Task("work", e.to_string()))?;
+                }
+            };
+            self.handle(event).await;
+        }
+    }
+
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::Control(Control::Shutdown) => self.shut_down(),
+            Event::GraceOver => {
+                self.grace_timer = None;
+                let live_calls = self.runtime.live_calls();
+                self.notify.send(Notice::GraceOver { live_calls });
+                self.runtime.shutdown_calls();
+            }
+            Event::Control(Control::CampaignsChanged) => self.running.refresh(),
+            Event::Control(Control::Pause) => {
+                self.controller.set_paused(true);
+                self.running.hold(true);
+            }
+            Event::Control(Control::Resume) => {
+                self.controller.set_paused(false);
+                self.running.hold(false);
+            }
+            Event::Control(Control::Reload { reply }) => {
+                let outcome = self.running.reload(&self.load_options).await;
+                self.notify.send(Notice::Reloaded(
+                    outcome
+                        .as_ref()
+                        .map(Clone::clone)
+                        .map_err(|e| e.to_string()),
+                ));
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+    }
+
+    /// No new calls; the live ones get the grace time (once: a second request changes
+    /// nothing).
+    fn shut_down(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        self.notify.send(Notice::Stopping { grace: self.grace });
+        self.running.stop();
+        self.grace_timer = Some(Box::pin(tokio::time::sleep(self.grace)));
+    }
+}
+
+async fn grace_over(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The API task, and how to stop it.
+pub(crate) struct ApiTask {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl ApiTask {
+    pub(crate) fn new(
+        stop: tokio::sync::watch::Sender<bool>,
+        task: JoinHandle<std::io::Result<()>>,
+    ) -> Self {
+        Self { stop, task }
+    }
+
+    /// Lets requests in progress finish, for `API_SHUTDOWN` at most.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(API_SHUTDOWN, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP requests still open after {API_SHUTDOWN:?}: closing them");
+            self.task.abort();
+        }
+    }
+}

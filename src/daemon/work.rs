@@ -1,0 +1,228 @@
+//! What a daemon does with its runtime: dial the store's campaigns (the daemon
+//! proper), or call a given list of numbers through one scenario (`run --scenario`).
+//! Each kind is started here and steered by the daemon's loop through `Running`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::reload::{self, ReloadError, Reloaded};
+use super::{ApiTask, Controller, DaemonError, Notice, Notify};
+use crate::config::Config;
+use crate::core::scenario::Scenario;
+use crate::dialer::{Dialer, DialerOptions, Signal};
+use crate::load::LoadOptions;
+use crate::runtime::Runtime;
+use crate::runtime::batch::{self, Pace, PlannedCall};
+use crate::scenario_set::SharedScenarios;
+use crate::store::Store;
+
+/// The daemon's work.
+pub enum Work {
+    /// Dial the store's running campaigns with the scenarios served (campaigns name
+    /// them by file stem); `exit_when_idle` returns once nothing runs.
+    Campaigns {
+        store: Arc<Store>,
+        scenarios: SharedScenarios,
+        exit_when_idle: bool,
+    },
+    /// Place these calls through one scenario, at most `pace` at once, then return.
+    Calls {
+        scenario: Arc<Scenario>,
+        calls: Vec<PlannedCall>,
+        pace: Pace,
+    },
+}
+
+/// What the work did once it returns.
+#[derive(Debug, Default)]
+pub(super) struct WorkDone {
+    pub attempts: u64,
+    pub recovered: usize,
+    pub unfinished: usize,
+}
+
+/// Started work: its task and how the loop steers it.
+pub(super) struct Running {
+    task: Option<JoinHandle<Result<WorkDone, DaemonError>>>,
+    steer: Steer,
+}
+
+enum Steer {
+    Dialer {
+        signals: mpsc::UnboundedSender<Signal>,
+        scenarios: SharedScenarios,
+        folder: PathBuf,
+    },
+    Calls {
+        stop: watch::Sender<bool>,
+    },
+}
+
+impl Work {
+    /// The API over the store, for campaign work (calls given on the command line
+    /// have no store to serve).
+    pub(super) fn serve_api(
+        &self,
+        listener: TcpListener,
+        controller: &Controller,
+        notify: &Notify,
+    ) -> Option<ApiTask> {
+        let Work::Campaigns {
+            store, scenarios, ..
+        } = self
+        else {
+            return None;
+        };
+        if let Ok(addr) = listener.local_addr() {
+            notify.send(Notice::Serving(addr));
+        }
+        let state = crate::http::ApiState {
+            store: Arc::clone(store),
+            scenarios: scenarios.clone(),
+            control: Some(controller.clone()),
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(crate::http::serve(listener, state, stop_rx));
+        Some(ApiTask::new(stop, task))
+    }
+
+    pub(super) fn start(self, runtime: Runtime, config: Config, notify: Notify) -> Running {
+        match self {
+            Work::Campaigns {
+                store,
+                scenarios,
+                exit_when_idle,
+            } => start_dialer(runtime, config, notify, store, scenarios, exit_when_idle),
+            Work::Calls {
+                scenario,
+                calls,
+                pace,
+            } => start_calls(runtime, notify, scenario, calls, pace),
+        }
+    }
+}
+
+fn start_dialer(
+    runtime: Runtime,
+    config: Config,
+    notify: Notify,
+    store: Arc<Store>,
+    scenarios: SharedScenarios,
+    exit_when_idle: bool,
+) -> Running {
+    let (signals, signals_rx) = mpsc::unbounded_channel();
+    let (events, mut events_rx) = mpsc::unbounded_channel();
+    let forward = tokio::spawn(async move {
+        while let Some(event) = events_rx.recv().await {
+            notify.send(Notice::Dialer(event));
+        }
+    });
+    let folder = config.scenarios.clone();
+    let options = DialerOptions {
+        max_concurrent: config.max_concurrent,
+        exit_when_idle,
+        ..DialerOptions::default()
+    };
+    let dialer =
+        Dialer::new(store, runtime, scenarios.clone(), config, options).with_events(events);
+    let task = tokio::spawn(async move {
+        let summary = dialer.run(signals_rx).await?;
+        // The dialer is gone, and with it the events' sender: every notice is out.
+        let _ = forward.await;
+        Ok(WorkDone {
+            attempts: summary.attempts,
+            recovered: summary.recovered,
+            unfinished: 0,
+        })
+    });
+    Running {
+        task: Some(task),
+        steer: Steer::Dialer {
+            signals,
+            scenarios,
+            folder,
+        },
+    }
+}
+
+fn start_calls(
+    runtime: Runtime,
+    notify: Notify,
+    scenario: Arc<Scenario>,
+    calls: Vec<PlannedCall>,
+    pace: Pace,
+) -> Running {
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let total = calls.len();
+        let ended = batch::run_all(&runtime, scenario, calls, pace, stop_rx, |outcome| {
+            notify.send(Notice::Call(Box::new(outcome.clone())));
+        })
+        .await
+        .len();
+        Ok(WorkDone {
+            attempts: ended as u64,
+            recovered: 0,
+            unfinished: total - ended,
+        })
+    });
+    Running {
+        task: Some(task),
+        steer: Steer::Calls { stop },
+    }
+}
+
+impl Running {
+    /// The work's task, for the loop to wait on (once).
+    pub(super) fn take_task(&mut self) -> JoinHandle<Result<WorkDone, DaemonError>> {
+        self.task
+            .take()
+            .unwrap_or_else(|| tokio::spawn(async { Ok(WorkDone::default()) }))
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Steer::Dialer { signals, .. } = &self.steer {
+            let _ = signals.send(signal);
+        }
+    }
+
+    /// No new calls; the work returns once the calls on the line have ended.
+    pub(super) fn stop(&self) {
+        match &self.steer {
+            Steer::Dialer { signals, .. } => {
+                let _ = signals.send(Signal::Stop);
+            }
+            Steer::Calls { stop } => {
+                let _ = stop.send(true);
+            }
+        }
+    }
+
+    pub(super) fn refresh(&self) {
+        self.signal(Signal::Refresh);
+    }
+
+    /// Holds (or resumes) new calls. Calls given on the command line are not held:
+    /// they are a test of a deployment, stopped with a shutdown.
+    pub(super) fn hold(&self, hold: bool) {
+        self.signal(if hold { Signal::Hold } else { Signal::Resume });
+    }
+
+    pub(super) async fn reload(&self, options: &LoadOptions) -> Result<Reloaded, ReloadError> {
+        match &self.steer {
+            Steer::Dialer {
+                scenarios, folder, ..
+            } => {
+                let reloaded = reload::reload(folder, options, scenarios).await?;
+                // Campaigns paused for a missing scenario may find it now.
+                self.refresh();
+                Ok(reloaded)
+            }
+            Steer::Calls { .. } => Err(ReloadError::NoFolder),
+        }
+    }
+}
