@@ -23,7 +23,7 @@ pub enum Control {
     /// Compile the scenarios folder again and serve new calls from it; a folder with
     /// any file that does not compile changes nothing. Live calls keep their scenario.
     Reload {
-        reply: Option<oneshot::Sender<Result<Reloaded, ReloadError>>>,
+        reply: Option<oneshot::Sender<Result<Reloaded, Arc<ReloadError>>>>,
     },
     /// No new calls; the calls on the line get the grace time, then are hung up and
     /// recorded; then `daemon::run` returns.
@@ -54,7 +54,7 @@ impl Controller {
     }
 
     /// Asks for a reload and waits for its outcome.
-    pub async fn reload(&self) -> Result<Result<Reloaded, ReloadError>, Stopped> {
+    pub async fn reload(&self) -> Result<Result<Reloaded, Arc<ReloadError>>, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.send(Control::Reload { reply: Some(reply) })?;
         answer.await.map_err(|_| Stopped)

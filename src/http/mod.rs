@@ -129,13 +129,28 @@ async fn reload(
         .reload()
         .await
         .map_err(stopped)?
-        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        .map_err(|e| reload_refused(&e))?;
     let scenarios: serde_json::Map<String, serde_json::Value> = reloaded
         .scenarios
         .into_iter()
         .map(|(name, hash)| (name, hash.into()))
         .collect();
     Ok(axum::Json(serde_json::json!({ "scenarios": scenarios })))
+}
+
+/// A folder that does not compile is the request's problem (422, with the
+/// diagnostics); one dialflow cannot read, or a run without a folder, is not.
+fn reload_refused(e: &crate::daemon::ReloadError) -> ApiError {
+    use crate::daemon::ReloadError;
+    let status = match e {
+        ReloadError::DoesNotCompile(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ReloadError::NoFolder => StatusCode::CONFLICT,
+        ReloadError::Folder(_) | ReloadError::Task(_) => {
+            tracing::error!("reload: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    ApiError(status, e.to_string())
 }
 
 fn stopped(e: crate::daemon::Stopped) -> ApiError {
