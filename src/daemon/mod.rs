@@ -8,14 +8,10 @@
 
 mod address;
 mod connect;
-mod control;
-mod reload;
 mod work;
 
 pub use address::{address_file, served_address};
 pub use connect::{Classification, connect, endpoint};
-pub use control::{Control, Controller, Stopped};
-pub use reload::{ReloadError, Reloaded};
 pub use work::Work;
 
 use std::future::Future;
@@ -30,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::classify::metrics::Snapshot;
 use crate::config::{Config, ConfigError};
+use crate::control::{Control, Controller, ReloadError, Reloaded};
 use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
 use crate::runtime::clock::Clock;

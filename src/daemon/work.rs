@@ -10,9 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::address::AddressFile;
-use super::reload::{self, ReloadError, Reloaded};
-use super::{ApiTask, Controller, DaemonError, Notice, Notify};
+use super::{ApiTask, DaemonError, Notice, Notify};
 use crate::config::Config;
+use crate::control::{self, Controller, ReloadError, Reloaded};
 use crate::core::scenario::Scenario;
 use crate::dialer::{Dialer, DialerOptions, Signal};
 use crate::load::LoadOptions;
@@ -219,7 +219,7 @@ impl Running {
             Steer::Dialer {
                 scenarios, folder, ..
             } => {
-                let reloaded = reload::reload(folder, options, scenarios).await?;
+                let reloaded = control::reload(folder, options, scenarios).await?;
                 // Campaigns paused for a missing scenario may find it now.
                 self.refresh();
                 Ok(reloaded)

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 
-use crate::daemon::{Control, Controller};
+use crate::control::{Control, Controller};
 use crate::scenario_set::SharedScenarios;
 use crate::store::{Store, StoreError};
 
@@ -140,8 +140,8 @@ async fn reload(
 
 /// A folder that does not compile is the request's problem (422, with the
 /// diagnostics); one dialflow cannot read, or a run without a folder, is not.
-fn reload_refused(e: &crate::daemon::ReloadError) -> ApiError {
-    use crate::daemon::ReloadError;
+fn reload_refused(e: &crate::control::ReloadError) -> ApiError {
+    use crate::control::ReloadError;
     let status = match e {
         ReloadError::DoesNotCompile(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ReloadError::NoFolder => StatusCode::CONFLICT,
@@ -153,7 +153,7 @@ fn reload_refused(e: &crate::daemon::ReloadError) -> ApiError {
     ApiError(status, e.to_string())
 }
 
-fn stopped(e: crate::daemon::Stopped) -> ApiError {
+fn stopped(e: crate::control::Stopped) -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
