@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dialflow::control::Control;
 use dialflow::core::campaign::settings::CampaignSettings;
-use dialflow::daemon::{Control, Daemon, Notice, Work};
+use dialflow::daemon::{Daemon, Notice, Work};
 use dialflow::load::LoadOptions;
 use dialflow::runtime::clock::Clock;
 use dialflow::scenario_set::{self, SharedScenarios};

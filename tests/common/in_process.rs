@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 
-use dialflow::daemon::{self, Controller, Daemon, DaemonError, Notice, Summary};
+use dialflow::control::Controller;
+use dialflow::daemon::{self, Daemon, DaemonError, Notice, Summary};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
