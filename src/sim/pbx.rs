@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use serde_json::{Value, json};
 
+use crate::ari::json as ari;
 use crate::core::testcase::{Answer, CustomerScript, OperatorScript};
-use crate::replay::ari_json as ari;
 
 /// What a simulated far end does.
 #[derive(Debug, Clone)]
