@@ -128,9 +128,7 @@ impl Classifier {
                         metrics.error("stt_retry");
                     }
                 }
-                if !keep_recordings
-                    && let Err(e) = client.delete_recording(recording).await
-                {
+                if !keep_recordings && let Err(e) = client.delete_recording(recording).await {
                     tracing::debug!(%recording, error = %e, "could not delete the recording");
                 }
                 let transcript = match transcript {
