@@ -24,13 +24,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::ari::client::{AriEndpoint, AriError};
 use crate::classify::metrics::Snapshot;
 use crate::config::{Config, ConfigError};
 use crate::control::{Control, Controller, ReloadError, Reloaded};
 use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
 use crate::runtime::clock::Clock;
-use crate::runtime::rest::{AriEndpoint, AriError};
 use crate::runtime::{CallOutcome, Runtime};
 use crate::store::StoreError;
 use work::{Running, WorkDone};
