@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::core::call::Classification;
+use crate::core::call::{Classification, FailureReason};
 use crate::core::scenario::IntentRule;
 use crate::runtime::rest::{AriClient, AriError};
 
@@ -102,15 +102,11 @@ impl Classifier {
                     Ok(Err(e)) => {
                         tracing::warn!(%recording, error = %e, "cannot fetch the recording");
                         metrics.error("recording");
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                     Err(_) => {
                         metrics.error("recording");
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                 };
                 metrics.observe("fetch", started.elapsed());
@@ -146,16 +142,12 @@ impl Classifier {
                     Err(stt::SttError::Quota(m)) => {
                         metrics.error("stt_quota");
                         tracing::error!(%recording, message = %m, "speech-to-text quota refused");
-                        return Classification::Quota {
-                            reason: "stt_quota".into(),
-                        };
+                        return Classification::quota(FailureReason::SttQuota);
                     }
                     Err(stt::SttError::Failure(m)) => {
                         metrics.error("stt_failure");
                         tracing::warn!(%recording, message = %m, "speech-to-text failed");
-                        return Classification::Failed {
-                            reason: "stt_failure".into(),
-                        };
+                        return Classification::failed(FailureReason::SttFailure);
                     }
                 };
                 if transcript.trim().is_empty() {
@@ -176,9 +168,7 @@ impl Classifier {
                             Err(llm::LlmError::Quota(m)) => {
                                 metrics.error("llm_quota");
                                 tracing::error!(%recording, message = %m, "intent classifier quota refused");
-                                Classification::Quota {
-                                    reason: "llm_quota".into(),
-                                }
+                                Classification::quota(FailureReason::LlmQuota)
                             }
                             Err(llm::LlmError::Failure(m)) => {
                                 // The transcript is good; the rules still know yes from no.
@@ -209,14 +199,10 @@ impl Classifier {
                     Ok(Err(AriError::Refused {
                         status: 404 | 413, ..
                     })) => {
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                     Ok(Err(_)) | Err(_) => {
-                        return Classification::Failed {
-                            reason: "stt_failure".into(),
-                        };
+                        return Classification::failed(FailureReason::SttFailure);
                     }
                 }
                 let path = format!("/sim/recordings/{recording}/transcript");
@@ -228,14 +214,10 @@ impl Classifier {
                         .unwrap_or("")
                         .to_string(),
                     Ok(Err(AriError::Refused { status: 404, .. })) => {
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                     Ok(Err(_)) | Err(_) => {
-                        return Classification::Failed {
-                            reason: "stt_failure".into(),
-                        };
+                        return Classification::failed(FailureReason::SttFailure);
                     }
                 };
                 rules::classify_with(&transcript, intents, scenario_rules)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use petgraph::graph::DiGraph;
 
+use super::call::{FAILED_PREFIX, FailureReason};
 use super::expr::{Expr, Template, VarPath};
 
 /// Index of a node in [`Scenario::nodes`].
@@ -360,6 +361,8 @@ pub struct ResultTable {
 
 impl Default for ResultTable {
     fn default() -> Self {
+        let stt_failure = FailureReason::SttFailure.result();
+        let any_failure = format!("{FAILED_PREFIX}*");
         let entries = [
             ("connected_to_operator", "CONNECTED"),
             ("not_interested", "NOT_INTERESTED"),
@@ -369,8 +372,8 @@ impl Default for ResultTable {
             ("disconnected", "DISCONNECTED"),
             ("unknown", "UNKNOWN"),
             // The seed's note (the later decision) over its quick reference.
-            ("failed:stt_failure", "NOT_INTERESTED"),
-            ("failed:*", "FAILED"),
+            (stt_failure.as_str(), "NOT_INTERESTED"),
+            (any_failure.as_str(), "FAILED"),
             ("busy", "BUSY"),
             ("power_off", "POWER_OFF"),
             ("banned", "BANNED"),
@@ -455,7 +458,7 @@ impl Default for Telephony {
             ],
             rang_out_result: "missed".into(),
             no_event_result: "user_didnt_answer".into(),
-            originate_failed_result: "failed:originate".into(),
+            originate_failed_result: FailureReason::Originate.result(),
             other_result: "missed".into(),
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::io::*;
 use super::pre_answer;
+use super::{FAILED_PREFIX, FailureReason};
 use crate::core::expr::{self, Value, VarPath};
 use crate::core::scenario::{NodeId, Outcome, Scenario, Target, Verb};
 
@@ -250,13 +251,13 @@ impl CallMachine {
             Input::Timer(id) => self.on_timer(now, id),
             Input::Shutdown => {
                 if self.phase == Phase::Dialing {
-                    self.finish_unanswered(now, "failed:shutdown".into(), true);
+                    self.finish_unanswered(now, FailureReason::Shutdown.result(), true);
                 } else {
                     // We cut the call short: its provisional result (often `hangup`) would
                     // blame the customer. A status already reported (a bridged call's
                     // CONNECTED) stands.
                     if self.reported.is_empty() {
-                        self.set_result("failed:shutdown".into());
+                        self.set_result(FailureReason::Shutdown.result());
                     }
                     self.end_call(now);
                 }
@@ -315,7 +316,11 @@ impl CallMachine {
                     if self.customer_gone {
                         self.complete(now, Outcome::Hangup, None);
                     } else {
-                        self.complete(now, Outcome::Failed, Some("recording"));
+                        self.complete(
+                            now,
+                            Outcome::Failed,
+                            Some(FailureReason::Recording.as_str()),
+                        );
                     }
                 }
             }
@@ -390,7 +395,11 @@ impl CallMachine {
                 // A bridge that cannot be made means no operator; other refusals surface
                 // through the events that follow (or the node's safety timer).
                 if matches!(self.wait, Wait::Operator { answered: true, .. }) {
-                    self.complete(now, Outcome::Failed, Some("operator_failed"));
+                    self.complete(
+                        now,
+                        Outcome::Failed,
+                        Some(FailureReason::OperatorFailed.as_str()),
+                    );
                 }
             }
         }
@@ -488,7 +497,7 @@ impl CallMachine {
             }
             self.steps += 1;
             if self.steps > self.scenario.limits.max_steps {
-                self.set_result("failed:step_budget".to_string());
+                self.set_result(FailureReason::StepBudget.result());
                 self.end_call(now);
                 return;
             }
@@ -581,7 +590,7 @@ impl CallMachine {
                     None => self.last_recording.clone(),
                 };
                 let Some(name) = name else {
-                    return Some((Outcome::Failed, Some("recording".into())));
+                    return Some((Outcome::Failed, Some(FailureReason::Recording.to_string())));
                 };
                 // Classification starts now, while the filler plays.
                 self.out.push_back(Command::Classify {
@@ -715,7 +724,7 @@ impl CallMachine {
                 let elapsed = self.elapsed(now);
                 match self.run_hook(script, function, elapsed) {
                     Some(name) if outcomes.contains(&name) => Some((Outcome::Hook(name), None)),
-                    _ => Some((Outcome::Failed, Some("hook".into()))),
+                    _ => Some((Outcome::Failed, Some(FailureReason::Hook.to_string()))),
                 }
             }
             Verb::Wait { duration_ms } => {
@@ -764,7 +773,7 @@ impl CallMachine {
                 .current
                 .is_some_and(|c| scenario.node(c).verb.is_terminal())
             {
-                self.set_result("failed:no_route".to_string());
+                self.set_result(FailureReason::NoRoute.result());
             }
             self.end_call(now);
             return None;
@@ -772,7 +781,10 @@ impl CallMachine {
         if let Some(r) = &route.result {
             self.set_result(r.clone());
         } else if outcome.is_failure() {
-            self.set_result(format!("failed:{}", reason.unwrap_or("unknown")));
+            self.set_result(format!(
+                "{FAILED_PREFIX}{}",
+                reason.unwrap_or(FailureReason::Unknown.as_str())
+            ));
         }
         if route.report {
             self.report_now();
@@ -819,10 +831,18 @@ impl CallMachine {
             Wait::Play { playback, .. } => {
                 let playback = playback.clone();
                 self.out.push_back(Command::StopPlayback { playback });
-                self.complete(now, Outcome::Failed, Some("playback"));
+                self.complete(now, Outcome::Failed, Some(FailureReason::Playback.as_str()));
             }
-            Wait::Record { .. } => self.complete(now, Outcome::Failed, Some("recording")),
-            Wait::Classify { .. } => self.complete(now, Outcome::Failed, Some("stt_failure")),
+            Wait::Record { .. } => self.complete(
+                now,
+                Outcome::Failed,
+                Some(FailureReason::Recording.as_str()),
+            ),
+            Wait::Classify { .. } => self.complete(
+                now,
+                Outcome::Failed,
+                Some(FailureReason::SttFailure.as_str()),
+            ),
             Wait::Gather { digits, .. } => {
                 let outcome = if digits.is_empty() {
                     Outcome::Timeout
@@ -861,7 +881,7 @@ impl CallMachine {
                     let (outcome, reason) = if self.customer_gone {
                         (Outcome::Hangup, None)
                     } else {
-                        (Outcome::Failed, Some("playback"))
+                        (Outcome::Failed, Some(FailureReason::Playback.as_str()))
                     };
                     self.complete(now, outcome, reason);
                     return;
@@ -1093,7 +1113,8 @@ impl CallMachine {
             self.out.push_back(Command::StopPlayback { playback: p });
         }
         if matches!(self.wait, Wait::Operator { .. }) {
-            let reason = (outcome == Outcome::Failed).then_some("operator_failed");
+            let reason =
+                (outcome == Outcome::Failed).then_some(FailureReason::OperatorFailed.as_str());
             self.complete(now, outcome, reason);
         }
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::call::FAILED_PREFIX;
 use crate::core::expr::parse_duration_ms;
 
 /// Retry rule for one result (or a `failed:*` style prefix).
@@ -60,7 +61,7 @@ pub fn default_rules() -> BTreeMap<String, RetryRule> {
         ("missed".into(), after("1h", 3)),
         ("user_didnt_answer".into(), after("1h", 3)),
         ("power_off".into(), after("2h", 3)),
-        ("failed:*".into(), after("5m", 3)),
+        (format!("{FAILED_PREFIX}*"), after("5m", 3)),
         ("not_interested".into(), RetryRule::Never(NeverWord::Never)),
     ])
 }
@@ -123,6 +124,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::call::FailureReason;
 
     fn policy() -> RetryPolicy {
         RetryPolicy::new(&default_rules()).unwrap()
@@ -152,13 +154,16 @@ mod tests {
     fn exact_entries_win_over_prefixes() {
         let mut rules = default_rules();
         rules.insert(
-            "failed:stt_quota".into(),
+            FailureReason::SttQuota.result(),
             RetryRule::Never(NeverWord::Never),
         );
         let p = RetryPolicy::new(&rules).unwrap();
-        assert_eq!(p.decide("failed:stt_quota", 1, 1, 10), Next::Done);
         assert_eq!(
-            p.decide("failed:recording", 1, 1, 10),
+            p.decide(&FailureReason::SttQuota.result(), 1, 1, 10),
+            Next::Done
+        );
+        assert_eq!(
+            p.decide(&FailureReason::Recording.result(), 1, 1, 10),
             Next::RetryAfter(300_000)
         );
     }
