@@ -623,6 +623,34 @@ impl Default for Limits {
 mod tests {
     use super::*;
 
+    /// The language reference gives each verb the outcomes `own_outcomes` defines, and
+    /// says which one `next` routes.
+    #[test]
+    fn the_docs_give_each_verb_its_outcomes() {
+        let docs = include_str!("../../docs/scenario-language.md");
+        for kind in VerbKind::ALL {
+            let heading = format!("### `{kind}`");
+            let section = docs
+                .split(&heading)
+                .nth(1)
+                .and_then(|s| s.split("\n#").next())
+                .unwrap_or_else(|| panic!("docs/scenario-language.md has a `{heading}` section"));
+            let own = kind.own_outcomes();
+            for outcome in own {
+                assert!(section.contains(&format!("`{outcome}`")), "{kind}: `{outcome}`");
+            }
+            if own.is_empty() {
+                assert!(section.to_lowercase().contains("no outcomes"), "{kind}");
+            }
+            if let Some(p) = kind.primary_outcome() {
+                let said = section.contains(&format!("`next` routes `{p}`"))
+                    || section.contains(&format!("| `{p}` |"))
+                    || (own == [p.clone()] && section.contains("`next` routes it"));
+                assert!(said, "{kind}: the docs say `next` routes `{p}`");
+            }
+        }
+    }
+
     #[test]
     fn a_verbs_own_outcomes_have_names_of_their_own() {
         for kind in VerbKind::ALL {

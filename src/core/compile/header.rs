@@ -7,11 +7,13 @@ use std::ops::Range;
 use serde_saphyr::Location;
 
 use super::Cx;
-use super::names::{did_you_mean, is_file_name, is_identifier, is_result_name};
+use super::names::{
+    did_you_mean, is_file_name, is_identifier, is_result_name, reserved_outcome_names,
+};
 use super::parse::Header;
 use crate::core::diagnostic::{Code, Severity};
 use crate::core::scenario::{
-    IntentRule, Limits, Outcome, PANEL_STATUSES, ResultTable, Telephony, UNKNOWN_INTENT, VerbKind,
+    IntentRule, Limits, PANEL_STATUSES, ResultTable, Telephony, UNKNOWN_INTENT, VerbKind,
 };
 use crate::core::source::{IntentRuleSrc, LimitsSrc, S, TelephonySrc};
 
@@ -47,6 +49,7 @@ impl Cx<'_> {
             rules: Vec::new(),
         };
         let mut intent_at: HashMap<String, Range<usize>> = HashMap::new();
+        let reserved = reserved_outcome_names(VerbKind::Classify);
         for (intent, rule) in &header.intents.0 {
             let bytes = self.span(&intent.referenced);
             let n = intent.value.as_str();
@@ -56,7 +59,7 @@ impl Cx<'_> {
                     bytes,
                     format!("intent `{n}` must be an identifier (letters, digits, `_`)"),
                 );
-            } else if is_classify_builtin(n) {
+            } else if reserved.iter().any(|r| r == n) {
                 self.error(
                     Code::BadName,
                     bytes,
@@ -289,14 +292,4 @@ impl Cx<'_> {
         );
         l
     }
-}
-
-/// A name an intent cannot take: one of classify's own outcomes, or a word routes use.
-fn is_classify_builtin(name: &str) -> bool {
-    name == "default"
-        || name == Outcome::Exhausted.name()
-        || VerbKind::Classify
-            .own_outcomes()
-            .iter()
-            .any(|o| o.name() == name)
 }

@@ -1,6 +1,16 @@
 //! Names in a scenario: what makes a valid identifier, file or result name, and the
 //! "did you mean" suggestions for a misspelt one.
 
+use crate::core::scenario::{Outcome, VerbKind};
+
+/// The names a node's declared outcomes (a classify's intents, a hook's outcomes) cannot
+/// take: the verb's own outcomes, then the words every node's routes give a meaning.
+pub(super) fn reserved_outcome_names(kind: VerbKind) -> Vec<String> {
+    let own = kind.own_outcomes().iter().map(Outcome::name);
+    own.chain(["default".to_string(), Outcome::Exhausted.name()])
+        .collect()
+}
+
 /// The closest candidate, if it is close enough to be a likely typo: a small edit
 /// distance, or a shared beginning (`conected` for `connected_to_operator`).
 pub(super) fn closest<'a>(

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::{NodeCtx, NodeState};
 use crate::core::compile::Cx;
-use crate::core::compile::names::{did_you_mean, is_identifier};
+use crate::core::compile::names::{did_you_mean, is_identifier, reserved_outcome_names};
 use crate::core::diagnostic::{Code, Diagnostic, Severity, SourceText};
-use crate::core::scenario::{HookScript, Verb};
+use crate::core::scenario::{HookScript, Verb, VerbKind};
 use crate::core::source::{HookSrc, S};
 use crate::hooks;
 
@@ -18,12 +18,17 @@ impl Cx<'_> {
         let h = &hook.value;
         let mut outcomes: Vec<String> = Vec::new();
         let declared: &[S<String>] = h.outcomes.as_ref().map_or(&[], |o| o.value.as_slice());
+        let reserved = reserved_outcome_names(VerbKind::Hook);
         for o in declared {
             let bytes = self.span(&o.referenced);
-            if !is_identifier(&o.value)
-                || ["failed", "default", "exhausted"].contains(&o.value.as_str())
-            {
-                self.error(Code::BadName, bytes, format!("hook outcome `{}` must be an identifier other than failed, default and exhausted", o.value));
+            if !is_identifier(&o.value) || reserved.contains(&o.value) {
+                let (last, others) = reserved.split_last().expect("`default` is reserved");
+                let message = format!(
+                    "hook outcome `{}` must be an identifier other than {} and {last}",
+                    o.value,
+                    others.join(", ")
+                );
+                self.error(Code::BadName, bytes, message);
             } else if outcomes.contains(&o.value) {
                 self.error(
                     Code::DuplicateName,
