@@ -637,7 +637,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("docs/scenario-language.md has a `{heading}` section"));
             let own = kind.own_outcomes();
             for outcome in own {
-                assert!(section.contains(&format!("`{outcome}`")), "{kind}: `{outcome}`");
+                assert!(
+                    section.contains(&format!("`{outcome}`")),
+                    "{kind}: `{outcome}`"
+                );
             }
             if own.is_empty() {
                 assert!(section.to_lowercase().contains("no outcomes"), "{kind}");

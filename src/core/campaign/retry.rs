@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::core::call::FAILED_PREFIX;
-use crate::core::expr::parse_duration_ms;
+use crate::core::expr::{DurationError, parse_duration_ms};
 
 /// Retry rule for one result (or a `failed:*` style prefix).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,19 +66,34 @@ pub fn default_rules() -> BTreeMap<String, RetryRule> {
     ])
 }
 
+/// A retry rule that cannot be used; the message names its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetryRuleError {
+    #[error("retries: `{0}` is not a result name")]
+    NotAResult(String),
+    #[error("retries.{result}.after: {source}")]
+    BadDelay {
+        result: String,
+        source: DurationError,
+    },
+}
+
 impl RetryPolicy {
-    /// Builds the table from the campaign's rules, each checked; the error names the key.
-    pub fn new(rules: &BTreeMap<String, RetryRule>) -> Result<Self, String> {
+    /// Builds the table from the campaign's rules, each checked.
+    pub fn new(rules: &BTreeMap<String, RetryRule>) -> Result<Self, RetryRuleError> {
         let mut out = Vec::with_capacity(rules.len());
         for (result, rule) in rules {
             if result.is_empty() || result.trim() != result {
-                return Err(format!("retries: `{result}` is not a result name"));
+                return Err(RetryRuleError::NotAResult(result.clone()));
             }
             let retry = match rule {
                 RetryRule::Never(_) => None,
                 RetryRule::After { after, max } => {
-                    let after_ms = parse_duration_ms(after)
-                        .map_err(|m| format!("retries.{result}.after: {m}"))?;
+                    let after_ms =
+                        parse_duration_ms(after).map_err(|source| RetryRuleError::BadDelay {
+                            result: result.clone(),
+                            source,
+                        })?;
                     Some(Retry {
                         after_ms,
                         max: *max,
@@ -177,7 +192,7 @@ mod tests {
                 max: 1,
             },
         )]);
-        let e = RetryPolicy::new(&rules).unwrap_err();
+        let e = RetryPolicy::new(&rules).unwrap_err().to_string();
         assert!(e.starts_with("retries.busy.after:"), "{e}");
     }
 }

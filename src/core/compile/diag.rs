@@ -179,16 +179,8 @@ impl Cx<'_> {
                 ExprErrorKind::TypeMismatch => Code::TypeMismatch,
                 ExprErrorKind::UnknownFunction => Code::UnknownFunction,
                 ExprErrorKind::BadRegex => Code::BadRegex,
-            };
-            // Literals checked against declarations are about intents or results.
-            let code = if code == Code::TypeMismatch
-                && err.message.contains("is not a declared intent")
-            {
-                Code::UnknownIntent
-            } else if code == Code::TypeMismatch && err.message.contains("is not a known result") {
-                Code::UnknownResult
-            } else {
-                code
+                ExprErrorKind::UnknownIntent => Code::UnknownIntent,
+                ExprErrorKind::UnknownResult => Code::UnknownResult,
             };
             self.error(code, bytes, err.message);
         }
@@ -205,7 +197,7 @@ impl Cx<'_> {
         let Some(v) = value else { return default_ms };
         let bytes = self.span(&v.referenced);
         let parsed = match &v.value {
-            Scalar::Str(s) => expr::parse_duration_ms(s),
+            Scalar::Str(s) => expr::parse_duration_ms(s).map_err(|e| e.to_string()),
             Scalar::Num(n) => Err(format!(
                 "`{field}: {n}` needs a unit: write `{n}s` or `{n}ms`"
             )),

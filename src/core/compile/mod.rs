@@ -41,7 +41,32 @@ pub struct Environment {
     /// The prompt set's audio files; `None` skips the prompt checks (`--no-environment`).
     pub prompts: Option<PromptCatalog>,
     /// Hook scripts by the path written in the scenario: their text, or why it cannot be read.
-    pub scripts: BTreeMap<String, Result<String, String>>,
+    pub scripts: BTreeMap<String, Result<String, ScriptUnreadable>>,
+}
+
+/// Why a hook script the scenario names could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct ScriptUnreadable {
+    /// The file as the reader looked for it.
+    pub path: String,
+    /// The reader's words (the I/O error).
+    pub reason: String,
+}
+
+/// Why a prompt file cannot be played as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromptUnusable {
+    #[error("not a readable WAV file ({0})")]
+    NotWav(String),
+    #[error(
+        "{sample_rate} Hz, {channels} channel(s), {bits_per_sample}-bit: prompts must be 8000 Hz mono 16-bit (sox in.wav -r 8000 -c 1 -b 16 out.wav)"
+    )]
+    WrongFormat {
+        sample_rate: u32,
+        channels: u16,
+        bits_per_sample: u16,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -50,7 +75,7 @@ pub struct PromptCatalog {
     pub dir: String,
     pub exists: bool,
     /// Prompt name → audio length in milliseconds, or why the file is unusable.
-    pub files: BTreeMap<String, Result<u64, String>>,
+    pub files: BTreeMap<String, Result<u64, PromptUnusable>>,
 }
 
 /// Everything compilation produced.
@@ -286,7 +311,7 @@ impl Cx<'_> {
 
 fn content_hash(
     text: &str,
-    scripts: &BTreeMap<String, Result<String, String>>,
+    scripts: &BTreeMap<String, Result<String, ScriptUnreadable>>,
     used: &HashMap<String, Option<Arc<HookScript>>>,
 ) -> ContentHash {
     let mut hasher = Sha256::new();

@@ -7,7 +7,7 @@ use super::Cx;
 use super::names::{closest, is_identifier};
 use super::parse::NodeEntry;
 use crate::core::diagnostic::Code;
-use crate::core::expr::{self, Scope, Type, VarPath};
+use crate::core::expr::{self, Scope, ScopeError, Type, VarPath};
 use crate::core::scenario::{NodeId, ResultTable};
 use crate::core::source::Scalar;
 
@@ -23,7 +23,38 @@ pub(super) struct GuardScope<'a> {
 }
 
 impl Scope for GuardScope<'_> {
-    fn lookup(&self, path: &VarPath) -> Result<Type, String> {
+    fn lookup(&self, path: &VarPath) -> Result<Type, ScopeError> {
+        self.variable_type(path)
+            .map_err(ScopeError::UnknownVariable)
+    }
+
+    fn check_literal(&self, path: &VarPath, literal: &str) -> Result<(), ScopeError> {
+        match path.to_string().as_str() {
+            "intent" if !self.intents.iter().any(|i| i == literal) => {
+                let hint = closest(literal, self.intents.iter().map(String::as_str))
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                Err(ScopeError::UnknownIntent(format!(
+                    "`{literal}` is not a declared intent (declared: {}){hint}",
+                    self.intents.join(", ")
+                )))
+            }
+            "result" if !self.results.knows(literal) => Err(ScopeError::UnknownResult(format!(
+                "`{literal}` is not a known result"
+            ))),
+            "amd.status" if !["HUMAN", "MACHINE", "NOTSURE"].contains(&literal) => {
+                Err(ScopeError::NeverHeld(format!(
+                    "`{literal}` is not an AMD status (HUMAN, MACHINE, NOTSURE)"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl GuardScope<'_> {
+    /// The type of a variable, or the words saying why there is no such variable.
+    fn variable_type(&self, path: &VarPath) -> Result<Type, String> {
         let parts: Vec<&str> = path.0.iter().map(String::as_str).collect();
         match parts.as_slice() {
             ["intent" | "transcript" | "digits" | "result"] => Ok(Type::Str),
@@ -77,27 +108,6 @@ impl Scope for GuardScope<'_> {
                     "unknown variable `{path}`{hint}; variables are intent, transcript, digits, result, attempt, elapsed, amd.*, lead.*, vars.* and visits.*"
                 ))
             }
-        }
-    }
-
-    fn check_literal(&self, path: &VarPath, literal: &str) -> Result<(), String> {
-        match path.to_string().as_str() {
-            "intent" if !self.intents.iter().any(|i| i == literal) => {
-                let hint = closest(literal, self.intents.iter().map(String::as_str))
-                    .map(|c| format!("; did you mean `{c}`?"))
-                    .unwrap_or_default();
-                Err(format!(
-                    "`{literal}` is not a declared intent (declared: {}){hint}",
-                    self.intents.join(", ")
-                ))
-            }
-            "result" if !self.results.knows(literal) => {
-                Err(format!("`{literal}` is not a known result"))
-            }
-            "amd.status" if !["HUMAN", "MACHINE", "NOTSURE"].contains(&literal) => Err(format!(
-                "`{literal}` is not an AMD status (HUMAN, MACHINE, NOTSURE)"
-            )),
-            _ => Ok(()),
         }
     }
 }
