@@ -11,7 +11,7 @@ use super::io::*;
 use super::pre_answer;
 use super::{FAILED_PREFIX, FailureReason};
 use crate::core::expr::{self, Value, VarPath};
-use crate::core::scenario::{NodeId, Outcome, Scenario, Target, Verb};
+use crate::core::scenario::{NodeId, Outcome, Scenario, Target, UNKNOWN_INTENT, Verb};
 
 /// A prompt whose length is unknown (checked without the environment) gets this long.
 const UNKNOWN_PROMPT_MS: u64 = 60_000;
@@ -979,7 +979,11 @@ impl CallMachine {
         let (outcome, reason) = match result.clone() {
             Classification::Intent { intent, transcript } => {
                 let known = self.intents.contains(&intent);
-                let intent = if known { intent } else { "unknown".to_string() };
+                let intent = if known {
+                    intent
+                } else {
+                    UNKNOWN_INTENT.to_string()
+                };
                 self.transcript = Some(transcript);
                 self.intent = Some(intent.clone());
                 // The scenario's `post` hook may correct the intent; it sees the intent and

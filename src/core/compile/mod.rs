@@ -5,7 +5,7 @@
 //! [`Environment`]. Compilation never stops at the first problem: the YAML is parsed
 //! node by node so that a typo in one node does not hide the mistakes in the others.
 //!
-//! This file is the driver; each pass is a module, run in order by [`Cx::semantics`]:
+//! This file is the driver; each pass is a module, run in order by `Cx::semantics`:
 //! `parse` (YAML to the spanned source tree), `header` (name, intents, results,
 //! telephony, limits), `graph` (node ids, start, whole-flow checks), `scope` (what
 //! guards may read), `verbs` (one function per verb), `routes`, `prompts` and
@@ -201,51 +201,6 @@ impl Cx<'_> {
         self.semantics(header, nodes, env)
     }
 
-    /// The verbs and routes passes over every node that parsed. The nodes, when every
-    /// one of them compiled.
-    fn compile_nodes(
-        &mut self,
-        header: &Header,
-        nodes: &[NodeEntry],
-        declared: &Declared,
-        env: &Environment,
-    ) -> (Option<Vec<Node>>, NodeState) {
-        let vars = self.collect_vars(nodes);
-        let defaults = self.defaults(header, nodes, declared.intents);
-        let scope = GuardScope {
-            intents: declared.intents,
-            results: declared.results,
-            nodes: declared.ids,
-            vars: &vars,
-        };
-        let record_nodes: HashSet<&str> = nodes
-            .iter()
-            .filter(|e| e.src.as_ref().is_some_and(|n| n.record.is_some()))
-            .map(|e| e.name.value.as_str())
-            .collect();
-        let mut state = NodeState::default();
-        let mut compiled = Vec::with_capacity(nodes.len());
-        for entry in nodes {
-            let ctx = NodeCtx {
-                name: &entry.name,
-                intents: declared.intents,
-                results: declared.results,
-                ids: declared.ids,
-                defaults: &defaults,
-                scope: &scope,
-                record_nodes: &record_nodes,
-                env,
-            };
-            compiled.push(
-                entry
-                    .src
-                    .as_ref()
-                    .and_then(|src| self.node(&ctx, src, &mut state)),
-            );
-        }
-        (compiled.into_iter().collect(), state)
-    }
-
     /// The passes after parsing, in order; each reports what it finds and hands the
     /// next what it needs.
     fn semantics(
@@ -306,6 +261,51 @@ impl Cx<'_> {
             graph,
             tests,
         })
+    }
+
+    /// The verbs and routes passes over every node that parsed. The nodes, when every
+    /// one of them compiled.
+    fn compile_nodes(
+        &mut self,
+        header: &Header,
+        nodes: &[NodeEntry],
+        declared: &Declared,
+        env: &Environment,
+    ) -> (Option<Vec<Node>>, NodeState) {
+        let vars = self.collect_vars(nodes);
+        let defaults = self.defaults(header, nodes, declared.intents);
+        let scope = GuardScope {
+            intents: declared.intents,
+            results: declared.results,
+            nodes: declared.ids,
+            vars: &vars,
+        };
+        let record_nodes: HashSet<&str> = nodes
+            .iter()
+            .filter(|e| e.src.as_ref().is_some_and(|n| n.record.is_some()))
+            .map(|e| e.name.value.as_str())
+            .collect();
+        let mut state = NodeState::default();
+        let mut compiled = Vec::with_capacity(nodes.len());
+        for entry in nodes {
+            let ctx = NodeCtx {
+                name: &entry.name,
+                intents: declared.intents,
+                results: declared.results,
+                ids: declared.ids,
+                defaults: &defaults,
+                scope: &scope,
+                record_nodes: &record_nodes,
+                env,
+            };
+            compiled.push(
+                entry
+                    .src
+                    .as_ref()
+                    .and_then(|src| self.node(&ctx, src, &mut state)),
+            );
+        }
+        (compiled.into_iter().collect(), state)
     }
 }
 
