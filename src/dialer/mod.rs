@@ -22,8 +22,8 @@ use crate::runtime::{CallOutcome, Runtime};
 use crate::scenario_set::SharedScenarios;
 use crate::store::campaigns::Transition;
 use crate::store::{
-    AttemptEnd, AttemptStart, CampaignRecord, CampaignState, Finished, LeadState, Leased, Store,
-    StoreError,
+    AttemptEnd, AttemptStart, CampaignRecord, CampaignState, ErrorKind, Finished, LeadState,
+    Leased, Store, StoreError,
 };
 use deployment::{CampaignDialing, deployment};
 use policy::CampaignPolicy;
@@ -181,7 +181,7 @@ pub struct Dialer {
 /// Whether a store error may pass if tried again (the disk, a lock), unlike a record
 /// that cannot be read or an attempt the store does not know.
 fn transient(e: &StoreError) -> bool {
-    matches!(e, StoreError::Db(_))
+    e.kind() == ErrorKind::Io
 }
 
 impl Dialer {
@@ -794,7 +794,7 @@ impl Dialer {
                 match store.transition(&n, Transition::Complete, None, now) {
                     Ok(record) => Ok(Some(record)),
                     // Changed meanwhile (paused by an operator, leads added): not idle.
-                    Err(StoreError::BadTransition { .. } | StoreError::Invalid(_)) => Ok(None),
+                    Err(e) if e.kind() == ErrorKind::Conflict => Ok(None),
                     Err(e) => Err(e),
                 }
             })
@@ -847,7 +847,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Invalid(format!("a store task failed: {e}")))?
+        .map_err(StoreError::TaskFailed)?
 }
 
 #[cfg(test)]
