@@ -281,7 +281,7 @@ impl Classifier {
                 transcript_path,
             } => stt::SttProvider::Http {
                 url: url.clone(),
-                upload: if upload == "raw" {
+                upload: if *upload == crate::config::Upload::Raw {
                     stt::Upload::Raw
                 } else {
                     stt::Upload::Multipart {
