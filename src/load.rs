@@ -104,35 +104,62 @@ pub fn read_prompt_set(dir: &Path) -> PromptCatalog {
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        catalog
-            .files
-            .insert(stem.to_string(), prompt_length_ms(&path));
+        catalog.files.insert(
+            stem.to_string(),
+            prompt_length_ms(&path).map_err(|e| e.to_string()),
+        );
     }
     catalog
 }
 
+/// Why a prompt cannot be played by Asterisk as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("not a readable WAV file ({0})")]
+    Unreadable(#[from] hound::Error),
+    #[error(
+        "{rate} Hz, {channels} channel(s), {bits}-bit: prompts must be 8000 Hz mono 16-bit (sox in.wav -r 8000 -c 1 -b 16 out.wav)"
+    )]
+    Format { rate: u32, channels: u16, bits: u16 },
+}
+
 /// The length of a prompt in milliseconds, or why Asterisk could not play it as is.
-pub fn prompt_length_ms(path: &Path) -> Result<u64, String> {
-    let reader =
-        hound::WavReader::open(path).map_err(|e| format!("not a readable WAV file ({e})"))?;
+pub fn prompt_length_ms(path: &Path) -> Result<u64, PromptError> {
+    let reader = hound::WavReader::open(path)?;
     let spec = reader.spec();
     if spec.sample_rate != PROMPT_SAMPLE_RATE || spec.channels != 1 || spec.bits_per_sample != 16 {
-        return Err(format!(
-            "{} Hz, {} channel(s), {}-bit: prompts must be 8000 Hz mono 16-bit (sox in.wav -r 8000 -c 1 -b 16 out.wav)",
-            spec.sample_rate, spec.channels, spec.bits_per_sample
-        ));
+        return Err(PromptError::Format {
+            rate: spec.sample_rate,
+            channels: spec.channels,
+            bits: spec.bits_per_sample,
+        });
     }
     Ok(u64::from(reader.duration()) * 1000 / u64::from(spec.sample_rate))
 }
 
+/// Why the scenario files under a path cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioFilesError {
+    #[error("cannot list {}: {source}", path.display())]
+    List {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no such file or folder", .0.display())]
+    Missing(PathBuf),
+}
+
 /// Scenario files under the given paths: files as they are, folders searched for
 /// `*.yaml`/`*.yml` (sorted, so output is stable).
-pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioFilesError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found: Vec<PathBuf> = fs::read_dir(path)
-                .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+                .map_err(|source| ScenarioFilesError::List {
+                    path: path.clone(),
+                    source,
+                })?
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| {
@@ -146,7 +173,7 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(format!("{}: no such file or folder", path.display()));
+            return Err(ScenarioFilesError::Missing(path.clone()));
         }
     }
     Ok(files)

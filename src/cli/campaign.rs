@@ -312,7 +312,7 @@ fn settings_over(c: &CreateArgs, base: CampaignSettings) -> Result<CampaignSetti
     if let Some(n) = c.max_attempts {
         settings.max_attempts = n;
     }
-    CampaignPolicy::compile(&settings)?;
+    CampaignPolicy::compile(&settings).map_err(|e| e.to_string())?;
     Ok(settings)
 }
 

@@ -101,7 +101,7 @@ pub enum Signal {
 /// A campaign as the dialer holds it while running.
 struct Live {
     record: CampaignRecord,
-    policy: Result<Arc<CampaignPolicy>, String>,
+    policy: Result<Arc<CampaignPolicy>, policy::SettingsError>,
     pacer: Pacer,
     in_flight: u32,
     failures_in_a_row: u32,
@@ -871,7 +871,10 @@ mod tests {
         settings.max_consecutive_failures = max_failures;
         Live {
             record: record(settings),
-            policy: Err("unused".into()),
+            policy: Err(policy::SettingsError {
+                key: "unused",
+                message: String::new(),
+            }),
             pacer: Pacer::new(Default::default()),
             in_flight: 0,
             failures_in_a_row: 0,
