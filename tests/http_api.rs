@@ -2,38 +2,18 @@
 //! the status its cause calls for (a caller's mistake a 4xx naming what was wrong, a
 //! fault of the store a 500), whether a handler or an extractor refuses.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
+
+use common::dirs::TempDir;
 
 use dialflow::http::{ApiState, router};
 use dialflow::scenario_set::SharedScenarios;
 use dialflow::store::Store;
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "dialflow-http-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The API on a port of its own, serving `store` (no daemon behind it).
 async fn serve(store: Store) -> SocketAddr {
@@ -86,8 +66,8 @@ async fn create(client: &reqwest::Client, addr: SocketAddr, body: &str) -> reqwe
 
 #[tokio::test]
 async fn store_refusals_answer_with_their_kinds_status() {
-    let dir = TempDir::new();
-    let (addr, client) = api(&dir.0).await;
+    let dir = TempDir::new("http-api");
+    let (addr, client) = api(dir.path()).await;
     assert_eq!(create(&client, addr, NEW_CAMPAIGN).await.status(), 200);
 
     let bad_name = r#"{"name": "no spaces", "settings": {"scenario": "salehi"}}"#;
@@ -141,8 +121,8 @@ fn corrupt_a_campaign(file: &Path) {
 
 #[tokio::test]
 async fn a_fault_of_the_store_is_a_500_never_a_400() {
-    let dir = TempDir::new();
-    let file = dir.0.join("dialflow.redb");
+    let dir = TempDir::new("http-api");
+    let file = dir.path().join("dialflow.redb");
     corrupt_a_campaign(&file);
     let addr = serve(Store::open(&file).unwrap()).await;
     let client = reqwest::Client::new();
@@ -163,8 +143,8 @@ async fn a_fault_of_the_store_is_a_500_never_a_400() {
 
 #[tokio::test]
 async fn a_body_the_api_cannot_take_is_refused_in_json_naming_the_fault() {
-    let dir = TempDir::new();
-    let (addr, client) = api(&dir.0).await;
+    let dir = TempDir::new("http-api");
+    let (addr, client) = api(dir.path()).await;
 
     let (status, message) = refusal(create(&client, addr, r#"{"name": "spr"#).await).await;
     assert_eq!(status, 400, "{message}");
@@ -196,8 +176,8 @@ async fn a_body_the_api_cannot_take_is_refused_in_json_naming_the_fault() {
 
 #[tokio::test]
 async fn a_query_or_path_the_api_cannot_take_is_refused_in_json() {
-    let dir = TempDir::new();
-    let (addr, client) = api(&dir.0).await;
+    let dir = TempDir::new("http-api");
+    let (addr, client) = api(dir.path()).await;
     assert_eq!(create(&client, addr, NEW_CAMPAIGN).await.status(), 200);
     let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
 
