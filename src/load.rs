@@ -130,14 +130,29 @@ pub fn prompt_length_ms(path: &Path) -> Result<u64, PromptUnusable> {
     Ok(u64::from(reader.duration()) * 1000 / u64::from(spec.sample_rate))
 }
 
+/// Why the scenario files under a path cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioFilesError {
+    #[error("cannot list {}: {source}", path.display())]
+    List {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no such file or folder", .0.display())]
+    Missing(PathBuf),
+}
+
 /// Scenario files under the given paths: files as they are, folders searched for
 /// `*.yaml`/`*.yml` (sorted, so output is stable).
-pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioFilesError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found: Vec<PathBuf> = fs::read_dir(path)
-                .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+                .map_err(|source| ScenarioFilesError::List {
+                    path: path.clone(),
+                    source,
+                })?
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| {
@@ -151,7 +166,7 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(format!("{}: no such file or folder", path.display()));
+            return Err(ScenarioFilesError::Missing(path.clone()));
         }
     }
     Ok(files)

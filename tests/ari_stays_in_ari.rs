@@ -133,7 +133,12 @@ fn no_ari_path_is_spelled_outside_src_ari() {
             continue;
         }
         let source = fs::read_to_string(&file).unwrap();
-        found.extend(offences(&file.display().to_string(), &source));
+        let mut here = offences(&file.display().to_string(), &source);
+        // In the configuration, `ari` names the section of dialflow.yaml, not a path.
+        if file.starts_with("src/config") {
+            here.retain(|offence| !offence.ends_with(": \"ari\""));
+        }
+        found.extend(here);
     }
     assert!(
         found.is_empty(),

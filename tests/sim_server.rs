@@ -203,7 +203,7 @@ async fn a_call_plays_records_and_ends_when_the_customer_hangs_up() {
     assert_eq!(wav.spec().bits_per_sample, 16);
     // The customer spoke: the file has voice in it (0.8 s here).
     assert_eq!(wav.duration(), 6_400);
-    assert_eq!(dialflow::classify::voice::voiced_ms(&bytes), Ok(800));
+    assert_eq!(dialflow::classify::voice::voiced_ms(&bytes).unwrap(), 800);
 
     let (status, body) =
         send(client().get(format!("{}/sim/recordings/rec-1/transcript", sim.base_url))).await;

@@ -226,7 +226,7 @@ impl Classifier {
         client: AriClient,
         timeout: Duration,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Classifier, String> {
+    ) -> Result<Classifier, SetupError> {
         use crate::config::{IntentConfig, SttConfig};
         let stt = match &config.stt {
             SttConfig::Simulated => return Ok(Classifier::Simulated { client, timeout }),
@@ -247,7 +247,7 @@ impl Classifier {
                 transcript_path,
             } => stt::SttProvider::Http {
                 url: url.clone(),
-                upload: if upload == "raw" {
+                upload: if *upload == crate::config::Upload::Raw {
                     stt::Upload::Raw
                 } else {
                     stt::Upload::Multipart {
@@ -273,7 +273,7 @@ impl Classifier {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
-            .map_err(|e| format!("cannot build the classifier's HTTP client: {e}"))?;
+            .map_err(SetupError::HttpClient)?;
         Ok(Classifier::Pipeline {
             client,
             http,
@@ -284,4 +284,11 @@ impl Classifier {
             metrics: Default::default(),
         })
     }
+}
+
+/// Why the classifier a configuration describes cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot build the classifier's HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }

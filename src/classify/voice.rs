@@ -12,23 +12,35 @@ const VOICE_RMS: f64 = 328.0;
 /// Less voice than this in all (a click, a breath) is no answer.
 const MIN_VOICE_MS: u64 = 100;
 
+/// Why a recording's voice cannot be measured.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    #[error("not a readable WAV: {0}")]
+    Wav(#[from] hound::Error),
+    #[error("{bits}-bit {format:?} audio; recordings are 16-bit PCM")]
+    Format {
+        bits: u16,
+        format: hound::SampleFormat,
+    },
+}
+
 /// Milliseconds of voice in a WAV recording (16-bit PCM, any rate, channels mixed):
 /// 0 when there is less than `MIN_VOICE_MS` of it. An error when the bytes are not
 /// such a WAV.
-pub fn voiced_ms(wav: &[u8]) -> Result<u64, String> {
-    let reader = hound::WavReader::new(Cursor::new(wav)).map_err(|e| e.to_string())?;
+pub fn voiced_ms(wav: &[u8]) -> Result<u64, VoiceError> {
+    let reader = hound::WavReader::new(Cursor::new(wav))?;
     let spec = reader.spec();
     if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
-        return Err(format!(
-            "{}-bit {:?} audio; recordings are 16-bit PCM",
-            spec.bits_per_sample, spec.sample_format
-        ));
+        return Err(VoiceError::Format {
+            bits: spec.bits_per_sample,
+            format: spec.sample_format,
+        });
     }
     let channels = usize::from(spec.channels.max(1));
     let per_frame = (u64::from(spec.sample_rate) * FRAME_MS / 1000).max(1) as usize * channels;
     let (mut voiced, mut sum, mut n) = (0u64, 0f64, 0usize);
     for sample in reader.into_samples::<i16>() {
-        let s = f64::from(sample.map_err(|e| e.to_string())?);
+        let s = f64::from(sample?);
         sum += s * s;
         n += 1;
         if n == per_frame {
@@ -68,16 +80,16 @@ mod tests {
 
     #[test]
     fn silence_and_line_noise_are_no_voice() {
-        assert_eq!(voiced_ms(&tone_wav(2_000, 0)), Ok(0));
+        assert_eq!(voiced_ms(&tone_wav(2_000, 0)).unwrap(), 0);
         // About -55 dBFS.
-        assert_eq!(voiced_ms(&tone_wav(2_000, 80)), Ok(0));
+        assert_eq!(voiced_ms(&tone_wav(2_000, 80)).unwrap(), 0);
         // A click: 40 ms.
-        assert_eq!(voiced_ms(&tone_wav(40, 8_000)), Ok(0));
+        assert_eq!(voiced_ms(&tone_wav(40, 8_000)).unwrap(), 0);
     }
 
     #[test]
     fn a_tone_is_voice_for_its_length() {
-        assert_eq!(voiced_ms(&tone_wav(600, 8_000)), Ok(600));
+        assert_eq!(voiced_ms(&tone_wav(600, 8_000)).unwrap(), 600);
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn run(args: &AttemptsArgs) -> ExitCode {
     let result = match args.store.access(false) {
         Ok(Access::Local(store)) => run_local(&store, args),
         Ok(Access::Daemon(api)) => run_remote(&api, args),
-        Err(message) => Err(message),
+        Err(e) => Err(e.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,7 +131,7 @@ fn run_remote(api: &Api, args: &AttemptsArgs) -> Result<(), String> {
         }
         AttemptsCommand::Export { campaign, output } => {
             let path = super::store_args::campaign_url(campaign, "/attempts.csv")?;
-            exporting(output, |out| api.download(&path, out))
+            exporting(output, |out| Ok(api.download(&path, out)?))
         }
     }
 }

@@ -86,7 +86,7 @@ pub fn run(args: &CampaignArgs) -> ExitCode {
     let result = match args.store.access(creates) {
         Ok(Access::Local(store)) => run_local(&store, args),
         Ok(Access::Daemon(api)) => run_remote(&api, args),
-        Err(message) => Err(message),
+        Err(e) => Err(e.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -253,7 +253,7 @@ fn run_remote(api: &Api, args: &CampaignArgs) -> Result<(), String> {
 }
 
 /// The settings from the file (if any) with the flags over them, checked.
-pub fn settings_from(c: &CreateArgs) -> Result<CampaignSettings, String> {
+fn settings_from(c: &CreateArgs) -> Result<CampaignSettings, String> {
     settings_over(c, CampaignSettings::for_scenario(""))
 }
 
@@ -312,7 +312,7 @@ fn settings_over(c: &CreateArgs, base: CampaignSettings) -> Result<CampaignSetti
     if let Some(n) = c.max_attempts {
         settings.max_attempts = n;
     }
-    CampaignPolicy::compile(&settings)?;
+    CampaignPolicy::compile(&settings).map_err(|e| e.to_string())?;
     Ok(settings)
 }
 

@@ -67,6 +67,7 @@ pub fn run(args: &LeadsArgs) -> ExitCode {
     match args
         .store
         .access(false)
+        .map_err(String::from)
         .and_then(|access| run_command(&access, args))
     {
         Ok(code) => code,
@@ -78,15 +79,12 @@ pub fn run(args: &LeadsArgs) -> ExitCode {
 }
 
 /// The campaign's region, for numbers written without a country code.
-pub(super) fn campaign_region(access: &Access, campaign: &str) -> Result<String, String> {
+pub(super) fn campaign_region(
+    access: &Access,
+    campaign: &str,
+) -> Result<String, super::error::CliError> {
     Ok(match access {
-        Access::Local(store) => {
-            store
-                .campaign(campaign)
-                .map_err(|e| e.to_string())?
-                .settings
-                .region
-        }
+        Access::Local(store) => store.campaign(campaign)?.settings.region,
         Access::Daemon(api) => {
             api.get::<CampaignView>(&super::store_args::campaign_url(campaign, "")?)?
                 .record
@@ -189,10 +187,10 @@ fn run_command(access: &Access, args: &LeadsArgs) -> Result<ExitCode, String> {
                             .leads(campaign, after, 1000)
                             .map_err(|e| e.to_string())
                     }
-                    Access::Daemon(api) => api.get(&super::store_args::campaign_url(
+                    Access::Daemon(api) => Ok(api.get(&super::store_args::campaign_url(
                         campaign,
                         &format!("/leads?after={after}"),
-                    )?),
+                    )?)?),
                 }
             };
             list(page, state.as_deref(), *limit, *after)?;

@@ -6,6 +6,7 @@ mod check;
 mod demo;
 mod dialplan;
 mod dnc;
+mod error;
 mod graph;
 mod leads;
 mod progress;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::error::CliError;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 
@@ -20,16 +21,14 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     /// The configuration, when the file exists (an invalid one is an error).
-    pub fn config(&self) -> Result<Option<Config>, String> {
+    pub fn config(&self) -> Result<Option<Config>, CliError> {
         if !self.config.exists() {
             return Ok(None);
         }
-        Config::load(&self.config, |k| std::env::var(k).ok())
-            .map(Some)
-            .map_err(|e| format!("configuration: {e}"))
+        Ok(Some(Config::load(&self.config, |k| std::env::var(k).ok())?))
     }
 
-    pub fn store_path(&self) -> Result<PathBuf, String> {
+    pub fn store_path(&self) -> Result<PathBuf, CliError> {
         if let Some(p) = &self.store {
             return Ok(p.clone());
         }
@@ -43,28 +42,24 @@ impl StoreArgs {
     }
 
     /// The scenarios folder: the configuration's, else `scenarios`.
-    pub fn scenarios_dir(&self) -> Result<PathBuf, String> {
+    pub fn scenarios_dir(&self) -> Result<PathBuf, CliError> {
         Ok(self
             .config()?
             .map_or_else(|| PathBuf::from("scenarios"), |c| c.scenarios))
     }
 
-    pub fn open(&self) -> Result<Store, String> {
+    pub fn open(&self) -> Result<Store, CliError> {
         let path = self.store_path()?;
-        Store::open(&path).map_err(|e| format!("{}: {e}", path.display()))
+        Store::open(&path).map_err(|source| CliError::Store { path, source })
     }
 
     /// The store itself, or, when a running `dialflow run` holds it, that daemon's API.
     /// Only a command that `creates` data may create the store file: a read from the
     /// wrong folder says so instead of reporting an empty store it just made.
-    pub fn access(&self, creates: bool) -> Result<Access, String> {
+    pub fn access(&self, creates: bool) -> Result<Access, CliError> {
         let path = self.store_path()?;
         if !creates && !path.exists() {
-            return Err(format!(
-                "no store at {}: create a campaign first, or name the store with --store \
-                 or --config",
-                path.display()
-            ));
+            return Err(CliError::NoStore(path));
         }
         match Store::open(&path) {
             Ok(store) => Ok(Access::Local(store)),
@@ -78,30 +73,32 @@ impl StoreArgs {
                         .map_or_else(|| "127.0.0.1:8099".to_string(), |c| c.listen),
                 };
                 if listen.is_empty() {
-                    return Err(format!(
-                        "{} is in use by a running dialflow, and its HTTP API is off (`listen`)",
-                        path.display()
-                    ));
+                    return Err(CliError::ApiOff(path));
                 }
                 let api = Api::new(&listen)?;
-                let status = api.get::<serde_json::Value>("/api/status").map_err(|e| {
-                    format!(
-                        "{} is in use by a running dialflow, and its API at {listen} does not answer: {e}",
-                        path.display()
-                    )
-                })?;
+                let status = match api.get::<serde_json::Value>("/api/status") {
+                    Ok(status) => status,
+                    Err(e) => {
+                        return Err(CliError::ApiSilent {
+                            path,
+                            listen,
+                            source: Box::new(e),
+                        });
+                    }
+                };
                 // The daemon listening there must hold this very store.
                 let ours = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
                 let theirs = status["store"].as_str().unwrap_or_default();
                 if std::path::Path::new(theirs) != ours {
-                    return Err(format!(
-                        "{} is in use by another process; the dialflow at {listen} holds {theirs}",
-                        path.display()
-                    ));
+                    return Err(CliError::OtherDaemon {
+                        path,
+                        listen,
+                        theirs: theirs.to_string(),
+                    });
                 }
                 Ok(Access::Daemon(api))
             }
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(source) => Err(CliError::Store { path, source }),
         }
     }
 }
@@ -126,22 +123,21 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(listen: &str) -> Result<Api, String> {
+    pub fn new(listen: &str) -> Result<Api, CliError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::Runtime)?;
         Ok(Api {
             base: format!("http://{listen}"),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
             rt,
         })
     }
 
-    pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+    pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         self.call(self.http.get(format!("{}{path}", self.base)))
     }
 
@@ -149,12 +145,12 @@ impl Api {
         &self,
         path: &str,
         body: &serde_json::Value,
-    ) -> Result<T, String> {
+    ) -> Result<T, CliError> {
         self.change(reqwest::Method::POST, path, body)
     }
 
     /// Copies a response body (an export) to `out`.
-    pub fn download(&self, path: &str, mut out: impl std::io::Write) -> Result<(), String> {
+    pub fn download(&self, path: &str, mut out: impl std::io::Write) -> Result<(), CliError> {
         self.rt.block_on(async {
             let mut response = self
                 .http
@@ -162,19 +158,16 @@ impl Api {
                 // An export of millions of attempts into a slow pipe takes its time.
                 .timeout(std::time::Duration::from_secs(24 * 3600))
                 .send()
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if !response.status().is_success() {
                 let status = response.status();
                 let bytes = response.bytes().await.unwrap_or_default();
                 return Err(daemon_error(status, &bytes));
             }
-            while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-                out.write_all(&chunk)
-                    .map_err(|e| format!("cannot write the export: {e}"))?;
+            while let Some(chunk) = response.chunk().await? {
+                out.write_all(&chunk).map_err(CliError::Export)?;
             }
-            out.flush()
-                .map_err(|e| format!("cannot write the export: {e}"))
+            out.flush().map_err(CliError::Export)
         })
     }
 
@@ -183,12 +176,15 @@ impl Api {
         &self,
         path: &str,
         file: &std::path::Path,
-    ) -> Result<T, String> {
+    ) -> Result<T, CliError> {
         // Streamed from the file: a lead list of gigabytes never sits in memory.
         let body = self.rt.block_on(async {
             tokio::fs::File::open(file)
                 .await
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))
+                .map_err(|source| CliError::Read {
+                    path: file.to_path_buf(),
+                    source,
+                })
         })?;
         self.call(
             self.http
@@ -203,7 +199,7 @@ impl Api {
         &self,
         path: &str,
         body: &serde_json::Value,
-    ) -> Result<T, String> {
+    ) -> Result<T, CliError> {
         self.change(reqwest::Method::PUT, path, body)
     }
 
@@ -213,7 +209,7 @@ impl Api {
         method: reqwest::Method,
         path: &str,
         body: &serde_json::Value,
-    ) -> Result<T, String> {
+    ) -> Result<T, CliError> {
         self.call(
             self.http
                 .request(method, format!("{}{path}", self.base))
@@ -223,7 +219,7 @@ impl Api {
     }
 
     /// `POST /api/campaigns/{name}/{action}`.
-    pub fn act(&self, name: &str, action: &str) -> Result<crate::store::CampaignRecord, String> {
+    pub fn act(&self, name: &str, action: &str) -> Result<crate::store::CampaignRecord, CliError> {
         let path = campaign_url(name, &format!("/{action}"))?;
         self.call(
             self.http
@@ -235,37 +231,37 @@ impl Api {
     fn call<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<T, String> {
+    ) -> Result<T, CliError> {
         self.rt.block_on(async {
-            let response = request.send().await.map_err(|e| e.to_string())?;
+            let response = request.send().await?;
             let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+            let bytes = response.bytes().await?;
             if !status.is_success() {
                 return Err(daemon_error(status, &bytes));
             }
-            serde_json::from_slice(&bytes).map_err(|e| format!("unexpected answer: {e}"))
+            serde_json::from_slice(&bytes).map_err(CliError::Answer)
         })
     }
 }
 
 /// The message of a refusal: the API's `{"error": …}`, else whatever text came with
 /// the status (a body-size or JSON rejection from the HTTP layer).
-fn daemon_error(status: reqwest::StatusCode, body: &[u8]) -> String {
+fn daemon_error(status: reqwest::StatusCode, body: &[u8]) -> CliError {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     if let Some(message) = json["error"].as_str() {
-        return message.to_string();
+        return CliError::Daemon(message.to_string());
     }
     let text = String::from_utf8_lossy(body);
-    match text.trim() {
+    CliError::Daemon(match text.trim() {
         "" => format!("the daemon answered {status}"),
         text => format!("the daemon answered {status}: {text}"),
-    }
+    })
 }
 
 /// `/api/campaigns/{name}{rest}`, once `name` is a valid campaign name: a name is a path
 /// segment, and `spring?x` must not reach the campaign `spring`.
-pub fn campaign_url(name: &str, rest: &str) -> Result<String, String> {
-    crate::store::campaigns::check_name(name).map_err(|e| e.to_string())?;
+pub fn campaign_url(name: &str, rest: &str) -> Result<String, CliError> {
+    crate::store::campaigns::check_name(name)?;
     Ok(format!("/api/campaigns/{name}{rest}"))
 }
 

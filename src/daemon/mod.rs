@@ -63,7 +63,7 @@ pub enum DaemonError {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("classification: {0}")]
-    Classify(String),
+    Classify(crate::classify::SetupError),
     #[error("ARI: {0}")]
     Ari(#[from] AriError),
     #[error("store: {0}")]

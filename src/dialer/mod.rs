@@ -22,8 +22,8 @@ use crate::runtime::{CallOutcome, Runtime};
 use crate::scenario_set::SharedScenarios;
 use crate::store::campaigns::Transition;
 use crate::store::{
-    AttemptEnd, AttemptStart, CampaignRecord, CampaignState, Finished, LeadState, Leased, Store,
-    StoreError,
+    AttemptEnd, AttemptStart, CampaignRecord, CampaignState, ErrorKind, Finished, LeadState,
+    Leased, Store, StoreError,
 };
 use deployment::{CampaignDialing, deployment};
 use policy::CampaignPolicy;
@@ -101,7 +101,7 @@ pub enum Signal {
 /// A campaign as the dialer holds it while running.
 struct Live {
     record: CampaignRecord,
-    policy: Result<Arc<CampaignPolicy>, String>,
+    policy: Result<Arc<CampaignPolicy>, policy::SettingsError>,
     pacer: Pacer,
     in_flight: u32,
     failures_in_a_row: u32,
@@ -181,7 +181,7 @@ pub struct Dialer {
 /// Whether a store error may pass if tried again (the disk, a lock), unlike a record
 /// that cannot be read or an attempt the store does not know.
 fn transient(e: &StoreError) -> bool {
-    matches!(e, StoreError::Db(_))
+    e.kind() == ErrorKind::Io
 }
 
 impl Dialer {
@@ -794,7 +794,7 @@ impl Dialer {
                 match store.transition(&n, Transition::Complete, None, now) {
                     Ok(record) => Ok(Some(record)),
                     // Changed meanwhile (paused by an operator, leads added): not idle.
-                    Err(StoreError::BadTransition { .. } | StoreError::Invalid(_)) => Ok(None),
+                    Err(e) if e.kind() == ErrorKind::Conflict => Ok(None),
                     Err(e) => Err(e),
                 }
             })
@@ -848,7 +848,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Invalid(format!("a store task failed: {e}")))?
+        .map_err(StoreError::TaskFailed)?
 }
 
 #[cfg(test)]
@@ -872,7 +872,10 @@ mod tests {
         settings.max_consecutive_failures = max_failures;
         Live {
             record: record(settings),
-            policy: Err("unused".into()),
+            policy: Err(policy::SettingsError {
+                key: "unused".into(),
+                message: String::new(),
+            }),
             pacer: Pacer::new(Default::default()),
             in_flight: 0,
             failures_in_a_row: 0,

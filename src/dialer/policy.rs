@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::core::campaign::pacing::PacingLimits;
-use crate::core::campaign::retry::{Next, RetryPolicy};
+use crate::core::campaign::retry::{Next, RetryPolicy, RetryRuleError};
 use crate::core::campaign::settings::CampaignSettings;
 use crate::core::campaign::window::{self, CallingWindows, DialTime, LocalHours};
 use crate::core::expr::parse_duration_ms;
@@ -24,38 +24,73 @@ pub struct CampaignPolicy {
     pub region: phonenumber::country::Id,
 }
 
+/// A campaign setting that cannot be used: its key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SettingsError {
+    pub key: String,
+    pub message: String,
+}
+
+/// A retry rule's error under its own key (`retries.busy.after`).
+fn retry_error(e: RetryRuleError) -> SettingsError {
+    match e {
+        RetryRuleError::NotAResult(name) => SettingsError {
+            key: "retries".into(),
+            message: format!("`{name}` is not a result name"),
+        },
+        RetryRuleError::BadDelay { result, source } => SettingsError {
+            key: format!("retries.{result}.after"),
+            message: source.to_string(),
+        },
+    }
+}
+
 impl CampaignPolicy {
     /// Checks every setting; the error names the key and the value.
-    pub fn compile(s: &CampaignSettings) -> Result<CampaignPolicy, String> {
+    pub fn compile(s: &CampaignSettings) -> Result<CampaignPolicy, SettingsError> {
+        let bad = |key: &'static str| {
+            move |message: String| SettingsError {
+                key: key.to_string(),
+                message,
+            }
+        };
         if s.scenario.trim().is_empty() {
-            return Err("scenario: missing (the scenario's file stem, like `salehi`)".into());
+            return Err(bad("scenario")(
+                "missing (the scenario's file stem, like `salehi`)".into(),
+            ));
         }
-        let windows = CallingWindows::parse(&s.windows).map_err(|e| format!("windows: {e}"))?;
-        let time_zone = window::time_zone(&s.time_zone).map_err(|e| format!("time_zone: {e}"))?;
+        let windows =
+            CallingWindows::parse(&s.windows).map_err(|e| bad("windows")(e.to_string()))?;
+        let time_zone =
+            window::time_zone(&s.time_zone).map_err(|e| bad("time_zone")(e.to_string()))?;
         let local_hours = s
             .lead_local_hours
             .as_deref()
             .map(LocalHours::parse)
             .transpose()
-            .map_err(|e| format!("lead_local_hours: {e}"))?;
+            .map_err(|e| bad("lead_local_hours")(e.to_string()))?;
         let min_interval_ms = parse_duration_ms(&s.pacing.min_interval)
-            .map_err(|e| format!("pacing.min_interval: {e}"))?;
+            .map_err(|e| bad("pacing.min_interval")(e.to_string()))?;
         if s.pacing.max_concurrent == 0 {
-            return Err("pacing.max_concurrent: must be at least 1".into());
+            return Err(bad("pacing.max_concurrent")("must be at least 1".into()));
         }
         if !(s.pacing.max_per_second.is_finite() && s.pacing.max_per_second > 0.0) {
-            return Err(format!(
-                "pacing.max_per_second: `{}` must be a number above 0",
+            return Err(bad("pacing.max_per_second")(format!(
+                "`{}` must be a number above 0",
                 s.pacing.max_per_second
-            ));
+            )));
         }
         if s.max_attempts == 0 {
-            return Err("max_attempts: must be at least 1".into());
+            return Err(bad("max_attempts")("must be at least 1".into()));
         }
-        let retries = RetryPolicy::new(&s.retry_rules()).map_err(|e| e.to_string())?;
+        let retries = RetryPolicy::new(&s.retry_rules()).map_err(retry_error)?;
         let region: phonenumber::country::Id =
             s.region.to_ascii_uppercase().parse().map_err(|_| {
-                format!("region: `{}` is not a country code like IR or US", s.region)
+                bad("region")(format!(
+                    "`{}` is not a country code like IR or US",
+                    s.region
+                ))
             })?;
         Ok(CampaignPolicy {
             windows,

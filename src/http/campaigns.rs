@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
+use super::extract::{Json, Path, Query};
 use super::{ApiError, ApiState, blocking};
 use crate::core::campaign::settings::CampaignSettings;
 use crate::dialer::policy::CampaignPolicy;

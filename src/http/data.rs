@@ -2,14 +2,14 @@
 //! the store: import a CSV (streamed to a temporary file), list, recycle, cancel; add to
 //! and list DNC lists; list and export attempts (CSV streamed page by page).
 
-use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::extract::{Json, Path, Query};
 use super::{ApiError, ApiState, blocking};
 use crate::leads::import::{ImportFailure, import_file};
 use crate::store::{AttemptView, DncEntry, DncScope, LeadRecord, StoreError};
@@ -141,12 +141,11 @@ pub async fn import(
         Ok(view) => Ok(Json(view)),
         Err(ImportFailure::Store(e)) => Err(e.into()),
         Err(ImportFailure::Partial { error, added }) => {
-            let status = super::status_of(&error);
-            Err(ApiError(
-                status,
-                ImportFailure::Partial { error, added }.to_string(),
-            ))
+            let kind = error.kind();
+            let message = ImportFailure::Partial { error, added }.to_string();
+            Err(ApiError::of_kind(kind, message))
         }
+        Err(failure @ ImportFailure::Io { .. }) => Err(ApiError::internal(failure.to_string())),
         Err(ImportFailure::File(message)) => Err(ApiError::bad_request(
             message.replace(&file.display().to_string(), "the uploaded file"),
         )),
@@ -166,7 +165,7 @@ async fn save_upload(body: Body, file: &std::path::Path) -> Result<(), ApiError>
             chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         received += chunk.len() as u64;
         if received > MAX_UPLOAD_BYTES {
-            return Err(ApiError(
+            return Err(ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "the lead file is larger than {} GiB: split it, or import it with the daemon stopped",
@@ -190,16 +189,12 @@ fn read_errors(path: &std::path::Path) -> Result<(Option<String>, bool), ImportF
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, false)),
-        Err(e) => {
-            return Err(ImportFailure::File(format!(
-                "cannot read the error report: {e}"
-            )));
-        }
+        Err(e) => return Err(ImportFailure::io("read", path)(e)),
     };
     let mut bytes = Vec::new();
     file.take(MAX_INLINE_ERRORS as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| ImportFailure::File(format!("cannot read the error report: {e}")))?;
+        .map_err(ImportFailure::io("read", path))?;
     let truncated = bytes.len() > MAX_INLINE_ERRORS;
     if truncated {
         bytes.truncate(MAX_INLINE_ERRORS);
@@ -372,7 +367,7 @@ pub async fn dnc_add(
                 .then(|| crate::leads::normalize_phone(p, phonenumber::country::Id::IR).ok())
                 .flatten()
                 .ok_or_else(|| {
-                    StoreError::Invalid(format!("`{p}` is not an E.164 number like +989121234567"))
+                    StoreError::BadInput(format!("`{p}` is not an E.164 number like +989121234567"))
                 })?;
             phones.push(canonical);
         }

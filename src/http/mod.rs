@@ -5,6 +5,7 @@
 
 mod campaigns;
 mod data;
+mod extract;
 
 pub use campaigns::CampaignView;
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
@@ -20,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::control::{Control, Controller};
 use crate::scenario_set::SharedScenarios;
-use crate::store::{Store, StoreError};
+use crate::store::{ErrorKind, Store, StoreError};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -42,10 +43,7 @@ impl ApiState {
 
     fn controller(&self) -> Result<&Controller, ApiError> {
         self.control.as_ref().ok_or_else(|| {
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no daemon behind this API".into(),
-            )
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no daemon behind this API")
         })
     }
 }
@@ -79,6 +77,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/dialing/pause", post(pause_dialing))
         .route("/api/dialing/resume", post(resume_dialing))
         .route("/api/reload", post(reload))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .with_state(state)
 }
 
@@ -142,19 +142,18 @@ async fn reload(
 /// diagnostics); one dialflow cannot read, or a run without a folder, is not.
 fn reload_refused(e: &crate::control::ReloadError) -> ApiError {
     use crate::control::ReloadError;
-    let status = match e {
-        ReloadError::DoesNotCompile(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ReloadError::NoFolder => StatusCode::CONFLICT,
-        ReloadError::Folder(_) | ReloadError::Task(_) => {
-            tracing::error!("reload: {e}");
-            StatusCode::INTERNAL_SERVER_ERROR
+    match e {
+        ReloadError::DoesNotCompile(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
-    };
-    ApiError(status, e.to_string())
+        ReloadError::NoFolder => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+        // Logged by `internal`.
+        ReloadError::Folder(_) | ReloadError::Task(_) => ApiError::internal(e.to_string()),
+    }
 }
 
 fn stopped(e: crate::control::Stopped) -> ApiError {
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 /// Serves the API on `listener` until `stop` turns true.
@@ -170,52 +169,99 @@ pub async fn serve(
         .await
 }
 
+/// Why the API cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("listen: `{0}` is not an address")]
+    BadAddress(String),
+    #[error("cannot serve the HTTP API on {listen}: {source}")]
+    Io {
+        listen: String,
+        source: std::io::Error,
+    },
+}
+
 /// Binds the configured address (`None` when it is off).
-pub async fn bind(listen: &str) -> Result<Option<tokio::net::TcpListener>, String> {
+pub async fn bind(listen: &str) -> Result<Option<tokio::net::TcpListener>, BindError> {
     if listen.is_empty() {
         return Ok(None);
     }
     let addr: SocketAddr = listen
         .parse()
-        .map_err(|_| format!("listen: `{listen}` is not an address"))?;
+        .map_err(|_| BindError::BadAddress(listen.to_string()))?;
     tokio::net::TcpListener::bind(addr)
         .await
         .map(Some)
-        .map_err(|e| format!("cannot serve the HTTP API on {listen}: {e}"))
+        .map_err(|source| BindError::Io {
+            listen: listen.to_string(),
+            source,
+        })
 }
 
-/// An API error: a status and a message.
-pub struct ApiError(StatusCode, String);
+/// An API error: a status and a message, answered as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let body = serde_json::json!({ "error": self.message });
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
-/// The status a store error answers with.
-fn status_of(e: &StoreError) -> StatusCode {
-    match e {
-        StoreError::NoCampaign(_) => StatusCode::NOT_FOUND,
-        StoreError::CampaignExists(_) | StoreError::BadTransition { .. } => StatusCode::CONFLICT,
-        StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+/// The status a kind of store error answers with: the caller's mistake is a 4xx, a
+/// fault of the store a 500 (never a 400: the request may well have been right).
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadInput => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict | ErrorKind::InUse => StatusCode::CONFLICT,
+        ErrorKind::Io | ErrorKind::Corrupt | ErrorKind::Panicked | ErrorKind::Incompatible => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError(status_of(&e), e.to_string())
+        ApiError::of_kind(e.kind(), e.to_string())
     }
 }
 
 impl ApiError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, message.into())
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
 
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A fault of the daemon's (the disk, a task that failed): logged, since the
+    /// client can do nothing about it.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, message.into())
+        let message = message.into();
+        tracing::error!(error = %message, "the API failed a request");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// A store error's `message`, at the status its kind calls for.
+    pub fn of_kind(kind: ErrorKind, message: String) -> Self {
+        if kind.is_fault() {
+            ApiError::internal(message)
+        } else {
+            ApiError::new(status_of(kind), message)
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
@@ -223,8 +269,42 @@ impl ApiError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    let outcome = tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(ApiError::from)
+        .map_err(StoreError::TaskFailed)?;
+    Ok(outcome?)
+}
+
+/// Anything the router has no route or method for, in the API's shape too.
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint")
+}
+
+async fn no_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_of_the_store_is_a_500_and_a_mistake_a_4xx() {
+        for (kind, status) in [
+            (ErrorKind::BadInput, 400),
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::Conflict, 409),
+            (ErrorKind::InUse, 409),
+            (ErrorKind::Incompatible, 500),
+            (ErrorKind::Io, 500),
+            (ErrorKind::Corrupt, 500),
+            (ErrorKind::Panicked, 500),
+        ] {
+            assert_eq!(status_of(kind).as_u16(), status, "{kind:?}");
+            assert_eq!(kind.is_fault(), status == 500, "{kind:?}");
+        }
+    }
 }

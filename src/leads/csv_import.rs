@@ -339,7 +339,7 @@ fn validate(
 
     let phone = match phones.normalize(values[layout.phone]) {
         Ok(phone) => phone,
-        Err(reason) => return reject(reason),
+        Err(reason) => return reject(reason.to_string()),
     };
     let time_zone = match layout.time_zone.map(|i| values[i]) {
         None | Some("") => None,

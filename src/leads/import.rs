@@ -31,9 +31,30 @@ pub enum ImportFailure {
         "{error} (after {added} lead(s) were imported; importing the file again skips them as duplicates)"
     )]
     Partial { error: StoreError, added: u64 },
-    /// The lead file or the error report could not be read or written.
+    /// The lead file cannot be imported as it is (its header, a row the CSV reader
+    /// cannot read, the error report named as the file itself).
     #[error("{0}")]
     File(String),
+    /// The lead file or the error report could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl ImportFailure {
+    pub(crate) fn io(
+        action: &'static str,
+        path: &Path,
+    ) -> impl Fn(std::io::Error) -> ImportFailure + Copy {
+        move |source| ImportFailure::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// Whether two paths name the same file (as given, when either does not exist).
@@ -70,14 +91,12 @@ pub fn import_file(
     }
     // A report from an earlier import must not pass for this one's.
     let _ = std::fs::remove_file(errors);
-    let unreadable =
-        |e: std::io::Error| ImportFailure::File(format!("cannot read {}: {e}", file.display()));
+    let unreadable = ImportFailure::io("read", file);
     let size = std::fs::metadata(file).map_err(unreadable)?.len();
     let input = File::open(file).map_err(unreadable)?;
     let mut reader = LeadReader::new(BufReader::with_capacity(1 << 20, input), region)
         .map_err(|e| ImportFailure::File(format!("{}: {e}", file.display())))?;
-    let unwritable =
-        |e: std::io::Error| ImportFailure::File(format!("cannot write {}: {e}", errors.display()));
+    let unwritable = ImportFailure::io("write", errors);
     let columns = reader.columns().to_vec();
     let mut error_csv: Option<ErrorCsv<std::io::BufWriter<File>>> = None;
     let mut report = ImportReport::default();

@@ -15,4 +15,4 @@ mod rows;
 
 pub use csv_import::{ImportError, LeadReader, LeadRecord, RejectedRow};
 pub use error_csv::ErrorCsv;
-pub use phone::{PhoneNormalizer, normalize_phone};
+pub use phone::{PhoneError, PhoneNormalizer, normalize_phone};

@@ -48,8 +48,34 @@ pub fn parse_region(code: &str) -> Option<Id> {
 /// region's national numbers start with it), so `0044…` works from the US too.
 ///
 /// For many numbers, keep a [`PhoneNormalizer`] instead.
-pub fn normalize_phone(raw: &str, region: Id) -> Result<String, String> {
+pub fn normalize_phone(raw: &str, region: Id) -> Result<String, PhoneError> {
     PhoneNormalizer::new(region).normalize(raw)
+}
+
+/// Why a cell is not a phone number, in words for the person who wrote the file (the
+/// number quoted, cut to a readable length).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("no phone number")]
+    Empty,
+    #[error("`{0}` has no digits")]
+    NoDigits(String),
+    #[error("`{0}` is too long for a phone number")]
+    TooLong(String),
+    #[error(
+        "`{0}` looks like a number a spreadsheet turned into scientific notation: format the phone column as text"
+    )]
+    Scientific(String),
+    #[error("`{text}` is not a phone number: {what} `{c}` is not allowed")]
+    BadCharacter {
+        text: String,
+        what: &'static str,
+        c: String,
+    },
+    #[error("`{0}` is not a valid phone number")]
+    Invalid(String),
+    #[error("`{text}` is not a valid phone number for region {region}")]
+    InvalidInRegion { text: String, region: String },
 }
 
 /// [`normalize_phone`] for one default region, many numbers.
@@ -84,10 +110,10 @@ impl PhoneNormalizer {
     }
 
     /// See [`normalize_phone`].
-    pub fn normalize(&self, raw: &str) -> Result<String, String> {
+    pub fn normalize(&self, raw: &str) -> Result<String, PhoneError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
-            return Err("no phone number".to_string());
+            return Err(PhoneError::Empty);
         }
         let digits = clean(trimmed)?;
         if let Some(e164) = self.fast.as_ref().and_then(|fast| fast.e164(&digits)) {
@@ -112,7 +138,7 @@ pub(super) struct Digits {
 }
 
 /// Reduces what a person typed to its digits, or says which character does not belong.
-pub(super) fn clean(text: &str) -> Result<Digits, String> {
+pub(super) fn clean(text: &str) -> Result<Digits, PhoneError> {
     let mut plus = false;
     let mut digits = String::with_capacity(text.len());
     for c in text.chars() {
@@ -124,11 +150,11 @@ pub(super) fn clean(text: &str) -> Result<Digits, String> {
             return Err(bad_character(text, c));
         }
         if digits.len() > MAX_DIGITS {
-            return Err(format!("`{}` is too long for a phone number", quote(text)));
+            return Err(PhoneError::TooLong(quote(text)));
         }
     }
     if digits.is_empty() {
-        return Err(format!("`{}` has no digits", quote(text)));
+        return Err(PhoneError::NoDigits(quote(text)));
     }
     let international = plus || digits.starts_with("00");
     if !plus && international {
@@ -142,24 +168,19 @@ pub(super) fn clean(text: &str) -> Result<Digits, String> {
 
 /// The reason for a character that has no place in a phone number, with a hint for
 /// the usual spreadsheet accident.
-fn bad_character(text: &str, c: char) -> String {
+fn bad_character(text: &str, c: char) -> PhoneError {
     if looks_scientific(text) {
-        return format!(
-            "`{}` looks like a number a spreadsheet turned into scientific notation: \
-             format the phone column as text",
-            quote(text)
-        );
+        return PhoneError::Scientific(quote(text));
     }
-    let what = if c.is_alphabetic() {
-        "a letter"
-    } else {
-        "a character"
-    };
-    format!(
-        "`{}` is not a phone number: {what} `{}` is not allowed",
-        quote(text),
-        c.escape_debug()
-    )
+    PhoneError::BadCharacter {
+        text: quote(text),
+        what: if c.is_alphabetic() {
+            "a letter"
+        } else {
+            "a character"
+        },
+        c: c.escape_debug().to_string(),
+    }
 }
 
 /// `9.89121E+11` and friends: what a spreadsheet makes of a long number column.
@@ -200,15 +221,14 @@ fn valid_number(digits: &Digits, region: Id) -> Option<PhoneNumber> {
 }
 
 /// The reason for a number `phonenumber` refused.
-fn invalid(text: &str, digits: &Digits, region: Id) -> String {
+fn invalid(text: &str, digits: &Digits, region: Id) -> PhoneError {
     if digits.international {
-        format!("`{}` is not a valid phone number", quote(text))
+        PhoneError::Invalid(quote(text))
     } else {
-        format!(
-            "`{}` is not a valid phone number for region {}",
-            quote(text),
-            region.as_ref()
-        )
+        PhoneError::InvalidInRegion {
+            text: quote(text),
+            region: region.as_ref().to_string(),
+        }
     }
 }
 
@@ -231,11 +251,11 @@ mod tests {
     use super::*;
 
     fn ir(raw: &str) -> Result<String, String> {
-        normalize_phone(raw, Id::IR)
+        normalize_phone(raw, Id::IR).map_err(|e| e.to_string())
     }
 
     fn us(raw: &str) -> Result<String, String> {
-        normalize_phone(raw, Id::US)
+        normalize_phone(raw, Id::US).map_err(|e| e.to_string())
     }
 
     #[test]

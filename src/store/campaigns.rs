@@ -59,7 +59,7 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!(
+        Err(StoreError::BadInput(format!(
             "`{name}` is not a campaign name (letters, digits, `_` and `.`, starting with a letter or digit; at most 64)"
         )))
     }
@@ -187,9 +187,7 @@ impl Store {
                 let pending = due.range((name, 0, 0)..=(name, u64::MAX, u64::MAX))?.next();
                 let leased = leases.range((name, 0)..=(name, u64::MAX))?.next();
                 if pending.is_some() || leased.is_some() {
-                    return Err(StoreError::Invalid(format!(
-                        "campaign `{name}` still has leads to dial"
-                    )));
+                    return Err(StoreError::StillHasWork(name.into()));
                 }
             }
             if change == Transition::Archive {

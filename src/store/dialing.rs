@@ -213,10 +213,7 @@ impl Store {
             let mut next_report = meta.get("next_outbox")?.map_or(1, |v| v.value());
             for item in items {
                 let Some(seq) = ids.get(item.attempt_id.as_str())?.map(|v| v.value()) else {
-                    return Err(StoreError::Invalid(format!(
-                        "no attempt `{}` to finish",
-                        item.attempt_id
-                    )));
+                    return Err(StoreError::NoAttempt(item.attempt_id.clone()));
                 };
                 if ends.get(seq)?.is_some() {
                     continue;

@@ -24,7 +24,9 @@ pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use space::{Space, TableSpace};
 
-/// What can go wrong with the store. Messages name the campaign, lead or file.
+/// What can go wrong with the store. Messages name the campaign, lead or file;
+/// [`StoreError::kind`] says what sort of failure it is, for callers that must tell a
+/// caller's mistake from a conflict or a fault of the store itself.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store {0} is in use by another dialflow process (stop it first)")]
@@ -33,6 +35,8 @@ pub enum StoreError {
     NewerSchema { found: u64, known: u64 },
     #[error("no campaign named `{0}`")]
     NoCampaign(String),
+    #[error("no attempt `{0}` to finish")]
+    NoAttempt(String),
     #[error("a campaign named `{0}` exists already")]
     CampaignExists(String),
     #[error("campaign `{name}` is {state}: cannot {action}")]
@@ -41,15 +45,97 @@ pub enum StoreError {
         state: CampaignState,
         action: &'static str,
     },
+    /// The campaign was asked to complete but leads came in meanwhile.
+    #[error("campaign `{0}` still has leads to dial")]
+    StillHasWork(String),
+    /// The caller's input is not acceptable (a name, a number); the message says why.
     #[error("{0}")]
-    Invalid(String),
+    BadInput(String),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("a record in `{table}` cannot be read: {message}")]
     Corrupt {
         table: &'static str,
         message: String,
     },
+    /// The blocking task running a store operation panicked or was cancelled: the
+    /// operation may or may not have committed.
+    #[error("a store task failed: {0}")]
+    TaskFailed(#[from] tokio::task::JoinError),
     #[error("storage: {0}")]
     Db(#[from] redb::Error),
+}
+
+/// The sort of a [`StoreError`]: what a caller matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The caller's input is wrong; trying again with the same input fails again.
+    BadInput,
+    /// The campaign or attempt does not exist.
+    NotFound,
+    /// The state does not allow it now (it exists already, or changed meanwhile).
+    Conflict,
+    /// Another process holds the store file.
+    InUse,
+    /// The file was written by a newer dialflow.
+    Incompatible,
+    /// The disk or the database engine failed; may pass if tried again.
+    Io,
+    /// A record or table cannot be read.
+    Corrupt,
+    /// A store task panicked or was cancelled.
+    Panicked,
+}
+
+impl ErrorKind {
+    /// A fault of the store itself rather than of the request: logged, answered 500.
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Io | ErrorKind::Corrupt | ErrorKind::Panicked | ErrorKind::Incompatible
+        )
+    }
+}
+
+impl StoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::InUse(_) => ErrorKind::InUse,
+            StoreError::NewerSchema { .. } => ErrorKind::Incompatible,
+            StoreError::NoCampaign(_) | StoreError::NoAttempt(_) => ErrorKind::NotFound,
+            StoreError::CampaignExists(_)
+            | StoreError::BadTransition { .. }
+            | StoreError::StillHasWork(_) => ErrorKind::Conflict,
+            StoreError::BadInput(_) => ErrorKind::BadInput,
+            StoreError::Io { .. } => ErrorKind::Io,
+            StoreError::Corrupt { .. } => ErrorKind::Corrupt,
+            StoreError::TaskFailed(_) => ErrorKind::Panicked,
+            StoreError::Db(e) => redb_kind(e),
+        }
+    }
+}
+
+/// The sort of a database engine's error.
+fn redb_kind(e: &redb::Error) -> ErrorKind {
+    use redb::Error as E;
+    match e {
+        E::DatabaseAlreadyOpen => ErrorKind::InUse,
+        E::UpgradeRequired(_) => ErrorKind::Incompatible,
+        E::Corrupted(_)
+        | E::TableTypeMismatch { .. }
+        | E::TableIsMultimap(_)
+        | E::TableIsNotMultimap(_)
+        | E::TypeDefinitionChanged { .. } => ErrorKind::Corrupt,
+        E::ValueTooLarge(_) => ErrorKind::BadInput,
+        E::LockPoisoned(_) => ErrorKind::Panicked,
+        // The disk, a closed database, a transaction still open: the engine's state,
+        // not the data, so another try may pass.
+        _ => ErrorKind::Io,
+    }
 }
 
 macro_rules! from_redb {
@@ -81,8 +167,10 @@ impl Store {
     /// directories are created.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                action: "create",
+                path: dir.to_path_buf(),
+                source,
             })?;
         }
         // After an unclean stop redb checks the whole file before it opens; on a big
@@ -197,4 +285,57 @@ fn reserve_ids(meta: &mut Table<&str, u64>, key: &str, n: u64) -> Result<u64, St
     let first = meta.get(key)?.map_or(1, |v| v.value());
     meta.insert(key, first + n)?;
     Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fault_is_never_a_conflict_or_the_callers_mistake() {
+        let panicked = tokio::spawn(async { panic!("boom") }).await.unwrap_err();
+        let disk = std::io::Error::other("disk full");
+        for (e, kind) in [
+            (StoreError::TaskFailed(panicked), ErrorKind::Panicked),
+            (
+                StoreError::Db(redb::StorageError::Io(disk).into()),
+                ErrorKind::Io,
+            ),
+            (
+                StoreError::Db(redb::StorageError::Corrupted("page".into()).into()),
+                ErrorKind::Corrupt,
+            ),
+            (
+                StoreError::Corrupt {
+                    table: "campaigns",
+                    message: "not JSON".into(),
+                },
+                ErrorKind::Corrupt,
+            ),
+            (
+                StoreError::Db(redb::Error::DatabaseAlreadyOpen),
+                ErrorKind::InUse,
+            ),
+            (
+                StoreError::StillHasWork("spring".into()),
+                ErrorKind::Conflict,
+            ),
+            (
+                StoreError::CampaignExists("spring".into()),
+                ErrorKind::Conflict,
+            ),
+            (StoreError::NoAttempt("a1".into()), ErrorKind::NotFound),
+            (StoreError::BadInput("no".into()), ErrorKind::BadInput),
+        ] {
+            assert_eq!(e.kind(), kind, "{e}");
+            assert_eq!(
+                kind.is_fault(),
+                matches!(
+                    kind,
+                    ErrorKind::Panicked | ErrorKind::Io | ErrorKind::Corrupt
+                ),
+                "{e}"
+            );
+        }
+    }
 }

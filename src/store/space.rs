@@ -33,8 +33,10 @@ impl Store {
     pub fn space(&self) -> Result<Space, StoreError> {
         let file_bytes = std::fs::metadata(&self.path)
             .map(|m| m.len())
-            .map_err(|e| {
-                StoreError::Invalid(format!("cannot read {}: {e}", self.path.display()))
+            .map_err(|source| StoreError::Io {
+                action: "read",
+                path: self.path.clone(),
+                source,
             })?;
         let allocated_bytes = {
             // Only a write transaction reports the page allocator; it is dropped unused.

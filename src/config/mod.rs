@@ -1,0 +1,773 @@
+//! `dialflow.yaml`: where Asterisk is, how to dial, the logical names scenarios use
+//! (operators, caller ids), and where files live. Every value can be overridden from the
+//! environment (`DIALFLOW_ARI_PASSWORD`, …). Every problem is reported at once, each
+//! naming its key (or variable) and line; an unknown key is one of them.
+
+mod checks;
+mod source;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::expr::{DurationError, parse_duration_ms};
+use source::Node;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub ari: AriConfig,
+    #[serde(default)]
+    pub dial: DialConfig,
+    /// Logical operator name (as scenarios write it) → dial string.
+    #[serde(default)]
+    pub operators: BTreeMap<String, String>,
+    /// Logical caller id name → number.
+    #[serde(default)]
+    pub caller_ids: BTreeMap<String, String>,
+    /// Dialplan context of the AMD hop (`dialflow dialplan`).
+    #[serde(default = "default_amd_context")]
+    pub amd_context: String,
+    #[serde(default = "default_scenarios")]
+    pub scenarios: PathBuf,
+    #[serde(default = "default_prompts")]
+    pub prompts: PathBuf,
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+    /// Most calls at once.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// How long live calls may go on after a shutdown request before they are hung up.
+    #[serde(default = "default_grace", with = "duration")]
+    pub shutdown_grace: Duration,
+    #[serde(default)]
+    pub classify: ClassifyConfig,
+    /// Where alerts go (a campaign paused itself): each is POSTed as JSON
+    /// `{campaign, message, at}`. They are also kept in the store and logged.
+    #[serde(default)]
+    pub alert_webhook: Option<String>,
+    /// Where `dialflow run` serves its HTTP API (campaign control while it holds the
+    /// store; the commands use it then). `""` turns it off.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+/// How recorded answers become intents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifyConfig {
+    #[serde(default)]
+    pub stt: SttConfig,
+    #[serde(default)]
+    pub intent: IntentConfig,
+    /// The whole budget of one classification (fetch, speech-to-text, intent).
+    #[serde(default = "default_classify_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// Keep recordings on the Asterisk after classifying them.
+    #[serde(default)]
+    pub keep_recordings: bool,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        Self {
+            stt: SttConfig::default(),
+            intent: IntentConfig::default(),
+            timeout: default_classify_timeout(),
+            keep_recordings: false,
+        }
+    }
+}
+
+fn default_classify_timeout() -> Duration {
+    Duration::from_secs(8)
+}
+
+/// The speech-to-text provider. API keys come from the environment
+/// (`DIALFLOW_STT_API_KEY`), never from the file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SttConfig {
+    /// What `dialflow sim`'s customers said (for the simulator only).
+    #[default]
+    Simulated,
+    /// An OpenAI-compatible `/v1/audio/transcriptions` server.
+    Openai {
+        base_url: String,
+        model: String,
+        #[serde(default)]
+        language: Option<String>,
+    },
+    /// A vendor's HTTP API.
+    Http {
+        url: String,
+        #[serde(default)]
+        upload: Upload,
+        #[serde(default = "default_field")]
+        field: String,
+        /// Dotted JSON path of the transcript, e.g. `result.text`.
+        transcript_path: String,
+    },
+    /// A local program: WAV on stdin, transcript on stdout.
+    Command {
+        program: String,
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+/// How the HTTP speech-to-text provider is sent the audio.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upload {
+    /// The WAV as the request body.
+    Raw,
+    /// `multipart/form-data`, the WAV in `field`.
+    #[default]
+    Multipart,
+}
+fn default_field() -> String {
+    "file".into()
+}
+
+/// The intent classifier. The LLM's key comes from `DIALFLOW_LLM_API_KEY`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IntentConfig {
+    /// The scenario's keywords and patterns, then built-in cues.
+    #[default]
+    Rules,
+    /// An OpenAI-compatible chat-completions model, constrained to the scenario's intents;
+    /// the rules take over when it fails.
+    Llm { base_url: String, model: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AriConfig {
+    /// e.g. `http://127.0.0.1:8088`.
+    pub url: String,
+    pub user: String,
+    /// Better given as `DIALFLOW_ARI_PASSWORD` than written in the file.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default = "default_app")]
+    pub app: String,
+    /// Timeout of one REST request.
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialConfig {
+    /// The dial string, `{number}` replaced by prefix + number.
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// Prepended to every number by the server, never taken from a lead (seed 001).
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Media formats of originated channels.
+    #[serde(default = "default_formats")]
+    pub formats: String,
+}
+
+impl Default for DialConfig {
+    fn default() -> Self {
+        Self {
+            template: default_template(),
+            prefix: String::new(),
+            caller_id: None,
+            formats: default_formats(),
+        }
+    }
+}
+
+fn default_amd_context() -> String {
+    "dialflow-amd".into()
+}
+fn default_scenarios() -> PathBuf {
+    "scenarios".into()
+}
+fn default_prompts() -> PathBuf {
+    "prompts".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8099".into()
+}
+fn default_store() -> PathBuf {
+    "data/dialflow.redb".into()
+}
+fn default_max_concurrent() -> usize {
+    10
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_app() -> String {
+    "dialflow".into()
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_template() -> String {
+    "PJSIP/{number}@trunk".into()
+}
+fn default_formats() -> String {
+    "ulaw".into()
+}
+
+/// Durations are written `10s`, `500ms`, `5m` and kept as [`Duration`]s.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", value.as_millis()))
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    parse_duration_ms(text).map(Duration::from_millis)
+}
+
+/// One configuration problem: where (`file:line:column` and the key, or the
+/// environment variable and the key it sets) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {message}")]
+pub struct ConfigProblem {
+    /// `dialflow.yaml:12:3 (ari.timeout)`, `DIALFLOW_ARI_TIMEOUT (sets ari.timeout)`.
+    pub place: String,
+    /// The dotted key (`ari.timeout`); empty when the problem is the file's as a whole.
+    pub key: String,
+    pub message: String,
+}
+
+/// Why a configuration cannot be used: every problem found (unknown keys, then the
+/// environment's values, then the checks of the values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.problems.as_slice() {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} problems", all.len())?;
+                all.iter().try_for_each(|p| write!(f, "\n  {p}"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn one(place: String, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            problems: vec![ConfigProblem {
+                place,
+                key: key.to_string(),
+                message,
+            }],
+        }
+    }
+}
+
+/// The environment variables that override keys of the file, and the key each sets.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("DIALFLOW_ARI_URL", "ari.url"),
+    ("DIALFLOW_ARI_USER", "ari.user"),
+    ("DIALFLOW_ARI_PASSWORD", "ari.password"),
+    ("DIALFLOW_ARI_APP", "ari.app"),
+    ("DIALFLOW_ARI_TIMEOUT", "ari.timeout"),
+    ("DIALFLOW_DIAL_TEMPLATE", "dial.template"),
+    ("DIALFLOW_DIAL_PREFIX", "dial.prefix"),
+    ("DIALFLOW_DIAL_CALLER_ID", "dial.caller_id"),
+    ("DIALFLOW_DIAL_FORMATS", "dial.formats"),
+    ("DIALFLOW_AMD_CONTEXT", "amd_context"),
+    ("DIALFLOW_SCENARIOS", "scenarios"),
+    ("DIALFLOW_PROMPTS", "prompts"),
+    ("DIALFLOW_STORE", "store"),
+    ("DIALFLOW_MAX_CONCURRENT", "max_concurrent"),
+    ("DIALFLOW_SHUTDOWN_GRACE", "shutdown_grace"),
+    ("DIALFLOW_OPERATORS", "operators"),
+    ("DIALFLOW_CALLER_IDS", "caller_ids"),
+    ("DIALFLOW_ALERT_WEBHOOK", "alert_webhook"),
+    ("DIALFLOW_LISTEN", "listen"),
+];
+
+/// Why an environment variable's value cannot set its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EnvValueError {
+    #[error("`{0}` is not a whole number")]
+    NotANumber(String),
+    #[error("`{0}` is not name=value (write e.g. sales=PJSIP/1000,support=PJSIP/2000)")]
+    NotAPair(String),
+    #[error(transparent)]
+    Duration(DurationError),
+}
+
+/// `name=value,name=value` (the environment's form of a map), replacing the file's map.
+fn parse_map(value: &str) -> Result<BTreeMap<String, String>, EnvValueError> {
+    value
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(EnvValueError::NotAPair(pair.to_string())),
+        })
+        .collect()
+}
+
+/// The value serde's "unknown variant `x`, expected …" names.
+fn unknown_variant(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    rest.split_once('`').map(|(variant, _)| variant)
+}
+
+/// Where a problem with a key is reported: the variable that set it, else its line in
+/// the file.
+struct Origins<'a> {
+    name: &'a str,
+    tree: Node,
+    from_env: BTreeMap<&'static str, &'static str>,
+}
+
+impl Origins<'_> {
+    fn place(&self, key: &str) -> String {
+        if let Some(var) = self.from_env.get(key) {
+            return format!("{var} (sets {key})");
+        }
+        match self.tree.locate(key) {
+            Some((line, column)) => format!("{}:{line}:{column} ({key})", self.name),
+            None => format!("{} ({key})", self.name),
+        }
+    }
+
+    /// Every key in the file that the configuration has no place for.
+    fn unknown_keys(&self, config: &Config) -> Vec<ConfigProblem> {
+        let known = serde_json::to_value(config).expect("a configuration serializes");
+        self.tree
+            .unknown_keys(&known)
+            .into_iter()
+            .map(|unknown| {
+                let field = unknown.path.rsplit('.').next().unwrap_or_default();
+                ConfigProblem {
+                    place: format!(
+                        "{}:{}:{} ({})",
+                        self.name, unknown.at.0, unknown.at.1, unknown.path
+                    ),
+                    message: format!(
+                        "unknown field `{field}`, expected one of {}",
+                        unknown.expected.join(", ")
+                    ),
+                    key: unknown.path,
+                }
+            })
+            .collect()
+    }
+
+    fn problem(&self, key: &str, message: String) -> ConfigProblem {
+        ConfigProblem {
+            place: self.place(key),
+            key: key.to_string(),
+            message,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file, applies the environment, validates. Relative paths in the file
+    /// (and the defaults) are read from the file's folder, so a command run from
+    /// elsewhere finds the same store; paths from the environment are taken as given.
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::one(path.display().to_string(), "", e.to_string()))?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        Config::build(&path.display().to_string(), &text, folder, env)
+    }
+
+    /// A configuration from text, its relative paths taken as given.
+    pub fn parse(
+        name: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::build(name, text, Path::new(""), env)
+    }
+
+    fn build(
+        name: &str,
+        text: &str,
+        folder: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut origins = Origins {
+            name,
+            tree: Node::read(text),
+            from_env: BTreeMap::new(),
+        };
+        let mut config = Config::deserialize_file(&origins, text)?;
+        let mut problems = origins.unknown_keys(&config);
+        for path in [
+            &mut config.scenarios,
+            &mut config.prompts,
+            &mut config.store,
+        ] {
+            if path.is_relative() {
+                *path = folder.join(&*path);
+            }
+        }
+        for (var, key) in ENV_KEYS {
+            let Some(value) = env(var) else { continue };
+            origins.from_env.insert(key, var);
+            if let Err(e) = config.set(key, value) {
+                problems.push(origins.problem(key, e.to_string()));
+            }
+        }
+        problems.extend(
+            config
+                .checks()
+                .into_iter()
+                .map(|(key, message)| origins.problem(key, message)),
+        );
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// The file as the structs take it. A value of the wrong type ends the reading
+    /// there (serde's way), reported with its line and, where it can be told, its key.
+    fn deserialize_file(origins: &Origins, text: &str) -> Result<Config, ConfigError> {
+        serde_saphyr::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let message = message.lines().next().unwrap_or("");
+            let message = message.trim_start_matches("error: ");
+            // The message repeats the position the place gives.
+            let message = match message.split_once(": ") {
+                Some((head, rest)) if head.starts_with("line ") => rest,
+                _ => message,
+            };
+            let mut at = e
+                .location()
+                .map(|l| (l.line() as usize, l.column() as usize));
+            let mut key = at
+                .and_then(|at| origins.tree.key_at(at))
+                .unwrap_or_default();
+            // Inside a `kind:`-tagged section serde points at the section, not the value.
+            if let Some((path, value_at)) =
+                unknown_variant(message).and_then(|variant| origins.tree.find_text(&key, variant))
+            {
+                (key, at) = (path, Some(value_at));
+            }
+            let place = match (at, key.is_empty()) {
+                (Some((line, column)), false) => {
+                    format!("{}:{line}:{column} ({key})", origins.name)
+                }
+                (Some((line, column)), true) => format!("{}:{line}:{column}", origins.name),
+                (None, _) => origins.name.to_string(),
+            };
+            ConfigError::one(place, &key, message.to_string())
+        })
+    }
+
+    fn set(&mut self, key: &str, value: String) -> Result<(), EnvValueError> {
+        let duration = |v: &str| parse_duration(v).map_err(EnvValueError::Duration);
+        match key {
+            "ari.url" => self.ari.url = value,
+            "ari.user" => self.ari.user = value,
+            "ari.password" => self.ari.password = Some(value),
+            "ari.app" => self.ari.app = value,
+            "ari.timeout" => self.ari.timeout = duration(&value)?,
+            "dial.template" => self.dial.template = value,
+            "dial.prefix" => self.dial.prefix = value,
+            "dial.caller_id" => self.dial.caller_id = Some(value),
+            "dial.formats" => self.dial.formats = value,
+            "amd_context" => self.amd_context = value,
+            "scenarios" => self.scenarios = value.into(),
+            "prompts" => self.prompts = value.into(),
+            "store" => self.store = value.into(),
+            "max_concurrent" => {
+                self.max_concurrent = value
+                    .parse()
+                    .map_err(|_| EnvValueError::NotANumber(value))?;
+            }
+            "shutdown_grace" => self.shutdown_grace = duration(&value)?,
+            "operators" => self.operators = parse_map(&value)?,
+            "caller_ids" => self.caller_ids = parse_map(&value)?,
+            "alert_webhook" => self.alert_webhook = Some(value),
+            "listen" => self.listen = value,
+            other => unreachable!("ENV_KEYS names `{other}`, which `set` does not know"),
+        }
+        Ok(())
+    }
+
+    /// The ARI password, needed only by what talks to Asterisk (the store commands
+    /// work without it).
+    pub fn ari_password(&self) -> Result<&str, ConfigError> {
+        match self.ari.password.as_deref() {
+            Some(p) if !p.is_empty() => Ok(p),
+            _ => Err(ConfigError::one(
+                "ari.password".into(),
+                "ari.password",
+                "missing: set DIALFLOW_ARI_PASSWORD (or ari.password)".into(),
+            )),
+        }
+    }
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.ari.timeout.as_millis() as u64
+    }
+
+    pub fn classify_timeout_ms(&self) -> u64 {
+        self.classify.timeout.as_millis() as u64
+    }
+
+    pub fn shutdown_grace_ms(&self) -> u64 {
+        self.shutdown_grace.as_millis() as u64
+    }
+
+    /// The dial string for a number: the prefix applied by the server, never by a lead.
+    pub fn dial_string(&self, number: &str) -> String {
+        self.dial_string_with(&self.dial.prefix, number)
+    }
+
+    /// The dial string with a campaign's own prefix: `{number}` is the prefix and the
+    /// number's digits (an E.164 number's `+` dropped, as trunks expect), `{e164}` the
+    /// number as stored.
+    pub fn dial_string_with(&self, prefix: &str, number: &str) -> String {
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        self.dial
+            .template
+            .replace("{number}", &format!("{prefix}{digits}"))
+            .replace("{e164}", number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "ari:\n  url: http://127.0.0.1:8088\n  user: dialflow\noperators:\n  sales: PJSIP/1000\ndial:\n  template: PJSIP/{number}@trunk\n  prefix: \"9\"\n";
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    const PASSWORD: &[(&str, &str)] = &[("DIALFLOW_ARI_PASSWORD", "x")];
+
+    /// The places of the problems the text (after `FILE`) has.
+    fn places(text: &str, vars: &'static [(&'static str, &'static str)]) -> Vec<String> {
+        let e = Config::parse("d.yaml", &format!("{FILE}{text}"), env(vars)).unwrap_err();
+        e.problems.into_iter().map(|p| p.place).collect()
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../../dialflow.example.yaml");
+        let c = Config::parse("dialflow.example.yaml", text, env(PASSWORD)).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8099");
+        assert_eq!(c.ari.timeout, Duration::from_secs(10));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_key_and_line() {
+        assert_eq!(
+            places("listen: nowhere\n", PASSWORD),
+            ["d.yaml:9:1 (listen)"]
+        );
+    }
+
+    #[test]
+    fn reads_the_file_and_the_environment() {
+        let c = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "s3cret"),
+                ("DIALFLOW_MAX_CONCURRENT", "40"),
+                ("DIALFLOW_SHUTDOWN_GRACE", "1.5s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.ari.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.max_concurrent, 40);
+        assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
+        assert_eq!(c.dial_string("5551234"), "PJSIP/95551234@trunk");
+        assert_eq!(c.operators["sales"], "PJSIP/1000");
+        let c = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "x"),
+                ("DIALFLOW_OPERATORS", "sales=PJSIP/2000, support=PJSIP/3000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.operators["support"], "PJSIP/3000");
+        assert_eq!(
+            places("", &[("DIALFLOW_OPERATORS", "sales")]),
+            ["DIALFLOW_OPERATORS (sets operators)"]
+        );
+    }
+
+    #[test]
+    fn reads_the_classification_providers() {
+        let text = format!(
+            "{FILE}classify:\n  stt: {{kind: openai, base_url: 'http://stt', model: whisper-1, language: fa}}\n  intent: {{kind: llm, base_url: 'http://llm', model: m}}\n  timeout: 6s\n"
+        );
+        let c = Config::parse("d.yaml", &text, env(PASSWORD)).unwrap();
+        assert!(
+            matches!(c.classify.stt, SttConfig::Openai { ref model, .. } if model == "whisper-1")
+        );
+        assert!(matches!(c.classify.intent, IntentConfig::Llm { .. }));
+        assert_eq!(c.classify_timeout_ms(), 6000);
+        let bad = format!("{FILE}classify:\n  stt: {{kind: carrier_pigeon}}\n");
+        let e = Config::parse("d.yaml", &bad, env(PASSWORD)).unwrap_err();
+        assert!(e.to_string().contains("carrier_pigeon"), "{e}");
+        let raw = format!(
+            "{FILE}classify:\n  stt: {{kind: http, url: 'http://s', upload: raw, transcript_path: t}}\n"
+        );
+        let c = Config::parse("d.yaml", &raw, env(PASSWORD)).unwrap();
+        assert!(matches!(
+            c.classify.stt,
+            SttConfig::Http {
+                upload: Upload::Raw,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_upload_is_refused_naming_the_allowed_ones() {
+        let text = "classify:\n  stt:\n    kind: http\n    url: 'http://s'\n    upload: rwa\n    transcript_path: t\n";
+        let e = Config::parse("d.yaml", &format!("{FILE}{text}"), env(PASSWORD)).unwrap_err();
+        let [problem] = e.problems.as_slice() else {
+            panic!("{e}")
+        };
+        assert!(problem.place.starts_with("d.yaml:13:"), "{e}");
+        assert_eq!(problem.key, "classify.stt.upload", "{e}");
+        assert!(problem.message.contains("`rwa`"), "{e}");
+        assert!(
+            problem.message.contains("raw") && problem.message.contains("multipart"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_read_from_the_files_folder() {
+        let dir = std::env::temp_dir().join(format!("dialflow-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("dialflow.yaml");
+        std::fs::write(
+            &file,
+            format!("{FILE}store: data/s.redb\nprompts: /srv/prompts\n"),
+        )
+        .unwrap();
+        let c = Config::load(&file, env(&[])).unwrap();
+        assert_eq!(c.store, dir.join("data/s.redb"));
+        assert_eq!(c.prompts, PathBuf::from("/srv/prompts"));
+        assert_eq!(c.scenarios, dir.join("scenarios"), "defaults too");
+        let c = Config::load(&file, env(&[("DIALFLOW_STORE", "here.redb")])).unwrap();
+        assert_eq!(
+            c.store,
+            PathBuf::from("here.redb"),
+            "the environment's as given"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn names_the_key_of_every_mistake() {
+        let c = Config::parse("d.yaml", FILE, env(&[])).unwrap();
+        assert_eq!(
+            c.ari_password().unwrap_err().problems[0].key,
+            "ari.password"
+        );
+        let e = Config::parse(
+            "d.yaml",
+            &format!("{FILE}classify:\n  timeout: eight\n"),
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(e.problems[0].place.starts_with("d.yaml:10:"), "{e}");
+        assert_eq!(e.problems[0].key, "classify.timeout", "{e}");
+        assert_eq!(
+            places("classify:\n  timeout: 0s\n", &[]),
+            ["d.yaml:10:3 (classify.timeout)"]
+        );
+        let zero = FILE.replace("ari:\n", "ari:\n  timeout: 0s\n");
+        let e = Config::parse("d.yaml", &zero, env(&[])).unwrap_err();
+        assert_eq!(e.problems[0].place, "d.yaml:2:3 (ari.timeout)");
+        assert_eq!(
+            places("", &[("DIALFLOW_MAX_CONCURRENT", "lots")]),
+            ["DIALFLOW_MAX_CONCURRENT (sets max_concurrent)"]
+        );
+        let e = Config::parse(
+            "d.yaml",
+            "ari:\n  url: x\n  user: u\n  pasword: p\n",
+            env(&[]),
+        )
+        .unwrap_err();
+        let places: Vec<_> = e.problems.iter().map(|p| p.place.as_str()).collect();
+        assert_eq!(places, ["d.yaml:4:3 (ari.pasword)", "d.yaml:2:3 (ari.url)"]);
+        assert!(
+            e.problems[0].message.starts_with(
+                "unknown field `pasword`, expected one of app, password, timeout, url, user"
+            ),
+            "{e}"
+        );
+        // A value from the environment is blamed on its variable, not on the file.
+        let e = Config::parse("d.yaml", FILE, env(&[("DIALFLOW_ARI_URL", "ftp://x")])).unwrap_err();
+        assert_eq!(e.problems[0].place, "DIALFLOW_ARI_URL (sets ari.url)");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_key_and_line() {
+        let text =
+            "listen: nowhere\nmax_concurent: 4\nclassify:\n  keep_recording: true\n  timeout: 0s\n";
+        let vars = &[
+            ("DIALFLOW_DIAL_TEMPLATE", "PJSIP/trunk"),
+            ("DIALFLOW_ARI_TIMEOUT", "soon"),
+        ];
+        assert_eq!(
+            places(text, vars),
+            [
+                "d.yaml:10:1 (max_concurent)",
+                "d.yaml:12:3 (classify.keep_recording)",
+                "DIALFLOW_ARI_TIMEOUT (sets ari.timeout)",
+                "d.yaml:9:1 (listen)",
+                "DIALFLOW_DIAL_TEMPLATE (sets dial.template)",
+                "d.yaml:13:3 (classify.timeout)",
+            ]
+        );
+        let e = Config::parse("d.yaml", &format!("{FILE}{text}"), env(vars)).unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("6 problems\n  d.yaml:10:1 (max_concurent): unknown field"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("DIALFLOW_ARI_TIMEOUT (sets ari.timeout): `soon` has an unknown unit"),
+            "{shown}"
+        );
+    }
+}
