@@ -26,6 +26,7 @@ use dialflow::store::campaigns::Transition;
 use dialflow::store::{CampaignState, DncScope, LeadState, NewLead, Store};
 
 mod common;
+use common::dirs::TempDir;
 use common::{Classify, Live, scenario};
 
 const SPEED: f64 = 25.0;
@@ -40,14 +41,6 @@ struct Harness {
     _dir: TempDir,
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A simulator, a runtime (with `classifier`, or the simulated one), an empty store.
 async fn harness(name: &str, classifier: Option<(SttProvider, IntentProvider)>) -> Harness {
     harness_at(name, classifier, SPEED).await
@@ -59,7 +52,6 @@ async fn harness_at(
     classifier: Option<(SttProvider, IntentProvider)>,
     speed: f64,
 ) -> Harness {
-    static N: AtomicUsize = AtomicUsize::new(0);
     let scenario = scenario(name);
     let classify = match classifier {
         None => Classify::Simulated,
@@ -70,12 +62,7 @@ async fn harness_at(
         runtime,
         tasks,
     } = Live::start(&scenario, speed, classify).await;
-    let dir = std::env::temp_dir().join(format!(
-        "dialflow-dialer-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("dialer");
     let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
     let mut config = Config::parse(
         "test",
@@ -96,7 +83,7 @@ async fn harness_at(
         store,
         config,
         scenarios: BTreeMap::from([(name.to_string(), scenario)]),
-        _dir: TempDir(dir),
+        _dir: dir,
     }
 }
 

@@ -19,9 +19,9 @@ mod test_cases;
 use crate::core::analysis;
 use crate::core::diagnostic::{Code, Diagnostic, Severity, SourceText};
 use crate::core::expr::{self, ExprError, ExprErrorKind, Scope, Type, VarPath};
+use crate::core::hooks;
 use crate::core::scenario::*;
 use crate::core::source::*;
-use crate::hooks;
 
 /// What the compiler may know about the world outside the scenario file.
 #[derive(Debug, Default, Clone)]
