@@ -413,7 +413,7 @@ impl Config {
         ] {
             let ms = parse_duration_ms(value).map_err(|m| ConfigError {
                 place: key.into(),
-                message: m,
+                message: m.to_string(),
             })?;
             if ms == 0 && !zero_allowed {
                 return err(key, format!("`{value}` leaves no time at all"));

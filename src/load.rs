@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::core::compile::{self, Compiled, Environment, PromptCatalog};
+use crate::core::compile::{
+    self, Compiled, Environment, PromptCatalog, PromptUnusable, ScriptUnreadable,
+};
 use crate::core::diagnostic::{Code, Diagnostic, Severity, SourceText};
 
 /// Where to look for prompt sets, and whether to look at all.
@@ -70,7 +72,10 @@ pub fn environment(path: &Path, text: &str, options: &LoadOptions) -> Environmen
     let mut scripts = BTreeMap::new();
     for script in refs.scripts {
         let file = scenario_dir.join(&script);
-        let body = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()));
+        let body = fs::read_to_string(&file).map_err(|e| ScriptUnreadable {
+            path: file.display().to_string(),
+            reason: e.to_string(),
+        });
         scripts.insert(script, body);
     }
     env.scripts = scripts;
@@ -112,15 +117,15 @@ pub fn read_prompt_set(dir: &Path) -> PromptCatalog {
 }
 
 /// The length of a prompt in milliseconds, or why Asterisk could not play it as is.
-pub fn prompt_length_ms(path: &Path) -> Result<u64, String> {
-    let reader =
-        hound::WavReader::open(path).map_err(|e| format!("not a readable WAV file ({e})"))?;
+pub fn prompt_length_ms(path: &Path) -> Result<u64, PromptUnusable> {
+    let reader = hound::WavReader::open(path).map_err(|e| PromptUnusable::NotWav(e.to_string()))?;
     let spec = reader.spec();
     if spec.sample_rate != PROMPT_SAMPLE_RATE || spec.channels != 1 || spec.bits_per_sample != 16 {
-        return Err(format!(
-            "{} Hz, {} channel(s), {}-bit: prompts must be 8000 Hz mono 16-bit (sox in.wav -r 8000 -c 1 -b 16 out.wav)",
-            spec.sample_rate, spec.channels, spec.bits_per_sample
-        ));
+        return Err(PromptUnusable::WrongFormat {
+            sample_rate: spec.sample_rate,
+            channels: spec.channels,
+            bits_per_sample: spec.bits_per_sample,
+        });
     }
     Ok(u64::from(reader.duration()) * 1000 / u64::from(spec.sample_rate))
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::ari::client::{AriClient, AriError, MAX_RECORDING_BYTES};
-use crate::core::call::Classification;
+use crate::core::call::{Classification, FailureReason};
 use crate::core::scenario::IntentRule;
 
 /// Where intents come from once there is a transcript.
@@ -99,15 +99,11 @@ impl Classifier {
                     Ok(Err(e)) => {
                         tracing::warn!(%recording, error = %e, "cannot fetch the recording");
                         metrics.error("recording");
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                     Err(_) => {
                         metrics.error("recording");
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                 };
                 metrics.observe("fetch", started.elapsed());
@@ -136,16 +132,12 @@ impl Classifier {
                     Err(stt::SttError::Quota(m)) => {
                         metrics.error("stt_quota");
                         tracing::error!(%recording, message = %m, "speech-to-text quota refused");
-                        return Classification::Quota {
-                            reason: "stt_quota".into(),
-                        };
+                        return Classification::quota(FailureReason::SttQuota);
                     }
                     Err(stt::SttError::Failure(m)) => {
                         metrics.error("stt_failure");
                         tracing::warn!(%recording, message = %m, "speech-to-text failed");
-                        return Classification::Failed {
-                            reason: "stt_failure".into(),
-                        };
+                        return Classification::failed(FailureReason::SttFailure);
                     }
                 };
                 if transcript.trim().is_empty() {
@@ -166,9 +158,7 @@ impl Classifier {
                             Err(llm::LlmError::Quota(m)) => {
                                 metrics.error("llm_quota");
                                 tracing::error!(%recording, message = %m, "intent classifier quota refused");
-                                Classification::Quota {
-                                    reason: "llm_quota".into(),
-                                }
+                                Classification::quota(FailureReason::LlmQuota)
                             }
                             Err(llm::LlmError::Failure(m)) => {
                                 // The transcript is good; the rules still know yes from no.
@@ -198,28 +188,20 @@ impl Classifier {
                     Ok(Err(AriError::Refused {
                         status: 404 | 413, ..
                     })) => {
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                     Ok(Err(_)) | Err(_) => {
-                        return Classification::Failed {
-                            reason: "stt_failure".into(),
-                        };
+                        return Classification::failed(FailureReason::SttFailure);
                     }
                 }
                 let answer = tokio::time::timeout(*timeout, client.sim_transcript(recording)).await;
                 let transcript = match answer {
                     Ok(Ok(transcript)) => transcript,
                     Ok(Err(AriError::Refused { status: 404, .. })) => {
-                        return Classification::Failed {
-                            reason: "recording".into(),
-                        };
+                        return Classification::failed(FailureReason::Recording);
                     }
                     Ok(Err(_)) | Err(_) => {
-                        return Classification::Failed {
-                            reason: "stt_failure".into(),
-                        };
+                        return Classification::failed(FailureReason::SttFailure);
                     }
                 };
                 rules::classify_with(&transcript, intents, scenario_rules)

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::EnvironmentArgs;
 use super::progress::Progress;
 use crate::config::Config;
+use crate::core::call::FAILED_PREFIX;
 use crate::core::campaign::retry::RetryRule;
 use crate::core::campaign::settings::CampaignSettings;
 use crate::core::scenario::{Scenario, Verb};
@@ -142,7 +143,7 @@ fn demo_settings(scenario: &str, concurrency: usize) -> CampaignSettings {
         ("missed".into(), retry("5m")),
         ("user_didnt_answer".into(), retry("5m")),
         ("power_off".into(), retry("5m")),
-        ("failed:*".into(), retry("1m")),
+        (format!("{FAILED_PREFIX}*"), retry("1m")),
     ]);
     settings
 }

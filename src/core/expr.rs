@@ -92,12 +92,25 @@ pub fn format_duration_ms(ms: u64) -> String {
     }
 }
 
+/// Why a text is not a duration literal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` has no unit: write it as `{0}s` or `{0}ms`")]
+    NoUnit(String),
+    #[error("`{text}` has an unknown unit `{unit}` (use ms, s, m or h)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("`{0}` is not a duration (examples: 500ms, 2s, 1.5s, 5m)")]
+    NotANumber(String),
+    #[error("`{0}` is too long")]
+    TooLong(String),
+}
+
 /// Parses a duration literal such as `500ms`, `2s`, `1.5s`, `5m` or `1h` into milliseconds.
-pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+pub fn parse_duration_ms(text: &str) -> Result<u64, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit: write it as `{text}s` or `{text}ms`"))?;
+        .ok_or_else(|| DurationError::NoUnit(text.to_string()))?;
     let (number, unit) = text.split_at(split);
     let factor = match unit {
         "ms" => 1.0,
@@ -105,17 +118,18 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
         "m" => 60_000.0,
         "h" => 3_600_000.0,
         _ => {
-            return Err(format!(
-                "`{text}` has an unknown unit `{unit}` (use ms, s, m or h)"
-            ));
+            return Err(DurationError::UnknownUnit {
+                text: text.to_string(),
+                unit: unit.to_string(),
+            });
         }
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration (examples: 500ms, 2s, 1.5s, 5m)"))?;
+        .map_err(|_| DurationError::NotANumber(text.to_string()))?;
     let ms = value * factor;
     if !ms.is_finite() || ms > 1e12 {
-        return Err(format!("`{text}` is too long"));
+        return Err(DurationError::TooLong(text.to_string()));
     }
     Ok(ms.round() as u64)
 }
@@ -263,6 +277,10 @@ pub enum ExprErrorKind {
     TypeMismatch,
     UnknownFunction,
     BadRegex,
+    /// A string compared with `intent` that is no declared intent.
+    UnknownIntent,
+    /// A string compared with `result` that is no known result.
+    UnknownResult,
 }
 
 impl ExprError {
@@ -296,7 +314,7 @@ impl Template {
         }
     }
 
-    pub fn render(&self, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Value, String> {
+    pub fn render(&self, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Value, EvalError> {
         if let Some(expr) = self.single_expr() {
             return eval(expr, vars);
         }
@@ -531,7 +549,7 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ExprError> {
         }
         Rule::duration => {
             let ms = parse_duration_ms(pair.as_str())
-                .map_err(|m| ExprError::new(ExprErrorKind::Syntax, span.clone(), m))?;
+                .map_err(|e| ExprError::new(ExprErrorKind::Syntax, span.clone(), e.to_string()))?;
             Ok(Expr {
                 kind: ExprKind::Lit(Value::Duration(ms)),
                 span,
@@ -567,13 +585,41 @@ fn unescape(raw: &str) -> String {
     out
 }
 
+/// A name or literal the scope does not accept, with the words its diagnostic shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    /// No variable of that name.
+    #[error("{0}")]
+    UnknownVariable(String),
+    /// A string compared with `intent` that the scenario does not declare.
+    #[error("{0}")]
+    UnknownIntent(String),
+    /// A string compared with `result` that is no known result.
+    #[error("{0}")]
+    UnknownResult(String),
+    /// A string the variable can never hold.
+    #[error("{0}")]
+    NeverHeld(String),
+}
+
+impl ScopeError {
+    fn kind(&self) -> ExprErrorKind {
+        match self {
+            ScopeError::UnknownVariable(_) => ExprErrorKind::UnknownVariable,
+            ScopeError::UnknownIntent(_) => ExprErrorKind::UnknownIntent,
+            ScopeError::UnknownResult(_) => ExprErrorKind::UnknownResult,
+            ScopeError::NeverHeld(_) => ExprErrorKind::TypeMismatch,
+        }
+    }
+}
+
 /// What the type checker needs to know about the names in scope.
 pub trait Scope {
-    /// The type of a variable, or a message saying why the name is unknown.
-    fn lookup(&self, path: &VarPath) -> Result<Type, String>;
+    /// The type of a variable, or why the name is unknown.
+    fn lookup(&self, path: &VarPath) -> Result<Type, ScopeError>;
     /// Called for every `==`/`!=`/`in` between a variable and a string literal,
     /// so the compiler can check e.g. that `intent == "maybe"` names a declared intent.
-    fn check_literal(&self, _path: &VarPath, _literal: &str) -> Result<(), String> {
+    fn check_literal(&self, _path: &VarPath, _literal: &str) -> Result<(), ScopeError> {
         Ok(())
     }
 }
@@ -595,8 +641,8 @@ pub fn check(expr: &mut Expr, scope: &dyn Scope, errors: &mut Vec<ExprError>) ->
         ExprKind::Lit(v) => Some(v.type_of()),
         ExprKind::Var(path) => match scope.lookup(path) {
             Ok(t) => Some(t),
-            Err(msg) => {
-                errors.push(ExprError::new(ExprErrorKind::UnknownVariable, span, msg));
+            Err(e) => {
+                errors.push(ExprError::new(e.kind(), span, e.to_string()));
                 None
             }
         },
@@ -796,22 +842,33 @@ fn check_literals(a: &Expr, b: &Expr, scope: &dyn Scope, errors: &mut Vec<ExprEr
     let pairs = [(a, b), (b, a)];
     for (var, lit) in pairs {
         if let (ExprKind::Var(path), ExprKind::Lit(Value::Str(text))) = (&var.kind, &lit.kind)
-            && let Err(msg) = scope.check_literal(path, text)
+            && let Err(e) = scope.check_literal(path, text)
         {
-            errors.push(ExprError::new(
-                ExprErrorKind::TypeMismatch,
-                lit.span.clone(),
-                msg,
-            ));
+            errors.push(ExprError::new(e.kind(), lit.span.clone(), e.to_string()));
         }
     }
 }
 
+/// Why a checked expression has no value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    #[error("`{0}` has no value")]
+    Unset(VarPath),
+    #[error("invalid regular expression: {0}")]
+    BadRegex(#[from] regex::Error),
+    #[error("{signature} cannot take {args}")]
+    BadArguments {
+        signature: &'static str,
+        /// The values it was given, as debug text.
+        args: String,
+    },
+}
+
 /// Evaluates a checked expression. Variables come from `vars`; an unset variable is an error.
-pub fn eval(expr: &Expr, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Value, String> {
+pub fn eval(expr: &Expr, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Value, EvalError> {
     Ok(match &expr.kind {
         ExprKind::Lit(v) => v.clone(),
-        ExprKind::Var(path) => vars(path).ok_or_else(|| format!("`{path}` has no value"))?,
+        ExprKind::Var(path) => vars(path).ok_or_else(|| EvalError::Unset(path.clone()))?,
         ExprKind::List(items) => Value::List(
             items
                 .iter()
@@ -868,17 +925,19 @@ pub fn eval(expr: &Expr, vars: &dyn Fn(&VarPath) -> Option<Value>) -> Result<Val
                 (Func::Matches, [Value::Str(text), Value::Str(pattern)]) => {
                     let re = match compiled {
                         Some(re) => re.clone(),
-                        None => Arc::new(
-                            Regex::new(pattern)
-                                .map_err(|e| format!("invalid regular expression: {e}"))?,
-                        ),
+                        None => Arc::new(Regex::new(pattern)?),
                     };
                     Value::Bool(re.is_match(text))
                 }
                 (Func::Len, [Value::Str(s)]) => Value::Num(s.chars().count() as f64),
                 (Func::Len, [Value::List(l)]) => Value::Num(l.len() as f64),
                 (Func::Lower, [Value::Str(s)]) => Value::str(s.to_lowercase()),
-                (f, args) => return Err(format!("{} cannot take {args:?}", f.signature())),
+                (f, args) => {
+                    return Err(EvalError::BadArguments {
+                        signature: f.signature(),
+                        args: format!("{args:?}"),
+                    });
+                }
             }
         }
     })
@@ -890,17 +949,21 @@ mod tests {
 
     struct TestScope;
     impl Scope for TestScope {
-        fn lookup(&self, path: &VarPath) -> Result<Type, String> {
+        fn lookup(&self, path: &VarPath) -> Result<Type, ScopeError> {
             match path.to_string().as_str() {
                 "intent" | "transcript" | "lead.name" => Ok(Type::Str),
                 "attempt" | "visits.ask" => Ok(Type::Num),
                 "elapsed" => Ok(Type::Duration),
-                other => Err(format!("unknown variable `{other}`")),
+                other => Err(ScopeError::UnknownVariable(format!(
+                    "unknown variable `{other}`"
+                ))),
             }
         }
-        fn check_literal(&self, path: &VarPath, literal: &str) -> Result<(), String> {
+        fn check_literal(&self, path: &VarPath, literal: &str) -> Result<(), ScopeError> {
             if path.to_string() == "intent" && !["yes", "no"].contains(&literal) {
-                return Err(format!("`{literal}` is not an intent"));
+                return Err(ScopeError::UnknownIntent(format!(
+                    "`{literal}` is not an intent"
+                )));
             }
             Ok(())
         }

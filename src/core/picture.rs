@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::call::FAILED_PREFIX;
 use super::expr::format_duration_ms;
 use super::scenario::{Node, Outcome, Route, Scenario, Target, Verb};
 
@@ -58,7 +59,7 @@ fn edge_label(node: &Node, outcome: &Outcome, route: &Route) -> String {
     if let Some(result) = &route.result {
         let _ = write!(label, " → {result}");
     } else if outcome.is_failure() {
-        label.push_str(" → failed:*");
+        let _ = write!(label, " → {FAILED_PREFIX}*");
     }
     if route.report {
         label.push_str(" (report)");

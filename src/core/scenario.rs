@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use petgraph::graph::DiGraph;
 
+use super::call::{FAILED_PREFIX, FailureReason};
 use super::expr::{Expr, Template, VarPath};
 
 /// Index of a node in [`Scenario::nodes`].
@@ -265,21 +266,159 @@ pub enum Verb {
     Hangup,
 }
 
-impl Verb {
-    pub fn keyword(&self) -> &'static str {
+/// The intent every scenario has, whether it declares it or not: what classification
+/// gives when no declared intent fits.
+pub const UNKNOWN_INTENT: &str = "unknown";
+
+/// What kind of verb a node runs: its keyword in YAML and the outcomes it gives of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VerbKind {
+    Play,
+    Record,
+    Classify,
+    Branch,
+    Gather,
+    OriginateOperator,
+    Amd,
+    VoicemailDrop,
+    Set,
+    Hook,
+    Wait,
+    Hangup,
+}
+
+impl VerbKind {
+    /// Every verb, in the order the language reference lists them.
+    pub const ALL: [VerbKind; 12] = [
+        VerbKind::Play,
+        VerbKind::Record,
+        VerbKind::Classify,
+        VerbKind::Branch,
+        VerbKind::Gather,
+        VerbKind::OriginateOperator,
+        VerbKind::Amd,
+        VerbKind::VoicemailDrop,
+        VerbKind::Set,
+        VerbKind::Hook,
+        VerbKind::Wait,
+        VerbKind::Hangup,
+    ];
+
+    /// The verb's key in a node.
+    pub fn keyword(self) -> &'static str {
         match self {
-            Verb::Play { .. } => "play",
-            Verb::Record { .. } => "record",
-            Verb::Classify { .. } => "classify",
-            Verb::Branch { .. } => "branch",
-            Verb::Gather { .. } => "gather",
-            Verb::OriginateOperator { .. } => "originate_operator",
-            Verb::Amd { .. } => "amd",
-            Verb::VoicemailDrop { .. } => "voicemail_drop",
-            Verb::Set { .. } => "set",
-            Verb::Hook { .. } => "hook",
-            Verb::Wait { .. } => "wait",
-            Verb::Hangup => "hangup",
+            VerbKind::Play => "play",
+            VerbKind::Record => "record",
+            VerbKind::Classify => "classify",
+            VerbKind::Branch => "branch",
+            VerbKind::Gather => "gather",
+            VerbKind::OriginateOperator => "originate_operator",
+            VerbKind::Amd => "amd",
+            VerbKind::VoicemailDrop => "voicemail_drop",
+            VerbKind::Set => "set",
+            VerbKind::Hook => "hook",
+            VerbKind::Wait => "wait",
+            VerbKind::Hangup => "hangup",
+        }
+    }
+
+    /// The outcomes the verb gives of itself, after those a node declares (a classify's
+    /// intents, a branch's cases, a hook's outcomes). The one place each is defined.
+    pub fn own_outcomes(self) -> &'static [Outcome] {
+        use Outcome::*;
+        match self {
+            VerbKind::Play => &[Finished, Hangup, Failed],
+            VerbKind::Record => &[Finished, Silence, Hangup, Failed],
+            VerbKind::Classify => &[Empty, Failed, Quota, Hangup],
+            VerbKind::Branch => &[Else],
+            VerbKind::Gather => &[Digits, Timeout, Hangup],
+            VerbKind::OriginateOperator => &[Bridged, Busy, NoAnswer, Failed, CustomerHangup],
+            VerbKind::Amd => &[Human, Machine, NotSure, Hangup],
+            VerbKind::VoicemailDrop | VerbKind::Hangup => &[],
+            VerbKind::Set => &[Next],
+            VerbKind::Hook => &[Failed],
+            // A `wait: hangup` has only `hangup` (see [`Verb::outcomes`]).
+            VerbKind::Wait => &[Finished, Hangup],
+        }
+    }
+
+    /// The outcome `next:` routes, for verbs with one main way to finish.
+    pub fn primary_outcome(self) -> Option<Outcome> {
+        match self {
+            VerbKind::Play | VerbKind::Record | VerbKind::Wait => Some(Outcome::Finished),
+            VerbKind::Set => Some(Outcome::Next),
+            VerbKind::Gather => Some(Outcome::Digits),
+            VerbKind::OriginateOperator => Some(Outcome::Bridged),
+            _ => None,
+        }
+    }
+
+    /// Every outcome name any verb gives of itself, `exhausted` (from `max_visits`) and
+    /// the `unknown` intent: what a scenario-level `defaults:` entry may route besides
+    /// the declared intents and hook outcomes. In verb order, first appearance kept.
+    pub fn fixed_outcome_names() -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let own = VerbKind::ALL.iter().flat_map(|k| k.own_outcomes());
+        for outcome in own.chain([&Outcome::Exhausted]) {
+            let name = outcome.name();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names.push(UNKNOWN_INTENT.to_string());
+        names
+    }
+}
+
+impl fmt::Display for VerbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+impl Verb {
+    pub fn kind(&self) -> VerbKind {
+        match self {
+            Verb::Play { .. } => VerbKind::Play,
+            Verb::Record { .. } => VerbKind::Record,
+            Verb::Classify { .. } => VerbKind::Classify,
+            Verb::Branch { .. } => VerbKind::Branch,
+            Verb::Gather { .. } => VerbKind::Gather,
+            Verb::OriginateOperator { .. } => VerbKind::OriginateOperator,
+            Verb::Amd { .. } => VerbKind::Amd,
+            Verb::VoicemailDrop { .. } => VerbKind::VoicemailDrop,
+            Verb::Set { .. } => VerbKind::Set,
+            Verb::Hook { .. } => VerbKind::Hook,
+            Verb::Wait { .. } => VerbKind::Wait,
+            Verb::Hangup => VerbKind::Hangup,
+        }
+    }
+
+    pub fn keyword(&self) -> &'static str {
+        self.kind().keyword()
+    }
+
+    /// Every outcome a node running this verb can finish with, in the order its routes
+    /// are listed: what the node declares (for `classify`, the scenario's `intents`),
+    /// then the verb's own. A `max_visits` adds `exhausted`.
+    pub fn outcomes(&self, intents: &[String]) -> Vec<Outcome> {
+        let mut outcomes: Vec<Outcome> = match self {
+            Verb::Classify { .. } => intents.iter().cloned().map(Outcome::Intent).collect(),
+            Verb::Branch { cases } => (0..cases.len() as u16).map(Outcome::Case).collect(),
+            Verb::Hook { outcomes, .. } => outcomes.iter().cloned().map(Outcome::Hook).collect(),
+            // Waiting for the hang-up cannot finish any other way.
+            Verb::Wait { duration_ms: None } => return vec![Outcome::Hangup],
+            _ => Vec::new(),
+        };
+        outcomes.extend_from_slice(self.kind().own_outcomes());
+        outcomes
+    }
+
+    /// The outcome `next:` routes, for verbs with one main way to finish.
+    pub fn primary_outcome(&self) -> Option<Outcome> {
+        match self {
+            Verb::Wait { duration_ms: None } => None,
+            _ => self.kind().primary_outcome(),
         }
     }
 
@@ -360,6 +499,8 @@ pub struct ResultTable {
 
 impl Default for ResultTable {
     fn default() -> Self {
+        let stt_failure = FailureReason::SttFailure.result();
+        let any_failure = format!("{FAILED_PREFIX}*");
         let entries = [
             ("connected_to_operator", "CONNECTED"),
             ("not_interested", "NOT_INTERESTED"),
@@ -369,8 +510,8 @@ impl Default for ResultTable {
             ("disconnected", "DISCONNECTED"),
             ("unknown", "UNKNOWN"),
             // The seed's note (the later decision) over its quick reference.
-            ("failed:stt_failure", "NOT_INTERESTED"),
-            ("failed:*", "FAILED"),
+            (stt_failure.as_str(), "NOT_INTERESTED"),
+            (any_failure.as_str(), "FAILED"),
             ("busy", "BUSY"),
             ("power_off", "POWER_OFF"),
             ("banned", "BANNED"),
@@ -455,7 +596,7 @@ impl Default for Telephony {
             ],
             rang_out_result: "missed".into(),
             no_event_result: "user_didnt_answer".into(),
-            originate_failed_result: "failed:originate".into(),
+            originate_failed_result: FailureReason::Originate.result(),
             other_result: "missed".into(),
         }
     }
@@ -481,6 +622,59 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The language reference gives each verb the outcomes `own_outcomes` defines, and
+    /// says which one `next` routes.
+    #[test]
+    fn the_docs_give_each_verb_its_outcomes() {
+        let docs = include_str!("../../docs/scenario-language.md");
+        for kind in VerbKind::ALL {
+            let heading = format!("### `{kind}`");
+            let section = docs
+                .split(&heading)
+                .nth(1)
+                .and_then(|s| s.split("\n#").next())
+                .unwrap_or_else(|| panic!("docs/scenario-language.md has a `{heading}` section"));
+            let own = kind.own_outcomes();
+            for outcome in own {
+                assert!(
+                    section.contains(&format!("`{outcome}`")),
+                    "{kind}: `{outcome}`"
+                );
+            }
+            if own.is_empty() {
+                assert!(section.to_lowercase().contains("no outcomes"), "{kind}");
+            }
+            if let Some(p) = kind.primary_outcome() {
+                let said = section.contains(&format!("`next` routes `{p}`"))
+                    || section.contains(&format!("| `{p}` |"))
+                    || (own == [p.clone()] && section.contains("`next` routes it"));
+                assert!(said, "{kind}: the docs say `next` routes `{p}`");
+            }
+        }
+    }
+
+    #[test]
+    fn a_verbs_own_outcomes_have_names_of_their_own() {
+        for kind in VerbKind::ALL {
+            for outcome in kind.own_outcomes() {
+                assert!(outcome.fixed_name().is_some(), "{kind}: {outcome:?}");
+            }
+            if let Some(primary) = kind.primary_outcome() {
+                assert!(
+                    kind.own_outcomes().contains(&primary),
+                    "{kind}: {primary:?}"
+                );
+            }
+        }
+        let names = VerbKind::fixed_outcome_names();
+        assert!(names.iter().any(|n| n == "exhausted") && names.last().unwrap() == "unknown");
+        assert_eq!(
+            Verb::Wait { duration_ms: None }.outcomes(&[]),
+            [Outcome::Hangup]
+        );
+        assert_eq!(Verb::Wait { duration_ms: None }.primary_outcome(), None);
+    }
 
     #[test]
     fn result_table_follows_the_seed() {

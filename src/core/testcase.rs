@@ -3,6 +3,7 @@
 
 use crate::core::call::{Classification, Lead};
 use crate::core::expr::Value;
+use crate::core::scenario::UNKNOWN_INTENT;
 
 /// What the simulated customer's phone does when called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +164,7 @@ impl TestCase {
         }
         match self.customer.says.get(n) {
             Some(said) if !said.trim().is_empty() => Classification::Intent {
-                intent: "unknown".into(),
+                intent: UNKNOWN_INTENT.into(),
                 transcript: said.clone(),
             },
             _ => Classification::Empty,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::core::call::{CallSetup, Lead};
+use crate::core::call::{CallSetup, FailureReason, Lead};
 use crate::core::campaign::pacing::Pacer;
 use crate::core::scenario::Scenario;
 use crate::runtime::{CallOutcome, Runtime};
@@ -536,7 +536,7 @@ impl Dialer {
                     CallOutcome {
                         attempt_id: lease.attempt.id.clone(),
                         summary: crate::core::call::Summary {
-                            result: "failed:internal".into(),
+                            result: FailureReason::Internal.result(),
                             status: "FAILED".into(),
                             transcript: None,
                             answered_at: None,
@@ -817,16 +817,17 @@ impl Dialer {
 /// The circuit breaker: a quota refusal pauses at once; so do too many technical
 /// failures in a row. Returns why, when it trips.
 fn breaker(live: &mut Live, result: &str) -> Option<String> {
-    if matches!(result, "failed:stt_quota" | "failed:llm_quota") {
+    let ours = FailureReason::of_result(result);
+    if ours.is_some_and(FailureReason::is_quota) {
         return Some(format!(
             "a classification provider refused for quota ({result}); top up and start the campaign again"
         ));
     }
-    if matches!(result, "failed:shutdown" | "failed:interrupted") {
+    if ours.is_some_and(FailureReason::is_ours) {
         // Ours, not Asterisk's or a provider's: a stop or a crash of dialflow itself.
         return None;
     }
-    if result.starts_with("failed:") {
+    if FailureReason::is_failure_result(result) {
         live.failures_in_a_row += 1;
         let limit = live.record.settings.max_consecutive_failures;
         if limit > 0 && live.failures_in_a_row >= limit {

@@ -52,7 +52,7 @@ impl CampaignPolicy {
         if s.max_attempts == 0 {
             return Err("max_attempts: must be at least 1".into());
         }
-        let retries = RetryPolicy::new(&s.retry_rules())?;
+        let retries = RetryPolicy::new(&s.retry_rules()).map_err(|e| e.to_string())?;
         let region: phonenumber::country::Id =
             s.region.to_ascii_uppercase().parse().map_err(|_| {
                 format!("region: `{}` is not a country code like IR or US", s.region)

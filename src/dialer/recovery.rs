@@ -9,10 +9,9 @@ use std::sync::Arc;
 use super::policy::CampaignPolicy;
 use super::{Dialer, blocking, transient};
 use crate::ari::ChannelState;
+use crate::core::call::FailureReason;
 use crate::store::{AttemptEnd, Finished, LeadNext, StoreError};
 
-/// The result of an attempt whose call outlived the process that made it.
-pub const INTERRUPTED: &str = "failed:interrupted";
 /// The result of one whose customer was talking to an operator (seed 000's result).
 const CONNECTED: &str = "connected_to_operator";
 /// Operator legs tried by name when Asterisk's channel list is unavailable.
@@ -52,6 +51,8 @@ impl Dialer {
             }
         };
         let now = self.now_ms();
+        // The result of an attempt whose call outlived the process that made it.
+        let interrupted = FailureReason::Interrupted.result();
         let mut items = Vec::with_capacity(open.len());
         for attempt in &open {
             let prefix = format!("{}-", attempt.id);
@@ -84,7 +85,7 @@ impl Dialer {
                         tracing::warn!(channel = %id, error = %e, "cannot hang up a recovered channel");
                     }
                 }
-                INTERRUPTED
+                interrupted.as_str()
             };
             let status = self
                 .scenarios

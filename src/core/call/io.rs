@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::FailureReason;
 use crate::core::scenario::NodeId;
 
 /// A point on the caller's monotonic clock, in milliseconds. The machine never reads a
@@ -135,6 +136,22 @@ pub enum Classification {
     Quota {
         reason: String,
     },
+}
+
+impl Classification {
+    /// A failure of dialflow's own classifier, routed by `failed`.
+    pub fn failed(reason: FailureReason) -> Self {
+        Classification::Failed {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A provider's quota refusal, routed by `quota`.
+    pub fn quota(reason: FailureReason) -> Self {
+        Classification::Quota {
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// Which leg an originate is for.

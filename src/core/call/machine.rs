@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use super::io::*;
 use super::pre_answer;
+use super::{FAILED_PREFIX, FailureReason};
 use crate::core::expr::{self, Template, Value, VarPath};
-use crate::core::scenario::{Case, HookScript, NodeId, Outcome, Scenario, Target, Verb};
+use crate::core::scenario::{
+    Case, HookScript, NodeId, Outcome, Scenario, Target, UNKNOWN_INTENT, Verb,
+};
 
 /// How a verb ended as it started, if it did: its outcome, and a failure's reason.
 type AtOnce = Option<(Outcome, Option<String>)>;
@@ -253,13 +256,13 @@ impl CallMachine {
             Input::Timer(id) => self.on_timer(now, id),
             Input::Shutdown => {
                 if self.phase == Phase::Dialing {
-                    self.finish_unanswered(now, "failed:shutdown".into(), true);
+                    self.finish_unanswered(now, FailureReason::Shutdown.result(), true);
                 } else {
                     // We cut the call short: its provisional result (often `hangup`) would
                     // blame the customer. A status already reported (a bridged call's
                     // CONNECTED) stands.
                     if self.reported.is_empty() {
-                        self.set_result("failed:shutdown".into());
+                        self.set_result(FailureReason::Shutdown.result());
                     }
                     self.end_call(now);
                 }
@@ -318,7 +321,11 @@ impl CallMachine {
                     if self.customer_gone {
                         self.complete(now, Outcome::Hangup, None);
                     } else {
-                        self.complete(now, Outcome::Failed, Some("recording"));
+                        self.complete(
+                            now,
+                            Outcome::Failed,
+                            Some(FailureReason::Recording.as_str()),
+                        );
                     }
                 }
             }
@@ -393,7 +400,11 @@ impl CallMachine {
                 // A bridge that cannot be made means no operator; other refusals surface
                 // through the events that follow (or the node's safety timer).
                 if matches!(self.wait, Wait::Operator { answered: true, .. }) {
-                    self.complete(now, Outcome::Failed, Some("operator_failed"));
+                    self.complete(
+                        now,
+                        Outcome::Failed,
+                        Some(FailureReason::OperatorFailed.as_str()),
+                    );
                 }
             }
         }
@@ -491,7 +502,7 @@ impl CallMachine {
             }
             self.steps += 1;
             if self.steps > self.scenario.limits.max_steps {
-                self.set_result("failed:step_budget".to_string());
+                self.set_result(FailureReason::StepBudget.result());
                 self.end_call(now);
                 return;
             }
@@ -647,7 +658,7 @@ impl CallMachine {
             None => self.last_recording.clone(),
         };
         let Some(name) = name else {
-            return Some((Outcome::Failed, Some("recording".into())));
+            return Some((Outcome::Failed, Some(FailureReason::Recording.to_string())));
         };
         // Classification starts now, while the filler plays.
         self.out.push_back(Command::Classify {
@@ -777,7 +788,7 @@ impl CallMachine {
         let elapsed = self.elapsed(now);
         match self.run_hook(script, function, elapsed) {
             Some(name) if outcomes.contains(&name) => (Outcome::Hook(name), None),
-            _ => (Outcome::Failed, Some("hook".into())),
+            _ => (Outcome::Failed, Some(FailureReason::Hook.to_string())),
         }
     }
 
@@ -812,7 +823,7 @@ impl CallMachine {
                 .current
                 .is_some_and(|c| scenario.node(c).verb.is_terminal())
             {
-                self.set_result("failed:no_route".to_string());
+                self.set_result(FailureReason::NoRoute.result());
             }
             self.end_call(now);
             return None;
@@ -820,7 +831,10 @@ impl CallMachine {
         if let Some(r) = &route.result {
             self.set_result(r.clone());
         } else if outcome.is_failure() {
-            self.set_result(format!("failed:{}", reason.unwrap_or("unknown")));
+            self.set_result(format!(
+                "{FAILED_PREFIX}{}",
+                reason.unwrap_or(FailureReason::Unknown.as_str())
+            ));
         }
         if route.report {
             self.report_now();
@@ -867,10 +881,18 @@ impl CallMachine {
             Wait::Play { playback, .. } => {
                 let playback = playback.clone();
                 self.out.push_back(Command::StopPlayback { playback });
-                self.complete(now, Outcome::Failed, Some("playback"));
+                self.complete(now, Outcome::Failed, Some(FailureReason::Playback.as_str()));
             }
-            Wait::Record { .. } => self.complete(now, Outcome::Failed, Some("recording")),
-            Wait::Classify { .. } => self.complete(now, Outcome::Failed, Some("stt_failure")),
+            Wait::Record { .. } => self.complete(
+                now,
+                Outcome::Failed,
+                Some(FailureReason::Recording.as_str()),
+            ),
+            Wait::Classify { .. } => self.complete(
+                now,
+                Outcome::Failed,
+                Some(FailureReason::SttFailure.as_str()),
+            ),
             Wait::Gather { digits, .. } => {
                 let outcome = if digits.is_empty() {
                     Outcome::Timeout
@@ -909,7 +931,7 @@ impl CallMachine {
                     let (outcome, reason) = if self.customer_gone {
                         (Outcome::Hangup, None)
                     } else {
-                        (Outcome::Failed, Some("playback"))
+                        (Outcome::Failed, Some(FailureReason::Playback.as_str()))
                     };
                     self.complete(now, outcome, reason);
                     return;
@@ -1007,7 +1029,11 @@ impl CallMachine {
         let (outcome, reason) = match result.clone() {
             Classification::Intent { intent, transcript } => {
                 let known = self.intents.contains(&intent);
-                let intent = if known { intent } else { "unknown".to_string() };
+                let intent = if known {
+                    intent
+                } else {
+                    UNKNOWN_INTENT.to_string()
+                };
                 self.transcript = Some(transcript);
                 self.intent = Some(intent.clone());
                 // The scenario's `post` hook may correct the intent; it sees the intent and
@@ -1141,7 +1167,8 @@ impl CallMachine {
             self.out.push_back(Command::StopPlayback { playback: p });
         }
         if matches!(self.wait, Wait::Operator { .. }) {
-            let reason = (outcome == Outcome::Failed).then_some("operator_failed");
+            let reason =
+                (outcome == Outcome::Failed).then_some(FailureReason::OperatorFailed.as_str());
             self.complete(now, outcome, reason);
         }
     }

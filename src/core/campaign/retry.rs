@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::expr::parse_duration_ms;
+use crate::core::call::FAILED_PREFIX;
+use crate::core::expr::{DurationError, parse_duration_ms};
 
 /// Retry rule for one result (or a `failed:*` style prefix).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,24 +61,39 @@ pub fn default_rules() -> BTreeMap<String, RetryRule> {
         ("missed".into(), after("1h", 3)),
         ("user_didnt_answer".into(), after("1h", 3)),
         ("power_off".into(), after("2h", 3)),
-        ("failed:*".into(), after("5m", 3)),
+        (format!("{FAILED_PREFIX}*"), after("5m", 3)),
         ("not_interested".into(), RetryRule::Never(NeverWord::Never)),
     ])
 }
 
+/// A retry rule that cannot be used; the message names its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetryRuleError {
+    #[error("retries: `{0}` is not a result name")]
+    NotAResult(String),
+    #[error("retries.{result}.after: {source}")]
+    BadDelay {
+        result: String,
+        source: DurationError,
+    },
+}
+
 impl RetryPolicy {
-    /// Builds the table from the campaign's rules, each checked; the error names the key.
-    pub fn new(rules: &BTreeMap<String, RetryRule>) -> Result<Self, String> {
+    /// Builds the table from the campaign's rules, each checked.
+    pub fn new(rules: &BTreeMap<String, RetryRule>) -> Result<Self, RetryRuleError> {
         let mut out = Vec::with_capacity(rules.len());
         for (result, rule) in rules {
             if result.is_empty() || result.trim() != result {
-                return Err(format!("retries: `{result}` is not a result name"));
+                return Err(RetryRuleError::NotAResult(result.clone()));
             }
             let retry = match rule {
                 RetryRule::Never(_) => None,
                 RetryRule::After { after, max } => {
-                    let after_ms = parse_duration_ms(after)
-                        .map_err(|m| format!("retries.{result}.after: {m}"))?;
+                    let after_ms =
+                        parse_duration_ms(after).map_err(|source| RetryRuleError::BadDelay {
+                            result: result.clone(),
+                            source,
+                        })?;
                     Some(Retry {
                         after_ms,
                         max: *max,
@@ -123,6 +139,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::call::FailureReason;
 
     fn policy() -> RetryPolicy {
         RetryPolicy::new(&default_rules()).unwrap()
@@ -152,13 +169,16 @@ mod tests {
     fn exact_entries_win_over_prefixes() {
         let mut rules = default_rules();
         rules.insert(
-            "failed:stt_quota".into(),
+            FailureReason::SttQuota.result(),
             RetryRule::Never(NeverWord::Never),
         );
         let p = RetryPolicy::new(&rules).unwrap();
-        assert_eq!(p.decide("failed:stt_quota", 1, 1, 10), Next::Done);
         assert_eq!(
-            p.decide("failed:recording", 1, 1, 10),
+            p.decide(&FailureReason::SttQuota.result(), 1, 1, 10),
+            Next::Done
+        );
+        assert_eq!(
+            p.decide(&FailureReason::Recording.result(), 1, 1, 10),
             Next::RetryAfter(300_000)
         );
     }
@@ -172,7 +192,7 @@ mod tests {
                 max: 1,
             },
         )]);
-        let e = RetryPolicy::new(&rules).unwrap_err();
+        let e = RetryPolicy::new(&rules).unwrap_err().to_string();
         assert!(e.starts_with("retries.busy.after:"), "{e}");
     }
 }

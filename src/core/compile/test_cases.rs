@@ -1,9 +1,16 @@
 //! Compiling the `tests:` section of a scenario: every case is checked against the
 //! scenario (nodes, results, statuses, intents) so a stale test is a compile error.
 
-use super::*;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use super::Cx;
+use super::names::did_you_mean;
 use crate::core::call::{Classification, Lead};
+use crate::core::diagnostic::{Code, Severity};
 use crate::core::expr::Value;
+use crate::core::scenario::{NodeId, ResultTable};
+use crate::core::source::{CustomerSrc, ExpectSrc, LeadSrc, S, Scalar, StubSrc, TestCaseSrc};
 use crate::core::testcase::*;
 
 pub(super) struct TestScope<'a> {
@@ -23,96 +30,102 @@ impl Cx<'_> {
         let mut out = Vec::new();
         for case in cases {
             let c = &case.value;
-            let bytes = self.span(&c.name.referenced);
             if !names.insert(c.name.value.clone()) {
                 self.error(
                     Code::DuplicateName,
-                    bytes.clone(),
+                    self.span(&c.name.referenced),
                     format!("test `{}` is defined twice", c.name.value),
                 );
             }
-            let (line, _) = self.src.line_col(bytes.start);
-            let customer = self.customer(c.customer.as_ref());
-            let operator = match c.operator.as_ref().map(|o| o.value.as_str()) {
-                None | Some("answer") => OperatorScript::Answer,
-                Some("busy") => OperatorScript::Busy,
-                Some("no_answer") => OperatorScript::NoAnswer,
-                Some("refused") => OperatorScript::Refused,
-                Some(other) => {
-                    let o = c
-                        .operator
-                        .as_ref()
-                        .map(|o| o.referenced)
-                        .unwrap_or(c.name.referenced);
-                    self.error(
-                        Code::BadTest,
-                        self.span(&o),
-                        format!("operator `{other}` must be answer, busy, no_answer or refused"),
-                    );
-                    OperatorScript::Answer
-                }
-            };
-            let mut classify = Vec::new();
-            for stub in c.classify.iter().flatten() {
-                let at = self.span(&stub.referenced);
-                let s = &stub.value;
-                let c = match (&s.intent, &s.failed, &s.quota) {
-                    (Some(intent), None, None) if intent == "empty" => Classification::Empty,
-                    (Some(intent), None, None) => {
-                        if !scope.intents.contains(intent) {
-                            let help =
-                                did_you_mean(intent, scope.intents.iter().map(String::as_str));
-                            self.push(Severity::Error, Code::UnknownIntent, at.clone(), format!("test stub names intent `{intent}`, which the scenario does not declare"), help);
-                        }
-                        let transcript = s
-                            .transcript
-                            .clone()
-                            .unwrap_or_else(|| intent.replace('_', " "));
-                        Classification::Intent {
-                            intent: intent.clone(),
-                            transcript,
-                        }
-                    }
-                    (None, Some(reason), None) => Classification::Failed {
-                        reason: reason.clone(),
-                    },
-                    (None, None, Some(reason)) => Classification::Quota {
-                        reason: reason.clone(),
-                    },
-                    _ => {
-                        self.error(Code::BadTest, at, "a classify stub is an intent, `empty`, `{failed: reason}` or `{quota: reason}`");
-                        continue;
-                    }
-                };
-                classify.push(c);
-            }
-            let lead = c.lead.as_ref().map_or_else(Lead::default, |l| Lead {
-                name: l.name.clone().unwrap_or_default(),
-                phone: l.phone.clone().unwrap_or_default(),
-                timezone: l.timezone.clone().unwrap_or_default(),
-                custom: l
-                    .custom
-                    .as_ref()
-                    .map(|m| {
-                        m.0.iter()
-                            .map(|(k, v)| (k.value.clone(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
-            let expect = self.expectations(&c.expect.value, scope, self.span(&c.expect.referenced));
-            out.push(TestCase {
-                name: c.name.value.clone(),
-                line,
-                customer,
-                operator,
-                classify,
-                lead,
-                attempt: c.attempt.as_ref().map_or(1, |a| a.value.max(1)),
-                expect,
-            });
+            out.push(self.test_case(c, scope));
         }
         out
+    }
+
+    fn test_case(&mut self, c: &TestCaseSrc, scope: &TestScope) -> TestCase {
+        let (line, _) = self.src.line_col(self.span(&c.name.referenced).start);
+        let customer = self.customer(c.customer.as_ref());
+        let operator = self.operator_script(c);
+        let classify = c
+            .classify
+            .iter()
+            .flatten()
+            .filter_map(|stub| self.classify_stub(stub, scope))
+            .collect();
+        let expect = self.expectations(&c.expect.value, scope, self.span(&c.expect.referenced));
+        TestCase {
+            name: c.name.value.clone(),
+            line,
+            customer,
+            operator,
+            classify,
+            lead: c.lead.as_ref().map_or_else(Lead::default, lead),
+            attempt: c.attempt.as_ref().map_or(1, |a| a.value.max(1)),
+            expect,
+        }
+    }
+
+    fn operator_script(&mut self, c: &TestCaseSrc) -> OperatorScript {
+        match c.operator.as_ref().map(|o| o.value.as_str()) {
+            None | Some("answer") => OperatorScript::Answer,
+            Some("busy") => OperatorScript::Busy,
+            Some("no_answer") => OperatorScript::NoAnswer,
+            Some("refused") => OperatorScript::Refused,
+            Some(other) => {
+                let o = c
+                    .operator
+                    .as_ref()
+                    .map(|o| o.referenced)
+                    .unwrap_or(c.name.referenced);
+                self.error(
+                    Code::BadTest,
+                    self.span(&o),
+                    format!("operator `{other}` must be answer, busy, no_answer or refused"),
+                );
+                OperatorScript::Answer
+            }
+        }
+    }
+
+    /// What one stubbed classification gives; `None` for a stub that is none of them.
+    fn classify_stub(&mut self, stub: &S<StubSrc>, scope: &TestScope) -> Option<Classification> {
+        let at = self.span(&stub.referenced);
+        let s = &stub.value;
+        Some(match (&s.intent, &s.failed, &s.quota) {
+            (Some(intent), None, None) if intent == "empty" => Classification::Empty,
+            (Some(intent), None, None) => {
+                if !scope.intents.contains(intent) {
+                    let help = did_you_mean(intent, scope.intents.iter().map(String::as_str));
+                    self.push(
+                        Severity::Error,
+                        Code::UnknownIntent,
+                        at.clone(),
+                        format!(
+                            "test stub names intent `{intent}`, which the scenario does not declare"
+                        ),
+                        help,
+                    );
+                }
+                let transcript = s
+                    .transcript
+                    .clone()
+                    .unwrap_or_else(|| intent.replace('_', " "));
+                Classification::Intent {
+                    intent: intent.clone(),
+                    transcript,
+                }
+            }
+            (None, Some(reason), None) => Classification::Failed {
+                reason: reason.clone(),
+            },
+            (None, None, Some(reason)) => Classification::Quota {
+                reason: reason.clone(),
+            },
+            _ => {
+                self.error(Code::BadTest, at, "a classify stub is an intent, `empty`, `{failed: reason}` or `{quota: reason}`");
+                return None;
+            }
+        })
     }
 
     fn customer(&mut self, src: Option<&S<CustomerSrc>>) -> CustomerScript {
@@ -120,32 +133,7 @@ impl Cx<'_> {
         let Some(src) = src else { return script };
         let c = &src.value;
         if let Some(answer) = &c.answer {
-            script.answer = match &answer.value {
-                Scalar::Str(s) if s.chars().next().is_some_and(|ch| ch.is_ascii_digit()) => {
-                    Answer::After(self.duration("answer", &Some(answer.clone()), 2_000, 0, 600_000))
-                }
-                Scalar::Str(s) => match UNANSWERED.iter().find(|(name, _)| name == s) {
-                    Some((_, a)) => a.clone(),
-                    None => {
-                        let names: Vec<&str> = UNANSWERED.iter().map(|(n, _)| *n).collect();
-                        let help = did_you_mean(s, names.iter().copied()).unwrap_or_else(|| {
-                            format!("use a duration or one of {}", names.join(", "))
-                        });
-                        self.push(
-                            Severity::Error,
-                            Code::BadTest,
-                            self.span(&answer.referenced),
-                            format!("`answer: {s}` is not a customer behaviour"),
-                            Some(help),
-                        );
-                        Answer::After(2_000)
-                    }
-                },
-                other => {
-                    self.error(Code::BadTest, self.span(&answer.referenced), format!("`answer: {other}` must be a duration such as 2s, or a behaviour such as busy"));
-                    Answer::After(2_000)
-                }
-            };
+            script.answer = self.answer(answer);
         }
         script.says = c.says.iter().map(|s| s.value.clone()).collect();
         script.hangs_up_at_ms = c
@@ -181,6 +169,36 @@ impl Cx<'_> {
             }
         }
         script
+    }
+
+    /// When the test's customer answers, or the way they do not.
+    fn answer(&mut self, answer: &S<Scalar>) -> Answer {
+        match &answer.value {
+            Scalar::Str(s) if s.chars().next().is_some_and(|ch| ch.is_ascii_digit()) => {
+                Answer::After(self.duration("answer", &Some(answer.clone()), 2_000, 0, 600_000))
+            }
+            Scalar::Str(s) => match UNANSWERED.iter().find(|(name, _)| name == s) {
+                Some((_, a)) => a.clone(),
+                None => {
+                    let names: Vec<&str> = UNANSWERED.iter().map(|(n, _)| *n).collect();
+                    let help = did_you_mean(s, names.iter().copied()).unwrap_or_else(|| {
+                        format!("use a duration or one of {}", names.join(", "))
+                    });
+                    self.push(
+                        Severity::Error,
+                        Code::BadTest,
+                        self.span(&answer.referenced),
+                        format!("`answer: {s}` is not a customer behaviour"),
+                        Some(help),
+                    );
+                    Answer::After(2_000)
+                }
+            },
+            other => {
+                self.error(Code::BadTest, self.span(&answer.referenced), format!("`answer: {other}` must be a duration such as 2s, or a behaviour such as busy"));
+                Answer::After(2_000)
+            }
+        }
     }
 
     fn expectations(&mut self, e: &ExpectSrc, scope: &TestScope, at: Range<usize>) -> Expectations {
@@ -240,5 +258,22 @@ impl Cx<'_> {
             self.error(Code::BadTest, at, "a test case must expect something (result, status, path, reports, transcript_sent or vars)");
         }
         out
+    }
+}
+
+fn lead(l: &LeadSrc) -> Lead {
+    Lead {
+        name: l.name.clone().unwrap_or_default(),
+        phone: l.phone.clone().unwrap_or_default(),
+        timezone: l.timezone.clone().unwrap_or_default(),
+        custom: l
+            .custom
+            .as_ref()
+            .map(|m| {
+                m.0.iter()
+                    .map(|(k, v)| (k.value.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
