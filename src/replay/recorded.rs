@@ -77,22 +77,12 @@ pub fn run(
     stubs: Vec<Classification>,
 ) -> Result<CallLog, ReplayError> {
     let lines = &trace.lines;
-    // The recording client's own ring timeout, so "rang until the timeout" means the same.
-    let ring_timeout_ms = lines.iter().find_map(|l| match l {
-        TraceLine::Http(h) if route_of(h) == Some(Route::Originate) => h
-            .request
-            .query
-            .get("timeout")
-            .and_then(|t| t.parse::<u64>().ok())
-            .map(|s| s * 1000),
-        _ => None,
-    });
     let start = lines.iter().find_map(line_time).unwrap_or(0.0) as u64;
     let setup = CallSetup {
         attempt_id: "r1".into(),
         lead: Lead::default(),
         attempt: 1,
-        ring_timeout_ms,
+        ring_timeout_ms: recorded_ring_timeout_ms(lines),
     };
     let mut machine = CallMachine::new(Arc::clone(scenario), setup);
     let mut replay = Replay {
@@ -105,17 +95,7 @@ pub fn run(
         classified: Vec::new(),
         stubs,
         recordings: Vec::new(),
-        deployment: Deployment {
-            app: trace.meta.app.clone(),
-            customer_endpoint: "customer".into(),
-            operators: Default::default(),
-            caller_ids: Default::default(),
-            customer_caller_id: None,
-            sound_prefix: "dialer".into(),
-            amd_context: "dialer-amd".into(),
-            formats: String::new(),
-            scenario_name: scenario.name.clone(),
-        },
+        deployment: replay_deployment(trace, scenario),
         log: CallLog::default(),
     };
     machine.start(Millis(start));
@@ -123,61 +103,43 @@ pub fn run(
         while let Some(command) = machine.poll_command() {
             replay.log.command(Millis(replay.now), &command);
             if let Some(input) = replay.answer(&command)? {
-                replay.log.input(Millis(replay.now), &input);
-                machine.handle(Millis(replay.now), input);
+                replay.handle(&mut machine, input);
             }
         }
         if machine.is_finished() {
             replay.log.vars = machine.vars();
             return Ok(replay.log);
         }
-        // The next thing in time: a due timer or classification, or the next trace line.
-        let next_line = replay.next_event_line();
-        let line_at = next_line.map(|i| line_time(&lines[i]).unwrap_or(0.0) as u64);
-        let timer_at = replay.timers.iter().map(|t| t.0).min();
-        let class_at = replay.classified.iter().map(|c| c.0).min();
-        let soonest_internal = [timer_at, class_at].into_iter().flatten().min();
-        match (soonest_internal, line_at) {
-            (Some(t), line) if line.is_none_or(|l| t <= l) => {
-                replay.now = replay.now.max(t);
-                let input = if class_at == Some(t) {
-                    let i = replay
-                        .classified
-                        .iter()
-                        .position(|c| c.0 == t)
-                        .expect("due classification");
-                    Input::Classified(replay.classified.remove(i).1)
-                } else {
-                    let i = replay
-                        .timers
-                        .iter()
-                        .position(|x| x.0 == t)
-                        .expect("due timer");
-                    Input::Timer(replay.timers.remove(i).2)
-                };
-                replay.log.input(Millis(replay.now), &input);
-                machine.handle(Millis(replay.now), input);
-            }
-            (_, Some(at)) => {
-                let i = next_line.expect("a line");
-                replay.cursor = i + 1;
-                replay.now = replay.now.max(at);
-                if let TraceLine::Event { event, .. } = &lines[i] {
-                    replay.log.event(Millis(replay.now), event.type_name());
-                    if let Some(input) = translate::input(event) {
-                        let input = replay.map_input(input);
-                        replay.log.input(Millis(replay.now), &input);
-                        machine.handle(Millis(replay.now), input);
-                    }
-                }
-            }
-            _ => {
-                return Err(ReplayError::Stuck {
-                    at: Millis(replay.now),
-                    result: machine.result().to_string(),
-                });
-            }
-        }
+        replay.advance(&mut machine)?;
+    }
+}
+
+/// The recording client's own ring timeout, so "rang until the timeout" means the same.
+fn recorded_ring_timeout_ms(lines: &[TraceLine]) -> Option<u64> {
+    lines.iter().find_map(|l| match l {
+        TraceLine::Http(h) if route_of(h) == Some(Route::Originate) => h
+            .request
+            .query
+            .get("timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(|s| s * 1000),
+        _ => None,
+    })
+}
+
+/// How the replayed machine's commands become requests: the trace's app, fixed names
+/// for the rest (the requests are matched by shape, not by these).
+fn replay_deployment(trace: &Trace, scenario: &Scenario) -> Deployment {
+    Deployment {
+        app: trace.meta.app.clone(),
+        customer_endpoint: "customer".into(),
+        operators: Default::default(),
+        caller_ids: Default::default(),
+        customer_caller_id: None,
+        sound_prefix: "dialer".into(),
+        amd_context: "dialer-amd".into(),
+        formats: String::new(),
+        scenario_name: scenario.name.clone(),
     }
 }
 
@@ -195,6 +157,72 @@ fn line_time(line: &TraceLine) -> Option<f64> {
 }
 
 impl Replay<'_> {
+    /// Logs `input` and hands it to the machine, now.
+    fn handle(&mut self, machine: &mut CallMachine, input: Input) {
+        self.log.input(Millis(self.now), &input);
+        machine.handle(Millis(self.now), input);
+    }
+
+    /// Moves time to the next thing due, a timer or classification or the next trace
+    /// line, and delivers it; stuck when there is none.
+    fn advance(&mut self, machine: &mut CallMachine) -> Result<(), ReplayError> {
+        let next_line = self.next_event_line();
+        let line_at = next_line.map(|i| line_time(&self.lines[i]).unwrap_or(0.0) as u64);
+        let timer_at = self.timers.iter().map(|t| t.0).min();
+        let class_at = self.classified.iter().map(|c| c.0).min();
+        let soonest_internal = [timer_at, class_at].into_iter().flatten().min();
+        match (soonest_internal, line_at, next_line) {
+            (Some(t), line, _) if line.is_none_or(|l| t <= l) => {
+                self.now = self.now.max(t);
+                let input = self.take_due(t, class_at == Some(t));
+                self.handle(machine, input);
+            }
+            (_, Some(at), Some(i)) => {
+                self.cursor = i + 1;
+                self.now = self.now.max(at);
+                self.deliver_line(machine, i);
+            }
+            _ => {
+                return Err(ReplayError::Stuck {
+                    at: Millis(self.now),
+                    result: machine.result().to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The classification (or else the timer) due at `t`, taken off its list.
+    fn take_due(&mut self, t: u64, classification: bool) -> Input {
+        if classification {
+            let i = self
+                .classified
+                .iter()
+                .position(|c| c.0 == t)
+                .expect("due classification");
+            Input::Classified(self.classified.remove(i).1)
+        } else {
+            let i = self
+                .timers
+                .iter()
+                .position(|x| x.0 == t)
+                .expect("due timer");
+            Input::Timer(self.timers.remove(i).2)
+        }
+    }
+
+    /// The event on trace line `i`, ids mapped to the machine's.
+    fn deliver_line(&mut self, machine: &mut CallMachine, i: usize) {
+        let lines = self.lines;
+        if let TraceLine::Event { event, .. } = &lines[i] {
+            self.log.event(Millis(self.now), event.type_name());
+            if let Some(input) = translate::input(event) {
+                let input = self.map_input(input);
+                self.handle(machine, input);
+            }
+        }
+    }
+
     /// The next event line at or after the cursor. Requests the machine never made are
     /// passed over: their events still arrive, carrying ids no call owns.
     fn next_event_line(&self) -> Option<usize> {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{CallLog, ReplayError};
-use crate::ari::events;
 use crate::ari::translate::{self, Deployment};
+use crate::ari::{ErrorBody, events};
 use crate::core::call::{CallMachine, CallSetup, Classification, Command, Input, Millis, TimerId};
 use crate::core::scenario::Scenario;
 use crate::core::testcase::TestCase;
@@ -21,6 +21,19 @@ const MAX_CALL_MS: u64 = 4 * 3_600_000;
 /// Prompts of a scenario checked without its audio files get this length.
 const UNKNOWN_PROMPT_MS: u64 = 2_000;
 
+/// A scripted call's world: the simulated PBX, the virtual clock, and what the machine
+/// asked for that is due later.
+struct Scripted<'a> {
+    case: &'a TestCase,
+    pbx: Pbx,
+    deployment: Deployment,
+    log: CallLog,
+    now: u64,
+    timers: Vec<(u64, TimerId)>,
+    classified: Vec<(u64, Classification)>,
+    recordings: Vec<String>,
+}
+
 /// Runs one test case of a scenario and returns what happened.
 pub fn run(scenario: &Arc<Scenario>, case: &TestCase) -> Result<CallLog, ReplayError> {
     let setup = CallSetup {
@@ -30,13 +43,45 @@ pub fn run(scenario: &Arc<Scenario>, case: &TestCase) -> Result<CallLog, ReplayE
         ring_timeout_ms: None,
     };
     let mut machine = CallMachine::new(Arc::clone(scenario), setup);
+    let mut call = Scripted {
+        case,
+        pbx: pbx_for(scenario, case),
+        deployment: Deployment::new("dialflow", scenario, "Local/customer@scripted".into())
+            .with_operators_at(scenario, "Local/operator@scripted"),
+        log: CallLog::default(),
+        now: 0,
+        timers: Vec::new(),
+        classified: Vec::new(),
+        recordings: Vec::new(),
+    };
+    machine.start(Millis(0));
+    loop {
+        while let Some(command) = machine.poll_command() {
+            call.log.command(Millis(call.now), &command);
+            if let Some(refusal) = call.execute(&command) {
+                call.handle(&mut machine, refusal);
+            }
+        }
+        if machine.is_finished() {
+            call.log.vars = machine.vars();
+            return Ok(call.log);
+        }
+        if let Some(input) = call.next_input(&machine)? {
+            call.handle(&mut machine, input);
+        }
+    }
+}
+
+/// The simulated PBX of a test case: its customer and operator behind the scripted
+/// endpoints, the scenario's prompts with their lengths.
+fn pbx_for(scenario: &Scenario, case: &TestCase) -> Pbx {
     let prompts: HashMap<String, u64> = scenario
         .prompts
         .iter()
         .map(|(name, ms)| (name.clone(), ms.unwrap_or(UNKNOWN_PROMPT_MS)))
         .collect();
     let (customer, operator) = (case.customer.clone(), case.operator.clone());
-    let mut pbx = Pbx::new(prompts, move |endpoint| {
+    Pbx::new(prompts, move |endpoint| {
         if endpoint.starts_with("Local/customer@") {
             Some(Behaviour::Customer(customer.clone()))
         } else if endpoint.starts_with("Local/operator@") {
@@ -44,97 +89,88 @@ pub fn run(scenario: &Arc<Scenario>, case: &TestCase) -> Result<CallLog, ReplayE
         } else {
             None
         }
-    });
-    let deployment = Deployment::new("dialflow", scenario, "Local/customer@scripted".into())
-        .with_operators_at(scenario, "Local/operator@scripted");
-    let mut log = CallLog::default();
-    let mut now: u64 = 0;
-    let mut timers: Vec<(u64, TimerId)> = Vec::new();
-    let mut classified: Vec<(u64, Classification)> = Vec::new();
-    let mut recordings: Vec<String> = Vec::new();
-    let mut immediate: Vec<Input> = Vec::new();
-    machine.start(Millis(0));
-    loop {
-        while let Some(command) = machine.poll_command() {
-            log.command(Millis(now), &command);
-            match &command {
-                Command::StartTimer { timer, after_ms } => timers.push((now + after_ms, *timer)),
-                Command::CancelTimer { timer } => timers.retain(|(_, t)| t != timer),
-                Command::Classify { recording, .. } => {
-                    let n = recordings
-                        .iter()
-                        .position(|r| r == recording)
-                        .unwrap_or(recordings.len());
-                    classified.push((now + CLASSIFY_LATENCY_MS, case.classification(n)));
+    })
+}
+
+impl Scripted<'_> {
+    /// Logs `input` and hands it to the machine, now.
+    fn handle(&mut self, machine: &mut CallMachine, input: Input) {
+        self.log.input(Millis(self.now), &input);
+        machine.handle(Millis(self.now), input);
+    }
+
+    /// Carries out one command: timers and classifications are noted for later, ARI
+    /// requests go to the PBX. The input a refused request means, if any.
+    fn execute(&mut self, command: &Command) -> Option<Input> {
+        match command {
+            Command::StartTimer { timer, after_ms } => {
+                self.timers.push((self.now + after_ms, *timer));
+            }
+            Command::CancelTimer { timer } => self.timers.retain(|(_, t)| t != timer),
+            Command::Classify { recording, .. } => {
+                let n = self
+                    .recordings
+                    .iter()
+                    .position(|r| r == recording)
+                    .unwrap_or(self.recordings.len());
+                let result = self.case.classification(n);
+                self.classified
+                    .push((self.now + CLASSIFY_LATENCY_MS, result));
+            }
+            _ => {
+                if let Command::Record { recording, .. } = command {
+                    self.recordings.push(recording.clone());
                 }
-                _ => {
-                    if let Command::Record { recording, .. } = &command {
-                        recordings.push(recording.clone());
-                    }
-                    if let Some(request) = translate::request(&command, &deployment) {
-                        let response =
-                            pbx.request(now, request.method, &request.path, &request.query);
-                        if !(200..300).contains(&response.status) {
-                            let message = response
-                                .body
-                                .as_ref()
-                                .and_then(|b| b.get("message").or_else(|| b.get("error")))
-                                .and_then(serde_json::Value::as_str)
-                                .unwrap_or("")
-                                .to_string();
-                            immediate.extend(translate::refusal(
-                                &command,
-                                response.status,
-                                &message,
-                            ));
-                        }
-                    }
+                let request = translate::request(command, &self.deployment)?;
+                let response =
+                    self.pbx
+                        .request(self.now, request.method, &request.path, &request.query);
+                if !(200..300).contains(&response.status) {
+                    let message = response
+                        .body
+                        .as_ref()
+                        .and_then(ErrorBody::text_of)
+                        .unwrap_or("");
+                    return translate::refusal(command, response.status, message);
                 }
             }
-            for input in immediate.drain(..) {
-                log.input(Millis(now), &input);
-                machine.handle(Millis(now), input);
+        }
+        None
+    }
+
+    /// Moves the clock to the next thing due (a PBX event, a classification, a timer)
+    /// and takes it; stuck when nothing is due, or only after `MAX_CALL_MS`.
+    fn next_input(&mut self, machine: &CallMachine) -> Result<Option<Input>, ReplayError> {
+        let timer_at = self.timers.iter().map(|t| t.0).min();
+        let class_at = self.classified.iter().map(|c| c.0).min();
+        let pbx_at = self.pbx.next_due();
+        let next = [timer_at, class_at, pbx_at].into_iter().flatten().min();
+        let next = match next {
+            Some(next) if next <= MAX_CALL_MS => next,
+            _ => {
+                return Err(ReplayError::Stuck {
+                    at: Millis(next.unwrap_or(self.now)),
+                    result: machine.result().to_string(),
+                });
             }
-        }
-        if machine.is_finished() {
-            log.vars = machine.vars();
-            return Ok(log);
-        }
-        let timer_at = timers.iter().map(|t| t.0).min();
-        let class_at = classified.iter().map(|c| c.0).min();
-        let pbx_at = pbx.next_due();
-        let Some(next) = [timer_at, class_at, pbx_at].into_iter().flatten().min() else {
-            return Err(ReplayError::Stuck {
-                at: Millis(now),
-                result: machine.result().to_string(),
-            });
         };
-        if next > MAX_CALL_MS {
-            return Err(ReplayError::Stuck {
-                at: Millis(next),
-                result: machine.result().to_string(),
-            });
-        }
-        now = now.max(next);
-        let input = if pbx_at == Some(next) {
-            match pbx.pop_due(next) {
-                Some((_, value)) => {
-                    let event = events::from_value(value);
-                    log.event(Millis(now), event.type_name());
-                    translate::input(&event)
-                }
-                None => None,
-            }
+        self.now = self.now.max(next);
+        Ok(if pbx_at == Some(next) {
+            self.pbx.pop_due(next).and_then(|(_, value)| {
+                let event = events::from_value(value);
+                self.log.event(Millis(self.now), event.type_name());
+                translate::input(&event)
+            })
         } else if class_at == Some(next) {
-            let i = classified.iter().position(|c| c.0 == next).expect("due");
-            Some(Input::Classified(classified.remove(i).1))
+            let i = self
+                .classified
+                .iter()
+                .position(|c| c.0 == next)
+                .expect("due");
+            Some(Input::Classified(self.classified.remove(i).1))
         } else {
-            let i = timers.iter().position(|t| t.0 == next).expect("due");
-            Some(Input::Timer(timers.remove(i).1))
-        };
-        if let Some(input) = input {
-            log.input(Millis(now), &input);
-            machine.handle(Millis(now), input);
-        }
+            let i = self.timers.iter().position(|t| t.0 == next).expect("due");
+            Some(Input::Timer(self.timers.remove(i).1))
+        })
     }
 }

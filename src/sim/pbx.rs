@@ -101,6 +101,20 @@ pub struct Pbx {
     counter: u64,
 }
 
+/// How a far end answers an originate: a customer as scripted, an operator by kind.
+fn answer_of(behaviour: &Behaviour) -> Answer {
+    match behaviour {
+        Behaviour::Customer(script) => script.answer.clone(),
+        Behaviour::Operator(OperatorScript::Answer) => Answer::After(OPERATOR_ANSWER_MS),
+        Behaviour::Operator(OperatorScript::Busy) => Answer::Hangup {
+            cause: 17,
+            cause_txt: "User busy",
+            dialstatus: "BUSY",
+        },
+        Behaviour::Operator(_) => Answer::NoAnswer,
+    }
+}
+
 impl Pbx {
     /// `prompts`: the length of every sound it can play; `resolve`: the far end an
     /// endpoint reaches (`None`: the endpoint's technology does not exist).
@@ -303,6 +317,8 @@ impl Pbx {
         }
     }
 
+    /// `POST /ari/channels`: checks the request as Asterisk does, then schedules what
+    /// the far end's behaviour makes of the call.
     fn originate(&mut self, q: &BTreeMap<String, String>) -> Response {
         let Some(endpoint) = q.get("endpoint") else {
             return Response::message(400, "Endpoint must be specified");
@@ -322,22 +338,13 @@ impl Pbx {
             .and_then(|t| t.parse::<u64>().ok())
             .unwrap_or(30)
             * 1000;
-        let app_args: Vec<String> = q
+        let app_args: Vec<&str> = q
             .get("appArgs")
-            .map(|a| a.split(',').map(str::to_string).collect())
+            .map(|a| a.split(',').collect())
             .unwrap_or_default();
         let Some(behaviour) = (self.resolve)(endpoint) else {
             if endpoint.starts_with("Local/") {
-                // A Local channel into a context that does not exist: created, then gone.
-                let name = format!("{endpoint}-{:08x};1", self.counter);
-                self.channels.insert(
-                    id.clone(),
-                    Chan::new(name, Behaviour::Customer(CustomerScript::default())),
-                );
-                self.emit(2, ari::destroyed(&format!("{id};2"), 0, "Unknown"));
-                self.emit(2, ari::destroyed(&id, 0, "Unknown"));
-                self.channels.get_mut(&id).expect("just inserted").gone = true;
-                return Response::json(200, self.channel_json(&id, "Down"));
+                return self.originate_into_nowhere(&id, endpoint);
             }
             return Response::json(500, json!({"error": "Allocation failed"}));
         };
@@ -355,66 +362,78 @@ impl Pbx {
         self.channels
             .insert(id.clone(), Chan::new(name, behaviour.clone()));
         let body = self.channel_json(&id, "Down");
-        let half = format!("{id};2");
-        let answer = match &behaviour {
-            Behaviour::Customer(script) => script.answer.clone(),
-            Behaviour::Operator(OperatorScript::Answer) => Answer::After(OPERATOR_ANSWER_MS),
-            Behaviour::Operator(OperatorScript::Busy) => Answer::Hangup {
-                cause: 17,
-                cause_txt: "User busy",
-                dialstatus: "BUSY",
-            },
-            Behaviour::Operator(_) => Answer::NoAnswer,
-        };
-        match answer {
-            Answer::After(ms) => {
-                let ms = ms.max(2);
-                // Up before StasisStart is handed out, so requests in answer to it work.
-                let answered = self.now + ms;
-                self.at(answered, Action::Answer(id.clone()));
-                self.emit(2, ari::dial(&id, ""));
-                self.emit(ms, ari::state_change(&half, "Up"));
-                self.emit(ms, ari::state_change(&id, "Up"));
-                self.emit(ms, ari::dial(&id, "ANSWER"));
-                let args: Vec<&str> = app_args.iter().map(String::as_str).collect();
-                self.emit(ms, ari::stasis_start(&id, &args));
-                if let Behaviour::Customer(script) = &behaviour {
-                    let mut plans = Vec::new();
-                    if let Some(h) = script.hangs_up_at_ms {
-                        plans.push(self.at(answered + h, Action::CustomerHangsUp(id.clone())));
-                    }
-                    for (digit, at) in &script.presses {
-                        plans.push(self.at(answered + at, Action::Press(id.clone(), *digit)));
-                    }
-                    self.channels.get_mut(&id).expect("just inserted").plans = plans;
-                }
-            }
+        match answer_of(&behaviour) {
+            Answer::After(ms) => self.schedule_answer(&id, ms.max(2), &app_args, &behaviour),
             Answer::Hangup {
                 cause,
                 cause_txt,
                 dialstatus,
-            } => {
-                self.emit(2, ari::dial(&id, ""));
-                self.emit(5, ari::hangup_request(&id, cause, false));
-                self.emit(5, ari::dial(&id, dialstatus));
-                self.emit(6, ari::hangup_request(&half, 16, true));
-                self.emit(6, ari::destroyed(&id, cause, cause_txt));
-                self.emit(6, ari::destroyed(&half, cause, cause_txt));
-                self.channels.get_mut(&id).expect("just inserted").gone = true;
-            }
-            Answer::NoAnswer => {
-                self.emit(2, ari::dial(&id, ""));
-                self.emit(3, ari::state_change(&id, "Ringing"));
-                self.emit(3, ari::dial(&id, "RINGING"));
-                let plan = self.at(
-                    self.now + timeout_ms,
-                    Action::CustomerHangsUp(format!("{id}!ringout")),
-                );
-                self.channels.get_mut(&id).expect("just inserted").plans = vec![plan];
-            }
+            } => self.schedule_rejection(&id, cause, cause_txt, dialstatus),
+            Answer::NoAnswer => self.schedule_ringing(&id, timeout_ms),
             Answer::Lost | Answer::Refused => {}
         }
         Response::json(200, body)
+    }
+
+    /// A Local channel into a context that does not exist: created, then gone.
+    fn originate_into_nowhere(&mut self, id: &str, endpoint: &str) -> Response {
+        let name = format!("{endpoint}-{:08x};1", self.counter);
+        self.channels.insert(
+            id.to_string(),
+            Chan::new(name, Behaviour::Customer(CustomerScript::default())),
+        );
+        self.emit(2, ari::destroyed(&format!("{id};2"), 0, "Unknown"));
+        self.emit(2, ari::destroyed(id, 0, "Unknown"));
+        self.channels.get_mut(id).expect("just inserted").gone = true;
+        Response::json(200, self.channel_json(id, "Down"))
+    }
+
+    /// Answered after `ms`, entering the app with `args`; a customer's script then
+    /// hangs up and presses digits at its times.
+    fn schedule_answer(&mut self, id: &str, ms: u64, args: &[&str], behaviour: &Behaviour) {
+        let half = format!("{id};2");
+        // Up before StasisStart is handed out, so requests in answer to it work.
+        let answered = self.now + ms;
+        self.at(answered, Action::Answer(id.to_string()));
+        self.emit(2, ari::dial(id, ""));
+        self.emit(ms, ari::state_change(&half, "Up"));
+        self.emit(ms, ari::state_change(id, "Up"));
+        self.emit(ms, ari::dial(id, "ANSWER"));
+        self.emit(ms, ari::stasis_start(id, args));
+        if let Behaviour::Customer(script) = behaviour {
+            let mut plans = Vec::new();
+            if let Some(h) = script.hangs_up_at_ms {
+                plans.push(self.at(answered + h, Action::CustomerHangsUp(id.to_string())));
+            }
+            for (digit, at) in &script.presses {
+                plans.push(self.at(answered + at, Action::Press(id.to_string(), *digit)));
+            }
+            self.channels.get_mut(id).expect("just inserted").plans = plans;
+        }
+    }
+
+    /// Turned down while dialing (busy, congestion…): both halves hung up with `cause`.
+    fn schedule_rejection(&mut self, id: &str, cause: u16, cause_txt: &str, dialstatus: &str) {
+        let half = format!("{id};2");
+        self.emit(2, ari::dial(id, ""));
+        self.emit(5, ari::hangup_request(id, cause, false));
+        self.emit(5, ari::dial(id, dialstatus));
+        self.emit(6, ari::hangup_request(&half, 16, true));
+        self.emit(6, ari::destroyed(id, cause, cause_txt));
+        self.emit(6, ari::destroyed(&half, cause, cause_txt));
+        self.channels.get_mut(id).expect("just inserted").gone = true;
+    }
+
+    /// Rings until the originate's timeout ends it.
+    fn schedule_ringing(&mut self, id: &str, timeout_ms: u64) {
+        self.emit(2, ari::dial(id, ""));
+        self.emit(3, ari::state_change(id, "Ringing"));
+        self.emit(3, ari::dial(id, "RINGING"));
+        let plan = self.at(
+            self.now + timeout_ms,
+            Action::CustomerHangsUp(format!("{id}!ringout")),
+        );
+        self.channels.get_mut(id).expect("just inserted").plans = vec![plan];
     }
 
     /// The far end hangs up (or, with `!ringout`, the originate timeout ends the ringing).

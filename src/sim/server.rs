@@ -500,32 +500,9 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let method = parts.method.clone();
-    let Some(path) = percent_decode(parts.uri.path(), false) else {
-        return message(400, "The path is not valid percent-encoded UTF-8");
-    };
-    if !paths::is_ari(&path) {
-        return message(404, "Resource not found");
-    }
-    let mut query = match parse_form(parts.uri.query().unwrap_or("")) {
-        Ok(pairs) => pairs.into_iter().collect::<BTreeMap<_, _>>(),
-        Err(e) => return message(400, &e.to_string()),
-    };
-    if !authorized(&sim, &parts.headers, query.get("api_key")) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                "Basic realm=\"Asterisk REST Interface\"",
-            )],
-            axum::Json(json!({"message": "Authentication required"})),
-        )
-            .into_response();
-    }
-    query.remove("api_key");
-    let path = if path.len() > 1 {
-        path.trim_end_matches('/').to_string()
-    } else {
-        path
+    let (path, mut query) = match read_request(&sim, &parts) {
+        Ok(read) => read,
+        Err(refused) => return refused.into_response(),
     };
     let label = format!("{method} {path}");
     let route = Route::parse(method.as_str(), &path);
@@ -544,16 +521,11 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     if let Err(response) = merge_body(&parts.headers, body, &mut query).await {
         return response;
     }
-    if originate
-        && let Some(id) = query.get("channelId")
-        && let Ok(mut seen) = sim.originated.lock()
-        && (seen.len() < MAX_ORIGINATE_LOG || seen.contains_key(id))
-    {
-        *seen.entry(id.clone()).or_default() += 1;
+    if originate && let Some(id) = query.get("channelId") {
+        note_originated(&sim, id);
     }
     let (plan, delay) = plan_request(&sim, &label, originate);
     tracing::debug!(request = %label, ?plan, "simulated ARI request");
-
     let response = match plan {
         Plan::Fail(status) => message(status, "Simulated failure (fail_next_requests)"),
         Plan::Refuse => json_response(500, Some(json!({"error": "Allocation failed"}))),
@@ -581,6 +553,74 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     response
+}
+
+/// Why a request is refused before it reaches the PBX.
+enum Unreadable {
+    Path,
+    NotAri,
+    Query(BadParameter),
+    Unauthorized,
+}
+
+impl IntoResponse for Unreadable {
+    fn into_response(self) -> Response {
+        match self {
+            Unreadable::Path => message(400, "The path is not valid percent-encoded UTF-8"),
+            Unreadable::NotAri => message(404, "Resource not found"),
+            Unreadable::Query(e) => message(400, &e.to_string()),
+            Unreadable::Unauthorized => unauthorized(),
+        }
+    }
+}
+
+/// An ARI request's path (percent-decoded, without a trailing `/`) and its query,
+/// credentials checked and taken out.
+fn read_request(
+    sim: &Sim,
+    parts: &axum::http::request::Parts,
+) -> Result<(String, BTreeMap<String, String>), Unreadable> {
+    let path = percent_decode(parts.uri.path(), false).ok_or(Unreadable::Path)?;
+    if !paths::is_ari(&path) {
+        return Err(Unreadable::NotAri);
+    }
+    let mut query: BTreeMap<String, String> = parse_form(parts.uri.query().unwrap_or(""))
+        .map_err(Unreadable::Query)?
+        .into_iter()
+        .collect();
+    if !authorized(sim, &parts.headers, query.get("api_key")) {
+        return Err(Unreadable::Unauthorized);
+    }
+    query.remove("api_key");
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/').to_string()
+    } else {
+        path
+    };
+    Ok((path, query))
+}
+
+/// Counts an originate of channel `id` into the log `/sim/originates` serves (bounded:
+/// new ids stop being logged once it is full).
+fn note_originated(sim: &Sim, id: &str) {
+    if let Ok(mut seen) = sim.originated.lock()
+        && (seen.len() < MAX_ORIGINATE_LOG || seen.contains_key(id))
+    {
+        *seen.entry(id.to_string()).or_default() += 1;
+    }
+}
+
+/// Asterisk's answer to a request without valid credentials.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"Asterisk REST Interface\"",
+        )],
+        axum::Json(json!({"message": "Authentication required"})),
+    )
+        .into_response()
 }
 
 /// A stored recording's file. It carries what the customer said, so that test
