@@ -10,10 +10,8 @@ use std::sync::Arc;
 use super::io::*;
 use super::pre_answer;
 use super::{FAILED_PREFIX, FailureReason};
-use crate::core::expr::{Value, VarPath};
+use crate::core::expr::{self, Value, VarPath};
 use crate::core::scenario::{NodeId, Outcome, Scenario, Target, UNKNOWN_INTENT, Verb};
-
-mod start;
 
 /// A prompt whose length is unknown (checked without the environment) gets this long.
 const UNKNOWN_PROMPT_MS: u64 = 60_000;
@@ -532,6 +530,214 @@ impl CallMachine {
             match self.follow(now, &outcome, reason.as_deref()) {
                 Some(next) => node = next,
                 None => return,
+            }
+        }
+    }
+
+    /// Starts the current node's verb; `Some` when it finished at once.
+    fn start_verb(&mut self, now: Millis, id: NodeId) -> Option<(Outcome, Option<String>)> {
+        let scenario = Arc::clone(&self.scenario);
+        let node = scenario.node(id);
+        let hangup = |verb: &Verb| match verb {
+            Verb::OriginateOperator { .. } => Some((Outcome::CustomerHangup, None)),
+            _ => Some((Outcome::Hangup, None)),
+        };
+        match &node.verb {
+            Verb::Play { prompts } => {
+                if self.customer_gone {
+                    return hangup(&node.verb);
+                }
+                let (playback, timer) = self.play(&prompts[0]);
+                self.wait = Wait::Play {
+                    index: 0,
+                    playback,
+                    timer,
+                };
+                None
+            }
+            Verb::Record {
+                max_duration_ms,
+                max_silence_ms,
+                beep,
+            } => {
+                if self.customer_gone {
+                    return hangup(&node.verb);
+                }
+                let n = self.next_id();
+                let recording = format!("{}-r{n}", self.customer);
+                self.out.push_back(Command::Record {
+                    channel: self.customer.clone(),
+                    recording: recording.clone(),
+                    max_duration_ms: *max_duration_ms,
+                    max_silence_ms: *max_silence_ms,
+                    beep: *beep,
+                });
+                let timer = self.timer(max_duration_ms + self.scenario.limits.prompt_grace_ms);
+                self.wait = Wait::Record { recording, timer };
+                None
+            }
+            Verb::Classify {
+                recording,
+                filler,
+                timeout_ms,
+                ..
+            } => {
+                if self.customer_gone {
+                    return hangup(&node.verb);
+                }
+                let name = match recording {
+                    Some(r) => self.recordings.get(r).cloned(),
+                    None => self.last_recording.clone(),
+                };
+                let Some(name) = name else {
+                    return Some((Outcome::Failed, Some(FailureReason::Recording.to_string())));
+                };
+                // Classification starts now, while the filler plays.
+                self.out.push_back(Command::Classify {
+                    recording: name,
+                    intents: Arc::clone(&self.intents),
+                    rules: Arc::clone(&self.scenario.intent_rules),
+                    language: self.scenario.language.clone(),
+                });
+                let (filler, timer) = match filler {
+                    Some(prompt) => {
+                        let (playback, _) = self.play_untimed(prompt);
+                        (Some(playback), None)
+                    }
+                    None => (None, Some(self.timer(*timeout_ms))),
+                };
+                self.wait = Wait::Classify {
+                    filler,
+                    result: None,
+                    timer,
+                };
+                None
+            }
+            Verb::Branch { cases } => {
+                let elapsed = self.elapsed(now);
+                let hit = cases.iter().position(|case| {
+                    expr::eval(&case.guard, &|p: &VarPath| self.var(p, elapsed))
+                        .is_ok_and(|v| v.truthy())
+                });
+                Some((hit.map_or(Outcome::Else, |i| Outcome::Case(i as u16)), None))
+            }
+            Verb::Gather {
+                prompt, timeout_ms, ..
+            } => {
+                if self.customer_gone {
+                    return hangup(&node.verb);
+                }
+                self.digits = None;
+                let (playback, timer) = match prompt {
+                    Some(p) => (Some(self.play_untimed(p).0), None),
+                    None => (None, Some(self.timer(*timeout_ms))),
+                };
+                self.wait = Wait::Gather {
+                    playback,
+                    digits: String::new(),
+                    timer,
+                };
+                None
+            }
+            Verb::OriginateOperator {
+                operator,
+                caller_id,
+                timeout_ms,
+                hold,
+            } => {
+                if self.customer_gone {
+                    return hangup(&node.verb);
+                }
+                let n = self.next_id();
+                let channel = format!("{}-op{n}", self.setup.attempt_id);
+                self.operators.push(OperatorLeg {
+                    channel: channel.clone(),
+                    alive: true,
+                    answered: false,
+                    dialstatus: None,
+                });
+                self.out.push_back(Command::Originate {
+                    channel: channel.clone(),
+                    leg: Leg::Operator {
+                        operator: operator.clone(),
+                        caller_id: caller_id.clone(),
+                    },
+                    timeout_ms: *timeout_ms,
+                });
+                let hold = hold.as_ref().map(|p| self.play_untimed(p).0);
+                let timer = self.timer(timeout_ms + LEG_GRACE_MS);
+                self.wait = Wait::Operator {
+                    channel,
+                    hold,
+                    timer,
+                    answered: false,
+                    entered: Vec::new(),
+                };
+                None
+            }
+            Verb::Amd { timeout_ms } => {
+                if self.customer_gone {
+                    return hangup(&node.verb);
+                }
+                self.out.push_back(Command::ContinueToAmd {
+                    channel: self.customer.clone(),
+                });
+                let timer = self.timer(*timeout_ms);
+                self.wait = Wait::Amd { timer };
+                None
+            }
+            Verb::VoicemailDrop { prompt } => {
+                if self.customer_gone {
+                    self.end_call(now);
+                    return None;
+                }
+                let (_, timer) = self.play(prompt);
+                self.wait = Wait::Voicemail { timer };
+                None
+            }
+            Verb::Set { assignments } => {
+                let elapsed = self.elapsed(now);
+                let values: Vec<(String, Option<Value>)> = assignments
+                    .iter()
+                    .map(|(path, template)| {
+                        let value = template.render(&|p: &VarPath| self.var(p, elapsed)).ok();
+                        (path.0.last().cloned().unwrap_or_default(), value)
+                    })
+                    .collect();
+                for (name, value) in values {
+                    match value {
+                        Some(v) => {
+                            self.vars.insert(name, v);
+                        }
+                        None => {
+                            self.vars.remove(&name);
+                        }
+                    }
+                }
+                Some((Outcome::Next, None))
+            }
+            Verb::Hook {
+                script,
+                function,
+                outcomes,
+            } => {
+                let elapsed = self.elapsed(now);
+                match self.run_hook(script, function, elapsed) {
+                    Some(name) if outcomes.contains(&name) => Some((Outcome::Hook(name), None)),
+                    _ => Some((Outcome::Failed, Some(FailureReason::Hook.to_string()))),
+                }
+            }
+            Verb::Wait { duration_ms } => {
+                if self.customer_gone {
+                    return hangup(&node.verb);
+                }
+                let timer = duration_ms.map(|ms| self.timer(ms));
+                self.wait = Wait::Pause { timer };
+                None
+            }
+            Verb::Hangup => {
+                self.end_call(now);
+                None
             }
         }
     }
