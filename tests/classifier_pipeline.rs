@@ -9,12 +9,12 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use dialflow::ari::client::{AriClient, AriEndpoint};
 use dialflow::classify::llm::LlmIntent;
 use dialflow::classify::metrics::ClassifyMetrics;
 use dialflow::classify::stt::SttProvider;
 use dialflow::classify::{Classifier, IntentProvider};
 use dialflow::core::call::Classification;
-use dialflow::runtime::rest::{AriClient, AriEndpoint};
 use serde_json::Value;
 
 #[derive(Default)]

@@ -1,20 +1,20 @@
 //! The store commands as ops use them: `campaign`, `leads`, `dnc`, `attempts`, with bad
 //! input (settings, CSV files, numbers, time zones) answered by clear errors.
 
+mod common;
+use common::cli;
+use common::dirs::TempDir;
+use common::process::BIN;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dialflow");
-
-/// A fresh folder with a store path; removed when dropped.
-struct Work(PathBuf);
+/// A fresh folder with the shipped scenarios; every command names the store `s.redb`.
+struct Work(TempDir);
 
 impl Work {
     fn new(name: &str) -> Work {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("cli-campaign-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new(&format!("cli-campaign-{name}"));
         std::os::unix::fs::symlink(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
             dir.join("scenarios"),
@@ -23,41 +23,24 @@ impl Work {
         Work(dir)
     }
 
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .current_dir(&self.0)
-            .args(args)
-            .args(["--store", "s.redb"])
-            .output()
-            .unwrap()
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        self.0.write(name, text)
+    }
+
+    fn with_store<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        args.iter().copied().chain(["--store", "s.redb"]).collect()
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cli::ok(self.path(), &Self::with_store(args))
     }
 
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} should fail");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        cli::fails(self.path(), &Self::with_store(args))
     }
 }
 
@@ -146,7 +129,7 @@ fn a_campaign_from_csv_through_its_states() {
         out.contains("2 lead(s) added, 1 duplicate(s) skipped, 4 row(s) rejected"),
         "{out}"
     );
-    let errors = std::fs::read_to_string(w.0.join("leads.errors.csv")).unwrap();
+    let errors = std::fs::read_to_string(w.path().join("leads.errors.csv")).unwrap();
     assert!(
         errors.starts_with("line,reason,phone,name,time_zone,plan\n"),
         "{errors}"
@@ -226,13 +209,13 @@ fn a_campaign_from_csv_through_its_states() {
     // Into a file: whole, or not at all.
     w.ok(&["attempts", "export", "spring", "-o", "out.csv"]);
     assert!(
-        std::fs::read_to_string(w.0.join("out.csv"))
+        std::fs::read_to_string(w.path().join("out.csv"))
             .unwrap()
             .starts_with("attempt,campaign")
     );
     w.fails(&["attempts", "export", "nosuch", "-o", "none.csv"]);
-    assert!(!w.0.join("none.csv").exists() && !w.0.join("none.csv.part").exists());
-    assert!(!w.0.join("out.csv.part").exists());
+    assert!(!w.path().join("none.csv").exists() && !w.path().join("none.csv.part").exists());
+    assert!(!w.path().join("out.csv.part").exists());
 }
 
 #[test]
@@ -256,7 +239,7 @@ fn empty_and_headless_files_are_clear_errors() {
     let e = w.fails(&["leads", "import", "c", "self.csv", "--errors", "self.csv"]);
     assert!(e.contains("cannot be the lead file itself"), "{e}");
     assert!(
-        std::fs::read_to_string(w.0.join("self.csv"))
+        std::fs::read_to_string(w.path().join("self.csv"))
             .unwrap()
             .contains("0912")
     );
@@ -332,7 +315,7 @@ fn store_commands_need_no_ari_password_and_find_the_store_from_any_folder() {
         "dialflow.yaml",
         "ari: {url: \"http://127.0.0.1:1\", user: u}\nstore: data/s.redb\n",
     );
-    let config = w.0.join("dialflow.yaml");
+    let config = w.path().join("dialflow.yaml");
     let elsewhere = std::env::temp_dir();
     let command = |args: &[&str]| {
         Command::new(BIN)
@@ -350,7 +333,7 @@ fn store_commands_need_no_ari_password_and_find_the_store_from_any_folder() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no store at"), "{stderr}");
-    assert!(!w.0.join("data").exists());
+    assert!(!w.path().join("data").exists());
     // A create makes it, next to the configuration, without the ARI password.
     let out = command(&["campaign", "create", "spring", "--scenario", "salehi"]);
     assert!(
@@ -358,7 +341,7 @@ fn store_commands_need_no_ari_password_and_find_the_store_from_any_folder() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(w.0.join("data/s.redb").exists());
+    assert!(w.path().join("data/s.redb").exists());
     let out = command(&["campaign", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("spring"));
 }
@@ -374,7 +357,7 @@ fn a_listing_piped_into_head_stops_quietly() {
     w.file("many.csv", &format!("phone,name\n{rows}"));
     w.ok(&["leads", "import", "c", "many.csv"]);
     let mut child = Command::new(BIN)
-        .current_dir(&w.0)
+        .current_dir(w.path())
         .args([
             "leads", "list", "c", "--limit", "10000", "--store", "s.redb",
         ])
@@ -389,4 +372,35 @@ fn a_listing_piped_into_head_stops_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
+
+#[test]
+fn a_campaign_starts_with_its_scenario_as_yaml_or_yml_and_not_without_it() {
+    let dir = TempDir::new("cli-campaign-yml");
+    let salehi = std::fs::read_to_string(format!(
+        "{}/scenarios/salehi.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    dir.write("scenarios/short.yml", &salehi.unwrap());
+    cli::ok(
+        dir.path(),
+        &Work::with_store(&["campaign", "create", "a", "--scenario", "short"]),
+    );
+    let out = cli::ok(dir.path(), &Work::with_store(&["campaign", "start", "a"]));
+    assert!(out.contains("is running"), "{out}");
+
+    let created = cli::dialflow(
+        dir.path(),
+        &Work::with_store(&["campaign", "create", "b", "--scenario", "gone"]),
+    );
+    let warning = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        warning.contains("gone.yaml does not exist yet"),
+        "{warning}"
+    );
+    let e = cli::fails(dir.path(), &Work::with_store(&["campaign", "start", "b"]));
+    assert!(
+        e.contains("its scenario") && e.contains("gone.yaml does not exist"),
+        "{e}"
+    );
 }

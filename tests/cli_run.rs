@@ -2,50 +2,36 @@
 //! a graceful stop by SIGTERM.
 
 mod common;
+use common::dirs::TempDir;
 use common::start_sim;
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn config(port: u16) -> tempfile_path::Path {
-    tempfile_path::write(&format!(
-        "ari:\n  url: http://127.0.0.1:{port}\n  user: dialflow\ndial:\n  template: \"Local/{{number}}@sim-customers\"\noperators:\n  sales: \"Local/op-answer@sim-operators\"\nmax_concurrent: 4\nshutdown_grace: 1s\nprompts: {}/prompts\nscenarios: {}/scenarios\n",
-        env!("CARGO_MANIFEST_DIR"),
-        env!("CARGO_MANIFEST_DIR")
-    ))
-}
-
-/// A config file in the target directory, removed when dropped.
-mod tempfile_path {
-    pub struct Path(pub std::path::PathBuf);
-    impl Drop for Path {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    pub fn write(text: &str) -> Path {
-        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = dir.join(format!(
-            "dialflow-{}-{}.yaml",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text).unwrap();
-        Path(path)
-    }
+/// A folder holding `dialflow.yaml` for the simulator on `port`.
+fn config(port: u16) -> (TempDir, PathBuf) {
+    let dir = TempDir::new("cli-run");
+    let path = dir.write(
+        "dialflow.yaml",
+        &format!(
+            "ari:\n  url: http://127.0.0.1:{port}\n  user: dialflow\ndial:\n  template: \"Local/{{number}}@sim-customers\"\noperators:\n  sales: \"Local/op-answer@sim-operators\"\nmax_concurrent: 4\nshutdown_grace: 1s\nprompts: {}/prompts\nscenarios: {}/scenarios\n",
+            env!("CARGO_MANIFEST_DIR"),
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    (dir, path)
 }
 
 #[test]
 fn run_places_calls_through_the_simulator() {
     let sim = start_sim("20");
     let port = sim.port;
-    let cfg = config(port);
+    let (_dir, cfg) = config(port);
     let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
         .args(["run", "--config"])
-        .arg(&cfg.0)
+        .arg(&cfg)
         .args([
             "--scenario",
             "scenarios/salehi.yaml",
@@ -102,10 +88,14 @@ fn a_start_rate_must_be_above_zero() {
 
 #[test]
 fn a_bad_configuration_names_its_key() {
-    let cfg = tempfile_path::write("ari:\n  url: http://127.0.0.1:1\n  user: u\n  pasword: x\n");
+    let dir = TempDir::new("cli-run-bad");
+    let cfg = dir.write(
+        "dialflow.yaml",
+        "ari:\n  url: http://127.0.0.1:1\n  user: u\n  pasword: x\n",
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
         .args(["run", "--config"])
-        .arg(&cfg.0)
+        .arg(&cfg)
         .args(["--scenario", "scenarios/salehi.yaml", "yes"])
         .output()
         .unwrap();
@@ -122,11 +112,11 @@ fn sigterm_stops_dialing_and_hangs_up_after_the_grace_time() {
     // Real time: calls last tens of seconds, far longer than the test waits.
     let sim = start_sim("1");
     let port = sim.port;
-    let cfg = config(port);
+    let (_dir, cfg) = config(port);
     let numbers: Vec<String> = (0..12).map(|_| "yes".to_string()).collect();
     let mut run = Command::new(env!("CARGO_BIN_EXE_dialflow"))
         .args(["run", "--config"])
-        .arg(&cfg.0)
+        .arg(&cfg)
         .args(["--scenario", "scenarios/salehi.yaml"])
         .args(&numbers)
         .env("DIALFLOW_ARI_PASSWORD", "pw")

@@ -4,46 +4,31 @@
 //! an originate asks for), no attempt is lost, and the campaign completes.
 
 mod common;
+use common::cli::ok as dialflow;
+use common::dirs::TempDir;
+use common::process::{BIN, Lines, Proc};
 use common::start_sim;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dialflow");
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// A fresh working folder with dialflow.yaml, the campaign settings and the leads.
-fn workspace(port: u16) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("crash-{}-{port}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn workspace(port: u16) -> TempDir {
+    let dir = TempDir::new("crash");
     let repo = env!("CARGO_MANIFEST_DIR");
-    std::fs::write(
-        dir.join("dialflow.yaml"),
-        format!(
+    dir.write(
+        "dialflow.yaml",
+        &format!(
             "ari:\n  url: http://127.0.0.1:{port}\n  user: dialflow\n  password: pw\n\
              dial:\n  template: \"Local/{{number}}@sim-customers\"\n\
              operators:\n  sales: \"Local/op-answer@sim-operators\"\n\
              scenarios: {repo}/scenarios\nprompts: {repo}/prompts\nstore: data/crash.redb\n\
              max_concurrent: 8\nshutdown_grace: 1s\nlisten: \"\"\n"
         ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("campaign.yaml"),
+    );
+    dir.write(
+        "campaign.yaml",
         "scenario: salehi\n\
          windows: {daily: [\"00:00-24:00\"]}\n\
          pacing: {max_concurrent: 8, max_per_second: 4}\n\
@@ -52,30 +37,14 @@ fn workspace(port: u16) -> PathBuf {
          \x20 missed: {after: 1s, max: 1}\n\
          \x20 power_off: {after: 1s, max: 1}\n\
          \x20 \"failed:*\": {after: 1s, max: 2}\n",
-    )
-    .unwrap();
+    );
     // Forty leads; the last two digits pick the simulated customer (`yes`, `no`, `busy`…).
     let mut csv = String::from("phone,name,plan\n");
     for i in 0..40 {
         csv.push_str(&format!("0912100{i:02}{:02},Lead {i},gold\n", i % 20));
     }
-    std::fs::write(dir.join("leads.csv"), csv).unwrap();
+    dir.write("leads.csv", &csv);
     dir
-}
-
-fn dialflow(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("dialflow runs");
-    assert!(
-        out.status.success(),
-        "dialflow {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn originates(port: u16) -> BTreeMap<String, u32> {
@@ -100,70 +69,50 @@ fn originates(port: u16) -> BTreeMap<String, u32> {
 fn a_killed_dialer_never_redials_an_attempt_and_finishes_the_campaign() {
     let sim = start_sim("20");
     let port = sim.port;
-    let dir = workspace(port);
+    let work = workspace(port);
+    let dir = work.path();
     dialflow(
-        &dir,
+        dir,
         &["campaign", "create", "crash", "--settings", "campaign.yaml"],
     );
-    let imported = dialflow(&dir, &["leads", "import", "crash", "leads.csv"]);
+    let imported = dialflow(dir, &["leads", "import", "crash", "leads.csv"]);
     assert!(imported.contains("40 lead(s) added"), "{imported}");
-    dialflow(&dir, &["campaign", "start", "crash"]);
+    dialflow(dir, &["campaign", "start", "crash"]);
 
     // First run: killed (SIGKILL, no goodbye) once a few calls have finished.
-    let mut first = Proc(
+    let mut first = Proc::spawn(
         Command::new(BIN)
-            .current_dir(&dir)
+            .current_dir(dir)
             .args(["run", "--exit-when-idle"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
-    let stdout = first.0.stdout.take().unwrap();
-    let mut finished_before_kill = 0;
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().starts_with("crash\t") {
-            finished_before_kill += 1;
-        }
-        if finished_before_kill == 6 {
-            break;
-        }
+    let stdout = Lines::of(first.0.stdout.take().unwrap());
+    for _ in 0..6 {
+        stdout.until("crash\t", Duration::from_secs(60));
     }
     first.0.kill().unwrap();
     first.0.wait().unwrap();
-    assert_eq!(finished_before_kill, 6, "the first run finished some calls");
 
     // Second run: recovers what the first left open, then finishes the campaign.
-    let second = Command::new(BIN)
-        .current_dir(&dir)
-        .args(["run", "--exit-when-idle"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let second = Proc(second);
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let mut second = second;
-    loop {
-        if let Some(status) = second.0.try_wait().unwrap() {
-            assert!(status.success(), "the second run failed: {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the campaign did not finish after the restart"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut second.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    let mut second = Proc::spawn(
+        Command::new(BIN)
+            .current_dir(dir)
+            .args(["run", "--exit-when-idle"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = Lines::of(second.0.stderr.take().unwrap());
+    let status = second.wait_exit(Duration::from_secs(240));
+    assert!(status.success(), "the second run failed: {status}");
+    let stderr = stderr.rest();
     assert!(
         stderr.contains("attempt(s) left open by the previous run"),
         "the restart closed the attempts the kill left open:\n{stderr}"
     );
 
     // Every attempt is recorded with an end, ids are unique, none was dialled twice.
-    let export = dialflow(&dir, &["attempts", "export", "crash"]);
+    let export = dialflow(dir, &["attempts", "export", "crash"]);
     let mut reader = csv::Reader::from_reader(export.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
@@ -194,12 +143,11 @@ fn a_killed_dialer_never_redials_an_attempt_and_finishes_the_campaign() {
         );
     }
 
-    let campaigns = dialflow(&dir, &["campaign", "list"]);
+    let campaigns = dialflow(dir, &["campaign", "list"]);
     assert!(
         campaigns
             .lines()
             .any(|l| l.starts_with("crash") && l.contains("completed")),
         "{campaigns}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,67 +3,20 @@
 //! clear errors. Real processes: `dialflow sim`, `dialflow run`, the commands.
 
 mod common;
+use common::cli::{dialflow, ok};
+use common::dirs::TempDir;
+use common::process::{BIN, Lines, Proc, url_address};
 use common::start_sim;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dialflow");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn dialflow(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = dialflow(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn campaign_commands_go_through_the_running_daemon() {
     let sim = start_sim("20");
     let sim_port = sim.port;
-    let api_port = free_port();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("daemon-api-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let work = TempDir::new("daemon-api");
+    let dir = work.path();
     let repo = env!("CARGO_MANIFEST_DIR");
     std::fs::write(
         dir.join("dialflow.yaml"),
@@ -72,12 +25,12 @@ fn campaign_commands_go_through_the_running_daemon() {
              dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
              operators: {{sales: \"Local/op-answer@sim-operators\"}}\n\
              scenarios: {repo}/scenarios\nprompts: {repo}/prompts\nstore: s.redb\n\
-             listen: \"127.0.0.1:{api_port}\"\nshutdown_grace: 1s\n"
+             listen: \"127.0.0.1:0\"\nshutdown_grace: 1s\n"
         ),
     )
     .unwrap();
     ok(
-        &dir,
+        dir,
         &[
             "campaign",
             "create",
@@ -89,24 +42,31 @@ fn campaign_commands_go_through_the_running_daemon() {
         ],
     );
     std::fs::write(dir.join("leads.csv"), "phone\n09121000002\n09121000102\n").unwrap();
-    ok(&dir, &["leads", "import", "early", "leads.csv"]);
+    ok(dir, &["leads", "import", "early", "leads.csv"]);
 
-    let mut daemon = Proc(
+    // Its API on a port the system picks: the commands find it beside the store.
+    let mut daemon = Proc::spawn(
         Command::new(BIN)
-            .current_dir(&dir)
+            .current_dir(dir)
             .arg("run")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
     );
-    wait_for_port(api_port);
+    let stderr = Lines::of(daemon.0.stderr.take().unwrap());
+    let api = url_address(&stderr.until("HTTP API on http://", Duration::from_secs(20)));
+    stderr.drain();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("s.redb.api"))
+            .unwrap()
+            .trim(),
+        api.to_string()
+    );
 
     // The store is held: these go through the API.
-    let list = ok(&dir, &["campaign", "list"]);
+    let list = ok(dir, &["campaign", "list"]);
     assert!(list.contains("early") && list.contains("draft"), "{list}");
     let created = ok(
-        &dir,
+        dir,
         &[
             "campaign",
             "create",
@@ -121,17 +81,17 @@ fn campaign_commands_go_through_the_running_daemon() {
         created.contains("campaign `late` created (draft)"),
         "{created}"
     );
-    let e = dialflow(&dir, &["campaign", "create", "late", "--scenario", "agrad"]);
+    let e = dialflow(dir, &["campaign", "create", "late", "--scenario", "agrad"]);
     assert!(!e.status.success());
     assert!(String::from_utf8_lossy(&e.stderr).contains("exists already"));
-    let e = dialflow(&dir, &["campaign", "pause", "early"]);
+    let e = dialflow(dir, &["campaign", "pause", "early"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("is draft: cannot pause it"));
-    assert!(ok(&dir, &["campaign", "start", "early"]).contains("is running"));
+    assert!(ok(dir, &["campaign", "start", "early"]).contains("is running"));
 
     // The daemon dials the campaign it was told to start and completes it.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let show = ok(&dir, &["campaign", "show", "early"]);
+        let show = ok(dir, &["campaign", "show", "early"]);
         if show.contains("state     completed") {
             assert!(show.contains("attempts                 2"), "{show}");
             break;
@@ -145,7 +105,7 @@ fn campaign_commands_go_through_the_running_daemon() {
         "phone,name\n09121000302,Sara\n12,Bad\n09121000402,Ali\n",
     )
     .unwrap();
-    let out = ok(&dir, &["leads", "import", "late", "more.csv"]);
+    let out = ok(dir, &["leads", "import", "late", "more.csv"]);
     assert!(
         out.contains("2 lead(s) added, 0 duplicate(s) skipped, 1 row(s) rejected"),
         "{out}"
@@ -155,40 +115,40 @@ fn campaign_commands_go_through_the_running_daemon() {
         errors.contains("3,`12` is not a valid phone number"),
         "{errors}"
     );
-    let leads = ok(&dir, &["leads", "list", "late"]);
+    let leads = ok(dir, &["leads", "list", "late"]);
     assert!(
         leads.contains("+989121000302") && leads.contains("Sara"),
         "{leads}"
     );
     let out = ok(
-        &dir,
+        dir,
         &["leads", "cancel", "late", "--phone", "0912 100 0402"],
     );
     assert!(out.contains("1 pending lead(s) cancelled"), "{out}");
-    let out = ok(&dir, &["dnc", "add", "09121000502", "--campaign", "late"]);
+    let out = ok(dir, &["dnc", "add", "09121000502", "--campaign", "late"]);
     assert!(out.contains("1 number(s) added"), "{out}");
-    assert!(ok(&dir, &["dnc", "list", "--campaign", "late"]).contains("+989121000502"));
-    let attempts = ok(&dir, &["attempts", "list", "early"]);
+    assert!(ok(dir, &["dnc", "list", "--campaign", "late"]).contains("+989121000502"));
+    let attempts = ok(dir, &["attempts", "list", "early"]);
     assert_eq!(attempts.matches("not_interested").count(), 2, "{attempts}");
-    let export = ok(&dir, &["attempts", "export", "early"]);
+    let export = ok(dir, &["attempts", "export", "early"]);
     assert!(
         export.starts_with("attempt,campaign,lead_id,phone"),
         "{export}"
     );
     assert_eq!(export.lines().count(), 3, "{export}");
     let out = ok(
-        &dir,
+        dir,
         &["leads", "recycle", "early", "--result", "not_interested"],
     );
     assert!(out.contains("2 lead(s) back in the queue"), "{out}");
 
     let out = ok(
-        &dir,
+        dir,
         &["campaign", "update", "late", "--max-per-second", "1"],
     );
     assert!(out.contains("campaign `late` updated"), "{out}");
-    assert!(ok(&dir, &["campaign", "show", "late"]).contains("max_per_second: 1"));
-    let out = ok(&dir, &["campaign", "stop", "late", "--cancel-pending"]);
+    assert!(ok(dir, &["campaign", "show", "late"]).contains("max_per_second: 1"));
+    let out = ok(dir, &["campaign", "stop", "late", "--cancel-pending"]);
     assert!(out.contains("campaign `late` is stopped"), "{out}");
 
     // Imports side by side each get their own upload: every lead lands.
@@ -206,7 +166,7 @@ fn campaign_commands_go_through_the_running_daemon() {
         .iter()
         .map(|f| {
             Command::new(BIN)
-                .current_dir(&dir)
+                .current_dir(dir)
                 .args(["leads", "import", "early", f])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -225,7 +185,7 @@ fn campaign_commands_go_through_the_running_daemon() {
     }
     // The error report may not overwrite the lead file, through the daemon either.
     let e = dialflow(
-        &dir,
+        dir,
         &[
             "leads", "import", "early", "more.csv", "--errors", "more.csv",
         ],
@@ -242,13 +202,13 @@ fn campaign_commands_go_through_the_running_daemon() {
             .starts_with("phone,name")
     );
     // An archived campaign takes no leads: a conflict, named.
-    ok(&dir, &["campaign", "archive", "late"]);
-    let e = dialflow(&dir, &["leads", "import", "late", "more.csv"]);
+    ok(dir, &["campaign", "archive", "late"]);
+    let e = dialflow(dir, &["leads", "import", "late", "more.csv"]);
     assert!(!e.status.success());
     let stderr = String::from_utf8_lossy(&e.stderr);
     assert!(stderr.contains("archived"), "{stderr}");
     // No upload folder is left next to the store.
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| {
@@ -260,7 +220,7 @@ fn campaign_commands_go_through_the_running_daemon() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // A name is checked before it becomes part of a URL: `early?x` is not `early`.
-    let e = dialflow(&dir, &["campaign", "show", "early?x"]);
+    let e = dialflow(dir, &["campaign", "show", "early?x"]);
     assert!(!e.status.success());
     assert!(
         String::from_utf8_lossy(&e.stderr).contains("is not a campaign name"),
@@ -268,7 +228,7 @@ fn campaign_commands_go_through_the_running_daemon() {
         String::from_utf8_lossy(&e.stderr)
     );
     // An upload that stalls half-way does not hold the daemon up when it stops.
-    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", api_port)).unwrap();
+    let mut stalled = std::net::TcpStream::connect(api).unwrap();
     std::io::Write::write_all(
         &mut stalled,
         b"POST /api/campaigns/early/leads HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\n\
@@ -277,30 +237,17 @@ fn campaign_commands_go_through_the_running_daemon() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     // Stopped gracefully, the store is the commands' again.
-    sigterm(&daemon.0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = daemon.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the daemon did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    daemon.sigterm();
+    let status = daemon.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status}");
+    assert!(
+        !dir.join("s.redb.api").exists(),
+        "the address file goes with the API"
+    );
     drop(stalled);
-    let list = ok(&dir, &["campaign", "list"]);
+    let list = ok(dir, &["campaign", "list"]);
     assert!(
         list.contains("completed") && list.contains("archived"),
         "{list}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// SIGTERM through the `kill` program (std has no signal API).
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }

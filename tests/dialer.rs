@@ -26,6 +26,7 @@ use dialflow::store::campaigns::Transition;
 use dialflow::store::{CampaignState, DncScope, LeadState, NewLead, Store};
 
 mod common;
+use common::dirs::TempDir;
 use common::{Classify, Live, scenario};
 
 const SPEED: f64 = 25.0;
@@ -40,14 +41,6 @@ struct Harness {
     _dir: TempDir,
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A simulator, a runtime (with `classifier`, or the simulated one), an empty store.
 async fn harness(name: &str, classifier: Option<(SttProvider, IntentProvider)>) -> Harness {
     harness_at(name, classifier, SPEED).await
@@ -59,7 +52,6 @@ async fn harness_at(
     classifier: Option<(SttProvider, IntentProvider)>,
     speed: f64,
 ) -> Harness {
-    static N: AtomicUsize = AtomicUsize::new(0);
     let scenario = scenario(name);
     let classify = match classifier {
         None => Classify::Simulated,
@@ -70,12 +62,7 @@ async fn harness_at(
         runtime,
         tasks,
     } = Live::start(&scenario, speed, classify).await;
-    let dir = std::env::temp_dir().join(format!(
-        "dialflow-dialer-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("dialer");
     let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
     let mut config = Config::parse(
         "test",
@@ -96,7 +83,7 @@ async fn harness_at(
         store,
         config,
         scenarios: BTreeMap::from([(name.to_string(), scenario)]),
-        _dir: TempDir(dir),
+        _dir: dir,
     }
 }
 
@@ -544,7 +531,8 @@ async fn new_settings_apply_to_a_running_campaign() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_counts_a_call_connected_only_when_its_bridge_holds_both() {
-    use dialflow::ari::translate::Request;
+    use dialflow::ari::ChannelState;
+    use dialflow::ari::request::Originate;
     use dialflow::store::Admission;
     // Slow time: the simulated customers stay on the line for seconds.
     let Harness {
@@ -573,29 +561,26 @@ async fn recovery_counts_a_call_connected_only_when_its_bridge_holds_both() {
     // A previous run crashed mid-call: nobody listens while its channels come up.
     tasks.stop().await;
     let client = runtime.client().clone();
-    let originate = |channel: String, endpoint: &str| Request {
-        method: "POST",
-        path: "/ari/channels".into(),
-        query: [
-            ("endpoint".to_string(), endpoint.to_string()),
-            ("app".to_string(), common::APP.to_string()),
-            ("channelId".to_string(), channel),
-        ]
-        .into_iter()
-        .collect(),
+    let originate = |channel: String, endpoint: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .originate(Originate {
+                    endpoint,
+                    app: common::APP,
+                    app_args: String::new(),
+                    channel_id: &channel,
+                    timeout_s: 30,
+                    formats: "",
+                    caller_id: None,
+                })
+                .await
+                .unwrap();
+        }
     };
     for id in &ids {
-        client
-            .send(&originate(format!("{id}-c"), "Local/yes@sim-customers"))
-            .await
-            .unwrap();
-        client
-            .send(&originate(
-                format!("{id}-op1"),
-                "Local/op-answer@sim-operators",
-            ))
-            .await
-            .unwrap();
+        originate(format!("{id}-c"), "Local/yes@sim-customers").await;
+        originate(format!("{id}-op1"), "Local/op-answer@sim-operators").await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while client
@@ -603,7 +588,7 @@ async fn recovery_counts_a_call_connected_only_when_its_bridge_holds_both() {
         .await
         .unwrap()
         .iter()
-        .filter(|(_, state)| state == "Up")
+        .filter(|c| c.state == ChannelState::Up)
         .count()
         < 4
     {
@@ -611,24 +596,13 @@ async fn recovery_counts_a_call_connected_only_when_its_bridge_holds_both() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The first call had bridged its customer and operator; the second had not yet.
-    let bridge = |path: String, query: Vec<(&str, String)>| Request {
-        method: "POST",
-        path,
-        query: query.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-    };
     let first = &ids[0];
+    client.create_bridge(&format!("{first}-b")).await.unwrap();
     client
-        .send(&bridge(
-            "/ari/bridges".into(),
-            vec![("bridgeId", format!("{first}-b"))],
-        ))
-        .await
-        .unwrap();
-    client
-        .send(&bridge(
-            format!("/ari/bridges/{first}-b/addChannel"),
-            vec![("channel", format!("{first}-c,{first}-op1"))],
-        ))
+        .add_to_bridge(
+            &format!("{first}-b"),
+            &[format!("{first}-c"), format!("{first}-op1")],
+        )
         .await
         .unwrap();
     // dialflow starts again: recovery closes both attempts.

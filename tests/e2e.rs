@@ -334,19 +334,19 @@ async fn a_channel_no_call_owns_is_hung_up_when_it_enters_the_app() {
         tasks,
     } = Live::start(&s, SPEED, Classify::Simulated).await;
     // As if an originate had reached Asterisk after its call gave up on it.
-    let originate = dialflow::ari::translate::Request {
-        method: "POST",
-        path: "/ari/channels".into(),
-        query: [
-            ("endpoint", "Local/yes@sim-customers"),
-            ("app", common::APP),
-            ("channelId", "late0001-c"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-    };
-    runtime.client().send(&originate).await.expect("originated");
+    runtime
+        .client()
+        .originate(dialflow::ari::request::Originate {
+            endpoint: "Local/yes@sim-customers",
+            app: common::APP,
+            app_args: String::new(),
+            channel_id: "late0001-c",
+            timeout_s: 30,
+            formats: "",
+            caller_id: None,
+        })
+        .await
+        .expect("originated");
     // The customer would hang up by itself 20 s after the `yes` (under a second here):
     // it is gone well before, hung up as it entered the app.
     let left = until_no_channel_is_up(&sim, Duration::from_millis(300)).await;

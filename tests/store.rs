@@ -1,6 +1,9 @@
 //! The redb store: campaigns and their states, lead import with deduplication, leasing
 //! with its checks, finishing with retries and DNC, counters, crash leftovers, reopening.
 
+mod common;
+use common::dirs::TempDir;
+
 use std::collections::BTreeMap;
 
 use dialflow::core::campaign::settings::CampaignSettings;
@@ -10,36 +13,10 @@ use dialflow::store::{
     StoreError,
 };
 
-fn temp_store() -> (tempdir::Dir, Store) {
-    let dir = tempdir::Dir::new();
-    let store = Store::open(&dir.path.join("data/dialflow.redb")).unwrap();
+fn temp_store() -> (TempDir, Store) {
+    let dir = TempDir::new("store");
+    let store = Store::open(&dir.join("data/dialflow.redb")).unwrap();
     (dir, store)
-}
-
-mod tempdir {
-    /// A directory removed when dropped.
-    pub struct Dir {
-        pub path: std::path::PathBuf,
-    }
-    impl Dir {
-        pub fn new() -> Self {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "dialflow-store-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            Dir { path }
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }
 
 fn lead(phone: &str) -> NewLead {
@@ -333,8 +310,8 @@ fn recycle_puts_finished_leads_back() {
 
 #[test]
 fn a_reopened_store_has_everything_and_a_second_opener_is_refused() {
-    let dir = tempdir::Dir::new();
-    let path = dir.path.join("s.redb");
+    let dir = TempDir::new("store");
+    let path = dir.join("s.redb");
     let first_id = {
         let store = Store::open(&path).unwrap();
         running(&store, "c", &["+1", "+2"]);
@@ -364,8 +341,8 @@ fn a_reopened_store_has_everything_and_a_second_opener_is_refused() {
 
 #[test]
 fn a_store_from_a_newer_dialflow_is_refused() {
-    let dir = tempdir::Dir::new();
-    let path = dir.path.join("s.redb");
+    let dir = TempDir::new("store");
+    let path = dir.join("s.redb");
     drop(Store::open(&path).unwrap());
     {
         let db = redb::Database::open(&path).unwrap();

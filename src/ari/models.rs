@@ -440,4 +440,12 @@ impl ErrorBody {
     pub fn text(&self) -> Option<&str> {
         self.message.as_deref().or(self.error.as_deref())
     }
+
+    /// The error text of a failed request's JSON body, read in place (as `text` would
+    /// after decoding it, without copying the body).
+    pub fn text_of(body: &Value) -> Option<&str> {
+        body.get("message")
+            .or_else(|| body.get("error"))
+            .and_then(Value::as_str)
+    }
 }

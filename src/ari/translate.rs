@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use super::events::Event;
 use super::models::{PlaybackState, RecordingState};
+pub use super::request::Request;
+use super::request::{Originate, Record};
 use crate::core::call::{Command, Input, Leg};
 
 /// The domain input an event means for a call, if any. Events for channels of no call
@@ -71,39 +73,6 @@ pub fn input(event: &Event) -> Option<Input> {
             dialstatus: None,
         },
     })
-}
-
-/// A REST request to ARI, relative to its base URL (paths start with `/ari/`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: &'static str,
-    pub path: String,
-    pub query: BTreeMap<String, String>,
-}
-
-impl Request {
-    fn new(method: &'static str, path: String) -> Self {
-        Self {
-            method,
-            path,
-            query: BTreeMap::new(),
-        }
-    }
-
-    fn q(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.query.insert(key.to_string(), value.into());
-        self
-    }
-}
-
-impl std::fmt::Display for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.path)?;
-        for (i, (k, v)) in self.query.iter().enumerate() {
-            write!(f, "{}{k}={v}", if i == 0 { "?" } else { "&" })?;
-        }
-        Ok(())
-    }
 }
 
 /// What turning commands into requests needs to know about the deployment.
@@ -173,92 +142,76 @@ pub fn request(command: &Command, d: &Deployment) -> Option<Request> {
             channel,
             leg,
             timeout_ms,
-        } => {
-            let (endpoint, kind, caller_id) = match leg {
-                Leg::Customer => (
-                    d.customer_endpoint.clone(),
-                    "customer",
-                    d.customer_caller_id.clone(),
-                ),
-                Leg::Operator {
-                    operator,
-                    caller_id,
-                } => (
-                    d.operators
-                        .get(operator)
-                        .cloned()
-                        .unwrap_or_else(|| operator.clone()),
-                    "operator",
-                    caller_id
-                        .as_ref()
-                        .and_then(|c| d.caller_ids.get(c).cloned()),
-                ),
-            };
-            let mut r = Request::new("POST", "/ari/channels".into())
-                .q("endpoint", endpoint)
-                .q("app", d.app.clone())
-                .q("appArgs", format!("{kind},{}", d.scenario_name))
-                .q("channelId", channel.clone())
-                .q("timeout", (timeout_ms.div_ceil(1000)).max(1).to_string());
-            if !d.formats.is_empty() {
-                r = r.q("formats", d.formats.clone());
-            }
-            if let Some(cid) = caller_id {
-                r = r.q("callerId", cid);
-            }
-            r
-        }
+        } => originate(channel, leg, *timeout_ms, d),
         Command::Play {
             channel,
             playback,
             prompt,
-        } => Request::new("POST", format!("/ari/channels/{channel}/play/{playback}"))
-            .q("media", format!("sound:{}/{prompt}", d.sound_prefix)),
-        Command::StopPlayback { playback } => {
-            Request::new("DELETE", format!("/ari/playbacks/{playback}"))
-        }
+        } => Request::play(
+            channel,
+            playback,
+            format!("sound:{}/{prompt}", d.sound_prefix),
+        ),
+        Command::StopPlayback { playback } => Request::stop_playback(playback),
         Command::Record {
             channel,
             recording,
             max_duration_ms,
             max_silence_ms,
             beep,
-        } => Request::new("POST", format!("/ari/channels/{channel}/record"))
-            .q("name", recording.clone())
-            .q("format", "wav")
-            .q(
-                "maxDurationSeconds",
-                max_duration_ms.div_ceil(1000).to_string(),
-            )
-            .q(
-                "maxSilenceSeconds",
-                max_silence_ms.div_ceil(1000).to_string(),
-            )
-            .q("ifExists", "overwrite")
-            .q("beep", beep.to_string()),
+        } => Request::record(&Record {
+            channel,
+            name: recording,
+            max_duration_s: max_duration_ms.div_ceil(1000),
+            max_silence_s: max_silence_ms.div_ceil(1000),
+            beep: *beep,
+        }),
         Command::ContinueToAmd { channel } => {
-            Request::new("POST", format!("/ari/channels/{channel}/continue"))
-                .q("context", d.amd_context.clone())
-                .q("extension", "s")
-                .q("priority", "1")
+            Request::continue_in_dialplan(channel, &d.amd_context)
         }
-        Command::CreateBridge { bridge } => Request::new("POST", "/ari/bridges".into())
-            .q("type", "mixing")
-            .q("bridgeId", bridge.clone()),
-        Command::AddToBridge { bridge, channels } => {
-            Request::new("POST", format!("/ari/bridges/{bridge}/addChannel"))
-                .q("channel", channels.join(","))
-        }
-        Command::DestroyBridge { bridge } => {
-            Request::new("DELETE", format!("/ari/bridges/{bridge}"))
-        }
-        Command::Hangup { channel } => Request::new("DELETE", format!("/ari/channels/{channel}")),
+        Command::CreateBridge { bridge } => Request::create_bridge(bridge),
+        Command::AddToBridge { bridge, channels } => Request::add_to_bridge(bridge, channels),
+        Command::DestroyBridge { bridge } => Request::destroy_bridge(bridge),
+        Command::Hangup { channel } => Request::hangup(channel),
         Command::StartTimer { .. }
         | Command::CancelTimer { .. }
         | Command::Classify { .. }
         | Command::SetResult { .. }
         | Command::Report(_)
         | Command::Finish(_) => return None,
+    })
+}
+
+/// The originate of one leg: the customer at the deployment's endpoint, an operator at
+/// the dial string its logical name maps to (the name itself when unmapped).
+fn originate(channel: &str, leg: &Leg, timeout_ms: u64, d: &Deployment) -> Request {
+    let (endpoint, kind, caller_id) = match leg {
+        Leg::Customer => (
+            d.customer_endpoint.as_str(),
+            "customer",
+            d.customer_caller_id.as_deref(),
+        ),
+        Leg::Operator {
+            operator,
+            caller_id,
+        } => (
+            d.operators
+                .get(operator)
+                .map_or(operator.as_str(), String::as_str),
+            "operator",
+            caller_id
+                .as_ref()
+                .and_then(|c| d.caller_ids.get(c).map(String::as_str)),
+        ),
+    };
+    Request::originate(Originate {
+        endpoint,
+        app: &d.app,
+        app_args: format!("{kind},{}", d.scenario_name),
+        channel_id: channel,
+        timeout_s: timeout_ms.div_ceil(1000).max(1),
+        formats: &d.formats,
+        caller_id,
     })
 }
 

@@ -14,11 +14,9 @@ pub mod voice;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
-
+use crate::ari::client::{AriClient, AriError, MAX_RECORDING_BYTES};
 use crate::core::call::{Classification, FailureReason};
 use crate::core::scenario::IntentRule;
-use crate::runtime::rest::{AriClient, AriError};
 
 /// Where intents come from once there is a transcript.
 #[derive(Debug, Clone)]
@@ -86,13 +84,12 @@ impl Classifier {
             } => {
                 let started = std::time::Instant::now();
                 let left = |t: &Duration| t.saturating_sub(started.elapsed());
-                let file = format!("/ari/recordings/stored/{recording}/file");
                 let fetched = match audio {
                     Some(audio) => Ok(Ok(audio.to_vec())),
                     None => {
                         tokio::time::timeout(
                             *timeout,
-                            client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
+                            client.recording_file(recording, MAX_RECORDING_BYTES),
                         )
                         .await
                     }
@@ -127,15 +124,8 @@ impl Classifier {
                         metrics.error("stt_retry");
                     }
                 }
-                if !keep_recordings {
-                    let delete = crate::ari::translate::Request {
-                        method: "DELETE",
-                        path: format!("/ari/recordings/stored/{recording}"),
-                        query: Default::default(),
-                    };
-                    if let Err(e) = client.send(&delete).await {
-                        tracing::debug!(%recording, error = %e, "could not delete the recording");
-                    }
+                if !keep_recordings && let Err(e) = client.delete_recording(recording).await {
+                    tracing::debug!(%recording, error = %e, "could not delete the recording");
                 }
                 let transcript = match transcript {
                     Ok(t) => t,
@@ -183,13 +173,12 @@ impl Classifier {
             Classifier::Simulated { client, timeout } => {
                 // Fetch the file as a real provider would (it proves the recording exists
                 // and is within the size limit), then ask the simulator what was said.
-                let file = format!("/ari/recordings/stored/{recording}/file");
                 let fetched = match audio {
                     Some(_) => Ok(Ok(Vec::new())),
                     None => {
                         tokio::time::timeout(
                             *timeout,
-                            client.get_bytes(&file, crate::runtime::MAX_RECORDING_BYTES),
+                            client.recording_file(recording, MAX_RECORDING_BYTES),
                         )
                         .await
                     }
@@ -205,14 +194,9 @@ impl Classifier {
                         return Classification::failed(FailureReason::SttFailure);
                     }
                 }
-                let path = format!("/sim/recordings/{recording}/transcript");
-                let answer = tokio::time::timeout(*timeout, client.get_json(&path)).await;
+                let answer = tokio::time::timeout(*timeout, client.sim_transcript(recording)).await;
                 let transcript = match answer {
-                    Ok(Ok(body)) => body
-                        .get("transcript")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
+                    Ok(Ok(transcript)) => transcript,
                     Ok(Err(AriError::Refused { status: 404, .. })) => {
                         return Classification::failed(FailureReason::Recording);
                     }

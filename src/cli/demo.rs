@@ -149,12 +149,71 @@ fn demo_settings(scenario: &str, concurrency: usize) -> CampaignSettings {
 }
 
 async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
+    let sim = start_sim(args, &scenario).await?;
+    let (store_path, store) = fresh_store(args)?;
+    let key = args
+        .scenario
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| scenario.name.clone());
+    let clock = Clock::new(args.speed);
+    let leads = seed_campaign(&store, &key, &scenario, args, clock.wall_ms())?;
+    let config = demo_config(&sim.base_url, &scenario, args.concurrency)?;
+    eprintln!(
+        "dialflow demo: scenario `{}` ({}), {leads} leads, {} at a time, {}× real time, simulated PBX at {}",
+        scenario.name,
+        scenario.hash.short(),
+        args.concurrency,
+        args.speed,
+        sim.base_url
+    );
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let work = Work::Campaigns {
+        store: Arc::clone(&store),
+        scenarios: SharedScenarios::new(BTreeMap::from([(key, Arc::clone(&scenario))])),
+        exit_when_idle: true,
+    };
+    let daemon = Daemon::new(config, work)
+        .map_err(|e| e.to_string())?
+        .with_clock(clock)
+        .with_notices(events_tx);
+    let started = Instant::now();
+    let running = tokio::spawn(daemon::run(daemon, std::future::pending()));
+    let tally = Tally::watch(events_rx, leads as u64).await;
+    let summary = running
+        .await
+        .map_err(|e| format!("the daemon failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    sim.shutdown().await;
+
+    print_table(
+        &scenario,
+        &tally.results,
+        &tally.statuses,
+        tally.attempts,
+        elapsed,
+        args.speed,
+    );
+    tally.print_by_behaviour();
+    let left = print_campaign(&store, &store_path, tally.retried)?;
+    if summary.attempts as usize != tally.attempts || left > 0 {
+        return Err(format!(
+            "the campaign did not finish: {left} lead(s) pending or in flight"
+        ));
+    }
+    Ok(())
+}
+
+/// The simulated PBX, playing the scenario's prompts for their real lengths (2 s where
+/// a length is unknown).
+async fn start_sim(args: &DemoArgs, scenario: &Scenario) -> Result<server::SimHandle, String> {
     let prompts: HashMap<String, u64> = scenario
         .prompts
         .iter()
         .map(|(name, ms)| (name.clone(), ms.unwrap_or(2_000)))
         .collect();
-    let sim = server::spawn(SimConfig {
+    server::spawn(SimConfig {
         app: "dialflow".into(),
         user: "dialflow".into(),
         password: "demo".into(),
@@ -163,11 +222,13 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         faults: Default::default(),
     })
     .await
-    .map_err(|e| format!("cannot start the simulated PBX: {e}"))?;
+    .map_err(|e| format!("cannot start the simulated PBX: {e}"))
+}
 
-    // A fresh store with one campaign of simulated customers.
-    let store_path = match &args.store {
-        // Never someone's data: a store the user names must not exist yet.
+/// A fresh store: the one named (which must not exist: never someone's data), or one
+/// in the system's temporary folder.
+fn fresh_store(args: &DemoArgs) -> Result<(PathBuf, Arc<Store>), String> {
+    let path = match &args.store {
         Some(path) if path.exists() => {
             return Err(format!(
                 "{} exists already: the demo writes a fresh store; name a new file",
@@ -184,30 +245,35 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
             path
         }
     };
-    let store =
-        Arc::new(Store::open(&store_path).map_err(|e| format!("{}: {e}", store_path.display()))?);
-    let key = args
-        .scenario
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| scenario.name.clone());
-    let clock = Clock::new(args.speed);
-    let now = clock.wall_ms();
+    let store = Store::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path, Arc::new(store)))
+}
+
+/// The running campaign `demo` of simulated customers, mixed by the seed; how many
+/// leads it has.
+fn seed_campaign(
+    store: &Store,
+    key: &str,
+    scenario: &Scenario,
+    args: &DemoArgs,
+    now: u64,
+) -> Result<usize, String> {
     store
-        .create_campaign("demo", demo_settings(&key, args.concurrency), now)
+        .create_campaign("demo", demo_settings(key, args.concurrency), now)
         .map_err(|e| e.to_string())?;
     let uses_amd = scenario
         .nodes
         .iter()
         .any(|n| matches!(n.verb, Verb::Amd { .. }));
+    let table = if uses_amd {
+        REMINDER_MIX
+    } else {
+        MARKETING_MIX
+    };
     let mut mix = Mix(args.seed);
     let leads: Vec<NewLead> = (0..args.leads)
         .filter_map(|i| {
-            let behaviour = mix.pick(if uses_amd {
-                REMINDER_MIX
-            } else {
-                MARKETING_MIX
-            });
+            let behaviour = mix.pick(table);
             Some(NewLead {
                 phone: number_for(&format!("+98912{i:05}"), behaviour)?,
                 name: format!("Demo lead {i}"),
@@ -222,114 +288,99 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     store
         .transition("demo", Transition::Start, None, now)
         .map_err(|e| e.to_string())?;
+    Ok(leads.len())
+}
 
-    let config = Config::parse(
+/// The simulator's ARI, its customers, and every operator the scenario names
+/// answering at the simulated operators.
+fn demo_config(sim_url: &str, scenario: &Scenario, concurrency: usize) -> Result<Config, String> {
+    let mut config = Config::parse(
         "demo",
         &format!(
-            "ari: {{url: \"{}\", user: dialflow, password: demo, app: dialflow}}\n\
+            "ari: {{url: \"{sim_url}\", user: dialflow, password: demo, app: dialflow}}\n\
              dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
-             max_concurrent: {}\n\
+             max_concurrent: {concurrency}\n\
              classify: {{timeout: 5s}}\n",
-            sim.base_url, args.concurrency
         ),
         |_| None,
     )
     .map_err(|e| e.to_string())?;
-    let mut config = config;
     config.operators = scenario
         .operators()
         .into_iter()
         .map(|o| (o.to_string(), "Local/op-answer@sim-operators".to_string()))
         .collect();
-    eprintln!(
-        "dialflow demo: scenario `{}` ({}), {} leads, {} at a time, {}× real time, simulated PBX at {}",
-        scenario.name,
-        scenario.hash.short(),
-        leads.len(),
-        args.concurrency,
-        args.speed,
-        sim.base_url
-    );
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let work = Work::Campaigns {
-        store: Arc::clone(&store),
-        scenarios: SharedScenarios::new(BTreeMap::from([(key, Arc::clone(&scenario))])),
-        exit_when_idle: true,
-    };
-    let daemon = Daemon::new(config, work)
-        .map_err(|e| e.to_string())?
-        .with_clock(clock)
-        .with_notices(events_tx);
-    let started = Instant::now();
-    let running = tokio::spawn(daemon::run(daemon, std::future::pending()));
-    let total = leads.len() as u64;
-    let mut bar = Progress::new("leads settled", total);
-    let mut settled = 0u64;
-    let mut attempts = 0usize;
-    let mut results: BTreeMap<String, usize> = BTreeMap::new();
-    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_behaviour: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut retried = 0usize;
-    while let Some(event) = events_rx.recv().await {
-        if let Notice::Dialer(DialerEvent::Finished { attempt, end, lead }) = event {
-            attempts += 1;
-            *results.entry(end.result.clone()).or_default() += 1;
-            *statuses.entry(end.status.clone()).or_default() += 1;
-            let behaviour = behaviour_of_number(&attempt.phone)
-                .unwrap_or("?")
-                .to_string();
-            *by_behaviour.entry((behaviour, end.result)).or_default() += 1;
+    Ok(config)
+}
+
+/// What the demo counts while the campaign runs, drawn as a progress bar of leads
+/// settled (a retried lead is not settled yet).
+#[derive(Default)]
+struct Tally {
+    attempts: usize,
+    retried: usize,
+    results: BTreeMap<String, usize>,
+    statuses: BTreeMap<String, usize>,
+    by_behaviour: BTreeMap<(String, String), usize>,
+}
+
+impl Tally {
+    /// Counts every attempt the daemon reports until it stops.
+    async fn watch(mut notices: mpsc::UnboundedReceiver<Notice>, leads: u64) -> Tally {
+        let mut tally = Tally::default();
+        let mut bar = Progress::new("leads settled", leads);
+        let mut settled = 0u64;
+        while let Some(notice) = notices.recv().await {
+            let Notice::Dialer(DialerEvent::Finished { attempt, end, lead }) = notice else {
+                continue;
+            };
+            tally.attempts += 1;
+            *tally.results.entry(end.result.clone()).or_default() += 1;
+            *tally.statuses.entry(end.status.clone()).or_default() += 1;
+            let behaviour = behaviour_of_number(&attempt.phone).unwrap_or("?");
+            *tally
+                .by_behaviour
+                .entry((behaviour.to_string(), end.result))
+                .or_default() += 1;
             if matches!(lead, Some(LeadState::Pending { .. })) {
-                retried += 1;
+                tally.retried += 1;
             } else {
                 settled += 1;
             }
             bar.set(settled);
         }
+        bar.done();
+        tally
     }
-    bar.done();
-    let summary = running
-        .await
-        .map_err(|e| format!("the daemon failed: {e}"))?
-        .map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed();
-    sim.shutdown().await;
 
-    print_table(
-        &scenario, &results, &statuses, attempts, elapsed, args.speed,
-    );
-    println!("\n{:<18} {:<26} {:>7}", "customer", "result", "calls");
-    println!("{}", "-".repeat(53));
-    for ((behaviour, result), count) in &by_behaviour {
-        println!("{behaviour:<18} {result:<26} {count:>7}");
+    fn print_by_behaviour(&self) {
+        println!("\n{:<18} {:<26} {:>7}", "customer", "result", "calls");
+        println!("{}", "-".repeat(53));
+        for ((behaviour, result), count) in &self.by_behaviour {
+            println!("{behaviour:<18} {result:<26} {count:>7}");
+        }
     }
+}
+
+/// The campaign's counters as the store has them; how many leads are left.
+fn print_campaign(store: &Store, path: &std::path::Path, retried: usize) -> Result<u64, String> {
     let counts = store.counts("demo").map_err(|e| e.to_string())?;
     let get = |k: &str| counts.get(k).copied().unwrap_or(0);
     let campaign = store.campaign("demo").map_err(|e| e.to_string())?;
     println!(
-        "\ncampaign `demo` {}: {} leads, {} attempts ({} retries), {} done, {} on DNC, {} pending",
+        "\ncampaign `demo` {}: {} leads, {} attempts ({retried} retries), {} done, {} on DNC, {} pending",
         campaign.state,
         get("leads"),
         get("attempts"),
-        retried,
         get("done"),
         get("dnc"),
         get("pending") + get("leased")
     );
+    let path = path.display();
     println!(
-        "data: {} (inspect with `dialflow campaign show demo --store {}` or `dialflow attempts export demo --store {}`)",
-        store_path.display(),
-        store_path.display(),
-        store_path.display()
+        "data: {path} (inspect with `dialflow campaign show demo --store {path}` or `dialflow attempts export demo --store {path}`)"
     );
-    if summary.attempts as usize != attempts || get("pending") + get("leased") > 0 {
-        return Err(format!(
-            "the campaign did not finish: {} pending, {} in flight",
-            get("pending"),
-            get("leased")
-        ));
-    }
-    Ok(())
+    Ok(get("pending") + get("leased"))
 }
 
 fn print_table(

@@ -15,9 +15,10 @@ use clap::Args;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::control::{Control, Controller};
 use crate::core::call::Lead;
 use crate::core::scenario::Scenario;
-use crate::daemon::{self, Control, Controller, Daemon, Notice, Summary, Work};
+use crate::daemon::{self, Daemon, Notice, Summary, Work};
 use crate::dialer::DialerEvent;
 use crate::dialer::deployment::{CampaignDialing, deployment};
 use crate::load::LoadOptions;

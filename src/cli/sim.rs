@@ -132,8 +132,11 @@ fn print_banner(args: &SimArgs, addr: &str, prompts: usize) {
     println!("  application: {}", args.app);
     println!("  user: {}   password: {}", args.user, args.password);
     println!(
-        "  events: ws://{addr}/ari/events?app={}&api_key={}:{}",
-        args.app, args.user, args.password
+        "  events: ws://{addr}{}?app={}&api_key={}:{}",
+        crate::ari::paths::EVENTS,
+        args.app,
+        args.user,
+        args.password
     );
     println!(
         "  prompts: {prompts} from {} (by file name)",

@@ -69,9 +69,14 @@ impl StoreArgs {
         match Store::open(&path) {
             Ok(store) => Ok(Access::Local(store)),
             Err(StoreError::InUse(_)) => {
-                let listen = self
-                    .config()?
-                    .map_or_else(|| "127.0.0.1:8099".to_string(), |c| c.listen);
+                // Where the daemon says it serves (a port it let the system pick),
+                // else where the configuration says it listens.
+                let listen = match crate::daemon::served_address(&path) {
+                    Some(addr) => addr.to_string(),
+                    None => self
+                        .config()?
+                        .map_or_else(|| "127.0.0.1:8099".to_string(), |c| c.listen),
+                };
                 if listen.is_empty() {
                     return Err(format!(
                         "{} is in use by a running dialflow, and its HTTP API is off (`listen`)",
@@ -276,7 +281,8 @@ pub fn show_ms(ms: u64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
-/// Whether `dir/<name>.yaml` exists.
+/// The scenario `name`'s file in `dir`, as the daemon finds it (`NAME.yaml`, else
+/// `NAME.yml`); `NAME.yaml` when there is neither, for the message that says so.
 pub fn scenario_file(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.yaml"))
+    crate::scenario_set::file_of(dir, name).unwrap_or_else(|| dir.join(format!("{name}.yaml")))
 }

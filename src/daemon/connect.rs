@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use crate::ari::client::{AriClient, AriEndpoint};
 use crate::classify::stt::SttProvider;
 use crate::classify::{Classifier, IntentProvider};
 use crate::config::Config;
 use crate::runtime::clock::Clock;
-use crate::runtime::rest::{AriClient, AriEndpoint};
 use crate::runtime::{Runtime, RuntimeTasks};
 
 use super::DaemonError;

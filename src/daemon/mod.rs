@@ -6,31 +6,31 @@
 //! handler stays in the CLI: whatever future `shutdown` is, its end means
 //! `Control::Shutdown`.
 
+mod address;
 mod connect;
-mod control;
-mod reload;
 mod work;
 
+pub use address::{address_file, served_address};
 pub use connect::{Classification, connect, endpoint};
-pub use control::{Control, Controller, Stopped};
-pub use reload::{ReloadError, Reloaded};
 pub use work::Work;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::ari::client::{AriEndpoint, AriError};
 use crate::classify::metrics::Snapshot;
 use crate::config::{Config, ConfigError};
+use crate::control::{Control, Controller, ReloadError, Reloaded};
 use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
 use crate::runtime::clock::Clock;
-use crate::runtime::rest::{AriEndpoint, AriError};
 use crate::runtime::{CallOutcome, Runtime};
 use crate::store::StoreError;
 use work::{Running, WorkDone};
@@ -54,7 +54,7 @@ pub enum Notice {
     /// The grace time is over: the calls still on are being hung up.
     GraceOver { live_calls: usize },
     /// A reload took effect, or changed nothing (and why).
-    Reloaded(Result<Reloaded, String>),
+    Reloaded(Result<Reloaded, Arc<ReloadError>>),
 }
 
 /// Why the daemon could not run (or stopped on an error).
@@ -306,13 +306,12 @@ impl MainLoop {
                 self.running.hold(false);
             }
             Event::Control(Control::Reload { reply }) => {
-                let outcome = self.running.reload(&self.load_options).await;
-                self.notify.send(Notice::Reloaded(
-                    outcome
-                        .as_ref()
-                        .map(Clone::clone)
-                        .map_err(|e| e.to_string()),
-                ));
+                let outcome = self
+                    .running
+                    .reload(&self.load_options)
+                    .await
+                    .map_err(Arc::new);
+                self.notify.send(Notice::Reloaded(outcome.clone()));
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }
@@ -341,17 +340,24 @@ async fn grace_over(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
 }
 
 /// The API task, and how to stop it.
-pub(crate) struct ApiTask {
+struct ApiTask {
     stop: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    /// Removed once the API has stopped.
+    _address: Option<address::AddressFile>,
 }
 
 impl ApiTask {
-    pub(crate) fn new(
+    fn new(
         stop: tokio::sync::watch::Sender<bool>,
         task: JoinHandle<std::io::Result<()>>,
+        address: Option<address::AddressFile>,
     ) -> Self {
-        Self { stop, task }
+        Self {
+            stop,
+            task,
+            _address: address,
+        }
     }
 
     /// Lets requests in progress finish, for `API_SHUTDOWN` at most.

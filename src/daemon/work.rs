@@ -9,9 +9,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::reload::{self, ReloadError, Reloaded};
-use super::{ApiTask, Controller, DaemonError, Notice, Notify};
+use super::address::AddressFile;
+use super::{ApiTask, DaemonError, Notice, Notify};
 use crate::config::Config;
+use crate::control::{self, Controller, ReloadError, Reloaded};
 use crate::core::scenario::Scenario;
 use crate::dialer::{Dialer, DialerOptions, Signal};
 use crate::load::LoadOptions;
@@ -77,9 +78,10 @@ impl Work {
         else {
             return None;
         };
-        if let Ok(addr) = listener.local_addr() {
+        let address = listener.local_addr().ok().and_then(|addr| {
             notify.send(Notice::Serving(addr));
-        }
+            AddressFile::write(store.path(), addr)
+        });
         let state = crate::http::ApiState {
             store: Arc::clone(store),
             scenarios: scenarios.clone(),
@@ -87,7 +89,7 @@ impl Work {
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(crate::http::serve(listener, state, stop_rx));
-        Some(ApiTask::new(stop, task))
+        Some(ApiTask::new(stop, task, address))
     }
 
     pub(super) fn start(self, runtime: Runtime, config: Config, notify: Notify) -> Running {
@@ -217,7 +219,7 @@ impl Running {
             Steer::Dialer {
                 scenarios, folder, ..
             } => {
-                let reloaded = reload::reload(folder, options, scenarios).await?;
+                let reloaded = control::reload(folder, options, scenarios).await?;
                 // Campaigns paused for a missing scenario may find it now.
                 self.refresh();
                 Ok(reloaded)

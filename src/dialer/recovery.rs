@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::policy::CampaignPolicy;
 use super::{Dialer, blocking, transient};
+use crate::ari::ChannelState;
 use crate::core::call::FailureReason;
 use crate::store::{AttemptEnd, Finished, LeadNext, StoreError};
 
@@ -22,25 +23,17 @@ impl Dialer {
     /// after the customer left). When Asterisk cannot say, no: a conversation cut short
     /// is retried, a customer left in silence is not.
     async fn talking_to_an_operator(&self, attempt: &str) -> bool {
-        let bridge = match self
-            .runtime
-            .client()
-            .get_json(&format!("/ari/bridges/{attempt}-b"))
-            .await
-        {
+        let bridge = match self.runtime.client().bridge(&format!("{attempt}-b")).await {
             Ok(bridge) => bridge,
             Err(e) => {
                 tracing::warn!(%attempt, error = %e, "cannot see the call's bridge while recovering");
                 return false;
             }
         };
-        let members: Vec<&str> = bridge["channels"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
-            .unwrap_or_default();
         let customer = format!("{attempt}-c");
         let operator = format!("{attempt}-op");
-        members.contains(&customer.as_str()) && members.iter().any(|m| m.starts_with(&operator))
+        bridge.channels.contains(&customer)
+            && bridge.channels.iter().any(|m| m.starts_with(&operator))
     }
 
     /// Closes every open attempt; returns how many.
@@ -63,23 +56,22 @@ impl Dialer {
         let mut items = Vec::with_capacity(open.len());
         for attempt in &open {
             let prefix = format!("{}-", attempt.id);
-            let channels: Vec<(String, String)> = match &live {
+            let channels: Vec<(String, Option<ChannelState>)> = match &live {
                 Some(list) => list
                     .iter()
-                    .filter(|(id, _)| id.starts_with(&prefix))
-                    .cloned()
+                    .filter(|c| c.id.starts_with(&prefix))
+                    .map(|c| (c.id.clone(), Some(c.state.clone())))
                     .collect(),
                 // Without the list, every channel the call may have made, by name (a 404
                 // for one that does not exist is fine).
                 None => std::iter::once(format!("{prefix}c"))
                     .chain((1..=MAX_OPERATOR_LEGS).map(|n| format!("{prefix}op{n}")))
-                    .map(|id| (id, String::new()))
+                    .map(|id| (id, None))
                     .collect(),
             };
-            let with_operator = channels
-                .iter()
-                .any(|(id, state)| id[prefix.len()..].starts_with("op") && state == "Up")
-                && self.talking_to_an_operator(&attempt.id).await;
+            let with_operator = channels.iter().any(|(id, state)| {
+                id[prefix.len()..].starts_with("op") && *state == Some(ChannelState::Up)
+            }) && self.talking_to_an_operator(&attempt.id).await;
             let mut note =
                 "dialflow stopped during this call; closed when it started again".to_string();
             // A customer talking to an operator was connected: leave them be, and do not

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 
-use crate::daemon::{Control, Controller};
+use crate::control::{Control, Controller};
 use crate::scenario_set::SharedScenarios;
 use crate::store::{Store, StoreError};
 
@@ -129,7 +129,7 @@ async fn reload(
         .reload()
         .await
         .map_err(stopped)?
-        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        .map_err(|e| reload_refused(&e))?;
     let scenarios: serde_json::Map<String, serde_json::Value> = reloaded
         .scenarios
         .into_iter()
@@ -138,7 +138,22 @@ async fn reload(
     Ok(axum::Json(serde_json::json!({ "scenarios": scenarios })))
 }
 
-fn stopped(e: crate::daemon::Stopped) -> ApiError {
+/// A folder that does not compile is the request's problem (422, with the
+/// diagnostics); one dialflow cannot read, or a run without a folder, is not.
+fn reload_refused(e: &crate::control::ReloadError) -> ApiError {
+    use crate::control::ReloadError;
+    let status = match e {
+        ReloadError::DoesNotCompile(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ReloadError::NoFolder => StatusCode::CONFLICT,
+        ReloadError::Folder(_) | ReloadError::Task(_) => {
+            tracing::error!("reload: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    ApiError(status, e.to_string())
+}
+
+fn stopped(e: crate::control::Stopped) -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 

@@ -2,7 +2,6 @@
 //! (`scripted`), and recorded real-Asterisk traces answered request by request
 //! (`recorded`). Both run the real `CallMachine` on a virtual clock.
 
-pub mod ari_json;
 pub mod recorded;
 pub mod scripted;
 

@@ -3,7 +3,7 @@
 //! at their times. Ids the recording client chose (or Asterisk chose) are mapped to the
 //! ones the machine chose as they are learned from matching requests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{CallLog, ReplayError};
 use crate::ari::trace::{HttpExchange, Trace, TraceLine};
 use crate::ari::translate::{self, Deployment, Request};
+use crate::ari::{ErrorBody, Route};
 use crate::core::call::{
     CallMachine, CallSetup, Classification, Command, Input, Lead, Millis, TimerId,
 };
@@ -78,7 +79,7 @@ pub fn run(
     let lines = &trace.lines;
     // The recording client's own ring timeout, so "rang until the timeout" means the same.
     let ring_timeout_ms = lines.iter().find_map(|l| match l {
-        TraceLine::Http(h) if h.request.method == "POST" && h.request.path == "/ari/channels" => h
+        TraceLine::Http(h) if route_of(h) == Some(Route::Originate) => h
             .request
             .query
             .get("timeout")
@@ -180,13 +181,9 @@ pub fn run(
     }
 }
 
-/// Where a path names its resource: `/ari/channels/{id}/…`, `/ari/recordings/stored/{id}/file`.
-fn id_position(path: &[&str]) -> usize {
-    if path.get(2) == Some(&"recordings") {
-        4
-    } else {
-        3
-    }
+/// The request a recorded exchange made, if dialflow knows it.
+fn route_of(exchange: &HttpExchange) -> Option<Route<'_>> {
+    Route::parse(&exchange.request.method, &exchange.request.path)
 }
 
 fn line_time(line: &TraceLine) -> Option<f64> {
@@ -223,10 +220,8 @@ impl Replay<'_> {
                     .unwrap_or(self.recordings.len());
                 // The runtime fetches the recording: that is the trace's GET of the file.
                 if let Some(trace_name) = self.trace_id(recording) {
-                    let path = format!("/ari/recordings/stored/{trace_name}/file");
-                    if let Some(i) =
-                        self.find(|h| h.request.method == "GET" && h.request.path == path)
-                    {
+                    let file = Route::StoredRecordingFile { name: &trace_name };
+                    if let Some(i) = self.find(|h| route_of(h) == Some(file)) {
                         self.consumed[i] = true;
                     }
                 }
@@ -258,8 +253,7 @@ impl Replay<'_> {
             .response
             .body
             .as_ref()
-            .and_then(|b| b.get("message").or_else(|| b.get("error")))
-            .and_then(Value::as_str)
+            .and_then(ErrorBody::text_of)
             .unwrap_or("")
             .to_string();
         Ok(translate::refusal(
@@ -283,79 +277,86 @@ impl Replay<'_> {
             .map(|(k, _)| k.clone())
     }
 
-    /// Whether a recorded request is the one the machine makes: same method, same
-    /// resource (ids mapped, or not yet known), and for prompts the same prompt.
+    /// Whether a recorded request is the one the machine makes: the same request (method
+    /// and path shape), the same resource (ids mapped, or not yet known), and for
+    /// originates the same leg, for prompts the same prompt.
     fn matches(&self, ours: &Request, theirs: &HttpExchange) -> bool {
-        let t = &theirs.request;
-        if t.method != ours.method {
+        let (Some(our_route), Some(their_route)) =
+            (Route::parse(ours.method, &ours.path), route_of(theirs))
+        else {
+            return false;
+        };
+        if our_route.kind() != their_route.kind()
+            || !self.same_id(our_route.resource(), their_route.resource())
+        {
             return false;
         }
-        let mut our_path: Vec<&str> = ours.path.split('/').collect();
-        let their_path: Vec<&str> = t.path.split('/').collect();
-        // We name our playbacks (`/play/{id}`); the recording client let Asterisk do it.
-        if our_path.len() == their_path.len() + 1 && our_path[our_path.len() - 2] == "play" {
-            our_path.pop();
-        }
-        if our_path.len() != their_path.len() {
-            return false;
-        }
-        for (i, (o, th)) in our_path.iter().zip(&their_path).enumerate() {
-            if o == th {
-                continue;
+        let (ours_q, theirs_q) = (&ours.query, &theirs.request.query);
+        match (our_route, their_route) {
+            (Route::Originate, _) => {
+                let kind = |q: &BTreeMap<String, String>| {
+                    q.get("appArgs")
+                        .and_then(|a| a.split(',').next().map(str::to_string))
+                };
+                kind(ours_q) == kind(theirs_q)
             }
-            if i != id_position(&their_path) {
-                return false;
+            // We name our playbacks (`/play/{id}`); the recording client let Asterisk do it.
+            (Route::Play { playback: o, .. }, Route::Play { playback: th, .. }) => {
+                let prompt = |q: &BTreeMap<String, String>| {
+                    q.get("media")
+                        .and_then(|m| m.rsplit(['/', ':']).next().map(str::to_string))
+                };
+                (th.is_none() || self.same_id(o, th)) && prompt(ours_q) == prompt(theirs_q)
             }
-            match self.ids.get(*th) {
-                Some(mapped) if mapped == o => {}
-                Some(_) => return false,
-                // An id seen for the first time: it must not be one we already map.
-                None if self.ids.values().any(|v| v == o) => return false,
-                None => {}
-            }
+            _ => true,
         }
-        if ours.path == "/ari/channels" && ours.method == "POST" {
-            let kind = |q: &std::collections::BTreeMap<String, String>| {
-                q.get("appArgs")
-                    .and_then(|a| a.split(',').next().map(str::to_string))
-            };
-            return kind(&ours.query) == kind(&t.query);
+    }
+
+    /// Whether our id and the trace's name the same thing: equal, mapped to each other,
+    /// or the trace's seen for the first time and ours not mapped to another.
+    fn same_id(&self, ours: Option<&str>, theirs: Option<&str>) -> bool {
+        let (o, th) = match (ours, theirs) {
+            (None, None) => return true,
+            (Some(o), Some(th)) => (o, th),
+            _ => return false,
+        };
+        if o == th {
+            return true;
         }
-        if our_path.last() == Some(&"play") {
-            let prompt = |q: &std::collections::BTreeMap<String, String>| {
-                q.get("media")
-                    .and_then(|m| m.rsplit(['/', ':']).next().map(str::to_string))
-            };
-            return prompt(&ours.query) == prompt(&t.query);
+        match self.ids.get(th) {
+            Some(mapped) => mapped == o,
+            None => !self.ids.values().any(|v| v == o),
         }
-        true
     }
 
     /// Learns the id mapping a matched request reveals.
     fn learn(&mut self, ours: &Request, theirs: &HttpExchange) {
-        let t = &theirs.request;
-        let their_path: Vec<&str> = t.path.split('/').collect();
-        let position = id_position(&their_path);
-        if let (Some(o), Some(th)) = (ours.path.split('/').nth(position), their_path.get(position))
-            && o != *th
-            && !self.ids.contains_key(*th)
+        let our_route = Route::parse(ours.method, &ours.path);
+        if let (Some(o), Some(th)) = (
+            our_route.and_then(|r| r.resource()),
+            route_of(theirs).and_then(|r| r.resource()),
+        ) && o != th
+            && !self.ids.contains_key(th)
         {
-            self.ids.insert((*th).to_string(), o.to_string());
+            self.ids.insert(th.to_string(), o.to_string());
         }
+        let t = &theirs.request;
         for key in ["channelId", "name", "bridgeId"] {
             if let (Some(o), Some(th)) = (ours.query.get(key), t.query.get(key)) {
                 self.ids.insert(th.clone(), o.clone());
             }
         }
         // Asterisk chose the playback id in the recording: it is in the response.
-        if ours.path.contains("/play/")
+        if let Some(Route::Play {
+            playback: Some(our_id),
+            ..
+        }) = our_route
             && let Some(id) = theirs
                 .response
                 .body
                 .as_ref()
                 .and_then(|b| b.get("id"))
                 .and_then(Value::as_str)
-            && let Some(our_id) = ours.path.rsplit('/').next()
         {
             self.ids.insert(id.to_string(), our_id.to_string());
         }

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use serde_json::{Value, json};
 
+use crate::ari::Route;
+use crate::ari::json as ari;
 use crate::core::testcase::{Answer, CustomerScript, OperatorScript};
-use crate::replay::ari_json as ari;
 
 /// What a simulated far end does.
 #[derive(Debug, Clone)]
@@ -212,10 +213,12 @@ impl Pbx {
         query: &BTreeMap<String, String>,
     ) -> Response {
         self.now = self.now.max(now);
-        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        match (method, &parts[..]) {
-            ("POST", ["", "ari", "channels"]) => self.originate(query),
-            ("GET", ["", "ari", "channels"]) => {
+        let Some(route) = Route::parse(method, path) else {
+            return Response::message(404, "Resource not found");
+        };
+        match route {
+            Route::Originate => self.originate(query),
+            Route::ListChannels => {
                 let list: Vec<Value> = self
                     .live_channels()
                     .iter()
@@ -223,75 +226,80 @@ impl Pbx {
                     .collect();
                 Response::json(200, Value::Array(list))
             }
-            ("DELETE", ["", "ari", "channels", id]) => self.hangup(id),
-            ("POST", ["", "ari", "channels", id, "play"]) => {
+            Route::Hangup { channel } => self.hangup(channel),
+            Route::Play {
+                channel,
+                playback: None,
+            } => {
                 let pb = query
                     .get("playbackId")
                     .cloned()
                     .unwrap_or_else(|| self.uuid());
-                self.play(id, &pb, query)
+                self.play(channel, &pb, query)
             }
-            ("POST", ["", "ari", "channels", id, "play", pb]) => self.play(id, pb, query),
-            ("POST", ["", "ari", "channels", id, "record"]) => self.record(id, query),
-            ("POST", ["", "ari", "channels", id, "continue"]) => self.continue_amd(id),
-            ("GET", ["", "ari", "playbacks", id]) => match self.playbacks.get(*id) {
+            Route::Play {
+                channel,
+                playback: Some(pb),
+            } => self.play(channel, pb, query),
+            Route::Record { channel } => self.record(channel, query),
+            Route::Continue { channel } => self.continue_amd(channel),
+            Route::GetPlayback { playback } => match self.playbacks.get(playback) {
                 Some(p) if p.finish.is_some() => Response::json(
                     200,
-                    json!({"id": id, "media_uri": p.media, "target_uri": format!("channel:{}", p.channel), "state": "playing"}),
+                    json!({"id": playback, "media_uri": p.media, "target_uri": format!("channel:{}", p.channel), "state": "playing"}),
                 ),
                 _ => Response::message(404, "Playback not found"),
             },
-            ("DELETE", ["", "ari", "playbacks", id]) => self.stop_playback(id),
-            ("POST", ["", "ari", "bridges"]) => {
+            Route::StopPlayback { playback } => self.stop_playback(playback),
+            Route::CreateBridge => {
                 let id = query
                     .get("bridgeId")
                     .cloned()
                     .unwrap_or_else(|| self.uuid());
                 self.bridges.insert(id.clone(), false);
-                Response::json(
-                    200,
-                    json!({"id": id, "technology": "simple_bridge", "bridge_type": "mixing", "bridge_class": "stasis",
-                           "creator": "Stasis", "name": "", "channels": [], "creationtime": "2026-01-01T00:00:00.000+0000", "video_mode": "talker"}),
-                )
+                Response::json(200, ari::bridge(&id, &[]))
             }
-            ("POST", ["", "ari", "bridges", id, "addChannel"]) => self.add_to_bridge(id, query),
-            ("GET", ["", "ari", "bridges", id]) if self.bridges.contains_key(*id) => {
-                let mut channels: Vec<&String> = self
-                    .channels
-                    .iter()
-                    .filter(|(_, c)| !c.gone && c.bridge.as_deref() == Some(*id))
-                    .map(|(channel, _)| channel)
-                    .collect();
-                channels.sort();
-                Response::json(
-                    200,
-                    json!({"id": id, "technology": "simple_bridge", "bridge_type": "mixing", "bridge_class": "stasis",
-                           "creator": "Stasis", "name": "", "channels": channels, "creationtime": "2026-01-01T00:00:00.000+0000", "video_mode": "talker"}),
-                )
-            }
-            ("GET", ["", "ari", "bridges", _]) => Response::message(404, "Bridge not found"),
-            ("DELETE", ["", "ari", "bridges", id]) => match self.bridges.remove(*id) {
-                Some(entered) => {
-                    if entered {
-                        self.emit(
-                            1,
-                            json!({"type": "BridgeDestroyed", "application": "dialflow", "timestamp": "2026-01-01T00:00:00.000+0000",
-                                   "bridge": {"id": id, "technology": "simple_bridge", "bridge_type": "mixing", "bridge_class": "stasis",
-                                              "creator": "Stasis", "name": "", "channels": [], "creationtime": "2026-01-01T00:00:00.000+0000", "video_mode": "talker"}}),
-                        );
-                    }
-                    Response::empty(204)
-                }
-                None => Response::message(404, "Bridge not found"),
-            },
-            ("GET", ["", "ari", "recordings", "stored", name, "file"]) => {
-                if self.recordings.contains_key(*name) {
+            Route::AddToBridge { bridge } => self.add_to_bridge(bridge, query),
+            Route::GetBridge { bridge } => self.get_bridge(bridge),
+            Route::DestroyBridge { bridge } => self.destroy_bridge(bridge),
+            Route::StoredRecordingFile { name } => {
+                if self.recordings.contains_key(name) {
                     Response::json(200, json!({"bytes": 0}))
                 } else {
                     Response::message(404, "Recording not found")
                 }
             }
-            _ => Response::message(404, "Resource not found"),
+            Route::Events | Route::Answer { .. } | Route::DeleteStoredRecording { .. } => {
+                Response::message(404, "Resource not found")
+            }
+        }
+    }
+
+    /// `GET` a bridge: the channels in it now.
+    fn get_bridge(&self, id: &str) -> Response {
+        if !self.bridges.contains_key(id) {
+            return Response::message(404, "Bridge not found");
+        }
+        let mut channels: Vec<&str> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| !c.gone && c.bridge.as_deref() == Some(id))
+            .map(|(channel, _)| channel.as_str())
+            .collect();
+        channels.sort();
+        Response::json(200, ari::bridge(id, &channels))
+    }
+
+    /// `DELETE` a bridge; `BridgeDestroyed` only for one a channel entered.
+    fn destroy_bridge(&mut self, id: &str) -> Response {
+        match self.bridges.remove(id) {
+            Some(entered) => {
+                if entered {
+                    self.emit(1, ari::bridge_destroyed(id));
+                }
+                Response::empty(204)
+            }
+            None => Response::message(404, "Bridge not found"),
         }
     }
 

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use super::behaviours;
 use super::pbx::Pbx;
+use crate::ari::{Route, paths};
 
 /// How the simulator runs.
 #[derive(Debug, Clone)]
@@ -213,8 +214,9 @@ impl SimHandle {
     /// The events WebSocket URL, credentials included.
     pub fn events_url(&self) -> String {
         format!(
-            "ws://{}/ari/events?app={}&api_key={}",
+            "ws://{}{}?app={}&api_key={}",
             self.addr,
+            paths::EVENTS,
             percent_encode(&self.sim.app),
             percent_encode(&format!("{}:{}", self.sim.user, self.sim.password))
         )
@@ -501,7 +503,7 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     let Some(path) = percent_decode(parts.uri.path(), false) else {
         return message(400, "The path is not valid percent-encoded UTF-8");
     };
-    if !path.starts_with("/ari/") {
+    if !paths::is_ari(&path) {
         return message(404, "Resource not found");
     }
     let mut query = match parse_form(parts.uri.query().unwrap_or("")) {
@@ -526,14 +528,15 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         path
     };
     let label = format!("{method} {path}");
-    if method == Method::GET && path == "/ari/events" {
+    let route = Route::parse(method.as_str(), &path);
+    if route == Some(Route::Events) {
         // A WebSocket upgrade is answered at once: the REST delay is about REST.
         if let (Plan::Fail(status), _) = plan_request(&sim, &label, false) {
             return message(status, "Simulated failure (fail_next_requests)");
         }
         return events_socket(sim, &mut parts, &query).await;
     }
-    let originate = method == Method::POST && path == "/ari/channels";
+    let originate = route == Some(Route::Originate);
     if originate {
         sim.originates.fetch_add(1, Ordering::Relaxed);
     }
@@ -566,40 +569,11 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
                 stopped(&mut sim.stop.subscribe()).await;
                 return message(503, "The simulator is shutting down");
             }
-            if answer.status == 200
-                && method == Method::GET
-                && path.starts_with("/ari/recordings/stored/")
-                && path.ends_with("/file")
-            {
-                // The file carries what the customer said, so that test speech-to-text
-                // providers (which cannot hear silence) can "transcribe" it.
-                let name = path
-                    .trim_end_matches("/file")
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                let said = sim
-                    .pbx
-                    .lock()
-                    .await
-                    .transcript(&name)
-                    .unwrap_or("")
-                    .to_string();
-                // Voice where the customer spoke, so dialflow's measure of it hears them.
-                let audio = if said.trim().is_empty() {
-                    &sim.wav
-                } else {
-                    &sim.voiced_wav
-                };
-                (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "audio/wav")],
-                    with_said(audio, &said),
-                )
-                    .into_response()
-            } else {
-                json_response(answer.status, answer.body)
+            match route {
+                Some(Route::StoredRecordingFile { name }) if answer.status == 200 => {
+                    recording_file(&sim, name).await
+                }
+                _ => json_response(answer.status, answer.body),
             }
         }
     };
@@ -607,6 +581,30 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     response
+}
+
+/// A stored recording's file. It carries what the customer said, so that test
+/// speech-to-text providers (which cannot hear silence) can "transcribe" it, and voice
+/// where the customer spoke, so dialflow's measure of it hears them.
+async fn recording_file(sim: &Sim, name: &str) -> Response {
+    let said = sim
+        .pbx
+        .lock()
+        .await
+        .transcript(name)
+        .unwrap_or("")
+        .to_string();
+    let audio = if said.trim().is_empty() {
+        &sim.wav
+    } else {
+        &sim.voiced_wav
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "audio/wav")],
+        with_said(audio, &said),
+    )
+        .into_response()
 }
 
 /// What the faults make of one request.
@@ -1057,8 +1055,8 @@ mod tests {
         assert!(parse_form("a=%+1").is_err());
         assert!(parse_form("a=%ff").is_err());
         assert_eq!(
-            percent_decode("/ari/channels/a;2", false).unwrap(),
-            "/ari/channels/a;2"
+            percent_decode(&paths::channel("a;2"), false).unwrap(),
+            paths::channel("a;2")
         );
     }
 

@@ -10,8 +10,13 @@ use std::sync::Arc;
 use super::io::*;
 use super::pre_answer;
 use super::{FAILED_PREFIX, FailureReason};
-use crate::core::expr::{self, Value, VarPath};
-use crate::core::scenario::{NodeId, Outcome, Scenario, Target, UNKNOWN_INTENT, Verb};
+use crate::core::expr::{self, Template, Value, VarPath};
+use crate::core::scenario::{
+    Case, HookScript, NodeId, Outcome, Scenario, Target, UNKNOWN_INTENT, Verb,
+};
+
+/// How a verb ended as it started, if it did: its outcome, and a failure's reason.
+type AtOnce = Option<(Outcome, Option<String>)>;
 
 /// A prompt whose length is unknown (checked without the environment) gets this long.
 const UNKNOWN_PROMPT_MS: u64 = 60_000;
@@ -535,202 +540,53 @@ impl CallMachine {
     }
 
     /// Starts the current node's verb; `Some` when it finished at once.
-    fn start_verb(&mut self, now: Millis, id: NodeId) -> Option<(Outcome, Option<String>)> {
+    fn start_verb(&mut self, now: Millis, id: NodeId) -> AtOnce {
         let scenario = Arc::clone(&self.scenario);
-        let node = scenario.node(id);
-        let hangup = |verb: &Verb| match verb {
-            Verb::OriginateOperator { .. } => Some((Outcome::CustomerHangup, None)),
-            _ => Some((Outcome::Hangup, None)),
-        };
-        match &node.verb {
-            Verb::Play { prompts } => {
-                if self.customer_gone {
-                    return hangup(&node.verb);
-                }
-                let (playback, timer) = self.play(&prompts[0]);
-                self.wait = Wait::Play {
-                    index: 0,
-                    playback,
-                    timer,
-                };
-                None
-            }
+        let verb = &scenario.node(id).verb;
+        if self.customer_gone
+            && let Some(ended) = self.start_without_customer(now, verb)
+        {
+            return ended;
+        }
+        match verb {
+            Verb::Play { prompts } => self.start_play(&prompts[0]),
             Verb::Record {
                 max_duration_ms,
                 max_silence_ms,
                 beep,
-            } => {
-                if self.customer_gone {
-                    return hangup(&node.verb);
-                }
-                let n = self.next_id();
-                let recording = format!("{}-r{n}", self.customer);
-                self.out.push_back(Command::Record {
-                    channel: self.customer.clone(),
-                    recording: recording.clone(),
-                    max_duration_ms: *max_duration_ms,
-                    max_silence_ms: *max_silence_ms,
-                    beep: *beep,
-                });
-                let timer = self.timer(max_duration_ms + self.scenario.limits.prompt_grace_ms);
-                self.wait = Wait::Record { recording, timer };
-                None
-            }
+            } => self.start_record(*max_duration_ms, *max_silence_ms, *beep),
             Verb::Classify {
                 recording,
                 filler,
                 timeout_ms,
                 ..
-            } => {
-                if self.customer_gone {
-                    return hangup(&node.verb);
-                }
-                let name = match recording {
-                    Some(r) => self.recordings.get(r).cloned(),
-                    None => self.last_recording.clone(),
-                };
-                let Some(name) = name else {
-                    return Some((Outcome::Failed, Some(FailureReason::Recording.to_string())));
-                };
-                // Classification starts now, while the filler plays.
-                self.out.push_back(Command::Classify {
-                    recording: name,
-                    intents: Arc::clone(&self.intents),
-                    rules: Arc::clone(&self.scenario.intent_rules),
-                    language: self.scenario.language.clone(),
-                });
-                let (filler, timer) = match filler {
-                    Some(prompt) => {
-                        let (playback, _) = self.play_untimed(prompt);
-                        (Some(playback), None)
-                    }
-                    None => (None, Some(self.timer(*timeout_ms))),
-                };
-                self.wait = Wait::Classify {
-                    filler,
-                    result: None,
-                    timer,
-                };
-                None
-            }
-            Verb::Branch { cases } => {
-                let elapsed = self.elapsed(now);
-                let hit = cases.iter().position(|case| {
-                    expr::eval(&case.guard, &|p: &VarPath| self.var(p, elapsed))
-                        .is_ok_and(|v| v.truthy())
-                });
-                Some((hit.map_or(Outcome::Else, |i| Outcome::Case(i as u16)), None))
-            }
+            } => self.start_classify(*recording, filler.as_deref(), *timeout_ms),
+            Verb::Branch { cases } => Some((self.branch(now, cases), None)),
             Verb::Gather {
                 prompt, timeout_ms, ..
-            } => {
-                if self.customer_gone {
-                    return hangup(&node.verb);
-                }
-                self.digits = None;
-                let (playback, timer) = match prompt {
-                    Some(p) => (Some(self.play_untimed(p).0), None),
-                    None => (None, Some(self.timer(*timeout_ms))),
-                };
-                self.wait = Wait::Gather {
-                    playback,
-                    digits: String::new(),
-                    timer,
-                };
-                None
-            }
+            } => self.start_gather(prompt.as_deref(), *timeout_ms),
             Verb::OriginateOperator {
                 operator,
                 caller_id,
                 timeout_ms,
                 hold,
-            } => {
-                if self.customer_gone {
-                    return hangup(&node.verb);
-                }
-                let n = self.next_id();
-                let channel = format!("{}-op{n}", self.setup.attempt_id);
-                self.operators.push(OperatorLeg {
-                    channel: channel.clone(),
-                    alive: true,
-                    answered: false,
-                    dialstatus: None,
-                });
-                self.out.push_back(Command::Originate {
-                    channel: channel.clone(),
-                    leg: Leg::Operator {
-                        operator: operator.clone(),
-                        caller_id: caller_id.clone(),
-                    },
-                    timeout_ms: *timeout_ms,
-                });
-                let hold = hold.as_ref().map(|p| self.play_untimed(p).0);
-                let timer = self.timer(timeout_ms + LEG_GRACE_MS);
-                self.wait = Wait::Operator {
-                    channel,
-                    hold,
-                    timer,
-                    answered: false,
-                    entered: Vec::new(),
-                };
-                None
-            }
-            Verb::Amd { timeout_ms } => {
-                if self.customer_gone {
-                    return hangup(&node.verb);
-                }
-                self.out.push_back(Command::ContinueToAmd {
-                    channel: self.customer.clone(),
-                });
-                let timer = self.timer(*timeout_ms);
-                self.wait = Wait::Amd { timer };
-                None
-            }
+            } => self.start_operator(operator, caller_id.as_ref(), *timeout_ms, hold.as_deref()),
+            Verb::Amd { timeout_ms } => self.start_amd(*timeout_ms),
             Verb::VoicemailDrop { prompt } => {
-                if self.customer_gone {
-                    self.end_call(now);
-                    return None;
-                }
                 let (_, timer) = self.play(prompt);
                 self.wait = Wait::Voicemail { timer };
                 None
             }
             Verb::Set { assignments } => {
-                let elapsed = self.elapsed(now);
-                let values: Vec<(String, Option<Value>)> = assignments
-                    .iter()
-                    .map(|(path, template)| {
-                        let value = template.render(&|p: &VarPath| self.var(p, elapsed)).ok();
-                        (path.0.last().cloned().unwrap_or_default(), value)
-                    })
-                    .collect();
-                for (name, value) in values {
-                    match value {
-                        Some(v) => {
-                            self.vars.insert(name, v);
-                        }
-                        None => {
-                            self.vars.remove(&name);
-                        }
-                    }
-                }
+                self.assign(now, assignments);
                 Some((Outcome::Next, None))
             }
             Verb::Hook {
                 script,
                 function,
                 outcomes,
-            } => {
-                let elapsed = self.elapsed(now);
-                match self.run_hook(script, function, elapsed) {
-                    Some(name) if outcomes.contains(&name) => Some((Outcome::Hook(name), None)),
-                    _ => Some((Outcome::Failed, Some(FailureReason::Hook.to_string()))),
-                }
-            }
+            } => Some(self.hook_outcome(now, script, function, outcomes)),
             Verb::Wait { duration_ms } => {
-                if self.customer_gone {
-                    return hangup(&node.verb);
-                }
                 let timer = duration_ms.map(|ms| self.timer(ms));
                 self.wait = Wait::Pause { timer };
                 None
@@ -739,6 +595,200 @@ impl CallMachine {
                 self.end_call(now);
                 None
             }
+        }
+    }
+
+    /// A verb started after the customer hung up: every verb that speaks to, hears or
+    /// waits on them ends at once; `None` for the others, which run as usual.
+    fn start_without_customer(&mut self, now: Millis, verb: &Verb) -> Option<AtOnce> {
+        match verb {
+            Verb::VoicemailDrop { .. } => {
+                self.end_call(now);
+                Some(None)
+            }
+            Verb::OriginateOperator { .. } => Some(Some((Outcome::CustomerHangup, None))),
+            Verb::Play { .. }
+            | Verb::Record { .. }
+            | Verb::Classify { .. }
+            | Verb::Gather { .. }
+            | Verb::Amd { .. }
+            | Verb::Wait { .. } => Some(Some((Outcome::Hangup, None))),
+            Verb::Branch { .. } | Verb::Set { .. } | Verb::Hook { .. } | Verb::Hangup => None,
+        }
+    }
+
+    /// `play`: the first prompt (the others follow as each finishes).
+    fn start_play(&mut self, prompt: &str) -> AtOnce {
+        let (playback, timer) = self.play(prompt);
+        self.wait = Wait::Play {
+            index: 0,
+            playback,
+            timer,
+        };
+        None
+    }
+
+    /// `record`: the customer into a recording named for this call, timed out a grace
+    /// after its longest duration.
+    fn start_record(&mut self, max_duration_ms: u64, max_silence_ms: u64, beep: bool) -> AtOnce {
+        let n = self.next_id();
+        let recording = format!("{}-r{n}", self.customer);
+        self.out.push_back(Command::Record {
+            channel: self.customer.clone(),
+            recording: recording.clone(),
+            max_duration_ms,
+            max_silence_ms,
+            beep,
+        });
+        let timer = self.timer(max_duration_ms + self.scenario.limits.prompt_grace_ms);
+        self.wait = Wait::Record { recording, timer };
+        None
+    }
+
+    /// `classify`: the named (or last) recording, with a filler playing meanwhile or
+    /// else a timer; fails at once when there is no such recording.
+    fn start_classify(
+        &mut self,
+        recording: Option<NodeId>,
+        filler: Option<&str>,
+        timeout_ms: u64,
+    ) -> AtOnce {
+        let name = match recording {
+            Some(r) => self.recordings.get(&r).cloned(),
+            None => self.last_recording.clone(),
+        };
+        let Some(name) = name else {
+            return Some((Outcome::Failed, Some(FailureReason::Recording.to_string())));
+        };
+        // Classification starts now, while the filler plays.
+        self.out.push_back(Command::Classify {
+            recording: name,
+            intents: Arc::clone(&self.intents),
+            rules: Arc::clone(&self.scenario.intent_rules),
+            language: self.scenario.language.clone(),
+        });
+        let (filler, timer) = match filler {
+            Some(prompt) => {
+                let (playback, _) = self.play_untimed(prompt);
+                (Some(playback), None)
+            }
+            None => (None, Some(self.timer(timeout_ms))),
+        };
+        self.wait = Wait::Classify {
+            filler,
+            result: None,
+            timer,
+        };
+        None
+    }
+
+    /// `branch`: the first case whose guard holds, else `else`.
+    fn branch(&self, now: Millis, cases: &[Case]) -> Outcome {
+        let elapsed = self.elapsed(now);
+        let hit = cases.iter().position(|case| {
+            expr::eval(&case.guard, &|p: &VarPath| self.var(p, elapsed)).is_ok_and(|v| v.truthy())
+        });
+        hit.map_or(Outcome::Else, |i| Outcome::Case(i as u16))
+    }
+
+    /// `gather`: digits, after a prompt (its end starts the timer) or a timer now.
+    fn start_gather(&mut self, prompt: Option<&str>, timeout_ms: u64) -> AtOnce {
+        self.digits = None;
+        let (playback, timer) = match prompt {
+            Some(p) => (Some(self.play_untimed(p).0), None),
+            None => (None, Some(self.timer(timeout_ms))),
+        };
+        self.wait = Wait::Gather {
+            playback,
+            digits: String::new(),
+            timer,
+        };
+        None
+    }
+
+    /// `originate_operator`: a new operator leg, named before its originate, with the
+    /// customer on hold music meanwhile if the node has some.
+    fn start_operator(
+        &mut self,
+        operator: &str,
+        caller_id: Option<&String>,
+        timeout_ms: u64,
+        hold: Option<&str>,
+    ) -> AtOnce {
+        let n = self.next_id();
+        let channel = format!("{}-op{n}", self.setup.attempt_id);
+        self.operators.push(OperatorLeg {
+            channel: channel.clone(),
+            alive: true,
+            answered: false,
+            dialstatus: None,
+        });
+        self.out.push_back(Command::Originate {
+            channel: channel.clone(),
+            leg: Leg::Operator {
+                operator: operator.to_string(),
+                caller_id: caller_id.cloned(),
+            },
+            timeout_ms,
+        });
+        let hold = hold.map(|p| self.play_untimed(p).0);
+        let timer = self.timer(timeout_ms + LEG_GRACE_MS);
+        self.wait = Wait::Operator {
+            channel,
+            hold,
+            timer,
+            answered: false,
+            entered: Vec::new(),
+        };
+        None
+    }
+
+    /// `amd`: the customer to the dialplan's answering-machine detection.
+    fn start_amd(&mut self, timeout_ms: u64) -> AtOnce {
+        self.out.push_back(Command::ContinueToAmd {
+            channel: self.customer.clone(),
+        });
+        let timer = self.timer(timeout_ms);
+        self.wait = Wait::Amd { timer };
+        None
+    }
+
+    /// `set`: each template rendered with the values before any assignment; one that
+    /// cannot be rendered unsets its variable.
+    fn assign(&mut self, now: Millis, assignments: &[(VarPath, Template)]) {
+        let elapsed = self.elapsed(now);
+        let values: Vec<(String, Option<Value>)> = assignments
+            .iter()
+            .map(|(path, template)| {
+                let value = template.render(&|p: &VarPath| self.var(p, elapsed)).ok();
+                (path.0.last().cloned().unwrap_or_default(), value)
+            })
+            .collect();
+        for (name, value) in values {
+            match value {
+                Some(v) => {
+                    self.vars.insert(name, v);
+                }
+                None => {
+                    self.vars.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// `hook`: the outcome the script's function names, or `failed` (`hook`) when it
+    /// names none of the node's outcomes or fails.
+    fn hook_outcome(
+        &self,
+        now: Millis,
+        script: &HookScript,
+        function: &str,
+        outcomes: &[String],
+    ) -> (Outcome, Option<String>) {
+        let elapsed = self.elapsed(now);
+        match self.run_hook(script, function, elapsed) {
+            Some(name) if outcomes.contains(&name) => (Outcome::Hook(name), None),
+            _ => (Outcome::Failed, Some(FailureReason::Hook.to_string())),
         }
     }
 
@@ -1326,12 +1376,7 @@ impl CallMachine {
     }
 
     /// Runs a hook function with the call's data; its return value names an outcome.
-    fn run_hook(
-        &self,
-        script: &crate::core::scenario::HookScript,
-        function: &str,
-        elapsed_ms: u64,
-    ) -> Option<String> {
+    fn run_hook(&self, script: &HookScript, function: &str, elapsed_ms: u64) -> Option<String> {
         let mut ctx = rhai::Map::new();
         let text = |v: Option<&str>| rhai::Dynamic::from(v.unwrap_or("").to_string());
         ctx.insert("intent".into(), text(self.intent.as_deref()));

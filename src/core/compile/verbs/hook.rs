@@ -9,9 +9,9 @@ use super::{NodeCtx, NodeState};
 use crate::core::compile::Cx;
 use crate::core::compile::names::{did_you_mean, is_identifier, reserved_outcome_names};
 use crate::core::diagnostic::{Code, Diagnostic, Severity, SourceText};
+use crate::core::hooks;
 use crate::core::scenario::{HookScript, Verb, VerbKind};
 use crate::core::source::{HookSrc, S};
-use crate::hooks;
 
 impl Cx<'_> {
     pub(super) fn hook(&mut self, ctx: &NodeCtx, hook: &S<HookSrc>, state: &mut NodeState) -> Verb {

@@ -1,12 +1,20 @@
-//! The ARI REST client: sends `translate::Request`s with a timeout and tells "not sent"
-//! (safe to retry) from "outcome unknown" (it may have happened: never blindly retry an
-//! originate after it).
+//! The ARI REST client: a typed method for each thing dialflow asks Asterisk, plus
+//! [`AriClient::send`] for the requests `translate` makes of a call's commands. Tells
+//! "not sent" (safe to retry) from "outcome unknown" (it may have happened: never blindly
+//! retry an originate after it).
 
 use std::time::Duration;
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::ari::translate::Request;
+use super::models::{Bridge, Channel, ErrorBody, LiveRecording, Playback};
+use super::paths;
+use super::request::{Originate, Record, Request};
+
+/// Largest recording file fetched for classification.
+pub const MAX_RECORDING_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where Asterisk's ARI is and how to log in.
 #[derive(Debug, Clone)]
@@ -38,6 +46,7 @@ pub struct AriClient {
 }
 
 impl AriClient {
+    /// The one place the HTTP client is built (its pooling is tuned here).
     pub fn new(endpoint: AriEndpoint, timeout: Duration) -> Result<Self, AriError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -79,15 +88,14 @@ impl AriClient {
         }
         let message = body
             .as_ref()
-            .and_then(|b| b.get("message").or_else(|| b.get("error")))
-            .and_then(Value::as_str)
+            .and_then(ErrorBody::text_of)
             .unwrap_or_else(|| std::str::from_utf8(&bytes).unwrap_or(""))
             .to_string();
         Err(AriError::Refused { status, message })
     }
 
     /// GET returning raw bytes (a recording file), refusing bodies over `limit` bytes.
-    pub async fn get_bytes(&self, path: &str, limit: usize) -> Result<Vec<u8>, AriError> {
+    async fn get_bytes(&self, path: &str, limit: usize) -> Result<Vec<u8>, AriError> {
         let response = self
             .http
             .get(self.url(path))
@@ -124,19 +132,102 @@ impl AriClient {
         Ok(bytes.to_vec())
     }
 
-    /// GET returning JSON.
-    pub async fn get_json(&self, path: &str) -> Result<Value, AriError> {
-        let request = Request {
-            method: "GET",
-            path: path.to_string(),
-            query: Default::default(),
-        };
-        self.send(&request)
+    /// Sends `request` and decodes the JSON of its success as `T`. A body that is not
+    /// a `T` leaves what Asterisk did unknown.
+    async fn fetch<T: DeserializeOwned>(&self, request: &Request) -> Result<T, AriError> {
+        let body = self
+            .send(request)
             .await?
-            .ok_or_else(|| AriError::OutcomeUnknown(format!("GET {path}: no JSON body")))
+            .ok_or_else(|| AriError::OutcomeUnknown(format!("{request}: no JSON body")))?;
+        serde_json::from_value(body)
+            .map_err(|e| AriError::OutcomeUnknown(format!("{request}: unexpected answer: {e}")))
     }
 
-    /// Hangs up a channel (a 404 means it is gone already: fine).
+    /// Sends `request`, whose success has no body worth reading.
+    async fn perform(&self, request: &Request) -> Result<(), AriError> {
+        self.send(request).await.map(drop)
+    }
+
+    /// Originates a channel; it comes back `Down` even when the call will fail (the
+    /// events tell).
+    pub async fn originate(&self, originate: Originate<'_>) -> Result<Channel, AriError> {
+        self.fetch(&Request::originate(originate)).await
+    }
+
+    pub async fn answer(&self, channel: &str) -> Result<(), AriError> {
+        self.perform(&Request::answer(channel)).await
+    }
+
+    /// Plays `media` (`sound:dir/name`) to `channel` as the playback `playback`.
+    pub async fn play(
+        &self,
+        channel: &str,
+        playback: &str,
+        media: String,
+    ) -> Result<Playback, AriError> {
+        self.fetch(&Request::play(channel, playback, media)).await
+    }
+
+    pub async fn stop_playback(&self, playback: &str) -> Result<(), AriError> {
+        self.perform(&Request::stop_playback(playback)).await
+    }
+
+    pub async fn record(&self, record: &Record<'_>) -> Result<LiveRecording, AriError> {
+        self.fetch(&Request::record(record)).await
+    }
+
+    /// Sends `channel` to the dialplan at `context` (extension `s`, priority 1).
+    pub async fn continue_in_dialplan(&self, channel: &str, context: &str) -> Result<(), AriError> {
+        self.perform(&Request::continue_in_dialplan(channel, context))
+            .await
+    }
+
+    /// Creates the mixing bridge `bridge`.
+    pub async fn create_bridge(&self, bridge: &str) -> Result<Bridge, AriError> {
+        self.fetch(&Request::create_bridge(bridge)).await
+    }
+
+    pub async fn add_to_bridge(&self, bridge: &str, channels: &[String]) -> Result<(), AriError> {
+        self.perform(&Request::add_to_bridge(bridge, channels))
+            .await
+    }
+
+    /// The bridge with the channels in it now.
+    pub async fn bridge(&self, bridge: &str) -> Result<Bridge, AriError> {
+        self.fetch(&Request::get_bridge(bridge)).await
+    }
+
+    pub async fn destroy_bridge(&self, bridge: &str) -> Result<(), AriError> {
+        self.perform(&Request::destroy_bridge(bridge)).await
+    }
+
+    /// A stored recording's audio file, refused (413) when over `limit` bytes.
+    pub async fn recording_file(&self, name: &str, limit: usize) -> Result<Vec<u8>, AriError> {
+        self.get_bytes(&paths::stored_recording_file(name), limit)
+            .await
+    }
+
+    pub async fn delete_recording(&self, name: &str) -> Result<(), AriError> {
+        self.perform(&Request::delete_stored_recording(name)).await
+    }
+
+    /// What the simulated customer said into a recording: the simulator's extension
+    /// (`dialflow sim`), which no real Asterisk has.
+    pub async fn sim_transcript(&self, name: &str) -> Result<String, AriError> {
+        #[derive(Deserialize)]
+        struct Said {
+            #[serde(default)]
+            transcript: String,
+        }
+        let said: Said = self.fetch(&Request::sim_transcript(name)).await?;
+        Ok(said.transcript)
+    }
+
+    /// The channels Asterisk has now, for reconciling after a reconnect.
+    pub async fn channels(&self) -> Result<Vec<Channel>, AriError> {
+        self.fetch(&Request::list_channels()).await
+    }
+
     /// Hangs `channel` up, trying again with backoff (0.5 s doubling, `tries` in all)
     /// while the request is lost or Asterisk answers 5xx: a channel left up is a
     /// customer in silence and a trunk taken. Gone already counts as done.
@@ -159,37 +250,12 @@ impl AriClient {
         }
     }
 
+    /// Hangs up a channel (a 404 means it is gone already: fine).
     pub async fn hangup(&self, channel: &str) -> Result<(), AriError> {
-        let request = Request {
-            method: "DELETE",
-            path: format!("/ari/channels/{channel}"),
-            query: Default::default(),
-        };
-        match self.send(&request).await {
+        match self.send(&Request::hangup(channel)).await {
             Ok(_) | Err(AriError::Refused { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// The channels Asterisk has now, as (id, state), for reconciling after a reconnect.
-    pub async fn channels(&self) -> Result<Vec<(String, String)>, AriError> {
-        let list = self.get_json("/ari/channels").await?;
-        Ok(list
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| {
-                        let id = c.get("id")?.as_str()?.to_string();
-                        let state = c
-                            .get("state")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string();
-                        Some((id, state))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
     }
 
     /// The events WebSocket URL.
@@ -212,7 +278,7 @@ impl AriClient {
         .ok()
         .and_then(|u| u.query().map(str::to_string))
         .unwrap_or_default();
-        format!("{ws}/ari/events?{query}")
+        format!("{ws}{}?{query}", paths::EVENTS)
     }
 }
 

@@ -1,13 +1,19 @@
 //! The daemon's control messages: one closed enum that every outside request becomes
 //! (an operator's command through the API, a signal the CLI caught, a test), handled
 //! in one place by the daemon's loop. A new capability adds a variant, not a task.
+//!
+//! This module sits below both the daemon (which handles the messages) and the API
+//! (which sends them), so neither imports the other: the daemon serves the API, and
+//! the API knows only this vocabulary.
+
+mod reload;
+
+pub use reload::{ReloadError, Reloaded, reload};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
-
-use super::reload::{ReloadError, Reloaded};
 
 /// What can be asked of a running daemon.
 #[derive(Debug)]
@@ -23,7 +29,7 @@ pub enum Control {
     /// Compile the scenarios folder again and serve new calls from it; a folder with
     /// any file that does not compile changes nothing. Live calls keep their scenario.
     Reload {
-        reply: Option<oneshot::Sender<Result<Reloaded, ReloadError>>>,
+        reply: Option<oneshot::Sender<Result<Reloaded, Arc<ReloadError>>>>,
     },
     /// No new calls; the calls on the line get the grace time, then are hung up and
     /// recorded; then `daemon::run` returns.
@@ -43,7 +49,8 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub(super) fn new() -> (Self, mpsc::UnboundedReceiver<Control>) {
+    /// A controller and the receiving end the daemon's loop reads.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Control>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let paused = Arc::new(AtomicBool::new(false));
         (Self { tx, paused }, rx)
@@ -54,7 +61,7 @@ impl Controller {
     }
 
     /// Asks for a reload and waits for its outcome.
-    pub async fn reload(&self) -> Result<Result<Reloaded, ReloadError>, Stopped> {
+    pub async fn reload(&self) -> Result<Result<Reloaded, Arc<ReloadError>>, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.send(Control::Reload { reply: Some(reply) })?;
         answer.await.map_err(|_| Stopped)
@@ -65,7 +72,8 @@ impl Controller {
         self.paused.load(Ordering::Relaxed)
     }
 
-    pub(super) fn set_paused(&self, paused: bool) {
+    /// Set by the daemon's loop as it handles `Pause` and `Resume`.
+    pub(crate) fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
     }
 }

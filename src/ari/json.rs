@@ -1,5 +1,6 @@
-//! ARI event JSON as Asterisk 22 sends it, built for simulated calls, so scripted tests
-//! go through the same decoding and translation as live events.
+//! ARI JSON as Asterisk 22 sends it (events, and the bridges REST answers with), built
+//! for simulated calls, so scripted tests go through the same decoding and translation
+//! as live events.
 
 use serde_json::{Value, json};
 
@@ -17,6 +18,23 @@ pub fn channel(id: &str, state: &str) -> Value {
         "dialplan": {"context": "sim", "exten": "s", "priority": 1, "app_name": "Stasis", "app_data": "dialflow"},
         "creationtime": TIMESTAMP,
         "language": "en"
+    })
+}
+
+/// A mixing bridge as the REST answers describe it, with `channels` in it.
+pub fn bridge(id: &str, channels: &[&str]) -> Value {
+    json!({
+        "id": id, "technology": "simple_bridge", "bridge_type": "mixing", "bridge_class": "stasis",
+        "creator": "Stasis", "name": "", "channels": channels, "creationtime": TIMESTAMP,
+        "video_mode": "talker"
+    })
+}
+
+/// `BridgeDestroyed` of the (by then empty) bridge `id`.
+pub fn bridge_destroyed(id: &str) -> Value {
+    json!({
+        "type": "BridgeDestroyed", "application": "dialflow", "timestamp": TIMESTAMP,
+        "bridge": bridge(id, &[])
     })
 }
 

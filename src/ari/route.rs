@@ -1,0 +1,196 @@
+//! ARI requests read back from `(method, path)`: the simulator answers them and replay
+//! matches recorded ones against the machine's, both without knowing the paths' shapes.
+//! The inverse of [`super::paths`].
+
+/// One ARI request dialflow makes (or the simulator serves), with the ids its path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `GET /ari/events`: the events WebSocket.
+    Events,
+    /// `GET /ari/channels`.
+    ListChannels,
+    /// `POST /ari/channels`.
+    Originate,
+    /// `DELETE /ari/channels/{channel}`.
+    Hangup { channel: &'a str },
+    /// `POST /ari/channels/{channel}/answer`.
+    Answer { channel: &'a str },
+    /// `POST /ari/channels/{channel}/play[/{playback}]` (without a playback id Asterisk
+    /// or the `playbackId` parameter names it).
+    Play {
+        channel: &'a str,
+        playback: Option<&'a str>,
+    },
+    /// `POST /ari/channels/{channel}/record`.
+    Record { channel: &'a str },
+    /// `POST /ari/channels/{channel}/continue`.
+    Continue { channel: &'a str },
+    /// `GET /ari/playbacks/{playback}`.
+    GetPlayback { playback: &'a str },
+    /// `DELETE /ari/playbacks/{playback}`.
+    StopPlayback { playback: &'a str },
+    /// `POST /ari/bridges`.
+    CreateBridge,
+    /// `POST /ari/bridges/{bridge}/addChannel`.
+    AddToBridge { bridge: &'a str },
+    /// `GET /ari/bridges/{bridge}`.
+    GetBridge { bridge: &'a str },
+    /// `DELETE /ari/bridges/{bridge}`.
+    DestroyBridge { bridge: &'a str },
+    /// `GET /ari/recordings/stored/{name}/file`.
+    StoredRecordingFile { name: &'a str },
+    /// `DELETE /ari/recordings/stored/{name}`.
+    DeleteStoredRecording { name: &'a str },
+}
+
+impl<'a> Route<'a> {
+    /// The request `method path` is, if dialflow knows it (a trailing `/` is ignored).
+    pub fn parse(method: &str, path: &'a str) -> Option<Route<'a>> {
+        let rest = path
+            .trim_end_matches('/')
+            .strip_prefix(super::paths::PREFIX)?;
+        let parts: Vec<&'a str> = rest.split('/').collect();
+        Some(match (method, &parts[..]) {
+            ("GET", ["events"]) => Route::Events,
+            ("GET", ["channels"]) => Route::ListChannels,
+            ("POST", ["channels"]) => Route::Originate,
+            ("DELETE", ["channels", channel]) => Route::Hangup { channel },
+            ("POST", ["channels", channel, "answer"]) => Route::Answer { channel },
+            ("POST", ["channels", channel, "play"]) => Route::Play {
+                channel,
+                playback: None,
+            },
+            ("POST", ["channels", channel, "play", playback]) => Route::Play {
+                channel,
+                playback: Some(playback),
+            },
+            ("POST", ["channels", channel, "record"]) => Route::Record { channel },
+            ("POST", ["channels", channel, "continue"]) => Route::Continue { channel },
+            ("GET", ["playbacks", playback]) => Route::GetPlayback { playback },
+            ("DELETE", ["playbacks", playback]) => Route::StopPlayback { playback },
+            ("POST", ["bridges"]) => Route::CreateBridge,
+            ("POST", ["bridges", bridge, "addChannel"]) => Route::AddToBridge { bridge },
+            ("GET", ["bridges", bridge]) => Route::GetBridge { bridge },
+            ("DELETE", ["bridges", bridge]) => Route::DestroyBridge { bridge },
+            ("GET", ["recordings", "stored", name, "file"]) => Route::StoredRecordingFile { name },
+            ("DELETE", ["recordings", "stored", name]) => Route::DeleteStoredRecording { name },
+            _ => return None,
+        })
+    }
+
+    /// The id of the resource the path names (channel, playback, bridge or recording);
+    /// `None` for the collections.
+    pub fn resource(&self) -> Option<&'a str> {
+        match *self {
+            Route::Events | Route::ListChannels | Route::Originate | Route::CreateBridge => None,
+            Route::Hangup { channel }
+            | Route::Answer { channel }
+            | Route::Play { channel, .. }
+            | Route::Record { channel }
+            | Route::Continue { channel } => Some(channel),
+            Route::GetPlayback { playback } | Route::StopPlayback { playback } => Some(playback),
+            Route::AddToBridge { bridge }
+            | Route::GetBridge { bridge }
+            | Route::DestroyBridge { bridge } => Some(bridge),
+            Route::StoredRecordingFile { name } | Route::DeleteStoredRecording { name } => {
+                Some(name)
+            }
+        }
+    }
+
+    /// The same request with its ids left out, to compare the kind of two requests.
+    pub fn kind(&self) -> std::mem::Discriminant<Route<'a>> {
+        std::mem::discriminant(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::paths;
+    use super::*;
+
+    #[test]
+    fn every_path_the_client_builds_parses_back() {
+        let cases = [
+            ("GET", paths::EVENTS.to_string(), Route::Events),
+            ("GET", paths::CHANNELS.to_string(), Route::ListChannels),
+            ("POST", paths::CHANNELS.to_string(), Route::Originate),
+            (
+                "DELETE",
+                paths::channel("c;2"),
+                Route::Hangup { channel: "c;2" },
+            ),
+            (
+                "POST",
+                paths::channel_answer("c"),
+                Route::Answer { channel: "c" },
+            ),
+            (
+                "POST",
+                paths::channel_play("c", "p"),
+                Route::Play {
+                    channel: "c",
+                    playback: Some("p"),
+                },
+            ),
+            (
+                "POST",
+                paths::channel_record("c"),
+                Route::Record { channel: "c" },
+            ),
+            (
+                "POST",
+                paths::channel_continue("c"),
+                Route::Continue { channel: "c" },
+            ),
+            (
+                "GET",
+                paths::playback("p"),
+                Route::GetPlayback { playback: "p" },
+            ),
+            (
+                "DELETE",
+                paths::playback("p"),
+                Route::StopPlayback { playback: "p" },
+            ),
+            ("POST", paths::BRIDGES.to_string(), Route::CreateBridge),
+            (
+                "POST",
+                paths::bridge_add_channel("b"),
+                Route::AddToBridge { bridge: "b" },
+            ),
+            ("GET", paths::bridge("b"), Route::GetBridge { bridge: "b" }),
+            (
+                "DELETE",
+                paths::bridge("b"),
+                Route::DestroyBridge { bridge: "b" },
+            ),
+            (
+                "GET",
+                paths::stored_recording_file("r"),
+                Route::StoredRecordingFile { name: "r" },
+            ),
+            (
+                "DELETE",
+                paths::stored_recording("r"),
+                Route::DeleteStoredRecording { name: "r" },
+            ),
+        ];
+        for (method, path, route) in &cases {
+            assert_eq!(Route::parse(method, path), Some(*route), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_play_without_an_id_and_a_trailing_slash_parse() {
+        assert_eq!(
+            Route::parse("POST", "/ari/channels/c/play/"),
+            Some(Route::Play {
+                channel: "c",
+                playback: None
+            })
+        );
+        assert_eq!(Route::parse("GET", "/ari/asterisk/info"), None);
+        assert_eq!(Route::parse("GET", "/sim/state"), None);
+    }
+}

@@ -1,0 +1,332 @@
+//! One call's task: executes its machine's commands (timers, classifications, ARI
+//! requests) and feeds the machine what comes back, until the call ends.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Arrival, CallOutcome, MAX_LATENCY_SAMPLES, Shared, hang_up_in_background};
+use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
+use crate::ari::translate::{self, Deployment, Request};
+use crate::core::call::{CallMachine, CallSetup, Command, Input, Report, Summary};
+use crate::core::scenario::Scenario;
+
+/// A call in progress and what its task keeps for it.
+struct CallTask<'a> {
+    shared: &'a Arc<Shared>,
+    attempt: String,
+    deployment: Deployment,
+    /// The call's own input queue, for its timers and classifications.
+    tx: mpsc::UnboundedSender<Arrival>,
+    machine: CallMachine,
+    /// The lead's data for classifiers (an LLM gets it as data, never as instructions).
+    lead: Arc<BTreeMap<String, String>>,
+    timers: HashMap<u32, JoinHandle<()>>,
+    classifications: Vec<JoinHandle<()>>,
+    reports: Vec<Report>,
+    summary: Option<Summary>,
+    unknown_originates: u32,
+    /// When the event being handled arrived, until the first request it causes is sent.
+    arrived: Option<Instant>,
+    /// Recording files fetched to hear the customer, kept for their classification.
+    heard: HashMap<String, Arc<[u8]>>,
+}
+
+/// One call: executes the machine's commands and feeds it what comes back.
+pub(super) async fn run_call(
+    shared: &Arc<Shared>,
+    scenario: Arc<Scenario>,
+    setup: CallSetup,
+    deployment: Deployment,
+    tx: mpsc::UnboundedSender<Arrival>,
+    mut rx: mpsc::UnboundedReceiver<Arrival>,
+) -> CallOutcome {
+    let mut call = CallTask::new(shared, scenario, setup, deployment, tx);
+    call.machine.start(shared.clock.now());
+    loop {
+        while let Some(command) = call.machine.poll_command() {
+            call.execute(command).await;
+        }
+        if call.machine.is_finished() {
+            break;
+        }
+        let Some((at, input)) = rx.recv().await else {
+            break;
+        };
+        call.arrived = at;
+        let input =
+            if matches!(input, Input::RecordingFinished { .. }) && call.machine.silence_matters() {
+                measure_voice(shared, input, &mut call.heard).await
+            } else {
+                input
+            };
+        call.machine.handle(shared.clock.now(), input);
+    }
+    call.finish()
+}
+
+impl<'a> CallTask<'a> {
+    fn new(
+        shared: &'a Arc<Shared>,
+        scenario: Arc<Scenario>,
+        setup: CallSetup,
+        deployment: Deployment,
+        tx: mpsc::UnboundedSender<Arrival>,
+    ) -> Self {
+        let attempt = setup.attempt_id.clone();
+        let mut lead = setup.lead.custom.clone();
+        if !setup.lead.name.is_empty() {
+            lead.insert("name".into(), setup.lead.name.clone());
+        }
+        Self {
+            shared,
+            attempt,
+            deployment,
+            tx,
+            machine: CallMachine::new(scenario, setup),
+            lead: Arc::new(lead),
+            timers: HashMap::new(),
+            classifications: Vec::new(),
+            reports: Vec::new(),
+            summary: None,
+            unknown_originates: 0,
+            arrived: None,
+            heard: HashMap::new(),
+        }
+    }
+
+    /// Carries out one command of the machine.
+    async fn execute(&mut self, command: Command) {
+        match &command {
+            Command::StartTimer { timer, after_ms } => {
+                let tx = self.tx.clone();
+                let (id, sleep) = (*timer, self.shared.clock.real(*after_ms));
+                self.timers.insert(
+                    id.0,
+                    tokio::spawn(async move {
+                        tokio::time::sleep(sleep).await;
+                        let _ = tx.send((None, Input::Timer(id)));
+                    }),
+                );
+            }
+            Command::CancelTimer { timer } => {
+                if let Some(t) = self.timers.remove(&timer.0) {
+                    t.abort();
+                }
+            }
+            Command::Classify { .. } => self.classify(&command),
+            Command::Report(r) => self.reports.push(r.clone()),
+            Command::Finish(s) => self.summary = Some(s.clone()),
+            Command::SetResult { .. } => {}
+            _ => {
+                if let Command::Originate { channel, .. } = &command {
+                    self.note_originating(channel);
+                }
+                if let Some(request) = translate::request(&command, &self.deployment) {
+                    self.send(&command, &request).await;
+                }
+            }
+        }
+    }
+
+    /// Classifies a recording on a task of its own; the result comes back as an input.
+    fn classify(&mut self, command: &Command) {
+        let Command::Classify {
+            recording,
+            intents,
+            rules,
+            ..
+        } = command
+        else {
+            return;
+        };
+        let (tx, classifier, recording, intents, rules, lead) = (
+            self.tx.clone(),
+            self.shared.classifier.clone(),
+            recording.clone(),
+            Arc::clone(intents),
+            Arc::clone(rules),
+            Arc::clone(&self.lead),
+        );
+        let audio = self.heard.remove(&recording);
+        self.classifications.push(tokio::spawn(async move {
+            let result = classifier
+                .classify_audio(&recording, audio, &intents, &rules, &lead)
+                .await;
+            let _ = tx.send((None, Input::Classified(result)));
+        }));
+    }
+
+    /// Owns `channel` before its originate is sent: its first event may beat the response.
+    fn note_originating(&self, channel: &str) {
+        if let Ok(mut channels) = self.shared.channels.lock() {
+            channels
+                .entry(self.attempt.clone())
+                .or_default()
+                .push(channel.to_string());
+            if let Ok(mut o) = self.shared.originating.lock() {
+                o.insert(channel.to_string());
+            }
+        }
+    }
+
+    /// Sends the request of `command` and gives the machine what its answer means.
+    async fn send(&mut self, command: &Command, request: &Request) {
+        self.sample_latency();
+        let sent = Instant::now();
+        let answer = self.shared.client.send(request).await;
+        if let Command::Originate { channel, .. } = command
+            && let Ok(mut o) = self.shared.originating.lock()
+        {
+            o.remove(channel);
+        }
+        if let Ok(mut health) = self.shared.health.lock() {
+            health.request(sent.elapsed(), is_failure(&answer));
+        }
+        let answer = unknown_if_gateway_failed(command, answer);
+        // A hang-up without a clear answer is tried again in the background, after the
+        // call has moved on or ended.
+        if let Command::Hangup { channel } = command
+            && is_failure(&answer)
+        {
+            hang_up_in_background(
+                &tokio::runtime::Handle::current(),
+                self.shared.client.clone(),
+                vec![channel.clone()],
+            );
+        }
+        if let Err(e) = answer {
+            self.refused(command, request, e);
+        }
+    }
+
+    /// Microseconds from the event being handled to this, its first request.
+    fn sample_latency(&mut self) {
+        if let Some(at) = self.arrived.take() {
+            let micros = at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+            if let Ok(mut l) = self.shared.latencies.lock()
+                && l.len() < MAX_LATENCY_SAMPLES
+            {
+                l.push(micros);
+            }
+        }
+    }
+
+    /// What a request that did not succeed means for the call.
+    fn refused(&mut self, command: &Command, request: &Request, error: AriError) {
+        let refusal = match error {
+            AriError::Refused { status, message } => translate::refusal(command, status, &message),
+            AriError::NotSent(message) => translate::refusal(command, 503, &message),
+            AriError::OutcomeUnknown(message) => {
+                // It may have happened: wait for its events or the timers.
+                if matches!(command, Command::Originate { .. }) {
+                    self.unknown_originates += 1;
+                }
+                let attempt = &self.attempt;
+                tracing::warn!(%attempt, %request, %message, "ARI request outcome unknown");
+                None
+            }
+        };
+        if let Some(input) = refusal {
+            self.machine.handle(self.shared.clock.now(), input);
+        }
+    }
+
+    /// Stops what the call left running and tells how it ended.
+    fn finish(self) -> CallOutcome {
+        for (_, t) in self.timers {
+            t.abort();
+        }
+        for c in self.classifications {
+            c.abort();
+        }
+        let machine = &self.machine;
+        let summary = self.summary.unwrap_or_else(|| Summary {
+            result: machine.result().to_string(),
+            status: "FAILED".into(),
+            transcript: None,
+            answered_at: None,
+            ended_at: self.shared.clock.now(),
+            path: machine.path().to_vec(),
+        });
+        CallOutcome {
+            attempt_id: self.attempt,
+            summary,
+            reports: self.reports,
+            unknown_originates: self.unknown_originates,
+            channels: Vec::new(),
+        }
+    }
+}
+
+/// Whether an answer counts as Asterisk failing: lost, or a 5xx (a 4xx is the request's
+/// fault, not Asterisk's).
+fn is_failure(answer: &Result<Option<serde_json::Value>, AriError>) -> bool {
+    match answer {
+        Ok(_) => false,
+        Err(AriError::Refused { status, .. }) => *status >= 500,
+        Err(_) => true,
+    }
+}
+
+/// A proxy's gateway error says nothing of whether the originate reached Asterisk:
+/// unknown, not refused.
+fn unknown_if_gateway_failed(
+    command: &Command,
+    answer: Result<Option<serde_json::Value>, AriError>,
+) -> Result<Option<serde_json::Value>, AriError> {
+    match answer {
+        Err(AriError::Refused {
+            status: 502..=504,
+            message,
+        }) if matches!(command, Command::Originate { .. }) => {
+            Err(AriError::OutcomeUnknown(message))
+        }
+        other => other,
+    }
+}
+
+/// A finished recording gets how much the customer spoke into it, measured from its
+/// audio (Asterisk's own figure is whole seconds and unreliable). Unknown when the
+/// file cannot be had: the call then goes on as if they spoke, and classification
+/// (which fetches it too) decides.
+async fn measure_voice(
+    shared: &Shared,
+    input: Input,
+    heard: &mut HashMap<String, Arc<[u8]>>,
+) -> Input {
+    let Input::RecordingFinished {
+        recording,
+        talking_ms: None,
+    } = input
+    else {
+        return input;
+    };
+    let talking_ms = match shared
+        .client
+        .recording_file(&recording, MAX_RECORDING_BYTES)
+        .await
+    {
+        Ok(wav) => match crate::classify::voice::voiced_ms(&wav) {
+            Ok(ms) => {
+                heard.insert(recording.clone(), Arc::from(wav));
+                Some(ms)
+            }
+            Err(e) => {
+                tracing::warn!(%recording, error = %e, "cannot measure the voice in a recording");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(%recording, error = %e, "cannot fetch a recording to measure its voice");
+            None
+        }
+    };
+    Input::RecordingFinished {
+        recording,
+        talking_ms,
+    }
+}

@@ -1,0 +1,59 @@
+//! A whole daemon in the test's own process, through `daemon::run` like `dialflow run`,
+//! its API on a port the system picked (no bind-then-drop `free_port()`, which races
+//! with other tests).
+
+use std::net::SocketAddr;
+
+use dialflow::control::Controller;
+use dialflow::daemon::{self, Daemon, DaemonError, Notice, Summary};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// A running daemon, and what a test steers and watches it with.
+pub struct InProcess {
+    pub api: SocketAddr,
+    pub controller: Controller,
+    pub notices: mpsc::UnboundedReceiver<Notice>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<Summary, DaemonError>>,
+}
+
+impl InProcess {
+    /// Runs `daemon` with its API on `127.0.0.1:0`.
+    pub async fn start(daemon: Daemon) -> InProcess {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let (tx, notices) = mpsc::unbounded_channel();
+        let daemon = daemon.with_api(listener).with_notices(tx);
+        let api = daemon.api_addr().expect("the API is bound");
+        let controller = daemon.controller();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(daemon::run(daemon, async {
+            let _ = stop.await;
+        }));
+        InProcess {
+            api,
+            controller,
+            notices,
+            shutdown: Some(shutdown),
+            task,
+        }
+    }
+
+    /// The API's URL for `path` (`/api/status`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
+    }
+
+    /// Shuts the daemon down (as SIGTERM does) and waits for its summary.
+    pub async fn stop(mut self) -> Summary {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task
+            .await
+            .expect("the daemon's task")
+            .expect("the daemon ran")
+    }
+}
