@@ -35,6 +35,9 @@ use parse::{Header, NodeEntry, parse_header, parse_node, yaml_options};
 use scope::GuardScope;
 use verbs::{NodeCtx, NodeState};
 
+/// "Did you mean": kept public for other checkers of names (configuration, commands).
+pub use names::closest;
+
 /// What the compiler may know about the world outside the scenario file.
 #[derive(Debug, Default, Clone)]
 pub struct Environment {

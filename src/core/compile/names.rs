@@ -13,10 +13,7 @@ pub(super) fn reserved_outcome_names(kind: VerbKind) -> Vec<String> {
 
 /// The closest candidate, if it is close enough to be a likely typo: a small edit
 /// distance, or a shared beginning (`conected` for `connected_to_operator`).
-pub(super) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .filter(|c| *c != word)
