@@ -181,29 +181,29 @@ mod tests {
     use super::*;
 
     const TEXT: &str =
-        "ari:\n  url: x\n  user: u\nclassify:\n  stt: {kind: http, upload: raw}\n  timeout: 8s\n";
+        "dial:\n  url: x\n  user: u\nclassify:\n  stt: {kind: http, upload: raw}\n  timeout: 8s\n";
 
     #[test]
     fn finds_keys_and_lines() {
         let tree = Node::read(TEXT);
-        assert_eq!(tree.locate("ari.user"), Some((3, 3)));
+        assert_eq!(tree.locate("dial.user"), Some((3, 3)));
         assert_eq!(tree.locate("classify.timeout").map(|a| a.0), Some(6));
-        assert_eq!(tree.locate("ari.password"), None);
+        assert_eq!(tree.locate("dial.password"), None);
         assert_eq!(tree.key_at((5, 30)).as_deref(), Some("classify.stt.upload"));
         assert_eq!(tree.key_at((5, 15)).as_deref(), Some("classify.stt.kind"));
-        assert_eq!(tree.key_at((3, 9)).as_deref(), Some("ari.user"));
+        assert_eq!(tree.key_at((3, 9)).as_deref(), Some("dial.user"));
         assert_eq!(
             tree.find_text("classify", "raw"),
             Some(("classify.stt.upload".into(), (5, 21)))
         );
-        assert_eq!(tree.find_text("ari", "raw"), None);
+        assert_eq!(tree.find_text("dial", "raw"), None);
     }
 
     #[test]
     fn unknown_keys_are_those_the_configuration_lacks() {
         let tree = Node::read(TEXT);
         let known = serde_json::json!({
-            "ari": {"url": "x", "user": "u", "password": null},
+            "dial": {"url": "x", "user": "u", "password": null},
             "classify": {"stt": {"kind": "http", "upload": "raw"}},
         });
         let unknown = tree.unknown_keys(&known);

@@ -184,6 +184,13 @@ fn transient(e: &StoreError) -> bool {
     e.kind() == ErrorKind::Io
 }
 
+/// Whether a refused change only means the campaign changed since it was read (an
+/// operator paused it, leads came in): a fault of the store (a failed task, the disk,
+/// an unreadable record) is never taken for that, so it is reported, not passed over.
+fn changed_meanwhile(e: &StoreError) -> bool {
+    e.kind() == ErrorKind::Conflict
+}
+
 impl Dialer {
     /// `scenarios` by name (the file stem campaigns refer to); a new call takes the
     /// set as it is when the call starts.
@@ -794,7 +801,7 @@ impl Dialer {
                 match store.transition(&n, Transition::Complete, None, now) {
                     Ok(record) => Ok(Some(record)),
                     // Changed meanwhile (paused by an operator, leads added): not idle.
-                    Err(e) if e.kind() == ErrorKind::Conflict => Ok(None),
+                    Err(e) if changed_meanwhile(&e) => Ok(None),
                     Err(e) => Err(e),
                 }
             })
@@ -853,6 +860,36 @@ async fn blocking<T: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_fault_of_the_store_is_neither_a_race_nor_retried_unless_it_may_pass() {
+        use super::{StoreError, changed_meanwhile, transient};
+        let panicked = tokio::spawn(async { panic!("boom") }).await.unwrap_err();
+        let faults = [
+            StoreError::TaskFailed(panicked),
+            StoreError::Corrupt {
+                table: "campaigns",
+                message: "not JSON".into(),
+            },
+            StoreError::Db(redb::StorageError::Io(std::io::Error::other("disk")).into()),
+        ];
+        for e in &faults {
+            assert!(!changed_meanwhile(e), "{e}");
+        }
+        assert!(transient(&faults[2]), "the disk may come back");
+        assert!(!transient(&faults[0]) && !transient(&faults[1]));
+        for race in [
+            StoreError::StillHasWork("spring".into()),
+            StoreError::BadTransition {
+                name: "spring".into(),
+                state: crate::store::CampaignState::Paused,
+                action: "complete",
+            },
+        ] {
+            assert!(changed_meanwhile(&race), "{race}");
+            assert!(!transient(&race), "{race}");
+        }
+    }
+
     use super::*;
     use crate::core::campaign::settings::CampaignSettings;
 
