@@ -2,19 +2,11 @@
 //! the bare segment `"ari"`, a path taken apart by hand). Others build paths with
 //! `ari::paths` and read them back with `ari::route::Route`.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
+use common::dirs::rust_files;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use std::fs;
+use std::path::Path;
 
 /// The string literals of Rust source, each with the line it starts on. Comments (doc
 /// comments included) are skipped: they may name paths. Handles escapes, raw strings
@@ -124,8 +116,7 @@ fn offences(file: &str, source: &str) -> Vec<String> {
 
 #[test]
 fn no_ari_path_is_spelled_outside_src_ari() {
-    let mut files = Vec::new();
-    rust_files(Path::new("src"), &mut files);
+    let files = rust_files(Path::new("src"));
     assert!(files.len() > 20, "src/ walked");
     let mut found = Vec::new();
     for file in files {

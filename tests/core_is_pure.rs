@@ -1,5 +1,8 @@
 //! The core does no I/O and reads no clock (DESIGN.md's first invariant).
 
+mod common;
+use common::dirs::rust_files;
+
 use std::fs;
 use std::path::Path;
 
@@ -21,21 +24,9 @@ const FORBIDDEN: &[&str] = &[
     "crate::store",
 ];
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn core_imports_no_io_and_reads_no_clock() {
-    let mut files = Vec::new();
-    rust_files(Path::new("src/core"), &mut files);
+    let files = rust_files(Path::new("src/core"));
     assert!(!files.is_empty());
     let mut offences = Vec::new();
     for file in files {
