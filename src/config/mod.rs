@@ -330,6 +330,55 @@ fn parse_map(value: &str) -> Result<BTreeMap<String, String>, EnvValueError> {
         .collect()
 }
 
+/// `ari.timeout`, `operators.sales`: a path as the configuration's keys are written.
+fn dotted(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let keys: Vec<String> = path
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    keys.join(".")
+}
+
+/// Removes the value at `path` from `tree`, so the next reading gets past it (the key
+/// then takes its default, or is reported missing); whether there was one to remove.
+fn take_out(tree: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut node = tree;
+    for segment in parents {
+        node = match (segment, node) {
+            (Segment::Map { key }, serde_json::Value::Object(map)) => match map.get_mut(key) {
+                Some(child) => child,
+                None => return false,
+            },
+            (Segment::Seq { index }, serde_json::Value::Array(items)) => {
+                match items.get_mut(*index) {
+                    Some(child) => child,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Map { key }, serde_json::Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Seq { index }, serde_json::Value::Array(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// The value serde's "unknown variant `x`, expected …" names.
 fn unknown_variant(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown variant `")?;
@@ -378,6 +427,36 @@ impl Origins<'_> {
             .collect()
     }
 
+    /// Every value of the wrong type, not only the first one serde stops at: the file
+    /// is read again as a plain tree, and each bad value is reported and taken out
+    /// before the next try (as the compiler reparses past a broken node). `first`, from
+    /// the YAML reader, has the best position and message, and comes first.
+    fn every_type_error(&self, text: &str, first: ConfigError) -> ConfigError {
+        /// Enough for any real file; a bound so a value that cannot be taken out ends it.
+        const MAX_TRIES: usize = 50;
+        let Ok(mut tree) = serde_saphyr::from_str::<serde_json::Value>(text) else {
+            return first; // not even YAML: the reader's error is all there is
+        };
+        let mut problems = first.problems;
+        for _ in 0..MAX_TRIES {
+            let Err(e) = serde_path_to_error::deserialize::<_, Config>(&tree) else {
+                break;
+            };
+            let key = dotted(e.path());
+            if !take_out(&mut tree, e.path()) {
+                break;
+            }
+            // A tagged section's error may name the section or the value in it: one.
+            let seen = |p: &ConfigProblem| p.key.starts_with(&key) || key.starts_with(&p.key);
+            if !problems.iter().any(seen) {
+                problems.push(self.problem(&key, e.inner().to_string()));
+            }
+        }
+        // In the file's order, as people read it (serde's is the structs').
+        problems.sort_by_key(|p| self.tree.locate(&p.key));
+        ConfigError { problems }
+    }
+
     fn problem(&self, key: &str, message: String) -> ConfigProblem {
         ConfigProblem {
             place: self.place(key),
@@ -418,7 +497,10 @@ impl Config {
             tree: Node::read(text),
             from_env: BTreeMap::new(),
         };
-        let mut config = Config::deserialize_file(&origins, text)?;
+        let mut config = match Config::deserialize_file(&origins, text) {
+            Ok(config) => config,
+            Err(first) => return Err(origins.every_type_error(text, first)),
+        };
         let mut problems = origins.unknown_keys(&config);
         for path in [
             &mut config.scenarios,
@@ -738,6 +820,33 @@ mod tests {
         // A value from the environment is blamed on its variable, not on the file.
         let e = Config::parse("d.yaml", FILE, env(&[("DIALFLOW_ARI_URL", "ftp://x")])).unwrap_err();
         assert_eq!(e.problems[0].place, "DIALFLOW_ARI_URL (sets ari.url)");
+    }
+
+    #[test]
+    fn every_value_of_the_wrong_type_is_reported_not_only_the_first() {
+        // FILE ends at line 8: these are lines 9 to 12.
+        let text = "max_concurrent: lots\nshutdown_grace: soon\nclassify:\n  timeout: [1]\n";
+        let e = Config::parse("d.yaml", &format!("{FILE}{text}"), env(&[])).unwrap_err();
+        let keys: Vec<_> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["max_concurrent", "shutdown_grace", "classify.timeout"],
+            "{e}"
+        );
+        let places: Vec<_> = e.problems.iter().map(|p| p.place.as_str()).collect();
+        assert_eq!(
+            places,
+            [
+                "d.yaml:9:17 (max_concurrent)",
+                "d.yaml:10:1 (shutdown_grace)",
+                "d.yaml:12:3 (classify.timeout)"
+            ],
+            "{e}"
+        );
+        assert!(e.problems[1].message.contains("soon"), "{e}");
+        // Not YAML at all: the reader's one error.
+        let e = Config::parse("d.yaml", "ari: {url: x\n", env(&[])).unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
     }
 
     #[test]
