@@ -774,7 +774,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let response = pbx.request(0, "POST", "/ari/channels", &query);
+        let response = pbx.request(0, "POST", crate::ari::paths::CHANNELS, &query);
         assert_eq!(response.status, 200);
         let mut events = Vec::new();
         while let Some((at, e)) = pbx.pop_due(u64::MAX) {
