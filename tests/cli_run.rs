@@ -148,3 +148,47 @@ fn sigterm_stops_dialing_and_hangs_up_after_the_grace_time() {
     // Eight numbers were never dialled: the run reports them as not finished.
     assert!(!status.success());
 }
+
+/// `dialflow run` at real speed against a simulator whose clock runs `speed` times faster.
+fn results_against_sim(speed: &str, numbers: &[&str]) -> Vec<String> {
+    let sim = start_sim(speed);
+    let (_dir, cfg) = config(sim.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--scenario", "scenarios/salehi.yaml", "--per-second", "50"])
+        .args(numbers)
+        .env("DIALFLOW_ARI_PASSWORD", "pw")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut results: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            format!("{} {}", f[0], f[2])
+        })
+        .collect();
+    results.sort();
+    results
+}
+
+#[test]
+fn no_answer_is_missed_whatever_the_simulators_speed() {
+    // The README runs `dialflow sim --speed 10` (and the demo 20): the simulator's ring
+    // timeout passes ten or twenty times sooner than dialflow's own. Asterisk's evidence
+    // (cause 19, no final Dial) must decide, not dialflow's clock; a far end's own
+    // Hangup(19) (a final Dial NOANSWER) stays power_off.
+    for speed in ["10", "20"] {
+        assert_eq!(
+            results_against_sim(speed, &["noanswer", "unavailable"]),
+            ["noanswer missed", "unavailable power_off"],
+            "speed {speed}"
+        );
+    }
+}

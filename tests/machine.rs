@@ -1,5 +1,6 @@
 //! The interpreter's edges, driven input by input: safety timers, failures, budgets,
-//! stray events, and classifier answers outside the scenario's intents.
+//! stray events, classifier answers outside the scenario's intents, and how a call that
+//! was never answered ends when the PBX runs on another clock.
 
 use std::sync::Arc;
 
@@ -270,6 +271,58 @@ fn the_watchdog_frees_a_call_with_no_events() {
         .unwrap();
     call.feed(Input::Timer(watchdog));
     assert_eq!(call.finish(), ("user_didnt_answer".into(), "MISSED".into()));
+}
+
+/// A customer leg that gets `dialstatuses` in its `Dial` events, then is destroyed with
+/// cause 19 three seconds in: long before dialflow's 30-s ring timeout, as a simulator
+/// at `--speed 10` ends a 30-s ring-out.
+fn ended_early_with_19(dialstatuses: &[&str]) -> (String, String) {
+    let s = scenario(PLAY);
+    let setup = CallSetup {
+        attempt_id: "a".into(),
+        lead: Lead::default(),
+        attempt: 1,
+        ring_timeout_ms: None,
+    };
+    let mut call = Call {
+        machine: CallMachine::new(Arc::clone(&s), setup),
+        now: 0,
+        commands: Vec::new(),
+    };
+    call.machine.start(Millis(0));
+    call.drain();
+    for status in dialstatuses {
+        call.feed(Input::ChannelProgress {
+            channel: "a-c".into(),
+            dialstatus: Some(status.to_string()),
+        });
+    }
+    call.now = 3_000;
+    call.feed(Input::ChannelGone {
+        channel: "a-c".into(),
+        cause: 19,
+        cause_txt: "User alerting, no answer".into(),
+    });
+    call.finish()
+}
+
+#[test]
+fn a_ring_out_is_missed_by_the_events_whatever_dialflows_clock_says() {
+    // noanswer.jsonl: Dial "", Dial RINGING, then cause 19 with no final Dial.
+    assert_eq!(
+        ended_early_with_19(&["", "RINGING"]),
+        ("missed".into(), "MISSED".into())
+    );
+    // unavailable.jsonl: the far end's Hangup(19) sends the final Dial NOANSWER first.
+    assert_eq!(
+        ended_early_with_19(&["", "NOANSWER"]),
+        ("power_off".into(), "POWER_OFF".into())
+    );
+    // Ringing first, then the far end's own 19: the final Dial decides.
+    assert_eq!(
+        ended_early_with_19(&["RINGING", "NOANSWER"]),
+        ("power_off".into(), "POWER_OFF".into())
+    );
 }
 
 const HOOK: &str = r#"

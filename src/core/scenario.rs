@@ -570,7 +570,8 @@ pub struct Telephony {
     pub causes: Vec<(String, Vec<u16>)>,
     /// Lower-case fragments of the cause text per result, checked after the causes.
     pub cause_text: Vec<(String, Vec<String>)>,
-    /// Rang until our own originate timeout, whatever cause Asterisk gives then.
+    /// Rang until the originate timeout: Asterisk's cause 19 with no final `Dial`, or our
+    /// ring timer where the events leave it open (`core::call::pre_answer`).
     pub rang_out_result: String,
     /// No event at all for the channel within the watchdog.
     pub no_event_result: String,

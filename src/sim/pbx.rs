@@ -424,7 +424,10 @@ impl Pbx {
         self.channels.get_mut(id).expect("just inserted").gone = true;
     }
 
-    /// Rings until the originate's timeout ends it.
+    /// Rings until the originate's timeout ends it: cause 19 and no final `Dial`, as
+    /// Asterisk does (noanswer.jsonl), which is how dialflow tells a ring-out from a far
+    /// end's own `Hangup(19)` (a final `Dial` NOANSWER) on any clock. The timeout is in
+    /// the simulator's time, so a compressed server scales it with everything else.
     fn schedule_ringing(&mut self, id: &str, timeout_ms: u64) {
         self.emit(2, ari::dial(id, ""));
         self.emit(3, ari::state_change(id, "Ringing"));
@@ -751,4 +754,73 @@ fn left_bridge(bridge: &str, channel: &str) -> Value {
     let mut v = ari::entered_bridge(bridge, channel);
     v["type"] = "ChannelLeftBridge".into();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::behaviours;
+
+    /// Originates `behaviour` with `timeout` (seconds), then every event of the customer's
+    /// own leg with its time: `Type(dial status or cause)`.
+    fn customer_leg(behaviour: &str, timeout: &str) -> Vec<(u64, String)> {
+        let mut pbx = Pbx::new(HashMap::new(), behaviours::for_endpoint);
+        let query: BTreeMap<String, String> = [
+            ("endpoint", format!("Local/{behaviour}@sim-customers")),
+            ("app", "dialer".to_string()),
+            ("channelId", "c1".to_string()),
+            ("timeout", timeout.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let response = pbx.request(0, "POST", crate::ari::paths::CHANNELS, &query);
+        assert_eq!(response.status, 200);
+        let mut events = Vec::new();
+        while let Some((at, e)) = pbx.pop_due(u64::MAX) {
+            let id = e.get("channel").or_else(|| e.get("peer")).map(|c| &c["id"]);
+            if id.and_then(Value::as_str) != Some("c1") {
+                continue;
+            }
+            let detail = match e["type"].as_str() {
+                Some("Dial") => e["dialstatus"].to_string(),
+                _ => e["cause"].to_string(),
+            };
+            events.push((
+                at,
+                format!("{}({detail})", e["type"].as_str().unwrap_or("")),
+            ));
+        }
+        events
+    }
+
+    #[test]
+    fn a_noanswer_customer_rings_to_the_originate_timeout_with_no_final_dial() {
+        let events = customer_leg("noanswer", "45");
+        let (at, last) = events.last().expect("events");
+        assert_eq!(last, "ChannelDestroyed(19)");
+        assert!((45_000..45_100).contains(at), "destroyed at {at} ms");
+        let dials: Vec<&str> = events
+            .iter()
+            .filter(|(_, e)| e.starts_with("Dial"))
+            .map(|(_, e)| e.as_str())
+            .collect();
+        assert_eq!(dials, [r#"Dial("")"#, r#"Dial("RINGING")"#]);
+    }
+
+    #[test]
+    fn a_far_end_hangup_19_sends_the_final_dial_noanswer_first() {
+        let events = customer_leg("unavailable", "45");
+        let labels: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+        let dial = labels.iter().position(|e| *e == r#"Dial("NOANSWER")"#);
+        let destroyed = labels.iter().position(|e| *e == "ChannelDestroyed(19)");
+        assert!(
+            matches!((dial, destroyed), (Some(d), Some(x)) if d < x),
+            "{labels:?}"
+        );
+        assert!(
+            events.last().expect("events").0 < 1_000,
+            "long before the timeout"
+        );
+    }
 }
