@@ -23,6 +23,7 @@ struct Seen {
     deleted: Vec<String>,
     llm_requests: Vec<Value>,
     stt_requests: usize,
+    sim_transcripts: usize,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -55,6 +56,10 @@ async fn server(seen: Shared) -> String {
             seen.lock().unwrap().stt_requests += 1;
             serde_json::json!({ "text": text.replace('_', " ") }).to_string()
         }))
+        .route("/sim/recordings/{name}/transcript", get(|State(seen): State<Shared>| async move {
+            seen.lock().unwrap().sim_transcripts += 1;
+            serde_json::json!({ "transcript": "oh" }).to_string()
+        }))
         .route("/stt-quota/v1/audio/transcriptions", post(|| async { (StatusCode::FORBIDDEN, "quota exceeded for this key") }))
         .route("/stt-down/v1/audio/transcriptions", post(|| async { (StatusCode::BAD_GATEWAY, "upstream") }))
         .route(
@@ -84,20 +89,24 @@ async fn server(seen: Shared) -> String {
     format!("http://{addr}")
 }
 
-fn classifier(
-    base: &str,
-    stt: &str,
-    intent: Option<&str>,
-    metrics: &Arc<ClassifyMetrics>,
-) -> Classifier {
+fn ari_client(base: &str) -> AriClient {
     let endpoint = AriEndpoint {
         base_url: base.into(),
         user: "u".into(),
         password: "p".into(),
         app: "a".into(),
     };
+    AriClient::new(endpoint, Duration::from_secs(2)).unwrap()
+}
+
+fn classifier(
+    base: &str,
+    stt: &str,
+    intent: Option<&str>,
+    metrics: &Arc<ClassifyMetrics>,
+) -> Classifier {
     Classifier::Pipeline {
-        client: AriClient::new(endpoint, Duration::from_secs(2)).unwrap(),
+        client: ari_client(base),
         http: reqwest::Client::new(),
         stt: SttProvider::OpenAi {
             base_url: format!("{base}/{stt}"),
@@ -260,4 +269,23 @@ async fn a_silent_recording_never_reaches_the_provider() {
     let m = metrics.snapshot();
     assert_eq!(m.silent_skipped, 1);
     assert_eq!(m.latency["stt:openai"].count, 2);
+}
+
+/// The simulated classifier hears silence the same way: it never asks the simulator for
+/// a silent recording's transcript.
+#[tokio::test]
+async fn the_simulated_classifier_skips_silence_too() {
+    let seen: Shared = Arc::default();
+    let base = server(Arc::clone(&seen)).await;
+    let c = Classifier::Simulated {
+        client: ari_client(&base),
+        timeout: Duration::from_secs(2),
+    };
+    let (lead, intents) = (BTreeMap::new(), intents());
+    let classify = |rec: &'static str| c.classify(rec, &intents, &[], &lead);
+    assert_eq!(classify("silent").await, Classification::Empty);
+    assert_eq!(seen.lock().unwrap().sim_transcripts, 0);
+    assert_eq!(intent_of(&classify("say-yes").await), "unknown");
+    assert_eq!(intent_of(&classify("not-a-wav").await), "unknown");
+    assert_eq!(seen.lock().unwrap().sim_transcripts, 2);
 }
