@@ -1,5 +1,6 @@
 //! The classification pipeline against real HTTP servers on loopback: the recording from
-//! ARI, speech-to-text, the intent from rules or an LLM, and every way they fail.
+//! ARI, speech-to-text, the intent from rules or an LLM, and every way they fail; a
+//! silent recording never reaches the speech-to-text provider.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,33 +22,28 @@ use serde_json::Value;
 struct Seen {
     deleted: Vec<String>,
     llm_requests: Vec<Value>,
+    stt_requests: usize,
+    sim_transcripts: usize,
 }
 
 type Shared = Arc<Mutex<Seen>>;
 
-fn wav() -> Vec<u8> {
-    let mut cursor = std::io::Cursor::new(Vec::new());
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::new(&mut cursor, spec).unwrap();
-    for _ in 0..400 {
-        w.write_sample(0i16).unwrap();
+/// A recording's file: a customer saying "yes" (real audio from shared/audio), three
+/// seconds of silence, or bytes that are no WAV at all.
+fn recording(name: &str) -> Result<Vec<u8>, StatusCode> {
+    match name {
+        "missing" => Err(StatusCode::NOT_FOUND),
+        "silent" => Ok(dialflow::classify::voice::tone_wav(3_000, 0)),
+        "not-a-wav" => Ok(b"ID3\x04 an mp3, say".to_vec()),
+        _ => Ok(include_bytes!("fixtures/say_yes.wav").to_vec()),
     }
-    w.finalize().unwrap();
-    cursor.into_inner()
 }
 
 async fn server(seen: Shared) -> String {
     let app = Router::new()
         .route(
             "/ari/recordings/stored/{name}/file",
-            get(|Path(name): Path<String>| async move {
-                if name == "missing" { Err(StatusCode::NOT_FOUND) } else { Ok(wav()) }
-            }),
+            get(|Path(name): Path<String>| async move { recording(&name) }),
         )
         .route(
             "/ari/recordings/stored/{name}",
@@ -56,8 +52,13 @@ async fn server(seen: Shared) -> String {
                 StatusCode::NO_CONTENT
             }),
         )
-        .route("/stt-said/{text}/v1/audio/transcriptions", post(|Path(text): Path<String>| async move {
+        .route("/stt-said/{text}/v1/audio/transcriptions", post(|State(seen): State<Shared>, Path(text): Path<String>| async move {
+            seen.lock().unwrap().stt_requests += 1;
             serde_json::json!({ "text": text.replace('_', " ") }).to_string()
+        }))
+        .route("/sim/recordings/{name}/transcript", get(|State(seen): State<Shared>| async move {
+            seen.lock().unwrap().sim_transcripts += 1;
+            serde_json::json!({ "transcript": "oh" }).to_string()
         }))
         .route("/stt-quota/v1/audio/transcriptions", post(|| async { (StatusCode::FORBIDDEN, "quota exceeded for this key") }))
         .route("/stt-down/v1/audio/transcriptions", post(|| async { (StatusCode::BAD_GATEWAY, "upstream") }))
@@ -88,20 +89,24 @@ async fn server(seen: Shared) -> String {
     format!("http://{addr}")
 }
 
-fn classifier(
-    base: &str,
-    stt: &str,
-    intent: Option<&str>,
-    metrics: &Arc<ClassifyMetrics>,
-) -> Classifier {
+fn ari_client(base: &str) -> AriClient {
     let endpoint = AriEndpoint {
         base_url: base.into(),
         user: "u".into(),
         password: "p".into(),
         app: "a".into(),
     };
+    AriClient::new(endpoint, Duration::from_secs(2)).unwrap()
+}
+
+fn classifier(
+    base: &str,
+    stt: &str,
+    intent: Option<&str>,
+    metrics: &Arc<ClassifyMetrics>,
+) -> Classifier {
     Classifier::Pipeline {
-        client: AriClient::new(endpoint, Duration::from_secs(2)).unwrap(),
+        client: ari_client(base),
         http: reqwest::Client::new(),
         stt: SttProvider::OpenAi {
             base_url: format!("{base}/{stt}"),
@@ -235,4 +240,52 @@ async fn every_path_of_the_pipeline() {
     assert_eq!(m.latency["stt:openai"].count, 10);
     assert_eq!(m.errors.get("stt_retry"), Some(&1));
     assert_eq!(m.latency["intent:llm"].count, 5);
+}
+
+/// A recogniser fed silence answers noise (PocketSphinx said "oh"): a silent recording
+/// is `empty` without a request, while speech and files dialflow cannot read still go to
+/// the provider.
+#[tokio::test]
+async fn a_silent_recording_never_reaches_the_provider() {
+    let seen: Shared = Arc::default();
+    let base = server(Arc::clone(&seen)).await;
+    let metrics: Arc<ClassifyMetrics> = Arc::default();
+    let c = classifier(&base, "stt-said/oh", None, &metrics);
+    let requests = || seen.lock().unwrap().stt_requests;
+    let (lead, intents) = (BTreeMap::new(), intents());
+    let classify = |rec: &'static str| c.classify(rec, &intents, &[], &lead);
+
+    assert_eq!(classify("silent").await, Classification::Empty);
+    assert_eq!(requests(), 0, "silence reached the provider");
+    assert!(seen.lock().unwrap().deleted.contains(&"silent".to_string()));
+    assert_eq!(metrics.snapshot().silent_skipped, 1);
+
+    // Speech reaches it (and this provider hears "oh" in everything).
+    assert_eq!(intent_of(&classify("say-yes").await), "unknown");
+    assert_eq!(requests(), 1);
+    // What is not 16-bit PCM WAV is not taken for silence: the provider decides.
+    assert_eq!(intent_of(&classify("not-a-wav").await), "unknown");
+    assert_eq!(requests(), 2);
+    let m = metrics.snapshot();
+    assert_eq!(m.silent_skipped, 1);
+    assert_eq!(m.latency["stt:openai"].count, 2);
+}
+
+/// The simulated classifier hears silence the same way: it never asks the simulator for
+/// a silent recording's transcript.
+#[tokio::test]
+async fn the_simulated_classifier_skips_silence_too() {
+    let seen: Shared = Arc::default();
+    let base = server(Arc::clone(&seen)).await;
+    let c = Classifier::Simulated {
+        client: ari_client(&base),
+        timeout: Duration::from_secs(2),
+    };
+    let (lead, intents) = (BTreeMap::new(), intents());
+    let classify = |rec: &'static str| c.classify(rec, &intents, &[], &lead);
+    assert_eq!(classify("silent").await, Classification::Empty);
+    assert_eq!(seen.lock().unwrap().sim_transcripts, 0);
+    assert_eq!(intent_of(&classify("say-yes").await), "unknown");
+    assert_eq!(intent_of(&classify("not-a-wav").await), "unknown");
+    assert_eq!(seen.lock().unwrap().sim_transcripts, 2);
 }

@@ -2,9 +2,10 @@
 //! speech-to-text provider kind (OpenAI-compatible, generic HTTP, local program) and
 //! through an LLM intent classifier. The simulator's recording files carry what the
 //! customer said (`sim::server::with_said`), so these fake transcribers can "hear" it.
+//! A silent customer's recording never reaches the speech-to-text provider.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,6 +14,7 @@ use axum::routing::post;
 use dialflow::ari::translate::Deployment;
 use dialflow::classify::IntentProvider;
 use dialflow::classify::llm::LlmIntent;
+use dialflow::classify::metrics::Snapshot;
 use dialflow::classify::stt::{SttProvider, Upload};
 use dialflow::core::call::Lead;
 use dialflow::runtime::batch::{self, Pace, PlannedCall};
@@ -71,26 +73,31 @@ async fn providers() -> String {
 }
 
 async fn campaign(stt: SttProvider, intent: IntentProvider) -> BTreeMap<String, String> {
-    let (_, outcomes) = campaign_outcomes(stt, intent).await;
+    results(&campaign_outcomes(stt, intent).await.outcomes)
+}
+
+/// Each customer's result (by the attempt id without its `p`).
+fn results(outcomes: &[dialflow::runtime::CallOutcome]) -> BTreeMap<String, String> {
     outcomes
-        .into_iter()
+        .iter()
         .map(|o| {
             (
                 o.attempt_id.trim_start_matches('p').to_string(),
-                o.summary.result,
+                o.summary.result.clone(),
             )
         })
         .collect()
 }
 
-/// The campaign's calls as the runtime finished them, with the scenario they ran.
-async fn campaign_outcomes(
-    stt: SttProvider,
-    intent: IntentProvider,
-) -> (
-    Arc<dialflow::core::scenario::Scenario>,
-    Vec<dialflow::runtime::CallOutcome>,
-) {
+/// A campaign's calls as the runtime finished them, with the scenario they ran and the
+/// classifier's metrics.
+struct Campaign {
+    scenario: Arc<dialflow::core::scenario::Scenario>,
+    outcomes: Vec<dialflow::runtime::CallOutcome>,
+    metrics: Snapshot,
+}
+
+async fn campaign_outcomes(stt: SttProvider, intent: IntentProvider) -> Campaign {
     let scenario = scenario("salehi");
     let Live {
         sim,
@@ -119,9 +126,16 @@ async fn campaign_outcomes(
     )
     .await
     .unwrap();
+    let metrics = runtime
+        .classify_metrics()
+        .expect("a pipeline keeps metrics");
     tasks.stop().await;
     sim.shutdown().await;
-    (scenario, outcomes)
+    Campaign {
+        scenario,
+        outcomes,
+        metrics,
+    }
 }
 
 fn expected() -> BTreeMap<String, String> {
@@ -194,7 +208,9 @@ async fn the_filler_covers_the_classification() {
         model: "m".into(),
         api_key: None,
     });
-    let (scenario, outcomes) = campaign_outcomes(stt, llm).await;
+    let Campaign {
+        scenario, outcomes, ..
+    } = campaign_outcomes(stt, llm).await;
     let filler = scenario.prompts["alo"].expect("the filler's length is known");
     let yes = outcomes.iter().find(|o| o.attempt_id == "pyes").unwrap();
     let path = &yes.summary.path;
@@ -211,4 +227,45 @@ async fn the_filler_covers_the_classification() {
         waited >= filler && waited <= filler + 400,
         "understand took {waited} ms for a {filler} ms filler"
     );
+}
+
+/// A provider that counts its requests and, like a real recogniser (PocketSphinx on a
+/// silent customer's recording said "oh"), hears a word in silence.
+async fn counting_provider(heard: Arc<Mutex<Vec<String>>>) -> String {
+    let app = Router::new().route(
+        "/v1/audio/transcriptions",
+        post(move |body: Bytes| async move {
+            let said = said_in(&body).unwrap_or_default();
+            heard.lock().unwrap().push(said.clone());
+            let text = if said.trim().is_empty() { "oh" } else { &said };
+            serde_json::json!({ "text": text }).to_string()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_customer_never_reaches_speech_to_text() {
+    let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stt = SttProvider::OpenAi {
+        base_url: counting_provider(Arc::clone(&heard)).await,
+        model: "whisper-1".into(),
+        api_key: None,
+        language: None,
+    };
+    let campaign = campaign_outcomes(stt, IntentProvider::Rules).await;
+    assert_eq!(results(&campaign.outcomes), expected());
+    let heard = heard.lock().unwrap().clone();
+    // Every speaking customer's answer reached it (the number customer's twice); the
+    // silent one's never did.
+    assert_eq!(heard.len(), 5, "{heard:?}");
+    assert!(
+        heard.iter().all(|said| !said.trim().is_empty()),
+        "{heard:?}"
+    );
+    assert_eq!(campaign.metrics.silent_skipped, 1);
+    assert_eq!(campaign.metrics.latency["stt:openai"].count, 5);
 }

@@ -1,5 +1,5 @@
-//! Classification metrics: latency per provider and errors by kind, for ops (and the
-//! metrics endpoint to come).
+//! Classification metrics: latency per provider, errors by kind and the silent
+//! recordings no provider was asked about, for ops (and the metrics endpoint to come).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub latency: BTreeMap<&'static str, Latency>,
     /// `recording`, `stt_failure`, `stt_quota`, `llm_quota`, `llm_fallback`.
     pub errors: BTreeMap<&'static str, u64>,
+    /// Recordings without voice, classified `empty` with no speech-to-text request: the
+    /// requests (and hallucinated intents) saved.
+    pub silent_skipped: u64,
 }
 
 impl ClassifyMetrics {
@@ -48,6 +51,12 @@ impl ClassifyMetrics {
     pub fn error(&self, kind: &'static str) {
         if let Ok(mut m) = self.inner.lock() {
             *m.errors.entry(kind).or_default() += 1;
+        }
+    }
+
+    pub fn silence_skipped(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.silent_skipped += 1;
         }
     }
 

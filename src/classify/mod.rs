@@ -1,12 +1,14 @@
 //! Turning a recorded answer into an intent: speech-to-text, then an intent classifier.
 //!
-//! `Pipeline` is the real thing: the recording fetched from ARI, a speech-to-text
-//! provider, then word rules or an LLM for the intent. `Simulated` asks the simulated PBX
+//! `Pipeline` is the real thing (`pipeline.rs`): the recording fetched from ARI, its
+//! voice measured (a silent one is `empty` and never reaches a provider), a
+//! speech-to-text provider, then word rules or an LLM for the intent. `Simulated` asks the simulated PBX
 //! what its customer said. Quota refusals become `Quota` (the campaign pauses); other
 //! speech-to-text failures fail the call; an LLM that fails falls back to the rules.
 
 pub mod llm;
 pub mod metrics;
+mod pipeline;
 pub mod rules;
 pub mod stt;
 pub mod voice;
@@ -82,132 +84,78 @@ impl Classifier {
                 keep_recordings,
                 metrics,
             } => {
-                let started = std::time::Instant::now();
-                let left = |t: &Duration| t.saturating_sub(started.elapsed());
-                let fetched = match audio {
-                    Some(audio) => Ok(Ok(audio.to_vec())),
-                    None => {
-                        tokio::time::timeout(
-                            *timeout,
-                            client.recording_file(recording, MAX_RECORDING_BYTES),
-                        )
-                        .await
-                    }
+                let pipeline = pipeline::Pipeline {
+                    client,
+                    http,
+                    stt,
+                    intent,
+                    timeout: *timeout,
+                    keep_recordings: *keep_recordings,
+                    metrics,
                 };
-                let wav = match fetched {
-                    Ok(Ok(wav)) => wav,
-                    Ok(Err(e)) => {
-                        tracing::warn!(%recording, error = %e, "cannot fetch the recording");
-                        metrics.error("recording");
-                        return Classification::failed(FailureReason::Recording);
-                    }
-                    Err(_) => {
-                        metrics.error("recording");
-                        return Classification::failed(FailureReason::Recording);
-                    }
+                let request = pipeline::Request {
+                    recording,
+                    audio,
+                    intents,
+                    scenario_rules,
+                    lead,
                 };
-                metrics.observe("fetch", started.elapsed());
-                // One retry for a failure (not a quota refusal) while the budget allows: a
-                // provider's transient 5xx should not cost a customer's answer.
-                let mut transcript = Err(stt::SttError::Failure("not tried".into()));
-                for attempt in 0..2 {
-                    if attempt > 0 && left(timeout) < Duration::from_millis(500) {
-                        break;
-                    }
-                    let stt_started = std::time::Instant::now();
-                    transcript = stt.transcribe(http, wav.clone(), left(timeout)).await;
-                    metrics.observe(stt.kind(), stt_started.elapsed());
-                    if !matches!(transcript, Err(stt::SttError::Failure(_))) {
-                        break;
-                    }
-                    if attempt == 0 {
-                        metrics.error("stt_retry");
-                    }
-                }
-                if !keep_recordings && let Err(e) = client.delete_recording(recording).await {
-                    tracing::debug!(%recording, error = %e, "could not delete the recording");
-                }
-                let transcript = match transcript {
-                    Ok(t) => t,
-                    Err(stt::SttError::Quota(m)) => {
-                        metrics.error("stt_quota");
-                        tracing::error!(%recording, message = %m, "speech-to-text quota refused");
-                        return Classification::quota(FailureReason::SttQuota);
-                    }
-                    Err(stt::SttError::Failure(m)) => {
-                        metrics.error("stt_failure");
-                        tracing::warn!(%recording, message = %m, "speech-to-text failed");
-                        return Classification::failed(FailureReason::SttFailure);
-                    }
-                };
-                if transcript.trim().is_empty() {
-                    return Classification::Empty;
-                }
-                match intent {
-                    IntentProvider::Rules => {
-                        rules::classify_with(&transcript, intents, scenario_rules)
-                    }
-                    IntentProvider::Llm(model) => {
-                        let llm_started = std::time::Instant::now();
-                        let answer = model
-                            .classify(http, &transcript, intents, lead, left(timeout))
-                            .await;
-                        metrics.observe("intent:llm", llm_started.elapsed());
-                        match answer {
-                            Ok(intent) => Classification::Intent { intent, transcript },
-                            Err(llm::LlmError::Quota(m)) => {
-                                metrics.error("llm_quota");
-                                tracing::error!(%recording, message = %m, "intent classifier quota refused");
-                                Classification::quota(FailureReason::LlmQuota)
-                            }
-                            Err(llm::LlmError::Failure(m)) => {
-                                // The transcript is good; the rules still know yes from no.
-                                metrics.error("llm_fallback");
-                                tracing::warn!(%recording, message = %m, "intent classifier failed: using the rules");
-                                rules::classify_with(&transcript, intents, scenario_rules)
-                            }
-                        }
-                    }
-                }
+                pipeline.classify(request).await
             }
             Classifier::Simulated { client, timeout } => {
-                // Fetch the file as a real provider would (it proves the recording exists
-                // and is within the size limit), then ask the simulator what was said.
-                let fetched = match audio {
-                    Some(_) => Ok(Ok(Vec::new())),
-                    None => {
-                        tokio::time::timeout(
-                            *timeout,
-                            client.recording_file(recording, MAX_RECORDING_BYTES),
-                        )
-                        .await
-                    }
-                };
-                match fetched {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(AriError::Refused {
-                        status: 404 | 413, ..
-                    })) => {
-                        return Classification::failed(FailureReason::Recording);
-                    }
-                    Ok(Err(_)) | Err(_) => {
-                        return Classification::failed(FailureReason::SttFailure);
-                    }
-                }
-                let answer = tokio::time::timeout(*timeout, client.sim_transcript(recording)).await;
-                let transcript = match answer {
-                    Ok(Ok(transcript)) => transcript,
-                    Ok(Err(AriError::Refused { status: 404, .. })) => {
-                        return Classification::failed(FailureReason::Recording);
-                    }
-                    Ok(Err(_)) | Err(_) => {
-                        return Classification::failed(FailureReason::SttFailure);
-                    }
-                };
-                rules::classify_with(&transcript, intents, scenario_rules)
+                simulated(client, *timeout, recording, audio, intents, scenario_rules).await
             }
         }
     }
+}
+
+/// The simulated provider: the file fetched as a real provider would (it proves the
+/// recording exists and is within the size limit) and its voice measured as the
+/// pipeline does (silence is `empty`, never asked about), then the simulator asked what
+/// was said.
+async fn simulated(
+    client: &AriClient,
+    timeout: Duration,
+    recording: &str,
+    audio: Option<std::sync::Arc<[u8]>>,
+    intents: &[String],
+    scenario_rules: &[IntentRule],
+) -> Classification {
+    let fetched = match audio {
+        Some(audio) => Ok(Ok(audio.to_vec())),
+        None => {
+            tokio::time::timeout(
+                timeout,
+                client.recording_file(recording, MAX_RECORDING_BYTES),
+            )
+            .await
+        }
+    };
+    let wav = match fetched {
+        Ok(Ok(wav)) => wav,
+        Ok(Err(AriError::Refused {
+            status: 404 | 413, ..
+        })) => {
+            return Classification::failed(FailureReason::Recording);
+        }
+        Ok(Err(_)) | Err(_) => {
+            return Classification::failed(FailureReason::SttFailure);
+        }
+    };
+    if matches!(voice::is_silent(&wav), Ok(true)) {
+        return Classification::Empty;
+    }
+    let answer = tokio::time::timeout(timeout, client.sim_transcript(recording)).await;
+    let transcript = match answer {
+        Ok(Ok(transcript)) => transcript,
+        Ok(Err(AriError::Refused { status: 404, .. })) => {
+            return Classification::failed(FailureReason::Recording);
+        }
+        Ok(Err(_)) | Err(_) => {
+            return Classification::failed(FailureReason::SttFailure);
+        }
+    };
+    rules::classify_with(&transcript, intents, scenario_rules)
 }
 
 impl Classifier {

@@ -375,6 +375,12 @@ fn print_classification(summary: &Summary) {
     for (kind, n) in &m.errors {
         eprintln!("classification errors {kind}: {n}");
     }
+    if m.silent_skipped > 0 {
+        eprintln!(
+            "classification of {} silent recording(s) made no speech-to-text request",
+            m.silent_skipped
+        );
+    }
 }
 
 /// SIGINT or SIGTERM.
