@@ -101,7 +101,7 @@ fn classifier(
         app: "a".into(),
     };
     Classifier::Pipeline {
-        client: AriClient::new(endpoint, Duration::from_secs(2)).unwrap(),
+        client: AriClient::new(endpoint, Duration::from_secs(2), 4).unwrap(),
         http: reqwest::Client::new(),
         stt: SttProvider::OpenAi {
             base_url: format!("{base}/{stt}"),
