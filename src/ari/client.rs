@@ -380,13 +380,40 @@ fn classify_error(e: reqwest::Error) -> AriError {
 mod tests {
     use super::*;
 
+    fn endpoint(base_url: String) -> AriEndpoint {
+        AriEndpoint {
+            base_url,
+            user: "u".into(),
+            password: "p".into(),
+            app: "dialflow".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_never_got_a_connection_was_not_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let client = AriClient::new(endpoint(url), Duration::from_millis(200), 1).unwrap();
+        // The one connection is busy for longer than the request may wait.
+        let _busy = Arc::clone(&client.permits).try_acquire_owned().unwrap();
+        assert_eq!(client.busy_connections(), 1);
+        let exchange = client.exchange(&Request::list_channels()).await;
+        assert!(
+            matches!(exchange.answer, Err(AriError::NotSent(_))),
+            "{:?}",
+            exchange.answer
+        );
+        assert!(exchange.queued >= Duration::from_millis(200));
+        let accepted = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+        assert!(accepted.is_err(), "it never reached the server");
+    }
+
     #[test]
     fn the_event_url_encodes_the_credentials() {
         let endpoint = AriEndpoint {
-            base_url: "https://pbx.example:8089/".into(),
             user: "dialflow".into(),
             password: "a&b#c+d%e".into(),
-            app: "dialflow".into(),
+            ..endpoint("https://pbx.example:8089/".into())
         };
         let client = AriClient::new(endpoint, Duration::from_secs(1), 4).unwrap();
         assert_eq!(

@@ -261,6 +261,10 @@ impl SimHandle {
     pub fn sessions_accepted(&self) -> u64 {
         self.sim.sessions.accepted()
     }
+    /// Most HTTP sessions open at once since the start.
+    pub fn sessions_peak(&self) -> usize {
+        self.sim.sessions.peak()
+    }
     /// HTTP sessions open now.
     pub fn sessions_open(&self) -> usize {
         self.sim.sessions.open()

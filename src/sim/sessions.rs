@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Default)]
 pub struct Sessions {
     open: AtomicUsize,
+    peak: AtomicUsize,
     accepted: AtomicU64,
     refused: AtomicU64,
 }
@@ -26,6 +27,10 @@ impl Sessions {
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)
+    }
+    /// Most connections open at once since the start.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
     }
     /// Connections taken on since the start (refused ones not included).
     pub fn accepted(&self) -> u64 {
@@ -66,7 +71,8 @@ impl SessionLimited {
                 }
             };
             // Counted before the check, as Asterisk's `ast_atomic_fetchadd_int` does.
-            if self.sessions.open.fetch_add(1, Ordering::Relaxed) >= self.limit {
+            let before = self.sessions.open.fetch_add(1, Ordering::Relaxed);
+            if before >= self.limit {
                 self.sessions.open.fetch_sub(1, Ordering::Relaxed);
                 self.sessions.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%addr, "HTTP session count exceeded {} sessions.", self.limit);
@@ -74,6 +80,7 @@ impl SessionLimited {
                 continue;
             }
             self.sessions.accepted.fetch_add(1, Ordering::Relaxed);
+            self.sessions.peak.fetch_max(before + 1, Ordering::Relaxed);
             let session = Session {
                 stream,
                 sessions: Arc::clone(&self.sessions),
