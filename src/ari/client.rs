@@ -70,7 +70,7 @@ pub struct Exchange {
 
 impl AriClient {
     /// The one place the HTTP client is built (its pooling is tuned here): at most
-    /// `max_connections` (at least 1) connections, kept alive.
+    /// `max_connections` (at least 1) requests in flight and connections kept alive.
     pub fn new(
         endpoint: AriEndpoint,
         timeout: Duration,
@@ -79,7 +79,9 @@ impl AriClient {
         let max_connections = max_connections.max(1);
         // reqwest bounds only idle connections; the permits bound busy ones. A response
         // with a body is read to its end only once hyper has put its connection back in
-        // the idle pool, so the next holder of the permit finds it there.
+        // the idle pool, so the next holder of the permit finds it there. One without
+        // (204) goes back on a task of its own: a request sent before that opens another
+        // connection, so up to twice `max_connections` can be open for a moment.
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))

@@ -155,9 +155,10 @@ pub struct AriConfig {
     /// Timeout of one REST request.
     #[serde(default = "default_timeout", with = "duration")]
     pub timeout: Duration,
-    /// Most HTTP connections to Asterisk at once, kept alive; more requests wait for one.
-    /// Keep it under `sessionlimit` in Asterisk's `http.conf` (100 by default), less one
-    /// for the events WebSocket and what other clients of that Asterisk use.
+    /// Most ARI requests in flight at once, and connections kept alive; more requests
+    /// wait for one. Twice this, plus the events WebSocket and what other clients of that
+    /// Asterisk use, must stay under `sessionlimit` in `http.conf` (100 by default):
+    /// for a moment under load up to twice this many connections can be open (README).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
 }
