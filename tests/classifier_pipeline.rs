@@ -96,7 +96,7 @@ fn ari_client(base: &str) -> AriClient {
         password: "p".into(),
         app: "a".into(),
     };
-    AriClient::new(endpoint, Duration::from_secs(2)).unwrap()
+    AriClient::new(endpoint, Duration::from_secs(2), 4).unwrap()
 }
 
 fn classifier(

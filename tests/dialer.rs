@@ -451,7 +451,8 @@ async fn a_distressed_asterisk_holds_new_originates() {
     h.add("calm", always_open("salehi"), &leads(&["no"; 4], 0));
     // Asterisk answers REST in three seconds and half the requests fail: hold off.
     for _ in 0..300 {
-        h.runtime.record_request(Duration::from_secs(3), true);
+        h.runtime
+            .record_request(Duration::from_secs(3), Duration::ZERO, true);
     }
     let distress = h.runtime.distress();
     assert!(distress.rest_latency_ms > 2_000, "{distress:?}");
@@ -463,7 +464,8 @@ async fn a_distressed_asterisk_holds_new_originates() {
     assert_eq!(h.store.counts("calm").unwrap()["pending"], 4);
     // Healthy again: the campaign goes on.
     for _ in 0..300 {
-        h.runtime.record_request(Duration::from_millis(2), false);
+        h.runtime
+            .record_request(Duration::from_millis(2), Duration::ZERO, false);
     }
     let events = h.dial(10, Duration::from_secs(60)).await;
     assert_eq!(results(&events).len(), 4);

@@ -619,6 +619,7 @@ fn distress_factor_thresholds() {
     let healthy = Distress {
         event_lag_ms: 199,
         rest_latency_ms: 249,
+        queue_wait_ms: 100,
         error_ratio: HEALTHY_ERROR_RATIO,
     };
     assert_eq!(distress_factor(&healthy), 1.0);
@@ -642,6 +643,11 @@ fn distress_factor_thresholds() {
         ..Distress::default()
     };
     assert_eq!(distress_factor(&slow_rest), 0.0);
+    let queued = Distress {
+        queue_wait_ms: 550,
+        ..Distress::default()
+    };
+    assert!((distress_factor(&queued) - 0.5).abs() < 1e-9);
     let unknown = Distress {
         error_ratio: f64::NAN,
         ..Distress::default()
@@ -813,6 +819,7 @@ fn arb_distress() -> impl Strategy<Value = Distress> {
             event_lag_ms: lag,
             rest_latency_ms: rest,
             error_ratio: errors,
+            ..Distress::default()
         }),
     ]
 }

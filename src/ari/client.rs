@@ -2,8 +2,18 @@
 //! [`AriClient::send`] for the requests `translate` makes of a call's commands. Tells
 //! "not sent" (safe to retry) from "outcome unknown" (it may have happened: never blindly
 //! retry an originate after it).
+//!
+//! Every request goes through a bounded pool: at most `max_connections` requests are in
+//! flight, each holding a permit from its start until its response body is read, and
+//! reqwest keeps as many connections alive. Asterisk closes every HTTP session past its
+//! `sessionlimit` (100 by default, `http.conf`) at once and unanswered, so an unbounded
+//! pool turns load into lost requests; bounded, the excess waits here, and the wait is
+//! reported ([`Exchange::queued`]) for the pacing to slow down on.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -43,18 +53,74 @@ pub enum AriError {
 pub struct AriClient {
     http: reqwest::Client,
     endpoint: AriEndpoint,
+    /// One permit per connection: a request holds one until its body is read.
+    permits: Arc<Semaphore>,
+    max_connections: usize,
+    /// How long a request may wait for a permit (the request timeout).
+    timeout: Duration,
+}
+
+/// What one request got, and how long it waited for a free connection before it was
+/// sent (the rest of its time was Asterisk's).
+#[derive(Debug)]
+pub struct Exchange {
+    pub answer: Result<Option<Value>, AriError>,
+    pub queued: Duration,
 }
 
 impl AriClient {
-    /// The one place the HTTP client is built (its pooling is tuned here).
-    pub fn new(endpoint: AriEndpoint, timeout: Duration) -> Result<Self, AriError> {
+    /// The one place the HTTP client is built (its pooling is tuned here): at most
+    /// `max_connections` (at least 1) requests in flight and connections kept alive.
+    pub fn new(
+        endpoint: AriEndpoint,
+        timeout: Duration,
+        max_connections: usize,
+    ) -> Result<Self, AriError> {
+        let max_connections = max_connections.max(1);
+        // reqwest bounds only idle connections; the permits bound busy ones. A response
+        // with a body is read to its end only once hyper has put its connection back in
+        // the idle pool, so the next holder of the permit finds it there. One without
+        // (204) goes back on a task of its own: a request sent before that opens another
+        // connection, so up to twice `max_connections` can be open for a moment.
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(max_connections)
             .build()
             .map_err(|e| AriError::NotSent(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, endpoint })
+        Ok(Self {
+            http,
+            endpoint,
+            permits: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
+            timeout,
+        })
+    }
+
+    /// Most HTTP connections this client opens to Asterisk.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Requests waiting for a free connection now, or in flight: at most
+    /// `max_connections` of them are in flight.
+    pub fn busy_connections(&self) -> usize {
+        self.max_connections - self.permits.available_permits()
+    }
+
+    /// Waits for a free connection. A request still waiting when its timeout has passed
+    /// never left: `NotSent`, safe to retry (as is one whose caller gives up meanwhile).
+    async fn connection(&self) -> Result<(OwnedSemaphorePermit, Duration), AriError> {
+        let waiting = Instant::now();
+        let permit = Arc::clone(&self.permits);
+        match tokio::time::timeout(self.timeout, permit.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok((permit, waiting.elapsed())),
+            Ok(Err(_closed)) => Err(AriError::NotSent("the ARI client is closed".into())),
+            Err(_) => Err(AriError::NotSent(format!(
+                "every one of the {} ARI connections stayed busy for {:?}",
+                self.max_connections, self.timeout
+            ))),
+        }
     }
 
     pub fn endpoint(&self) -> &AriEndpoint {
@@ -67,6 +133,27 @@ impl AriClient {
 
     /// Sends a request; the JSON body of a success, if any.
     pub async fn send(&self, request: &Request) -> Result<Option<Value>, AriError> {
+        self.exchange(request).await.answer
+    }
+
+    /// Sends a request once a connection is free; its answer and how long it waited.
+    pub async fn exchange(&self, request: &Request) -> Exchange {
+        let (permit, queued) = match self.connection().await {
+            Ok(free) => free,
+            Err(e) => {
+                return Exchange {
+                    answer: Err(e),
+                    queued: self.timeout,
+                };
+            }
+        };
+        let answer = self.send_now(request).await;
+        drop(permit);
+        Exchange { answer, queued }
+    }
+
+    /// Sends a request on the connection the caller holds the permit for.
+    async fn send_now(&self, request: &Request) -> Result<Option<Value>, AriError> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|e| AriError::NotSent(format!("bad method {}: {e}", request.method)))?;
         let response = self
@@ -96,6 +183,7 @@ impl AriClient {
 
     /// GET returning raw bytes (a recording file), refusing bodies over `limit` bytes.
     async fn get_bytes(&self, path: &str, limit: usize) -> Result<Vec<u8>, AriError> {
+        let (_permit, _queued) = self.connection().await?;
         let response = self
             .http
             .get(self.url(path))
@@ -294,15 +382,42 @@ fn classify_error(e: reqwest::Error) -> AriError {
 mod tests {
     use super::*;
 
+    fn endpoint(base_url: String) -> AriEndpoint {
+        AriEndpoint {
+            base_url,
+            user: "u".into(),
+            password: "p".into(),
+            app: "dialflow".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_never_got_a_connection_was_not_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let client = AriClient::new(endpoint(url), Duration::from_millis(200), 1).unwrap();
+        // The one connection is busy for longer than the request may wait.
+        let _busy = Arc::clone(&client.permits).try_acquire_owned().unwrap();
+        assert_eq!(client.busy_connections(), 1);
+        let exchange = client.exchange(&Request::list_channels()).await;
+        assert!(
+            matches!(exchange.answer, Err(AriError::NotSent(_))),
+            "{:?}",
+            exchange.answer
+        );
+        assert!(exchange.queued >= Duration::from_millis(200));
+        let accepted = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+        assert!(accepted.is_err(), "it never reached the server");
+    }
+
     #[test]
     fn the_event_url_encodes_the_credentials() {
         let endpoint = AriEndpoint {
-            base_url: "https://pbx.example:8089/".into(),
             user: "dialflow".into(),
             password: "a&b#c+d%e".into(),
-            app: "dialflow".into(),
+            ..endpoint("https://pbx.example:8089/".into())
         };
-        let client = AriClient::new(endpoint, std::time::Duration::from_secs(1)).unwrap();
+        let client = AriClient::new(endpoint, Duration::from_secs(1), 4).unwrap();
         assert_eq!(
             client.events_url(),
             "wss://pbx.example:8089/ari/events?app=dialflow&api_key=dialflow%3Aa%26b%23c%2Bd%25e&subscribeAll=false"

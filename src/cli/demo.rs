@@ -220,6 +220,7 @@ async fn start_sim(args: &DemoArgs, scenario: &Scenario) -> Result<server::SimHa
         speed: args.speed,
         prompts,
         faults: Default::default(),
+        session_limit: server::DEFAULT_SESSION_LIMIT,
     })
     .await
     .map_err(|e| format!("cannot start the simulated PBX: {e}"))

@@ -30,6 +30,11 @@ pub struct SimArgs {
     /// Root folder of the prompt sets (`<dir>/<set>/<prompt>.wav`), for playback lengths.
     #[arg(long, default_value = "prompts", value_name = "DIR")]
     pub prompts: PathBuf,
+    /// Most TCP connections open at once, REST and WebSocket alike, as `sessionlimit` in
+    /// Asterisk's http.conf: one more is closed at once, unanswered, with a warning.
+    #[arg(long, default_value_t = server::DEFAULT_SESSION_LIMIT, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub session_limit: usize,
 }
 
 pub fn run(args: &SimArgs) -> ExitCode {
@@ -71,6 +76,7 @@ pub fn run(args: &SimArgs) -> ExitCode {
             speed: args.speed,
             prompts,
             faults: Faults::default(),
+            session_limit: args.session_limit,
         };
         let shutdown = async {
             if let Err(e) = tokio::signal::ctrl_c().await {
@@ -130,6 +136,7 @@ fn print_banner(args: &SimArgs, addr: &str, prompts: usize) {
         args.speed
     );
     println!("  application: {}", args.app);
+    println!("  HTTP session limit: {} connections", args.session_limit);
     println!("  user: {}   password: {}", args.user, args.password);
     println!(
         "  events: ws://{addr}{}?app={}&api_key={}:{}",

@@ -59,6 +59,11 @@ impl Config {
             format!("`{}` must be digits (or a leading +)", self.dial.prefix),
         );
         check(
+            self.ari.max_connections > 0,
+            "ari.max_connections",
+            "must be at least 1".into(),
+        );
+        check(
             self.max_concurrent > 0,
             "max_concurrent",
             "must be at least 1".into(),

@@ -155,6 +155,18 @@ pub struct AriConfig {
     /// Timeout of one REST request.
     #[serde(default = "default_timeout", with = "duration")]
     pub timeout: Duration,
+    /// Most ARI requests in flight at once, and connections kept alive; more requests
+    /// wait for one. Twice this, plus the events WebSocket and what other clients of that
+    /// Asterisk use, must stay under `sessionlimit` in `http.conf` (100 by default):
+    /// for a moment under load up to twice this many connections can be open (README).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+/// Well under Asterisk's default `sessionlimit` of 100, leaving room for the events
+/// WebSocket and for other ARI and HTTP clients of the same Asterisk.
+fn default_max_connections() -> usize {
+    40
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,6 +301,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_ARI_PASSWORD", "ari.password"),
     ("DIALFLOW_ARI_APP", "ari.app"),
     ("DIALFLOW_ARI_TIMEOUT", "ari.timeout"),
+    ("DIALFLOW_ARI_MAX_CONNECTIONS", "ari.max_connections"),
     ("DIALFLOW_DIAL_TEMPLATE", "dial.template"),
     ("DIALFLOW_DIAL_PREFIX", "dial.prefix"),
     ("DIALFLOW_DIAL_CALLER_ID", "dial.caller_id"),
@@ -574,6 +587,11 @@ impl Config {
             "ari.password" => self.ari.password = Some(value),
             "ari.app" => self.ari.app = value,
             "ari.timeout" => self.ari.timeout = duration(&value)?,
+            "ari.max_connections" => {
+                self.ari.max_connections = value
+                    .parse()
+                    .map_err(|_| EnvValueError::NotANumber(value))?;
+            }
             "dial.template" => self.dial.template = value,
             "dial.prefix" => self.dial.prefix = value,
             "dial.caller_id" => self.dial.caller_id = Some(value),
@@ -692,6 +710,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.ari.password.as_deref(), Some("s3cret"));
         assert_eq!(c.max_concurrent, 40);
+        assert_eq!(c.ari.max_connections, 40, "the default");
         assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
         assert_eq!(c.dial_string("5551234"), "PJSIP/95551234@trunk");
         assert_eq!(c.operators["sales"], "PJSIP/1000");
@@ -700,11 +719,13 @@ mod tests {
             FILE,
             env(&[
                 ("DIALFLOW_ARI_PASSWORD", "x"),
+                ("DIALFLOW_ARI_MAX_CONNECTIONS", "12"),
                 ("DIALFLOW_OPERATORS", "sales=PJSIP/2000, support=PJSIP/3000"),
             ]),
         )
         .unwrap();
         assert_eq!(c.operators["support"], "PJSIP/3000");
+        assert_eq!(c.ari.max_connections, 12);
         assert_eq!(
             places("", &[("DIALFLOW_OPERATORS", "sales")]),
             ["DIALFLOW_OPERATORS (sets operators)"]
@@ -799,6 +820,13 @@ mod tests {
         let zero = FILE.replace("ari:\n", "ari:\n  timeout: 0s\n");
         let e = Config::parse("d.yaml", &zero, env(&[])).unwrap_err();
         assert_eq!(e.problems[0].place, "d.yaml:2:3 (ari.timeout)");
+        let none = FILE.replace("ari:\n", "ari:\n  max_connections: 0\n");
+        let e = Config::parse("d.yaml", &none, env(&[])).unwrap_err();
+        assert_eq!(e.problems[0].place, "d.yaml:2:3 (ari.max_connections)");
+        assert_eq!(
+            places("", &[("DIALFLOW_ARI_MAX_CONNECTIONS", "0")]),
+            ["DIALFLOW_ARI_MAX_CONNECTIONS (sets ari.max_connections)"]
+        );
         assert_eq!(
             places("", &[("DIALFLOW_MAX_CONCURRENT", "lots")]),
             ["DIALFLOW_MAX_CONCURRENT (sets max_concurrent)"]
@@ -813,7 +841,7 @@ mod tests {
         assert_eq!(places, ["d.yaml:4:3 (ari.pasword)", "d.yaml:2:3 (ari.url)"]);
         assert!(
             e.problems[0].message.starts_with(
-                "unknown field `pasword`, expected one of app, password, timeout, url, user"
+                "unknown field `pasword`, expected one of app, max_connections, password, timeout, url, user"
             ),
             "{e}"
         );

@@ -47,7 +47,11 @@ pub async fn connect(
     clock: Clock,
     classification: Classification,
 ) -> Result<(Runtime, RuntimeTasks), DaemonError> {
-    let client = AriClient::new(ari, Duration::from_millis(config.timeout_ms()))?;
+    let client = AriClient::new(
+        ari,
+        Duration::from_millis(config.timeout_ms()),
+        config.ari.max_connections,
+    )?;
     let classifier = classifier(config, &client, classification)?;
     Ok(Runtime::start(client, clock, classifier, CONNECT_TIMEOUT).await?)
 }

@@ -177,14 +177,17 @@ impl<'a> CallTask<'a> {
     async fn send(&mut self, command: &Command, request: &Request) {
         self.sample_latency();
         let sent = Instant::now();
-        let answer = self.shared.client.send(request).await;
+        let exchange = self.shared.client.exchange(request).await;
+        let answer = exchange.answer;
         if let Command::Originate { channel, .. } = command
             && let Ok(mut o) = self.shared.originating.lock()
         {
             o.remove(channel);
         }
         if let Ok(mut health) = self.shared.health.lock() {
-            health.request(sent.elapsed(), is_failure(&answer));
+            // Asterisk's part of the time apart from the wait for a free connection.
+            let took = sent.elapsed().saturating_sub(exchange.queued);
+            health.request(took, exchange.queued, is_failure(&answer));
         }
         let answer = unknown_if_gateway_failed(command, answer);
         // A hang-up without a clear answer is tried again in the background, after the

@@ -1,5 +1,7 @@
 //! How Asterisk is coping, as the runtime sees it: event lag (arrival against the
-//! event's own timestamp), REST latency and the share of failed requests, smoothed.
+//! event's own timestamp), REST latency, the wait for a free connection of the bounded
+//! ARI pool (every connection busy: more asked of Asterisk than it answers) and the
+//! share of failed requests, smoothed.
 //! The dialer's pacing slows new originates when these rise (`core::campaign::pacing`).
 
 use std::time::{Duration, Instant};
@@ -33,6 +35,7 @@ pub struct Health {
     next_baseline_ms: Option<i64>,
     baseline_since: Instant,
     rest_ms: f64,
+    queue_ms: f64,
     errors: f64,
     /// When each average last had a sample.
     lag_at: Instant,
@@ -47,6 +50,7 @@ impl Default for Health {
             next_baseline_ms: None,
             baseline_since: Instant::now(),
             rest_ms: 0.0,
+            queue_ms: 0.0,
             errors: 0.0,
             lag_at: Instant::now(),
             rest_at: Instant::now(),
@@ -90,13 +94,17 @@ impl Health {
         self.lag_ms += ALPHA * (lag - self.lag_ms);
     }
 
-    /// A REST request took `took`; `failed` when it was not answered or answered 5xx.
-    pub fn request(&mut self, took: Duration, failed: bool) {
+    /// A REST request took `took` once sent, after waiting `queued` for a free
+    /// connection; `failed` when it was not answered or answered 5xx.
+    pub fn request(&mut self, took: Duration, queued: Duration, failed: bool) {
         let now = Instant::now();
-        self.rest_ms = decayed(self.rest_ms, now - self.rest_at);
-        self.errors = decayed(self.errors, now - self.rest_at);
+        let idle = now - self.rest_at;
+        self.rest_ms = decayed(self.rest_ms, idle);
+        self.queue_ms = decayed(self.queue_ms, idle);
+        self.errors = decayed(self.errors, idle);
         self.rest_at = now;
         self.rest_ms += ALPHA * (took.as_secs_f64() * 1000.0 - self.rest_ms);
+        self.queue_ms += ALPHA * (queued.as_secs_f64() * 1000.0 - self.queue_ms);
         self.errors += ALPHA * (f64::from(u8::from(failed)) - self.errors);
     }
 
@@ -106,6 +114,7 @@ impl Health {
         Distress {
             event_lag_ms: decayed(self.lag_ms, self.lag_at.elapsed()) as u64,
             rest_latency_ms: decayed(self.rest_ms, rest_idle) as u64,
+            queue_wait_ms: decayed(self.queue_ms, rest_idle) as u64,
             error_ratio: decayed(self.errors, rest_idle),
         }
     }
@@ -179,7 +188,7 @@ mod tests {
         let mut h = Health::default();
         h.event(&stamp(0));
         for _ in 0..100 {
-            h.request(Duration::from_millis(5), false);
+            h.request(Duration::from_millis(5), Duration::ZERO, false);
             h.event(&stamp(3_000));
         }
         assert!(h.distress().event_lag_ms > 2_000, "lag at first");
@@ -187,7 +196,7 @@ mod tests {
         for _ in 0..2 {
             period_passed(&mut h);
             for _ in 0..200 {
-                h.request(Duration::from_millis(5), false);
+                h.request(Duration::from_millis(5), Duration::ZERO, false);
                 h.event(&stamp(3_000));
             }
         }
@@ -198,13 +207,13 @@ mod tests {
         let mut h = Health::default();
         h.event(&stamp(0));
         for _ in 0..100 {
-            h.request(Duration::from_millis(900), false);
+            h.request(Duration::from_millis(900), Duration::ZERO, false);
             h.event(&stamp(3_000));
         }
         for _ in 0..2 {
             period_passed(&mut h);
             for _ in 0..200 {
-                h.request(Duration::from_millis(900), false);
+                h.request(Duration::from_millis(900), Duration::ZERO, false);
                 h.event(&stamp(3_000));
             }
         }
@@ -223,9 +232,34 @@ mod tests {
     fn slow_and_failing_requests_show() {
         let mut h = Health::default();
         for _ in 0..200 {
-            h.request(Duration::from_millis(900), true);
+            h.request(Duration::from_millis(900), Duration::ZERO, true);
         }
         let d = h.distress();
         assert!(d.rest_latency_ms > 800 && d.error_ratio > 0.9, "{d:?}");
+        assert_eq!(d.queue_wait_ms, 0, "{d:?}");
+    }
+
+    #[test]
+    fn the_wait_for_a_free_connection_is_distress_of_its_own() {
+        // Asterisk answers each request at once, but every connection is busy: requests
+        // wait 1.5 s in dialflow's queue before they leave.
+        let mut h = Health::default();
+        for _ in 0..200 {
+            h.request(
+                Duration::from_millis(5),
+                Duration::from_millis(1_500),
+                false,
+            );
+        }
+        let d = h.distress();
+        assert!(d.rest_latency_ms < 10, "{d:?}");
+        assert!(d.queue_wait_ms > 1_400, "{d:?}");
+        let factor = crate::core::campaign::pacing::distress_factor(&d);
+        assert!(factor < 0.5, "the pacing slows down on the wait: {factor}");
+        // Free connections again: the wait falls back with the next requests.
+        for _ in 0..200 {
+            h.request(Duration::from_millis(5), Duration::ZERO, false);
+        }
+        assert!(h.distress().queue_wait_ms < 10, "{:?}", h.distress());
     }
 }

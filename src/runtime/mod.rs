@@ -165,7 +165,7 @@ impl Runtime {
         }
     }
 
-    /// How Asterisk is coping (smoothed event lag, REST latency, error share).
+    /// How Asterisk is coping (smoothed event lag, REST latency, queue wait, error share).
     pub fn distress(&self) -> crate::core::campaign::pacing::Distress {
         self.shared
             .health
@@ -174,11 +174,12 @@ impl Runtime {
             .unwrap_or_default()
     }
 
-    /// Counts one ARI request into the health the pacing reads. The runtime calls it for
-    /// each of its requests; tests call it to play a distressed Asterisk.
-    pub fn record_request(&self, took: Duration, failed: bool) {
+    /// Counts one ARI request into the health the pacing reads: Asterisk took `took` to
+    /// answer it, after it waited `queued` for a free connection. The runtime calls it
+    /// for each of its requests; tests call it to play a distressed Asterisk.
+    pub fn record_request(&self, took: Duration, queued: Duration, failed: bool) {
         if let Ok(mut health) = self.shared.health.lock() {
-            health.request(took, failed);
+            health.request(took, queued, failed);
         }
     }
 

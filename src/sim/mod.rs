@@ -1,6 +1,8 @@
 //! The simulated PBX: a stand-in for Asterisk that speaks ARI, for tests, the demo and
-//! benchmarks. `pbx` is the pure model; `server` puts it behind real HTTP and WebSocket.
+//! benchmarks. `pbx` is the pure model; `server` puts it behind real HTTP and WebSocket,
+//! `sessions` holds its connections to Asterisk's HTTP session limit.
 
 pub mod behaviours;
 pub mod pbx;
 pub mod server;
+pub mod sessions;

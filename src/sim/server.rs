@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use super::behaviours;
 use super::pbx::Pbx;
+use super::sessions::{SessionLimited, Sessions};
 use crate::ari::{Route, paths};
 
 /// How the simulator runs.
@@ -46,7 +47,13 @@ pub struct SimConfig {
     pub prompts: HashMap<String, u64>,
     /// The faults active from the start.
     pub faults: Faults,
+    /// Most TCP connections open at once (REST and WebSocket alike), as `sessionlimit`
+    /// in Asterisk's `http.conf`: one more is closed at once, unanswered.
+    pub session_limit: usize,
 }
+
+/// Asterisk's default `sessionlimit`.
+pub const DEFAULT_SESSION_LIMIT: usize = 100;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -57,6 +64,7 @@ impl Default for SimConfig {
             speed: 1.0,
             prompts: HashMap::new(),
             faults: Faults::default(),
+            session_limit: DEFAULT_SESSION_LIMIT,
         }
     }
 }
@@ -244,6 +252,23 @@ impl SimHandle {
     pub fn events_lost(&self) -> u64 {
         self.sim.events_lost.load(Ordering::Relaxed)
     }
+    /// HTTP sessions (TCP connections) closed at once, unanswered, because
+    /// `session_limit` were open.
+    pub fn sessions_refused(&self) -> u64 {
+        self.sim.sessions.refused()
+    }
+    /// HTTP sessions taken on since the start (refused ones not included).
+    pub fn sessions_accepted(&self) -> u64 {
+        self.sim.sessions.accepted()
+    }
+    /// Most HTTP sessions open at once since the start.
+    pub fn sessions_peak(&self) -> usize {
+        self.sim.sessions.peak()
+    }
+    /// HTTP sessions open now.
+    pub fn sessions_open(&self) -> usize {
+        self.sim.sessions.open()
+    }
     /// Events WebSockets connected now.
     pub fn websockets(&self) -> usize {
         self.sim.websockets.load(Ordering::Relaxed)
@@ -315,6 +340,8 @@ struct Sim {
     events_sent: AtomicU64,
     events_lost: AtomicU64,
     websockets: AtomicUsize,
+    session_limit: usize,
+    sessions: Arc<Sessions>,
     /// The bytes served for a stored recording the customer said nothing into.
     wav: Bytes,
     /// And for one they spoke into.
@@ -327,6 +354,12 @@ impl Sim {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("speed must be a positive number, not {}", config.speed),
+            ));
+        }
+        if config.session_limit == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the session limit must be at least 1",
             ));
         }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
@@ -348,6 +381,8 @@ impl Sim {
             events_sent: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
             websockets: AtomicUsize::new(0),
+            session_limit: config.session_limit,
+            sessions: Arc::default(),
             wav: Bytes::from(crate::classify::voice::tone_wav(500, 0)),
             voiced_wav: Bytes::from(crate::classify::voice::tone_wav(800, 8_000)),
         })
@@ -449,6 +484,7 @@ async fn run(
         )
         .fallback(ari)
         .with_state(Arc::clone(&sim));
+    let listener = SessionLimited::new(listener, sim.session_limit, Arc::clone(&sim.sessions));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .await;
@@ -829,6 +865,9 @@ async fn sim_state(State(sim): State<Arc<Sim>>) -> Response {
             "speed": sim.speed,
             "live_channels": live,
             "websockets": sim.websockets.load(Ordering::Relaxed),
+            "session_limit": sim.session_limit,
+            "sessions_open": sim.sessions.open(),
+            "sessions_refused": sim.sessions.refused(),
             "originates_received": sim.originates.load(Ordering::Relaxed),
             "channel_ids_originated": sim.originated.lock().map(|s| s.len()).unwrap_or(0),
             "channel_ids_originated_twice": sim

@@ -63,6 +63,7 @@ pub fn sim_config(scenario: &Scenario, speed: f64) -> SimConfig {
         speed,
         prompts,
         faults: Default::default(),
+        session_limit: server::DEFAULT_SESSION_LIMIT,
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Three limits hold at once: calls in flight, starts per second, and a minimum gap
 //! between starts. On top, the runtime reports how stressed Asterisk looks (event lag,
-//! REST latency, failures); under stress the limits shrink, so we back off before the
-//! PBX falls over instead of after. Times are milliseconds handed in by the caller.
+//! REST latency, the wait for a free ARI connection, failures); under stress the limits
+//! shrink, so we back off before the PBX falls over instead of after. Times are milliseconds handed in by the caller.
 
 use std::collections::VecDeque;
 
@@ -17,6 +17,11 @@ pub const SEVERE_EVENT_LAG_MS: u64 = 2_000;
 pub const HEALTHY_REST_LATENCY_MS: u64 = 250;
 /// REST latency at or above this stops new calls.
 pub const SEVERE_REST_LATENCY_MS: u64 = 2_000;
+/// A wait for a free ARI connection at or below this is healthy.
+pub const HEALTHY_QUEUE_WAIT_MS: u64 = 100;
+/// A wait for a free ARI connection at or above this stops new calls: every step of
+/// every live call is held that long before Asterisk even sees it.
+pub const SEVERE_QUEUE_WAIT_MS: u64 = 1_000;
 /// A failed-request ratio at or below this is healthy.
 pub const HEALTHY_ERROR_RATIO: f64 = 0.05;
 /// A failed-request ratio at or above this stops new calls.
@@ -65,8 +70,10 @@ impl Default for PacingLimits {
 pub struct Distress {
     /// Our receive time minus the event's own timestamp.
     pub event_lag_ms: u64,
-    /// Round-trip time of REST requests.
+    /// Round-trip time of REST requests, once sent.
     pub rest_latency_ms: u64,
+    /// How long requests waited for a free connection of the bounded ARI pool.
+    pub queue_wait_ms: u64,
     /// Fraction of REST requests that failed, 0..=1.
     pub error_ratio: f64,
 }
@@ -86,8 +93,13 @@ pub fn distress_factor(d: &Distress) -> f64 {
         HEALTHY_REST_LATENCY_MS as f64,
         SEVERE_REST_LATENCY_MS as f64,
     );
+    let queue = ramp(
+        d.queue_wait_ms as f64,
+        HEALTHY_QUEUE_WAIT_MS as f64,
+        SEVERE_QUEUE_WAIT_MS as f64,
+    );
     let errors = ramp(d.error_ratio, HEALTHY_ERROR_RATIO, SEVERE_ERROR_RATIO);
-    lag.min(rest).min(errors)
+    lag.min(rest).min(queue).min(errors)
 }
 
 /// 1 at or below `healthy`, 0 at or above `severe`, linear between; NaN is severe.
