@@ -78,9 +78,11 @@ impl Work {
         else {
             return None;
         };
+        // The file first: whoever hears the notice may look for it at once.
         let address = listener.local_addr().ok().and_then(|addr| {
+            let file = AddressFile::write(store.path(), addr);
             notify.send(Notice::Serving(addr));
-            AddressFile::write(store.path(), addr)
+            file
         });
         let state = crate::http::ApiState {
             store: Arc::clone(store),
