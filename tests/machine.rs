@@ -24,7 +24,8 @@ struct Call {
 }
 
 impl Call {
-    fn answered(s: &Arc<Scenario>) -> Call {
+    /// Started: the customer's leg originated, nothing heard from Asterisk yet.
+    fn dialed(s: &Arc<Scenario>) -> Call {
         let setup = CallSetup {
             attempt_id: "a".into(),
             lead: Lead::default(),
@@ -38,6 +39,11 @@ impl Call {
         };
         call.machine.start(Millis(0));
         call.drain();
+        call
+    }
+
+    fn answered(s: &Arc<Scenario>) -> Call {
+        let mut call = Call::dialed(s);
         call.feed(Input::StasisStarted {
             channel: "a-c".into(),
             args: vec![],
@@ -248,19 +254,7 @@ nodes:
 #[test]
 fn the_watchdog_frees_a_call_with_no_events() {
     let s = scenario(PLAY);
-    let setup = CallSetup {
-        attempt_id: "a".into(),
-        lead: Lead::default(),
-        attempt: 1,
-        ring_timeout_ms: None,
-    };
-    let mut call = Call {
-        machine: CallMachine::new(Arc::clone(&s), setup),
-        now: 0,
-        commands: Vec::new(),
-    };
-    call.machine.start(Millis(0));
-    call.drain();
+    let mut call = Call::dialed(&s);
     let watchdog = call
         .commands
         .iter()
@@ -278,19 +272,7 @@ fn the_watchdog_frees_a_call_with_no_events() {
 /// at `--speed 10` ends a 30-s ring-out.
 fn ended_early_with_19(dialstatuses: &[&str]) -> (String, String) {
     let s = scenario(PLAY);
-    let setup = CallSetup {
-        attempt_id: "a".into(),
-        lead: Lead::default(),
-        attempt: 1,
-        ring_timeout_ms: None,
-    };
-    let mut call = Call {
-        machine: CallMachine::new(Arc::clone(&s), setup),
-        now: 0,
-        commands: Vec::new(),
-    };
-    call.machine.start(Millis(0));
-    call.drain();
+    let mut call = Call::dialed(&s);
     for status in dialstatuses {
         call.feed(Input::ChannelProgress {
             channel: "a-c".into(),
