@@ -56,7 +56,15 @@ impl Controller {
         (Self { tx, paused }, rx)
     }
 
+    /// Sends `control` to the daemon's loop. A pause or resume is recorded here, as it
+    /// is sent: the loop handles messages in the order they were sent, so whoever asks
+    /// `is_paused` next (the status route right after a pause) already sees it.
     pub fn send(&self, control: Control) -> Result<(), Stopped> {
+        match control {
+            Control::Pause => self.paused.store(true, Ordering::Relaxed),
+            Control::Resume => self.paused.store(false, Ordering::Relaxed),
+            _ => {}
+        }
         self.tx.send(control).map_err(|_| Stopped)
     }
 
@@ -70,10 +78,5 @@ impl Controller {
     /// Whether dialing is paused daemon-wide (`Control::Pause` in force).
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
-    }
-
-    /// Set by the daemon's loop as it handles `Pause` and `Resume`.
-    pub(crate) fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::Relaxed);
     }
 }

@@ -208,7 +208,6 @@ pub async fn run(
     let mut main = MainLoop {
         runtime: runtime.clone(),
         running,
-        controller,
         notify,
         load_options,
         grace: Duration::from_millis(grace),
@@ -254,7 +253,6 @@ enum Event {
 struct MainLoop {
     runtime: Runtime,
     running: Running,
-    controller: Controller,
     notify: Notify,
     load_options: LoadOptions,
     grace: Duration,
@@ -297,14 +295,8 @@ impl MainLoop {
                 self.runtime.shutdown_calls();
             }
             Event::Control(Control::CampaignsChanged) => self.running.refresh(),
-            Event::Control(Control::Pause) => {
-                self.controller.set_paused(true);
-                self.running.hold(true);
-            }
-            Event::Control(Control::Resume) => {
-                self.controller.set_paused(false);
-                self.running.hold(false);
-            }
+            Event::Control(Control::Pause) => self.running.hold(true),
+            Event::Control(Control::Resume) => self.running.hold(false),
             Event::Control(Control::Reload { reply }) => {
                 let outcome = self
                     .running
