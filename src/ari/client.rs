@@ -3,17 +3,18 @@
 //! "not sent" (safe to retry) from "outcome unknown" (it may have happened: never blindly
 //! retry an originate after it).
 //!
-//! Every request goes through a bounded pool: at most `max_connections` requests are in
-//! flight, each holding a permit from its start until its response body is read, and
-//! reqwest keeps as many connections alive. Asterisk closes every HTTP session past its
+//! Every request goes through a bounded pool (`transport`): at most `max_connections`
+//! connections exist, busy or idle. Asterisk closes every HTTP session past its
 //! `sessionlimit` (100 by default, `http.conf`) at once and unanswered, so an unbounded
 //! pool turns load into lost requests; bounded, the excess waits here, and the wait is
 //! reported ([`Exchange::queued`]) for the pacing to slow down on.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use bytes::Bytes;
+use http::Method;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +23,7 @@ use serde_json::Value;
 use super::models::{Bridge, Channel, ErrorBody, LiveRecording, Playback};
 use super::paths;
 use super::request::{Originate, Record, Request};
+use super::transport::{Answer, Transport};
 
 /// Largest recording file fetched for classification.
 pub const MAX_RECORDING_BYTES: usize = 8 * 1024 * 1024;
@@ -51,13 +53,8 @@ pub enum AriError {
 
 #[derive(Debug, Clone)]
 pub struct AriClient {
-    http: reqwest::Client,
+    transport: Arc<Transport>,
     endpoint: AriEndpoint,
-    /// One permit per connection: a request holds one until its body is read.
-    permits: Arc<Semaphore>,
-    max_connections: usize,
-    /// How long a request may wait for a permit (the request timeout).
-    timeout: Duration,
 }
 
 /// What one request got, and how long it waited for a free connection before it was
@@ -68,67 +65,53 @@ pub struct Exchange {
     pub queued: Duration,
 }
 
+/// What a path keeps verbatim: the set the URL standard percent-encodes in a path.
+const PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// Largest JSON answer read (a channel list of thousands of channels fits).
+const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
+
 impl AriClient {
-    /// The one place the HTTP client is built (its pooling is tuned here): at most
-    /// `max_connections` (at least 1) requests in flight and connections kept alive.
+    /// The one place the ARI connection pool is made: at most `max_connections` (at
+    /// least 1) connections, busy or idle (see `transport`).
     pub fn new(
         endpoint: AriEndpoint,
         timeout: Duration,
         max_connections: usize,
     ) -> Result<Self, AriError> {
-        let max_connections = max_connections.max(1);
-        // reqwest bounds only idle connections; the permits bound busy ones. A response
-        // with a body is read to its end only once hyper has put its connection back in
-        // the idle pool, so the next holder of the permit finds it there. One without
-        // (204) goes back on a task of its own: a request sent before that opens another
-        // connection, so up to twice `max_connections` can be open for a moment.
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(max_connections)
-            .build()
-            .map_err(|e| AriError::NotSent(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self {
-            http,
-            endpoint,
-            permits: Arc::new(Semaphore::new(max_connections)),
-            max_connections,
+        let transport = Transport::new(
+            &endpoint.base_url,
+            (&endpoint.user, &endpoint.password),
             timeout,
+            max_connections,
+        )?;
+        Ok(Self {
+            transport: Arc::new(transport),
+            endpoint,
         })
     }
 
     /// Most HTTP connections this client opens to Asterisk.
     pub fn max_connections(&self) -> usize {
-        self.max_connections
+        self.transport.max_connections()
     }
 
-    /// Requests waiting for a free connection now, or in flight: at most
-    /// `max_connections` of them are in flight.
+    /// Requests holding a connection now: at most `max_connections` of them.
     pub fn busy_connections(&self) -> usize {
-        self.max_connections - self.permits.available_permits()
-    }
-
-    /// Waits for a free connection. A request still waiting when its timeout has passed
-    /// never left: `NotSent`, safe to retry (as is one whose caller gives up meanwhile).
-    async fn connection(&self) -> Result<(OwnedSemaphorePermit, Duration), AriError> {
-        let waiting = Instant::now();
-        let permit = Arc::clone(&self.permits);
-        match tokio::time::timeout(self.timeout, permit.acquire_owned()).await {
-            Ok(Ok(permit)) => Ok((permit, waiting.elapsed())),
-            Ok(Err(_closed)) => Err(AriError::NotSent("the ARI client is closed".into())),
-            Err(_) => Err(AriError::NotSent(format!(
-                "every one of the {} ARI connections stayed busy for {:?}",
-                self.max_connections, self.timeout
-            ))),
-        }
+        self.transport.busy()
     }
 
     pub fn endpoint(&self) -> &AriEndpoint {
         &self.endpoint
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.endpoint.base_url.trim_end_matches('/'))
     }
 
     /// Sends a request; the JSON body of a success, if any.
@@ -138,96 +121,46 @@ impl AriClient {
 
     /// Sends a request once a connection is free; its answer and how long it waited.
     pub async fn exchange(&self, request: &Request) -> Exchange {
-        let (permit, queued) = match self.connection().await {
-            Ok(free) => free,
-            Err(e) => {
-                return Exchange {
-                    answer: Err(e),
-                    queued: self.timeout,
-                };
-            }
-        };
-        let answer = self.send_now(request).await;
-        drop(permit);
+        let (answer, queued) = self.answer_of(request, MAX_JSON_BYTES).await;
+        let answer =
+            answer.and_then(|a| json_success(&a).map(|_| serde_json::from_slice(&a.body).ok()));
         Exchange { answer, queued }
     }
 
-    /// Sends a request on the connection the caller holds the permit for.
-    async fn send_now(&self, request: &Request) -> Result<Option<Value>, AriError> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|e| AriError::NotSent(format!("bad method {}: {e}", request.method)))?;
-        let response = self
-            .http
-            .request(method, self.url(&request.path))
-            .basic_auth(&self.endpoint.user, Some(&self.endpoint.password))
-            .query(&request.query)
-            .send()
+    /// The raw answer to `request`, of at most `limit` bytes.
+    async fn answer_of(
+        &self,
+        request: &Request,
+        limit: usize,
+    ) -> (Result<Answer, AriError>, Duration) {
+        let Ok(method) = Method::from_bytes(request.method.as_bytes()) else {
+            let bad = AriError::NotSent(format!("bad method {}", request.method));
+            return (Err(bad), Duration::ZERO);
+        };
+        self.transport
+            .exchange(method, &path_and_query(request), limit)
             .await
-            .map_err(classify_error)?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| AriError::OutcomeUnknown(e.to_string()))?;
-        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
-        if (200..300).contains(&status) {
-            return Ok(body);
-        }
-        let message = body
-            .as_ref()
-            .and_then(ErrorBody::text_of)
-            .unwrap_or_else(|| std::str::from_utf8(&bytes).unwrap_or(""))
-            .to_string();
-        Err(AriError::Refused { status, message })
     }
 
     /// GET returning raw bytes (a recording file), refusing bodies over `limit` bytes.
-    async fn get_bytes(&self, path: &str, limit: usize) -> Result<Vec<u8>, AriError> {
-        let (_permit, _queued) = self.connection().await?;
-        let response = self
-            .http
-            .get(self.url(path))
-            .basic_auth(&self.endpoint.user, Some(&self.endpoint.password))
-            .send()
-            .await
-            .map_err(classify_error)?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
+    async fn get_bytes(&self, request: &Request, limit: usize) -> Result<Bytes, AriError> {
+        let answer = self.answer_of(request, limit).await.0?;
+        if !(200..300).contains(&answer.status) {
             return Err(AriError::Refused {
-                status,
-                message: format!("GET {path}"),
+                status: answer.status,
+                message: format!("{request}"),
             });
         }
-        if response
-            .content_length()
-            .is_some_and(|l| l as usize > limit)
-        {
-            return Err(AriError::Refused {
-                status: 413,
-                message: format!("{path} is larger than {limit} bytes"),
-            });
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| AriError::OutcomeUnknown(e.to_string()))?;
-        if bytes.len() > limit {
-            return Err(AriError::Refused {
-                status: 413,
-                message: format!("{path} is larger than {limit} bytes"),
-            });
-        }
-        Ok(bytes.to_vec())
+        Ok(answer.body)
     }
 
     /// Sends `request` and decodes the JSON of its success as `T`. A body that is not
     /// a `T` leaves what Asterisk did unknown.
     async fn fetch<T: DeserializeOwned>(&self, request: &Request) -> Result<T, AriError> {
-        let body = self
-            .send(request)
-            .await?
-            .ok_or_else(|| AriError::OutcomeUnknown(format!("{request}: no JSON body")))?;
-        serde_json::from_value(body)
+        let answer = self.answer_of(request, MAX_JSON_BYTES).await.0?;
+        json_success(&answer)?;
+        // Decoded straight from the bytes: no `Value` in between.
+        serde_json::from_slice(&answer.body)
             .map_err(|e| AriError::OutcomeUnknown(format!("{request}: unexpected answer: {e}")))
     }
 
@@ -291,8 +224,8 @@ impl AriClient {
 
     /// A stored recording's audio file, refused (413) when over `limit` bytes.
     pub async fn recording_file(&self, name: &str, limit: usize) -> Result<Vec<u8>, AriError> {
-        self.get_bytes(&paths::stored_recording_file(name), limit)
-            .await
+        let request = Request::stored_recording_file(name);
+        Ok(self.get_bytes(&request, limit).await?.to_vec())
     }
 
     pub async fn delete_recording(&self, name: &str) -> Result<(), AriError> {
@@ -355,27 +288,43 @@ impl AriClient {
         // Percent-encoded: a password with `&`, `#`, `+` or `%` in it must log in here
         // as it does for REST.
         let api_key = format!("{}:{}", self.endpoint.user, self.endpoint.password);
-        let query: String = reqwest::Url::parse_with_params(
-            "ws://x/",
-            [
-                ("app", self.endpoint.app.as_str()),
-                ("api_key", api_key.as_str()),
-                ("subscribeAll", "false"),
-            ],
-        )
-        .ok()
-        .and_then(|u| u.query().map(str::to_string))
-        .unwrap_or_default();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("app", &self.endpoint.app)
+            .append_pair("api_key", &api_key)
+            .append_pair("subscribeAll", "false")
+            .finish();
         format!("{ws}{}?{query}", paths::EVENTS)
     }
 }
 
-fn classify_error(e: reqwest::Error) -> AriError {
-    if e.is_connect() || e.is_builder() {
-        AriError::NotSent(e.to_string())
-    } else {
-        AriError::OutcomeUnknown(e.to_string())
+/// `Ok` for a 2xx; otherwise Asterisk's refusal, with the message of its error body.
+fn json_success(answer: &Answer) -> Result<(), AriError> {
+    if (200..300).contains(&answer.status) {
+        return Ok(());
     }
+    let body: Option<Value> = serde_json::from_slice(&answer.body).ok();
+    let message = body
+        .as_ref()
+        .and_then(ErrorBody::text_of)
+        .unwrap_or_else(|| std::str::from_utf8(&answer.body).unwrap_or(""))
+        .to_string();
+    Err(AriError::Refused {
+        status: answer.status,
+        message,
+    })
+}
+
+/// The request's path, percent-encoded, and its query as a form.
+fn path_and_query(request: &Request) -> String {
+    let mut target: String = utf8_percent_encode(&request.path, PATH).collect();
+    if !request.query.is_empty() {
+        target.push('?');
+        let start = target.len();
+        let mut form = form_urlencoded::Serializer::for_suffix(target, start);
+        form.extend_pairs(&request.query);
+        target = form.finish();
+    }
+    target
 }
 
 #[cfg(test)]
@@ -397,7 +346,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let client = AriClient::new(endpoint(url), Duration::from_millis(200), 1).unwrap();
         // The one connection is busy for longer than the request may wait.
-        let _busy = Arc::clone(&client.permits).try_acquire_owned().unwrap();
+        let _busy = client.transport.hold_permit().unwrap();
         assert_eq!(client.busy_connections(), 1);
         let exchange = client.exchange(&Request::list_channels()).await;
         assert!(

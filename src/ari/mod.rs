@@ -14,6 +14,7 @@ pub mod request;
 pub mod route;
 pub mod trace;
 pub mod translate;
+mod transport;
 
 pub use client::{AriClient, AriEndpoint, AriError};
 pub use events::{Event, from_value, parse};

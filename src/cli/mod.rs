@@ -166,7 +166,15 @@ fn show_diagnostics(path: &Path, compiled: &crate::core::compile::Compiled) {
 
 /// Runs an async command on a fresh tokio runtime.
 fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
-    match tokio::runtime::Runtime::new() {
+    let flavor = std::env::var("DIALFLOW_RT").unwrap_or_default();
+    let rt = if flavor == "current" {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    match rt {
         Ok(rt) => rt.block_on(command),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
