@@ -14,6 +14,8 @@ use crate::ari::Route;
 use crate::ari::json as ari;
 use crate::core::testcase::{Answer, CustomerScript, OperatorScript};
 
+use super::saturation::{Saturation, Spoiled, cut_words};
+
 /// What a simulated far end does.
 #[derive(Debug, Clone)]
 pub enum Behaviour {
@@ -99,6 +101,9 @@ pub struct Pbx {
     prompts: HashMap<String, u64>,
     resolve: Resolver,
     counter: u64,
+    /// Past its capacity, media degrades (`saturation`); what it spoiled is counted.
+    saturation: Saturation,
+    spoiled: Spoiled,
 }
 
 /// How a far end answers an originate: a customer as scripted, an operator by kind.
@@ -134,7 +139,37 @@ impl Pbx {
             prompts,
             resolve: Box::new(resolve),
             counter: 0,
+            saturation: Saturation::default(),
+            spoiled: Spoiled::default(),
         }
+    }
+
+    /// The same PBX, degrading past a capacity (see `saturation`).
+    pub fn with_saturation(mut self, saturation: Saturation) -> Self {
+        self.saturation = saturation;
+        self.spoiled.capacity = saturation.capacity();
+        self
+    }
+
+    /// Channels up now: the load the saturation model reads.
+    pub fn load(&self) -> usize {
+        self.spoiled.load
+    }
+
+    /// What the saturation has spoiled so far (the REST and event peaks are the
+    /// server's to fill in).
+    pub fn spoiled(&self) -> Spoiled {
+        self.spoiled.clone()
+    }
+
+    /// A channel went up (`true`) or down; counted once per change.
+    fn note_up(&mut self, up: bool) {
+        let load = if up {
+            self.spoiled.load + 1
+        } else {
+            self.spoiled.load.saturating_sub(1)
+        };
+        self.spoiled.note_load(load);
     }
 
     /// When the next event or far-end action is due.
@@ -176,10 +211,13 @@ impl Pbx {
                     if let Some(c) = self.channels.get_mut(&id)
                         && !c.gone
                     {
-                        c.up = true;
+                        let was_up = std::mem::replace(&mut c.up, true);
                         c.in_stasis = true;
                         c.busy_until = at;
                         c.answered_at.get_or_insert(at);
+                        if !was_up {
+                            self.note_up(true);
+                        }
                     }
                 }
                 Action::CustomerHangsUp(id) => self.far_end_hangs_up(&id, 16),
@@ -452,9 +490,12 @@ impl Pbx {
             return;
         }
         c.gone = true;
-        c.up = false;
+        let was_up = std::mem::replace(&mut c.up, false);
         let (in_stasis, bridge) = (c.in_stasis, c.bridge.take());
         c.in_stasis = false;
+        if was_up {
+            self.note_up(false);
+        }
         let half = format!("{id};2");
         if ringout {
             self.emit(0, ari::hangup_request(&half, 19, false));
@@ -484,13 +525,15 @@ impl Pbx {
             return Response::message(404, "Channel not found");
         }
         c.gone = true;
-        let was_up = c.up;
-        c.up = false;
+        let was_up = std::mem::replace(&mut c.up, false);
         let (in_stasis, bridge) = (c.in_stasis, c.bridge.take());
         c.in_stasis = false;
         let plans = std::mem::take(&mut c.plans);
         for p in plans {
             self.actions.remove(&p);
+        }
+        if was_up {
+            self.note_up(false);
         }
         let half = format!("{id};2");
         self.emit(1, ari::hangup_request(id, 32, true));
@@ -556,7 +599,10 @@ impl Pbx {
             );
             return Response::json(201, body);
         };
-        let end = start + length;
+        // An overloaded PBX plays the same audio for longer.
+        let playing = self.saturation.playing_ms(self.load(), length);
+        self.spoiled.note_playback(length, playing);
+        let end = start + playing;
         self.channels.get_mut(channel).expect("live").busy_until = end;
         let finish = self.at(
             end,
@@ -662,19 +708,24 @@ impl Pbx {
         let c = self.channels.get_mut(channel).expect("live");
         c.recordings += 1;
         c.busy_until = start + length;
+        // An overloaded PBX loses frames: the recording runs as long, keeps less audio,
+        // and the words in the lost audio are gone.
+        let kept = self.saturation.kept_ms(self.load(), length);
+        let (said, words_lost) = cut_words(&said, kept as f64 / length.max(1) as f64);
+        self.spoiled.note_recording(length, kept, words_lost);
         self.recordings.insert(name.clone(), said);
         self.at(
             start + 1,
             Action::Emit(ari::recording_started(&name, channel)),
         );
-        let talking = talking_ms.div_ceil(1000);
+        let talking = self.saturation.kept_ms(self.load(), talking_ms);
         self.at(
             start + length,
             Action::Emit(ari::recording_finished(
                 &name,
                 channel,
-                talking,
-                length.div_ceil(1000),
+                talking.div_ceil(1000),
+                kept.div_ceil(1000),
             )),
         );
         Response::json(
