@@ -9,6 +9,7 @@
 //! however loaded the machine running the test is.
 
 use std::collections::HashMap;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dialflow::sim::saturation::Spoiled;
@@ -32,6 +33,9 @@ const WAIT: Duration = Duration::from_secs(10);
 const SATURATED_DELAY: Duration = Duration::from_millis((500.0 / SPEED) as u64);
 
 type Events = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+mod common;
+use common::process;
 
 async fn start() -> SimHandle {
     server::spawn(SimConfig {
@@ -399,4 +403,28 @@ async fn back_under_capacity_it_recovers() {
         "nothing more spoiled once back under capacity: {after:?}"
     );
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn dialflow_sim_takes_its_capacity_from_the_command_line() {
+    let refused = Command::new(process::BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--capacity", "0"])
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success(), "a capacity of 0 is refused");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--capacity"));
+
+    let mut child = process::Proc::spawn(
+        Command::new(process::BIN)
+            .args(["sim", "--listen", "127.0.0.1:0", "--capacity", "3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let stdout = process::Lines::of(child.0.stdout.take().expect("piped"));
+    let addr = process::url_address(&stdout.until("http://", WAIT));
+    assert!(stdout.until("capacity:", WAIT).contains("3 channels up"));
+    stdout.drain();
+    let state = get_json(format!("http://{addr}/sim/state")).await;
+    assert_eq!(state["saturation"]["capacity"], 3);
+    assert_eq!(state["saturation"]["peak_load"], 0);
 }

@@ -4,6 +4,10 @@
 //! Pure and time-driven: `request(now, …)` answers a request and schedules what follows;
 //! `pop_due(until)` hands out the events due by then. Scripted tests drive it on a virtual
 //! clock; the HTTP/WebSocket simulator drives it in (compressed) real time.
+//!
+//! With a capacity (`with_saturation`), media degrades past it as on an overloaded
+//! Asterisk: prompts play longer and recordings keep less than they ran for, by the
+//! load (channels up) when they are asked for (`sim::saturation`).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -843,6 +847,81 @@ mod tests {
             ));
         }
         events
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The time of the first event of `kind` about `id` (a channel, playback or recording).
+    fn when(pbx: &mut Pbx, kind: &str, id: &str) -> u64 {
+        while let Some((at, e)) = pbx.pop_due(u64::MAX) {
+            let ids = [
+                &e["channel"]["id"],
+                &e["playback"]["id"],
+                &e["recording"]["name"],
+            ];
+            if e["type"] == kind && ids.iter().any(|v| v.as_str() == Some(id)) {
+                return at;
+            }
+        }
+        panic!("no {kind} for {id}")
+    }
+
+    #[test]
+    fn past_its_capacity_prompts_stretch_and_recordings_lose_words_until_the_load_falls() {
+        let prompts = HashMap::from([("hello".to_string(), 2_000)]);
+        let mut pbx =
+            Pbx::new(prompts, behaviours::for_endpoint).with_saturation(Saturation::new(Some(1)));
+        for id in ["c1", "c2"] {
+            let q = query(&[
+                ("endpoint", "Local/yes@sim-customers"),
+                ("app", "dialer"),
+                ("channelId", id),
+            ]);
+            assert_eq!(
+                pbx.request(0, "POST", crate::ari::paths::CHANNELS, &q)
+                    .status,
+                200
+            );
+        }
+        when(&mut pbx, "StasisStart", "c2");
+        assert_eq!(pbx.load(), 2, "twice the capacity");
+        let play = |pbx: &mut Pbx, at: u64, pb: &str| {
+            let q = query(&[("media", "sound:x/hello")]);
+            let path = format!("/ari/channels/c1/play/{pb}");
+            assert_eq!(pbx.request(at, "POST", &path, &q).status, 201);
+            when(pbx, "PlaybackFinished", pb) - at
+        };
+        assert_eq!(play(&mut pbx, 100, "pb1"), 2_500, "2 s of audio in 2.5 s");
+        let q = query(&[("name", "r1"), ("maxSilenceSeconds", "5")]);
+        assert_eq!(
+            pbx.request(2_600, "POST", "/ari/channels/c1/record", &q)
+                .status,
+            201
+        );
+        assert_eq!(pbx.transcript("r1"), Some("Yes, I am"));
+        assert_eq!(
+            pbx.request(2_700, "DELETE", "/ari/channels/c2", &query(&[]))
+                .status,
+            204
+        );
+        assert_eq!(pbx.load(), 1);
+        assert_eq!(
+            play(&mut pbx, 20_000, "pb2"),
+            2_000,
+            "at capacity: as long as its audio"
+        );
+        let spoiled = pbx.spoiled();
+        assert_eq!(
+            (spoiled.playbacks_stretched, spoiled.max_stretch_ms),
+            (1, 500)
+        );
+        assert_eq!((spoiled.recordings_cut, spoiled.words_lost), (1, 1));
+        assert_eq!((spoiled.load, spoiled.peak_load), (1, 2));
     }
 
     #[test]
