@@ -896,7 +896,7 @@ mod tests {
             assert_eq!(pbx.request(at, "POST", &path, &q).status, 201);
             when(pbx, "PlaybackFinished", pb) - at
         };
-        assert_eq!(play(&mut pbx, 100, "pb1"), 2_500, "2 s of audio in 2.5 s");
+        assert_eq!(play(&mut pbx, 100, "pb1"), 2_480, "2 s of audio in 2.48 s");
         let q = query(&[("name", "r1"), ("maxSilenceSeconds", "5")]);
         assert_eq!(
             pbx.request(2_600, "POST", "/ari/channels/c1/record", &q)
@@ -918,7 +918,7 @@ mod tests {
         let spoiled = pbx.spoiled();
         assert_eq!(
             (spoiled.playbacks_stretched, spoiled.max_stretch_ms),
-            (1, 500)
+            (1, 480)
         );
         assert_eq!((spoiled.recordings_cut, spoiled.words_lost), (1, 1));
         assert_eq!((spoiled.load, spoiled.peak_load), (1, 2));
