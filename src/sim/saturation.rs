@@ -22,13 +22,19 @@
 //! events before a customer hears it: a client that backs off on them can do so before
 //! a prompt stretches or a recording is cut.
 //!
+//! Only publishing lags: the PBX's state changes on time (a channel the customer left
+//! is gone at once, though its `StasisEnd` comes late), and events keep their order
+//! and the timestamp of when they happened.
+//!
 //! Times are the simulator's (divide by `speed` for real ones), rounded to the
 //! millisecond. A prompt's stretch and a recording's cut are set by the load when they
 //! are asked for.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
+use serde_json::Value;
 
 /// REST hold-back per unit of overload, in simulated milliseconds.
 pub const REST_DELAY_MS_PER_OVERLOAD: f64 = 1_000.0;
@@ -188,11 +194,9 @@ impl Strain {
         delay
     }
 
-    /// How late to publish events at `load` (simulated ms), counted.
-    pub fn event_lag_ms(&self, load: usize) -> u64 {
-        let lag = self.model.event_lag_ms(load);
-        self.peak_event_lag_ms.fetch_max(lag, Ordering::Relaxed);
-        lag
+    /// Events were just published `lag_ms` after they happened (simulated ms).
+    pub fn note_event_lag(&self, lag_ms: u64) {
+        self.peak_event_lag_ms.fetch_max(lag_ms, Ordering::Relaxed);
     }
 
     /// The PBX's count of what it spoiled, with the server's peaks.
@@ -200,6 +204,36 @@ impl Strain {
         spoiled.peak_rest_delay_ms = self.peak_rest_delay_ms.load(Ordering::Relaxed);
         spoiled.peak_event_lag_ms = self.peak_event_lag_ms.load(Ordering::Relaxed);
         spoiled
+    }
+}
+
+/// Events that happened but are not published yet, in the order they happened: an
+/// overloaded PBX's state changes on time (a hung-up channel is gone at once), only
+/// its events come late.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    events: VecDeque<(u64, Value)>,
+}
+
+impl Backlog {
+    /// An event that happened at simulated `at_ms`.
+    pub fn push(&mut self, at_ms: u64, event: Value) {
+        self.events.push_back((at_ms, event));
+    }
+
+    /// The events to publish at `now_ms` when events lag by `lag_ms`, oldest first.
+    pub fn release(&mut self, now_ms: u64, lag_ms: u64) -> Vec<(u64, Value)> {
+        let due = self
+            .events
+            .iter()
+            .take_while(|(at, _)| at.saturating_add(lag_ms) <= now_ms)
+            .count();
+        self.events.drain(..due).collect()
+    }
+
+    /// When the oldest event is to be published, if any waits.
+    pub fn next_release(&self, lag_ms: u64) -> Option<u64> {
+        self.events.front().map(|(at, _)| at.saturating_add(lag_ms))
     }
 }
 
@@ -246,6 +280,28 @@ mod tests {
             let values: Vec<u64> = (90..400).map(|l| effect(&model, l)).collect();
             assert!(values.windows(2).all(|w| w[0] <= w[1] && w[1] - w[0] <= 10));
         }
+    }
+
+    #[test]
+    fn the_backlog_publishes_in_order_once_the_lag_has_passed() {
+        let mut backlog = Backlog::default();
+        for at in [10, 20, 30] {
+            backlog.push(at, Value::from(at));
+        }
+        assert_eq!(
+            backlog.release(25, 10).len(),
+            1,
+            "only the first is 10 ms old"
+        );
+        assert_eq!(backlog.next_release(10), Some(30));
+        // The lag falls: what waits goes at once, still in order.
+        let rest: Vec<u64> = backlog
+            .release(25, 0)
+            .into_iter()
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(rest, [20]);
+        assert_eq!(backlog.next_release(0), Some(30));
     }
 
     #[test]
