@@ -33,7 +33,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// REST hold-back per unit of overload, in simulated milliseconds.
@@ -115,7 +115,7 @@ pub fn cut_words(said: &str, kept: f64) -> (String, u64) {
 /// What the saturation spoiled since the start: what a test of a client at twice the
 /// capacity asserts on ("no cut recording, no stretched prompt"). Served under
 /// `saturation` by `GET /sim/state`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spoiled {
     /// The capacity, if the model is on.
     pub capacity: Option<usize>,
