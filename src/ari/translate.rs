@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::events::Event;
-use super::models::{PlaybackState, RecordingState};
+use super::models::{ChannelState, LiveRecording, Playback, PlaybackState, RecordingState};
 pub use super::request::Request;
 use super::request::{Originate, Record};
 use crate::core::call::{Command, Input, Leg};
@@ -72,6 +72,69 @@ pub fn input(event: &Event) -> Option<Input> {
             channel: other.channel_id()?.to_string(),
             dialstatus: None,
         },
+    })
+}
+
+/// What Asterisk's answer about a channel means for a call that may have missed its
+/// events (after the event stream broke): gone (`None`, a 404 or absent from the
+/// list), answered, or still there before the answer. Each input is one the machine
+/// ignores if it has seen it already. A channel gone in the gap has lost its cause:
+/// cause 0, and the machine decides by what it saw (NOTES.md: Asterisk keeps nothing
+/// of a destroyed channel).
+pub fn channel_now(channel: &str, state: Option<&ChannelState>) -> Input {
+    match state {
+        None => Input::ChannelGone {
+            channel: channel.to_string(),
+            cause: 0,
+            cause_txt: "gone while disconnected".into(),
+        },
+        Some(ChannelState::Up) => Input::StasisStarted {
+            channel: channel.to_string(),
+            args: Vec::new(),
+        },
+        // Ringing or being set up: a sign of life, so the no-event watchdog does not
+        // take the lost events for a dead originate.
+        Some(_) => Input::ChannelProgress {
+            channel: channel.to_string(),
+            dialstatus: None,
+        },
+    }
+}
+
+/// What Asterisk's answer about a playback means: `None` (a 404) is one that has
+/// ended, since Asterisk forgets a playback when it finishes; still queued or playing,
+/// nothing happened. (Asterisk also forgets at once a playback of an unknown media
+/// scheme, which never finishes (NOTES.md); dialflow plays only `sound:` media.)
+pub fn playback_now(playback: &str, found: Option<&Playback>) -> Option<Input> {
+    let failed = match found.map(|p| &p.state) {
+        None | Some(PlaybackState::Done) => false,
+        Some(PlaybackState::Failed) => true,
+        Some(_) => return None,
+    };
+    Some(Input::PlaybackFinished {
+        playback: playback.to_string(),
+        failed,
+    })
+}
+
+/// What Asterisk's answers about a recording mean: while it is live, its state; once
+/// it has ended (no live recording), finished if it was stored, failed if not.
+pub fn recording_now(recording: &str, live: Option<&LiveRecording>, stored: bool) -> Option<Input> {
+    let finished = match live.map(|r| &r.state) {
+        Some(RecordingState::Done) => true,
+        Some(RecordingState::Failed | RecordingState::Canceled) => false,
+        Some(_) => return None,
+        None => stored,
+    };
+    Some(if finished {
+        Input::RecordingFinished {
+            recording: recording.to_string(),
+            talking_ms: None,
+        }
+    } else {
+        Input::RecordingFailed {
+            recording: recording.to_string(),
+        }
     })
 }
 

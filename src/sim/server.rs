@@ -101,6 +101,10 @@ pub struct FaultSettings {
     pub rest_delay_ms: u64,
     /// Rules answering the next matching requests with an error, without doing them.
     pub fail_next_requests: Vec<FailRequests>,
+    /// Rules holding back the answer of every matching request (on top of
+    /// `rest_delay_ms`): one slow resource, as a list of hundreds of channels is on a
+    /// loaded Asterisk.
+    pub slow_requests: Vec<SlowRequests>,
     /// Channel ids whose events are dropped (the channel's Local half `<id>;2` included).
     pub lose_events_for_channels: Vec<String>,
     /// The next N originates are answered 500 `{"error":"Allocation failed"}`.
@@ -132,6 +136,14 @@ impl Faults {
             matching: matching.into(),
             status,
             count,
+        });
+    }
+    /// Adds a rule: every request whose `"METHOD /path"` contains `matching` is answered
+    /// `delay_ms` real milliseconds late (after it is done), failed or not.
+    pub fn slow_requests(&self, matching: impl Into<String>, delay_ms: u64) {
+        self.lock().slow_requests.push(SlowRequests {
+            matching: matching.into(),
+            delay_ms,
         });
     }
     /// Replaces the channels whose events are lost.
@@ -167,6 +179,14 @@ pub struct FailRequests {
     pub matching: String,
     pub status: u16,
     pub count: u32,
+}
+
+/// Answer every request whose `"METHOD /path"` contains `matching` `delay_ms` late.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowRequests {
+    pub matching: String,
+    pub delay_ms: u64,
 }
 
 /// A running in-process simulator; shuts it down when dropped.
@@ -694,7 +714,14 @@ enum Plan {
 /// Consumes the fault that applies to this request, if any, and the REST delay.
 fn plan_request(sim: &Sim, label: &str, originate: bool) -> (Plan, u64) {
     let mut faults = sim.faults.lock();
-    let delay = faults.rest_delay_ms;
+    let slow = faults
+        .slow_requests
+        .iter()
+        .filter(|r| label.contains(&r.matching))
+        .map(|r| r.delay_ms)
+        .max()
+        .unwrap_or(0);
+    let delay = faults.rest_delay_ms + slow;
     if let Some(rule) = faults
         .fail_next_requests
         .iter_mut()
@@ -911,6 +938,7 @@ struct FaultsChange {
     drop_websockets: bool,
     rest_delay_ms: Option<u64>,
     fail_next_requests: Option<OneOrMany<FailRequests>>,
+    slow_requests: Option<Vec<SlowRequests>>,
     lose_events_for_channels: Option<Vec<String>>,
     refuse_originates: Option<u32>,
     timeout_next_originates: Option<u32>,
@@ -952,6 +980,9 @@ async fn post_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
             faults.rest_delay_ms = ms;
         }
         faults.fail_next_requests.extend(rules);
+        if let Some(slow) = change.slow_requests {
+            faults.slow_requests = slow;
+        }
         if let Some(ids) = change.lose_events_for_channels {
             faults.lose_events_for_channels = ids;
         }
