@@ -1,0 +1,211 @@
+//! A call catching up after the event stream broke: Asterisk does not replay what it
+//! sent meanwhile, so the call asks for the state of what it was waiting on (its
+//! channels, the playback, recording or bridge in progress) and is fed the inputs the
+//! lost events would have given. Meanwhile its timers are held: a safety timer firing
+//! while the call cannot see would end it for events that were only lost.
+
+use std::sync::atomic::Ordering;
+
+use crate::ari::client::AriClient;
+use crate::ari::models::ChannelState;
+use crate::ari::translate;
+use crate::core::call::{Command, Input, TimerId};
+
+use super::Shared;
+
+/// What the channel list said of a call's channels: each id with its state, `None` for
+/// one Asterisk no longer has.
+pub(super) type Listed = Vec<(String, Option<ChannelState>)>;
+
+/// Playbacks kept per call: a call waits on one at a time, and the rest are at most
+/// ones whose end was missed and that no longer matter.
+const MAX_PLAYBACKS: usize = 4;
+
+/// What one call keeps to catch up after a loss of the event stream.
+#[derive(Debug, Default)]
+pub(super) struct Missed {
+    /// Playbacks started and not yet seen finishing, oldest first.
+    playbacks: Vec<String>,
+    /// The recording started and not yet seen ending.
+    recording: Option<String>,
+    /// The bridge the call added channels to, until it destroys it.
+    bridge: Option<String>,
+    /// The last loss this call has caught up with (or given up on): later ones hold
+    /// its timers.
+    recovered: u64,
+    /// The last loss after which the call learnt what became of its channels.
+    asked: u64,
+    /// Timers that fired while the call could not see, in order.
+    held: Vec<TimerId>,
+}
+
+impl Missed {
+    /// For a call starting now: losses before its start cost it nothing.
+    pub(super) fn new(shared: &Shared) -> Self {
+        let losses = shared.losses.load(Ordering::Acquire);
+        Self {
+            recovered: losses,
+            asked: losses,
+            ..Self::default()
+        }
+    }
+
+    /// Notes what a command starts that only an event will say has ended.
+    pub(super) fn command(&mut self, command: &Command) {
+        match command {
+            Command::Play { playback, .. } => {
+                if self.playbacks.len() == MAX_PLAYBACKS {
+                    self.playbacks.remove(0);
+                }
+                self.playbacks.push(playback.clone());
+            }
+            Command::Record { recording, .. } => self.recording = Some(recording.clone()),
+            Command::AddToBridge { bridge, .. } => self.bridge = Some(bridge.clone()),
+            Command::DestroyBridge { .. } => self.bridge = None,
+            _ => {}
+        }
+    }
+
+    /// Notes what an input has ended.
+    pub(super) fn input(&mut self, input: &Input) {
+        match input {
+            Input::PlaybackFinished { playback, .. } => self.playbacks.retain(|p| p != playback),
+            Input::RecordingFinished { recording, .. } | Input::RecordingFailed { recording }
+                if self.recording.as_ref() == Some(recording) =>
+            {
+                self.recording = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `input` must wait: a timer, while the stream has been lost since the
+    /// call last caught up. Held timers come back from [`Missed::caught_up`].
+    pub(super) fn holds(&mut self, shared: &Shared, input: &Input) -> bool {
+        let Input::Timer(timer) = input else {
+            return false;
+        };
+        if shared.losses.load(Ordering::Acquire) <= self.recovered {
+            return false;
+        }
+        self.held.push(*timer);
+        true
+    }
+
+    /// Whether the call has yet to learn what became of its channels after `epoch`.
+    pub(super) fn must_ask(&self, epoch: u64) -> bool {
+        self.asked < epoch
+    }
+
+    /// The call has learnt its state after loss `epoch`.
+    pub(super) fn asked(&mut self, epoch: u64) {
+        self.asked = self.asked.max(epoch);
+    }
+
+    /// The call has caught up with loss `epoch` (or given up on it): the timers held
+    /// meanwhile, to be handled now, unless the stream was lost again since.
+    pub(super) fn caught_up(&mut self, shared: &Shared, epoch: u64) -> Vec<Input> {
+        self.recovered = self.recovered.max(epoch);
+        if shared.losses.load(Ordering::Acquire) > self.recovered {
+            return Vec::new();
+        }
+        self.held.drain(..).map(Input::Timer).collect()
+    }
+}
+
+/// Asks Asterisk what the call missed: what became of each of `channels` (unless the
+/// channel list already says), then, while the customer's channel is up, of the
+/// playbacks, the recording and the bridge it waits on. The inputs to feed the machine,
+/// each one it ignores if it saw the event after all; `None` when a channel's state
+/// could not be had (the call then waits for the channel list).
+pub(super) async fn ask(
+    client: &AriClient,
+    customer: &str,
+    channels: Vec<String>,
+    listed: Option<Listed>,
+    missed: &Missed,
+) -> Option<Vec<Input>> {
+    let states = match listed {
+        Some(listed) => listed,
+        None => channel_states(client, channels).await?,
+    };
+    let customer_up = states
+        .iter()
+        .any(|(c, state)| c == customer && *state == Some(ChannelState::Up));
+    let mut inputs: Vec<Input> = states
+        .iter()
+        .map(|(channel, state)| translate::channel_now(channel, state.as_ref()))
+        .collect();
+    // A playback or recording that Asterisk no longer has may have ended with its
+    // channel: only a channel known to be up makes a 404 mean "finished".
+    if customer_up {
+        media_states(client, missed, &mut inputs).await;
+    }
+    Some(inputs)
+}
+
+/// Each channel's state now, asked one by one; `None` if one cannot be had.
+async fn channel_states(client: &AriClient, channels: Vec<String>) -> Option<Listed> {
+    let mut states = Vec::with_capacity(channels.len());
+    for channel in channels {
+        match client.channel(&channel).await {
+            Ok(found) => states.push((channel, found.map(|c| c.state))),
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "cannot read a channel after a reconnect; waiting for the channel list");
+                return None;
+            }
+        }
+    }
+    Some(states)
+}
+
+/// The inputs the playbacks, recording and bridge of `missed` owe the call, as far as
+/// Asterisk answers (what it does not answer is left to the call's timers).
+async fn media_states(client: &AriClient, missed: &Missed, inputs: &mut Vec<Input>) {
+    for playback in &missed.playbacks {
+        match client.playback(playback).await {
+            Ok(found) => inputs.extend(translate::playback_now(playback, found.as_ref())),
+            Err(e) => {
+                tracing::warn!(%playback, error = %e, "cannot read a playback after a reconnect")
+            }
+        }
+    }
+    if let Some(recording) = &missed.recording {
+        match recording_state(client, recording).await {
+            Ok(input) => inputs.extend(input),
+            Err(e) => {
+                tracing::warn!(%recording, error = %e, "cannot read a recording after a reconnect")
+            }
+        }
+    }
+    if let Some(bridge) = &missed.bridge {
+        match client.bridge(bridge).await {
+            Ok(found) => {
+                inputs.extend(
+                    found
+                        .channels
+                        .into_iter()
+                        .map(|channel| Input::EnteredBridge {
+                            bridge: bridge.clone(),
+                            channel,
+                        }),
+                )
+            }
+            Err(e) => tracing::warn!(%bridge, error = %e, "cannot read a bridge after a reconnect"),
+        }
+    }
+}
+
+/// A recording's end, if it has ended: live, its state; no longer live, finished if
+/// Asterisk stored it.
+async fn recording_state(
+    client: &AriClient,
+    recording: &str,
+) -> Result<Option<Input>, crate::ari::AriError> {
+    let live = client.live_recording(recording).await?;
+    let stored = match live {
+        Some(_) => false,
+        None => client.stored_recording(recording).await?.is_some(),
+    };
+    Ok(translate::recording_now(recording, live.as_ref(), stored))
+}
