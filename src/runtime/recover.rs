@@ -40,12 +40,20 @@ pub(super) struct Missed {
 }
 
 impl Missed {
-    /// For a call starting now: losses before its start cost it nothing.
+    /// For a call starting now: losses before its start cost it nothing, but one
+    /// starting while the stream is down is as blind as the calls that lived through
+    /// the loss (its originate's events are lost too).
     pub(super) fn new(shared: &Shared) -> Self {
         let losses = shared.losses.load(Ordering::Acquire);
+        let blind = !*shared.connected.borrow();
+        let seen = if blind {
+            losses.saturating_sub(1)
+        } else {
+            losses
+        };
         Self {
-            recovered: losses,
-            asked: losses,
+            recovered: seen,
+            asked: seen,
             ..Self::default()
         }
     }

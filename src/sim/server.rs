@@ -130,7 +130,8 @@ impl Faults {
         self.lock().rest_delay_ms = ms;
     }
     /// Adds a rule: the next `count` requests whose `"METHOD /path"` contains `matching`
-    /// get `status` (an invalid status code gives 500).
+    /// (at its end, for a `matching` ending with `$`) get `status` (an invalid status
+    /// code gives 500).
     pub fn fail_next_requests(&self, matching: impl Into<String>, status: u16, count: u32) {
         self.lock().fail_next_requests.push(FailRequests {
             matching: matching.into(),
@@ -138,8 +139,9 @@ impl Faults {
             count,
         });
     }
-    /// Adds a rule: every request whose `"METHOD /path"` contains `matching` is answered
-    /// `delay_ms` real milliseconds late (after it is done), failed or not.
+    /// Adds a rule: every request whose `"METHOD /path"` contains `matching` (at its end,
+    /// for a `matching` ending with `$`) is answered `delay_ms` real milliseconds late
+    /// (after it is done), failed or not.
     pub fn slow_requests(&self, matching: impl Into<String>, delay_ms: u64) {
         self.lock().slow_requests.push(SlowRequests {
             matching: matching.into(),
@@ -272,6 +274,13 @@ impl SimHandle {
     pub fn events_lost(&self) -> u64 {
         self.sim.events_lost.load(Ordering::Relaxed)
     }
+    /// Events of type `kind` (`PlaybackFinished`, …) lost, as `events_lost` counts them.
+    pub fn events_lost_of(&self, kind: &str) -> u64 {
+        self.sim
+            .lost_kinds
+            .lock()
+            .map_or(0, |k| k.get(kind).copied().unwrap_or(0))
+    }
     /// HTTP sessions (TCP connections) closed at once, unanswered, because
     /// `session_limit` were open.
     pub fn sessions_refused(&self) -> u64 {
@@ -359,6 +368,8 @@ struct Sim {
     originated: std::sync::Mutex<HashMap<String, u32>>,
     events_sent: AtomicU64,
     events_lost: AtomicU64,
+    /// Event type → how many of that type were lost.
+    lost_kinds: std::sync::Mutex<HashMap<String, u64>>,
     websockets: AtomicUsize,
     session_limit: usize,
     sessions: Arc<Sessions>,
@@ -400,6 +411,7 @@ impl Sim {
             originated: std::sync::Mutex::new(HashMap::new()),
             events_sent: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
+            lost_kinds: std::sync::Mutex::new(HashMap::new()),
             websockets: AtomicUsize::new(0),
             session_limit: config.session_limit,
             sessions: Arc::default(),
@@ -423,6 +435,14 @@ impl Sim {
     }
 
     /// Hands one event to every connected socket, unless a fault loses it.
+    /// Counts `event` as lost.
+    fn lose(&self, event: &Value) {
+        self.events_lost.fetch_add(1, Ordering::Relaxed);
+        if let (Ok(mut kinds), Some(kind)) = (self.lost_kinds.lock(), event["type"].as_str()) {
+            *kinds.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+
     fn publish(&self, mut event: Value) {
         let lost = {
             let faults = self.faults.lock();
@@ -436,7 +456,7 @@ impl Sim {
                 })
         };
         if lost {
-            self.events_lost.fetch_add(1, Ordering::Relaxed);
+            self.lose(&event);
             return;
         }
         if let Some(map) = event.as_object_mut() {
@@ -452,7 +472,7 @@ impl Sim {
         let text = Utf8Bytes::from(event.to_string());
         if self.events.send(text).is_err() {
             // Nobody listening: lost, as with Asterisk.
-            self.events_lost.fetch_add(1, Ordering::Relaxed);
+            self.lose(&event);
         }
     }
 }
@@ -711,13 +731,23 @@ enum Plan {
     Perform { hold: bool },
 }
 
+/// Whether a fault rule's `matching` applies to a request's `"METHOD /path"`: found in
+/// it, or, ending with `$`, found at its end (`GET /ari/channels$` is the list alone,
+/// not one channel).
+fn label_matches(label: &str, matching: &str) -> bool {
+    match matching.strip_suffix('$') {
+        Some(end) => label.ends_with(end),
+        None => label.contains(matching),
+    }
+}
+
 /// Consumes the fault that applies to this request, if any, and the REST delay.
 fn plan_request(sim: &Sim, label: &str, originate: bool) -> (Plan, u64) {
     let mut faults = sim.faults.lock();
     let slow = faults
         .slow_requests
         .iter()
-        .filter(|r| label.contains(&r.matching))
+        .filter(|r| label_matches(label, &r.matching))
         .map(|r| r.delay_ms)
         .max()
         .unwrap_or(0);
@@ -725,7 +755,7 @@ fn plan_request(sim: &Sim, label: &str, originate: bool) -> (Plan, u64) {
     if let Some(rule) = faults
         .fail_next_requests
         .iter_mut()
-        .find(|r| r.count > 0 && label.contains(&r.matching))
+        .find(|r| r.count > 0 && label_matches(label, &r.matching))
     {
         rule.count -= 1;
         let status = rule.status;
