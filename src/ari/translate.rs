@@ -318,3 +318,82 @@ pub fn refusal(command: &Command, status: u16, message: &str) -> Option<Input> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn playback(state: &str) -> Playback {
+        serde_json::from_value(
+            json!({"id": "p", "media_uri": "sound:x", "target_uri": "channel:c", "state": state}),
+        )
+        .expect("a playback")
+    }
+
+    fn recording(state: &str) -> LiveRecording {
+        serde_json::from_value(
+            json!({"name": "r", "format": "wav", "target_uri": "channel:c", "state": state}),
+        )
+        .expect("a live recording")
+    }
+
+    #[test]
+    fn a_playback_asked_after_a_reconnect_has_ended_once_asterisk_forgot_it() {
+        let finished = |failed| {
+            Some(Input::PlaybackFinished {
+                playback: "p".into(),
+                failed,
+            })
+        };
+        assert_eq!(playback_now("p", None), finished(false));
+        assert_eq!(playback_now("p", Some(&playback("done"))), finished(false));
+        assert_eq!(playback_now("p", Some(&playback("failed"))), finished(true));
+        assert_eq!(playback_now("p", Some(&playback("playing"))), None);
+        assert_eq!(playback_now("p", Some(&playback("queued"))), None);
+    }
+
+    #[test]
+    fn a_recording_asked_after_a_reconnect_is_finished_if_it_was_stored() {
+        let finished = Some(Input::RecordingFinished {
+            recording: "r".into(),
+            talking_ms: None,
+        });
+        let failed = Some(Input::RecordingFailed {
+            recording: "r".into(),
+        });
+        assert_eq!(
+            recording_now("r", Some(&recording("recording")), false),
+            None
+        );
+        assert_eq!(
+            recording_now("r", Some(&recording("done")), false),
+            finished
+        );
+        assert_eq!(
+            recording_now("r", Some(&recording("canceled")), true),
+            failed
+        );
+        assert_eq!(recording_now("r", None, true), finished);
+        assert_eq!(recording_now("r", None, false), failed);
+    }
+
+    #[test]
+    fn a_channel_asked_after_a_reconnect_is_gone_answered_or_still_dialling() {
+        assert!(matches!(
+            channel_now("c", None),
+            Input::ChannelGone { cause: 0, .. }
+        ));
+        assert!(matches!(
+            channel_now("c", Some(&ChannelState::Up)),
+            Input::StasisStarted { .. }
+        ));
+        assert!(matches!(
+            channel_now("c", Some(&ChannelState::Ringing)),
+            Input::ChannelProgress {
+                dialstatus: None,
+                ..
+            }
+        ));
+    }
+}

@@ -63,7 +63,7 @@ pub(super) async fn run_call(
             call.catch_up(arrival).await;
             continue;
         };
-        if call.missed.holds(shared, &input) {
+        if call.missed.holds(recover::losses(shared), &input) {
             continue;
         }
         call.arrived = at;
@@ -147,7 +147,8 @@ impl<'a> CallTask<'a> {
                 self.feed(input).await;
             }
         }
-        for timer in self.missed.caught_up(self.shared, epoch) {
+        let losses = recover::losses(self.shared);
+        for timer in self.missed.caught_up(losses, epoch) {
             self.feed(timer).await;
         }
     }

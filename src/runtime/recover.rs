@@ -44,8 +44,12 @@ impl Missed {
     /// starting while the stream is down is as blind as the calls that lived through
     /// the loss (its originate's events are lost too).
     pub(super) fn new(shared: &Shared) -> Self {
-        let losses = shared.losses.load(Ordering::Acquire);
-        let blind = !*shared.connected.borrow();
+        Self::starting(losses(shared), !*shared.connected.borrow())
+    }
+
+    /// For a call starting after `losses` losses, while the stream is down (`blind`) or
+    /// not.
+    fn starting(losses: u64, blind: bool) -> Self {
         let seen = if blind {
             losses.saturating_sub(1)
         } else {
@@ -89,11 +93,12 @@ impl Missed {
 
     /// Whether `input` must wait: a timer, while the stream has been lost since the
     /// call last caught up. Held timers come back from [`Missed::caught_up`].
-    pub(super) fn holds(&mut self, shared: &Shared, input: &Input) -> bool {
+    /// `losses`: the stream's losses so far.
+    pub(super) fn holds(&mut self, losses: u64, input: &Input) -> bool {
         let Input::Timer(timer) = input else {
             return false;
         };
-        if shared.losses.load(Ordering::Acquire) <= self.recovered {
+        if losses <= self.recovered {
             return false;
         }
         self.held.push(*timer);
@@ -112,13 +117,18 @@ impl Missed {
 
     /// The call has caught up with loss `epoch` (or given up on it): the timers held
     /// meanwhile, to be handled now, unless the stream was lost again since.
-    pub(super) fn caught_up(&mut self, shared: &Shared, epoch: u64) -> Vec<Input> {
+    pub(super) fn caught_up(&mut self, losses: u64, epoch: u64) -> Vec<Input> {
         self.recovered = self.recovered.max(epoch);
-        if shared.losses.load(Ordering::Acquire) > self.recovered {
+        if losses > self.recovered {
             return Vec::new();
         }
         self.held.drain(..).map(Input::Timer).collect()
     }
+}
+
+/// How many times the event stream has been lost so far.
+pub(super) fn losses(shared: &Shared) -> u64 {
+    shared.losses.load(Ordering::Acquire)
 }
 
 /// Asks Asterisk what the call missed: what became of each of `channels` (unless the
@@ -216,4 +226,77 @@ async fn recording_state(
         None => client.stored_recording(recording).await?.is_some(),
     };
     Ok(translate::recording_now(recording, live.as_ref(), stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timer(n: u32) -> Input {
+        Input::Timer(TimerId(n))
+    }
+
+    #[test]
+    fn timers_wait_while_a_loss_is_not_caught_up_and_come_back_in_order() {
+        let mut missed = Missed::starting(0, false);
+        assert!(!missed.holds(0, &timer(1)), "nothing lost: a timer counts");
+        assert!(missed.holds(1, &timer(2)));
+        assert!(missed.holds(1, &timer(3)));
+        assert!(!missed.holds(1, &Input::Shutdown), "only timers wait");
+        assert!(missed.must_ask(1));
+        // Lost again before catching up with the first loss: still waiting.
+        assert!(missed.caught_up(2, 1).is_empty());
+        assert!(missed.holds(2, &timer(4)));
+        assert_eq!(missed.caught_up(2, 2), vec![timer(2), timer(3), timer(4)]);
+        assert!(!missed.holds(2, &timer(5)));
+    }
+
+    #[test]
+    fn a_call_started_while_the_stream_is_down_catches_up_too() {
+        let mut blind = Missed::starting(3, true);
+        assert!(blind.must_ask(3));
+        assert!(blind.holds(3, &timer(1)));
+        let sighted = Missed::starting(3, false);
+        assert!(
+            !sighted.must_ask(3),
+            "losses before it started cost it nothing"
+        );
+    }
+
+    #[test]
+    fn only_what_has_not_ended_is_asked_for() {
+        let mut missed = Missed::starting(0, false);
+        for n in 1..=6 {
+            missed.command(&Command::Play {
+                channel: "a-c".into(),
+                playback: format!("a-p{n}"),
+                prompt: "hello".into(),
+            });
+        }
+        missed.input(&Input::PlaybackFinished {
+            playback: "a-p6".into(),
+            failed: false,
+        });
+        assert_eq!(
+            missed.playbacks,
+            ["a-p3", "a-p4", "a-p5"],
+            "a few, newest kept"
+        );
+        missed.command(&Command::Record {
+            channel: "a-c".into(),
+            recording: "a-c-r7".into(),
+            max_duration_ms: 10_000,
+            max_silence_ms: 2_000,
+            beep: false,
+        });
+        missed.input(&Input::RecordingFailed {
+            recording: "other".into(),
+        });
+        assert_eq!(missed.recording.as_deref(), Some("a-c-r7"));
+        missed.input(&Input::RecordingFinished {
+            recording: "a-c-r7".into(),
+            talking_ms: None,
+        });
+        assert_eq!(missed.recording, None);
+    }
 }
