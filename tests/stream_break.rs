@@ -2,7 +2,8 @@
 //! against the simulator, its WebSockets are dropped (the events of the gap are lost,
 //! as with Asterisk), and the channel list answers slowly and fails twice. Every call
 //! still ends with the result its customer gives, the ones whose prompt or recording
-//! ended in the gap and the ones answered in it included.
+//! ended in the gap and the ones answered in it included. A stream that stays down
+//! holds the calls' timers only so long.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -185,4 +186,62 @@ async fn calls_that_cannot_ask_for_themselves_catch_up_by_the_channel_list() {
         .sum::<u64>();
     assert!(lost > 0, "the gap cost events that decide calls");
     broken.sim.shutdown().await;
+}
+
+/// A stream that does not come back: the call holds its timers for 60 s of call time
+/// (the events it waits on may only be lost), then goes by them as it would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_stays_down_lets_the_timers_decide_after_a_minute() {
+    const FAST: f64 = 20.0;
+    let s = scenario("salehi");
+    let sim = server::spawn(sim_config(&s, FAST))
+        .await
+        .expect("the simulator starts");
+    let (runtime, tasks) = common::connect(
+        &sim.base_url,
+        FAST,
+        Classify::Simulated,
+        Duration::from_secs(10),
+    )
+    .await;
+    let faults = sim.faults();
+    let breaker = tokio::spawn(async move {
+        // About 2 s of call time in: the greeting plays.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        faults.fail_next_requests("GET /ari/events", 503, 1_000);
+        faults.drop_websockets();
+    });
+    let call = PlannedCall {
+        attempt_id: "down0".into(),
+        lead: Lead::default(),
+        deployment: Deployment::new(common::APP, &s, "Local/yes@sim-customers".into()),
+    };
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(30),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            vec![call],
+            Pace::concurrent(1),
+            tokio::sync::watch::channel(false).1,
+            |_| {},
+        ),
+    )
+    .await
+    .expect("the call ends without its events");
+    breaker.await.expect("the breaker ran");
+    let summary = &outcomes[0].summary;
+    assert_eq!(
+        summary.result, "failed:playback",
+        "the greeting's timer decided"
+    );
+    let answered = summary.answered_at.expect("answered before the break").0;
+    assert!(
+        summary.ended_at.0 >= answered + 60_000,
+        "held for a minute first: answered at {answered} ms, ended at {} ms",
+        summary.ended_at.0
+    );
+    assert!(!runtime.is_connected(), "the stream is still down");
+    tasks.stop().await;
+    sim.shutdown().await;
 }
