@@ -180,6 +180,7 @@ fn the_simulator_answers_state_queries_as_asterisk_does() {
         let q = BTreeMap::from([
             ("endpoint".to_string(), endpoint.to_string()),
             ("app".to_string(), "dialflow".to_string()),
+            ("appArgs".to_string(), "customer,salehi".to_string()),
             ("channelId".to_string(), id.to_string()),
         ]);
         assert_eq!(pbx.request(0, "POST", "/ari/channels", &q).status, 200);
@@ -191,23 +192,42 @@ fn the_simulator_answers_state_queries_as_asterisk_does() {
     assert_eq!(status, 200);
     let channel: Channel = serde_json::from_value(body).expect("a Channel");
     assert_eq!(channel.state.as_str(), "Up");
+    // In the app, `dialplan` shows `Stasis` with the app and its args.
+    assert_eq!(channel.dialplan.app_name, "Stasis");
+    assert_eq!(channel.dialplan.app_data, "dialflow,customer,salehi");
     let (status, body) = get(&mut pbx, 100, "/ari/channels/ring");
     let ringing: Channel = serde_json::from_value(body).expect("a Channel");
     assert_eq!((status, ringing.state.as_str()), (200, "Ringing"));
+    // The AMD hop takes a channel out of the app, and brings it back with the verdict in
+    // its args (reminder_human_accept.jsonl).
+    originate(&mut pbx, "amd", "Local/yes@sim-customers");
+    run_to(&mut pbx, 200);
+    let hop = BTreeMap::from([("context".to_string(), "dialflow-amd".to_string())]);
+    let r = pbx.request(200, "POST", "/ari/channels/amd/continue", &hop);
+    assert_eq!(r.status, 204);
+    let (_, body) = get(&mut pbx, 300, "/ari/channels/amd");
+    let hopping: Channel = serde_json::from_value(body).expect("a Channel");
+    assert_eq!(hopping.state.as_str(), "Up");
+    assert_ne!(hopping.dialplan.app_name, "Stasis", "out of the app");
+    run_to(&mut pbx, 5_000);
+    let (_, body) = get(&mut pbx, 5_000, "/ari/channels/amd");
+    let back: Channel = serde_json::from_value(body).expect("a Channel");
+    assert_eq!(back.dialplan.app_name, "Stasis");
+    assert_eq!(back.dialplan.app_data, "dialflow,amd,HUMAN,HUMAN-808-800");
     let (status, body) = get(&mut pbx, 100, "/ari/channels");
     let listed: Vec<Channel> = serde_json::from_value(body).expect("Channels");
     assert_eq!(status, 200);
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 3);
     assert_eq!(get(&mut pbx, 100, "/ari/channels/nosuch").0, 404);
 
     let play = BTreeMap::from([("media".to_string(), "sound:dialer/hello".to_string())]);
-    let r = pbx.request(100, "POST", "/ari/channels/c/play/p1", &play);
+    let r = pbx.request(5_100, "POST", "/ari/channels/c/play/p1", &play);
     assert_eq!(r.status, 201);
-    let (status, body) = get(&mut pbx, 500, "/ari/playbacks/p1");
+    let (status, body) = get(&mut pbx, 5_500, "/ari/playbacks/p1");
     let playing: Playback = serde_json::from_value(body).expect("a Playback");
     assert_eq!((status, playing.state.as_str()), (200, "playing"));
-    run_to(&mut pbx, 1_200);
-    let (status, body) = get(&mut pbx, 1_200, "/ari/playbacks/p1");
+    run_to(&mut pbx, 6_200);
+    let (status, body) = get(&mut pbx, 6_200, "/ari/playbacks/p1");
     assert_eq!(status, 404, "an ended playback is forgotten: {body}");
     assert_eq!(body["message"], "Playback not found");
 
@@ -218,26 +238,26 @@ fn the_simulator_answers_state_queries_as_asterisk_does() {
         ("maxSilenceSeconds".to_string(), "2".to_string()),
     ]);
     assert_eq!(
-        pbx.request(1_200, "POST", "/ari/channels/c/record", &record)
+        pbx.request(6_200, "POST", "/ari/channels/c/record", &record)
             .status,
         201
     );
-    let (status, body) = get(&mut pbx, 1_500, "/ari/recordings/live/r1");
+    let (status, body) = get(&mut pbx, 6_500, "/ari/recordings/live/r1");
     let live: LiveRecording = serde_json::from_value(body).expect("a LiveRecording");
     assert_eq!((status, live.state.as_str()), (200, "recording"));
-    assert_eq!(get(&mut pbx, 1_500, "/ari/recordings/stored/r1").0, 404);
-    run_to(&mut pbx, 20_000);
-    let (status, body) = get(&mut pbx, 20_000, "/ari/recordings/live/r1");
+    assert_eq!(get(&mut pbx, 6_500, "/ari/recordings/stored/r1").0, 404);
+    run_to(&mut pbx, 25_000);
+    let (status, body) = get(&mut pbx, 25_000, "/ari/recordings/live/r1");
     assert_eq!(status, 404, "an ended recording is no longer live: {body}");
     assert_eq!(body["message"], "Recording not found");
-    let (status, body) = get(&mut pbx, 20_000, "/ari/recordings/stored/r1");
+    let (status, body) = get(&mut pbx, 25_000, "/ari/recordings/stored/r1");
     let stored: StoredRecording = serde_json::from_value(body).expect("a StoredRecording");
     assert_eq!((status, stored.name.as_str()), (200, "r1"));
 
     assert_eq!(
-        pbx.request(20_000, "DELETE", "/ari/channels/c", &BTreeMap::new())
+        pbx.request(25_000, "DELETE", "/ari/channels/c", &BTreeMap::new())
             .status,
         204
     );
-    assert_eq!(get(&mut pbx, 20_010, "/ari/channels/c").0, 404);
+    assert_eq!(get(&mut pbx, 25_010, "/ari/channels/c").0, 404);
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::events::Event;
-use super::models::{ChannelState, LiveRecording, Playback, PlaybackState, RecordingState};
+use super::models::{
+    Channel, ChannelState, LiveRecording, Playback, PlaybackState, RecordingState,
+};
 pub use super::request::Request;
 use super::request::{Originate, Record};
 use crate::core::call::{Command, Input, Leg};
@@ -77,25 +79,36 @@ pub fn input(event: &Event) -> Option<Input> {
 
 /// What Asterisk's answer about a channel means for a call that may have missed its
 /// events (after the event stream broke): gone (`None`, a 404 or absent from the
-/// list), answered, or still there before the answer. Each input is one the machine
-/// ignores if it has seen it already. A channel gone in the gap has lost its cause:
-/// cause 0, and the machine decides by what it saw (NOTES.md: Asterisk keeps nothing
-/// of a destroyed channel).
-pub fn channel_now(channel: &str, state: Option<&ChannelState>) -> Input {
-    match state {
+/// list); in the app, as if `StasisStart` had come, with the args its `dialplan` shows
+/// (`Stasis` with `app,args…`, so a verdict of the AMD hop lost in the gap is had
+/// again); up elsewhere (the AMD hop) or not yet answered, a sign of life. Each input
+/// is one the machine ignores if it has seen it already. A channel gone in the gap has
+/// lost its cause: cause 0, and the machine decides by what it saw (Asterisk keeps
+/// nothing of a destroyed channel).
+pub fn channel_now(id: &str, channel: Option<&Channel>) -> Input {
+    match channel {
         None => Input::ChannelGone {
-            channel: channel.to_string(),
+            channel: id.to_string(),
             cause: 0,
             cause_txt: "gone while disconnected".into(),
         },
-        Some(ChannelState::Up) => Input::StasisStarted {
-            channel: channel.to_string(),
-            args: Vec::new(),
-        },
-        // Ringing or being set up: a sign of life, so the no-event watchdog does not
-        // take the lost events for a dead originate.
+        Some(c) if c.state == ChannelState::Up && c.dialplan.app_name == "Stasis" => {
+            Input::StasisStarted {
+                channel: id.to_string(),
+                // `app_data` is the application's name, then its args.
+                args: c
+                    .dialplan
+                    .app_data
+                    .split(',')
+                    .skip(1)
+                    .map(str::to_string)
+                    .collect(),
+            }
+        }
+        // Ringing, or up outside the app: a sign of life, so the no-event watchdog does
+        // not take the lost events for a dead originate.
         Some(_) => Input::ChannelProgress {
-            channel: channel.to_string(),
+            channel: id.to_string(),
             dialstatus: None,
         },
     }
@@ -378,22 +391,52 @@ mod tests {
         assert_eq!(recording_now("r", None, false), failed);
     }
 
+    /// A channel as `GET /channels/{id}` shows it, in `state`, running `app` with `data`.
+    fn channel(state: &str, app: &str, data: &str) -> Channel {
+        let mut v = crate::ari::json::channel("c", state);
+        v["dialplan"]["app_name"] = app.into();
+        v["dialplan"]["app_data"] = data.into();
+        serde_json::from_value(v).expect("a channel")
+    }
+
     #[test]
     fn a_channel_asked_after_a_reconnect_is_gone_answered_or_still_dialling() {
         assert!(matches!(
             channel_now("c", None),
             Input::ChannelGone { cause: 0, .. }
         ));
-        assert!(matches!(
-            channel_now("c", Some(&ChannelState::Up)),
-            Input::StasisStarted { .. }
-        ));
-        assert!(matches!(
-            channel_now("c", Some(&ChannelState::Ringing)),
-            Input::ChannelProgress {
-                dialstatus: None,
-                ..
+        assert_eq!(
+            channel_now(
+                "c",
+                Some(&channel("Up", "Stasis", "dialer,customer,reminder"))
+            ),
+            Input::StasisStarted {
+                channel: "c".into(),
+                args: vec!["customer".into(), "reminder".into()]
             }
-        ));
+        );
+        // Back from the AMD hop in the gap (reminder_human_accept.jsonl): the verdict.
+        assert_eq!(
+            channel_now(
+                "c",
+                Some(&channel("Up", "Stasis", "dialer,amd,HUMAN,HUMAN-808-800"))
+            ),
+            Input::StasisStarted {
+                channel: "c".into(),
+                args: vec!["amd".into(), "HUMAN".into(), "HUMAN-808-800".into()]
+            }
+        );
+        let progress = Input::ChannelProgress {
+            channel: "c".into(),
+            dialstatus: None,
+        };
+        assert_eq!(channel_now("c", Some(&channel("Up", "AMD", ""))), progress);
+        assert_eq!(
+            channel_now(
+                "c",
+                Some(&channel("Ringing", "AppDial2", "(Outgoing Line)"))
+            ),
+            progress
+        );
     }
 }

@@ -7,15 +7,15 @@
 use std::sync::atomic::Ordering;
 
 use crate::ari::client::AriClient;
-use crate::ari::models::ChannelState;
+use crate::ari::models::{Channel, ChannelState};
 use crate::ari::translate;
 use crate::core::call::{Command, Input, TimerId};
 
 use super::Shared;
 
-/// What the channel list said of a call's channels: each id with its state, `None` for
-/// one Asterisk no longer has.
-pub(super) type Listed = Vec<(String, Option<ChannelState>)>;
+/// What Asterisk said of a call's channels: each id with the channel, `None` for one
+/// it no longer has.
+pub(super) type Listed = Vec<(String, Option<Channel>)>;
 
 /// Playbacks kept per call: a call waits on one at a time, and the rest are at most
 /// ones whose end was missed and that no longer matter.
@@ -149,10 +149,10 @@ pub(super) async fn ask(
     };
     let customer_up = states
         .iter()
-        .any(|(c, state)| c == customer && *state == Some(ChannelState::Up));
+        .any(|(id, c)| id == customer && c.as_ref().is_some_and(|c| c.state == ChannelState::Up));
     let mut inputs: Vec<Input> = states
         .iter()
-        .map(|(channel, state)| translate::channel_now(channel, state.as_ref()))
+        .map(|(id, channel)| translate::channel_now(id, channel.as_ref()))
         .collect();
     // A playback or recording that Asterisk no longer has may have ended with its
     // channel: only a channel known to be up makes a 404 mean "finished".
@@ -167,7 +167,7 @@ async fn channel_states(client: &AriClient, channels: Vec<String>) -> Option<Lis
     let mut states = Vec::with_capacity(channels.len());
     for channel in channels {
         match client.channel(&channel).await {
-            Ok(found) => states.push((channel, found.map(|c| c.state))),
+            Ok(found) => states.push((channel, found)),
             Err(e) => {
                 tracing::warn!(%channel, error = %e, "cannot read a channel after a reconnect; waiting for the channel list");
                 return None;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::events::{self, StreamItem};
 use super::recover::Listed;
 use super::{Arrival, Shared, hang_up_in_background};
-use crate::ari::models::{Channel, ChannelState};
+use crate::ari::models::Channel;
 use crate::ari::{Event, translate};
 use crate::core::call::Input;
 
@@ -210,7 +210,7 @@ async fn reconcile(shared: Arc<Shared>, epoch: u64) {
 /// `None` once no call is left to tell.
 async fn list_after_reconnect(
     shared: &Shared,
-) -> Option<(Vec<(String, Vec<String>)>, HashMap<String, ChannelState>)> {
+) -> Option<(Vec<(String, Vec<String>)>, HashMap<String, Channel>)> {
     let mut connected = shared.connected.subscribe();
     if connected.wait_for(|up| *up).await.is_err() {
         return None;
@@ -237,7 +237,7 @@ async fn list_after_reconnect(
         })
         .unwrap_or_default();
     let live = list_channels(shared).await?;
-    Some((owned, live.into_iter().map(|c| (c.id, c.state)).collect()))
+    Some((owned, live.into_iter().map(|c| (c.id.clone(), c)).collect()))
 }
 
 /// Asterisk's channels, asked again with backoff until they come: without the list, a

@@ -72,6 +72,11 @@ struct Chan {
     bridge: Option<String>,
     /// Scheduled actions to drop if the channel goes (its far end's own plans).
     plans: Vec<u64>,
+    /// The Stasis application it was originated into, and the args it is (or will be,
+    /// once answered or back from the AMD hop) there with: a channel's `dialplan` shows
+    /// them, as `Stasis` with `app,args…` (reminder_human_accept.jsonl).
+    app: String,
+    stasis_args: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -228,8 +233,23 @@ impl Pbx {
     /// A live channel as `GET /ari/channels` shows it: `Up` once answered, `Ringing`
     /// before.
     fn live_channel_json(&self, id: &str) -> Value {
-        let up = self.channels.get(id).is_some_and(|c| c.up);
-        self.channel_json(id, if up { "Up" } else { "Ringing" })
+        let Some(c) = self.channels.get(id) else {
+            return self.channel_json(id, "Down");
+        };
+        let mut v = self.channel_json(id, if c.up { "Up" } else { "Ringing" });
+        if c.in_stasis {
+            let data = std::iter::once(c.app.as_str())
+                .chain(c.stasis_args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(",");
+            v["dialplan"]["app_data"] = data.into();
+        } else if c.up {
+            // Out of the app only for the AMD hop.
+            v["dialplan"]["context"] = "dialflow-amd".into();
+            v["dialplan"]["app_name"] = "AMD".into();
+            v["dialplan"]["app_data"] = "".into();
+        }
+        v
     }
 
     fn channel_json(&self, id: &str, state: &str) -> Value {
@@ -438,8 +458,10 @@ impl Pbx {
         }
         self.counter += 1;
         let name = format!("{endpoint}-{:08x};1", self.counter);
-        self.channels
-            .insert(id.clone(), Chan::new(name, behaviour.clone()));
+        let mut chan = Chan::new(name, behaviour.clone());
+        chan.app = q.get("app").cloned().unwrap_or_default();
+        chan.stasis_args = app_args.iter().map(|a| a.to_string()).collect();
+        self.channels.insert(id.clone(), chan);
         let body = self.channel_json(&id, "Down");
         match answer_of(&behaviour) {
             Answer::After(ms) => self.schedule_answer(&id, ms.max(2), &app_args, &behaviour),
@@ -801,6 +823,7 @@ impl Pbx {
         let c = self.channels.get_mut(id).expect("live");
         c.in_stasis = false;
         c.busy_until = back;
+        c.stasis_args = vec!["amd".into(), status.clone(), cause.into()];
         self.at(back, Action::Answer(id.to_string()));
         self.at(
             back,
@@ -845,6 +868,8 @@ impl Chan {
             recordings: 0,
             bridge: None,
             plans: Vec::new(),
+            app: String::new(),
+            stasis_args: Vec::new(),
         }
     }
 }
