@@ -155,3 +155,109 @@ fn the_simulator_produces_the_event_sequences_of_every_real_trace() {
         failures.join("\n")
     );
 }
+
+/// Asks the simulator `GET path` at `now`: the status and the body.
+fn get(pbx: &mut Pbx, now: u64, path: &str) -> (u16, Value) {
+    let r = pbx.request(now, "GET", path, &BTreeMap::new());
+    (r.status, r.body.unwrap_or(Value::Null))
+}
+
+/// Runs the simulator's clock to `until`.
+fn run_to(pbx: &mut Pbx, until: u64) {
+    while pbx.pop_due(until).is_some() {}
+}
+
+/// What a client that missed events asks after a reconnect, answered as Asterisk does
+/// (the spec in `ari-api-docs/`, and NOTES.md): a channel while it lives, then 404; a
+/// playback while it is queued or playing, then 404 (Asterisk forgets it once it has
+/// ended); a live recording while it records, then 404, and from then on the stored one.
+#[test]
+fn the_simulator_answers_state_queries_as_asterisk_does() {
+    use dialflow::ari::models::{Channel, LiveRecording, Playback, StoredRecording};
+    let prompts = HashMap::from([("hello".to_string(), 1_000)]);
+    let mut pbx = Pbx::new(prompts, behaviours::for_endpoint);
+    let originate = |pbx: &mut Pbx, id: &str, endpoint: &str| {
+        let q = BTreeMap::from([
+            ("endpoint".to_string(), endpoint.to_string()),
+            ("app".to_string(), "dialflow".to_string()),
+            ("appArgs".to_string(), "customer,salehi".to_string()),
+            ("channelId".to_string(), id.to_string()),
+        ]);
+        assert_eq!(pbx.request(0, "POST", "/ari/channels", &q).status, 200);
+    };
+    originate(&mut pbx, "c", "Local/yes@sim-customers");
+    originate(&mut pbx, "ring", "Local/noanswer@sim-customers");
+    run_to(&mut pbx, 100);
+    let (status, body) = get(&mut pbx, 100, "/ari/channels/c");
+    assert_eq!(status, 200);
+    let channel: Channel = serde_json::from_value(body).expect("a Channel");
+    assert_eq!(channel.state.as_str(), "Up");
+    // In the app, `dialplan` shows `Stasis` with the app and its args.
+    assert_eq!(channel.dialplan.app_name, "Stasis");
+    assert_eq!(channel.dialplan.app_data, "dialflow,customer,salehi");
+    let (status, body) = get(&mut pbx, 100, "/ari/channels/ring");
+    let ringing: Channel = serde_json::from_value(body).expect("a Channel");
+    assert_eq!((status, ringing.state.as_str()), (200, "Ringing"));
+    // The AMD hop takes a channel out of the app, and brings it back with the verdict in
+    // its args (reminder_human_accept.jsonl).
+    originate(&mut pbx, "amd", "Local/yes@sim-customers");
+    run_to(&mut pbx, 200);
+    let hop = BTreeMap::from([("context".to_string(), "dialflow-amd".to_string())]);
+    let r = pbx.request(200, "POST", "/ari/channels/amd/continue", &hop);
+    assert_eq!(r.status, 204);
+    let (_, body) = get(&mut pbx, 300, "/ari/channels/amd");
+    let hopping: Channel = serde_json::from_value(body).expect("a Channel");
+    assert_eq!(hopping.state.as_str(), "Up");
+    assert_ne!(hopping.dialplan.app_name, "Stasis", "out of the app");
+    run_to(&mut pbx, 5_000);
+    let (_, body) = get(&mut pbx, 5_000, "/ari/channels/amd");
+    let back: Channel = serde_json::from_value(body).expect("a Channel");
+    assert_eq!(back.dialplan.app_name, "Stasis");
+    assert_eq!(back.dialplan.app_data, "dialflow,amd,HUMAN,HUMAN-808-800");
+    let (status, body) = get(&mut pbx, 100, "/ari/channels");
+    let listed: Vec<Channel> = serde_json::from_value(body).expect("Channels");
+    assert_eq!(status, 200);
+    assert_eq!(listed.len(), 3);
+    assert_eq!(get(&mut pbx, 100, "/ari/channels/nosuch").0, 404);
+
+    let play = BTreeMap::from([("media".to_string(), "sound:dialer/hello".to_string())]);
+    let r = pbx.request(5_100, "POST", "/ari/channels/c/play/p1", &play);
+    assert_eq!(r.status, 201);
+    let (status, body) = get(&mut pbx, 5_500, "/ari/playbacks/p1");
+    let playing: Playback = serde_json::from_value(body).expect("a Playback");
+    assert_eq!((status, playing.state.as_str()), (200, "playing"));
+    run_to(&mut pbx, 6_200);
+    let (status, body) = get(&mut pbx, 6_200, "/ari/playbacks/p1");
+    assert_eq!(status, 404, "an ended playback is forgotten: {body}");
+    assert_eq!(body["message"], "Playback not found");
+
+    let record = BTreeMap::from([
+        ("name".to_string(), "r1".to_string()),
+        ("format".to_string(), "wav".to_string()),
+        ("maxDurationSeconds".to_string(), "10".to_string()),
+        ("maxSilenceSeconds".to_string(), "2".to_string()),
+    ]);
+    assert_eq!(
+        pbx.request(6_200, "POST", "/ari/channels/c/record", &record)
+            .status,
+        201
+    );
+    let (status, body) = get(&mut pbx, 6_500, "/ari/recordings/live/r1");
+    let live: LiveRecording = serde_json::from_value(body).expect("a LiveRecording");
+    assert_eq!((status, live.state.as_str()), (200, "recording"));
+    assert_eq!(get(&mut pbx, 6_500, "/ari/recordings/stored/r1").0, 404);
+    run_to(&mut pbx, 25_000);
+    let (status, body) = get(&mut pbx, 25_000, "/ari/recordings/live/r1");
+    assert_eq!(status, 404, "an ended recording is no longer live: {body}");
+    assert_eq!(body["message"], "Recording not found");
+    let (status, body) = get(&mut pbx, 25_000, "/ari/recordings/stored/r1");
+    let stored: StoredRecording = serde_json::from_value(body).expect("a StoredRecording");
+    assert_eq!((status, stored.name.as_str()), (200, "r1"));
+
+    assert_eq!(
+        pbx.request(25_000, "DELETE", "/ari/channels/c", &BTreeMap::new())
+            .status,
+        204
+    );
+    assert_eq!(get(&mut pbx, 25_010, "/ari/channels/c").0, 404);
+}

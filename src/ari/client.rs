@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::models::{Bridge, Channel, ErrorBody, LiveRecording, Playback};
+use super::models::{Bridge, Channel, ErrorBody, LiveRecording, Playback, StoredRecording};
 use super::paths;
 use super::request::{Originate, Record, Request};
 use super::transport::{Answer, Transport};
@@ -164,6 +164,18 @@ impl AriClient {
             .map_err(|e| AriError::OutcomeUnknown(format!("{request}: unexpected answer: {e}")))
     }
 
+    /// Like [`Self::fetch`] for a resource that may be gone: a 404 is `None`.
+    async fn fetch_if_found<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+    ) -> Result<Option<T>, AriError> {
+        match self.fetch(request).await {
+            Ok(found) => Ok(Some(found)),
+            Err(AriError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends `request`, whose success has no body worth reading.
     async fn perform(&self, request: &Request) -> Result<(), AriError> {
         self.send(request).await.map(drop)
@@ -187,6 +199,12 @@ impl AriClient {
         media: String,
     ) -> Result<Playback, AriError> {
         self.fetch(&Request::play(channel, playback, media)).await
+    }
+
+    /// The playback as it is now; `None` once it has ended (Asterisk forgets a playback
+    /// when it finishes).
+    pub async fn playback(&self, playback: &str) -> Result<Option<Playback>, AriError> {
+        self.fetch_if_found(&Request::get_playback(playback)).await
     }
 
     pub async fn stop_playback(&self, playback: &str) -> Result<(), AriError> {
@@ -222,6 +240,19 @@ impl AriClient {
         self.perform(&Request::destroy_bridge(bridge)).await
     }
 
+    /// The recording while it records; `None` once it has ended (done, failed or
+    /// cancelled, Asterisk forgets it).
+    pub async fn live_recording(&self, name: &str) -> Result<Option<LiveRecording>, AriError> {
+        self.fetch_if_found(&Request::get_live_recording(name))
+            .await
+    }
+
+    /// The stored recording `name`; `None` when there is none (never stored, or deleted).
+    pub async fn stored_recording(&self, name: &str) -> Result<Option<StoredRecording>, AriError> {
+        self.fetch_if_found(&Request::get_stored_recording(name))
+            .await
+    }
+
     /// A stored recording's audio file, refused (413) when over `limit` bytes.
     pub async fn recording_file(&self, name: &str, limit: usize) -> Result<Vec<u8>, AriError> {
         let request = Request::stored_recording_file(name);
@@ -242,6 +273,11 @@ impl AriClient {
         }
         let said: Said = self.fetch(&Request::sim_transcript(name)).await?;
         Ok(said.transcript)
+    }
+
+    /// The channel as it is now; `None` once it is gone.
+    pub async fn channel(&self, channel: &str) -> Result<Option<Channel>, AriError> {
+        self.fetch_if_found(&Request::get_channel(channel)).await
     }
 
     /// The channels Asterisk has now, for reconciling after a reconnect.

@@ -16,7 +16,7 @@ pub fn is_ari(path: &str) -> bool {
     path.starts_with(PREFIX)
 }
 
-/// `DELETE` hangs the channel up.
+/// `GET` reads the channel, `DELETE` hangs it up.
 pub fn channel(channel: &str) -> String {
     format!("{CHANNELS}/{channel}")
 }
@@ -56,7 +56,12 @@ pub fn bridge_add_channel(bridge: &str) -> String {
     format!("{BRIDGES}/{bridge}/addChannel")
 }
 
-/// `DELETE` deletes a stored recording.
+/// `GET` reads a recording in progress (gone once it has ended).
+pub fn live_recording(name: &str) -> String {
+    format!("/ari/recordings/live/{name}")
+}
+
+/// `GET` reads a stored recording, `DELETE` deletes it.
 pub fn stored_recording(name: &str) -> String {
     format!("/ari/recordings/stored/{name}")
 }

@@ -81,6 +81,11 @@ impl Request {
         Request::new("GET", paths::CHANNELS.into())
     }
 
+    /// The channel as it is now (404 once it is gone).
+    pub fn get_channel(channel: &str) -> Self {
+        Request::new("GET", paths::channel(channel))
+    }
+
     pub fn hangup(channel: &str) -> Self {
         Request::new("DELETE", paths::channel(channel))
     }
@@ -92,6 +97,11 @@ impl Request {
     /// Plays `media` (`sound:dir/name`) to `channel` as the playback `playback`.
     pub fn play(channel: &str, playback: &str, media: String) -> Self {
         Request::new("POST", paths::channel_play(channel, playback)).q("media", media)
+    }
+
+    /// The playback as it is now (404 once it has ended).
+    pub fn get_playback(playback: &str) -> Self {
+        Request::new("GET", paths::playback(playback))
     }
 
     pub fn stop_playback(playback: &str) -> Self {
@@ -134,6 +144,16 @@ impl Request {
 
     pub fn destroy_bridge(bridge: &str) -> Self {
         Request::new("DELETE", paths::bridge(bridge))
+    }
+
+    /// The recording while it records (404 once it has ended).
+    pub fn get_live_recording(name: &str) -> Self {
+        Request::new("GET", paths::live_recording(name))
+    }
+
+    /// The stored recording an ended recording left (404 if none).
+    pub fn get_stored_recording(name: &str) -> Self {
+        Request::new("GET", paths::stored_recording(name))
     }
 
     pub fn stored_recording_file(name: &str) -> Self {

@@ -11,6 +11,8 @@ pub enum Route<'a> {
     ListChannels,
     /// `POST /ari/channels`.
     Originate,
+    /// `GET /ari/channels/{channel}`.
+    GetChannel { channel: &'a str },
     /// `DELETE /ari/channels/{channel}`.
     Hangup { channel: &'a str },
     /// `POST /ari/channels/{channel}/answer`.
@@ -37,6 +39,10 @@ pub enum Route<'a> {
     GetBridge { bridge: &'a str },
     /// `DELETE /ari/bridges/{bridge}`.
     DestroyBridge { bridge: &'a str },
+    /// `GET /ari/recordings/live/{name}`.
+    GetLiveRecording { name: &'a str },
+    /// `GET /ari/recordings/stored/{name}`.
+    GetStoredRecording { name: &'a str },
     /// `GET /ari/recordings/stored/{name}/file`.
     StoredRecordingFile { name: &'a str },
     /// `DELETE /ari/recordings/stored/{name}`.
@@ -54,6 +60,7 @@ impl<'a> Route<'a> {
             ("GET", ["events"]) => Route::Events,
             ("GET", ["channels"]) => Route::ListChannels,
             ("POST", ["channels"]) => Route::Originate,
+            ("GET", ["channels", channel]) => Route::GetChannel { channel },
             ("DELETE", ["channels", channel]) => Route::Hangup { channel },
             ("POST", ["channels", channel, "answer"]) => Route::Answer { channel },
             ("POST", ["channels", channel, "play"]) => Route::Play {
@@ -72,6 +79,8 @@ impl<'a> Route<'a> {
             ("POST", ["bridges", bridge, "addChannel"]) => Route::AddToBridge { bridge },
             ("GET", ["bridges", bridge]) => Route::GetBridge { bridge },
             ("DELETE", ["bridges", bridge]) => Route::DestroyBridge { bridge },
+            ("GET", ["recordings", "live", name]) => Route::GetLiveRecording { name },
+            ("GET", ["recordings", "stored", name]) => Route::GetStoredRecording { name },
             ("GET", ["recordings", "stored", name, "file"]) => Route::StoredRecordingFile { name },
             ("DELETE", ["recordings", "stored", name]) => Route::DeleteStoredRecording { name },
             _ => return None,
@@ -83,7 +92,8 @@ impl<'a> Route<'a> {
     pub fn resource(&self) -> Option<&'a str> {
         match *self {
             Route::Events | Route::ListChannels | Route::Originate | Route::CreateBridge => None,
-            Route::Hangup { channel }
+            Route::GetChannel { channel }
+            | Route::Hangup { channel }
             | Route::Answer { channel }
             | Route::Play { channel, .. }
             | Route::Record { channel }
@@ -92,9 +102,10 @@ impl<'a> Route<'a> {
             Route::AddToBridge { bridge }
             | Route::GetBridge { bridge }
             | Route::DestroyBridge { bridge } => Some(bridge),
-            Route::StoredRecordingFile { name } | Route::DeleteStoredRecording { name } => {
-                Some(name)
-            }
+            Route::GetLiveRecording { name }
+            | Route::GetStoredRecording { name }
+            | Route::StoredRecordingFile { name }
+            | Route::DeleteStoredRecording { name } => Some(name),
         }
     }
 
@@ -115,6 +126,11 @@ mod tests {
             ("GET", paths::EVENTS.to_string(), Route::Events),
             ("GET", paths::CHANNELS.to_string(), Route::ListChannels),
             ("POST", paths::CHANNELS.to_string(), Route::Originate),
+            (
+                "GET",
+                paths::channel("c"),
+                Route::GetChannel { channel: "c" },
+            ),
             (
                 "DELETE",
                 paths::channel("c;2"),
@@ -164,6 +180,16 @@ mod tests {
                 "DELETE",
                 paths::bridge("b"),
                 Route::DestroyBridge { bridge: "b" },
+            ),
+            (
+                "GET",
+                paths::live_recording("r"),
+                Route::GetLiveRecording { name: "r" },
+            ),
+            (
+                "GET",
+                paths::stored_recording("r"),
+                Route::GetStoredRecording { name: "r" },
             ),
             (
                 "GET",

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::events::Event;
-use super::models::{PlaybackState, RecordingState};
+use super::models::{
+    Channel, ChannelState, LiveRecording, Playback, PlaybackState, RecordingState,
+};
 pub use super::request::Request;
 use super::request::{Originate, Record};
 use crate::core::call::{Command, Input, Leg};
@@ -72,6 +74,80 @@ pub fn input(event: &Event) -> Option<Input> {
             channel: other.channel_id()?.to_string(),
             dialstatus: None,
         },
+    })
+}
+
+/// What Asterisk's answer about a channel means for a call that may have missed its
+/// events (after the event stream broke): gone (`None`, a 404 or absent from the
+/// list); in the app, as if `StasisStart` had come, with the args its `dialplan` shows
+/// (`Stasis` with `app,args…`, so a verdict of the AMD hop lost in the gap is had
+/// again); up elsewhere (the AMD hop) or not yet answered, a sign of life. Each input
+/// is one the machine ignores if it has seen it already. A channel gone in the gap has
+/// lost its cause: cause 0, and the machine decides by what it saw (Asterisk keeps
+/// nothing of a destroyed channel).
+pub fn channel_now(id: &str, channel: Option<&Channel>) -> Input {
+    match channel {
+        None => Input::ChannelGone {
+            channel: id.to_string(),
+            cause: 0,
+            cause_txt: "gone while disconnected".into(),
+        },
+        Some(c) if c.state == ChannelState::Up && c.dialplan.app_name == "Stasis" => {
+            Input::StasisStarted {
+                channel: id.to_string(),
+                // `app_data` is the application's name, then its args.
+                args: c
+                    .dialplan
+                    .app_data
+                    .split(',')
+                    .skip(1)
+                    .map(str::to_string)
+                    .collect(),
+            }
+        }
+        // Ringing, or up outside the app: a sign of life, so the no-event watchdog does
+        // not take the lost events for a dead originate.
+        Some(_) => Input::ChannelProgress {
+            channel: id.to_string(),
+            dialstatus: None,
+        },
+    }
+}
+
+/// What Asterisk's answer about a playback means: `None` (a 404) is one that has
+/// ended, since Asterisk forgets a playback when it finishes; still queued or playing,
+/// nothing happened. (Asterisk also forgets at once a playback of an unknown media
+/// scheme, which never finishes (NOTES.md); dialflow plays only `sound:` media.)
+pub fn playback_now(playback: &str, found: Option<&Playback>) -> Option<Input> {
+    let failed = match found.map(|p| &p.state) {
+        None | Some(PlaybackState::Done) => false,
+        Some(PlaybackState::Failed) => true,
+        Some(_) => return None,
+    };
+    Some(Input::PlaybackFinished {
+        playback: playback.to_string(),
+        failed,
+    })
+}
+
+/// What Asterisk's answers about a recording mean: while it is live, its state; once
+/// it has ended (no live recording), finished if it was stored, failed if not.
+pub fn recording_now(recording: &str, live: Option<&LiveRecording>, stored: bool) -> Option<Input> {
+    let finished = match live.map(|r| &r.state) {
+        Some(RecordingState::Done) => true,
+        Some(RecordingState::Failed | RecordingState::Canceled) => false,
+        Some(_) => return None,
+        None => stored,
+    };
+    Some(if finished {
+        Input::RecordingFinished {
+            recording: recording.to_string(),
+            talking_ms: None,
+        }
+    } else {
+        Input::RecordingFailed {
+            recording: recording.to_string(),
+        }
     })
 }
 
@@ -254,4 +330,113 @@ pub fn refusal(command: &Command, status: u16, message: &str) -> Option<Input> {
             status: Some(status),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn playback(state: &str) -> Playback {
+        serde_json::from_value(
+            json!({"id": "p", "media_uri": "sound:x", "target_uri": "channel:c", "state": state}),
+        )
+        .expect("a playback")
+    }
+
+    fn recording(state: &str) -> LiveRecording {
+        serde_json::from_value(
+            json!({"name": "r", "format": "wav", "target_uri": "channel:c", "state": state}),
+        )
+        .expect("a live recording")
+    }
+
+    #[test]
+    fn a_playback_asked_after_a_reconnect_has_ended_once_asterisk_forgot_it() {
+        let finished = |failed| {
+            Some(Input::PlaybackFinished {
+                playback: "p".into(),
+                failed,
+            })
+        };
+        assert_eq!(playback_now("p", None), finished(false));
+        assert_eq!(playback_now("p", Some(&playback("done"))), finished(false));
+        assert_eq!(playback_now("p", Some(&playback("failed"))), finished(true));
+        assert_eq!(playback_now("p", Some(&playback("playing"))), None);
+        assert_eq!(playback_now("p", Some(&playback("queued"))), None);
+    }
+
+    #[test]
+    fn a_recording_asked_after_a_reconnect_is_finished_if_it_was_stored() {
+        let finished = Some(Input::RecordingFinished {
+            recording: "r".into(),
+            talking_ms: None,
+        });
+        let failed = Some(Input::RecordingFailed {
+            recording: "r".into(),
+        });
+        assert_eq!(
+            recording_now("r", Some(&recording("recording")), false),
+            None
+        );
+        assert_eq!(
+            recording_now("r", Some(&recording("done")), false),
+            finished
+        );
+        assert_eq!(
+            recording_now("r", Some(&recording("canceled")), true),
+            failed
+        );
+        assert_eq!(recording_now("r", None, true), finished);
+        assert_eq!(recording_now("r", None, false), failed);
+    }
+
+    /// A channel as `GET /channels/{id}` shows it, in `state`, running `app` with `data`.
+    fn channel(state: &str, app: &str, data: &str) -> Channel {
+        let mut v = crate::ari::json::channel("c", state);
+        v["dialplan"]["app_name"] = app.into();
+        v["dialplan"]["app_data"] = data.into();
+        serde_json::from_value(v).expect("a channel")
+    }
+
+    #[test]
+    fn a_channel_asked_after_a_reconnect_is_gone_answered_or_still_dialling() {
+        assert!(matches!(
+            channel_now("c", None),
+            Input::ChannelGone { cause: 0, .. }
+        ));
+        assert_eq!(
+            channel_now(
+                "c",
+                Some(&channel("Up", "Stasis", "dialer,customer,reminder"))
+            ),
+            Input::StasisStarted {
+                channel: "c".into(),
+                args: vec!["customer".into(), "reminder".into()]
+            }
+        );
+        // Back from the AMD hop in the gap (reminder_human_accept.jsonl): the verdict.
+        assert_eq!(
+            channel_now(
+                "c",
+                Some(&channel("Up", "Stasis", "dialer,amd,HUMAN,HUMAN-808-800"))
+            ),
+            Input::StasisStarted {
+                channel: "c".into(),
+                args: vec!["amd".into(), "HUMAN".into(), "HUMAN-808-800".into()]
+            }
+        );
+        let progress = Input::ChannelProgress {
+            channel: "c".into(),
+            dialstatus: None,
+        };
+        assert_eq!(channel_now("c", Some(&channel("Up", "AMD", ""))), progress);
+        assert_eq!(
+            channel_now(
+                "c",
+                Some(&channel("Ringing", "AppDial2", "(Outgoing Line)"))
+            ),
+            progress
+        );
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::recover::{self, Missed};
 use super::{Arrival, CallOutcome, MAX_LATENCY_SAMPLES, Shared, hang_up_in_background};
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
 use crate::ari::translate::{self, Deployment, Request};
@@ -33,6 +34,8 @@ struct CallTask<'a> {
     arrived: Option<Instant>,
     /// Recording files fetched to hear the customer, kept for their classification.
     heard: HashMap<String, Arc<[u8]>>,
+    /// What the call waits on, to catch up after the event stream breaks.
+    missed: Missed,
 }
 
 /// One call: executes the machine's commands and feeds it what comes back.
@@ -53,17 +56,18 @@ pub(super) async fn run_call(
         if call.machine.is_finished() {
             break;
         }
-        let Some((at, input)) = rx.recv().await else {
+        let Some(arrival) = rx.recv().await else {
             break;
         };
+        let Arrival::Input(at, input) = arrival else {
+            call.catch_up(arrival).await;
+            continue;
+        };
+        if call.missed.holds(recover::losses(shared), &input) {
+            continue;
+        }
         call.arrived = at;
-        let input =
-            if matches!(input, Input::RecordingFinished { .. }) && call.machine.silence_matters() {
-                measure_voice(shared, input, &mut call.heard).await
-            } else {
-                input
-            };
-        call.machine.handle(shared.clock.now(), input);
+        call.feed(input).await;
     }
     call.finish()
 }
@@ -95,11 +99,63 @@ impl<'a> CallTask<'a> {
             unknown_originates: 0,
             arrived: None,
             heard: HashMap::new(),
+            missed: Missed::new(shared),
+        }
+    }
+
+    /// Hands the machine one input (a finished recording with the voice measured in
+    /// it, where that matters).
+    async fn feed(&mut self, input: Input) {
+        self.missed.input(&input);
+        let input =
+            if matches!(input, Input::RecordingFinished { .. }) && self.machine.silence_matters() {
+                measure_voice(self.shared, input, &mut self.heard).await
+            } else {
+                input
+            };
+        self.machine.handle(self.shared.clock.now(), input);
+    }
+
+    /// Catches up after loss `epoch` of the event stream (`recover`): on the reconnect
+    /// the call asks Asterisk itself; the channel list serves a call whose questions
+    /// went unanswered; no list in time lets the held timers decide.
+    async fn catch_up(&mut self, arrival: Arrival) {
+        let (epoch, listed, gave_up) = match arrival {
+            Arrival::Reconnected(epoch) => (epoch, None, false),
+            Arrival::Listed(epoch, Some(listed)) => (epoch, Some(listed), false),
+            Arrival::Listed(epoch, None) => (epoch, None, true),
+            Arrival::Input(..) => return,
+        };
+        self.arrived = None;
+        if !gave_up && self.missed.must_ask(epoch) {
+            let channels = self
+                .shared
+                .channels
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&self.attempt).cloned())
+                .unwrap_or_default();
+            let customer = self.machine.customer_channel().to_string();
+            let client = &self.shared.client;
+            let Some(inputs) =
+                recover::ask(client, &customer, channels, listed, &self.missed).await
+            else {
+                return;
+            };
+            self.missed.asked(epoch);
+            for input in inputs {
+                self.feed(input).await;
+            }
+        }
+        let losses = recover::losses(self.shared);
+        for timer in self.missed.caught_up(losses, epoch) {
+            self.feed(timer).await;
         }
     }
 
     /// Carries out one command of the machine.
     async fn execute(&mut self, command: Command) {
+        self.missed.command(&command);
         match &command {
             Command::StartTimer { timer, after_ms } => {
                 let tx = self.tx.clone();
@@ -108,7 +164,7 @@ impl<'a> CallTask<'a> {
                     id.0,
                     tokio::spawn(async move {
                         tokio::time::sleep(sleep).await;
-                        let _ = tx.send((None, Input::Timer(id)));
+                        let _ = tx.send(Arrival::Input(None, Input::Timer(id)));
                     }),
                 );
             }
@@ -156,7 +212,7 @@ impl<'a> CallTask<'a> {
             let result = classifier
                 .classify_audio(&recording, audio, &intents, &rules, &lead)
                 .await;
-            let _ = tx.send((None, Input::Classified(result)));
+            let _ = tx.send(Arrival::Input(None, Input::Classified(result)));
         }));
     }
 

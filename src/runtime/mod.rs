@@ -7,9 +7,11 @@ mod call;
 pub mod clock;
 pub mod events;
 pub mod health;
+mod recover;
 mod router;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,9 +25,19 @@ use crate::core::call::{CallSetup, Input, Report, Summary};
 use crate::core::scenario::Scenario;
 use clock::Clock;
 
-/// An input for a call, with when its event arrived from Asterisk (none for timers and
-/// classifications), to measure how fast the runtime reacts.
-type Arrival = (Option<Instant>, Input);
+/// What reaches a call's task.
+enum Arrival {
+    /// An input, with when its event arrived from Asterisk (none for timers and
+    /// classifications), to measure how fast the runtime reacts.
+    Input(Option<Instant>, Input),
+    /// The event stream is back after its loss number `epoch`: the call asks Asterisk
+    /// what became of its channels and of the prompt or recording it waits on.
+    Reconnected(u64),
+    /// After loss `epoch`, what Asterisk's channel list says of each of the call's
+    /// channels (`None`: gone); `None` in place of the list when it did not answer in
+    /// time, so the call's timers decide again.
+    Listed(u64, Option<recover::Listed>),
+}
 
 /// Tries for a hang-up that got no clear answer (0.5 s doubling: about 15 s in all).
 const HANGUP_TRIES: u32 = 6;
@@ -62,6 +74,9 @@ struct Shared {
     originating: Mutex<std::collections::HashSet<String>>,
     /// Whether the event stream is up now.
     connected: watch::Sender<bool>,
+    /// How many times the event stream has been lost: a call that lived through a loss
+    /// holds its timers until it has caught up with what it missed.
+    losses: AtomicU64,
     /// Event lag, REST latency and errors, for the dialer's pacing.
     health: Mutex<health::Health>,
 }
@@ -105,6 +120,7 @@ impl Runtime {
             originating: Mutex::new(Default::default()),
             latencies: Mutex::new(Vec::new()),
             connected,
+            losses: AtomicU64::new(0),
             health: Mutex::new(health::Health::default()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -161,7 +177,7 @@ impl Runtime {
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default();
         for s in senders {
-            let _ = s.send((None, Input::Shutdown));
+            let _ = s.send(Arrival::Input(None, Input::Shutdown));
         }
     }
 

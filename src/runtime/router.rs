@@ -1,14 +1,19 @@
 //! The router: reads the event stream and sends each event to the call whose ids it
-//! carries; after a reconnect, reconciles the calls with the channels Asterisk still has.
+//! carries; after a loss of the stream, tells the calls to catch up once it is back
+//! (`recover`) and reconciles them with the channels Asterisk still has.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::events::{self, StreamItem};
+use super::recover::Listed;
 use super::{Arrival, Shared, hang_up_in_background};
-use crate::ari::models::{Channel, ChannelState};
+use crate::ari::models::Channel;
 use crate::ari::{Event, translate};
 use crate::core::call::Input;
 
@@ -48,29 +53,54 @@ fn sender_of(shared: &Shared, attempt: &str) -> Option<mpsc::UnboundedSender<Arr
         .and_then(|c| c.get(attempt).cloned())
 }
 
-/// Reads the event stream and sends every event to its call; reconciles after a
-/// reconnect (in the background, so events keep flowing meanwhile).
+/// Reads the event stream and sends every event to its call. After a loss, once the
+/// stream is back, tells every call to catch up and reconciles them with Asterisk's
+/// channel list (in the background, so events keep flowing meanwhile).
 pub(super) async fn route(
     shared: Arc<Shared>,
     mut stream: events::EventStream,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The reconcile after the latest loss; a newer loss replaces it.
+    let mut reconciling: Option<JoinHandle<()>> = None;
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         match item {
             StreamItem::Event(event, arrived) => deliver(&shared, &event, arrived),
             StreamItem::Connected { reconnected } => {
-                let _ = shared.connected.send(true);
+                // `send_replace`: the value must change even when nobody is watching.
+                shared.connected.send_replace(true);
                 if reconnected {
-                    tokio::spawn(reconcile(Arc::clone(&shared)));
+                    let epoch = shared.losses.load(Ordering::Acquire);
+                    tell_every_call(&shared, |_| Arrival::Reconnected(epoch));
                 }
             }
             StreamItem::Disconnected { .. } => {
-                let _ = shared.connected.send(false);
+                // Each failed attempt to connect again reports a loss: count the first.
+                if shared.connected.send_replace(false) {
+                    let epoch = shared.losses.fetch_add(1, Ordering::AcqRel) + 1;
+                    if let Some(older) = reconciling.take() {
+                        older.abort();
+                    }
+                    reconciling = Some(tokio::spawn(reconcile(Arc::clone(&shared), epoch)));
+                }
             }
+        }
+    }
+    if let Some(task) = reconciling {
+        task.abort();
+    }
+}
+
+/// Sends every live call the message `message` makes for its attempt id. Under the
+/// calls' lock, so a call starting meanwhile either gets it or starts after it.
+fn tell_every_call(shared: &Shared, mut message: impl FnMut(&str) -> Arrival) {
+    if let Ok(calls) = shared.calls.lock() {
+        for (attempt, sender) in calls.iter() {
+            let _ = sender.send(message(attempt));
         }
     }
 }
@@ -97,7 +127,7 @@ fn deliver(shared: &Shared, event: &Event, arrived: Instant) {
     };
     match (sender_of(shared, attempt_of(target)), input) {
         (Some(sender), input) => {
-            let _ = sender.send((Some(arrived), input));
+            let _ = sender.send(Arrival::Input(Some(arrived), input));
         }
         // A channel entered our app with no call behind it: an originate that reached
         // Asterisk after its call gave up on it, or a leg whose call has ended. Nobody
@@ -114,102 +144,118 @@ fn deliver(shared: &Shared, event: &Event, arrived: Instant) {
     }
 }
 
-/// What a reconcile told the calls, for its log line.
-#[derive(Default)]
-struct Reconciled {
-    lost: usize,
-    answered: usize,
+/// How long calls hold their timers for the channel list after a loss (call time):
+/// past it, they go by their timers again. Asterisk restarting takes seconds; a PBX
+/// gone for longer has ended the calls anyway.
+const PATIENCE_MS: u64 = 60_000;
+/// The first wait before the channel list is asked again, doubling up to the most.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const MOST_RETRY: Duration = Duration::from_secs(2);
+
+/// After loss `epoch`, once the stream is back: lists Asterisk's channels, asked again
+/// until it answers while calls live, and tells each call what became of its channels.
+/// A call whose own questions (`recover::ask`) were answered has caught up already;
+/// the list is the net under the others. With no list within `PATIENCE_MS`, the calls
+/// are let go (their timers decide), and the list is still awaited.
+async fn reconcile(shared: Arc<Shared>, epoch: u64) {
+    let patience = tokio::time::sleep(shared.clock.real(PATIENCE_MS));
+    tokio::pin!(patience);
+    let listing = list_after_reconnect(&shared);
+    tokio::pin!(listing);
+    let mut waited_out = false;
+    let listed = loop {
+        tokio::select! {
+            listed = &mut listing => break listed,
+            () = &mut patience, if !waited_out => {
+                waited_out = true;
+                tracing::error!(patience_ms = PATIENCE_MS, "no channel list after a reconnect in time: calls go by their timers");
+                tell_every_call(&shared, |_| Arrival::Listed(epoch, None));
+            }
+        }
+    };
+    let Some((owned, live)) = listed else {
+        return;
+    };
+    let mut verdicts: HashMap<String, Listed> = owned
+        .into_iter()
+        .map(|(attempt, channels)| {
+            let states = channels
+                .into_iter()
+                .map(|c| {
+                    let state = live.get(&c).cloned();
+                    (c, state)
+                })
+                .collect();
+            (attempt, states)
+        })
+        .collect();
+    let gone = verdicts
+        .values()
+        .flatten()
+        .filter(|(_, state)| state.is_none())
+        .count();
+    tell_every_call(&shared, |attempt| {
+        Arrival::Listed(epoch, Some(verdicts.remove(attempt).unwrap_or_default()))
+    });
+    tracing::info!(
+        live = live.len(),
+        gone,
+        "reconciled calls with Asterisk's channels after reconnecting to ARI"
+    );
 }
 
-/// After a reconnect: every channel a live call owns that Asterisk no longer has ended
-/// while we were away. Tell its call, so it finishes instead of waiting forever.
-async fn reconcile(shared: Arc<Shared>) {
-    // What we own before asking: a channel originated after the list was taken must not
-    // look lost.
-    let owned: Vec<(String, Vec<String>)> = shared
-        .channels
-        .lock()
-        .map(|c| c.iter().map(|(a, ch)| (a.clone(), ch.clone())).collect())
-        .unwrap_or_default();
+/// Waits for the stream to be back, then lists Asterisk's channels: the channels each
+/// call owned before asking (one originated after the list was taken must not look
+/// gone, nor one whose originate is still unanswered), and every live channel's state.
+/// `None` once no call is left to tell.
+async fn list_after_reconnect(
+    shared: &Shared,
+) -> Option<(Vec<(String, Vec<String>)>, HashMap<String, Channel>)> {
+    let mut connected = shared.connected.subscribe();
+    if connected.wait_for(|up| *up).await.is_err() {
+        return None;
+    }
     let originating = shared
         .originating
         .lock()
         .map(|o| o.clone())
         .unwrap_or_default();
-    let Some(live) = list_channels(&shared).await else {
-        return;
-    };
-    let mut told = Reconciled::default();
-    for (attempt, channels) in owned {
-        let Some(sender) = sender_of(&shared, &attempt) else {
-            continue;
-        };
-        for channel in channels {
-            // Its originate is still on its way: not lost.
-            if !originating.contains(&channel) {
-                reconcile_channel(&sender, channel, &live, &mut told);
-            }
-        }
-    }
-    tracing::info!(
-        live = live.len(),
-        lost = told.lost,
-        answered = told.answered,
-        "reconciled calls after reconnecting to ARI"
-    );
+    let owned: Vec<(String, Vec<String>)> = shared
+        .channels
+        .lock()
+        .map(|c| {
+            c.iter()
+                .map(|(attempt, channels)| {
+                    let settled = channels
+                        .iter()
+                        .filter(|ch| !originating.contains(*ch))
+                        .cloned()
+                        .collect();
+                    (attempt.clone(), settled)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let live = list_channels(shared).await?;
+    Some((owned, live.into_iter().map(|c| (c.id.clone(), c)).collect()))
 }
 
-/// Asterisk's channels, tried again with backoff: without the list, a call that missed
-/// its hang-up would wait for its timers. `None` once it gives up.
+/// Asterisk's channels, asked again with backoff until they come: without the list, a
+/// call that missed its events and could not ask for itself would wait for its timers.
+/// `None` once no call is left to tell.
 async fn list_channels(shared: &Shared) -> Option<Vec<Channel>> {
-    let mut wait = Duration::from_millis(250);
+    let mut wait = FIRST_RETRY;
     loop {
+        if shared.calls.lock().map_or(true, |c| c.is_empty()) {
+            return None;
+        }
         match shared.client.channels().await {
             Ok(list) => return Some(list),
-            Err(e) if wait <= Duration::from_secs(8) => {
+            Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot list channels to reconcile after a reconnect");
                 tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list channels to reconcile after a reconnect; giving up");
-                return None;
+                wait = (wait * 2).min(MOST_RETRY);
             }
         }
-    }
-}
-
-/// Tells a call what became of one of its channels while the stream was down.
-fn reconcile_channel(
-    sender: &mpsc::UnboundedSender<Arrival>,
-    channel: String,
-    live: &[Channel],
-    told: &mut Reconciled,
-) {
-    match live.iter().find(|c| c.id == channel) {
-        None => {
-            told.lost += 1;
-            let cause_txt = "gone while disconnected".to_string();
-            let _ = sender.send((
-                None,
-                Input::ChannelGone {
-                    channel,
-                    cause: 0,
-                    cause_txt,
-                },
-            ));
-        }
-        // Answered while we were away: the machine ignores this if it saw it.
-        Some(c) if c.state == ChannelState::Up => {
-            told.answered += 1;
-            let _ = sender.send((
-                None,
-                Input::StasisStarted {
-                    channel,
-                    args: Vec::new(),
-                },
-            ));
-        }
-        Some(_) => {}
     }
 }

@@ -78,6 +78,11 @@ struct Chan {
     bridge: Option<String>,
     /// Scheduled actions to drop if the channel goes (its far end's own plans).
     plans: Vec<u64>,
+    /// The Stasis application it was originated into, and the args it is (or will be,
+    /// once answered or back from the AMD hop) there with: a channel's `dialplan` shows
+    /// them, as `Stasis` with `app,args…` (reminder_human_accept.jsonl).
+    app: String,
+    stasis_args: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -85,6 +90,19 @@ struct Playback {
     channel: String,
     media: String,
     finish: Option<u64>,
+    /// When it starts playing and when it ends (never, for an unknown media scheme).
+    starts: u64,
+    ends: Option<u64>,
+}
+
+/// A recording in progress: Asterisk lists it under `/recordings/live` until it ends,
+/// then forgets it; the file it leaves is the stored recording.
+#[derive(Debug)]
+struct LiveRecording {
+    channel: String,
+    format: String,
+    starts: u64,
+    ends: u64,
 }
 
 /// Finds the far end an endpoint (dial string) reaches.
@@ -98,8 +116,9 @@ pub struct Pbx {
     actions: HashMap<u64, Action>,
     channels: HashMap<String, Chan>,
     playbacks: HashMap<String, Playback>,
-    /// Stored recordings: name → what the customer said into it.
+    /// Recordings by name → what the customer said into it (stored once it ends).
     recordings: BTreeMap<String, String>,
+    live_recordings: HashMap<String, LiveRecording>,
     bridges: HashMap<String, bool>,
     /// Media name (`hello` of `sound:dialer/hello`) → length in milliseconds.
     prompts: HashMap<String, u64>,
@@ -139,6 +158,7 @@ impl Pbx {
             channels: HashMap::new(),
             playbacks: HashMap::new(),
             recordings: BTreeMap::new(),
+            live_recordings: HashMap::new(),
             bridges: HashMap::new(),
             prompts,
             resolve: Box::new(resolve),
@@ -252,6 +272,28 @@ impl Pbx {
         format!("sim-{:08x}-{:04x}", self.now, self.counter)
     }
 
+    /// A live channel as `GET /ari/channels` shows it: `Up` once answered, `Ringing`
+    /// before.
+    fn live_channel_json(&self, id: &str) -> Value {
+        let Some(c) = self.channels.get(id) else {
+            return self.channel_json(id, "Down");
+        };
+        let mut v = self.channel_json(id, if c.up { "Up" } else { "Ringing" });
+        if c.in_stasis {
+            let data = std::iter::once(c.app.as_str())
+                .chain(c.stasis_args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(",");
+            v["dialplan"]["app_data"] = data.into();
+        } else if c.up {
+            // Out of the app only for the AMD hop.
+            v["dialplan"]["context"] = "dialflow-amd".into();
+            v["dialplan"]["app_name"] = "AMD".into();
+            v["dialplan"]["app_data"] = "".into();
+        }
+        v
+    }
+
     fn channel_json(&self, id: &str, state: &str) -> Value {
         let mut v = ari::channel(id, state);
         if let Some(c) = self.channels.get(id) {
@@ -278,10 +320,14 @@ impl Pbx {
                 let list: Vec<Value> = self
                     .live_channels()
                     .iter()
-                    .map(|id| self.channel_json(id, "Up"))
+                    .map(|id| self.live_channel_json(id))
                     .collect();
                 Response::json(200, Value::Array(list))
             }
+            Route::GetChannel { channel } => match self.channels.get(channel) {
+                Some(c) if !c.gone => Response::json(200, self.live_channel_json(channel)),
+                _ => Response::message(404, "Channel not found"),
+            },
             Route::Hangup { channel } => self.hangup(channel),
             Route::Play {
                 channel,
@@ -299,13 +345,19 @@ impl Pbx {
             } => self.play(channel, pb, query),
             Route::Record { channel } => self.record(channel, query),
             Route::Continue { channel } => self.continue_amd(channel),
-            Route::GetPlayback { playback } => match self.playbacks.get(playback) {
-                Some(p) if p.finish.is_some() => Response::json(
-                    200,
-                    json!({"id": playback, "media_uri": p.media, "target_uri": format!("channel:{}", p.channel), "state": "playing"}),
-                ),
-                _ => Response::message(404, "Playback not found"),
-            },
+            Route::GetPlayback { playback } => self.get_playback(playback),
+            Route::GetLiveRecording { name } => self.get_live_recording(name),
+            Route::GetStoredRecording { name } => {
+                let ended = self
+                    .live_recordings
+                    .get(name)
+                    .is_none_or(|r| r.ends <= self.now);
+                if ended && self.recordings.contains_key(name) {
+                    Response::json(200, json!({"name": name, "format": "wav"}))
+                } else {
+                    Response::message(404, "Recording not found")
+                }
+            }
             Route::StopPlayback { playback } => self.stop_playback(playback),
             Route::CreateBridge => {
                 let id = query
@@ -319,7 +371,11 @@ impl Pbx {
             Route::GetBridge { bridge } => self.get_bridge(bridge),
             Route::DestroyBridge { bridge } => self.destroy_bridge(bridge),
             Route::StoredRecordingFile { name } => {
-                if self.recordings.contains_key(name) {
+                let ended = self
+                    .live_recordings
+                    .get(name)
+                    .is_none_or(|r| r.ends <= self.now);
+                if ended && self.recordings.contains_key(name) {
                     Response::json(200, json!({"bytes": 0}))
                 } else {
                     Response::message(404, "Recording not found")
@@ -329,6 +385,49 @@ impl Pbx {
                 Response::message(404, "Resource not found")
             }
         }
+    }
+
+    /// `GET` a playback: queued, then playing; once it has ended Asterisk has forgotten
+    /// it (404), which is how a client that missed its `PlaybackFinished` learns it. One
+    /// of an unknown media scheme never plays, and is not found either
+    /// (play_missing_sound.jsonl).
+    fn get_playback(&mut self, id: &str) -> Response {
+        let now = self.now;
+        let Some(p) = self.playbacks.get(id) else {
+            return Response::message(404, "Playback not found");
+        };
+        if p.ends.is_none_or(|end| end <= now) {
+            self.playbacks.remove(id);
+            return Response::message(404, "Playback not found");
+        }
+        let state = if now < p.starts { "queued" } else { "playing" };
+        Response::json(
+            200,
+            json!({"id": id, "media_uri": p.media, "target_uri": format!("channel:{}", p.channel),
+                   "language": "en", "state": state}),
+        )
+    }
+
+    /// `GET` a live recording: queued, then recording, until it ends; then 404.
+    fn get_live_recording(&mut self, name: &str) -> Response {
+        let now = self.now;
+        let Some(r) = self.live_recordings.get(name) else {
+            return Response::message(404, "Recording not found");
+        };
+        if r.ends <= now {
+            self.live_recordings.remove(name);
+            return Response::message(404, "Recording not found");
+        }
+        let state = if now < r.starts {
+            "queued"
+        } else {
+            "recording"
+        };
+        Response::json(
+            200,
+            json!({"name": name, "format": r.format, "target_uri": format!("channel:{}", r.channel),
+                   "state": state}),
+        )
     }
 
     /// `GET` a bridge: the channels in it now.
@@ -401,8 +500,10 @@ impl Pbx {
         }
         self.counter += 1;
         let name = format!("{endpoint}-{:08x};1", self.counter);
-        self.channels
-            .insert(id.clone(), Chan::new(name, behaviour.clone()));
+        let mut chan = Chan::new(name, behaviour.clone());
+        chan.app = q.get("app").cloned().unwrap_or_default();
+        chan.stasis_args = app_args.iter().map(|a| a.to_string()).collect();
+        self.channels.insert(id.clone(), chan);
         let body = self.channel_json(&id, "Down");
         match answer_of(&behaviour) {
             Answer::After(ms) => self.schedule_answer(&id, ms.max(2), &app_args, &behaviour),
@@ -588,6 +689,8 @@ impl Pbx {
                     channel: channel.to_string(),
                     media,
                     finish: None,
+                    starts: start + 1,
+                    ends: None,
                 },
             );
             return Response::json(201, body);
@@ -608,6 +711,10 @@ impl Pbx {
         self.spoiled.note_playback(length, playing);
         let end = start + playing;
         self.channels.get_mut(channel).expect("live").busy_until = end;
+        // Asterisk forgets a playback once it has ended.
+        let now = self.now;
+        self.playbacks
+            .retain(|_, p| p.ends.is_none_or(|ends| ends > now));
         let finish = self.at(
             end,
             Action::Emit(ari::playback_finished(id, channel, &prompt, false)),
@@ -618,6 +725,8 @@ impl Pbx {
                 channel: channel.to_string(),
                 media,
                 finish: Some(finish),
+                starts: start + 1,
+                ends: Some(end),
             },
         );
         Response::json(201, body)
@@ -718,6 +827,18 @@ impl Pbx {
         let (said, words_lost) = cut_words(&said, kept as f64 / length.max(1) as f64);
         self.spoiled.note_recording(length, kept, words_lost);
         self.recordings.insert(name.clone(), said);
+        let format = q.get("format").cloned().unwrap_or_else(|| "wav".into());
+        let now = self.now;
+        self.live_recordings.retain(|_, r| r.ends > now);
+        self.live_recordings.insert(
+            name.clone(),
+            LiveRecording {
+                channel: channel.to_string(),
+                format: format.clone(),
+                starts: start + 1,
+                ends: start + length,
+            },
+        );
         self.at(
             start + 1,
             Action::Emit(ari::recording_started(&name, channel)),
@@ -734,7 +855,7 @@ impl Pbx {
         );
         Response::json(
             201,
-            json!({"name": name, "format": q.get("format").cloned().unwrap_or_else(|| "wav".into()),
+            json!({"name": name, "format": format,
                    "target_uri": format!("channel:{channel}"), "state": "queued"}),
         )
     }
@@ -757,6 +878,7 @@ impl Pbx {
         let c = self.channels.get_mut(id).expect("live");
         c.in_stasis = false;
         c.busy_until = back;
+        c.stasis_args = vec!["amd".into(), status.clone(), cause.into()];
         self.at(back, Action::Answer(id.to_string()));
         self.at(
             back,
@@ -801,6 +923,8 @@ impl Chan {
             recordings: 0,
             bridge: None,
             plans: Vec::new(),
+            app: String::new(),
+            stasis_args: Vec::new(),
         }
     }
 }

@@ -106,6 +106,10 @@ pub struct FaultSettings {
     pub rest_delay_ms: u64,
     /// Rules answering the next matching requests with an error, without doing them.
     pub fail_next_requests: Vec<FailRequests>,
+    /// Rules holding back the answer of every matching request (on top of
+    /// `rest_delay_ms`): one slow resource, as a list of hundreds of channels is on a
+    /// loaded Asterisk.
+    pub slow_requests: Vec<SlowRequests>,
     /// Channel ids whose events are dropped (the channel's Local half `<id>;2` included).
     pub lose_events_for_channels: Vec<String>,
     /// The next N originates are answered 500 `{"error":"Allocation failed"}`.
@@ -131,12 +135,22 @@ impl Faults {
         self.lock().rest_delay_ms = ms;
     }
     /// Adds a rule: the next `count` requests whose `"METHOD /path"` contains `matching`
-    /// get `status` (an invalid status code gives 500).
+    /// (at its end, for a `matching` ending with `$`) get `status` (an invalid status
+    /// code gives 500).
     pub fn fail_next_requests(&self, matching: impl Into<String>, status: u16, count: u32) {
         self.lock().fail_next_requests.push(FailRequests {
             matching: matching.into(),
             status,
             count,
+        });
+    }
+    /// Adds a rule: every request whose `"METHOD /path"` contains `matching` (at its end,
+    /// for a `matching` ending with `$`) is answered `delay_ms` real milliseconds late
+    /// (after it is done), failed or not.
+    pub fn slow_requests(&self, matching: impl Into<String>, delay_ms: u64) {
+        self.lock().slow_requests.push(SlowRequests {
+            matching: matching.into(),
+            delay_ms,
         });
     }
     /// Replaces the channels whose events are lost.
@@ -172,6 +186,14 @@ pub struct FailRequests {
     pub matching: String,
     pub status: u16,
     pub count: u32,
+}
+
+/// Answer every request whose `"METHOD /path"` contains `matching` `delay_ms` late.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowRequests {
+    pub matching: String,
+    pub delay_ms: u64,
 }
 
 /// A running in-process simulator; shuts it down when dropped.
@@ -256,6 +278,13 @@ impl SimHandle {
     /// Events dropped by `lose_events_for_channels` or because no socket was connected.
     pub fn events_lost(&self) -> u64 {
         self.sim.events_lost.load(Ordering::Relaxed)
+    }
+    /// Events of type `kind` (`PlaybackFinished`, …) lost, as `events_lost` counts them.
+    pub fn events_lost_of(&self, kind: &str) -> u64 {
+        self.sim
+            .lost_kinds
+            .lock()
+            .map_or(0, |k| k.get(kind).copied().unwrap_or(0))
     }
     /// HTTP sessions (TCP connections) closed at once, unanswered, because
     /// `session_limit` were open.
@@ -351,6 +380,8 @@ struct Sim {
     originated: std::sync::Mutex<HashMap<String, u32>>,
     events_sent: AtomicU64,
     events_lost: AtomicU64,
+    /// Event type → how many of that type were lost.
+    lost_kinds: std::sync::Mutex<HashMap<String, u64>>,
     websockets: AtomicUsize,
     session_limit: usize,
     sessions: Arc<Sessions>,
@@ -403,6 +434,7 @@ impl Sim {
             originated: std::sync::Mutex::new(HashMap::new()),
             events_sent: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
+            lost_kinds: std::sync::Mutex::new(HashMap::new()),
             websockets: AtomicUsize::new(0),
             session_limit: config.session_limit,
             sessions: Arc::default(),
@@ -443,6 +475,14 @@ impl Sim {
         self.strain.report(spoiled)
     }
 
+    /// Counts `event` as lost.
+    fn lose(&self, event: &Value) {
+        self.events_lost.fetch_add(1, Ordering::Relaxed);
+        if let (Ok(mut kinds), Some(kind)) = (self.lost_kinds.lock(), event["type"].as_str()) {
+            *kinds.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+
     /// Hands one event, due at simulated `at_ms`, to every connected socket, unless a
     /// fault loses it.
     fn publish(&self, mut event: Value, at_ms: u64) {
@@ -458,7 +498,7 @@ impl Sim {
                 })
         };
         if lost {
-            self.events_lost.fetch_add(1, Ordering::Relaxed);
+            self.lose(&event);
             return;
         }
         if let Some(map) = event.as_object_mut() {
@@ -472,7 +512,7 @@ impl Sim {
         let text = Utf8Bytes::from(event.to_string());
         if self.events.send(text).is_err() {
             // Nobody listening: lost, as with Asterisk.
-            self.events_lost.fetch_add(1, Ordering::Relaxed);
+            self.lose(&event);
         }
     }
 }
@@ -746,14 +786,31 @@ enum Plan {
     Perform { hold: bool },
 }
 
+/// Whether a fault rule's `matching` applies to a request's `"METHOD /path"`: found in
+/// it, or, ending with `$`, found at its end (`GET /ari/channels$` is the list alone,
+/// not one channel).
+fn label_matches(label: &str, matching: &str) -> bool {
+    match matching.strip_suffix('$') {
+        Some(end) => label.ends_with(end),
+        None => label.contains(matching),
+    }
+}
+
 /// Consumes the fault that applies to this request, if any, and the REST delay.
 fn plan_request(sim: &Sim, label: &str, originate: bool) -> (Plan, u64) {
     let mut faults = sim.faults.lock();
-    let delay = faults.rest_delay_ms;
+    let slow = faults
+        .slow_requests
+        .iter()
+        .filter(|r| label_matches(label, &r.matching))
+        .map(|r| r.delay_ms)
+        .max()
+        .unwrap_or(0);
+    let delay = faults.rest_delay_ms + slow;
     if let Some(rule) = faults
         .fail_next_requests
         .iter_mut()
-        .find(|r| r.count > 0 && label.contains(&r.matching))
+        .find(|r| r.count > 0 && label_matches(label, &r.matching))
     {
         rule.count -= 1;
         let status = rule.status;
@@ -967,6 +1024,7 @@ struct FaultsChange {
     drop_websockets: bool,
     rest_delay_ms: Option<u64>,
     fail_next_requests: Option<OneOrMany<FailRequests>>,
+    slow_requests: Option<Vec<SlowRequests>>,
     lose_events_for_channels: Option<Vec<String>>,
     refuse_originates: Option<u32>,
     timeout_next_originates: Option<u32>,
@@ -1008,6 +1066,9 @@ async fn post_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
             faults.rest_delay_ms = ms;
         }
         faults.fail_next_requests.extend(rules);
+        if let Some(slow) = change.slow_requests {
+            faults.slow_requests = slow;
+        }
         if let Some(ids) = change.lose_events_for_channels {
             faults.lose_events_for_channels = ids;
         }
