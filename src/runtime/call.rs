@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::prompts::PromptWatch;
 use super::{Arrival, CallOutcome, MAX_LATENCY_SAMPLES, Shared, hang_up_in_background};
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
 use crate::ari::translate::{self, Deployment, Request};
@@ -33,6 +34,9 @@ struct CallTask<'a> {
     arrived: Option<Instant>,
     /// Recording files fetched to hear the customer, kept for their classification.
     heard: HashMap<String, Arc<[u8]>>,
+    /// The prompts' audio lengths, and how long the PBX really plays them.
+    scenario: Arc<Scenario>,
+    prompts: PromptWatch,
 }
 
 /// One call: executes the machine's commands and feeds it what comes back.
@@ -57,6 +61,7 @@ pub(super) async fn run_call(
             break;
         };
         call.arrived = at;
+        call.time_prompt(at, &input);
         let input =
             if matches!(input, Input::RecordingFinished { .. }) && call.machine.silence_matters() {
                 measure_voice(shared, input, &mut call.heard).await
@@ -86,7 +91,7 @@ impl<'a> CallTask<'a> {
             attempt,
             deployment,
             tx,
-            machine: CallMachine::new(scenario, setup),
+            machine: CallMachine::new(Arc::clone(&scenario), setup),
             lead: Arc::new(lead),
             timers: HashMap::new(),
             classifications: Vec::new(),
@@ -95,6 +100,25 @@ impl<'a> CallTask<'a> {
             unknown_originates: 0,
             arrived: None,
             heard: HashMap::new(),
+            scenario,
+            prompts: PromptWatch::default(),
+        }
+    }
+
+    /// Counts a finished prompt's stretch into the health the pacing reads.
+    fn time_prompt(&mut self, at: Option<Instant>, input: &Input) {
+        let Some(at) = at else { return };
+        match input {
+            Input::PlaybackStarted { playback } => self.prompts.started(playback, at),
+            Input::PlaybackFinished { playback, failed } => {
+                let speed = self.shared.clock.speed();
+                if let Some(stretch) = self.prompts.finished(playback, *failed, at, speed)
+                    && let Ok(mut health) = self.shared.health.lock()
+                {
+                    health.prompt(stretch);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -122,8 +146,16 @@ impl<'a> CallTask<'a> {
             Command::Finish(s) => self.summary = Some(s.clone()),
             Command::SetResult { .. } => {}
             _ => {
-                if let Command::Originate { channel, .. } = &command {
-                    self.note_originating(channel);
+                match &command {
+                    Command::Originate { channel, .. } => self.note_originating(channel),
+                    Command::Play {
+                        playback, prompt, ..
+                    } => {
+                        let length = self.scenario.prompts.get(prompt).copied().flatten();
+                        self.prompts.asked(playback, length);
+                    }
+                    Command::StopPlayback { playback } => self.prompts.stopping(playback),
+                    _ => {}
                 }
                 if let Some(request) = translate::request(&command, &self.deployment) {
                     self.send(&command, &request).await;

@@ -1,7 +1,8 @@
 //! How Asterisk is coping, as the runtime sees it: event lag (arrival against the
 //! event's own timestamp), REST latency, the wait for a free connection of the bounded
 //! ARI pool (every connection busy: more asked of Asterisk than it answers) and the
-//! share of failed requests, smoothed.
+//! share of failed requests, and how much longer than their audio prompts play (the
+//! signal closest to what the customer hears), smoothed.
 //! The dialer's pacing slows new originates when these rise (`core::campaign::pacing`).
 
 use std::time::{Duration, Instant};
@@ -10,6 +11,9 @@ use crate::core::campaign::pacing::{Distress, HEALTHY_ERROR_RATIO, HEALTHY_REST_
 
 /// Weight of a new sample in the moving averages.
 const ALPHA: f64 = 0.05;
+/// Weight of a prompt's sample: prompts end far more rarely than requests and events
+/// arrive, and a stretched one is already heard by a customer, so each counts more.
+const PROMPT_ALPHA: f64 = 0.2;
 /// How long the smallest observed lag serves as the clock-skew baseline before it is
 /// taken again: Asterisk's clock and ours differ by a constant we must not call lag.
 const BASELINE_PERIOD: Duration = Duration::from_secs(60);
@@ -37,9 +41,11 @@ pub struct Health {
     rest_ms: f64,
     queue_ms: f64,
     errors: f64,
+    stretch_ms: f64,
     /// When each average last had a sample.
     lag_at: Instant,
     rest_at: Instant,
+    stretch_at: Instant,
 }
 
 impl Default for Health {
@@ -52,8 +58,10 @@ impl Default for Health {
             rest_ms: 0.0,
             queue_ms: 0.0,
             errors: 0.0,
+            stretch_ms: 0.0,
             lag_at: Instant::now(),
             rest_at: Instant::now(),
+            stretch_at: Instant::now(),
         }
     }
 }
@@ -108,6 +116,15 @@ impl Health {
         self.errors += ALPHA * (f64::from(u8::from(failed)) - self.errors);
     }
 
+    /// A prompt played `stretch_ms` longer than its audio (0 when it was on time or
+    /// early).
+    pub fn prompt(&mut self, stretch_ms: u64) {
+        let now = Instant::now();
+        self.stretch_ms = decayed(self.stretch_ms, now - self.stretch_at);
+        self.stretch_at = now;
+        self.stretch_ms += PROMPT_ALPHA * (stretch_ms as f64 - self.stretch_ms);
+    }
+
     /// The averages now, faded by the time since their last sample.
     pub fn distress(&self) -> Distress {
         let rest_idle = self.rest_at.elapsed();
@@ -116,6 +133,7 @@ impl Health {
             rest_latency_ms: decayed(self.rest_ms, rest_idle) as u64,
             queue_wait_ms: decayed(self.queue_ms, rest_idle) as u64,
             error_ratio: decayed(self.errors, rest_idle),
+            prompt_stretch_ms: decayed(self.stretch_ms, self.stretch_at.elapsed()) as u64,
         }
     }
 }
@@ -237,6 +255,26 @@ mod tests {
         let d = h.distress();
         assert!(d.rest_latency_ms > 800 && d.error_ratio > 0.9, "{d:?}");
         assert_eq!(d.queue_wait_ms, 0, "{d:?}");
+    }
+
+    #[test]
+    fn stretched_prompts_show_within_a_few_and_fade_when_prompts_are_on_time() {
+        let mut h = Health::default();
+        for _ in 0..5 {
+            h.prompt(0);
+        }
+        assert_eq!(h.distress().prompt_stretch_ms, 0);
+        // A handful of prompts a second late: a few calls' worth, not hundreds.
+        for _ in 0..8 {
+            h.prompt(1_000);
+        }
+        let d = h.distress();
+        assert!(d.prompt_stretch_ms > 800, "{d:?}");
+        assert!(crate::core::campaign::pacing::distress_factor(&d) < 0.6);
+        for _ in 0..20 {
+            h.prompt(0);
+        }
+        assert!(h.distress().prompt_stretch_ms < 20, "{:?}", h.distress());
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod call;
 pub mod clock;
 pub mod events;
 pub mod health;
+mod prompts;
 mod router;
 
 use std::collections::{BTreeMap, HashMap};
