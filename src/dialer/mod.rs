@@ -424,7 +424,7 @@ impl Dialer {
             return Ok(());
         }
         let now = self.now_ms();
-        let distress = self.runtime.distress();
+        let distress = self.runtime.pacing_distress();
         // Each eligible campaign's allowance under its own pacing.
         let mut eligible: Vec<(String, u32)> = Vec::new();
         for (name, live) in campaigns.iter() {

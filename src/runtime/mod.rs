@@ -2,6 +2,7 @@
 //! ARI. One task per call owns its machine; a router task sends each event to the call
 //! whose ids it carries; timers and classifications come back to the call as inputs.
 
+pub mod backoff;
 pub mod batch;
 mod call;
 pub mod clock;
@@ -65,6 +66,8 @@ struct Shared {
     connected: watch::Sender<bool>,
     /// Event lag, REST latency and errors, for the dialer's pacing.
     health: Mutex<health::Health>,
+    /// What distress did to new originates, for logs and the run's summary.
+    backoff: Mutex<backoff::Backoff>,
 }
 
 /// The live runtime: an event router and the calls it feeds.
@@ -107,6 +110,7 @@ impl Runtime {
             latencies: Mutex::new(Vec::new()),
             connected,
             health: Mutex::new(health::Health::default()),
+            backoff: Mutex::new(backoff::Backoff::default()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stream = events::EventStream::new(shared.client.events_url());
@@ -172,6 +176,27 @@ impl Runtime {
             .health
             .lock()
             .map(|h| h.distress())
+            .unwrap_or_default()
+    }
+
+    /// The distress new originates are paced by now. Asked by whoever is about to
+    /// start calls (the dialer, a batch), so the back-off logs when it slows or holds
+    /// them and why, and counts the time.
+    pub fn pacing_distress(&self) -> crate::core::campaign::pacing::Distress {
+        let distress = self.distress();
+        let assessment = crate::core::campaign::pacing::assess(&distress);
+        if let Ok(mut backoff) = self.shared.backoff.lock() {
+            backoff.observe(Instant::now(), &distress, &assessment);
+        }
+        distress
+    }
+
+    /// How long distress has slowed and held new originates, by deciding signal.
+    pub fn backoff_metrics(&self) -> backoff::BackoffMetrics {
+        self.shared
+            .backoff
+            .lock()
+            .map(|b| b.metrics())
             .unwrap_or_default()
     }
 

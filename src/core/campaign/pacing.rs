@@ -117,6 +117,15 @@ impl Signal {
         }
     }
 
+    /// The signal's value in `d`, as people read it (`850 ms`, `12 %`).
+    pub fn describe(self, d: &Distress) -> String {
+        let (value, _, severe) = self.reading(d);
+        match self {
+            Signal::Errors => format!("{:.0} % (stops at {:.0} %)", value * 100.0, severe * 100.0),
+            _ => format!("{value:.0} ms (stops at {severe:.0} ms)"),
+        }
+    }
+
     /// The signal's value in `d`, and its healthy and severe lines.
     fn reading(self, d: &Distress) -> (f64, f64, f64) {
         match self {
