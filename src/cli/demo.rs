@@ -221,6 +221,7 @@ async fn start_sim(args: &DemoArgs, scenario: &Scenario) -> Result<server::SimHa
         prompts,
         faults: Default::default(),
         session_limit: server::DEFAULT_SESSION_LIMIT,
+        capacity: None,
     })
     .await
     .map_err(|e| format!("cannot start the simulated PBX: {e}"))

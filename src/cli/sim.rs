@@ -35,6 +35,12 @@ pub struct SimArgs {
     #[arg(long, default_value_t = server::DEFAULT_SESSION_LIMIT, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub session_limit: usize,
+    /// Channels up past which the PBX degrades as an overloaded Asterisk does: REST
+    /// answers and events come late, prompts play longer, recordings lose audio, in
+    /// proportion to the overload (README, "A saturated PBX"). Without it, never.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub capacity: Option<usize>,
 }
 
 pub fn run(args: &SimArgs) -> ExitCode {
@@ -77,6 +83,7 @@ pub fn run(args: &SimArgs) -> ExitCode {
             prompts,
             faults: Faults::default(),
             session_limit: args.session_limit,
+            capacity: args.capacity,
         };
         let shutdown = async {
             if let Err(e) = tokio::signal::ctrl_c().await {
@@ -137,6 +144,10 @@ fn print_banner(args: &SimArgs, addr: &str, prompts: usize) {
     );
     println!("  application: {}", args.app);
     println!("  HTTP session limit: {} connections", args.session_limit);
+    match args.capacity {
+        Some(n) => println!("  capacity: {n} channels up, past which it degrades"),
+        None => println!("  capacity: unlimited (never saturates)"),
+    }
     println!("  user: {}   password: {}", args.user, args.password);
     println!(
         "  events: ws://{addr}{}?app={}&api_key={}:{}",

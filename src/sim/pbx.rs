@@ -4,6 +4,10 @@
 //! Pure and time-driven: `request(now, …)` answers a request and schedules what follows;
 //! `pop_due(until)` hands out the events due by then. Scripted tests drive it on a virtual
 //! clock; the HTTP/WebSocket simulator drives it in (compressed) real time.
+//!
+//! With a capacity (`with_saturation`), media degrades past it as on an overloaded
+//! Asterisk: prompts play longer and recordings keep less than they ran for, by the
+//! load (channels up) when they are asked for (`sim::saturation`).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -13,6 +17,8 @@ use serde_json::{Value, json};
 use crate::ari::Route;
 use crate::ari::json as ari;
 use crate::core::testcase::{Answer, CustomerScript, OperatorScript};
+
+use super::saturation::{Saturation, Spoiled, cut_words};
 
 /// What a simulated far end does.
 #[derive(Debug, Clone)]
@@ -99,6 +105,9 @@ pub struct Pbx {
     prompts: HashMap<String, u64>,
     resolve: Resolver,
     counter: u64,
+    /// Past its capacity, media degrades (`saturation`); what it spoiled is counted.
+    saturation: Saturation,
+    spoiled: Spoiled,
 }
 
 /// How a far end answers an originate: a customer as scripted, an operator by kind.
@@ -134,7 +143,37 @@ impl Pbx {
             prompts,
             resolve: Box::new(resolve),
             counter: 0,
+            saturation: Saturation::default(),
+            spoiled: Spoiled::default(),
         }
+    }
+
+    /// The same PBX, degrading past a capacity (see `saturation`).
+    pub fn with_saturation(mut self, saturation: Saturation) -> Self {
+        self.saturation = saturation;
+        self.spoiled.capacity = saturation.capacity();
+        self
+    }
+
+    /// Channels up now: the load the saturation model reads.
+    pub fn load(&self) -> usize {
+        self.spoiled.load
+    }
+
+    /// What the saturation has spoiled so far (the REST and event peaks are the
+    /// server's to fill in).
+    pub fn spoiled(&self) -> Spoiled {
+        self.spoiled.clone()
+    }
+
+    /// A channel went up (`true`) or down; counted once per change.
+    fn note_up(&mut self, up: bool) {
+        let load = if up {
+            self.spoiled.load + 1
+        } else {
+            self.spoiled.load.saturating_sub(1)
+        };
+        self.spoiled.note_load(load);
     }
 
     /// When the next event or far-end action is due.
@@ -176,10 +215,13 @@ impl Pbx {
                     if let Some(c) = self.channels.get_mut(&id)
                         && !c.gone
                     {
-                        c.up = true;
+                        let was_up = std::mem::replace(&mut c.up, true);
                         c.in_stasis = true;
                         c.busy_until = at;
                         c.answered_at.get_or_insert(at);
+                        if !was_up {
+                            self.note_up(true);
+                        }
                     }
                 }
                 Action::CustomerHangsUp(id) => self.far_end_hangs_up(&id, 16),
@@ -452,9 +494,12 @@ impl Pbx {
             return;
         }
         c.gone = true;
-        c.up = false;
+        let was_up = std::mem::replace(&mut c.up, false);
         let (in_stasis, bridge) = (c.in_stasis, c.bridge.take());
         c.in_stasis = false;
+        if was_up {
+            self.note_up(false);
+        }
         let half = format!("{id};2");
         if ringout {
             self.emit(0, ari::hangup_request(&half, 19, false));
@@ -484,13 +529,15 @@ impl Pbx {
             return Response::message(404, "Channel not found");
         }
         c.gone = true;
-        let was_up = c.up;
-        c.up = false;
+        let was_up = std::mem::replace(&mut c.up, false);
         let (in_stasis, bridge) = (c.in_stasis, c.bridge.take());
         c.in_stasis = false;
         let plans = std::mem::take(&mut c.plans);
         for p in plans {
             self.actions.remove(&p);
+        }
+        if was_up {
+            self.note_up(false);
         }
         let half = format!("{id};2");
         self.emit(1, ari::hangup_request(id, 32, true));
@@ -556,7 +603,10 @@ impl Pbx {
             );
             return Response::json(201, body);
         };
-        let end = start + length;
+        // An overloaded PBX plays the same audio for longer.
+        let playing = self.saturation.playing_ms(self.load(), length);
+        self.spoiled.note_playback(length, playing);
+        let end = start + playing;
         self.channels.get_mut(channel).expect("live").busy_until = end;
         let finish = self.at(
             end,
@@ -662,19 +712,24 @@ impl Pbx {
         let c = self.channels.get_mut(channel).expect("live");
         c.recordings += 1;
         c.busy_until = start + length;
+        // An overloaded PBX loses frames: the recording runs as long, keeps less audio,
+        // and the words in the lost audio are gone.
+        let kept = self.saturation.kept_ms(self.load(), length);
+        let (said, words_lost) = cut_words(&said, kept as f64 / length.max(1) as f64);
+        self.spoiled.note_recording(length, kept, words_lost);
         self.recordings.insert(name.clone(), said);
         self.at(
             start + 1,
             Action::Emit(ari::recording_started(&name, channel)),
         );
-        let talking = talking_ms.div_ceil(1000);
+        let talking = self.saturation.kept_ms(self.load(), talking_ms);
         self.at(
             start + length,
             Action::Emit(ari::recording_finished(
                 &name,
                 channel,
-                talking,
-                length.div_ceil(1000),
+                talking.div_ceil(1000),
+                kept.div_ceil(1000),
             )),
         );
         Response::json(
@@ -792,6 +847,81 @@ mod tests {
             ));
         }
         events
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The time of the first event of `kind` about `id` (a channel, playback or recording).
+    fn when(pbx: &mut Pbx, kind: &str, id: &str) -> u64 {
+        while let Some((at, e)) = pbx.pop_due(u64::MAX) {
+            let ids = [
+                &e["channel"]["id"],
+                &e["playback"]["id"],
+                &e["recording"]["name"],
+            ];
+            if e["type"] == kind && ids.iter().any(|v| v.as_str() == Some(id)) {
+                return at;
+            }
+        }
+        panic!("no {kind} for {id}")
+    }
+
+    #[test]
+    fn past_its_capacity_prompts_stretch_and_recordings_lose_words_until_the_load_falls() {
+        let prompts = HashMap::from([("hello".to_string(), 2_000)]);
+        let mut pbx =
+            Pbx::new(prompts, behaviours::for_endpoint).with_saturation(Saturation::new(Some(1)));
+        for id in ["c1", "c2"] {
+            let q = query(&[
+                ("endpoint", "Local/yes@sim-customers"),
+                ("app", "dialer"),
+                ("channelId", id),
+            ]);
+            assert_eq!(
+                pbx.request(0, "POST", crate::ari::paths::CHANNELS, &q)
+                    .status,
+                200
+            );
+        }
+        when(&mut pbx, "StasisStart", "c2");
+        assert_eq!(pbx.load(), 2, "twice the capacity");
+        let play = |pbx: &mut Pbx, at: u64, pb: &str| {
+            let q = query(&[("media", "sound:x/hello")]);
+            let path = format!("/ari/channels/c1/play/{pb}");
+            assert_eq!(pbx.request(at, "POST", &path, &q).status, 201);
+            when(pbx, "PlaybackFinished", pb) - at
+        };
+        assert_eq!(play(&mut pbx, 100, "pb1"), 2_500, "2 s of audio in 2.5 s");
+        let q = query(&[("name", "r1"), ("maxSilenceSeconds", "5")]);
+        assert_eq!(
+            pbx.request(2_600, "POST", "/ari/channels/c1/record", &q)
+                .status,
+            201
+        );
+        assert_eq!(pbx.transcript("r1"), Some("Yes, I am"));
+        assert_eq!(
+            pbx.request(2_700, "DELETE", "/ari/channels/c2", &query(&[]))
+                .status,
+            204
+        );
+        assert_eq!(pbx.load(), 1);
+        assert_eq!(
+            play(&mut pbx, 20_000, "pb2"),
+            2_000,
+            "at capacity: as long as its audio"
+        );
+        let spoiled = pbx.spoiled();
+        assert_eq!(
+            (spoiled.playbacks_stretched, spoiled.max_stretch_ms),
+            (1, 500)
+        );
+        assert_eq!((spoiled.recordings_cut, spoiled.words_lost), (1, 1));
+        assert_eq!((spoiled.load, spoiled.peak_load), (1, 2));
     }
 
     #[test]

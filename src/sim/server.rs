@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use super::behaviours;
 use super::pbx::Pbx;
+use super::saturation::{Saturation, Spoiled, Strain};
 use super::sessions::{SessionLimited, Sessions};
 use crate::ari::{Route, paths};
 
@@ -50,6 +51,9 @@ pub struct SimConfig {
     /// Most TCP connections open at once (REST and WebSocket alike), as `sessionlimit`
     /// in Asterisk's `http.conf`: one more is closed at once, unanswered.
     pub session_limit: usize,
+    /// Channels up past which the PBX degrades as an overloaded Asterisk does
+    /// (`sim::saturation`); `None`, the default, never degrades.
+    pub capacity: Option<usize>,
 }
 
 /// Asterisk's default `sessionlimit`.
@@ -65,6 +69,7 @@ impl Default for SimConfig {
             prompts: HashMap::new(),
             faults: Faults::default(),
             session_limit: DEFAULT_SESSION_LIMIT,
+            capacity: None,
         }
     }
 }
@@ -269,6 +274,10 @@ impl SimHandle {
     pub fn sessions_open(&self) -> usize {
         self.sim.sessions.open()
     }
+    /// What the saturation model spoiled since the start (all zero without a capacity).
+    pub async fn saturation(&self) -> Spoiled {
+        self.sim.saturation().await
+    }
     /// Events WebSockets connected now.
     pub fn websockets(&self) -> usize {
         self.sim.websockets.load(Ordering::Relaxed)
@@ -327,7 +336,10 @@ struct Sim {
     basic_token: String,
     speed: f64,
     start: Instant,
+    /// The wall clock at `start`: events are stamped with when they happened.
+    start_wall: jiff::Timestamp,
     pbx: tokio::sync::Mutex<Pbx>,
+    strain: Strain,
     /// Wakes the driver when a request may have scheduled something sooner.
     wake: Notify,
     faults: Faults,
@@ -356,6 +368,12 @@ impl Sim {
                 format!("speed must be a positive number, not {}", config.speed),
             ));
         }
+        if config.capacity == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the capacity must be at least 1",
+            ));
+        }
         if config.session_limit == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -371,7 +389,12 @@ impl Sim {
             password: config.password,
             speed: config.speed,
             start: Instant::now(),
-            pbx: tokio::sync::Mutex::new(Pbx::new(config.prompts, behaviours::for_endpoint)),
+            start_wall: jiff::Timestamp::now(),
+            pbx: tokio::sync::Mutex::new(
+                Pbx::new(config.prompts, behaviours::for_endpoint)
+                    .with_saturation(Saturation::new(config.capacity)),
+            ),
+            strain: Strain::new(Saturation::new(config.capacity)),
             wake: Notify::new(),
             faults: config.faults,
             events,
@@ -395,15 +418,34 @@ impl Sim {
 
     /// The real instant simulated time `at_ms` is reached.
     fn real_instant(&self, at_ms: u64) -> Instant {
-        let real = Duration::try_from_secs_f64(at_ms as f64 / self.speed / 1000.0)
-            .unwrap_or(Duration::MAX);
         self.start
-            .checked_add(real)
+            .checked_add(self.real_duration(at_ms))
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400))
     }
 
-    /// Hands one event to every connected socket, unless a fault loses it.
-    fn publish(&self, mut event: Value) {
+    /// The real time `ms` simulated milliseconds take.
+    fn real_duration(&self, ms: u64) -> Duration {
+        Duration::try_from_secs_f64(ms as f64 / self.speed / 1000.0).unwrap_or(Duration::MAX)
+    }
+
+    /// ARI's timestamp for simulated time `at_ms`, on the wall clock.
+    fn stamp(&self, at_ms: u64) -> String {
+        let real = jiff::SignedDuration::try_from(self.real_duration(at_ms)).unwrap_or_default();
+        self.start_wall
+            .checked_add(real)
+            .unwrap_or(self.start_wall)
+            .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
+            .to_string()
+    }
+
+    async fn saturation(&self) -> Spoiled {
+        let spoiled = self.pbx.lock().await.spoiled();
+        self.strain.report(spoiled)
+    }
+
+    /// Hands one event, due at simulated `at_ms`, to every connected socket, unless a
+    /// fault loses it.
+    fn publish(&self, mut event: Value, at_ms: u64) {
         let lost = {
             let faults = self.faults.lock();
             !faults.lose_events_for_channels.is_empty()
@@ -421,12 +463,10 @@ impl Sim {
         }
         if let Some(map) = event.as_object_mut() {
             map.insert("application".into(), self.app.clone().into());
-            // Stamped when sent, as Asterisk does, so clients can measure event lag.
+            // Stamped with when it happened, as Asterisk does, so clients can measure
+            // how late it comes (an overloaded PBX publishes it late).
             if map.contains_key("timestamp") {
-                map.insert(
-                    "timestamp".into(),
-                    crate::runtime::health::stamp_now().into(),
-                );
+                map.insert("timestamp".into(), self.stamp(at_ms).into());
             }
         }
         let text = Utf8Bytes::from(event.to_string());
@@ -500,21 +540,25 @@ async fn drive(sim: Arc<Sim>) {
     // before it, so the loop never spins waiting for the clock to catch up.
     let mut floor = 0;
     loop {
-        let (events, next) = {
+        let (events, next, lag) = {
             let mut pbx = sim.pbx.lock().await;
-            let until = sim.now_ms().max(floor);
+            // An overloaded PBX hands out what happened `lag` ago (its own far ends
+            // included), so every event comes late by it, in order.
+            let lag = sim.strain.event_lag_ms(pbx.load());
+            let until = sim.now_ms().saturating_sub(lag).max(floor);
             let mut events = Vec::new();
-            while let Some((_, event)) = pbx.pop_due(until) {
-                events.push(event);
+            while let Some(due) = pbx.pop_due(until) {
+                events.push(due);
             }
-            (events, pbx.next_due())
+            sim.strain.set_load(pbx.load());
+            (events, pbx.next_due(), lag)
         };
-        for event in events {
-            sim.publish(event);
+        for (at, event) in events {
+            sim.publish(event, at);
         }
         let timer = async {
             match next {
-                Some(at) => tokio::time::sleep_until(sim.real_instant(at)).await,
+                Some(at) => tokio::time::sleep_until(sim.real_instant(at + lag)).await,
                 None => std::future::pending().await,
             }
         };
@@ -566,9 +610,16 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         Plan::Fail(status) => message(status, "Simulated failure (fail_next_requests)"),
         Plan::Refuse => json_response(500, Some(json!({"error": "Allocation failed"}))),
         Plan::Perform { hold } => {
+            // An overloaded PBX gets to the request late, and does it then.
+            let saturated = sim.strain.rest_delay_ms();
+            if saturated > 0 {
+                tokio::time::sleep(sim.real_duration(saturated)).await;
+            }
             let answer = {
                 let mut pbx = sim.pbx.lock().await;
-                pbx.request(sim.now_ms(), method.as_str(), &path, &query)
+                let answer = pbx.request(sim.now_ms(), method.as_str(), &path, &query);
+                sim.strain.set_load(pbx.load());
+                answer
             };
             // The request may have scheduled events sooner than the driver's timer.
             sim.wake.notify_one();
@@ -882,6 +933,7 @@ async fn sim_state(State(sim): State<Arc<Sim>>) -> Response {
                 .unwrap_or_default(),
             "events_sent": sim.events_sent.load(Ordering::Relaxed),
             "events_lost": sim.events_lost.load(Ordering::Relaxed),
+            "saturation": sim.saturation().await,
             "faults": faults,
         })),
     )

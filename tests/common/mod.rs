@@ -64,6 +64,7 @@ pub fn sim_config(scenario: &Scenario, speed: f64) -> SimConfig {
         prompts,
         faults: Default::default(),
         session_limit: server::DEFAULT_SESSION_LIMIT,
+        capacity: None,
     }
 }
 
