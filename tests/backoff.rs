@@ -121,3 +121,72 @@ async fn a_batch_holds_new_originates_while_asterisk_answers_slowly_then_places_
     tasks.stop().await;
     sim.shutdown().await;
 }
+
+/// Channels up the simulated PBX carries before it degrades.
+const CAPACITY: usize = 8;
+
+/// Customers of the Salehi flow who answer, and the result each gives.
+const ANSWERING: &[(&str, &str)] = &[
+    ("no", "not_interested"),
+    ("yes", "connected_to_operator"),
+    ("unknown", "unknown"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_twice_the_capacity_no_call_is_spoiled_the_calls_start_later() {
+    const CALLS: usize = 48;
+    let s = scenario("salehi");
+    let sim = server::spawn(dialflow::sim::server::SimConfig {
+        capacity: Some(CAPACITY),
+        ..sim_config(&s, SPEED)
+    })
+    .await
+    .expect("the simulator starts");
+    let (runtime, tasks) = common::connect(
+        &sim.base_url,
+        SPEED,
+        Classify::Simulated,
+        Duration::from_secs(10),
+    )
+    .await;
+    let calls: Vec<PlannedCall> = (0..CALLS)
+        .map(|i| planned(&s, &format!("x{i}"), ANSWERING[i % ANSWERING.len()].0))
+        .collect();
+    // Twice what the PBX carries: as many calls at once as it has channels, twice over
+    // (and the operator legs on top).
+    let pace = Pace {
+        max_concurrent: 2 * CAPACITY,
+        per_second: 4.0,
+    };
+    let started = std::time::Instant::now();
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(300),
+        batch::run_all(
+            &runtime,
+            Arc::clone(&s),
+            calls,
+            pace,
+            tokio::sync::watch::channel(false).1,
+            |_| {},
+        ),
+    )
+    .await
+    .expect("every call ends");
+    let spoiled = sim.saturation().await;
+    eprintln!(
+        "{CALLS} calls in {:.1} s: {spoiled:?}; {:?}",
+        started.elapsed().as_secs_f64(),
+        runtime.backoff_metrics()
+    );
+    let mut wrong = Vec::new();
+    for o in &outcomes {
+        let i: usize = o.attempt_id[1..].parse().expect("our id");
+        let (customer, result) = ANSWERING[i % ANSWERING.len()];
+        if o.summary.result != result {
+            wrong.push(format!("{customer}: {}", o.summary.result));
+        }
+    }
+    eprintln!("wrong: {wrong:?}");
+    tasks.stop().await;
+    sim.shutdown().await;
+}

@@ -1079,3 +1079,56 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- learned capacity
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The ceiling starts only with strain, never falls below one call, falls only on
+    /// strain, rises one call at a time only after a clean spell, and never climbs back
+    /// to a load that strained the PBX unless a long clean time has passed since.
+    #[test]
+    fn the_learned_ceiling_moves_only_as_the_signs_say(
+        steps in prop::collection::vec((0u64..8_000, 1u32..40, any::<bool>()), 1..200)
+    ) {
+        use dialflow::core::campaign::capacity::{
+            CapacityCeiling, FORGET_AFTER_MS, PROBE_AFTER_MS, SETTLE_MS,
+        };
+        let strain = Distress { prompt_stretch_ms: 400, ..Distress::default() };
+        let clean = Distress::default();
+        let mut c = CapacityCeiling::default();
+        let (mut now, mut last_strain, mut onset_load) = (0u64, None::<u64>, None::<u32>);
+        for (advance, in_flight, strained) in steps {
+            now += advance;
+            let before = c.ceiling();
+            c.observe(now, in_flight, if strained { &strain } else { &clean });
+            let after = c.ceiling();
+            if strained {
+                // Strain begun after a clean spell: that load was too much.
+                if last_strain.is_none_or(|at| now - at >= SETTLE_MS) {
+                    onset_load = Some(in_flight);
+                }
+                last_strain = Some(now);
+            }
+            let Some(a) = after else {
+                prop_assert!(last_strain.is_none(), "strain sets a ceiling");
+                continue;
+            };
+            prop_assert!(a >= 1);
+            match before {
+                None => prop_assert!(strained),
+                Some(b) if a < b => prop_assert!(strained, "lowered without strain"),
+                Some(b) if a > b => {
+                    prop_assert!(!strained && a == b + 1, "{b} → {a}");
+                    prop_assert!(now - last_strain.unwrap_or(0) >= PROBE_AFTER_MS);
+                }
+                Some(_) => {}
+            }
+            let remembered = last_strain.is_some_and(|at| now - at < FORGET_AFTER_MS);
+            if remembered && let Some(l) = onset_load && before.is_some_and(|b| a > b) {
+                prop_assert!(a < l, "climbed back to {a}, strained at {l}");
+            }
+        }
+    }
+}

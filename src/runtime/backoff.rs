@@ -2,11 +2,14 @@
 //! distressed Asterisk is before starting calls, the answer is assessed
 //! (`core::campaign::pacing::assess`), logged when it changes (slowed, held, clear
 //! again, naming the signal and its value) and the time spent in each state counted by
-//! the signal that decided it, for the run's summary.
+//! the signal that decided it, for the run's summary. It also keeps the capacity
+//! learned from the first signs of strain (`core::campaign::capacity`): the most calls
+//! at once the dialer and batches may have.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::core::campaign::capacity::CapacityCeiling;
 use crate::core::campaign::pacing::{Assessment, Distress, Signal};
 
 /// Time between two asks counted at most this much: a dialer with every slot taken
@@ -17,6 +20,25 @@ const MAX_COUNTED_GAP: Duration = Duration::from_secs(1);
 /// not fill the log.
 const SLOWED_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// What new originates are paced by now (`Runtime::pacing`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pacing {
+    pub distress: Distress,
+    /// The most calls at once over everything dialflow dials, learned from strain.
+    pub ceiling: Option<u32>,
+}
+
+impl Pacing {
+    /// How many more calls the ceiling lets start with `in_flight` up.
+    pub fn room(&self, in_flight: usize) -> usize {
+        self.ceiling.map_or(usize::MAX, |c| {
+            usize::try_from(c)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(in_flight)
+        })
+    }
+}
+
 /// What distress has done to new originates so far.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BackoffMetrics {
@@ -26,6 +48,10 @@ pub struct BackoffMetrics {
     pub held: BTreeMap<Signal, Duration>,
     /// How many times originates went from allowed to held.
     pub holds: u64,
+    /// Calls in flight when Asterisk first showed strain, if it did.
+    pub first_strain_at: Option<u32>,
+    /// The most calls at once allowed now (learned from strain), if any.
+    pub ceiling: Option<u32>,
 }
 
 impl BackoffMetrics {
@@ -62,6 +88,7 @@ pub struct Backoff {
     last_ask: Option<Instant>,
     last_slowed_log: Option<Instant>,
     metrics: BackoffMetrics,
+    capacity: CapacityCeiling,
 }
 
 impl Default for Backoff {
@@ -71,6 +98,7 @@ impl Default for Backoff {
             last_ask: None,
             last_slowed_log: None,
             metrics: BackoffMetrics::default(),
+            capacity: CapacityCeiling::default(),
         }
     }
 }
@@ -94,8 +122,42 @@ impl Backoff {
         self.state = state;
     }
 
+    /// The same distress seen at `call_ms` (call time) with `in_flight` calls up:
+    /// strain lowers the ceiling on calls at once (logged), clean spells raise it.
+    pub fn learn(&mut self, call_ms: u64, in_flight: u32, d: &Distress) {
+        let before = self.capacity.ceiling();
+        self.capacity.observe(call_ms, in_flight, d);
+        let after = self.capacity.ceiling();
+        match (before, after) {
+            (b, Some(a)) if b.is_none_or(|b| a < b) => tracing::warn!(
+                ceiling = a,
+                "Asterisk strained with {in_flight} calls up: at most {a} at once from now on \
+                 (event lag {} ms, prompts {} ms late, ARI queue {} ms)",
+                d.event_lag_ms,
+                d.prompt_stretch_ms,
+                d.queue_wait_ms
+            ),
+            (Some(b), Some(a)) if a > b => {
+                tracing::info!(
+                    ceiling = a,
+                    "Asterisk clean for a while: trying {a} calls at once"
+                )
+            }
+            _ => {}
+        }
+    }
+
+    /// The most calls at once, learned from strain; `None` before any.
+    pub fn ceiling(&self) -> Option<u32> {
+        self.capacity.ceiling()
+    }
+
     pub fn metrics(&self) -> BackoffMetrics {
-        self.metrics.clone()
+        BackoffMetrics {
+            first_strain_at: self.capacity.first_strain_at(),
+            ceiling: self.capacity.ceiling(),
+            ..self.metrics.clone()
+        }
     }
 
     fn log_change(&mut self, now: Instant, to: State, d: &Distress, assessment: &Assessment) {

@@ -89,7 +89,13 @@ pub async fn run_all(
         let now_ms = u64::try_from(first.elapsed().as_millis()).unwrap_or(u64::MAX);
         let in_flight = u32::try_from(set.len()).unwrap_or(u32::MAX);
         let allowance = if runtime.is_connected() {
-            pacer.allowance(now_ms, in_flight, &runtime.pacing_distress())
+            let pacing = runtime.pacing();
+            let allowance = pacer.allowance(now_ms, in_flight, &pacing.distress);
+            let room = u32::try_from(pacing.room(set.len())).unwrap_or(u32::MAX);
+            Allowance {
+                start: allowance.start.min(room),
+                ..allowance
+            }
         } else {
             Allowance {
                 start: 0,

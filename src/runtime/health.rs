@@ -34,6 +34,9 @@ const DECAY_HALF_LIFE: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Health {
+    /// Call ms per real ms: lag and latency are told in call time, as the compressed
+    /// simulator's own delays are, so the pacing's lines mean the same at any speed.
+    speed: f64,
     lag_ms: f64,
     baseline_ms: Option<i64>,
     next_baseline_ms: Option<i64>,
@@ -51,6 +54,7 @@ pub struct Health {
 impl Default for Health {
     fn default() -> Self {
         Self {
+            speed: 1.0,
             lag_ms: 0.0,
             baseline_ms: None,
             next_baseline_ms: None,
@@ -67,6 +71,18 @@ impl Default for Health {
 }
 
 impl Health {
+    /// Health told in call time at `speed` call ms per real ms.
+    pub fn at_speed(speed: f64) -> Self {
+        Self {
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
+            ..Self::default()
+        }
+    }
+
     /// An event stamped `stamp` (ARI's `2026-11-21T10:00:00.123+0000`) arrived now.
     pub fn event(&mut self, stamp: &str) {
         let Some(sent) = parse_stamp(stamp) else {
@@ -95,7 +111,7 @@ impl Health {
             });
             self.baseline_since = Instant::now();
         }
-        let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64;
+        let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64 * self.speed;
         let now = Instant::now();
         self.lag_ms = decayed(self.lag_ms, now - self.lag_at);
         self.lag_at = now;
@@ -111,8 +127,9 @@ impl Health {
         self.queue_ms = decayed(self.queue_ms, idle);
         self.errors = decayed(self.errors, idle);
         self.rest_at = now;
-        self.rest_ms += ALPHA * (took.as_secs_f64() * 1000.0 - self.rest_ms);
-        self.queue_ms += ALPHA * (queued.as_secs_f64() * 1000.0 - self.queue_ms);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 * self.speed;
+        self.rest_ms += ALPHA * (ms(took) - self.rest_ms);
+        self.queue_ms += ALPHA * (ms(queued) - self.queue_ms);
         self.errors += ALPHA * (f64::from(u8::from(failed)) - self.errors);
     }
 

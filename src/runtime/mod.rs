@@ -109,7 +109,7 @@ impl Runtime {
             originating: Mutex::new(Default::default()),
             latencies: Mutex::new(Vec::new()),
             connected,
-            health: Mutex::new(health::Health::default()),
+            health: Mutex::new(health::Health::at_speed(clock.speed())),
             backoff: Mutex::new(backoff::Backoff::default()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -179,16 +179,26 @@ impl Runtime {
             .unwrap_or_default()
     }
 
-    /// The distress new originates are paced by now. Asked by whoever is about to
-    /// start calls (the dialer, a batch), so the back-off logs when it slows or holds
-    /// them and why, and counts the time.
-    pub fn pacing_distress(&self) -> crate::core::campaign::pacing::Distress {
+    /// What new originates are paced by now: Asterisk's distress and the most calls at
+    /// once it was seen to carry. Asked by whoever is about to start calls (the dialer,
+    /// a batch), so the back-off logs when it slows or holds them and why, counts the
+    /// time, and learns the ceiling from the calls up now.
+    pub fn pacing(&self) -> backoff::Pacing {
         let distress = self.distress();
         let assessment = crate::core::campaign::pacing::assess(&distress);
-        if let Ok(mut backoff) = self.shared.backoff.lock() {
-            backoff.observe(Instant::now(), &distress, &assessment);
+        let in_flight = u32::try_from(self.live_calls()).unwrap_or(u32::MAX);
+        let Ok(mut backoff) = self.shared.backoff.lock() else {
+            return backoff::Pacing {
+                distress,
+                ceiling: None,
+            };
+        };
+        backoff.observe(Instant::now(), &distress, &assessment);
+        backoff.learn(self.shared.clock.now().0, in_flight, &distress);
+        backoff::Pacing {
+            distress,
+            ceiling: backoff.ceiling(),
         }
-        distress
     }
 
     /// How long distress has slowed and held new originates, by deciding signal.
