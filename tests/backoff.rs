@@ -132,9 +132,110 @@ const ANSWERING: &[(&str, &str)] = &[
     ("unknown", "unknown"),
 ];
 
+/// The results that are not what the customer gave, as `customer: result`.
+fn wrong<'a>(ended: impl Iterator<Item = (usize, &'a str)>) -> Vec<String> {
+    ended
+        .filter(|(i, result)| ANSWERING[i % ANSWERING.len()].1 != *result)
+        .map(|(i, result)| format!("{}: {result}", ANSWERING[i % ANSWERING.len()].0))
+        .collect()
+}
+
+/// `run --scenario`: `calls` calls at twice what the PBX carries, every one right.
+async fn batch_at_twice_the_capacity(
+    runtime: &Runtime,
+    s: &Arc<dialflow::core::scenario::Scenario>,
+    calls: usize,
+) {
+    let planned: Vec<PlannedCall> = (0..calls)
+        .map(|i| planned(s, &format!("x{i}"), ANSWERING[i % ANSWERING.len()].0))
+        .collect();
+    let pace = Pace {
+        max_concurrent: 2 * CAPACITY,
+        per_second: 4.0,
+    };
+    let stop = tokio::sync::watch::channel(false).1;
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(120),
+        batch::run_all(runtime, Arc::clone(s), planned, pace, stop, |_| {}),
+    )
+    .await
+    .expect("every call ends");
+    assert_eq!(outcomes.len(), calls);
+    let ended = outcomes.iter().map(|o| {
+        let i: usize = o.attempt_id[1..].parse().expect("our id");
+        (i, o.summary.result.as_str())
+    });
+    let wrong = wrong(ended);
+    assert!(wrong.is_empty(), "calls ended wrong: {wrong:?}");
+}
+
+/// A campaign of `leads` leads allowed twice what the PBX carries, dialed to its end on
+/// `runtime`; every lead's result, by lead index.
+async fn campaign_at_twice_the_capacity(
+    runtime: &Runtime,
+    sim: &server::SimHandle,
+    s: &Arc<dialflow::core::scenario::Scenario>,
+    leads: usize,
+) -> Vec<(usize, String)> {
+    use dialflow::daemon::{self, Daemon, Notice, Work};
+    use dialflow::dialer::DialerEvent;
+    use dialflow::store::{NewLead, Store, campaigns::Transition};
+    let dir = common::dirs::TempDir::new("backoff");
+    let store = Arc::new(Store::open(&dir.join("s.redb")).expect("a store"));
+    let mut settings = dialflow::core::campaign::settings::CampaignSettings::for_scenario("salehi");
+    settings.windows = [("daily".into(), vec!["00:00-24:00".into()])].into();
+    settings.pacing.max_concurrent = u32::try_from(2 * CAPACITY).unwrap();
+    settings.pacing.max_per_second = 4.0;
+    let now = runtime.clock().wall_ms();
+    let new_leads: Vec<NewLead> = (0..leads)
+        .map(|i| NewLead {
+            phone: dialflow::sim::behaviours::number_for(
+                &format!("+98912{i:05}"),
+                ANSWERING[i % ANSWERING.len()].0,
+            )
+            .expect("a simulated customer"),
+            ..NewLead::default()
+        })
+        .collect();
+    store.create_campaign("twice", settings, now).unwrap();
+    store.import_leads("twice", &new_leads, now).unwrap();
+    store
+        .transition("twice", Transition::Start, None, now)
+        .unwrap();
+    let config = common::sim_dialflow_config(
+        &sim.base_url,
+        Duration::from_secs(10),
+        Duration::from_secs(10),
+    );
+    let work = Work::Campaigns {
+        store: Arc::clone(&store),
+        scenarios: dialflow::scenario_set::SharedScenarios::new(
+            [("salehi".to_string(), Arc::clone(s))].into(),
+        ),
+        exit_when_idle: true,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = Daemon::new(config, work)
+        .unwrap()
+        .on_runtime(runtime.clone())
+        .with_notices(tx);
+    let limit = Duration::from_secs(180);
+    tokio::time::timeout(limit, daemon::run(daemon, tokio::time::sleep(limit)))
+        .await
+        .expect("the campaign ends")
+        .expect("the daemon runs");
+    let mut results = Vec::new();
+    while let Ok(notice) = rx.try_recv() {
+        if let Notice::Dialer(DialerEvent::Finished { attempt, end, .. }) = notice {
+            let i: usize = attempt.phone[6..11].parse().expect("our number");
+            results.push((i, end.result.clone()));
+        }
+    }
+    results
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_twice_the_capacity_no_call_is_spoiled_the_calls_start_later() {
-    const CALLS: usize = 48;
     let s = scenario("salehi");
     let sim = server::spawn(dialflow::sim::server::SimConfig {
         capacity: Some(CAPACITY),
@@ -149,44 +250,61 @@ async fn at_twice_the_capacity_no_call_is_spoiled_the_calls_start_later() {
         Duration::from_secs(10),
     )
     .await;
-    let calls: Vec<PlannedCall> = (0..CALLS)
-        .map(|i| planned(&s, &format!("x{i}"), ANSWERING[i % ANSWERING.len()].0))
-        .collect();
-    // Twice what the PBX carries: as many calls at once as it has channels, twice over
-    // (and the operator legs on top).
-    let pace = Pace {
-        max_concurrent: 2 * CAPACITY,
-        per_second: 4.0,
+    // Learning the capacity: the first overload spoils some media, as it must with no
+    // sign below the capacity; no call ends wrong.
+    batch_at_twice_the_capacity(&runtime, &s, 18).await;
+    let learning = sim.saturation().await;
+    let learned = runtime.backoff_metrics();
+    eprintln!("learning the capacity: {learning:?}; {learned:?}");
+    let ceiling = learned.ceiling.expect("the strain set a ceiling") as usize;
+    assert!(ceiling <= CAPACITY, "{learned:?}");
+    // Learned: a campaign offered twice the capacity spoils nothing and ends intact.
+    let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sampler = {
+        let (runtime, peak) = (runtime.clone(), Arc::clone(&peak));
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(runtime.live_calls(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
     };
     let started = std::time::Instant::now();
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(300),
-        batch::run_all(
-            &runtime,
-            Arc::clone(&s),
-            calls,
-            pace,
-            tokio::sync::watch::channel(false).1,
-            |_| {},
-        ),
-    )
-    .await
-    .expect("every call ends");
-    let spoiled = sim.saturation().await;
+    let results = campaign_at_twice_the_capacity(&runtime, &sim, &s, 36).await;
+    sampler.abort();
+    let took = started.elapsed();
+    assert_eq!(results.len(), 36, "every lead dialed once");
+    let wrong = wrong(results.iter().map(|(i, r)| (*i, r.as_str())));
+    assert!(wrong.is_empty(), "calls ended wrong: {wrong:?}");
+    let after = sim.saturation().await;
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
-        "{CALLS} calls in {:.1} s: {spoiled:?}; {:?}",
-        started.elapsed().as_secs_f64(),
+        "the campaign: 36 calls in {:.1} s, at most {peak} at once (offered {}); {after:?}; {:?}",
+        took.as_secs_f64(),
+        2 * CAPACITY,
         runtime.backoff_metrics()
     );
-    let mut wrong = Vec::new();
-    for o in &outcomes {
-        let i: usize = o.attempt_id[1..].parse().expect("our id");
-        let (customer, result) = ANSWERING[i % ANSWERING.len()];
-        if o.summary.result != result {
-            wrong.push(format!("{customer}: {}", o.summary.result));
-        }
-    }
-    eprintln!("wrong: {wrong:?}");
+    assert_eq!(
+        after.recordings_cut, learning.recordings_cut,
+        "no recording cut"
+    );
+    assert_eq!(
+        after.playbacks_stretched, learning.playbacks_stretched,
+        "no prompt stretched"
+    );
+    assert!(
+        peak <= CAPACITY,
+        "calls start later instead: {peak} at once"
+    );
+    // The same check in batch: `run --scenario` keeps to the learned capacity too.
+    let before_batch = sim.saturation().await;
+    batch_at_twice_the_capacity(&runtime, &s, 18).await;
+    let after_batch = sim.saturation().await;
+    assert_eq!(after_batch.recordings_cut, before_batch.recordings_cut);
+    assert_eq!(
+        after_batch.playbacks_stretched,
+        before_batch.playbacks_stretched
+    );
     tasks.stop().await;
     sim.shutdown().await;
 }

@@ -58,8 +58,10 @@ pub struct CapacityCeiling {
 
 impl CapacityCeiling {
     /// Distress `d` seen at `now_ms` (call time) with `in_flight` calls up.
+    /// Strain with no call up says nothing of how many calls the PBX carries (someone
+    /// else loads it): it sets no ceiling.
     pub fn observe(&mut self, now_ms: u64, in_flight: u32, d: &Distress) {
-        if strained(d) {
+        if strained(d) && in_flight > 0 {
             let onset = self
                 .strained_at_ms
                 .is_none_or(|at| now_ms.saturating_sub(at) >= SETTLE_MS);
@@ -74,7 +76,13 @@ impl CapacityCeiling {
             let under = in_flight.saturating_sub(1).max(1);
             match self.ceiling {
                 None => self.lower_to(now_ms, under),
-                Some(c) if (settled || onset) && under < c => self.lower_to(now_ms, under),
+                Some(c) if (settled || onset) && under < c => {
+                    // Strain that outlasted a lowering: one call more than now was
+                    // already too much, whatever the load that started it.
+                    let known = self.strained_load.unwrap_or(u32::MAX);
+                    self.strained_load = Some(known.min(in_flight.saturating_add(1)));
+                    self.lower_to(now_ms, under);
+                }
                 Some(_) => {}
             }
             return;
@@ -140,16 +148,24 @@ mod tests {
         c.observe(11_000 + PROBE_AFTER_MS + 1_000, 9, &Distress::default());
         assert_eq!(c.ceiling(), Some(9));
         assert_eq!(c.first_strain_at(), Some(12));
-        // Up to just under the load that strained it (12), and no further.
+        // Up to just under the load the strain outlasted (9 calls up, so 10), and no
+        // further.
         let mut now = 11_000 + PROBE_AFTER_MS;
         for _ in 0..5 {
             now += PROBE_AFTER_MS;
             c.observe(now, 9, &Distress::default());
         }
-        assert_eq!(c.ceiling(), Some(11));
+        assert_eq!(c.ceiling(), Some(9));
         // Forgotten after a long clean time: it tries more again.
-        c.observe(now + FORGET_AFTER_MS, 11, &Distress::default());
-        assert_eq!(c.ceiling(), Some(12));
+        c.observe(now + FORGET_AFTER_MS, 9, &Distress::default());
+        assert_eq!(c.ceiling(), Some(10));
+    }
+
+    #[test]
+    fn strain_with_no_call_up_sets_no_ceiling() {
+        let mut c = CapacityCeiling::default();
+        c.observe(1_000, 0, &stretched(900));
+        assert_eq!((c.ceiling(), c.first_strain_at()), (None, None));
     }
 
     #[test]
