@@ -2,7 +2,8 @@
 //! event's own timestamp), REST latency, the wait for a free connection of the bounded
 //! ARI pool (every connection busy: more asked of Asterisk than it answers) and the
 //! share of failed requests, and how much longer than their audio prompts play (the
-//! signal closest to what the customer hears), smoothed.
+//! signal closest to what the customer hears), smoothed and told in call time (a
+//! compressed simulator's delays are compressed too).
 //! The dialer's pacing slows new originates when these rise (`core::campaign::pacing`).
 
 use std::time::{Duration, Instant};
