@@ -59,16 +59,22 @@ pub struct CapacityCeiling {
 impl CapacityCeiling {
     /// Distress `d` seen at `now_ms` (call time) with `in_flight` calls up.
     /// Strain with no call up says nothing of how many calls the PBX carries (someone
-    /// else loads it): it sets no ceiling.
+    /// else loads it): it sets no ceiling, but is no clean time either.
     pub fn observe(&mut self, now_ms: u64, in_flight: u32, d: &Distress) {
-        if strained(d) && in_flight > 0 {
+        if strained(d) && in_flight == 0 {
+            self.strained_at_ms = Some(now_ms);
+            return;
+        }
+        if strained(d) {
             let onset = self
                 .strained_at_ms
                 .is_none_or(|at| now_ms.saturating_sub(at) >= SETTLE_MS);
             if onset {
-                // Strain begun now, not the tail of an earlier one: this load is too much.
-                let known = self.strained_load.map_or(in_flight, |l| l.min(in_flight));
-                self.strained_load = Some(known.max(1));
+                // Strain begun now, not the tail of an earlier one. It is seen a while
+                // after it begins (a stretched prompt at its end), and calls may have
+                // started meanwhile: one call fewer than now is taken as too much.
+                let load = in_flight.saturating_sub(1).max(1);
+                self.strained_load = Some(self.strained_load.map_or(load, |l| l.min(load)));
             }
             self.strained_at_ms = Some(now_ms);
             self.first_strain_at.get_or_insert(in_flight);
