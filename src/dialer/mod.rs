@@ -428,7 +428,7 @@ impl Dialer {
             .options
             .max_concurrent
             .saturating_sub(in_flight)
-            .min(pacing.room(in_flight));
+            .min(usize::try_from(pacing.room()).unwrap_or(usize::MAX));
         if free == 0 {
             return Ok(());
         }

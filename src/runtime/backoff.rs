@@ -26,16 +26,15 @@ pub struct Pacing {
     pub distress: Distress,
     /// The most calls at once over everything dialflow dials, learned from strain.
     pub ceiling: Option<u32>,
+    /// The runtime's calls in progress now, whoever started them.
+    pub calls_up: u32,
 }
 
 impl Pacing {
-    /// How many more calls the ceiling lets start with `in_flight` up.
-    pub fn room(&self, in_flight: usize) -> usize {
-        self.ceiling.map_or(usize::MAX, |c| {
-            usize::try_from(c)
-                .unwrap_or(usize::MAX)
-                .saturating_sub(in_flight)
-        })
+    /// How many more calls the ceiling lets start now.
+    pub fn room(&self) -> u32 {
+        self.ceiling
+            .map_or(u32::MAX, |c| c.saturating_sub(self.calls_up))
     }
 }
 

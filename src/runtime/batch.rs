@@ -91,9 +91,8 @@ pub async fn run_all(
         let allowance = if runtime.is_connected() {
             let pacing = runtime.pacing();
             let allowance = pacer.allowance(now_ms, in_flight, &pacing.distress);
-            let room = u32::try_from(pacing.room(set.len())).unwrap_or(u32::MAX);
             Allowance {
-                start: allowance.start.min(room),
+                start: allowance.start.min(pacing.room()),
                 ..allowance
             }
         } else {

@@ -191,6 +191,7 @@ impl Runtime {
             return backoff::Pacing {
                 distress,
                 ceiling: None,
+                calls_up: in_flight,
             };
         };
         backoff.observe(Instant::now(), &distress, &assessment);
@@ -198,6 +199,7 @@ impl Runtime {
         backoff::Pacing {
             distress,
             ceiling: backoff.ceiling(),
+            calls_up: in_flight,
         }
     }
 
