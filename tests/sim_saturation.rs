@@ -1,8 +1,9 @@
 //! The simulator's saturation model over real loopback sockets, in raw ARI (reqwest and
 //! tokio-tungstenite, not dialflow's runtime): at or under its capacity nothing
-//! degrades; at twice the capacity prompts play longer than their audio, recordings lose
-//! audio and the customer's words, REST answers come late and events lag, and the
-//! simulator's counters agree; back under capacity it recovers.
+//! degrades; just past it REST and events slow while media is still whole; at twice
+//! the capacity prompts play longer than their audio, recordings lose audio and the
+//! customer's words, REST answers come late and events lag, and the simulator's
+//! counters agree; back under capacity it recovers.
 //!
 //! Times in events are read from their ARI timestamps, which the simulator sets to when
 //! each event happened: the gap between two of them is the model's, to the millisecond,
@@ -24,25 +25,25 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 const APP: &str = "sattest";
 const CAPACITY: usize = 4;
-/// Compressed, but not so much that the model's delays (500 simulated ms at twice the
-/// capacity: 100 real ms) drown in the machine's own scheduling noise.
+/// Compressed, but not so much that the model's delays (1 simulated s at twice the
+/// capacity: 200 real ms) drown in the machine's own scheduling noise.
 const SPEED: f64 = 5.0;
 const PROMPT_MS: u64 = 2_000;
 const WAIT: Duration = Duration::from_secs(10);
 /// What the model holds REST and events back by at twice the capacity, in real time.
-const SATURATED_DELAY: Duration = Duration::from_millis((500.0 / SPEED) as u64);
+const SATURATED_DELAY: Duration = Duration::from_millis((1_000.0 / SPEED) as u64);
 
 type Events = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 mod common;
 use common::process;
 
-async fn start() -> SimHandle {
+async fn start(capacity: usize) -> SimHandle {
     server::spawn(SimConfig {
         app: APP.into(),
         speed: SPEED,
         prompts: HashMap::from([("hello".to_string(), PROMPT_MS)]),
-        capacity: Some(CAPACITY),
+        capacity: Some(capacity),
         ..SimConfig::default()
     })
     .await
@@ -246,11 +247,9 @@ async fn state(sim: &SimHandle) -> Spoiled {
     let state = get_json(format!("{}/sim/state", sim.base_url)).await;
     let spoiled: Spoiled = sim.saturation().await;
     // The state served agrees with the handle's accessor.
-    assert_eq!(
-        state["saturation"],
-        serde_json::to_value(&spoiled).expect("serialisable"),
-        "GET /sim/state"
-    );
+    let served: Spoiled =
+        serde_json::from_value(state["saturation"].clone()).expect("GET /sim/state");
+    assert_eq!(served, spoiled, "GET /sim/state");
     spoiled
 }
 
@@ -281,7 +280,7 @@ fn assert_undegraded(probe: &Probe) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_capacity_nothing_degrades() {
-    let sim = start().await;
+    let sim = start(CAPACITY).await;
     let (mut ws, _) = connect_async(sim.events_url()).await.expect("connects");
     answered(&sim, &mut ws, "number", &ids("load", CAPACITY - 1)).await;
     answered(&sim, &mut ws, "yes", &["probe".to_string()]).await;
@@ -302,21 +301,57 @@ async fn at_capacity_nothing_degrades() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn just_past_the_capacity_rest_and_events_slow_before_media_degrades() {
+    // 10 % over: REST and events 100 simulated ms late, within media's headroom.
+    let sim = start(10).await;
+    let (mut ws, _) = connect_async(sim.events_url()).await.expect("connects");
+    answered(&sim, &mut ws, "number", &ids("load", 10)).await;
+    answered(&sim, &mut ws, "yes", &["probe".to_string()]).await;
+    let probe = probe(&sim, &mut ws, "probe").await;
+    assert_undegraded(&probe);
+    let delay = Duration::from_millis((100.0 / SPEED) as u64);
+    assert!(probe.rest >= delay, "REST is slower: {:?}", probe.rest);
+    assert!(
+        probe
+            .lateness_ms
+            .iter()
+            .all(|late| *late >= delay.as_millis() as i64 - 1),
+        "events lag: {:?} ms",
+        probe.lateness_ms
+    );
+    let spoiled = state(&sim).await;
+    assert_eq!(
+        spoiled,
+        Spoiled {
+            capacity: Some(10),
+            load: 11,
+            peak_load: 11,
+            peak_rest_delay_ms: 100,
+            peak_event_lag_ms: 100,
+            ..Spoiled::default()
+        },
+        "distress shows, nothing is spoiled"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_twice_the_capacity_prompts_stretch_recordings_are_cut_and_the_pbx_lags() {
-    let sim = start().await;
+    let sim = start(CAPACITY).await;
     let (mut ws, _) = connect_async(sim.events_url()).await.expect("connects");
     answered(&sim, &mut ws, "number", &ids("load", 2 * CAPACITY - 1)).await;
     answered(&sim, &mut ws, "yes", &["probe".to_string()]).await;
     let probe = probe(&sim, &mut ws, "probe").await;
 
-    // Twice the capacity is an overload of 1: media runs 1.25 times slower.
-    let stretched = (PROMPT_MS as f64 * 1.25) as i64 - 1;
+    // Twice the capacity is an overload of 1, 0.8 past media's headroom: media runs
+    // 1.24 times slower.
+    let stretched = (PROMPT_MS as f64 * 1.24) as i64 - 1;
     assert!(
         (probe.playback_ms - stretched).abs() <= STAMP_SLACK_MS,
         "a {PROMPT_MS} ms prompt played for {} ms, not {stretched}",
         probe.playback_ms
     );
-    let kept = (probe.recording_ran_ms as f64 / 1.25) as i64;
+    let kept = (probe.recording_ran_ms as f64 / 1.24) as i64;
     assert!(
         probe.recording_duration_ms < probe.recording_ran_ms
             && probe.recording_duration_ms <= kept + 1000,
@@ -350,11 +385,11 @@ async fn at_twice_the_capacity_prompts_stretch_recordings_are_cut_and_the_pbx_la
             load: 2 * CAPACITY,
             peak_load: 2 * CAPACITY,
             playbacks_stretched: 1,
-            max_stretch_ms: PROMPT_MS / 4,
+            max_stretch_ms: 480,
             recordings_cut: 1,
             words_lost: 1,
-            peak_rest_delay_ms: 500,
-            peak_event_lag_ms: 500,
+            peak_rest_delay_ms: 1_000,
+            peak_event_lag_ms: 1_000,
         },
         "the counters agree"
     );
@@ -363,7 +398,7 @@ async fn at_twice_the_capacity_prompts_stretch_recordings_are_cut_and_the_pbx_la
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_under_capacity_it_recovers() {
-    let sim = start().await;
+    let sim = start(CAPACITY).await;
     let (mut ws, _) = connect_async(sim.events_url()).await.expect("connects");
     let load = ids("load", 2 * CAPACITY);
     answered(&sim, &mut ws, "number", &load).await;

@@ -814,6 +814,7 @@ fn left_bridge(bridge: &str, channel: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ari::paths;
     use crate::sim::behaviours;
 
     /// Originates `behaviour` with `timeout` (seconds), then every event of the customer's
@@ -829,7 +830,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let response = pbx.request(0, "POST", crate::ari::paths::CHANNELS, &query);
+        let response = pbx.request(0, "POST", paths::CHANNELS, &query);
         assert_eq!(response.status, 200);
         let mut events = Vec::new();
         while let Some((at, e)) = pbx.pop_due(u64::MAX) {
@@ -882,30 +883,26 @@ mod tests {
                 ("app", "dialer"),
                 ("channelId", id),
             ]);
-            assert_eq!(
-                pbx.request(0, "POST", crate::ari::paths::CHANNELS, &q)
-                    .status,
-                200
-            );
+            assert_eq!(pbx.request(0, "POST", paths::CHANNELS, &q).status, 200);
         }
         when(&mut pbx, "StasisStart", "c2");
         assert_eq!(pbx.load(), 2, "twice the capacity");
         let play = |pbx: &mut Pbx, at: u64, pb: &str| {
             let q = query(&[("media", "sound:x/hello")]);
-            let path = format!("/ari/channels/c1/play/{pb}");
+            let path = paths::channel_play("c1", pb);
             assert_eq!(pbx.request(at, "POST", &path, &q).status, 201);
             when(pbx, "PlaybackFinished", pb) - at
         };
-        assert_eq!(play(&mut pbx, 100, "pb1"), 2_500, "2 s of audio in 2.5 s");
+        assert_eq!(play(&mut pbx, 100, "pb1"), 2_480, "2 s of audio in 2.48 s");
         let q = query(&[("name", "r1"), ("maxSilenceSeconds", "5")]);
         assert_eq!(
-            pbx.request(2_600, "POST", "/ari/channels/c1/record", &q)
+            pbx.request(2_600, "POST", &paths::channel_record("c1"), &q)
                 .status,
             201
         );
         assert_eq!(pbx.transcript("r1"), Some("Yes, I am"));
         assert_eq!(
-            pbx.request(2_700, "DELETE", "/ari/channels/c2", &query(&[]))
+            pbx.request(2_700, "DELETE", &paths::channel("c2"), &query(&[]))
                 .status,
             204
         );
@@ -918,7 +915,7 @@ mod tests {
         let spoiled = pbx.spoiled();
         assert_eq!(
             (spoiled.playbacks_stretched, spoiled.max_stretch_ms),
-            (1, 500)
+            (1, 480)
         );
         assert_eq!((spoiled.recordings_cut, spoiled.words_lost), (1, 1));
         assert_eq!((spoiled.load, spoiled.peak_load), (1, 2));

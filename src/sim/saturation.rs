@@ -6,29 +6,44 @@
 //! The load is the number of channels up (answered, not yet gone): Asterisk's CPU goes
 //! to moving audio, which every answered channel does whether a prompt plays, the
 //! customer speaks or it sits in a bridge. Everything follows from one number, the
-//! overload `x = load / capacity − 1` (0 at or under capacity), linearly and without
-//! jitter, so tests can predict it to the millisecond:
+//! overload `x = load / capacity − 1` (0 at or under capacity), piecewise linearly and
+//! without jitter, so tests can predict it to the millisecond:
 //!
 //! | effect | at overload `x` | at twice the capacity (`x = 1`) |
 //! |---|---|---|
-//! | REST answer held back | `500·x` ms | 500 ms |
-//! | event published late by | `500·x` ms | 500 ms |
-//! | a prompt plays for | `audio · (1 + 0.25·x)` | 3 s of audio in 3.75 s |
-//! | a recording keeps | `1 / (1 + 0.25·x)` of its audio | 3 s as 2.4 s (issue 12: "under 2.5 s instead of 3 s") |
+//! | REST answer held back | `1000·x` ms | 1 s |
+//! | event published late by | `1000·x` ms | 1 s |
+//! | a prompt plays for | `audio · (1 + 0.3·m)` | 3 s of audio in 3.72 s |
+//! | a recording keeps | `1 / (1 + 0.3·m)` of its audio | 3 s as 2.42 s (issue 12: "under 2.5 s instead of 3 s") |
 //!
-//! Times are the simulator's (divide by `speed` for real ones). A prompt's stretch and
-//! a recording's cut are set by the load when they are asked for.
+//! where `m = max(0, x − 0.2)`: media holds out for the first 20 % of overload. On a
+//! real Asterisk the queues back up first (the Stasis event queue, the HTTP threads)
+//! while each channel still gets its 20 ms frames out, so distress shows in REST and
+//! events before a customer hears it: a client that backs off on them can do so before
+//! a prompt stretches or a recording is cut.
+//!
+//! Only publishing lags: the PBX's state changes on time (a channel the customer left
+//! is gone at once, though its `StasisEnd` comes late), and events keep their order
+//! and the timestamp of when they happened.
+//!
+//! Times are the simulator's (divide by `speed` for real ones), rounded to the
+//! millisecond. A prompt's stretch and a recording's cut are set by the load when they
+//! are asked for.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// REST hold-back per unit of overload, in simulated milliseconds.
-pub const REST_DELAY_MS_PER_OVERLOAD: f64 = 500.0;
+pub const REST_DELAY_MS_PER_OVERLOAD: f64 = 1_000.0;
 /// Event lag per unit of overload, in simulated milliseconds.
-pub const EVENT_LAG_MS_PER_OVERLOAD: f64 = 500.0;
-/// How much slower media runs per unit of overload.
-pub const MEDIA_SLOWDOWN_PER_OVERLOAD: f64 = 0.25;
+pub const EVENT_LAG_MS_PER_OVERLOAD: f64 = 1_000.0;
+/// The overload media takes before it degrades.
+pub const MEDIA_HEADROOM: f64 = 0.2;
+/// How much slower media runs per unit of overload past the headroom.
+pub const MEDIA_SLOWDOWN_PER_OVERLOAD: f64 = 0.3;
 
 /// The saturation model: a capacity, or none (the default: nothing ever degrades).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,27 +82,20 @@ impl Saturation {
         (EVENT_LAG_MS_PER_OVERLOAD * self.overload(load)).round() as u64
     }
 
-    /// How much slower media runs at `load`: 1 at or under capacity.
+    /// How much slower media runs at `load`: 1 up to the headroom past capacity.
     pub fn slowdown(&self, load: usize) -> f64 {
-        1.0 + MEDIA_SLOWDOWN_PER_OVERLOAD * self.overload(load)
+        let media = (self.overload(load) - MEDIA_HEADROOM).max(0.0);
+        1.0 + MEDIA_SLOWDOWN_PER_OVERLOAD * media
     }
 
     /// How long `audio_ms` of prompt takes to play at `load`.
     pub fn playing_ms(&self, load: usize, audio_ms: u64) -> u64 {
-        let slowdown = self.slowdown(load);
-        if slowdown <= 1.0 {
-            return audio_ms;
-        }
-        (audio_ms as f64 * slowdown).ceil() as u64
+        (audio_ms as f64 * self.slowdown(load)).round() as u64
     }
 
     /// How much of `ms` of recorded audio is kept at `load` (the rest is lost frames).
     pub fn kept_ms(&self, load: usize, ms: u64) -> u64 {
-        let slowdown = self.slowdown(load);
-        if slowdown <= 1.0 {
-            return ms;
-        }
-        (ms as f64 / slowdown).floor() as u64
+        (ms as f64 / self.slowdown(load)).round() as u64
     }
 }
 
@@ -107,7 +115,7 @@ pub fn cut_words(said: &str, kept: f64) -> (String, u64) {
 /// What the saturation spoiled since the start: what a test of a client at twice the
 /// capacity asserts on ("no cut recording, no stretched prompt"). Served under
 /// `saturation` by `GET /sim/state`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spoiled {
     /// The capacity, if the model is on.
     pub capacity: Option<usize>,
@@ -186,11 +194,9 @@ impl Strain {
         delay
     }
 
-    /// How late to publish events at `load` (simulated ms), counted.
-    pub fn event_lag_ms(&self, load: usize) -> u64 {
-        let lag = self.model.event_lag_ms(load);
-        self.peak_event_lag_ms.fetch_max(lag, Ordering::Relaxed);
-        lag
+    /// Events were just published `lag_ms` after they happened (simulated ms).
+    pub fn note_event_lag(&self, lag_ms: u64) {
+        self.peak_event_lag_ms.fetch_max(lag_ms, Ordering::Relaxed);
     }
 
     /// The PBX's count of what it spoiled, with the server's peaks.
@@ -198,6 +204,36 @@ impl Strain {
         spoiled.peak_rest_delay_ms = self.peak_rest_delay_ms.load(Ordering::Relaxed);
         spoiled.peak_event_lag_ms = self.peak_event_lag_ms.load(Ordering::Relaxed);
         spoiled
+    }
+}
+
+/// Events that happened but are not published yet, in the order they happened: an
+/// overloaded PBX's state changes on time (a hung-up channel is gone at once), only
+/// its events come late.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    events: VecDeque<(u64, Value)>,
+}
+
+impl Backlog {
+    /// An event that happened at simulated `at_ms`.
+    pub fn push(&mut self, at_ms: u64, event: Value) {
+        self.events.push_back((at_ms, event));
+    }
+
+    /// The events to publish at `now_ms` when events lag by `lag_ms`, oldest first.
+    pub fn release(&mut self, now_ms: u64, lag_ms: u64) -> Vec<(u64, Value)> {
+        let due = self
+            .events
+            .iter()
+            .take_while(|(at, _)| at.saturating_add(lag_ms) <= now_ms)
+            .count();
+        self.events.drain(..due).collect()
+    }
+
+    /// When the oldest event is to be published, if any waits.
+    pub fn next_release(&self, lag_ms: u64) -> Option<u64> {
+        self.events.front().map(|(at, _)| at.saturating_add(lag_ms))
     }
 }
 
@@ -222,17 +258,50 @@ mod tests {
     #[test]
     fn past_capacity_it_degrades_in_proportion_to_the_overload() {
         let model = Saturation::new(Some(100));
-        assert_eq!(model.rest_delay_ms(200), 500);
-        assert_eq!(model.event_lag_ms(200), 500);
-        assert_eq!(model.playing_ms(200, 3_000), 3_750);
-        assert_eq!(model.kept_ms(200, 3_000), 2_400);
-        // Half the overload, half the harm.
-        assert_eq!(model.rest_delay_ms(150), 250);
-        assert_eq!(model.playing_ms(150, 3_000), 3_375);
-        // The least overload already shows, and more never harms less.
-        assert!(model.playing_ms(101, 3_000) > 3_000);
-        let delays: Vec<u64> = (100..400).map(|l| model.rest_delay_ms(l)).collect();
-        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(model.rest_delay_ms(200), 1_000);
+        assert_eq!(model.event_lag_ms(200), 1_000);
+        assert_eq!(model.playing_ms(200, 3_000), 3_720);
+        assert_eq!(model.kept_ms(200, 3_000), 2_419);
+        // Half the overload, half the delay.
+        assert_eq!(model.rest_delay_ms(150), 500);
+        assert_eq!(model.playing_ms(160, 3_000), 3_360);
+        // The least overload shows in REST and events, not yet in media.
+        assert_eq!(model.rest_delay_ms(101), 10);
+        assert_eq!(model.event_lag_ms(110), 100);
+        assert_eq!(model.playing_ms(120, 3_000), 3_000);
+        assert_eq!(model.kept_ms(120, 3_000), 3_000);
+        assert!(model.playing_ms(121, 3_000) > 3_000);
+        // More load never harms less, and no step anywhere.
+        for effect in [
+            |m: &Saturation, l| m.rest_delay_ms(l),
+            |m: &Saturation, l| m.playing_ms(l, 3_000),
+            |m: &Saturation, l| 3_000 - m.kept_ms(l, 3_000),
+        ] {
+            let values: Vec<u64> = (90..400).map(|l| effect(&model, l)).collect();
+            assert!(values.windows(2).all(|w| w[0] <= w[1] && w[1] - w[0] <= 10));
+        }
+    }
+
+    #[test]
+    fn the_backlog_publishes_in_order_once_the_lag_has_passed() {
+        let mut backlog = Backlog::default();
+        for at in [10, 20, 30] {
+            backlog.push(at, Value::from(at));
+        }
+        assert_eq!(
+            backlog.release(25, 10).len(),
+            1,
+            "only the first is 10 ms old"
+        );
+        assert_eq!(backlog.next_release(10), Some(30));
+        // The lag falls: what waits goes at once, still in order.
+        let rest: Vec<u64> = backlog
+            .release(25, 0)
+            .into_iter()
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(rest, [20]);
+        assert_eq!(backlog.next_release(0), Some(30));
     }
 
     #[test]

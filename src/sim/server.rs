@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use super::behaviours;
 use super::pbx::Pbx;
-use super::saturation::{Saturation, Spoiled, Strain};
+use super::saturation::{Backlog, Saturation, Spoiled, Strain};
 use super::sessions::{SessionLimited, Sessions};
 use crate::ari::{Route, paths};
 
@@ -533,32 +533,36 @@ async fn run(
     result
 }
 
-/// The clock: hands out the Pbx's events when they fall due.
+/// The clock: runs the Pbx's far ends and hands out its events when they fall due, or
+/// as late as an overloaded PBX publishes them (`saturation`).
 async fn drive(sim: Arc<Sim>) {
     let mut stop = sim.stop.subscribe();
-    // The due time a timer woke us for: popped even if float rounding puts `now` a hair
+    // The time a timer woke us for: reached even if float rounding puts `now` a hair
     // before it, so the loop never spins waiting for the clock to catch up.
     let mut floor = 0;
+    let mut backlog = Backlog::default();
     loop {
-        let (events, next, lag) = {
+        let (due, load) = {
             let mut pbx = sim.pbx.lock().await;
-            // An overloaded PBX hands out what happened `lag` ago (its own far ends
-            // included), so every event comes late by it, in order.
-            let lag = sim.strain.event_lag_ms(pbx.load());
-            let until = sim.now_ms().saturating_sub(lag).max(floor);
-            let mut events = Vec::new();
-            while let Some(due) = pbx.pop_due(until) {
-                events.push(due);
+            let until = sim.now_ms().max(floor);
+            while let Some((at, event)) = pbx.pop_due(until) {
+                backlog.push(at, event);
             }
             sim.strain.set_load(pbx.load());
-            (events, pbx.next_due(), lag)
+            (pbx.next_due(), pbx.load())
         };
-        for (at, event) in events {
+        let lag = sim.strain.model().event_lag_ms(load);
+        let released = backlog.release(sim.now_ms().max(floor), lag);
+        if !released.is_empty() {
+            sim.strain.note_event_lag(lag);
+        }
+        for (at, event) in released {
             sim.publish(event, at);
         }
+        let next = due.into_iter().chain(backlog.next_release(lag)).min();
         let timer = async {
             match next {
-                Some(at) => tokio::time::sleep_until(sim.real_instant(at + lag)).await,
+                Some(at) => tokio::time::sleep_until(sim.real_instant(at)).await,
                 None => std::future::pending().await,
             }
         };
