@@ -123,7 +123,7 @@ async fn a_batch_holds_new_originates_while_asterisk_answers_slowly_then_places_
 }
 
 /// Channels up the simulated PBX carries before it degrades.
-const CAPACITY: usize = 8;
+const CAPACITY: usize = 10;
 
 /// Customers of the Salehi flow who answer, and the result each gives.
 const ANSWERING: &[(&str, &str)] = &[
@@ -138,6 +138,19 @@ fn wrong<'a>(ended: impl Iterator<Item = (usize, &'a str)>) -> Vec<String> {
         .filter(|(i, result)| ANSWERING[i % ANSWERING.len()].1 != *result)
         .map(|(i, result)| format!("{}: {result}", ANSWERING[i % ANSWERING.len()].0))
         .collect()
+}
+
+/// Nothing the saturation spoils: no prompt stretched, no recording cut.
+fn assert_unspoiled(spoiled: &dialflow::sim::saturation::Spoiled, what: &str) {
+    assert_eq!(
+        (
+            spoiled.playbacks_stretched,
+            spoiled.recordings_cut,
+            spoiled.words_lost
+        ),
+        (0, 0, 0),
+        "{what}: no prompt stretched, no recording cut: {spoiled:?}"
+    );
 }
 
 /// `run --scenario`: `calls` calls at twice what the PBX carries, every one right.
@@ -250,15 +263,16 @@ async fn at_twice_the_capacity_no_call_is_spoiled_the_calls_start_later() {
         Duration::from_secs(10),
     )
     .await;
-    // Learning the capacity: the first overload spoils some media, as it must with no
-    // sign below the capacity; no call ends wrong.
-    batch_at_twice_the_capacity(&runtime, &s, 18).await;
-    let learning = sim.saturation().await;
+    // `run --scenario` offered twice the capacity: the REST answers and events that
+    // come late past it (before any media is spoiled) hold the calls back.
+    batch_at_twice_the_capacity(&runtime, &s, 24).await;
+    let spoiled = sim.saturation().await;
     let learned = runtime.backoff_metrics();
-    eprintln!("learning the capacity: {learning:?}; {learned:?}");
+    eprintln!("the batch: {spoiled:?}; {learned:?}");
+    assert_unspoiled(&spoiled, "the batch");
     let ceiling = learned.ceiling.expect("the strain set a ceiling") as usize;
     assert!(ceiling <= CAPACITY, "{learned:?}");
-    // Learned: a campaign offered twice the capacity spoils nothing and ends intact.
+    // A campaign offered as much: it ends intact, later instead of spoiled.
     let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sampler = {
         let (runtime, peak) = (runtime.clone(), Arc::clone(&peak));
@@ -270,40 +284,24 @@ async fn at_twice_the_capacity_no_call_is_spoiled_the_calls_start_later() {
         })
     };
     let started = std::time::Instant::now();
-    let results = campaign_at_twice_the_capacity(&runtime, &sim, &s, 36).await;
+    let results = campaign_at_twice_the_capacity(&runtime, &sim, &s, 40).await;
     sampler.abort();
     let took = started.elapsed();
-    assert_eq!(results.len(), 36, "every lead dialed once");
+    assert_eq!(results.len(), 40, "every lead dialed once");
     let wrong = wrong(results.iter().map(|(i, r)| (*i, r.as_str())));
     assert!(wrong.is_empty(), "calls ended wrong: {wrong:?}");
-    let after = sim.saturation().await;
+    let spoiled = sim.saturation().await;
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
-        "the campaign: 36 calls in {:.1} s, at most {peak} at once (offered {}); {after:?}; {:?}",
+        "the campaign: 40 calls in {:.1} s, at most {peak} at once (offered {}); {spoiled:?}; {:?}",
         took.as_secs_f64(),
         2 * CAPACITY,
         runtime.backoff_metrics()
     );
-    assert_eq!(
-        after.recordings_cut, learning.recordings_cut,
-        "no recording cut"
-    );
-    assert_eq!(
-        after.playbacks_stretched, learning.playbacks_stretched,
-        "no prompt stretched"
-    );
+    assert_unspoiled(&spoiled, "the campaign");
     assert!(
         peak <= CAPACITY,
         "calls start later instead: {peak} at once"
-    );
-    // The same check in batch: `run --scenario` keeps to the learned capacity too.
-    let before_batch = sim.saturation().await;
-    batch_at_twice_the_capacity(&runtime, &s, 18).await;
-    let after_batch = sim.saturation().await;
-    assert_eq!(after_batch.recordings_cut, before_batch.recordings_cut);
-    assert_eq!(
-        after_batch.playbacks_stretched,
-        before_batch.playbacks_stretched
     );
     tasks.stop().await;
     sim.shutdown().await;
