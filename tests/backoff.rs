@@ -164,7 +164,7 @@ async fn batch_at_twice_the_capacity(
         .collect();
     let pace = Pace {
         max_concurrent: 2 * CAPACITY,
-        per_second: 4.0,
+        per_second: 8.0,
     };
     let stop = tokio::sync::watch::channel(false).1;
     let outcomes = tokio::time::timeout(
@@ -198,7 +198,7 @@ async fn campaign_at_twice_the_capacity(
     let mut settings = dialflow::core::campaign::settings::CampaignSettings::for_scenario("salehi");
     settings.windows = [("daily".into(), vec!["00:00-24:00".into()])].into();
     settings.pacing.max_concurrent = u32::try_from(2 * CAPACITY).unwrap();
-    settings.pacing.max_per_second = 4.0;
+    settings.pacing.max_per_second = 8.0;
     let now = runtime.clock().wall_ms();
     let new_leads: Vec<NewLead> = (0..leads)
         .map(|i| NewLead {

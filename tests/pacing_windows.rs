@@ -623,6 +623,7 @@ fn distress_factor_thresholds() {
         queue_wait_ms: 100,
         error_ratio: HEALTHY_ERROR_RATIO,
         prompt_stretch_ms: HEALTHY_PROMPT_STRETCH_MS,
+        recent_event_lag_ms: 5_000,
     };
     assert_eq!(distress_factor(&healthy), 1.0);
     let lagging = Distress {
@@ -838,6 +839,7 @@ fn arb_worse(base: Distress) -> impl Strategy<Value = Distress> {
             queue_wait_ms: base.queue_wait_ms + queue,
             error_ratio: base.error_ratio + errors,
             prompt_stretch_ms: base.prompt_stretch_ms + stretch,
+            ..base
         })
 }
 
@@ -855,6 +857,7 @@ fn arb_any_distress() -> impl Strategy<Value = Distress> {
             queue_wait_ms: queue,
             error_ratio: errors,
             prompt_stretch_ms: stretch,
+            ..Distress::default()
         })
 }
 

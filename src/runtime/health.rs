@@ -12,6 +12,9 @@ use crate::core::campaign::pacing::{Distress, HEALTHY_ERROR_RATIO, HEALTHY_REST_
 
 /// Weight of a new sample in the moving averages.
 const ALPHA: f64 = 0.05;
+/// Weight of an event's sample in the recent lag: a few events' worth, so the first
+/// strain of a PBX shows within a fraction of a second of busy traffic.
+const RECENT_ALPHA: f64 = 0.25;
 /// Weight of a prompt's sample: prompts end far more rarely than requests and events
 /// arrive, and a stretched one is already heard by a customer, so each counts more.
 const PROMPT_ALPHA: f64 = 0.2;
@@ -39,6 +42,7 @@ pub struct Health {
     /// simulator's own delays are, so the pacing's lines mean the same at any speed.
     speed: f64,
     lag_ms: f64,
+    recent_lag_ms: f64,
     baseline_ms: Option<i64>,
     next_baseline_ms: Option<i64>,
     baseline_since: Instant,
@@ -57,6 +61,7 @@ impl Default for Health {
         Self {
             speed: 1.0,
             lag_ms: 0.0,
+            recent_lag_ms: 0.0,
             baseline_ms: None,
             next_baseline_ms: None,
             baseline_since: Instant::now(),
@@ -115,8 +120,10 @@ impl Health {
         let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64 * self.speed;
         let now = Instant::now();
         self.lag_ms = decayed(self.lag_ms, now - self.lag_at);
+        self.recent_lag_ms = decayed(self.recent_lag_ms, now - self.lag_at);
         self.lag_at = now;
         self.lag_ms += ALPHA * (lag - self.lag_ms);
+        self.recent_lag_ms += RECENT_ALPHA * (lag - self.recent_lag_ms);
     }
 
     /// A REST request took `took` once sent, after waiting `queued` for a free
@@ -148,6 +155,7 @@ impl Health {
         let rest_idle = self.rest_at.elapsed();
         Distress {
             event_lag_ms: decayed(self.lag_ms, self.lag_at.elapsed()) as u64,
+            recent_event_lag_ms: decayed(self.recent_lag_ms, self.lag_at.elapsed()) as u64,
             rest_latency_ms: decayed(self.rest_ms, rest_idle) as u64,
             queue_wait_ms: decayed(self.queue_ms, rest_idle) as u64,
             error_ratio: decayed(self.errors, rest_idle),
@@ -207,6 +215,26 @@ mod tests {
             h.event(&skewed(8_000));
         }
         assert!(h.distress().event_lag_ms > 2_500, "{:?}", h.distress());
+    }
+
+    #[test]
+    fn the_recent_lag_shows_a_new_delay_within_a_few_events() {
+        let mut h = Health::default();
+        let ago = |ms: i64| {
+            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
+                .to_string()
+        };
+        for _ in 0..50 {
+            h.event(&ago(0));
+        }
+        for _ in 0..5 {
+            h.event(&ago(200));
+        }
+        let d = h.distress();
+        assert!(d.recent_event_lag_ms > 100, "{d:?}");
+        assert!(d.event_lag_ms < 60, "the paced average moves slower: {d:?}");
     }
 
     #[test]

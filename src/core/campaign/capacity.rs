@@ -34,7 +34,7 @@ pub const FORGET_AFTER_MS: u64 = 600_000;
 
 /// Whether `d` shows the first sign of strain.
 pub fn strained(d: &Distress) -> bool {
-    d.event_lag_ms > ONSET_EVENT_LAG_MS
+    d.event_lag_ms.max(d.recent_event_lag_ms) > ONSET_EVENT_LAG_MS
         || d.prompt_stretch_ms > ONSET_PROMPT_STRETCH_MS
         || d.queue_wait_ms > ONSET_QUEUE_WAIT_MS
         || d.error_ratio.is_nan()

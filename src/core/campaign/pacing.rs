@@ -76,6 +76,9 @@ impl Default for PacingLimits {
 pub struct Distress {
     /// Our receive time minus the event's own timestamp.
     pub event_lag_ms: u64,
+    /// The same over the last few events only: quick to show the first strain
+    /// (`capacity`), too jumpy to pace by.
+    pub recent_event_lag_ms: u64,
     /// Round-trip time of REST requests, once sent.
     pub rest_latency_ms: u64,
     /// How long requests waited for a free connection of the bounded ARI pool.
