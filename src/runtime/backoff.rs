@@ -131,8 +131,8 @@ impl Backoff {
             (b, Some(a)) if b.is_none_or(|b| a < b) => tracing::warn!(
                 ceiling = a,
                 "Asterisk strained with {in_flight} calls up: at most {a} at once from now on \
-                 (event lag {} ms, prompts {} ms late, ARI queue {} ms)",
-                d.event_lag_ms,
+                 (events {} ms late, prompts {} ms late, ARI queue {} ms)",
+                d.event_lag_ms.max(d.recent_event_lag_ms),
                 d.prompt_stretch_ms,
                 d.queue_wait_ms
             ),
@@ -161,6 +161,8 @@ impl Backoff {
 
     fn log_change(&mut self, now: Instant, to: State, d: &Distress, assessment: &Assessment) {
         match (self.state, to) {
+            // Still held, another signal deciding: no new hold.
+            (State::Held(_), State::Held(_)) => {}
             (_, State::Held(signal)) => {
                 self.metrics.holds += 1;
                 tracing::warn!(
@@ -223,7 +225,12 @@ mod tests {
         };
         ask(&mut b, ms(0), Distress::default());
         ask(&mut b, ms(500), severe_rest);
-        ask(&mut b, ms(900), severe_rest);
+        // Still held, another signal deciding: the same hold.
+        let severe_stretch = Distress {
+            prompt_stretch_ms: 9_000,
+            ..Distress::default()
+        };
+        ask(&mut b, ms(900), severe_stretch);
         ask(&mut b, ms(1_200), stretched);
         // A long quiet spell between asks counts one second at most.
         ask(&mut b, ms(9_000), Distress::default());
@@ -233,7 +240,11 @@ mod tests {
         assert_eq!(m.holds, 2);
         assert_eq!(
             m.held.get(&Signal::RestLatency),
-            Some(&Duration::from_millis(800))
+            Some(&Duration::from_millis(500))
+        );
+        assert_eq!(
+            m.held.get(&Signal::PromptStretch),
+            Some(&Duration::from_millis(300))
         );
         assert_eq!(
             m.slowed.get(&Signal::PromptStretch),
