@@ -1088,41 +1088,52 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-    /// The ceiling starts only with strain, never falls below one call, falls only on
-    /// strain, rises one call at a time only after a clean spell, and never climbs back
+    /// The ceiling starts only with lasting strain, never falls below one call, falls
+    /// only on lasting strain, rises one call at a time only after a clean spell, and never climbs back
     /// to a load that strained the PBX unless a long clean time has passed since.
     #[test]
     fn the_learned_ceiling_moves_only_as_the_signs_say(
         steps in prop::collection::vec((0u64..8_000, 0u32..40, any::<bool>()), 1..200)
     ) {
         use dialflow::core::campaign::capacity::{
-            CapacityCeiling, FORGET_AFTER_MS, PROBE_AFTER_MS, SETTLE_MS,
+            CONFIRM_MS, CapacityCeiling, FORGET_AFTER_MS, PROBE_AFTER_MS, SETTLE_MS,
         };
         let strain = Distress { prompt_stretch_ms: 400, ..Distress::default() };
         let clean = Distress::default();
         let mut c = CapacityCeiling::default();
-        let (mut now, mut last_strain, mut onset_load) = (0u64, None::<u64>, None::<u32>);
+        let mut now = 0u64;
+        // Any strain; the start of the strain seen now; the last lasting strain with
+        // calls up; the load of the last lasting strain begun after a clean spell.
+        let (mut last_strain, mut began, mut last_lasting) = (None::<u64>, None::<u64>, None::<u64>);
+        let mut onset_load = None::<u32>;
         for (advance, in_flight, strained) in steps {
             now += advance;
             let before = c.ceiling();
             c.observe(now, in_flight, if strained { &strain } else { &clean });
             let after = c.ceiling();
+            let mut lasting = false;
             if strained {
-                // Strain begun after a clean spell, with calls up: that load (less the
-                // calls started while it showed) was too much.
-                if in_flight > 0 && last_strain.is_none_or(|at| now - at >= SETTLE_MS) {
-                    onset_load = Some(in_flight.saturating_sub(1).max(1));
+                let since = *began.get_or_insert(now);
+                lasting = in_flight > 0 && now - since >= CONFIRM_MS;
+                if lasting {
+                    // That load (less the calls started while it showed) was too much.
+                    if last_lasting.is_none_or(|at| now - at >= SETTLE_MS) {
+                        onset_load = Some(in_flight.saturating_sub(1).max(1));
+                    }
+                    last_lasting = Some(now);
                 }
                 last_strain = Some(now);
+            } else {
+                began = None;
             }
             let Some(a) = after else {
-                prop_assert!(onset_load.is_none(), "strain with calls up sets a ceiling");
+                prop_assert!(onset_load.is_none(), "lasting strain with calls up sets a ceiling");
                 continue;
             };
             prop_assert!(a >= 1);
             match before {
-                None => prop_assert!(strained && in_flight > 0),
-                Some(b) if a < b => prop_assert!(strained, "lowered without strain"),
+                None => prop_assert!(lasting),
+                Some(b) if a < b => prop_assert!(lasting, "lowered without lasting strain"),
                 Some(b) if a > b => {
                     prop_assert!(!strained && a == b + 1, "{b} → {a}");
                     prop_assert!(now - last_strain.unwrap_or(0) >= PROBE_AFTER_MS);

@@ -27,6 +27,10 @@ pub const ONSET_QUEUE_WAIT_MS: u64 = 50;
 /// the strain of calls started before the ceiling takes a while to clear, and must not
 /// push the ceiling down again and again for the same overload.
 pub const SETTLE_MS: u64 = 10_000;
+/// Strain must last this long (call time) before it counts: a burst of late events
+/// on a busy network is not a PBX out of breath, and each one taken for strain would
+/// take a call off the ceiling.
+pub const CONFIRM_MS: u64 = 250;
 /// A clean spell this long (call time) raises the ceiling by one call.
 pub const PROBE_AFTER_MS: u64 = 30_000;
 /// A clean spell this long (call time) forgets the load that strained the PBX.
@@ -47,8 +51,12 @@ pub struct CapacityCeiling {
     ceiling: Option<u32>,
     /// When the ceiling last moved (or strain was last seen, before any ceiling).
     moved_at_ms: u64,
-    /// When strain was last seen.
+    /// When strain (lasting `CONFIRM_MS`) was last seen.
     strained_at_ms: Option<u64>,
+    /// When the strain seen now began; `None` while clean.
+    strain_began_ms: Option<u64>,
+    /// When any strain, lasting or not, was last seen: no clean time.
+    unclean_at_ms: Option<u64>,
     /// The calls in flight when strain first showed.
     first_strain_at: Option<u32>,
     /// The fewest calls in flight at which strain began after a clean spell: the
@@ -61,40 +69,51 @@ impl CapacityCeiling {
     /// Strain with no call up says nothing of how many calls the PBX carries (someone
     /// else loads it): it sets no ceiling, but is no clean time either.
     pub fn observe(&mut self, now_ms: u64, in_flight: u32, d: &Distress) {
-        if strained(d) && in_flight == 0 {
-            self.strained_at_ms = Some(now_ms);
+        if !strained(d) {
+            self.strain_began_ms = None;
+            self.clean(now_ms);
             return;
         }
-        if strained(d) {
-            let onset = self
-                .strained_at_ms
-                .is_none_or(|at| now_ms.saturating_sub(at) >= SETTLE_MS);
-            if onset {
-                // Strain begun now, not the tail of an earlier one. It is seen a while
-                // after it begins (a stretched prompt at its end), and calls may have
-                // started meanwhile: one call fewer than now is taken as too much.
-                let load = in_flight.saturating_sub(1).max(1);
-                self.strained_load = Some(self.strained_load.map_or(load, |l| l.min(load)));
-            }
-            self.strained_at_ms = Some(now_ms);
-            self.first_strain_at.get_or_insert(in_flight);
-            let settled = now_ms.saturating_sub(self.moved_at_ms) >= SETTLE_MS;
-            let under = in_flight.saturating_sub(1).max(1);
-            match self.ceiling {
-                None => self.lower_to(now_ms, under),
-                Some(c) if (settled || onset) && under < c => {
-                    // Strain that outlasted a lowering: one call more than now was
-                    // already too much, whatever the load that started it.
-                    let known = self.strained_load.unwrap_or(u32::MAX);
-                    self.strained_load = Some(known.min(in_flight.saturating_add(1)));
-                    self.lower_to(now_ms, under);
-                }
-                Some(_) => {}
-            }
-            return;
+        self.unclean_at_ms = Some(now_ms);
+        let began = *self.strain_began_ms.get_or_insert(now_ms);
+        if in_flight > 0 && now_ms.saturating_sub(began) >= CONFIRM_MS {
+            self.lasting_strain(now_ms, in_flight);
         }
+    }
+
+    /// Strain that has lasted, with `in_flight` calls up.
+    fn lasting_strain(&mut self, now_ms: u64, in_flight: u32) {
+        let onset = self
+            .strained_at_ms
+            .is_none_or(|at| now_ms.saturating_sub(at) >= SETTLE_MS);
+        if onset {
+            // Strain begun now, not the tail of an earlier one. It is seen a while
+            // after it begins (a stretched prompt at its end), and calls may have
+            // started meanwhile: one call fewer than now is taken as too much.
+            let load = in_flight.saturating_sub(1).max(1);
+            self.strained_load = Some(self.strained_load.map_or(load, |l| l.min(load)));
+        }
+        self.strained_at_ms = Some(now_ms);
+        self.first_strain_at.get_or_insert(in_flight);
+        let settled = now_ms.saturating_sub(self.moved_at_ms) >= SETTLE_MS;
+        let under = in_flight.saturating_sub(1).max(1);
+        match self.ceiling {
+            None => self.lower_to(now_ms, under),
+            Some(c) if (settled || onset) && under < c => {
+                // Strain that outlasted a lowering: one call more than now was
+                // already too much, whatever the load that started it.
+                let known = self.strained_load.unwrap_or(u32::MAX);
+                self.strained_load = Some(known.min(in_flight.saturating_add(1)));
+                self.lower_to(now_ms, under);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// A clean look at `now_ms`: a long enough clean spell raises the ceiling.
+    fn clean(&mut self, now_ms: u64) {
         let Some(c) = self.ceiling else { return };
-        let clean_since = self.strained_at_ms.unwrap_or(0).max(self.moved_at_ms);
+        let clean_since = self.unclean_at_ms.unwrap_or(0).max(self.moved_at_ms);
         let clean_ms = now_ms.saturating_sub(clean_since);
         if clean_ms >= FORGET_AFTER_MS {
             self.strained_load = None;
@@ -138,6 +157,8 @@ mod tests {
         let mut c = CapacityCeiling::default();
         c.observe(0, 12, &Distress::default());
         assert_eq!(c.ceiling(), None, "no strain, no ceiling");
+        c.observe(750, 12, &stretched(90));
+        assert_eq!(c.ceiling(), None, "not yet lasting");
         c.observe(1_000, 12, &stretched(90));
         assert_eq!(c.ceiling(), Some(11));
         // The same overload, still showing while the calls drain: no lower yet.
@@ -171,7 +192,27 @@ mod tests {
     fn strain_with_no_call_up_sets_no_ceiling() {
         let mut c = CapacityCeiling::default();
         c.observe(1_000, 0, &stretched(900));
+        c.observe(2_000, 0, &stretched(900));
         assert_eq!((c.ceiling(), c.first_strain_at()), (None, None));
+    }
+
+    #[test]
+    fn a_short_burst_of_strain_takes_nothing_off() {
+        let mut c = CapacityCeiling::default();
+        for at in [0, 100, 200, 300] {
+            let d = if at == 300 {
+                Distress::default()
+            } else {
+                stretched(90)
+            };
+            c.observe(at, 12, &d);
+        }
+        // Strain again, 200 ms of it: a new burst, counted from its own start.
+        c.observe(400, 12, &stretched(90));
+        c.observe(600, 12, &stretched(90));
+        assert_eq!(c.ceiling(), None);
+        c.observe(650, 12, &stretched(90));
+        assert_eq!(c.ceiling(), Some(11), "lasting");
     }
 
     #[test]
