@@ -411,6 +411,11 @@ fn print_backoff(summary: &Summary) {
             by_signal(&m.slowed)
         );
     }
+    if let (Some(first), Some(ceiling)) = (m.first_strain_at, m.ceiling) {
+        eprintln!(
+            "Asterisk first showed strain with {first} call(s) up; calls at once are held to {ceiling}"
+        );
+    }
 }
 
 /// SIGINT or SIGTERM.
