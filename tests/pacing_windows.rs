@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use dialflow::core::campaign::pacing::{
-    Allowance, Distress, HEALTHY_ERROR_RATIO, Pacer, PacingLimits, SEVERE_EVENT_LAG_MS, Smoothing,
-    distress_factor,
+    Allowance, Distress, HEALTHY_ERROR_RATIO, HEALTHY_PROMPT_STRETCH_MS, Pacer, PacingLimits,
+    SEVERE_ERROR_RATIO, SEVERE_EVENT_LAG_MS, SEVERE_PROMPT_STRETCH_MS, SEVERE_QUEUE_WAIT_MS,
+    SEVERE_REST_LATENCY_MS, Signal, Smoothing, assess, distress_factor,
 };
 use dialflow::core::campaign::window::{
     CallingWindows, DialTime, LocalHours, MinuteRange, WindowError, dial_time, time_zone,
@@ -621,6 +622,8 @@ fn distress_factor_thresholds() {
         rest_latency_ms: 249,
         queue_wait_ms: 100,
         error_ratio: HEALTHY_ERROR_RATIO,
+        prompt_stretch_ms: HEALTHY_PROMPT_STRETCH_MS,
+        recent_event_lag_ms: 5_000,
     };
     assert_eq!(distress_factor(&healthy), 1.0);
     let lagging = Distress {
@@ -796,6 +799,103 @@ fn distress_slows_but_does_not_starve() {
     assert_eq!(stopped.next_check_ms, Some(1_000));
 }
 
+#[test]
+fn stretched_prompts_slow_then_stop_new_calls_and_are_named() {
+    let stretch = |ms| Distress {
+        prompt_stretch_ms: ms,
+        ..Distress::default()
+    };
+    assert_eq!(assess(&stretch(HEALTHY_PROMPT_STRETCH_MS)).worst, None);
+    let halfway = (HEALTHY_PROMPT_STRETCH_MS + SEVERE_PROMPT_STRETCH_MS) / 2;
+    let slowed = assess(&stretch(halfway));
+    assert!((slowed.factor - 0.5).abs() < 1e-9, "{slowed:?}");
+    assert_eq!(slowed.worst, Some(Signal::PromptStretch));
+    assert!(!slowed.stops());
+    let stopped = assess(&stretch(SEVERE_PROMPT_STRETCH_MS));
+    assert!(stopped.stops());
+    assert_eq!(stopped.worst, Some(Signal::PromptStretch));
+    // The worst signal decides, and is the one named.
+    let both = Distress {
+        prompt_stretch_ms: halfway,
+        rest_latency_ms: 1_800,
+        ..Distress::default()
+    };
+    assert_eq!(assess(&both).worst, Some(Signal::RestLatency));
+    assert_eq!(Signal::RestLatency.to_string(), "REST latency");
+}
+
+/// A distress with every signal raised by at least as much as in `base`.
+fn arb_worse(base: Distress) -> impl Strategy<Value = Distress> {
+    (
+        0u64..3_000,
+        0u64..3_000,
+        0u64..3_000,
+        0.0f64..0.7,
+        0u64..3_000,
+    )
+        .prop_map(move |(lag, rest, queue, errors, stretch)| Distress {
+            event_lag_ms: base.event_lag_ms + lag,
+            rest_latency_ms: base.rest_latency_ms + rest,
+            queue_wait_ms: base.queue_wait_ms + queue,
+            error_ratio: base.error_ratio + errors,
+            prompt_stretch_ms: base.prompt_stretch_ms + stretch,
+            ..base
+        })
+}
+
+fn arb_any_distress() -> impl Strategy<Value = Distress> {
+    (
+        0u64..3_000,
+        0u64..3_000,
+        0u64..3_000,
+        0.0f64..0.7,
+        0u64..3_000,
+    )
+        .prop_map(|(lag, rest, queue, errors, stretch)| Distress {
+            event_lag_ms: lag,
+            rest_latency_ms: rest,
+            queue_wait_ms: queue,
+            error_ratio: errors,
+            prompt_stretch_ms: stretch,
+            ..Distress::default()
+        })
+}
+
+/// Whether any signal of `d` is at or past its severe line.
+fn any_severe(d: &Distress) -> bool {
+    d.event_lag_ms >= SEVERE_EVENT_LAG_MS
+        || d.rest_latency_ms >= SEVERE_REST_LATENCY_MS
+        || d.queue_wait_ms >= SEVERE_QUEUE_WAIT_MS
+        || d.error_ratio >= SEVERE_ERROR_RATIO
+        || d.prompt_stretch_ms >= SEVERE_PROMPT_STRETCH_MS
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The control is smooth and one-way: more distress never allows more, the factor
+    /// stays in [0, 1], and it reaches 0 exactly when a signal is severe. Less distress
+    /// gives back what more took (recovery is the same curve run backwards).
+    #[test]
+    fn more_distress_never_allows_more(
+        (base, worse) in arb_any_distress().prop_flat_map(|b| (Just(b), arb_worse(b))),
+        limits in arb_limits(),
+        in_flight in 0u32..25,
+        now in 0u64..10_000,
+    ) {
+        let (a, b) = (assess(&base), assess(&worse));
+        prop_assert!((0.0..=1.0).contains(&a.factor) && (0.0..=1.0).contains(&b.factor));
+        prop_assert!(b.factor <= a.factor, "{base:?} {a:?} → {worse:?} {b:?}");
+        prop_assert_eq!(a.stops(), any_severe(&base), "{:?} {:?}", base, a);
+        prop_assert_eq!(a.worst.is_none(), a.factor == 1.0);
+        let pacer = Pacer::new(limits);
+        prop_assert!(
+            pacer.allowance(now, in_flight, &worse).start
+                <= pacer.allowance(now, in_flight, &base).start
+        );
+    }
+}
+
 fn arb_limits() -> impl Strategy<Value = PacingLimits> {
     let rate = prop_oneof![
         1 => Just(0.0),
@@ -815,12 +915,15 @@ fn arb_limits() -> impl Strategy<Value = PacingLimits> {
 fn arb_distress() -> impl Strategy<Value = Distress> {
     prop_oneof![
         1 => Just(Distress::default()),
-        1 => (0u64..2_500, 0u64..2_500, 0.0f64..0.6).prop_map(|(lag, rest, errors)| Distress {
-            event_lag_ms: lag,
-            rest_latency_ms: rest,
-            error_ratio: errors,
-            ..Distress::default()
-        }),
+        1 => (0u64..2_500, 0u64..2_500, 0.0f64..0.6, 0u64..2_000).prop_map(
+            |(lag, rest, errors, stretch)| Distress {
+                event_lag_ms: lag,
+                rest_latency_ms: rest,
+                error_ratio: errors,
+                prompt_stretch_ms: stretch,
+                ..Distress::default()
+            }
+        ),
     ]
 }
 
@@ -976,6 +1079,71 @@ proptest! {
                 starts.push(now);
             }
             check_starts(&limits, &starts)?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- learned capacity
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The ceiling starts only with lasting strain, never falls below one call, falls
+    /// only on lasting strain, rises one call at a time only after a clean spell, and never climbs back
+    /// to a load that strained the PBX unless a long clean time has passed since.
+    #[test]
+    fn the_learned_ceiling_moves_only_as_the_signs_say(
+        steps in prop::collection::vec((0u64..8_000, 0u32..40, any::<bool>()), 1..200)
+    ) {
+        use dialflow::core::campaign::capacity::{
+            CONFIRM_MS, CapacityCeiling, FORGET_AFTER_MS, PROBE_AFTER_MS, SETTLE_MS,
+        };
+        let strain = Distress { prompt_stretch_ms: 400, ..Distress::default() };
+        let clean = Distress::default();
+        let mut c = CapacityCeiling::default();
+        let mut now = 0u64;
+        // Any strain; the start of the strain seen now; the last lasting strain with
+        // calls up; the load of the last lasting strain begun after a clean spell.
+        let (mut last_strain, mut began, mut last_lasting) = (None::<u64>, None::<u64>, None::<u64>);
+        let mut onset_load = None::<u32>;
+        for (advance, in_flight, strained) in steps {
+            now += advance;
+            let before = c.ceiling();
+            c.observe(now, in_flight, if strained { &strain } else { &clean });
+            let after = c.ceiling();
+            let mut lasting = false;
+            if strained {
+                let since = *began.get_or_insert(now);
+                lasting = in_flight > 0 && now - since >= CONFIRM_MS;
+                if lasting {
+                    // That load (less the calls started while it showed) was too much.
+                    if last_lasting.is_none_or(|at| now - at >= SETTLE_MS) {
+                        onset_load = Some(in_flight.saturating_sub(1).max(1));
+                    }
+                    last_lasting = Some(now);
+                }
+                last_strain = Some(now);
+            } else {
+                began = None;
+            }
+            let Some(a) = after else {
+                prop_assert!(onset_load.is_none(), "lasting strain with calls up sets a ceiling");
+                continue;
+            };
+            prop_assert!(a >= 1);
+            match before {
+                None => prop_assert!(lasting),
+                Some(b) if a < b => prop_assert!(lasting, "lowered without lasting strain"),
+                Some(b) if a > b => {
+                    prop_assert!(!strained && a == b + 1, "{b} → {a}");
+                    prop_assert!(now - last_strain.unwrap_or(0) >= PROBE_AFTER_MS);
+                }
+                Some(_) => {}
+            }
+            let remembered = last_strain.is_some_and(|at| now - at < FORGET_AFTER_MS);
+            if remembered && let Some(l) = onset_load && before.is_some_and(|b| a > b) {
+                prop_assert!(a < l, "climbed back to {a}, strained at {l}");
+            }
         }
     }
 }

@@ -199,6 +199,7 @@ async fn run_calls(config: Config, planned: Planned) -> Result<ExitCode, String>
     };
     let daemon = Daemon::new(config, work).map_err(|e| e.to_string())?;
     let (summary, tally) = run_printing(daemon, phone_of).await?;
+    print_backoff(&summary);
     eprintln!(
         "{} of {total} call(s) finished: {:?}",
         summary.attempts, tally.statuses
@@ -243,6 +244,7 @@ async fn run_campaigns(
     }
     let (summary, _) = run_printing(daemon, HashMap::new()).await?;
     print_classification(&summary);
+    print_backoff(&summary);
     eprintln!(
         "dialflow run: {} attempt(s) recorded this run, {} recovered",
         summary.attempts, summary.recovered
@@ -379,6 +381,39 @@ fn print_classification(summary: &Summary) {
         eprintln!(
             "classification of {} silent recording(s) made no speech-to-text request",
             m.silent_skipped
+        );
+    }
+}
+
+/// How long Asterisk's distress held and slowed new originates, by the signal that
+/// decided (nothing when it never did).
+fn print_backoff(summary: &Summary) {
+    let m = &summary.backoff;
+    let by_signal = |times: &std::collections::BTreeMap<_, std::time::Duration>| {
+        times
+            .iter()
+            .map(|(signal, t)| format!("{signal} {:.1} s", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !m.held.is_empty() {
+        eprintln!(
+            "new originates held {:.1} s in all ({} time(s)) while Asterisk was in distress: {}",
+            m.held_total().as_secs_f64(),
+            m.holds,
+            by_signal(&m.held)
+        );
+    }
+    if !m.slowed.is_empty() {
+        eprintln!(
+            "new originates slowed {:.1} s in all: {}",
+            m.slowed_total().as_secs_f64(),
+            by_signal(&m.slowed)
+        );
+    }
+    if let (Some(first), Some(ceiling)) = (m.first_strain_at, m.ceiling) {
+        eprintln!(
+            "Asterisk first showed strain with {first} call(s) up; calls at once are held to {ceiling}"
         );
     }
 }

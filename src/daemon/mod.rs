@@ -83,6 +83,8 @@ pub struct Summary {
     pub unfinished: usize,
     /// Classification latency and errors (none for the simulated classifier).
     pub classify: Option<Snapshot>,
+    /// How long Asterisk's distress slowed and held new originates, and why.
+    pub backoff: crate::runtime::backoff::BackoffMetrics,
 }
 
 /// Everything a daemon is given before it runs.
@@ -227,6 +229,7 @@ pub async fn run(
         recovered: done.recovered,
         unfinished: done.unfinished,
         classify: runtime.classify_metrics(),
+        backoff: runtime.backoff_metrics(),
     })
 }
 

@@ -419,12 +419,20 @@ impl Dialer {
         round_robin: &mut usize,
         done_tx: &mpsc::UnboundedSender<Completion>,
     ) -> Result<(), StoreError> {
-        let mut free = self.options.max_concurrent.saturating_sub(in_flight);
-        if free == 0 || !self.runtime.is_connected() {
+        if !self.runtime.is_connected() {
+            return Ok(());
+        }
+        let pacing = self.runtime.pacing();
+        let distress = pacing.distress;
+        let mut free = self
+            .options
+            .max_concurrent
+            .saturating_sub(in_flight)
+            .min(usize::try_from(pacing.room()).unwrap_or(usize::MAX));
+        if free == 0 {
             return Ok(());
         }
         let now = self.now_ms();
-        let distress = self.runtime.distress();
         // Each eligible campaign's allowance under its own pacing.
         let mut eligible: Vec<(String, u32)> = Vec::new();
         for (name, live) in campaigns.iter() {

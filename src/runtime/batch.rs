@@ -1,16 +1,19 @@
-//! Running many calls at once with a concurrency limit: what the demo and the end-to-end
-//! tests use until the campaign dialer (with pacing, windows and retries) takes over.
+//! Running many calls at once with a concurrency limit and a rate: `run --scenario`, the
+//! end-to-end tests and the runtime benchmark. Starts are paced as a campaign's are
+//! (the same `Pacer`), so a distressed Asterisk gets fewer new calls, or none, until it
+//! recovers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{CallOutcome, Runtime};
 use crate::ari::translate::Deployment;
 use crate::core::call::{CallSetup, Lead};
+use crate::core::campaign::pacing::{Allowance, Pacer, PacingLimits};
 use crate::core::scenario::Scenario;
 
 /// One call to make: who, and the dial strings to reach them (and their operators).
@@ -21,10 +24,11 @@ pub struct PlannedCall {
     pub deployment: Deployment,
 }
 
-/// How fast calls start: at most `max_concurrent` in flight, and starts spread evenly at
+/// How fast calls start: at most `max_concurrent` in flight, and starts spread at
 /// `per_second` (unlimited when not finite or not positive). Spreading matters: a
 /// thousand originates in one millisecond is a load no dialer sends, and the calls it
-/// starts stay in lockstep, so every later step arrives as a burst too.
+/// starts stay in lockstep, so every later step arrives as a burst too. Both limits
+/// shrink while Asterisk is in distress, as a campaign's do (`core::campaign::pacing`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pace {
     pub max_concurrent: usize,
@@ -40,76 +44,103 @@ impl Pace {
         }
     }
 
-    /// When the `index`th start (from 0) may happen, counted from the first.
-    fn start_offset(&self, index: usize) -> Option<Duration> {
-        if !(self.per_second.is_finite() && self.per_second > 0.0) {
-            return None;
+    /// The same limits as a campaign's pacing: at least one call at once, and an
+    /// unusable rate taken as no rate limit.
+    fn limits(&self) -> PacingLimits {
+        let per_second = if self.per_second.is_finite() && self.per_second > 0.0 {
+            self.per_second
+        } else {
+            f64::INFINITY
+        };
+        PacingLimits {
+            max_concurrent: u32::try_from(self.max_concurrent.max(1)).unwrap_or(u32::MAX),
+            max_per_second: per_second,
+            min_interval_ms: 0,
         }
-        Duration::try_from_secs_f64(index as f64 / self.per_second).ok()
     }
 }
 
-/// Places every call as `pace` allows; `on_done` sees each outcome as it finishes.
-/// Outcomes come back in completion order. Once `stop` turns true no new call starts;
-/// the calls in progress go on to their end.
+/// How often a held batch looks at Asterisk's distress again: as it fades, more calls
+/// may start before any call ends.
+const RECHECK: Duration = Duration::from_millis(50);
+
+/// Places every call as `pace` allows, and fewer while Asterisk is in distress (or the
+/// event stream is down); `on_done` sees each outcome as it finishes. Outcomes come
+/// back in completion order. Once `stop` turns true no new call starts; the calls in
+/// progress go on to their end.
 pub async fn run_all(
     runtime: &Runtime,
     scenario: Arc<Scenario>,
     calls: Vec<PlannedCall>,
     pace: Pace,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
     mut on_done: impl FnMut(&CallOutcome),
 ) -> Vec<CallOutcome> {
-    let slots = Arc::new(Semaphore::new(pace.max_concurrent.max(1)));
+    let mut pacer = Pacer::new(pace.limits());
     let mut set = JoinSet::new();
     let mut outcomes = Vec::with_capacity(calls.len());
+    let mut done = |outcome: CallOutcome, outcomes: &mut Vec<CallOutcome>| {
+        on_done(&outcome);
+        outcomes.push(outcome);
+    };
     let first = Instant::now();
-    for (index, call) in calls.into_iter().enumerate() {
-        if let Some(offset) = pace.start_offset(index) {
-            // `checked_add`: an absurdly slow pace must not overflow the clock.
-            if let Some(at) = first.checked_add(offset) {
-                let mut stopped = stop.clone();
-                tokio::select! {
-                    () = tokio::time::sleep_until(at) => {}
-                    () = stopping(&mut stopped) => break,
+    let mut waiting = calls.into_iter().peekable();
+    while waiting.peek().is_some() && !*stop.borrow() {
+        let now_ms = u64::try_from(first.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let in_flight = u32::try_from(set.len()).unwrap_or(u32::MAX);
+        let allowance = if runtime.is_connected() {
+            let pacing = runtime.pacing();
+            let allowance = pacer.allowance(now_ms, in_flight, &pacing.distress);
+            Allowance {
+                start: allowance.start.min(pacing.room()),
+                ..allowance
+            }
+        } else {
+            Allowance {
+                start: 0,
+                next_check_ms: None,
+            }
+        };
+        for call in waiting.by_ref().take(allowance.start as usize) {
+            pacer.started(now_ms);
+            set.spawn(place(runtime.clone(), Arc::clone(&scenario), call));
+        }
+        if allowance.start > 0 {
+            continue;
+        }
+        let wait = allowance
+            .next_check_ms
+            .map_or(RECHECK, |at| {
+                Duration::from_millis(at.saturating_sub(now_ms))
+            })
+            .min(RECHECK);
+        tokio::select! {
+            Some(ended) = set.join_next(), if !set.is_empty() => {
+                if let Ok(outcome) = ended {
+                    done(outcome, &mut outcomes);
                 }
             }
+            () = tokio::time::sleep(wait) => {}
+            () = stopping(&mut stop) => break,
         }
-        let mut stopped = stop.clone();
-        let permit = tokio::select! {
-            p = Arc::clone(&slots).acquire_owned() => p.expect("the semaphore is never closed"),
-            // A dropped sender means nobody will ever stop us: wait for a slot only.
-            () = stopping(&mut stopped) => break,
-        };
-        if *stop.borrow() {
-            break;
-        }
-        while let Some(done) = set.try_join_next() {
-            if let Ok(outcome) = done {
-                on_done(&outcome);
-                outcomes.push(outcome);
-            }
-        }
-        let (runtime, scenario) = (runtime.clone(), Arc::clone(&scenario));
-        set.spawn(async move {
-            let setup = CallSetup {
-                attempt_id: call.attempt_id,
-                lead: call.lead,
-                attempt: 1,
-                ring_timeout_ms: None,
-            };
-            let outcome = runtime.call(scenario, setup, call.deployment).await;
-            drop(permit);
-            outcome
-        });
     }
-    while let Some(done) = set.join_next().await {
-        if let Ok(outcome) = done {
-            on_done(&outcome);
-            outcomes.push(outcome);
+    while let Some(ended) = set.join_next().await {
+        if let Ok(outcome) = ended {
+            done(outcome, &mut outcomes);
         }
     }
     outcomes
+}
+
+/// One call, run to its end.
+async fn place(runtime: Runtime, scenario: Arc<Scenario>, call: PlannedCall) -> CallOutcome {
+    let setup = CallSetup {
+        attempt_id: call.attempt_id,
+        lead: call.lead,
+        attempt: 1,
+        ring_timeout_ms: None,
+    };
+    runtime.call(scenario, setup, call.deployment).await
 }
 
 /// Completes once `stop` turns true; never, if nobody can stop us any more (a dropped
@@ -126,25 +157,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn starts_are_spread_at_the_rate() {
+    fn a_pace_becomes_campaign_limits() {
         let pace = Pace {
             max_concurrent: 10,
             per_second: 400.0,
         };
-        assert_eq!(pace.start_offset(0), Some(Duration::ZERO));
-        assert_eq!(pace.start_offset(400), Some(Duration::from_secs(1)));
-        assert_eq!(pace.start_offset(2), Some(Duration::from_millis(5)));
-    }
-
-    #[test]
-    fn an_unlimited_rate_never_waits() {
-        assert_eq!(Pace::concurrent(5).start_offset(1_000), None);
-        for rate in [0.0, -1.0, f64::NAN] {
-            let pace = Pace {
-                max_concurrent: 5,
+        assert_eq!(
+            pace.limits(),
+            PacingLimits {
+                max_concurrent: 10,
+                max_per_second: 400.0,
+                min_interval_ms: 0
+            }
+        );
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let limits = Pace {
+                max_concurrent: 0,
                 per_second: rate,
-            };
-            assert_eq!(pace.start_offset(3), None, "{rate}");
+            }
+            .limits();
+            assert_eq!(limits.max_per_second, f64::INFINITY, "{rate}");
+            assert_eq!(limits.max_concurrent, 1, "never none at all");
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::prompts::PromptWatch;
 use super::recover::{self, Missed};
 use super::{Arrival, CallOutcome, MAX_LATENCY_SAMPLES, Shared, hang_up_in_background};
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
@@ -36,6 +37,9 @@ struct CallTask<'a> {
     heard: HashMap<String, Arc<[u8]>>,
     /// What the call waits on, to catch up after the event stream breaks.
     missed: Missed,
+    /// The prompts' audio lengths, and how long the PBX really plays them.
+    scenario: Arc<Scenario>,
+    prompts: PromptWatch,
 }
 
 /// One call: executes the machine's commands and feeds it what comes back.
@@ -67,6 +71,7 @@ pub(super) async fn run_call(
             continue;
         }
         call.arrived = at;
+        call.time_prompt(at, &input);
         call.feed(input).await;
     }
     call.finish()
@@ -90,7 +95,7 @@ impl<'a> CallTask<'a> {
             attempt,
             deployment,
             tx,
-            machine: CallMachine::new(scenario, setup),
+            machine: CallMachine::new(Arc::clone(&scenario), setup),
             lead: Arc::new(lead),
             timers: HashMap::new(),
             classifications: Vec::new(),
@@ -100,6 +105,25 @@ impl<'a> CallTask<'a> {
             arrived: None,
             heard: HashMap::new(),
             missed: Missed::new(shared),
+            scenario,
+            prompts: PromptWatch::default(),
+        }
+    }
+
+    /// Counts a finished prompt's stretch into the health the pacing reads.
+    fn time_prompt(&mut self, at: Option<Instant>, input: &Input) {
+        let Some(at) = at else { return };
+        match input {
+            Input::PlaybackStarted { playback } => self.prompts.started(playback, at),
+            Input::PlaybackFinished { playback, failed } => {
+                let speed = self.shared.clock.speed();
+                if let Some(stretch) = self.prompts.finished(playback, *failed, at, speed)
+                    && let Ok(mut health) = self.shared.health.lock()
+                {
+                    health.prompt(stretch);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -178,8 +202,16 @@ impl<'a> CallTask<'a> {
             Command::Finish(s) => self.summary = Some(s.clone()),
             Command::SetResult { .. } => {}
             _ => {
-                if let Command::Originate { channel, .. } = &command {
-                    self.note_originating(channel);
+                match &command {
+                    Command::Originate { channel, .. } => self.note_originating(channel),
+                    Command::Play {
+                        playback, prompt, ..
+                    } => {
+                        let length = self.scenario.prompts.get(prompt).copied().flatten();
+                        self.prompts.asked(playback, length);
+                    }
+                    Command::StopPlayback { playback } => self.prompts.stopping(playback),
+                    _ => {}
                 }
                 if let Some(request) = translate::request(&command, &self.deployment) {
                     self.send(&command, &request).await;

@@ -1,7 +1,9 @@
 //! How Asterisk is coping, as the runtime sees it: event lag (arrival against the
 //! event's own timestamp), REST latency, the wait for a free connection of the bounded
 //! ARI pool (every connection busy: more asked of Asterisk than it answers) and the
-//! share of failed requests, smoothed.
+//! share of failed requests, and how much longer than their audio prompts play (the
+//! signal closest to what the customer hears), smoothed and told in call time (a
+//! compressed simulator's delays are compressed too).
 //! The dialer's pacing slows new originates when these rise (`core::campaign::pacing`).
 
 use std::time::{Duration, Instant};
@@ -10,6 +12,12 @@ use crate::core::campaign::pacing::{Distress, HEALTHY_ERROR_RATIO, HEALTHY_REST_
 
 /// Weight of a new sample in the moving averages.
 const ALPHA: f64 = 0.05;
+/// Weight of an event's sample in the recent lag: a few events' worth, so the first
+/// strain of a PBX shows within a fraction of a second of busy traffic.
+const RECENT_ALPHA: f64 = 0.25;
+/// Weight of a prompt's sample: prompts end far more rarely than requests and events
+/// arrive, and a stretched one is already heard by a customer, so each counts more.
+const PROMPT_ALPHA: f64 = 0.2;
 /// How long the smallest observed lag serves as the clock-skew baseline before it is
 /// taken again: Asterisk's clock and ours differ by a constant we must not call lag.
 const BASELINE_PERIOD: Duration = Duration::from_secs(60);
@@ -30,35 +38,57 @@ const DECAY_HALF_LIFE: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Health {
+    /// Call ms per real ms: lag and latency are told in call time, as the compressed
+    /// simulator's own delays are, so the pacing's lines mean the same at any speed.
+    speed: f64,
     lag_ms: f64,
+    recent_lag_ms: f64,
     baseline_ms: Option<i64>,
     next_baseline_ms: Option<i64>,
     baseline_since: Instant,
     rest_ms: f64,
     queue_ms: f64,
     errors: f64,
+    stretch_ms: f64,
     /// When each average last had a sample.
     lag_at: Instant,
     rest_at: Instant,
+    stretch_at: Instant,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Self {
+            speed: 1.0,
             lag_ms: 0.0,
+            recent_lag_ms: 0.0,
             baseline_ms: None,
             next_baseline_ms: None,
             baseline_since: Instant::now(),
             rest_ms: 0.0,
             queue_ms: 0.0,
             errors: 0.0,
+            stretch_ms: 0.0,
             lag_at: Instant::now(),
             rest_at: Instant::now(),
+            stretch_at: Instant::now(),
         }
     }
 }
 
 impl Health {
+    /// Health told in call time at `speed` call ms per real ms.
+    pub fn at_speed(speed: f64) -> Self {
+        Self {
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
+            ..Self::default()
+        }
+    }
+
     /// An event stamped `stamp` (ARI's `2026-11-21T10:00:00.123+0000`) arrived now.
     pub fn event(&mut self, stamp: &str) {
         let Some(sent) = parse_stamp(stamp) else {
@@ -87,11 +117,13 @@ impl Health {
             });
             self.baseline_since = Instant::now();
         }
-        let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64;
+        let lag = (raw - self.baseline_ms.unwrap_or(raw)).max(0) as f64 * self.speed;
         let now = Instant::now();
         self.lag_ms = decayed(self.lag_ms, now - self.lag_at);
+        self.recent_lag_ms = decayed(self.recent_lag_ms, now - self.lag_at);
         self.lag_at = now;
         self.lag_ms += ALPHA * (lag - self.lag_ms);
+        self.recent_lag_ms += RECENT_ALPHA * (lag - self.recent_lag_ms);
     }
 
     /// A REST request took `took` once sent, after waiting `queued` for a free
@@ -103,9 +135,19 @@ impl Health {
         self.queue_ms = decayed(self.queue_ms, idle);
         self.errors = decayed(self.errors, idle);
         self.rest_at = now;
-        self.rest_ms += ALPHA * (took.as_secs_f64() * 1000.0 - self.rest_ms);
-        self.queue_ms += ALPHA * (queued.as_secs_f64() * 1000.0 - self.queue_ms);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 * self.speed;
+        self.rest_ms += ALPHA * (ms(took) - self.rest_ms);
+        self.queue_ms += ALPHA * (ms(queued) - self.queue_ms);
         self.errors += ALPHA * (f64::from(u8::from(failed)) - self.errors);
+    }
+
+    /// A prompt played `stretch_ms` longer than its audio (0 when it was on time or
+    /// early).
+    pub fn prompt(&mut self, stretch_ms: u64) {
+        let now = Instant::now();
+        self.stretch_ms = decayed(self.stretch_ms, now - self.stretch_at);
+        self.stretch_at = now;
+        self.stretch_ms += PROMPT_ALPHA * (stretch_ms as f64 - self.stretch_ms);
     }
 
     /// The averages now, faded by the time since their last sample.
@@ -113,9 +155,11 @@ impl Health {
         let rest_idle = self.rest_at.elapsed();
         Distress {
             event_lag_ms: decayed(self.lag_ms, self.lag_at.elapsed()) as u64,
+            recent_event_lag_ms: decayed(self.recent_lag_ms, self.lag_at.elapsed()) as u64,
             rest_latency_ms: decayed(self.rest_ms, rest_idle) as u64,
             queue_wait_ms: decayed(self.queue_ms, rest_idle) as u64,
             error_ratio: decayed(self.errors, rest_idle),
+            prompt_stretch_ms: decayed(self.stretch_ms, self.stretch_at.elapsed()) as u64,
         }
     }
 }
@@ -171,6 +215,26 @@ mod tests {
             h.event(&skewed(8_000));
         }
         assert!(h.distress().event_lag_ms > 2_500, "{:?}", h.distress());
+    }
+
+    #[test]
+    fn the_recent_lag_shows_a_new_delay_within_a_few_events() {
+        let mut h = Health::default();
+        let ago = |ms: i64| {
+            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
+                .to_string()
+        };
+        for _ in 0..50 {
+            h.event(&ago(0));
+        }
+        for _ in 0..5 {
+            h.event(&ago(200));
+        }
+        let d = h.distress();
+        assert!(d.recent_event_lag_ms > 100, "{d:?}");
+        assert!(d.event_lag_ms < 60, "the paced average moves slower: {d:?}");
     }
 
     #[test]
@@ -237,6 +301,26 @@ mod tests {
         let d = h.distress();
         assert!(d.rest_latency_ms > 800 && d.error_ratio > 0.9, "{d:?}");
         assert_eq!(d.queue_wait_ms, 0, "{d:?}");
+    }
+
+    #[test]
+    fn stretched_prompts_show_within_a_few_and_fade_when_prompts_are_on_time() {
+        let mut h = Health::default();
+        for _ in 0..5 {
+            h.prompt(0);
+        }
+        assert_eq!(h.distress().prompt_stretch_ms, 0);
+        // A handful of prompts a second late: a few calls' worth, not hundreds.
+        for _ in 0..8 {
+            h.prompt(1_000);
+        }
+        let d = h.distress();
+        assert!(d.prompt_stretch_ms > 800, "{d:?}");
+        assert!(crate::core::campaign::pacing::distress_factor(&d) < 0.6);
+        for _ in 0..20 {
+            h.prompt(0);
+        }
+        assert!(h.distress().prompt_stretch_ms < 20, "{:?}", h.distress());
     }
 
     #[test]

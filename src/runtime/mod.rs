@@ -2,11 +2,13 @@
 //! ARI. One task per call owns its machine; a router task sends each event to the call
 //! whose ids it carries; timers and classifications come back to the call as inputs.
 
+pub mod backoff;
 pub mod batch;
 mod call;
 pub mod clock;
 pub mod events;
 pub mod health;
+mod prompts;
 mod recover;
 mod router;
 
@@ -79,6 +81,8 @@ struct Shared {
     losses: AtomicU64,
     /// Event lag, REST latency and errors, for the dialer's pacing.
     health: Mutex<health::Health>,
+    /// What distress did to new originates, for logs and the run's summary.
+    backoff: Mutex<backoff::Backoff>,
 }
 
 /// The live runtime: an event router and the calls it feeds.
@@ -121,7 +125,8 @@ impl Runtime {
             latencies: Mutex::new(Vec::new()),
             connected,
             losses: AtomicU64::new(0),
-            health: Mutex::new(health::Health::default()),
+            health: Mutex::new(health::Health::at_speed(clock.speed())),
+            backoff: Mutex::new(backoff::Backoff::default()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stream = events::EventStream::new(shared.client.events_url());
@@ -187,6 +192,39 @@ impl Runtime {
             .health
             .lock()
             .map(|h| h.distress())
+            .unwrap_or_default()
+    }
+
+    /// What new originates are paced by now: Asterisk's distress and the most calls at
+    /// once it was seen to carry. Asked by whoever is about to start calls (the dialer,
+    /// a batch), so the back-off logs when it slows or holds them and why, counts the
+    /// time, and learns the ceiling from the calls up now.
+    pub fn pacing(&self) -> backoff::Pacing {
+        let distress = self.distress();
+        let assessment = crate::core::campaign::pacing::assess(&distress);
+        let in_flight = u32::try_from(self.live_calls()).unwrap_or(u32::MAX);
+        let Ok(mut backoff) = self.shared.backoff.lock() else {
+            return backoff::Pacing {
+                distress,
+                ceiling: None,
+                calls_up: in_flight,
+            };
+        };
+        backoff.observe(Instant::now(), &distress, &assessment);
+        backoff.learn(self.shared.clock.now().0, in_flight, &distress);
+        backoff::Pacing {
+            distress,
+            ceiling: backoff.ceiling(),
+            calls_up: in_flight,
+        }
+    }
+
+    /// How long distress has slowed and held new originates, by deciding signal.
+    pub fn backoff_metrics(&self) -> backoff::BackoffMetrics {
+        self.shared
+            .backoff
+            .lock()
+            .map(|b| b.metrics())
             .unwrap_or_default()
     }
 

@@ -26,6 +26,12 @@ pub const SEVERE_QUEUE_WAIT_MS: u64 = 1_000;
 pub const HEALTHY_ERROR_RATIO: f64 = 0.05;
 /// A failed-request ratio at or above this stops new calls.
 pub const SEVERE_ERROR_RATIO: f64 = 0.5;
+/// A prompt that plays at most this much longer than its audio is healthy (the events'
+/// own jitter).
+pub const HEALTHY_PROMPT_STRETCH_MS: u64 = 200;
+/// A prompt this much longer than its audio stops new calls: the customer already hears
+/// the PBX struggling, and a recording started after it may be cut.
+pub const SEVERE_PROMPT_STRETCH_MS: u64 = 1_500;
 /// When distress has stopped new calls, how long until it is worth asking again.
 pub const DISTRESS_RECHECK_MS: u64 = 1_000;
 
@@ -70,12 +76,126 @@ impl Default for PacingLimits {
 pub struct Distress {
     /// Our receive time minus the event's own timestamp.
     pub event_lag_ms: u64,
+    /// The same over the last few events only: quick to show the first strain
+    /// (`capacity`), too jumpy to pace by.
+    pub recent_event_lag_ms: u64,
     /// Round-trip time of REST requests, once sent.
     pub rest_latency_ms: u64,
     /// How long requests waited for a free connection of the bounded ARI pool.
     pub queue_wait_ms: u64,
     /// Fraction of REST requests that failed, 0..=1.
     pub error_ratio: f64,
+    /// How much longer than their audio prompts took, from `PlaybackStarted` to
+    /// `PlaybackFinished`.
+    pub prompt_stretch_ms: u64,
+}
+
+/// One of the signals of [`Distress`], to say which one holds originates back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    EventLag,
+    RestLatency,
+    QueueWait,
+    Errors,
+    PromptStretch,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 5] = [
+        Signal::EventLag,
+        Signal::RestLatency,
+        Signal::QueueWait,
+        Signal::Errors,
+        Signal::PromptStretch,
+    ];
+
+    /// The name logs and summaries use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::EventLag => "event lag",
+            Signal::RestLatency => "REST latency",
+            Signal::QueueWait => "wait for an ARI connection",
+            Signal::Errors => "failed requests",
+            Signal::PromptStretch => "stretched prompts",
+        }
+    }
+
+    /// The signal's value in `d`, as people read it (`850 ms`, `12 %`).
+    pub fn describe(self, d: &Distress) -> String {
+        let (value, _, severe) = self.reading(d);
+        match self {
+            Signal::Errors => format!("{:.0} % (stops at {:.0} %)", value * 100.0, severe * 100.0),
+            _ => format!("{value:.0} ms (stops at {severe:.0} ms)"),
+        }
+    }
+
+    /// The signal's value in `d`, and its healthy and severe lines.
+    fn reading(self, d: &Distress) -> (f64, f64, f64) {
+        match self {
+            Signal::EventLag => (
+                d.event_lag_ms as f64,
+                HEALTHY_EVENT_LAG_MS as f64,
+                SEVERE_EVENT_LAG_MS as f64,
+            ),
+            Signal::RestLatency => (
+                d.rest_latency_ms as f64,
+                HEALTHY_REST_LATENCY_MS as f64,
+                SEVERE_REST_LATENCY_MS as f64,
+            ),
+            Signal::QueueWait => (
+                d.queue_wait_ms as f64,
+                HEALTHY_QUEUE_WAIT_MS as f64,
+                SEVERE_QUEUE_WAIT_MS as f64,
+            ),
+            Signal::Errors => (d.error_ratio, HEALTHY_ERROR_RATIO, SEVERE_ERROR_RATIO),
+            Signal::PromptStretch => (
+                d.prompt_stretch_ms as f64,
+                HEALTHY_PROMPT_STRETCH_MS as f64,
+                SEVERE_PROMPT_STRETCH_MS as f64,
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What distress makes of the pacing: the share of the limits to use, and the signal
+/// that decided it (none when every signal is healthy).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assessment {
+    pub factor: f64,
+    pub worst: Option<Signal>,
+}
+
+impl Assessment {
+    /// Whether no call may start at all.
+    pub fn stops(&self) -> bool {
+        self.factor <= 0.0
+    }
+}
+
+/// How much of the configured limits to use, and why: each signal ramps from 1 at its
+/// healthy line to 0 at its severe line, and the worst one decides.
+pub fn assess(d: &Distress) -> Assessment {
+    let mut assessment = Assessment {
+        factor: 1.0,
+        worst: None,
+    };
+    for signal in Signal::ALL {
+        let (value, healthy, severe) = signal.reading(d);
+        let share = ramp(value, healthy, severe);
+        if share < assessment.factor {
+            assessment = Assessment {
+                factor: share,
+                worst: Some(signal),
+            };
+        }
+    }
+    assessment
 }
 
 /// How much of the configured limits to use, in [0, 1]: 1.0 when every signal is
@@ -83,23 +203,7 @@ pub struct Distress {
 /// worst signal. An error ratio that is not a number counts as severe: when we cannot
 /// tell, we do not push.
 pub fn distress_factor(d: &Distress) -> f64 {
-    let lag = ramp(
-        d.event_lag_ms as f64,
-        HEALTHY_EVENT_LAG_MS as f64,
-        SEVERE_EVENT_LAG_MS as f64,
-    );
-    let rest = ramp(
-        d.rest_latency_ms as f64,
-        HEALTHY_REST_LATENCY_MS as f64,
-        SEVERE_REST_LATENCY_MS as f64,
-    );
-    let queue = ramp(
-        d.queue_wait_ms as f64,
-        HEALTHY_QUEUE_WAIT_MS as f64,
-        SEVERE_QUEUE_WAIT_MS as f64,
-    );
-    let errors = ramp(d.error_ratio, HEALTHY_ERROR_RATIO, SEVERE_ERROR_RATIO);
-    lag.min(rest).min(queue).min(errors)
+    assess(d).factor
 }
 
 /// 1 at or below `healthy`, 0 at or above `severe`, linear between; NaN is severe.
