@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::prompts::PromptWatch;
 use super::recover::{self, Missed};
+use super::timers::CallTimers;
 use super::{Arrival, CallOutcome, MAX_LATENCY_SAMPLES, Shared, hang_up_in_background};
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
 use crate::ari::translate::{self, Deployment, Request};
@@ -26,7 +27,7 @@ struct CallTask<'a> {
     machine: CallMachine,
     /// The lead's data for classifiers (an LLM gets it as data, never as instructions).
     lead: Arc<BTreeMap<String, String>>,
-    timers: HashMap<u32, JoinHandle<()>>,
+    timers: CallTimers,
     classifications: Vec<JoinHandle<()>>,
     reports: Vec<Report>,
     summary: Option<Summary>,
@@ -60,8 +61,14 @@ pub(super) async fn run_call(
         if call.machine.is_finished() {
             break;
         }
-        let Some(arrival) = rx.recv().await else {
-            break;
+        // Inputs first: what arrived before a timer's moment goes before it.
+        let arrival = tokio::select! {
+            biased;
+            arrival = rx.recv() => match arrival {
+                Some(arrival) => arrival,
+                None => break,
+            },
+            timer = call.timers.next_due() => Arrival::Input(None, Input::Timer(timer)),
         };
         let Arrival::Input(at, input) = arrival else {
             call.catch_up(arrival).await;
@@ -97,7 +104,7 @@ impl<'a> CallTask<'a> {
             tx,
             machine: CallMachine::new(Arc::clone(&scenario), setup),
             lead: Arc::new(lead),
-            timers: HashMap::new(),
+            timers: CallTimers::default(),
             classifications: Vec::new(),
             reports: Vec::new(),
             summary: None,
@@ -182,21 +189,10 @@ impl<'a> CallTask<'a> {
         self.missed.command(&command);
         match &command {
             Command::StartTimer { timer, after_ms } => {
-                let tx = self.tx.clone();
-                let (id, sleep) = (*timer, self.shared.clock.real(*after_ms));
-                self.timers.insert(
-                    id.0,
-                    tokio::spawn(async move {
-                        tokio::time::sleep(sleep).await;
-                        let _ = tx.send(Arrival::Input(None, Input::Timer(id)));
-                    }),
-                );
+                let after = self.shared.clock.real(*after_ms);
+                self.timers.start(*timer, after);
             }
-            Command::CancelTimer { timer } => {
-                if let Some(t) = self.timers.remove(&timer.0) {
-                    t.abort();
-                }
-            }
+            Command::CancelTimer { timer } => self.timers.cancel(*timer),
             Command::Classify { .. } => self.classify(&command),
             Command::Report(r) => self.reports.push(r.clone()),
             Command::Finish(s) => self.summary = Some(s.clone()),
@@ -328,9 +324,6 @@ impl<'a> CallTask<'a> {
 
     /// Stops what the call left running and tells how it ended.
     fn finish(self) -> CallOutcome {
-        for (_, t) in self.timers {
-            t.abort();
-        }
         for c in self.classifications {
             c.abort();
         }

@@ -173,9 +173,10 @@ fn decayed(value: f64, idle: Duration) -> f64 {
 
 /// Milliseconds since the epoch of an ARI timestamp.
 fn parse_stamp(stamp: &str) -> Option<i64> {
-    jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%.f%z", stamp)
-        .ok()?
-        .to_timestamp()
+    // jiff's ISO 8601 parser takes ARI's `+0000` offsets, several times faster than a
+    // strftime pattern; it runs for every event.
+    stamp
+        .parse::<jiff::Timestamp>()
         .ok()
         .map(|t| t.as_millisecond())
 }
@@ -190,6 +191,15 @@ pub fn stamp_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ari_timestamps_parse_with_their_offsets() {
+        // As Asterisk 22 writes them (shared/ari-traces), and with a zone ahead of UTC.
+        assert_eq!(parse_stamp("1970-01-01T00:00:01.250+0000"), Some(1_250));
+        assert_eq!(parse_stamp("1970-01-01T03:30:01.250+0330"), Some(1_250));
+        assert!(parse_stamp(&stamp_now()).is_some());
+        assert_eq!(parse_stamp("yesterday"), None);
+    }
 
     #[test]
     fn ari_timestamps_parse() {

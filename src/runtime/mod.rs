@@ -11,6 +11,7 @@ pub mod health;
 mod prompts;
 mod recover;
 mod router;
+mod timers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
