@@ -151,12 +151,23 @@ fn sigterm_stops_dialing_and_hangs_up_after_the_grace_time() {
 
 /// `dialflow run` at real speed against a simulator whose clock runs `speed` times faster.
 fn results_against_sim(speed: &str, numbers: &[&str]) -> Vec<String> {
-    let sim = start_sim(speed);
+    results_of("scenarios/salehi.yaml", (speed, "1"), numbers)
+}
+
+/// `dialflow run --speed dialflow_speed` with `scenario` against a simulator at
+/// `sim_speed`: each number's behaviour and result, sorted.
+fn results_of(
+    scenario: &str,
+    (sim_speed, dialflow_speed): (&str, &str),
+    numbers: &[&str],
+) -> Vec<String> {
+    let sim = start_sim(sim_speed);
     let (_dir, cfg) = config(sim.port);
     let out = Command::new(env!("CARGO_BIN_EXE_dialflow"))
         .args(["run", "--config"])
         .arg(&cfg)
-        .args(["--scenario", "scenarios/salehi.yaml", "--per-second", "50"])
+        .args(["--scenario", scenario, "--per-second", "50"])
+        .args(["--speed", dialflow_speed])
         .args(numbers)
         .env("DIALFLOW_ARI_PASSWORD", "pw")
         .output()
@@ -191,4 +202,20 @@ fn no_answer_is_missed_whatever_the_simulators_speed() {
             "speed {speed}"
         );
     }
+}
+
+#[test]
+fn dialflows_own_waits_give_true_results_on_the_simulators_clock() {
+    // The reminder's `gather` waits 5 s for a consent digit that a `human` customer never
+    // presses. On one clock with the simulator that wait ends first: consent_timeout.
+    assert_eq!(
+        results_of("scenarios/reminder.yaml", ("10", "10"), &["human"]),
+        ["human consent_timeout"]
+    );
+    // With dialflow at real speed the compressed customer hangs up first: the README's
+    // reason to give both the same --speed.
+    assert_eq!(
+        results_of("scenarios/reminder.yaml", ("10", "1"), &["human"]),
+        ["human hangup"]
+    );
 }

@@ -24,6 +24,7 @@ use crate::dialer::deployment::{CampaignDialing, deployment};
 use crate::load::LoadOptions;
 use crate::runtime::Tally;
 use crate::runtime::batch::{Pace, PlannedCall};
+use crate::runtime::clock::Clock;
 use crate::scenario_set::{self, ScenarioSet, SharedScenarios};
 use crate::store::{CampaignState, Store};
 
@@ -49,6 +50,21 @@ pub struct RunArgs {
     /// Exit once no campaign is running and no call is in flight.
     #[arg(long)]
     pub exit_when_idle: bool,
+    /// Run dialflow's clock this many times faster than real time, to match
+    /// `dialflow sim --speed` (its timers, and the campaigns' calling hours and retry
+    /// delays, all compressed). Never against a real Asterisk.
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR", value_parser = positive_speed)]
+    pub speed: f64,
+}
+
+/// A clock speed: a finite factor above zero.
+fn positive_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err(format!(
+            "`{text}` is not a speed above zero (times real time)"
+        )),
+    }
 }
 
 /// A start rate: a finite number above zero.
@@ -92,7 +108,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     super::block_on(async move {
         let outcome = match planned {
-            Some(planned) => run_calls(config, planned).await,
+            Some(planned) => run_calls(config, planned, args.speed).await,
             None => run_campaigns(config, &options, args).await,
         };
         match outcome {
@@ -178,7 +194,7 @@ fn numbers(given: &[String]) -> Vec<String> {
 }
 
 /// `run --scenario`: exit status 0 only when every call ended.
-async fn run_calls(config: Config, planned: Planned) -> Result<ExitCode, String> {
+async fn run_calls(config: Config, planned: Planned, speed: f64) -> Result<ExitCode, String> {
     let total = planned.calls.len();
     eprintln!(
         "dialflow run: {total} call(s) through `{}` ({}), at most {} at once, ARI {}",
@@ -197,7 +213,9 @@ async fn run_calls(config: Config, planned: Planned) -> Result<ExitCode, String>
         calls: planned.calls,
         pace: planned.pace,
     };
-    let daemon = Daemon::new(config, work).map_err(|e| e.to_string())?;
+    let daemon = Daemon::new(config, work)
+        .map_err(|e| e.to_string())?
+        .with_clock(Clock::new(speed));
     let (summary, tally) = run_printing(daemon, phone_of).await?;
     print_backoff(&summary);
     eprintln!(
@@ -234,7 +252,8 @@ async fn run_campaigns(
     };
     let mut daemon = Daemon::new(config, work)
         .map_err(|e| e.to_string())?
-        .with_load_options(options.clone());
+        .with_load_options(options.clone())
+        .with_clock(Clock::new(args.speed));
     match crate::http::bind(&listen).await {
         Ok(Some(listener)) => daemon = daemon.with_api(listener),
         Ok(None) => {}
