@@ -446,6 +446,58 @@ async fn technical_failures_in_a_row_trip_the_breaker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_failing_every_other_call_pauses_the_campaign() {
+    // Never two failures in a row: the in-a-row breaker (10) would let this provider
+    // turn half the campaign into `failed:stt_failure` (NOT_INTERESTED at the panel).
+    // It fails every request about a customer who says no (the retry, and the flow's
+    // asking again, included), and the customers alternate yes and no.
+    let app = Router::new().route(
+        "/v1/audio/transcriptions",
+        post(|body: axum::body::Bytes| async move {
+            let said = dialflow::sim::server::said_in(&body).unwrap_or_default();
+            if said.starts_with("No") {
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "{}".to_string(),
+                )
+            } else {
+                (
+                    axum::http::StatusCode::OK,
+                    serde_json::json!({ "text": said }).to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let stt = SttProvider::OpenAi {
+        base_url: format!("http://{addr}"),
+        model: "whisper-1".into(),
+        api_key: None,
+        language: None,
+    };
+    let h = harness("salehi", Some((stt, IntentProvider::Rules))).await;
+    let mut settings = always_open("salehi");
+    settings.pacing.max_concurrent = 1;
+    settings.max_consecutive_failures = 10;
+    let customers: Vec<&str> = (0..12).map(|i| ["yes", "no"][i % 2]).collect();
+    h.add("flaky", settings, &leads(&customers, 0));
+    let events = h.dial(10, Duration::from_secs(120)).await;
+    let dialed = results(&events);
+    let failed = dialed
+        .iter()
+        .filter(|(_, r)| r == "failed:stt_failure")
+        .count();
+    assert_eq!((dialed.len(), failed), (6, 3), "{dialed:?}");
+    let campaign = h.store.campaign("flaky").unwrap();
+    assert_eq!(campaign.state, CampaignState::Paused);
+    let reason = campaign.reason.unwrap();
+    assert!(reason.contains("3 of the last 6 calls failed"), "{reason}");
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_distressed_asterisk_holds_new_originates() {
     let h = harness("salehi", None).await;
     h.add("calm", always_open("salehi"), &leads(&["no"; 4], 0));

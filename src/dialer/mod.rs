@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::core::call::{CallSetup, FailureReason, Lead};
+use crate::core::campaign::failure_rate::{self, FailureRate, Tripped};
 use crate::core::campaign::pacing::Pacer;
 use crate::core::scenario::Scenario;
 use crate::runtime::{CallOutcome, Runtime};
@@ -105,6 +106,8 @@ struct Live {
     pacer: Pacer,
     in_flight: u32,
     failures_in_a_row: u32,
+    /// The share of technical failures over the last two minutes.
+    failure_rate: FailureRate,
     /// Do not ask the store for leads before this (nothing was due last time).
     quiet_until: Instant,
     /// When the store was last asked whether this campaign is done (throttles the check
@@ -380,6 +383,7 @@ impl Dialer {
                             pacer,
                             in_flight: 0,
                             failures_in_a_row: 0,
+                            failure_rate: FailureRate::default(),
                             quiet_until: Instant::now(),
                             idle_checked: None,
                         },
@@ -618,7 +622,7 @@ impl Dialer {
                 continue;
             };
             live.in_flight = live.in_flight.saturating_sub(1);
-            let trip = breaker(live, &result);
+            let trip = breaker(live, &result, now);
             if let Some(reason) = trip
                 && live.record.state == CampaignState::Running
             {
@@ -830,8 +834,9 @@ impl Dialer {
 }
 
 /// The circuit breaker: a quota refusal pauses at once; so do too many technical
-/// failures in a row. Returns why, when it trips.
-fn breaker(live: &mut Live, result: &str) -> Option<String> {
+/// failures in a row, and half the calls failing over two minutes
+/// (`core::campaign::failure_rate`). Returns why, when it trips.
+fn breaker(live: &mut Live, result: &str, now_ms: u64) -> Option<String> {
     let ours = FailureReason::of_result(result);
     if ours.is_some_and(FailureReason::is_quota) {
         return Some(format!(
@@ -842,7 +847,15 @@ fn breaker(live: &mut Live, result: &str) -> Option<String> {
         // Ours, not Asterisk's or a provider's: a stop or a crash of dialflow itself.
         return None;
     }
-    if FailureReason::is_failure_result(result) {
+    let failed = FailureReason::is_failure_result(result);
+    if let Some(Tripped { failed, calls }) = live.failure_rate.record(now_ms, failed) {
+        live.failures_in_a_row = 0;
+        return Some(format!(
+            "{failed} of the last {calls} calls failed within {} s (the last: {result})",
+            failure_rate::WINDOW_MS / 1000
+        ));
+    }
+    if failed {
         live.failures_in_a_row += 1;
         let limit = live.record.settings.max_consecutive_failures;
         if limit > 0 && live.failures_in_a_row >= limit {
@@ -924,6 +937,7 @@ mod tests {
             pacer: Pacer::new(Default::default()),
             in_flight: 0,
             failures_in_a_row: 0,
+            failure_rate: FailureRate::default(),
             quiet_until: Instant::now(),
             idle_checked: None,
         }
@@ -932,36 +946,57 @@ mod tests {
     #[test]
     fn either_quota_refusal_trips_the_breaker_at_once() {
         for result in ["failed:stt_quota", "failed:llm_quota"] {
-            let reason = breaker(&mut live(10), result).expect("trips");
+            let reason = breaker(&mut live(10), result, 0).expect("trips");
             assert!(reason.contains(result), "{reason}");
         }
     }
 
     #[test]
     fn technical_failures_trip_it_only_in_a_row() {
+        // Calls far apart, so the failure share over two minutes never decides.
+        const APART: u64 = 3 * 60_000;
         let mut l = live(3);
-        assert!(breaker(&mut l, "failed:originate").is_none());
-        assert!(breaker(&mut l, "failed:recording").is_none());
+        assert!(breaker(&mut l, "failed:originate", 1 * APART).is_none());
+        assert!(breaker(&mut l, "failed:recording", 2 * APART).is_none());
         assert!(
-            breaker(&mut l, "busy").is_none(),
+            breaker(&mut l, "busy", 3 * APART).is_none(),
             "a customer's result resets the count"
         );
-        assert!(breaker(&mut l, "failed:originate").is_none());
-        assert!(breaker(&mut l, "failed:originate").is_none());
-        let reason = breaker(&mut l, "failed:stt_failure").expect("the third in a row");
+        assert!(breaker(&mut l, "failed:originate", 4 * APART).is_none());
+        assert!(breaker(&mut l, "failed:originate", 5 * APART).is_none());
+        let reason = breaker(&mut l, "failed:stt_failure", 6 * APART).expect("the third in a row");
         assert!(
             reason.starts_with("3 technical failures in a row"),
             "{reason}"
         );
         assert!(
-            breaker(&mut live(0), "failed:x").is_none(),
+            breaker(&mut live(0), "failed:x", 7 * APART).is_none(),
             "0 turns it off"
         );
         let mut l = live(1);
-        assert!(breaker(&mut l, "failed:shutdown").is_none(), "our own stop");
         assert!(
-            breaker(&mut l, "failed:interrupted").is_none(),
+            breaker(&mut l, "failed:shutdown", 8 * APART).is_none(),
+            "our own stop"
+        );
+        assert!(
+            breaker(&mut l, "failed:interrupted", 9 * APART).is_none(),
             "our own crash"
+        );
+    }
+
+    #[test]
+    fn a_provider_failing_every_other_call_pauses_the_campaign() {
+        // Never two failures in a row, so the in-a-row limit of 10 never trips; the
+        // share does, once five calls have ended within two minutes.
+        let mut l = live(10);
+        let results = ["connected_to_operator", "failed:stt_failure"];
+        let trip = (0..20u64)
+            .find_map(|i| breaker(&mut l, results[(i % 2) as usize], i * 5_000).map(|r| (i, r)));
+        let (at, reason) = trip.expect("the share trips it");
+        assert_eq!(at, 5, "the sixth call: 3 of 6 failed");
+        assert!(
+            reason.starts_with("3 of the last 6 calls failed within 120 s"),
+            "{reason}"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! The dialer applies them; the store keeps the settings.
 
 pub mod capacity;
+pub mod failure_rate;
 pub mod pacing;
 pub mod retry;
 pub mod settings;
