@@ -58,7 +58,7 @@ async fn ari(
     path: &str,
     query: &[(&str, &str)],
 ) -> (u16, Value, Duration) {
-    let request = reqwest::Client::new()
+    let request = dialflow::tls::system_http_client()
         .request(method, format!("{}{path}", sim.base_url))
         .basic_auth(sim.user(), Some(sim.password()))
         .query(query);

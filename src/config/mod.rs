@@ -51,6 +51,16 @@ pub struct Config {
     /// store; the commands use it then). `""` turns it off.
     #[serde(default = "default_listen")]
     pub listen: String,
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// What every outgoing TLS connection trusts, besides the system's root certificates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// A PEM file of one or more CA certificates also trusted (a PBX's private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How recorded answers become intents.
@@ -316,6 +326,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_CALLER_IDS", "caller_ids"),
     ("DIALFLOW_ALERT_WEBHOOK", "alert_webhook"),
     ("DIALFLOW_LISTEN", "listen"),
+    ("DIALFLOW_TLS_CA_FILE", "tls.ca_file"),
 ];
 
 /// Why an environment variable's value cannot set its key.
@@ -515,11 +526,15 @@ impl Config {
             Err(first) => return Err(origins.every_type_error(text, first)),
         };
         let mut problems = origins.unknown_keys(&config);
+        let ca_file = config.tls.ca_file.as_mut();
         for path in [
             &mut config.scenarios,
             &mut config.prompts,
             &mut config.store,
-        ] {
+        ]
+        .into_iter()
+        .chain(ca_file)
+        {
             if path.is_relative() {
                 *path = folder.join(&*path);
             }
@@ -610,6 +625,7 @@ impl Config {
             "caller_ids" => self.caller_ids = parse_map(&value)?,
             "alert_webhook" => self.alert_webhook = Some(value),
             "listen" => self.listen = value,
+            "tls.ca_file" => self.tls.ca_file = Some(value.into()),
             other => unreachable!("ENV_KEYS names `{other}`, which `set` does not know"),
         }
         Ok(())

@@ -752,7 +752,8 @@ impl Dialer {
         let message = format!("campaign `{name}` paused itself: {reason}");
         tracing::error!(campaign = name, %reason, "campaign paused itself");
         if let Some(url) = &self.config.alert_webhook {
-            alerts::send(url.clone(), name.to_string(), message.clone(), now);
+            let ca_file = self.config.tls.ca_file.clone();
+            alerts::send(url.clone(), ca_file, name.to_string(), message.clone(), now);
         }
         self.emit(DialerEvent::Alert {
             campaign: name.into(),
