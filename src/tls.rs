@@ -194,17 +194,14 @@ pub fn certificate_failure(
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
             .map(|e| e as &(dyn std::error::Error + 'static));
-        for candidate in [Some(error), inner].into_iter().flatten() {
-            if let Some(rustls::Error::InvalidCertificate(e)) =
-                candidate.downcast_ref::<rustls::Error>()
-            {
-                return Some(CertificateFailure {
-                    host: host.to_string(),
-                    reason: CertificateReason::of(e, host),
-                });
-            }
+        if let Some(rustls::Error::InvalidCertificate(e)) = error.downcast_ref::<rustls::Error>() {
+            return Some(CertificateFailure {
+                host: host.to_string(),
+                reason: CertificateReason::of(e, host),
+            });
         }
-        next = inner.and_then(|e| e.source()).or_else(|| error.source());
+        // An io::Error may hold another (hyper-util wraps tokio-rustls's so).
+        next = inner.or_else(|| error.source());
     }
     None
 }
@@ -227,6 +224,12 @@ pub fn explain(host: &str, error: &(dyn std::error::Error + 'static)) -> String 
     text
 }
 
+/// A reqwest error in words, its host taken from the URL it was for.
+pub fn explain_request(error: &reqwest::Error) -> String {
+    let host = error.url().and_then(|u| u.host_str()).unwrap_or_default();
+    explain(host, error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +237,9 @@ mod tests {
     #[test]
     fn a_certificate_error_is_found_inside_an_io_error_and_named() {
         let rustls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
-        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls);
+        // As reqwest's connector hands it over: an io::Error in an io::Error.
+        let io = std::io::Error::other(inner);
         let failure = certificate_failure("pbx.example", &io).expect("found");
         assert_eq!(failure.reason, CertificateReason::UnknownIssuer);
         assert!(failure.to_string().starts_with("TLS with pbx.example: "));

@@ -32,8 +32,7 @@ pub fn send(url: String, ca_file: Option<PathBuf>, campaign: String, message: St
                     tracing::warn!(%url, status = %r.status(), attempt, "alert webhook refused")
                 }
                 Err(e) => {
-                    let host = e.url().and_then(|u| u.host_str()).unwrap_or_default();
-                    let error = crate::tls::explain(host, &e);
+                    let error = crate::tls::explain_request(&e);
                     tracing::warn!(%url, %error, attempt, "alert webhook unreachable")
                 }
             }
