@@ -21,6 +21,7 @@ use dialflow::core::call::Lead;
 use dialflow::daemon::{self, Classification};
 use dialflow::runtime::batch::{self, Pace, PlannedCall};
 use dialflow::runtime::clock::Clock;
+use dialflow::runtime::events::{EventStream, StreamItem};
 use dialflow::sim::server::{self, said_in};
 use dialflow::tls::{self, CertificateReason};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
@@ -239,7 +240,7 @@ fn config(base_url: &str, ca_file: Option<&std::path::Path>, stt: &str) -> Confi
 }
 
 #[tokio::test]
-async fn ari_over_https_without_the_ca_is_refused_naming_the_host_and_reason() {
+async fn ari_over_https_and_wss_without_the_ca_are_refused_naming_the_host_and_reason() {
     let ca = TestCa::new();
     let scenario = scenario("salehi");
     let sim = server::spawn(sim_config(&scenario, 25.0)).await.unwrap();
@@ -251,6 +252,14 @@ async fn ari_over_https_without_the_ca_is_refused_naming_the_host_and_reason() {
         Err(AriError::NotSent(why)) => assert!(
             why.contains("TLS with 127.0.0.1: the certificate's issuer is unknown"),
             "{why}"
+        ),
+        other => panic!("expected a refused certificate, got {other:?}"),
+    }
+    let mut events = EventStream::new(client.events_url());
+    match events.next().await {
+        StreamItem::Disconnected { reason } => assert!(
+            reason.contains("TLS with 127.0.0.1: the certificate's issuer is unknown"),
+            "{reason}"
         ),
         other => panic!("expected a refused certificate, got {other:?}"),
     }

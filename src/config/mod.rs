@@ -796,13 +796,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dialflow-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("dialflow.yaml");
+        let ca = rcgen::generate_simple_self_signed(vec!["pbx.example".into()]).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
         std::fs::write(
             &file,
-            format!("{FILE}store: data/s.redb\nprompts: /srv/prompts\n"),
+            format!("{FILE}store: data/s.redb\nprompts: /srv/prompts\ntls: {{ca_file: ca.pem}}\n"),
         )
         .unwrap();
         let c = Config::load(&file, env(&[])).unwrap();
         assert_eq!(c.store, dir.join("data/s.redb"));
+        assert_eq!(c.tls.ca_file, Some(dir.join("ca.pem")));
         assert_eq!(c.prompts, PathBuf::from("/srv/prompts"));
         assert_eq!(c.scenarios, dir.join("scenarios"), "defaults too");
         let c = Config::load(&file, env(&[("DIALFLOW_STORE", "here.redb")])).unwrap();
@@ -812,6 +815,27 @@ mod tests {
             "the environment's as given"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_used_names_the_key_and_line() {
+        let e = Config::parse(
+            "d.yaml",
+            &format!("{FILE}tls:\n  ca_file: /nonexistent/ca.pem\n"),
+            env(PASSWORD),
+        )
+        .unwrap_err();
+        let [problem] = e.problems.as_slice() else {
+            panic!("{e}")
+        };
+        assert_eq!(problem.place, "d.yaml:10:3 (tls.ca_file)");
+        assert!(problem.message.contains("/nonexistent/ca.pem"), "{e}");
+        assert_eq!(
+            places("", &[("DIALFLOW_TLS_CA_FILE", "/nonexistent/ca.pem")]),
+            ["DIALFLOW_TLS_CA_FILE (sets tls.ca_file)"]
+        );
+        let c = Config::parse("d.yaml", FILE, env(PASSWORD)).unwrap();
+        assert_eq!(c.tls.ca_file, None, "system roots only by default");
     }
 
     #[test]
