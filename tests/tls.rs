@@ -326,3 +326,33 @@ async fn calls_run_end_to_end_over_https_and_wss_with_an_https_stt() {
     assert!(metrics.latency.contains_key("stt:openai"), "{metrics:?}");
     assert!(metrics.errors.is_empty(), "{metrics:?}");
 }
+
+#[test]
+fn every_reqwest_client_in_src_is_made_with_the_tls_configuration() {
+    // reqwest has no crypto provider of its own here: a client made any other way
+    // panics, or (given one) would not trust `tls.ca_file`.
+    let making =
+        regex::Regex::new(r"\b(Client::new|Client::builder|ClientBuilder::new)\(").unwrap();
+    let mut found = Vec::new();
+    for file in common::dirs::rust_files(std::path::Path::new("src")) {
+        if file.ends_with("src/tls.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if making.is_match(line) && !line.trim_start().starts_with("//") {
+                found.push(format!(
+                    "{}:{}: {}",
+                    file.display(),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "use tls::http_client_builder:\n{}",
+        found.join("\n")
+    );
+}
