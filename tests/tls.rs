@@ -263,6 +263,22 @@ async fn ari_over_https_and_wss_without_the_ca_are_refused_naming_the_host_and_r
         ),
         other => panic!("expected a refused certificate, got {other:?}"),
     }
+    // The daemon's start fails with the reason, not only "no event stream".
+    let refused = daemon::connect(
+        &config,
+        endpoint.clone(),
+        Clock::new(25.0),
+        Classification::Configured,
+    )
+    .await
+    .err()
+    .expect("no runtime without the CA");
+    assert!(
+        refused
+            .to_string()
+            .contains("TLS with 127.0.0.1: the certificate's issuer is unknown"),
+        "{refused}"
+    );
     let trusted =
         AriClient::with_tls(endpoint, Duration::from_secs(2), 2, Some(ca.trusted())).unwrap();
     let channels = trusted.send(&Request::list_channels()).await;
@@ -332,7 +348,8 @@ fn every_reqwest_client_in_src_is_made_with_the_tls_configuration() {
     // reqwest has no crypto provider of its own here: a client made any other way
     // panics, or (given one) would not trust `tls.ca_file`.
     let making =
-        regex::Regex::new(r"\b(Client::new|Client::builder|ClientBuilder::new)\(").unwrap();
+        regex::Regex::new(r"\b(Client::new|Client::builder|ClientBuilder::new|reqwest::get)\(")
+            .unwrap();
     let mut found = Vec::new();
     for file in common::dirs::rust_files(std::path::Path::new("src")) {
         if file.ends_with("src/tls.rs") {

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ari::client::{AriClient, AriEndpoint};
+use crate::ari::client::{AriClient, AriEndpoint, AriError};
+use crate::ari::request::Request;
 use crate::classify::stt::SttProvider;
 use crate::classify::{Classifier, IntentProvider};
 use crate::config::Config;
@@ -57,7 +58,20 @@ pub async fn connect(
         Some(Arc::clone(&tls)),
     )?;
     let classifier = classifier(config, &client, &tls, classification)?;
-    Ok(Runtime::start(client, clock, classifier, CONNECT_TIMEOUT).await?)
+    match Runtime::start(client.clone(), clock, classifier, CONNECT_TIMEOUT).await {
+        Ok(started) => Ok(started),
+        Err(no_stream) => Err(why_unreachable(&client).await.unwrap_or(no_stream).into()),
+    }
+}
+
+/// Why Asterisk cannot be reached at all, asked by one REST request once the event
+/// stream failed to come up: the stream only logs each failed try, and a refused
+/// certificate, a wrong port or a dead host should be the error the start fails with.
+async fn why_unreachable(client: &AriClient) -> Option<AriError> {
+    match client.send(&Request::list_channels()).await {
+        Err(e @ AriError::NotSent(_)) => Some(e),
+        _ => None,
+    }
 }
 
 fn classifier(
