@@ -21,3 +21,4 @@ pub mod runtime;
 pub mod scenario_set;
 pub mod sim;
 pub mod store;
+pub mod tls;

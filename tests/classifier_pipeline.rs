@@ -107,7 +107,7 @@ fn classifier(
 ) -> Classifier {
     Classifier::Pipeline {
         client: ari_client(base),
-        http: reqwest::Client::new(),
+        http: dialflow::tls::system_http_client(),
         stt: SttProvider::OpenAi {
             base_url: format!("{base}/{stt}"),
             model: "m".into(),

@@ -53,7 +53,7 @@ fn originates(port: u16) -> BTreeMap<String, u32> {
         .build()
         .unwrap();
     rt.block_on(async {
-        reqwest::Client::new()
+        dialflow::tls::system_http_client()
             .get(format!("http://127.0.0.1:{port}/sim/originates"))
             .basic_auth("dialflow", Some("pw"))
             .send()

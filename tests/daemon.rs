@@ -74,7 +74,7 @@ async fn setup(label: &str) -> Setup {
         store,
         dir,
         daemon: InProcess::start(daemon).await,
-        http: reqwest::Client::new(),
+        http: dialflow::tls::system_http_client(),
     }
 }
 

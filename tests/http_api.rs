@@ -30,7 +30,7 @@ async fn serve(store: Store) -> SocketAddr {
 
 async fn api(dir: &Path) -> (SocketAddr, reqwest::Client) {
     let store = Store::open(&dir.join("dialflow.redb")).unwrap();
-    (serve(store).await, reqwest::Client::new())
+    (serve(store).await, dialflow::tls::system_http_client())
 }
 
 /// The status and the `error` message of a refusal (the test fails if the body is not
@@ -125,7 +125,7 @@ async fn a_fault_of_the_store_is_a_500_never_a_400() {
     let file = dir.path().join("dialflow.redb");
     corrupt_a_campaign(&file);
     let addr = serve(Store::open(&file).unwrap()).await;
-    let client = reqwest::Client::new();
+    let client = dialflow::tls::system_http_client();
     for path in ["/api/campaigns", "/api/campaigns/spring"] {
         let response = client
             .get(format!("http://{addr}{path}"))

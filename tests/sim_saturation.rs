@@ -58,7 +58,7 @@ async fn ari(
     path: &str,
     query: &[(&str, &str)],
 ) -> (u16, Value, Duration) {
-    let request = reqwest::Client::new()
+    let request = dialflow::tls::system_http_client()
         .request(method, format!("{}{path}", sim.base_url))
         .basic_auth(sim.user(), Some(sim.password()))
         .query(query);
@@ -75,7 +75,7 @@ async fn ari(
 }
 
 async fn get_json(url: String) -> Value {
-    let response = timeout(WAIT, reqwest::get(url))
+    let response = timeout(WAIT, dialflow::tls::system_http_client().get(url).send())
         .await
         .expect("answered in time")
         .expect("the request went through");

@@ -34,7 +34,7 @@ async fn start() -> SimHandle {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    dialflow::tls::system_http_client()
 }
 
 /// Sends an authenticated ARI request; the status and the JSON body (`Null` when empty).

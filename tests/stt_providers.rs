@@ -110,7 +110,7 @@ fn openai(base: &str, path: &str) -> SttProvider {
 #[tokio::test]
 async fn openai_compatible_server() {
     let base = server().await;
-    let http = reqwest::Client::new();
+    let http = dialflow::tls::system_http_client();
     let t = Duration::from_secs(1);
     assert_eq!(
         openai(&base, "ok")
@@ -148,7 +148,11 @@ async fn generic_http_provider_with_a_json_path() {
         bearer: None,
     };
     let text = provider
-        .transcribe(&reqwest::Client::new(), wav(), Duration::from_secs(1))
+        .transcribe(
+            &dialflow::tls::system_http_client(),
+            wav(),
+            Duration::from_secs(1),
+        )
         .await
         .unwrap();
     assert_eq!(text, "بله");
@@ -163,7 +167,7 @@ async fn local_program_provider() {
             "wc -c >/dev/null; echo ' no thank you '".into(),
         ],
     };
-    let http = reqwest::Client::new();
+    let http = dialflow::tls::system_http_client();
     assert_eq!(
         ok.transcribe(&http, wav(), Duration::from_secs(5))
             .await

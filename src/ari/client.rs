@@ -83,16 +83,30 @@ const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
 impl AriClient {
     /// The one place the ARI connection pool is made: at most `max_connections` (at
     /// least 1) connections, busy or idle (see `transport`).
+    /// Over `https://` it trusts the system's roots; [`AriClient::with_tls`] takes the
+    /// configuration's.
     pub fn new(
         endpoint: AriEndpoint,
         timeout: Duration,
         max_connections: usize,
+    ) -> Result<Self, AriError> {
+        Self::with_tls(endpoint, timeout, max_connections, None)
+    }
+
+    /// `new`, with the TLS configuration (`crate::tls::client_config`) an `https://`
+    /// endpoint and its `wss://` events use.
+    pub fn with_tls(
+        endpoint: AriEndpoint,
+        timeout: Duration,
+        max_connections: usize,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Self, AriError> {
         let transport = Transport::new(
             &endpoint.base_url,
             (&endpoint.user, &endpoint.password),
             timeout,
             max_connections,
+            tls,
         )?;
         Ok(Self {
             transport: Arc::new(transport),
@@ -112,6 +126,11 @@ impl AriClient {
 
     pub fn endpoint(&self) -> &AriEndpoint {
         &self.endpoint
+    }
+
+    /// The TLS configuration of an `https://` endpoint, for its `wss://` events.
+    pub fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.transport.tls_config()
     }
 
     /// Sends a request; the JSON body of a success, if any.

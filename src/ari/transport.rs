@@ -11,6 +11,9 @@
 //! redirect and proxy layers, a fresh `Authorization` header. Here the target is parsed
 //! once, the header is made once, and a request the connection never took (it was closing
 //! as we picked it) is known to be unsent and goes out again on a fresh connection.
+//!
+//! Over `https://` each connection is TLS (tokio-rustls around the TcpStream, with the
+//! one configuration of `crate::tls`); the pool does not know the difference.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,10 +25,14 @@ use http::{Method, Request as HttpRequest};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsConnector;
 
 use super::client::AriError;
+use crate::tls;
 
 /// How long opening a TCP connection to Asterisk may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,8 +48,8 @@ type Sender = SendRequest<Empty<Bytes>>;
 /// Where requests go: parsed once from the base URL.
 #[derive(Debug)]
 struct Target {
-    /// `https://`: refused when connecting, as this build has no TLS.
-    tls: bool,
+    /// `https://`: each connection is TLS, for this host name (or address).
+    tls: Option<ServerName<'static>>,
     /// `host:port`, to connect to and to send as `Host`.
     authority: String,
     /// The base URL's path (Asterisk's `prefix` in `http.conf`), without a trailing `/`.
@@ -62,8 +69,17 @@ impl Target {
             .host_str()
             .ok_or_else(|| AriError::NotSent(format!("ARI url {base_url:?} has no host")))?;
         let port = url.port_or_known_default().unwrap_or(80);
+        let tls = match url.scheme() {
+            // An IPv6 address is written in brackets in a URL, never in a certificate.
+            "https" => Some(
+                ServerName::try_from(host.trim_matches(['[', ']']).to_string()).map_err(|e| {
+                    AriError::NotSent(format!("ARI url {base_url:?}: not a TLS server name: {e}"))
+                })?,
+            ),
+            _ => None,
+        };
         Ok(Self {
-            tls: url.scheme() == "https",
+            tls,
             authority: format!("{host}:{port}"),
             prefix: url.path().trim_end_matches('/').to_string(),
         })
@@ -81,6 +97,8 @@ pub struct Answer {
 #[derive(Debug)]
 pub struct Transport {
     target: Target,
+    /// Set for `https://` targets.
+    tls: Option<Arc<rustls::ClientConfig>>,
     authorization: HeaderValue,
     /// Connections free for a request, with when each was put back.
     idle: Mutex<Vec<(Sender, Instant)>>,
@@ -90,11 +108,13 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// `tls_config` is used for an `https://` URL (the system's roots when `None`).
     pub fn new(
         base_url: &str,
         (user, password): (&str, &str),
         timeout: Duration,
         max_connections: usize,
+        tls_config: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Self, AriError> {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         let mut authorization = HeaderValue::from_str(&format!("Basic {token}"))
@@ -102,8 +122,17 @@ impl Transport {
         // Never printed in a debug dump of the client.
         authorization.set_sensitive(true);
         let max_connections = max_connections.max(1);
+        let target = Target::parse(base_url)?;
+        let tls = match (&target.tls, tls_config) {
+            (None, _) => None,
+            (Some(_), Some(config)) => Some(config),
+            (Some(_), None) => {
+                Some(tls::client_config(None).map_err(|e| AriError::NotSent(e.to_string()))?)
+            }
+        };
         Ok(Self {
-            target: Target::parse(base_url)?,
+            target,
+            tls,
             authorization,
             idle: Mutex::new(Vec::with_capacity(max_connections)),
             permits: Arc::new(Semaphore::new(max_connections)),
@@ -114,6 +143,11 @@ impl Transport {
 
     pub fn max_connections(&self) -> usize {
         self.max_connections
+    }
+
+    /// The TLS configuration of an `https://` target (the events WebSocket uses it too).
+    pub fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.clone()
     }
 
     /// Requests holding a connection now (at most `max_connections`).
@@ -246,11 +280,6 @@ impl Transport {
 
     async fn connect(&self) -> Result<Sender, AriError> {
         let authority = &self.target.authority;
-        if self.target.tls {
-            return Err(AriError::NotSent(format!(
-                "https://{authority}: this build of dialflow has no TLS for ARI yet"
-            )));
-        }
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
             .await
         {
@@ -264,16 +293,41 @@ impl Transport {
         };
         // Requests are small and each waits for its answer: send them at once.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| AriError::NotSent(format!("HTTP handshake with {authority}: {e}")))?;
-        // The connection's I/O runs on a task of its own; it ends when Asterisk closes
-        // the session or the last sender is dropped.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
+        let (Some(config), Some(name)) = (&self.tls, &self.target.tls) else {
+            return handshake(stream, authority).await;
+        };
+        let host = name.to_str();
+        let connector = TlsConnector::from(Arc::clone(config));
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), stream))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(AriError::NotSent(tls::explain(&host, &e))),
+                Err(_) => {
+                    return Err(AriError::NotSent(format!(
+                        "TLS with {authority}: no handshake within {CONNECT_TIMEOUT:?}"
+                    )));
+                }
+            };
+        handshake(stream, authority).await
     }
+}
+
+/// HTTP/1.1 on a connected stream (plain or TLS).
+async fn handshake<S>(stream: S, authority: &str) -> Result<Sender, AriError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| AriError::NotSent(format!("HTTP handshake with {authority}: {e}")))?;
+    // The connection's I/O runs on a task of its own; it ends when Asterisk closes
+    // the session or the last sender is dropped.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 /// Reads a body to its end, refusing (413) one over `limit` bytes.
@@ -323,7 +377,7 @@ mod tests {
     }
 
     fn transport(url: &str) -> Transport {
-        Transport::new(url, ("u", "p"), Duration::from_secs(2), 2).unwrap()
+        Transport::new(url, ("u", "p"), Duration::from_secs(2), 2, None).unwrap()
     }
 
     #[tokio::test]
@@ -353,7 +407,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn https_is_refused_before_anything_is_sent() {
+    async fn an_https_server_that_is_not_there_is_not_sent_to() {
         let (answer, _) = transport("https://127.0.0.1:1")
             .exchange(Method::GET, "/ari/channels", 1024)
             .await;

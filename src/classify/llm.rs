@@ -66,7 +66,10 @@ impl LlmIntent {
         let response = tokio::time::timeout(timeout, request.send())
             .await
             .map_err(|_| LlmError::Failure(format!("no answer within {timeout:?}")))?
-            .map_err(|e| LlmError::Failure(format!("request failed: {e}")))?;
+            .map_err(|e| {
+                let why = crate::tls::explain_request(&e);
+                LlmError::Failure(format!("request failed: {why}"))
+            })?;
         let status = response.status().as_u16();
         let text = response
             .text()

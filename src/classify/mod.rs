@@ -172,6 +172,7 @@ impl Classifier {
     pub fn from_config(
         config: &crate::config::ClassifyConfig,
         client: AriClient,
+        tls: &rustls::ClientConfig,
         timeout: Duration,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Classifier, SetupError> {
@@ -218,7 +219,7 @@ impl Classifier {
                 api_key: env("DIALFLOW_LLM_API_KEY"),
             }),
         };
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client_builder(tls)
             .timeout(timeout)
             .build()
             .map_err(SetupError::HttpClient)?;

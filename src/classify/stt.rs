@@ -168,10 +168,10 @@ impl SttProvider {
 
 /// Sends a request; the JSON body of a success, or the error it means.
 async fn send(request: reqwest::RequestBuilder) -> Result<Value, SttError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| SttError::Failure(format!("request failed: {e}")))?;
+    let response = request.send().await.map_err(|e| {
+        let why = crate::tls::explain_request(&e);
+        SttError::Failure(format!("request failed: {why}"))
+    })?;
     let status = response.status().as_u16();
     let text = response
         .text()

@@ -54,6 +54,8 @@ pub enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The command's async runtime cannot start.
     #[error("{0}")]
     Runtime(#[source] std::io::Error),

@@ -130,7 +130,9 @@ impl Api {
             .map_err(CliError::Runtime)?;
         Ok(Api {
             base: format!("http://{listen}"),
-            http: reqwest::Client::builder()
+            // The daemon's own API on this machine: plain http, but reqwest still
+            // wants the TLS configuration every client is built with.
+            http: crate::tls::http_client_builder(&*crate::tls::client_config(None)?)
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
             rt,

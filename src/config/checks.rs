@@ -68,6 +68,11 @@ impl Config {
             "max_concurrent",
             "must be at least 1".into(),
         );
+        if let Some(path) = &self.tls.ca_file
+            && let Err(e) = crate::tls::read_ca_file(path)
+        {
+            check(false, "tls.ca_file", e.to_string());
+        }
         for (key, value) in [
             ("ari.timeout", self.ari.timeout),
             ("classify.timeout", self.classify.timeout),

@@ -51,6 +51,16 @@ pub struct Config {
     /// store; the commands use it then). `""` turns it off.
     #[serde(default = "default_listen")]
     pub listen: String,
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// What every outgoing TLS connection trusts, besides the system's root certificates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// A PEM file of one or more CA certificates also trusted (a PBX's private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How recorded answers become intents.
@@ -316,6 +326,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_CALLER_IDS", "caller_ids"),
     ("DIALFLOW_ALERT_WEBHOOK", "alert_webhook"),
     ("DIALFLOW_LISTEN", "listen"),
+    ("DIALFLOW_TLS_CA_FILE", "tls.ca_file"),
 ];
 
 /// Why an environment variable's value cannot set its key.
@@ -515,11 +526,15 @@ impl Config {
             Err(first) => return Err(origins.every_type_error(text, first)),
         };
         let mut problems = origins.unknown_keys(&config);
+        let ca_file = config.tls.ca_file.as_mut();
         for path in [
             &mut config.scenarios,
             &mut config.prompts,
             &mut config.store,
-        ] {
+        ]
+        .into_iter()
+        .chain(ca_file)
+        {
             if path.is_relative() {
                 *path = folder.join(&*path);
             }
@@ -610,6 +625,7 @@ impl Config {
             "caller_ids" => self.caller_ids = parse_map(&value)?,
             "alert_webhook" => self.alert_webhook = Some(value),
             "listen" => self.listen = value,
+            "tls.ca_file" => self.tls.ca_file = Some(value.into()),
             other => unreachable!("ENV_KEYS names `{other}`, which `set` does not know"),
         }
         Ok(())
@@ -780,13 +796,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dialflow-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("dialflow.yaml");
+        let ca = rcgen::generate_simple_self_signed(vec!["pbx.example".into()]).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
         std::fs::write(
             &file,
-            format!("{FILE}store: data/s.redb\nprompts: /srv/prompts\n"),
+            format!("{FILE}store: data/s.redb\nprompts: /srv/prompts\ntls: {{ca_file: ca.pem}}\n"),
         )
         .unwrap();
         let c = Config::load(&file, env(&[])).unwrap();
         assert_eq!(c.store, dir.join("data/s.redb"));
+        assert_eq!(c.tls.ca_file, Some(dir.join("ca.pem")));
         assert_eq!(c.prompts, PathBuf::from("/srv/prompts"));
         assert_eq!(c.scenarios, dir.join("scenarios"), "defaults too");
         let c = Config::load(&file, env(&[("DIALFLOW_STORE", "here.redb")])).unwrap();
@@ -796,6 +815,27 @@ mod tests {
             "the environment's as given"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_used_names_the_key_and_line() {
+        let e = Config::parse(
+            "d.yaml",
+            &format!("{FILE}tls:\n  ca_file: /nonexistent/ca.pem\n"),
+            env(PASSWORD),
+        )
+        .unwrap_err();
+        let [problem] = e.problems.as_slice() else {
+            panic!("{e}")
+        };
+        assert_eq!(problem.place, "d.yaml:10:3 (tls.ca_file)");
+        assert!(problem.message.contains("/nonexistent/ca.pem"), "{e}");
+        assert_eq!(
+            places("", &[("DIALFLOW_TLS_CA_FILE", "/nonexistent/ca.pem")]),
+            ["DIALFLOW_TLS_CA_FILE (sets tls.ca_file)"]
+        );
+        let c = Config::parse("d.yaml", FILE, env(PASSWORD)).unwrap();
+        assert_eq!(c.tls.ca_file, None, "system roots only by default");
     }
 
     #[test]

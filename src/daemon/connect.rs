@@ -1,10 +1,13 @@
 //! The one place the live runtime is started: an ARI client from the endpoint, the
 //! classifier, and the event stream connected. The daemon, `run --scenario`'s calls,
-//! the tests and the runtime benchmark all come through here.
+//! the tests and the runtime benchmark all come through here. The TLS configuration
+//! (`tls.ca_file`) is built here once and handed to every client.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ari::client::{AriClient, AriEndpoint};
+use crate::ari::client::{AriClient, AriEndpoint, AriError};
+use crate::ari::request::Request;
 use crate::classify::stt::SttProvider;
 use crate::classify::{Classifier, IntentProvider};
 use crate::config::Config;
@@ -47,31 +50,47 @@ pub async fn connect(
     clock: Clock,
     classification: Classification,
 ) -> Result<(Runtime, RuntimeTasks), DaemonError> {
-    let client = AriClient::new(
+    let tls = crate::tls::client_config(config.tls.ca_file.as_deref())?;
+    let client = AriClient::with_tls(
         ari,
         Duration::from_millis(config.timeout_ms()),
         config.ari.max_connections,
+        Some(Arc::clone(&tls)),
     )?;
-    let classifier = classifier(config, &client, classification)?;
-    Ok(Runtime::start(client, clock, classifier, CONNECT_TIMEOUT).await?)
+    let classifier = classifier(config, &client, &tls, classification)?;
+    match Runtime::start(client.clone(), clock, classifier, CONNECT_TIMEOUT).await {
+        Ok(started) => Ok(started),
+        Err(no_stream) => Err(why_unreachable(&client).await.unwrap_or(no_stream).into()),
+    }
+}
+
+/// Why Asterisk cannot be reached at all, asked by one REST request once the event
+/// stream failed to come up: the stream only logs each failed try, and a refused
+/// certificate, a wrong port or a dead host should be the error the start fails with.
+async fn why_unreachable(client: &AriClient) -> Option<AriError> {
+    match client.send(&Request::list_channels()).await {
+        Err(e @ AriError::NotSent(_)) => Some(e),
+        _ => None,
+    }
 }
 
 fn classifier(
     config: &Config,
     client: &AriClient,
+    tls: &rustls::ClientConfig,
     classification: Classification,
 ) -> Result<Classifier, DaemonError> {
     let timeout = Duration::from_millis(config.classify_timeout_ms());
     match classification {
         Classification::Configured => {
-            Classifier::from_config(&config.classify, client.clone(), timeout, |k| {
+            Classifier::from_config(&config.classify, client.clone(), tls, timeout, |k| {
                 std::env::var(k).ok()
             })
             .map_err(DaemonError::Classify)
         }
         Classification::Providers { stt, intent } => Ok(Classifier::Pipeline {
             client: client.clone(),
-            http: reqwest::Client::new(),
+            http: crate::tls::http_client(tls),
             stt,
             intent,
             timeout,

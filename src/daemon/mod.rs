@@ -66,6 +66,8 @@ pub enum DaemonError {
     Classify(crate::classify::SetupError),
     #[error("ARI: {0}")]
     Ari(#[from] AriError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("the {0} task failed: {1}")]

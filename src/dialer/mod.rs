@@ -756,7 +756,8 @@ impl Dialer {
         let message = format!("campaign `{name}` paused itself: {reason}");
         tracing::error!(campaign = name, %reason, "campaign paused itself");
         if let Some(url) = &self.config.alert_webhook {
-            alerts::send(url.clone(), name.to_string(), message.clone(), now);
+            let ca_file = self.config.tls.ca_file.clone();
+            alerts::send(url.clone(), ca_file, name.to_string(), message.clone(), now);
         }
         self.emit(DialerEvent::Alert {
             campaign: name.into(),
@@ -956,7 +957,7 @@ mod tests {
         // Calls far apart, so the failure share over two minutes never decides.
         const APART: u64 = 3 * 60_000;
         let mut l = live(3);
-        assert!(breaker(&mut l, "failed:originate", 1 * APART).is_none());
+        assert!(breaker(&mut l, "failed:originate", APART).is_none());
         assert!(breaker(&mut l, "failed:recording", 2 * APART).is_none());
         assert!(
             breaker(&mut l, "busy", 3 * APART).is_none(),

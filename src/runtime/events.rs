@@ -3,16 +3,19 @@
 //! close, so a restarting Asterisk is never hammered). Asterisk does not replay what was
 //! missed: `Connected { reconnected: true }` tells the router to reconcile its calls.
 //! The router reads the socket itself, so an event reaches its call with one task
-//! wake-up, not two.
+//! wake-up, not two. A `wss://` URL is TLS with the ARI client's configuration
+//! (`crate::tls`), so the events trust what REST trusts.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::ari::events::{self, Event};
+use crate::tls;
 
 #[derive(Debug)]
 pub enum StreamItem {
@@ -46,6 +49,8 @@ pub struct EventStream {
     idle: Duration,
     /// A ping is out and nothing has come back since.
     pinged: bool,
+    /// For a `wss://` URL (the system's roots when `None`).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl EventStream {
@@ -58,7 +63,14 @@ impl EventStream {
             wait: None,
             idle: IDLE,
             pinged: false,
+            tls: None,
         }
+    }
+
+    /// With the TLS configuration a `wss://` URL is connected with.
+    pub fn with_tls(mut self, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// With another idle time (tests).
@@ -77,9 +89,8 @@ impl EventStream {
                 }
                 // Bounded: a host that drops packets silently would hold a connect for
                 // minutes (the system's SYN retries), far past the backoff.
-                let connecting = tokio_tungstenite::connect_async(self.url.as_str());
-                let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-                    Ok(result) => result.map_err(|e| e.to_string()),
+                let connected = match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
+                    Ok(result) => result,
                     Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
                 };
                 match connected {
@@ -116,6 +127,33 @@ impl EventStream {
                 None => "WebSocket ended".to_string(),
             };
             return self.lost(reason);
+        }
+    }
+
+    /// One connection attempt; a certificate failure says which host and why.
+    async fn connect(&self) -> Result<(Socket, ()), String> {
+        let connector = match (&self.tls, self.url.starts_with("wss://")) {
+            (_, false) => None,
+            (Some(config), true) => Some(Connector::Rustls(Arc::clone(config))),
+            (None, true) => Some(Connector::Rustls(
+                tls::client_config(None).map_err(|e| e.to_string())?,
+            )),
+        };
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            self.url.as_str(),
+            None,
+            false,
+            connector,
+        );
+        match connecting.await {
+            Ok((socket, _)) => Ok((socket, ())),
+            Err(e) => {
+                let host = url::Url::parse(&self.url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default();
+                Err(tls::explain(&host, &e))
+            }
         }
     }
 

@@ -130,7 +130,8 @@ impl Runtime {
             backoff: Mutex::new(backoff::Backoff::default()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let stream = events::EventStream::new(shared.client.events_url());
+        let stream = events::EventStream::new(shared.client.events_url())
+            .with_tls(shared.client.tls_config());
         let router = tokio::spawn(router::route(Arc::clone(&shared), stream, shutdown_rx));
         let wait = async {
             while !*connected_rx.borrow_and_update() {
