@@ -8,6 +8,7 @@ pub mod campaigns;
 mod dialing;
 mod dnc;
 mod leads;
+mod outbox;
 pub mod records;
 mod schema;
 mod space;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 
 pub use dialing::{Admission, Finished, LeadNext, Leased};
 pub use leads::ImportTally;
+pub use outbox::OutboxCounts;
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use space::{Space, TableSpace};
