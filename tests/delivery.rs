@@ -1,0 +1,445 @@
+//! Report delivery against a real HTTP receiver on loopback (axum): real calls on the
+//! simulator, through a whole daemon in the test's process, reach the panel as
+//! payloads that match docs/report.schema.json, signed (checked here with an HMAC
+//! computed by hand from SHA-256), one key per attempt and status; a panel that is
+//! down for a while then back loses nothing; a 400 parks; a 429's `Retry-After` is
+//! kept.
+
+mod common;
+use common::dirs::TempDir;
+use common::in_process::InProcess;
+use common::{scenario, sim_config, sim_dialflow_config};
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use dialflow::config::PanelConfig;
+use dialflow::core::campaign::settings::CampaignSettings;
+use dialflow::daemon::{Daemon, Work};
+use dialflow::load::LoadOptions;
+use dialflow::runtime::clock::Clock;
+use dialflow::scenario_set::{self, SharedScenarios};
+use dialflow::sim::behaviours::number_for;
+use dialflow::sim::server::{self, SimHandle};
+use dialflow::store::campaigns::Transition;
+use dialflow::store::{AttemptView, CampaignState, NewLead, Store};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const SPEED: f64 = 25.0;
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const SECRET: &str = "test-panel-secret";
+
+/// One request the panel received.
+#[derive(Debug, Clone)]
+struct Received {
+    at: Instant,
+    key: String,
+    signature: Option<String>,
+    body: Vec<u8>,
+    /// What the panel answered.
+    answered: u16,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("the body is JSON")
+    }
+}
+
+/// How the panel answers the n-th request (0-based); `None` is 200.
+type Script = Box<dyn Fn(usize, Instant) -> Option<(u16, Vec<(&'static str, String)>)> + Send>;
+
+struct PanelState {
+    started: Instant,
+    script: Script,
+    received: Vec<Received>,
+}
+
+/// A reporting panel on loopback.
+#[derive(Clone)]
+struct Panel {
+    addr: SocketAddr,
+    state: Arc<Mutex<PanelState>>,
+}
+
+impl Panel {
+    async fn start(script: Script) -> Panel {
+        let state = Arc::new(Mutex::new(PanelState {
+            started: Instant::now(),
+            script,
+            received: Vec::new(),
+        }));
+        let shared = Arc::clone(&state);
+        let app = axum::Router::new().route(
+            "/reports",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let state = Arc::clone(&shared);
+                async move { answer(&state, &headers, body.to_vec()) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Panel { addr, state }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/reports", self.addr)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// The requests the panel answered 2xx, by idempotency key (the last one).
+    fn taken(&self) -> BTreeMap<String, Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .map(|r| (r.key.clone(), r))
+            .collect()
+    }
+}
+
+fn answer(
+    state: &Mutex<PanelState>,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> axum::response::Response {
+    let mut state = state.lock().unwrap();
+    let n = state.received.len();
+    let (code, extra) = (state.script)(n, state.started).unwrap_or((200, Vec::new()));
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
+    state.received.push(Received {
+        at: Instant::now(),
+        key: header("idempotency-key").expect("every delivery has an Idempotency-Key"),
+        signature: header("dialflow-signature"),
+        body,
+        answered: code,
+    });
+    let mut response = (
+        StatusCode::from_u16(code).unwrap(),
+        format!("answer {code}"),
+    )
+        .into_response();
+    for (name, value) in extra {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
+
+/// HMAC-SHA256 as RFC 2104 defines it, from SHA-256 alone: independent of the
+/// `hmac` crate dialflow signs with.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// Checks `t=…,v1=…` against the body, as a receiver would.
+fn verify(signature: &str, body: &[u8], secret: &str) {
+    let parts: HashMap<&str, &str> = signature
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .collect();
+    let t = parts["t"];
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .abs_diff(t.parse().unwrap());
+    assert!(age < 300, "the timestamp {t} is {age} s off");
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(body);
+    assert_eq!(
+        parts["v1"],
+        hex::encode(hmac_sha256(secret.as_bytes(), &signed))
+    );
+}
+
+/// A simulator, a store, and a daemon over them delivering to `panel`.
+struct Setup {
+    _sim: SimHandle,
+    store: Arc<Store>,
+    _dir: TempDir,
+    daemon: InProcess,
+}
+
+async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str]) -> Setup {
+    let sim = server::spawn(sim_config(&scenario("salehi"), SPEED))
+        .await
+        .expect("the simulator starts");
+    let dir = TempDir::new(label);
+    let text = std::fs::read_to_string(format!("{REPO}/scenarios/salehi.yaml")).unwrap();
+    dir.write("scenarios/salehi.yaml", &text);
+    let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
+    let mut config = sim_dialflow_config(
+        &sim.base_url,
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    );
+    config.scenarios = dir.join("scenarios");
+    config.prompts = format!("{REPO}/prompts").into();
+    let mut panel_config = PanelConfig::new(panel.url());
+    panel_config.secret = Some(SECRET.into());
+    panel_config.concurrency = concurrency;
+    panel_config.include_custom_fields = true;
+    config.panel = Some(panel_config);
+    let options = LoadOptions {
+        prompts_dir: Some(config.prompts.clone()),
+        no_environment: false,
+    };
+    let loaded = scenario_set::load_folder(&config.scenarios, &options).unwrap();
+    campaign(&store, "c1", customers);
+    let work = Work::Campaigns {
+        store: Arc::clone(&store),
+        scenarios: SharedScenarios::new(loaded.scenarios),
+        exit_when_idle: false,
+    };
+    let daemon = Daemon::new(config, work)
+        .unwrap()
+        .with_clock(Clock::new(SPEED))
+        .with_load_options(options);
+    Setup {
+        _sim: sim,
+        store,
+        _dir: dir,
+        daemon: InProcess::start(daemon).await,
+    }
+}
+
+/// A running campaign dialing the given simulated customers, each lead with a custom
+/// field.
+fn campaign(store: &Store, name: &str, customers: &[&str]) {
+    let mut settings = CampaignSettings::for_scenario("salehi");
+    settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
+    settings.pacing.max_per_second = 20.0;
+    settings.max_attempts = 1;
+    let leads: Vec<NewLead> = customers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| NewLead {
+            phone: number_for(&format!("+98912{i:05}"), c).unwrap(),
+            custom: BTreeMap::from([("crm_id".into(), format!("crm-{i}"))]),
+            ..NewLead::default()
+        })
+        .collect();
+    store.create_campaign(name, settings, 0).unwrap();
+    store.import_leads(name, &leads, 0).unwrap();
+    store.transition(name, Transition::Start, None, 0).unwrap();
+}
+
+impl Setup {
+    /// Waits until the campaign has completed and its outbox is empty; its attempts.
+    async fn settled(&self, within: Duration) -> Vec<AttemptView> {
+        let deadline = Instant::now() + within;
+        loop {
+            let done = self.store.campaign("c1").unwrap().state == CampaignState::Completed;
+            if done && self.store.outbox_counts().unwrap().pending == 0 {
+                return self.store.attempts("c1", 0, 1000).unwrap();
+            }
+            assert!(Instant::now() < deadline, "the reports never all went out");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Every attempt's final report is among those taken, and every report the panel
+/// was ever sent was taken in the end, with the same body each time it came.
+fn nothing_lost(panel: &Panel, attempts: &[AttemptView]) -> BTreeMap<String, Received> {
+    let taken = panel.taken();
+    for a in attempts {
+        let key = format!("{}:{}", a.start.id, a.end.as_ref().unwrap().status);
+        assert!(taken.contains_key(&key), "{key} never reached the panel");
+    }
+    for r in panel.received() {
+        let kept = taken
+            .get(&r.key)
+            .unwrap_or_else(|| panic!("{} was lost", r.key));
+        assert_eq!(kept.json(), r.json(), "a redelivery of {} changed", r.key);
+    }
+    taken
+}
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(format!("{REPO}/docs/report.schema.json")).unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("the schema compiles")
+}
+
+const CUSTOMERS: &[&str] = &[
+    "yes",
+    "no",
+    "unknown",
+    "silent",
+    "busy",
+    "hangup-early",
+    "machine",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_calls_reach_the_panel_signed_and_as_the_schema_says() {
+    let panel = Panel::start(Box::new(|_, _| None)).await;
+    let s = setup("delivery-payloads", &panel, 4, CUSTOMERS).await;
+    let attempts = s.settled(Duration::from_secs(60)).await;
+    assert_eq!(attempts.len(), CUSTOMERS.len());
+    let taken = nothing_lost(&panel, &attempts);
+    assert_eq!(
+        panel.received().len(),
+        taken.len(),
+        "a healthy panel gets each report once"
+    );
+    let schema = schema();
+    let salehi = scenario("salehi");
+    for r in panel.received() {
+        let body = r.json();
+        let errors: Vec<String> = schema.iter_errors(&body).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{body}: {errors:?}");
+        verify(r.signature.as_deref().expect("signed"), &r.body, SECRET);
+        let attempt = attempts
+            .iter()
+            .find(|a| a.start.id == body["attempt_id"])
+            .expect("the report names an attempt of the campaign");
+        let end = attempt.end.as_ref().unwrap();
+        let status = body["status"].as_str().unwrap();
+        assert_eq!(r.key, format!("{}:{status}", attempt.start.id));
+        assert_eq!(body["campaign"], "c1");
+        assert_eq!(body["phone"], attempt.start.phone.as_str());
+        assert_eq!(body["lead_id"], attempt.start.lead_id);
+        assert_eq!(body["scenario"]["name"], "salehi");
+        assert_eq!(body["scenario"]["hash"], salehi.hash.0.as_str());
+        let crm = body["custom_fields"]["crm_id"].as_str().unwrap();
+        assert!(crm.starts_with("crm-"), "{body}");
+        if status == end.status {
+            assert_eq!(body["result"], end.result.as_str());
+            assert_eq!(
+                body["answered_at"].is_null(),
+                end.answered_ms.is_none(),
+                "{body}"
+            );
+        }
+        if !salehi.results.carries_transcript(status) {
+            assert!(
+                body["user_message"].is_null(),
+                "{status} carries no transcript: {body}"
+            );
+        }
+        if let Some(reason) = end.result.strip_prefix("failed:")
+            && status == end.status
+        {
+            assert_eq!(body["reason"], reason);
+        }
+    }
+    let said: Vec<String> = panel
+        .received()
+        .iter()
+        .filter_map(|r| r.json()["user_message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        said.iter().any(|m| m.contains("interested")),
+        "transcripts reached the panel: {said:?}"
+    );
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_down_for_a_while_then_back_gets_every_report_duplicates_keep_their_key() {
+    // Down (503, no Retry-After) for the first 4 s; then, for a while, it takes a
+    // report but answers 500 every other time, so dialflow sends it again.
+    let panel = Panel::start(Box::new(|n, started| {
+        let up = started.elapsed();
+        if up < Duration::from_secs(4) {
+            Some((503, Vec::new()))
+        } else if up < Duration::from_secs(8) && n % 2 == 0 {
+            Some((500, Vec::new()))
+        } else {
+            None
+        }
+    }))
+    .await;
+    let s = setup("delivery-outage", &panel, 8, CUSTOMERS).await;
+    let attempts = s.settled(Duration::from_secs(120)).await;
+    let taken = nothing_lost(&panel, &attempts);
+    let refused = panel
+        .received()
+        .iter()
+        .filter(|r| r.answered >= 500)
+        .count();
+    assert!(refused > 0, "the outage was seen");
+    assert!(
+        panel.received().len() > taken.len(),
+        "some reports came more than once"
+    );
+    assert_eq!(s.store.outbox_counts().unwrap().parked, 0);
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_parks_the_report_and_a_429_retry_after_is_honoured() {
+    // One at a time: the first report is refused for good, the second told to wait.
+    let panel = Panel::start(Box::new(|n, _| match n {
+        0 => Some((400, Vec::new())),
+        1 => Some((429, vec![("retry-after", "2".to_string())])),
+        _ => None,
+    }))
+    .await;
+    let s = setup("delivery-errors", &panel, 1, &["yes", "no", "busy"]).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.store.campaign("c1").unwrap().state != CampaignState::Completed
+        || s.store.outbox_counts().unwrap().pending > 0
+    {
+        assert!(Instant::now() < deadline, "the reports never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = panel.received();
+    let parked = s.store.parked_reports(10).unwrap();
+    assert_eq!(parked.len(), 1, "the 400 parked one report");
+    assert_eq!(parked[0].status, 400);
+    assert_eq!(parked[0].answer, "answer 400");
+    let parked_key = format!("{}:{}", parked[0].entry.attempt, parked[0].entry.status);
+    assert_eq!(received[0].key, parked_key);
+    assert_eq!(
+        received.iter().filter(|r| r.key == parked_key).count(),
+        1,
+        "a parked report is not sent again"
+    );
+    let waited = &received[1];
+    let again = received[2..]
+        .iter()
+        .find(|r| r.key == waited.key)
+        .expect("the report told to wait came again");
+    let gap = again.at - waited.at;
+    assert!(
+        gap >= Duration::from_millis(1950),
+        "came again after {gap:?}, not 2 s"
+    );
+    assert!(gap < Duration::from_secs(4), "came again after {gap:?}");
+    // An operator's retry puts it back, and it goes through.
+    assert_eq!(s.store.retry_parked(None).unwrap(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !panel.taken().contains_key(&parked_key) {
+        assert!(
+            Instant::now() < deadline,
+            "the retried report never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.daemon.stop().await;
+}
