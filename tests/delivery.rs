@@ -6,6 +6,7 @@
 //! kept.
 
 mod common;
+use common::cli::ok as dialflow;
 use common::dirs::TempDir;
 use common::in_process::InProcess;
 use common::panel::{Panel, Received, SECRET, verify};
@@ -285,8 +286,33 @@ async fn a_400_parks_the_report_and_a_429_retry_after_is_honoured() {
         "came again after {gap:?}, not 2 s"
     );
     assert!(gap < Duration::from_secs(4), "came again after {gap:?}");
-    // An operator's retry puts it back, and it goes through.
-    assert_eq!(s.store.retry_parked(None).unwrap(), 1);
+    // The commands see it through the daemon's API; an operator's retry puts it back,
+    // and it goes through.
+    let store = s._dir.join("s.redb");
+    let store = store.to_str().unwrap();
+    let listed = dialflow(
+        s._dir.path(),
+        &["outbox", "list", "--parked", "--store", store],
+    );
+    let line = listed.lines().nth(1).expect("one parked report listed");
+    assert!(
+        line.contains(&parked[0].entry.attempt) && line.contains("\t400\tanswer 400\t"),
+        "{listed}"
+    );
+    let shown = dialflow(s._dir.path(), &["campaign", "show", "c1", "--store", store]);
+    assert!(
+        shown.contains("0 waiting for the panel, 1 parked"),
+        "{shown}"
+    );
+    let retried = dialflow(
+        s._dir.path(),
+        &["outbox", "retry", "--all-parked", "--store", store],
+    );
+    assert!(
+        retried.contains("1 report(s) back in the outbox"),
+        "{retried}"
+    );
+    assert!(s.store.parked_reports(10).unwrap().is_empty());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !panel.taken().contains_key(&parked_key) {
         assert!(

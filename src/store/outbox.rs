@@ -9,7 +9,7 @@ use super::schema::{OUTBOX, PARKED};
 use super::{OutboxEntry, ParkedReport, Store, StoreError, decode, encode};
 
 /// How many reports wait, and how many are parked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutboxCounts {
     pub pending: u64,
     pub parked: u64,
@@ -84,7 +84,7 @@ impl Store {
 
     /// Puts parked reports back in the outbox under their own sequence numbers (so
     /// they keep their place and their idempotency key): report `seq`, or all of them.
-    /// Returns how many moved.
+    /// Returns how many moved; a `seq` that is not parked is `NoParkedReport`.
     pub fn retry_parked(&self, seq: Option<u64>) -> Result<usize, StoreError> {
         let tx = self.db.begin_write()?;
         let moved;
@@ -108,6 +108,9 @@ impl Store {
                 outbox.insert(seq, encode(&report.entry).as_slice())?;
                 count += 1;
             }
+            if let (Some(seq), 0) = (seq, count) {
+                return Err(StoreError::NoParkedReport(seq));
+            }
             moved = count;
         }
         tx.commit()?;
@@ -121,5 +124,21 @@ impl Store {
             pending: tx.open_table(OUTBOX)?.len()?,
             parked: tx.open_table(PARKED)?.len()?,
         })
+    }
+
+    /// How many of one campaign's reports wait and how many are parked (a scan: the
+    /// outbox holds only what is owed, so it stays short while the panel answers).
+    pub fn campaign_outbox_counts(&self, campaign: &str) -> Result<OutboxCounts, StoreError> {
+        let tx = self.db.begin_read()?;
+        let mut counts = OutboxCounts::default();
+        for row in tx.open_table(OUTBOX)?.iter()? {
+            let entry: OutboxEntry = decode("outbox", row?.1.value())?;
+            counts.pending += u64::from(entry.campaign == campaign);
+        }
+        for row in tx.open_table(PARKED)?.iter()? {
+            let parked: ParkedReport = decode("outbox_parked", row?.1.value())?;
+            counts.parked += u64::from(parked.entry.campaign == campaign);
+        }
+        Ok(counts)
     }
 }
