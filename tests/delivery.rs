@@ -39,12 +39,38 @@ struct Setup {
 }
 
 async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str]) -> Setup {
-    let sim = server::spawn(sim_config(&scenario("salehi"), SPEED))
+    setup_with(
+        "scenarios/salehi.yaml",
+        label,
+        panel,
+        concurrency,
+        customers,
+    )
+    .await
+}
+
+/// `setup` with the scenario at `source` (under the repository).
+async fn setup_with(
+    source: &str,
+    label: &str,
+    panel: &Panel,
+    concurrency: usize,
+    customers: &[&str],
+) -> Setup {
+    let path = std::path::Path::new(REPO).join(source);
+    let compiled = dialflow::load::compile_file(&path, &LoadOptions::default());
+    let name = compiled
+        .scenario
+        .as_ref()
+        .expect("the scenario compiles")
+        .name
+        .clone();
+    let sim = server::spawn(sim_config(compiled.scenario.as_ref().unwrap(), SPEED))
         .await
         .expect("the simulator starts");
     let dir = TempDir::new(label);
-    let text = std::fs::read_to_string(format!("{REPO}/scenarios/salehi.yaml")).unwrap();
-    dir.write("scenarios/salehi.yaml", &text);
+    let text = std::fs::read_to_string(&path).unwrap();
+    dir.write(&format!("scenarios/{name}.yaml"), &text);
     let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
     let mut config = sim_dialflow_config(
         &sim.base_url,
@@ -63,7 +89,7 @@ async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str
         no_environment: false,
     };
     let loaded = scenario_set::load_folder(&config.scenarios, &options).unwrap();
-    campaign(&store, "c1", customers);
+    campaign(&store, "c1", &name, customers);
     let work = Work::Campaigns {
         store: Arc::clone(&store),
         scenarios: SharedScenarios::new(loaded.scenarios),
@@ -83,8 +109,8 @@ async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str
 
 /// A running campaign dialing the given simulated customers, each lead with a custom
 /// field.
-fn campaign(store: &Store, name: &str, customers: &[&str]) {
-    let mut settings = CampaignSettings::for_scenario("salehi");
+fn campaign(store: &Store, name: &str, scenario: &str, customers: &[&str]) {
+    let mut settings = CampaignSettings::for_scenario(scenario);
     settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
     settings.pacing.max_per_second = 20.0;
     settings.max_attempts = 1;
@@ -320,6 +346,58 @@ async fn a_400_parks_the_report_and_a_429_retry_after_is_honoured() {
             "the retried report never arrived"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_go_several_at_once_but_one_attempt_s_in_order() {
+    // A slow panel (300 ms an answer), so deliveries overlap when they can.
+    let panel = Panel::slow(Box::new(|_, _| None), Duration::from_millis(300)).await;
+    // Each call reports UNKNOWN after its greeting, then NOT_INTERESTED at its end.
+    let source = "tests/scenarios/two_reports.yaml";
+    let customers = ["yes"; 12];
+    let s = setup_with(source, "delivery-concurrency", &panel, 3, &customers).await;
+    let attempts = s.settled(Duration::from_secs(90)).await;
+    nothing_lost(&panel, &attempts);
+    let received = panel.received();
+    let span = |r: &Received| (r.at, r.done.expect("answered"));
+    let mut most = 0;
+    for r in &received {
+        let (start, _) = span(r);
+        let at_once: Vec<&Received> = received
+            .iter()
+            .filter(|o| span(o).0 <= start && start < span(o).1)
+            .collect();
+        most = most.max(at_once.len());
+        let attempt = r.json()["attempt_id"].clone();
+        let same = at_once
+            .iter()
+            .filter(|o| o.json()["attempt_id"] == attempt)
+            .count();
+        assert_eq!(same, 1, "two reports of {attempt} were in flight at once");
+    }
+    assert!(most >= 2, "deliveries overlapped (at most {most} at once)");
+    assert!(most <= 3, "{most} in flight, over panel.concurrency");
+    // Each attempt's reports arrived in the order they were written.
+    let mut per_attempt: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &received {
+        *per_attempt
+            .entry(r.json()["attempt_id"].to_string())
+            .or_default() += 1;
+    }
+    assert!(
+        per_attempt.values().any(|n| *n > 1),
+        "some attempts reported twice: {per_attempt:?}"
+    );
+    let mut last_seq: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &received {
+        let body = r.json();
+        let attempt = body["attempt_id"].as_str().unwrap().to_string();
+        let seq = body["seq"].as_u64().unwrap();
+        if let Some(before) = last_seq.insert(attempt.clone(), seq) {
+            assert!(seq > before, "{attempt}: report {seq} after {before}");
+        }
     }
     s.daemon.stop().await;
 }

@@ -20,6 +20,8 @@ pub const SECRET: &str = "test-panel-secret";
 #[derive(Debug, Clone)]
 pub struct Received {
     pub at: Instant,
+    /// When the panel answered.
+    pub done: Option<Instant>,
     pub key: String,
     pub signature: Option<String>,
     pub body: Vec<u8>,
@@ -39,6 +41,8 @@ pub type Script = Box<dyn Fn(usize, Instant) -> Option<(u16, Vec<(&'static str, 
 struct PanelState {
     started: Instant,
     script: Script,
+    /// How long each answer takes.
+    delay: std::time::Duration,
     received: Vec<Received>,
 }
 
@@ -51,9 +55,15 @@ pub struct Panel {
 
 impl Panel {
     pub async fn start(script: Script) -> Panel {
+        Panel::slow(script, std::time::Duration::ZERO).await
+    }
+
+    /// A panel that takes `delay` over each answer.
+    pub async fn slow(script: Script, delay: std::time::Duration) -> Panel {
         let state = Arc::new(Mutex::new(PanelState {
             started: Instant::now(),
             script,
+            delay,
             received: Vec::new(),
         }));
         let shared = Arc::clone(&state);
@@ -61,7 +71,12 @@ impl Panel {
             "/reports",
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
                 let state = Arc::clone(&shared);
-                async move { answer(&state, &headers, body.to_vec()) }
+                async move {
+                    let (n, delay, response) = answer(&state, &headers, body.to_vec());
+                    tokio::time::sleep(delay).await;
+                    state.lock().unwrap().received[n].done = Some(Instant::now());
+                    response
+                }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -92,13 +107,14 @@ fn answer(
     state: &Mutex<PanelState>,
     headers: &HeaderMap,
     body: Vec<u8>,
-) -> axum::response::Response {
+) -> (usize, std::time::Duration, axum::response::Response) {
     let mut state = state.lock().unwrap();
     let n = state.received.len();
     let (code, extra) = (state.script)(n, state.started).unwrap_or((200, Vec::new()));
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
     state.received.push(Received {
         at: Instant::now(),
+        done: None,
         key: header("idempotency-key").expect("every delivery has an Idempotency-Key"),
         signature: header("dialflow-signature"),
         body,
@@ -112,7 +128,7 @@ fn answer(
     for (name, value) in extra {
         response.headers_mut().insert(name, value.parse().unwrap());
     }
-    response
+    (n, state.delay, response)
 }
 
 /// HMAC-SHA256 as RFC 2104 defines it, from SHA-256 alone: independent of the
