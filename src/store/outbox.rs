@@ -39,7 +39,8 @@ impl Store {
     }
 
     /// The panel refused report `seq` for good: it moves to the parked reports with the
-    /// panel's answer. A report no longer in the outbox is left alone.
+    /// panel's answer, and the campaign gets an alert (shown by `campaign show`) in the
+    /// same transaction. A report no longer in the outbox is left alone.
     pub fn outbox_park(
         &self,
         seq: u64,
@@ -55,6 +56,12 @@ impl Store {
             };
             let entry: OutboxEntry = decode("outbox", bytes.value())?;
             drop(bytes);
+            let short: String = answer.chars().take(200).collect();
+            let message = format!(
+                "report {seq} ({} {}) parked: the panel answered {status}: {short}",
+                entry.attempt, entry.status
+            );
+            super::campaigns::insert_alert(&tx, &entry.campaign, &message, now_ms)?;
             let parked = ParkedReport {
                 entry,
                 status,
