@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod daemon;
+pub mod delivery;
 pub mod dialer;
 pub mod export;
 pub mod http;

@@ -493,3 +493,68 @@ fn dnc_lists_come_in_pages() {
         .unwrap();
     assert_eq!(campaign.len(), 2);
 }
+
+#[test]
+fn the_outbox_keeps_only_what_is_owed_and_parks_refusals_with_an_alert() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let leased = lease_all(&store, "c", 0);
+    let finished: Vec<Finished> = leased
+        .iter()
+        .map(|l| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: AttemptEnd {
+                answered_ms: Some(5),
+                ..end("failed:stt_failure", "NOT_INTERESTED")
+            },
+            reports: vec![("NOT_INTERESTED".into(), "failed:stt_failure".into(), None)],
+        })
+        .collect();
+    store.finish(&finished, 100, |_, _| LeadNext::Done).unwrap();
+    // Each report carries what its body needs, taken at the end.
+    let owed = store.outbox(0, 10).unwrap();
+    assert_eq!(owed.len(), 3);
+    let first = &owed[0];
+    assert_eq!(
+        (first.scenario.as_str(), first.scenario_hash.as_str()),
+        ("salehi", "abc")
+    );
+    assert_eq!(first.reason.as_deref(), Some("stt_failure"));
+    assert_eq!((first.answered_ms, first.ended_ms), (Some(5), Some(10)));
+    assert_eq!(first.custom["plan"], "gold");
+
+    store.outbox_delivered(owed[0].seq).unwrap();
+    store.outbox_delivered(owed[0].seq).unwrap(); // idempotent
+    store
+        .outbox_park(owed[1].seq, 400, "bad phone", 200)
+        .unwrap();
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!((counts.pending, counts.parked), (1, 1));
+    let parked = store.parked_reports(10).unwrap();
+    assert_eq!(
+        (parked[0].status, parked[0].answer.as_str()),
+        (400, "bad phone")
+    );
+    let alerts = store.alerts(Some("c")).unwrap();
+    assert!(
+        alerts.iter().any(|a| a
+            .message
+            .contains("parked: the panel answered 400: bad phone")),
+        "{alerts:?}"
+    );
+    assert!(matches!(
+        store.retry_parked(Some(owed[0].seq)),
+        Err(StoreError::NoParkedReport(_))
+    ));
+    // A retry puts it back under its own sequence number, in its place.
+    assert_eq!(store.retry_parked(None).unwrap(), 1);
+    let seqs: Vec<u64> = store.outbox(0, 10).unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [owed[1].seq, owed[2].seq]);
+    // Delivered reports leave the file: the table is empty once all are.
+    for seq in seqs {
+        store.outbox_delivered(seq).unwrap();
+    }
+    let space = store.space().unwrap();
+    let outbox = space.tables.iter().find(|t| t.name == "outbox").unwrap();
+    assert_eq!(outbox.entries, 0);
+}

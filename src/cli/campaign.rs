@@ -113,6 +113,7 @@ fn run_local(store: &Store, args: &CampaignArgs) -> Result<(), String> {
                     record,
                     counts,
                     alerts: Vec::new(),
+                    outbox: Default::default(),
                 })
             })
             .collect()
@@ -145,6 +146,9 @@ fn run_local(store: &Store, args: &CampaignArgs) -> Result<(), String> {
                 record: store.campaign(name).map_err(|e| e.to_string())?,
                 counts: store.counts(name).map_err(|e| e.to_string())?,
                 alerts: store.alerts(Some(name)).map_err(|e| e.to_string())?,
+                outbox: store
+                    .campaign_outbox_counts(name)
+                    .map_err(|e| e.to_string())?,
             };
             let next_due = store.next_due(name).map_err(|e| e.to_string())?;
             show(&view, next_due);
@@ -381,6 +385,10 @@ fn show(view: &CampaignView, next_due: Option<u64>) {
     for (k, v) in &view.counts {
         println!("  {k:<24} {v}");
     }
+    println!(
+        "\nreports   {} waiting for the panel, {} parked",
+        view.outbox.pending, view.outbox.parked
+    );
     if !view.alerts.is_empty() {
         println!("\nalerts:");
         for a in &view.alerts {

@@ -9,6 +9,7 @@ mod dnc;
 mod error;
 mod graph;
 mod leads;
+mod outbox;
 mod progress;
 mod replay;
 mod run;
@@ -66,6 +67,8 @@ pub enum Command {
     Dnc(dnc::DncArgs),
     /// What a campaign's calls did: list, or export as CSV.
     Attempts(attempts::AttemptsArgs),
+    /// Reports waiting for the panel, and the ones it refused: list, retry.
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Options shared by the commands that compile scenarios.
@@ -116,6 +119,7 @@ pub fn run() -> ExitCode {
         Command::Leads(args) => leads::run(&args),
         Command::Dnc(args) => dnc::run(&args),
         Command::Attempts(args) => attempts::run(&args),
+        Command::Outbox(args) => outbox::run(&args),
     }
 }
 

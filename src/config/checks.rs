@@ -31,6 +31,28 @@ impl Config {
                 format!("`{url}` must start with http:// or https://"),
             );
         }
+        if let Some(panel) = &self.panel {
+            check(
+                is_http(&panel.url),
+                "panel.url",
+                format!("`{}` must start with http:// or https://", panel.url),
+            );
+            check(
+                panel.concurrency > 0,
+                "panel.concurrency",
+                "must be at least 1".into(),
+            );
+            check(
+                panel.timeout > Duration::ZERO,
+                "panel.timeout",
+                "leaves no time at all".into(),
+            );
+            check(
+                !panel.secret_env.is_empty(),
+                "panel.secret_env",
+                "must name an environment variable".into(),
+            );
+        }
         check(
             is_http(&self.ari.url),
             "ari.url",

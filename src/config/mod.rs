@@ -47,6 +47,9 @@ pub struct Config {
     /// `{campaign, message, at}`. They are also kept in the store and logged.
     #[serde(default)]
     pub alert_webhook: Option<String>,
+    /// Where the calls' reports are delivered (the outbox); none without it.
+    #[serde(default)]
+    pub panel: Option<PanelConfig>,
     /// Where `dialflow run` serves its HTTP API (campaign control while it holds the
     /// store; the commands use it then). `""` turns it off.
     #[serde(default = "default_listen")]
@@ -150,6 +153,49 @@ pub enum IntentConfig {
     /// An OpenAI-compatible chat-completions model, constrained to the scenario's intents;
     /// the rules take over when it fails.
     Llm { base_url: String, model: String },
+}
+
+/// The reporting panel: every report in the outbox is POSTed to `url` as JSON, signed
+/// with the secret read from the variable `secret_env` names (never from the file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PanelConfig {
+    pub url: String,
+    /// The environment variable holding the signing secret.
+    #[serde(default = "default_secret_env")]
+    pub secret_env: String,
+    /// Reports in flight at once (each attempt's in order, one at a time).
+    #[serde(default = "default_panel_concurrency")]
+    pub concurrency: usize,
+    /// Timeout of one delivery.
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// Send the lead's custom fields (the CSV's extra columns) with each report.
+    #[serde(default)]
+    pub include_custom_fields: bool,
+    /// The secret, as read from `secret_env` when the configuration was read.
+    #[serde(skip)]
+    pub secret: Option<String>,
+}
+
+impl PanelConfig {
+    /// A panel at `url` with the defaults.
+    pub fn new(url: impl Into<String>) -> PanelConfig {
+        PanelConfig {
+            url: url.into(),
+            secret_env: default_secret_env(),
+            concurrency: default_panel_concurrency(),
+            timeout: default_timeout(),
+            include_custom_fields: false,
+            secret: None,
+        }
+    }
+}
+
+fn default_secret_env() -> String {
+    "DIALFLOW_PANEL_SECRET".into()
+}
+fn default_panel_concurrency() -> usize {
+    8
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -327,6 +373,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_ALERT_WEBHOOK", "alert_webhook"),
     ("DIALFLOW_LISTEN", "listen"),
     ("DIALFLOW_TLS_CA_FILE", "tls.ca_file"),
+    ("DIALFLOW_PANEL_URL", "panel.url"),
 ];
 
 /// Why an environment variable's value cannot set its key.
@@ -546,6 +593,9 @@ impl Config {
                 problems.push(origins.problem(key, e.to_string()));
             }
         }
+        if let Some(panel) = &mut config.panel {
+            panel.secret = env(&panel.secret_env).filter(|s| !s.is_empty());
+        }
         problems.extend(
             config
                 .checks()
@@ -626,6 +676,10 @@ impl Config {
             "alert_webhook" => self.alert_webhook = Some(value),
             "listen" => self.listen = value,
             "tls.ca_file" => self.tls.ca_file = Some(value.into()),
+            "panel.url" => match &mut self.panel {
+                Some(panel) => panel.url = value,
+                None => self.panel = Some(PanelConfig::new(value)),
+            },
             other => unreachable!("ENV_KEYS names `{other}`, which `set` does not know"),
         }
         Ok(())
@@ -702,6 +756,33 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8099");
         assert_eq!(c.ari.timeout, Duration::from_secs(10));
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_panel_takes_its_secret_from_the_variable_it_names() {
+        let text = format!("{FILE}panel:\n  url: http://panel.test/r\n  secret_env: PANEL_KEY\n");
+        let c = Config::parse("d.yaml", &text, env(&[("PANEL_KEY", "k1")])).unwrap();
+        let panel = c.panel.unwrap();
+        assert_eq!(panel.url, "http://panel.test/r");
+        assert_eq!(panel.secret.as_deref(), Some("k1"));
+        assert_eq!(panel.concurrency, 8);
+        let c = Config::parse("d.yaml", FILE, env(&[("DIALFLOW_PANEL_URL", "http://p/")])).unwrap();
+        assert_eq!(c.panel.unwrap().url, "http://p/");
+    }
+
+    #[test]
+    fn a_bad_panel_names_each_key_and_line() {
+        assert_eq!(
+            places(
+                "panel:\n  url: ftp://x\n  concurrency: 0\n  secret: inline\n",
+                PASSWORD
+            ),
+            [
+                "d.yaml:12:3 (panel.secret)",
+                "d.yaml:10:3 (panel.url)",
+                "d.yaml:11:3 (panel.concurrency)"
+            ]
+        );
     }
 
     #[test]

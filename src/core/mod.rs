@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod call;
 pub mod campaign;
 pub mod compile;
+pub mod delivery;
 pub mod diagnostic;
 pub mod expr;
 pub mod hooks;

@@ -28,6 +28,7 @@ use crate::ari::client::{AriEndpoint, AriError};
 use crate::classify::metrics::Snapshot;
 use crate::config::{Config, ConfigError};
 use crate::control::{Control, Controller, ReloadError, Reloaded};
+use crate::delivery::Delivery;
 use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
 use crate::runtime::clock::Clock;
@@ -38,6 +39,10 @@ use work::{Running, WorkDone};
 /// How long API requests in progress may take to finish once the daemon stops: a slow
 /// upload or an export read by nobody must not hold the daemon up for ever.
 const API_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// How long a stopping daemon keeps delivering reports, so a run that ends leaves few
+/// behind (those it leaves go at the next start).
+const DELIVERY_DRAIN: Duration = Duration::from_secs(5);
 
 /// What the daemon tells whoever watches it (the CLI prints it, the demo draws a
 /// progress bar, tests assert on it).
@@ -70,6 +75,8 @@ pub enum DaemonError {
     Tls(#[from] crate::tls::TlsError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("report delivery: {0}")]
+    Delivery(#[from] crate::delivery::DeliveryError),
     #[error("the {0} task failed: {1}")]
     Task(&'static str, String),
 }
@@ -205,6 +212,14 @@ pub async fn run(
             (runtime, Some(tasks))
         }
     };
+    let delivery = match (&config.panel, work.store()) {
+        (Some(panel), Some(store)) => Some(Delivery::start(
+            store,
+            panel.clone(),
+            config.tls.ca_file.as_deref(),
+        )?),
+        _ => None,
+    };
     let notify = Notify(notices);
     let api = api.and_then(|listener| work.serve_api(listener, &controller, &notify));
     let grace = config.shutdown_grace_ms();
@@ -224,6 +239,9 @@ pub async fn run(
     }
     if let Some(tasks) = tasks {
         tasks.stop().await;
+    }
+    if let Some(delivery) = delivery {
+        delivery.stop(DELIVERY_DRAIN).await;
     }
     let done = done?;
     Ok(Summary {

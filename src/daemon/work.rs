@@ -64,6 +64,14 @@ enum Steer {
 }
 
 impl Work {
+    /// The store campaigns are dialed from (calls given on the command line have none).
+    pub(super) fn store(&self) -> Option<Arc<Store>> {
+        match self {
+            Work::Campaigns { store, .. } => Some(Arc::clone(store)),
+            _ => None,
+        }
+    }
+
     /// The API over the store, for campaign work (calls given on the command line
     /// have no store to serve).
     pub(super) fn serve_api(

@@ -11,7 +11,7 @@ use super::{ApiError, ApiState, blocking};
 use crate::core::campaign::settings::CampaignSettings;
 use crate::dialer::policy::CampaignPolicy;
 use crate::store::campaigns::Transition;
-use crate::store::{Alert, CampaignRecord};
+use crate::store::{Alert, CampaignRecord, OutboxCounts};
 
 /// A campaign with its counters.
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,6 +21,9 @@ pub struct CampaignView {
     pub counts: BTreeMap<String, u64>,
     #[serde(default)]
     pub alerts: Vec<Alert>,
+    /// Its reports waiting for the panel, and parked (shown by `campaign show`).
+    #[serde(default)]
+    pub outbox: OutboxCounts,
 }
 
 fn now_ms() -> u64 {
@@ -39,6 +42,7 @@ pub async fn list(State(s): State<ApiState>) -> Result<Json<Vec<CampaignView>>, 
                     record,
                     counts,
                     alerts: Vec::new(),
+                    outbox: OutboxCounts::default(),
                 })
             })
             .collect()
@@ -57,6 +61,7 @@ pub async fn show(
             record: store.campaign(&name)?,
             counts: store.counts(&name)?,
             alerts: store.alerts(Some(&name))?,
+            outbox: store.campaign_outbox_counts(&name)?,
         })
     })
     .await?;

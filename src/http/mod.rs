@@ -6,6 +6,7 @@
 mod campaigns;
 mod data;
 mod extract;
+mod outbox;
 
 pub use campaigns::CampaignView;
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
@@ -74,6 +75,9 @@ pub fn router(state: ApiState) -> Router {
             get(data::attempts_csv),
         )
         .route("/api/dnc", get(data::dnc_list).post(data::dnc_add))
+        .route("/api/outbox", get(outbox::pending))
+        .route("/api/outbox/parked", get(outbox::parked))
+        .route("/api/outbox/retry", post(outbox::retry))
         .route("/api/dialing/pause", post(pause_dialing))
         .route("/api/dialing/resume", post(resume_dialing))
         .route("/api/reload", post(reload))

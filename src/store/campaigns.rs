@@ -289,7 +289,7 @@ impl Store {
 }
 
 /// Writes an alert inside the caller's transaction.
-fn insert_alert(
+pub(super) fn insert_alert(
     tx: &redb::WriteTransaction,
     campaign: &str,
     message: &str,

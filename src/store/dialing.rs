@@ -39,6 +39,14 @@ pub struct Finished {
     pub reports: Vec<(String, String, Option<String>)>,
 }
 
+/// A report's reason: how the end was learned when it was not the call's own (a
+/// crash), else the reason of a `failed:` result.
+fn report_reason(result: &str, end: &AttemptEnd) -> Option<String> {
+    end.note
+        .clone()
+        .or_else(|| result.strip_prefix("failed:").map(str::to_string))
+}
+
 /// What becomes of the lead after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeadNext {
@@ -245,6 +253,13 @@ impl Store {
                         result: result.clone(),
                         transcript: transcript.clone(),
                         at_ms: now_ms,
+                        reason: report_reason(result, &item.end),
+                        scenario: start.scenario.clone(),
+                        scenario_hash: start.scenario_hash.clone(),
+                        started_ms: start.started_ms,
+                        answered_ms: item.end.answered_ms,
+                        ended_ms: Some(item.end.ended_ms),
+                        custom: lead.custom.clone(),
                     };
                     outbox.insert(seq, encode(&entry).as_slice())?;
                 }
@@ -339,20 +354,6 @@ impl Store {
                 None => None,
             };
             out.push(AttemptView { start, end });
-        }
-        Ok(out)
-    }
-
-    /// Reports waiting in the outbox, oldest first, after sequence `after`.
-    pub fn outbox(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let outbox = tx.open_table(OUTBOX)?;
-        let mut out = Vec::new();
-        for row in outbox.range(after.saturating_add(1)..)? {
-            if out.len() >= limit {
-                break;
-            }
-            out.push(decode("outbox", row?.1.value())?);
         }
         Ok(out)
     }

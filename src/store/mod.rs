@@ -8,6 +8,7 @@ pub mod campaigns;
 mod dialing;
 mod dnc;
 mod leads;
+mod outbox;
 pub mod records;
 mod schema;
 mod space;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 
 pub use dialing::{Admission, Finished, LeadNext, Leased};
 pub use leads::ImportTally;
+pub use outbox::OutboxCounts;
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use space::{Space, TableSpace};
@@ -37,6 +39,8 @@ pub enum StoreError {
     NoCampaign(String),
     #[error("no attempt `{0}` to finish")]
     NoAttempt(String),
+    #[error("no parked report {0}")]
+    NoParkedReport(u64),
     #[error("a campaign named `{0}` exists already")]
     CampaignExists(String),
     #[error("campaign `{name}` is {state}: cannot {action}")]
@@ -106,7 +110,9 @@ impl StoreError {
         match self {
             StoreError::InUse(_) => ErrorKind::InUse,
             StoreError::NewerSchema { .. } => ErrorKind::Incompatible,
-            StoreError::NoCampaign(_) | StoreError::NoAttempt(_) => ErrorKind::NotFound,
+            StoreError::NoCampaign(_)
+            | StoreError::NoAttempt(_)
+            | StoreError::NoParkedReport(_) => ErrorKind::NotFound,
             StoreError::CampaignExists(_)
             | StoreError::BadTransition { .. }
             | StoreError::StillHasWork(_) => ErrorKind::Conflict,

@@ -203,7 +203,38 @@ pub struct OutboxEntry {
     pub result: String,
     #[serde(default)]
     pub transcript: Option<String>,
+    /// When it was written.
     pub at_ms: u64,
+    /// Why the call ended as it did, where the result alone does not say (the reason of
+    /// a `failed:` result, or how the end was learned after a crash).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The scenario the call ran, and the hash of its text.
+    #[serde(default)]
+    pub scenario: String,
+    #[serde(default)]
+    pub scenario_hash: String,
+    #[serde(default)]
+    pub started_ms: u64,
+    #[serde(default)]
+    pub answered_ms: Option<u64>,
+    #[serde(default)]
+    pub ended_ms: Option<u64>,
+    /// The lead's custom fields as imported (sent only when `panel.include_custom_fields`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+/// A report the panel refused for good (a 4xx other than 408 and 429): kept, with the
+/// panel's answer, until an operator retries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkedReport {
+    pub entry: OutboxEntry,
+    /// The HTTP status the panel answered.
+    pub status: u16,
+    /// The start of the panel's answer body.
+    pub answer: String,
+    pub parked_ms: u64,
 }
 
 /// Something ops must know about (a campaign paused itself).

@@ -8,7 +8,7 @@ use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -40,6 +40,8 @@ pub const CAMPAIGN_ATTEMPTS: TableDefinition<(&str, u64), ()> =
 pub const DNC: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("dnc");
 /// Sequence → a report waiting for delivery to the panel.
 pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Sequence → a report the panel refused for good (`ParkedReport`), until retried.
+pub const PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_parked");
 /// Sequence → an alert raised (quota, breaker).
 pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 /// (campaign, counter) → value: lead states, attempts, statuses, kept in step with every
@@ -52,11 +54,22 @@ struct Migration {
     apply: fn(&WriteTransaction) -> Result<(), StoreError>,
 }
 
-/// In order. Version 1 creates the tables.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    apply: create_tables,
-}];
+/// In order. Version 1 creates the tables; version 2 adds the parked reports.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        apply: create_tables,
+    },
+    Migration {
+        version: 2,
+        apply: create_parked,
+    },
+];
+
+fn create_parked(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(PARKED)?;
+    Ok(())
+}
 
 fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(META)?;

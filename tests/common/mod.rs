@@ -1,13 +1,15 @@
 //! Helpers shared by the tests (and the runtime benchmark): the simulated PBX as a
 //! `dialflow sim` process, or in this process with dialflow's runtime connected to it
 //! over loopback HTTP and WebSocket; child processes (`process`), folders (`dirs`), the
-//! command line (`cli`) and a whole daemon in the test's process (`in_process`). Each
+//! command line (`cli`), a whole daemon in the test's process (`in_process`) and a
+//! reporting panel on loopback (`panel`). Each
 //! test file uses some of them.
 #![allow(dead_code)]
 
 pub mod cli;
 pub mod dirs;
 pub mod in_process;
+pub mod panel;
 pub mod process;
 
 use std::collections::HashMap;

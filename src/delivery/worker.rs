@@ -1,0 +1,241 @@
+//! The delivery loop: reads the outbox in order, hands each attempt's reports to one
+//! task (so they go in order), keeps up to `panel.concurrency` such tasks at once, and
+//! each task tries its reports until the panel takes or refuses them.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::payload::ReportBody;
+use super::sign::{IDEMPOTENCY_KEY, SIGNATURE, idempotency_key, signature};
+use crate::config::PanelConfig;
+use crate::core::delivery::{Answer, Verdict, verdict};
+use crate::store::{OutboxEntry, Store, StoreError};
+
+/// How often the outbox is looked at while nothing is in flight.
+const POLL: Duration = Duration::from_millis(20);
+/// Reports read from the outbox at a time.
+const SCAN: usize = 512;
+/// How much of a refusing panel's answer is kept with a parked report.
+const ANSWER_KEPT: usize = 2048;
+/// The wait after the store failed, before trying again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+pub(super) struct Worker {
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// What every attempt's task needs.
+struct Shared {
+    store: Arc<Store>,
+    panel: PanelConfig,
+    client: reqwest::Client,
+}
+
+impl Worker {
+    pub(super) fn new(
+        store: Arc<Store>,
+        panel: PanelConfig,
+        client: reqwest::Client,
+        stopped: watch::Receiver<bool>,
+    ) -> Worker {
+        let shared = Arc::new(Shared {
+            store,
+            panel,
+            client,
+        });
+        Worker { shared, stopped }
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut tasks: JoinSet<String> = JoinSet::new();
+        let mut in_flight: HashSet<String> = HashSet::new();
+        while !*self.stopped.borrow() {
+            let room = self
+                .shared
+                .panel
+                .concurrency
+                .saturating_sub(in_flight.len());
+            if room > 0 {
+                for batch in self.due(&in_flight, room).await {
+                    in_flight.insert(batch[0].attempt.clone());
+                    let shared = Arc::clone(&self.shared);
+                    tasks.spawn(deliver_attempt(shared, batch, self.stopped.clone()));
+                }
+            }
+            tokio::select! {
+                _ = self.stopped.changed() => {}
+                Some(done) = tasks.join_next() => {
+                    if let Ok(attempt) = done {
+                        in_flight.remove(&attempt);
+                    }
+                }
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+        // Tasks still waiting to retry stop at once: their reports stay in the outbox.
+        tasks.shutdown().await;
+    }
+
+    /// Up to `room` attempts' reports, in outbox order, of attempts not in flight.
+    async fn due(&self, in_flight: &HashSet<String>, room: usize) -> Vec<Vec<OutboxEntry>> {
+        let store = Arc::clone(&self.shared.store);
+        let read = tokio::task::spawn_blocking(move || store.outbox(0, SCAN)).await;
+        let entries = match read {
+            Ok(Ok(entries)) => entries,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                tokio::time::sleep(STORE_RETRY).await;
+                return Vec::new();
+            }
+            Err(_) => return Vec::new(),
+        };
+        group_by_attempt(entries, in_flight, room)
+    }
+}
+
+/// The entries grouped by attempt in the order each attempt first appears, skipping
+/// attempts in flight, at most `room` groups.
+fn group_by_attempt(
+    entries: Vec<OutboxEntry>,
+    in_flight: &HashSet<String>,
+    room: usize,
+) -> Vec<Vec<OutboxEntry>> {
+    let mut groups: Vec<Vec<OutboxEntry>> = Vec::new();
+    for entry in entries {
+        if in_flight.contains(&entry.attempt) {
+            continue;
+        }
+        let open = groups.len() < room;
+        match groups.iter_mut().find(|g| g[0].attempt == entry.attempt) {
+            Some(group) => group.push(entry),
+            None if open => groups.push(vec![entry]),
+            None => {}
+        }
+    }
+    groups
+}
+
+/// Delivers one attempt's reports in order; returns the attempt once each is
+/// delivered or parked (or the worker stops).
+async fn deliver_attempt(
+    shared: Arc<Shared>,
+    batch: Vec<OutboxEntry>,
+    mut stopped: watch::Receiver<bool>,
+) -> String {
+    let attempt = batch[0].attempt.clone();
+    let mut queue: VecDeque<OutboxEntry> = batch.into();
+    while let Some(entry) = queue.pop_front() {
+        let mut failures = 0u32;
+        loop {
+            let (answer, text) = send(&shared, &entry).await;
+            failures += u32::from(!matches!(
+                answer,
+                Answer::Status {
+                    code: 200..=299,
+                    ..
+                }
+            ));
+            let outcome = verdict(answer, failures, fastrand::f64());
+            let wait = match outcome {
+                Verdict::Delivered | Verdict::Park => {
+                    match settle(&shared, &entry, outcome, answer, text).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, seq = entry.seq, "cannot settle a report");
+                            STORE_RETRY
+                        }
+                    }
+                }
+                Verdict::Retry(after) => {
+                    tracing::debug!(
+                        seq = entry.seq,
+                        ?answer,
+                        ?after,
+                        "report not taken: retrying"
+                    );
+                    after
+                }
+            };
+            tokio::select! {
+                _ = stopped.changed() => return attempt,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+    attempt
+}
+
+/// Removes a delivered report from the outbox, or parks a refused one.
+async fn settle(
+    shared: &Shared,
+    entry: &OutboxEntry,
+    outcome: Verdict,
+    answer: Answer,
+    text: String,
+) -> Result<(), StoreError> {
+    let store = Arc::clone(&shared.store);
+    let seq = entry.seq;
+    let code = match answer {
+        Answer::Status { code, .. } => code,
+        Answer::Unreachable => 0,
+    };
+    if outcome == Verdict::Park {
+        tracing::warn!(seq, attempt = %entry.attempt, status = code, answer = %text,
+            "the panel refused a report: parked");
+    }
+    tokio::task::spawn_blocking(move || match outcome {
+        Verdict::Park => store.outbox_park(seq, code, &text, now_ms()),
+        _ => store.outbox_delivered(seq),
+    })
+    .await?
+}
+
+/// One POST of a report: the panel's answer, and the start of its body.
+async fn send(shared: &Shared, entry: &OutboxEntry) -> (Answer, String) {
+    let body = ReportBody::new(entry, shared.panel.include_custom_fields).to_json();
+    let mut request = shared
+        .client
+        .post(&shared.panel.url)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(
+            IDEMPOTENCY_KEY,
+            idempotency_key(&entry.attempt, &entry.status),
+        );
+    if let Some(secret) = &shared.panel.secret {
+        request = request.header(SIGNATURE, signature(secret, now_ms() / 1000, &body));
+    }
+    let response = match request.body(body).send().await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::debug!(error = %e, "the panel cannot be reached");
+            return (Answer::Unreachable, String::new());
+        }
+    };
+    let code = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut text = response.text().await.unwrap_or_default();
+    if text.len() > ANSWER_KEPT {
+        let cut = (0..=ANSWER_KEPT)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        text.truncate(cut);
+    }
+    (Answer::Status { code, retry_after }, text)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
