@@ -60,12 +60,13 @@ fn assert_all(outcomes: &[CallOutcome], result: &str, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_holds_new_originates_while_asterisk_answers_slowly_then_places_them() {
     let s = scenario("salehi");
-    let sim = server::spawn(sim_config(&s, SPEED))
-        .await
-        .expect("the simulator starts");
     // Requests may take long here; none must time out.
-    let (runtime, tasks) = common::connect(
-        &sim.base_url,
+    let common::Live {
+        sim,
+        runtime,
+        tasks,
+    } = common::Live::start_on(
+        sim_config(&s, SPEED),
         SPEED,
         Classify::Simulated,
         Duration::from_secs(10),
@@ -250,19 +251,15 @@ async fn campaign_at_twice_the_capacity(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_twice_the_capacity_no_call_is_spoiled_the_calls_start_later() {
     let s = scenario("salehi");
-    let sim = server::spawn(dialflow::sim::server::SimConfig {
+    let config = dialflow::sim::server::SimConfig {
         capacity: Some(CAPACITY),
         ..sim_config(&s, SPEED)
-    })
-    .await
-    .expect("the simulator starts");
-    let (runtime, tasks) = common::connect(
-        &sim.base_url,
-        SPEED,
-        Classify::Simulated,
-        Duration::from_secs(10),
-    )
-    .await;
+    };
+    let common::Live {
+        sim,
+        runtime,
+        tasks,
+    } = common::Live::start_on(config, SPEED, Classify::Simulated, Duration::from_secs(10)).await;
     // `run --scenario` offered twice the capacity: the REST answers and events that
     // come late past it (before any media is spoiled) hold the calls back.
     batch_at_twice_the_capacity(&runtime, &s, 24).await;

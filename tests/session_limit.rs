@@ -180,20 +180,16 @@ async fn a_thousand_calls_at_once_stay_within_a_session_limit_of_100() {
     const CALLS: usize = 1_000;
     const SPEED: f64 = 2.0;
     let s = scenario("salehi");
-    let sim = server::spawn(SimConfig {
+    // The configuration's defaults: 40 connections.
+    let config = SimConfig {
         session_limit: 100,
         ..sim_config(&s, SPEED)
-    })
-    .await
-    .expect("the simulator starts");
-    // The configuration's defaults: 40 connections.
-    let (runtime, tasks) = common::connect(
-        &sim.base_url,
-        SPEED,
-        Classify::Simulated,
-        Duration::from_secs(10),
-    )
-    .await;
+    };
+    let common::Live {
+        sim,
+        runtime,
+        tasks,
+    } = common::Live::start_on(config, SPEED, Classify::Simulated, Duration::from_secs(10)).await;
     assert_eq!(runtime.client().max_connections(), 40);
     let calls: Vec<PlannedCall> = (0..CALLS)
         .map(|i| {

@@ -54,11 +54,12 @@ impl Broken {
 /// faults `break_with` sets on top.
 async fn run_broken(calls: usize, per_second: f64, break_with: fn(&Faults)) -> Broken {
     let s = scenario("salehi");
-    let sim = server::spawn(sim_config(&s, SPEED))
-        .await
-        .expect("the simulator starts");
-    let (runtime, tasks) = common::connect(
-        &sim.base_url,
+    let common::Live {
+        sim,
+        runtime,
+        tasks,
+    } = common::Live::start_on(
+        sim_config(&s, SPEED),
         SPEED,
         Classify::Simulated,
         Duration::from_secs(10),

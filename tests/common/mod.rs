@@ -125,11 +125,20 @@ pub struct Live {
 impl Live {
     /// A simulator for `scenario`'s prompts at `speed`, and a runtime connected to it.
     pub async fn start(scenario: &Scenario, speed: f64, classify: Classify) -> Live {
-        let sim = server::spawn(sim_config(scenario, speed))
-            .await
-            .expect("the simulator starts");
-        let (runtime, tasks) =
-            connect(&sim.base_url, speed, classify, Duration::from_secs(2)).await;
+        let config = sim_config(scenario, speed);
+        Live::start_on(config, speed, classify, Duration::from_secs(2)).await
+    }
+
+    /// A simulator configured as `config` (its session limit, its capacity…), and a
+    /// runtime at `speed` connected to it, with `timeout` for REST requests.
+    pub async fn start_on(
+        config: SimConfig,
+        speed: f64,
+        classify: Classify,
+        timeout: Duration,
+    ) -> Live {
+        let sim = server::spawn(config).await.expect("the simulator starts");
+        let (runtime, tasks) = connect(&sim.base_url, speed, classify, timeout).await;
         Live {
             sim,
             runtime,
