@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::{CallOutcome, Runtime};
 use crate::ari::translate::Deployment;
 use crate::core::call::{CallSetup, Lead};
-use crate::core::campaign::pacing::{Allowance, Pacer, PacingLimits};
+use crate::core::campaign::pacing::{Allowance, Pacer, PacingLimits, distress_factor};
 use crate::core::scenario::Scenario;
 
 /// One call to make: who, and the dial strings to reach them (and their operators).
@@ -88,18 +88,24 @@ pub async fn run_all(
     while waiting.peek().is_some() && !*stop.borrow() {
         let now_ms = u64::try_from(first.elapsed().as_millis()).unwrap_or(u64::MAX);
         let in_flight = u32::try_from(set.len()).unwrap_or(u32::MAX);
-        let allowance = if runtime.is_connected() {
+        // Whether time alone can free a start: not when only a call's end can (full
+        // health, under the ceiling); a held batch would otherwise wake every `RECHECK`
+        // for nothing, which is most of a quiet run's wake-ups.
+        let (allowance, time_frees) = if runtime.is_connected() {
             let pacing = runtime.pacing();
             let allowance = pacer.allowance(now_ms, in_flight, &pacing.distress);
-            Allowance {
+            let healthy = distress_factor(&pacing.distress) >= 1.0 && pacing.room() > 0;
+            let allowance = Allowance {
                 start: allowance.start.min(pacing.room()),
                 ..allowance
-            }
+            };
+            (allowance, !healthy || allowance.next_check_ms.is_some())
         } else {
-            Allowance {
+            let held = Allowance {
                 start: 0,
                 next_check_ms: None,
-            }
+            };
+            (held, true)
         };
         for call in waiting.by_ref().take(allowance.start as usize) {
             pacer.started(now_ms);
@@ -120,7 +126,7 @@ pub async fn run_all(
                     done(outcome, &mut outcomes);
                 }
             }
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep(wait), if time_frees || set.is_empty() => {}
             () = stopping(&mut stop) => break,
         }
     }
