@@ -535,14 +535,18 @@ pub struct AdditionalParam {
 
 /// Decodes one WebSocket text frame. Never fails: see the module documentation.
 pub fn parse(text: &str) -> Event {
-    // Fast path, for the events that fit their model: read the `type`, then the typed
-    // event straight from the text, with no intermediate `Value`.
+    // Fast path, for the events that fit their model: know the `type`, then decode the
+    // typed event straight from the text, with no intermediate `Value`.
     #[derive(Deserialize)]
     struct Kind<'a> {
         #[serde(rename = "type", borrow)]
         kind: Option<std::borrow::Cow<'a, str>>,
     }
-    if let Ok(Kind { kind: Some(kind) }) = serde_json::from_str::<Kind>(text)
+    let kind = match leading_type(text) {
+        Some(kind) => Some(std::borrow::Cow::Borrowed(kind)),
+        None => serde_json::from_str::<Kind>(text).ok().and_then(|k| k.kind),
+    };
+    if let Some(kind) = kind
         && let Some(Ok(event)) = decode_known_text(&kind, text)
     {
         return event;
@@ -556,6 +560,18 @@ pub fn parse(text: &str) -> Event {
             error: format!("not JSON: {error}"),
         },
     }
+}
+
+/// The `type` of an event that starts with it, as Asterisk writes every event
+/// (`{"type":"StasisStart","timestamp":…`): read without a pass over the whole text.
+/// `None` for any other shape (another key first, spaces, an escape in the name), which
+/// the full search then reads. The typed decode that follows checks the whole event, so
+/// the shortcut changes what is read only for an event that names two types.
+fn leading_type(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("{\"type\":\"")?;
+    let end = rest.find('"')?;
+    let kind = &rest[..end];
+    (!kind.contains('\\')).then_some(kind)
 }
 
 /// Decodes an already parsed message. Never fails: see the module documentation.
@@ -684,5 +700,46 @@ impl Event {
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Value::deserialize(deserializer).map(from_value)
+    }
+}
+
+#[cfg(test)]
+mod leading_type_tests {
+    use super::*;
+
+    #[test]
+    fn the_type_is_read_only_where_it_leads_plainly() {
+        assert_eq!(
+            leading_type(r#"{"type":"StasisEnd","timestamp":"x"}"#),
+            Some("StasisEnd")
+        );
+        for other in [
+            r#"{"timestamp":"x","type":"StasisEnd"}"#,
+            r#"{ "type":"StasisEnd"}"#,
+            r#"{"type":"Stasis\"End"}"#,
+            r#"{"type":"StasisEnd"#,
+            r#"{"type":7}"#,
+        ] {
+            assert_eq!(leading_type(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn an_event_reads_alike_whichever_key_comes_first() {
+        let channel = crate::ari::json::channel("c1", "Up");
+        let leading = format!(
+            r#"{{"type":"StasisEnd","timestamp":"2026-01-01T00:00:00.000+0000","channel":{channel},"application":"a"}}"#
+        );
+        let trailing = format!(
+            r#"{{"application":"a","channel":{channel},"timestamp":"2026-01-01T00:00:00.000+0000","type":"StasisEnd"}}"#
+        );
+        let event = parse(&leading);
+        assert!(event.is_known(), "{event:?}");
+        assert_eq!(event, parse(&trailing));
+        // A leading type that does not fit its model is still told apart precisely.
+        let wrong = r#"{"type":"StasisEnd","channel":7}"#;
+        assert!(
+            matches!(parse(wrong), Event::Malformed { event_type: Some(t), .. } if t == "StasisEnd")
+        );
     }
 }

@@ -509,11 +509,41 @@ impl Sim {
                 map.insert("timestamp".into(), self.stamp(at_ms).into());
             }
         }
-        let text = Utf8Bytes::from(event.to_string());
+        let text = Utf8Bytes::from(wire_text(&event));
         if self.events.send(text).is_err() {
             // Nobody listening: lost, as with Asterisk.
             self.lose(&event);
         }
+    }
+}
+
+/// An event's text as Asterisk writes it: `type` first, then `timestamp`, then the rest
+/// (clients may read the type before the whole event, as dialflow's decoder does).
+fn wire_text(event: &Value) -> String {
+    struct AsteriskOrder<'a>(&'a serde_json::Map<String, Value>);
+    const FIRST: [&str; 2] = ["type", "timestamp"];
+    impl serde::Serialize for AsteriskOrder<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for key in FIRST {
+                if let Some(value) = self.0.get(key) {
+                    map.serialize_entry(key, value)?;
+                }
+            }
+            for (key, value) in self.0 {
+                if !FIRST.contains(&key.as_str()) {
+                    map.serialize_entry(key, value)?;
+                }
+            }
+            map.end()
+        }
+    }
+    match event.as_object() {
+        Some(map) => {
+            serde_json::to_string(&AsteriskOrder(map)).unwrap_or_else(|_| event.to_string())
+        }
+        None => event.to_string(),
     }
 }
 
