@@ -37,6 +37,11 @@ struct Setup {
 }
 
 async fn setup(label: &str) -> Setup {
+    setup_watching(label, false).await
+}
+
+/// `setup`, with the daemon watching its scenario files (`watch`) or not.
+async fn setup_watching(label: &str, watch: bool) -> Setup {
     // The simulator plays the prompts of both scenarios the tests serve.
     let mut sim_setup = sim_config(&scenario("salehi"), SPEED);
     sim_setup
@@ -54,6 +59,7 @@ async fn setup(label: &str) -> Setup {
         Duration::from_secs(2),
     );
     config.scenarios = dir.join("scenarios");
+    config.watch = watch;
     config.prompts = format!("{REPO}/prompts").into();
     let options = LoadOptions {
         prompts_dir: Some(config.prompts.clone()),
@@ -232,5 +238,139 @@ async fn a_reload_serves_a_folder_whole_or_changes_nothing() {
     s.daemon.controller.send(Control::Shutdown).unwrap();
     let summary = s.daemon.stop().await;
     assert_eq!(summary.attempts, 1);
+    s.sim.shutdown().await;
+}
+
+/// The next reload the daemon tells of within `within`: `Some(hashes by scenario)`
+/// when it took effect, `Some(Err(why))` when refused, `None` when none came.
+async fn next_reload(
+    s: &mut Setup,
+    within: Duration,
+) -> Option<Result<BTreeMap<String, String>, String>> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let notice = tokio::time::timeout_at(deadline, s.daemon.notices.recv())
+            .await
+            .ok()??;
+        if let Notice::Reloaded(outcome) = notice {
+            return Some(
+                outcome
+                    .map(|r| r.scenarios.into_iter().collect())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+    }
+}
+
+/// Saves `text` as `path` the way vim and VS Code do: a temporary file beside it,
+/// renamed over the old one.
+fn save_by_rename(path: &std::path::Path, text: &str) {
+    let temporary = path.with_extension("yaml.tmp~");
+    std::fs::write(&temporary, text).unwrap();
+    std::fs::rename(&temporary, path).unwrap();
+}
+
+fn salehi_edited(description: &str) -> String {
+    let text = std::fs::read_to_string(format!("{REPO}/scenarios/salehi.yaml")).unwrap();
+    text.replacen(
+        "description: >",
+        &format!("description: >\n  {description}"),
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_save_is_one_reload_and_a_broken_one_changes_nothing() {
+    let mut s = setup_watching("daemon-watch", true).await;
+    let (_, status) = s.post("/api/reload").await;
+    let first = status["scenarios"]["salehi"].as_str().unwrap().to_owned();
+    assert!(next_reload(&mut s, Duration::from_secs(5)).await.is_some());
+
+    // Saved by write-and-rename: picked up once, with the new text's hash.
+    let file = s.dir.join("scenarios/salehi.yaml");
+    save_by_rename(&file, &salehi_edited("Edited once."));
+    let reloaded = next_reload(&mut s, Duration::from_secs(10)).await;
+    let hashes = reloaded
+        .expect("the save is picked up")
+        .expect("it compiles");
+    assert_ne!(hashes["salehi"], first, "the new text is served");
+    let quiet = next_reload(&mut s, Duration::from_secs(2)).await;
+    assert!(quiet.is_none(), "one save, one reload: {quiet:?}");
+    let status = s.get("/api/status").await;
+    assert_eq!(status["last_reload"]["trigger"], "file_change", "{status}");
+    assert_eq!(status["last_reload"]["error"], Value::Null, "{status}");
+
+    // A broken save: refused with its place, and the edited set keeps serving.
+    let broken = salehi_edited("Broken.").replacen("next: listen", "next: nowhere", 1);
+    save_by_rename(&file, &broken);
+    let refused = next_reload(&mut s, Duration::from_secs(10)).await;
+    let why = refused.expect("the save is picked up").unwrap_err();
+    assert!(
+        why.contains("salehi.yaml") && why.contains("nowhere"),
+        "{why}"
+    );
+    let status = s.get("/api/status").await;
+    let error = status["last_reload"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("nowhere"), "{status}");
+    s.campaign("after", "salehi", &["yes"]);
+    let (code, body) = s.post("/api/campaigns/after/start").await;
+    assert_eq!(code, 200, "the last good set still serves: {body}");
+    s.wait_for("after", CampaignState::Completed).await;
+    // The call ran the edited version, as its attempt's hash says.
+    let attempts = s.store.attempts("after", 0, 10).unwrap();
+    assert!(
+        attempts[0]
+            .start
+            .scenario_hash
+            .starts_with(&hashes["salehi"]),
+        "{} ran, {} served",
+        attempts[0].start.scenario_hash,
+        hashes["salehi"]
+    );
+
+    s.daemon.controller.send(Control::Shutdown).unwrap();
+    s.daemon.stop().await;
+    s.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_swapped_by_symlink_is_followed() {
+    let mut s = setup_watching("daemon-swap", true).await;
+    // The served path becomes a symlink to a release folder, as a deploy lays it out.
+    let release = |n: u32, description: &str| {
+        s.dir.write(
+            &format!("release-{n}/salehi.yaml"),
+            &salehi_edited(description),
+        );
+        s.dir.join(&format!("release-{n}"))
+    };
+    let (one, two) = (release(1, "Release one."), release(2, "Release two."));
+    let served = s.dir.join("scenarios");
+    std::fs::remove_dir_all(&served).unwrap();
+    std::os::unix::fs::symlink(&one, &served).unwrap();
+    let to_one = next_reload(&mut s, Duration::from_secs(10)).await;
+    let hash_one = to_one.expect("the swap is seen").unwrap()["salehi"].clone();
+
+    // Swapped atomically (a new link renamed over the old), as `ln -sfn` deploys do.
+    let link = s.dir.join("scenarios.new");
+    std::os::unix::fs::symlink(&two, &link).unwrap();
+    std::fs::rename(&link, &served).unwrap();
+    let to_two = next_reload(&mut s, Duration::from_secs(10)).await;
+    let hash_two = to_two.expect("the swap is seen").unwrap()["salehi"].clone();
+    assert_ne!(hash_one, hash_two);
+
+    // The watch followed the link: an edit in the new release is seen too.
+    save_by_rename(
+        &two.join("salehi.yaml"),
+        &salehi_edited("Release two, fixed."),
+    );
+    let edited = next_reload(&mut s, Duration::from_secs(10)).await;
+    assert_ne!(
+        edited.expect("the edit is seen").unwrap()["salehi"],
+        hash_two
+    );
+
+    s.daemon.controller.send(Control::Shutdown).unwrap();
+    s.daemon.stop().await;
     s.sim.shutdown().await;
 }

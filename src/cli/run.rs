@@ -15,7 +15,7 @@ use clap::Args;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::control::{Control, Controller};
+use crate::control::{Control, Controller, Trigger};
 use crate::core::call::Lead;
 use crate::core::scenario::Scenario;
 use crate::daemon::{self, Daemon, Notice, Summary, Work};
@@ -467,7 +467,13 @@ async fn reload_on_hangup(controller: Controller) {
             return;
         };
         while hangups.recv().await.is_some() {
-            if controller.send(Control::Reload { reply: None }).is_err() {
+            if controller
+                .send(Control::Reload {
+                    trigger: Trigger::Signal,
+                    reply: None,
+                })
+                .is_err()
+            {
                 return;
             }
         }

@@ -56,6 +56,10 @@ pub struct Config {
     pub listen: String,
     #[serde(default)]
     pub tls: TlsConfig,
+    /// Whether `dialflow run` reloads the scenarios when their files (scenarios, hook
+    /// scripts, prompts) change. SIGHUP and `dialflow reload` work either way.
+    #[serde(default = "default_watch")]
+    pub watch: bool,
 }
 
 /// What every outgoing TLS connection trusts, besides the system's root certificates.
@@ -259,6 +263,9 @@ fn default_scenarios() -> PathBuf {
 }
 fn default_prompts() -> PathBuf {
     "prompts".into()
+}
+fn default_watch() -> bool {
+    true
 }
 fn default_listen() -> String {
     "127.0.0.1:8099".into()

@@ -10,8 +10,8 @@ mod reload;
 
 pub use reload::{ReloadError, Reloaded, reload};
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,11 +29,36 @@ pub enum Control {
     /// Compile the scenarios folder again and serve new calls from it; a folder with
     /// any file that does not compile changes nothing. Live calls keep their scenario.
     Reload {
+        trigger: Trigger,
         reply: Option<oneshot::Sender<Result<Reloaded, Arc<ReloadError>>>>,
     },
     /// No new calls; the calls on the line get the grace time, then are hung up and
     /// recorded; then `daemon::run` returns.
     Shutdown,
+}
+
+/// What asked for a reload: kept with its outcome, so ops can tell an editor's save
+/// from a deploy's signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A file of the scenarios, prompts or hooks changed (the daemon's watch).
+    FileChange,
+    /// SIGHUP.
+    Signal,
+    /// `POST /api/reload` (and `dialflow reload`, which sends it).
+    Api,
+}
+
+/// The latest reload's outcome, as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastReload {
+    pub at: jiff::Timestamp,
+    pub trigger: Trigger,
+    /// The scenarios served after it, with their hashes (none when it failed).
+    pub scenarios: Vec<(String, String)>,
+    /// Why nothing changed, with every diagnostic (file:line:col) as people read them.
+    pub error: Option<String>,
 }
 
 /// The daemon has stopped: nothing takes control messages any more.
@@ -46,6 +71,7 @@ pub struct Stopped;
 pub struct Controller {
     tx: mpsc::UnboundedSender<Control>,
     paused: Arc<AtomicBool>,
+    last_reload: Arc<Mutex<Option<LastReload>>>,
 }
 
 impl Controller {
@@ -53,7 +79,13 @@ impl Controller {
     pub fn new() -> (Self, mpsc::UnboundedReceiver<Control>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let paused = Arc::new(AtomicBool::new(false));
-        (Self { tx, paused }, rx)
+        let last_reload = Arc::new(Mutex::new(None));
+        let controller = Self {
+            tx,
+            paused,
+            last_reload,
+        };
+        (controller, rx)
     }
 
     /// Sends `control` to the daemon's loop. A pause or resume is recorded here, as it
@@ -69,10 +101,37 @@ impl Controller {
     }
 
     /// Asks for a reload and waits for its outcome.
-    pub async fn reload(&self) -> Result<Result<Reloaded, Arc<ReloadError>>, Stopped> {
+    pub async fn reload(
+        &self,
+        trigger: Trigger,
+    ) -> Result<Result<Reloaded, Arc<ReloadError>>, Stopped> {
         let (reply, answer) = oneshot::channel();
-        self.send(Control::Reload { reply: Some(reply) })?;
+        self.send(Control::Reload {
+            trigger,
+            reply: Some(reply),
+        })?;
         answer.await.map_err(|_| Stopped)
+    }
+
+    /// Records a reload's outcome (the daemon's loop, as it handles one).
+    pub fn record_reload(&self, trigger: Trigger, outcome: &Result<Reloaded, Arc<ReloadError>>) {
+        let record = LastReload {
+            at: jiff::Timestamp::now(),
+            trigger,
+            scenarios: outcome
+                .as_ref()
+                .map(|r| r.scenarios.clone())
+                .unwrap_or_default(),
+            error: outcome.as_ref().err().map(|e| e.to_string()),
+        };
+        if let Ok(mut last) = self.last_reload.lock() {
+            *last = Some(record);
+        }
+    }
+
+    /// The latest reload's outcome, if there was one.
+    pub fn last_reload(&self) -> Option<LastReload> {
+        self.last_reload.lock().ok().and_then(|l| l.clone())
     }
 
     /// Whether dialing is paused daemon-wide (`Control::Pause` in force).

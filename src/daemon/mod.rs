@@ -8,6 +8,7 @@
 
 mod address;
 mod connect;
+pub mod watch;
 mod work;
 
 pub use address::{address_file, served_address};
@@ -223,10 +224,12 @@ pub async fn run(
     let notify = Notify(notices);
     let api = api.and_then(|listener| work.serve_api(listener, &controller, &notify));
     let grace = config.shutdown_grace_ms();
+    let watch = watch_files(&config, &work, &controller);
     let running = work.start(runtime.clone(), config, notify.clone());
     let mut main = MainLoop {
         runtime: runtime.clone(),
         running,
+        controller: controller.clone(),
         notify,
         load_options,
         grace: Duration::from_millis(grace),
@@ -234,6 +237,9 @@ pub async fn run(
         grace_timer: None,
     };
     let done = main.run(control, shutdown).await;
+    if let Some(watch) = watch {
+        watch.stop();
+    }
     if let Some(api) = api {
         api.stop().await;
     }
@@ -251,6 +257,23 @@ pub async fn run(
         classify: runtime.classify_metrics(),
         backoff: runtime.backoff_metrics(),
     })
+}
+
+/// The watch on the scenario files, for campaign work with `watch` on (calls given on
+/// the command line serve one file, not a folder). A watch that cannot start is
+/// logged, not fatal: SIGHUP and the API still reload.
+fn watch_files(config: &Config, work: &Work, controller: &Controller) -> Option<watch::Watch> {
+    if !config.watch || work.store().is_none() {
+        return None;
+    }
+    let folders = [config.scenarios.clone(), config.prompts.clone()];
+    match watch::start(&folders, controller.clone()) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::error!(error = %e, "scenario files are not watched: reload with SIGHUP or `dialflow reload`");
+            None
+        }
+    }
 }
 
 /// Sends notices to the watcher, if any.
@@ -276,6 +299,7 @@ enum Event {
 struct MainLoop {
     runtime: Runtime,
     running: Running,
+    controller: Controller,
     notify: Notify,
     load_options: LoadOptions,
     grace: Duration,
@@ -320,12 +344,21 @@ impl MainLoop {
             Event::Control(Control::CampaignsChanged) => self.running.refresh(),
             Event::Control(Control::Pause) => self.running.hold(true),
             Event::Control(Control::Resume) => self.running.hold(false),
-            Event::Control(Control::Reload { reply }) => {
+            Event::Control(Control::Reload { trigger, reply }) => {
                 let outcome = self
                     .running
                     .reload(&self.load_options)
                     .await
                     .map_err(Arc::new);
+                match &outcome {
+                    Ok(r) => {
+                        tracing::info!(?trigger, scenarios = ?r.scenarios, "scenarios reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(?trigger, error = %e, "reload refused: the scenarios served are unchanged")
+                    }
+                }
+                self.controller.record_reload(trigger, &outcome);
                 self.notify.send(Notice::Reloaded(outcome.clone()));
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);

@@ -97,6 +97,7 @@ async fn status(
         "store": store.display().to_string(),
         "version": env!("CARGO_PKG_VERSION"),
         "dialing": if paused { "paused" } else { "on" },
+        "last_reload": s.control.as_ref().and_then(Controller::last_reload),
     }))
 }
 
@@ -130,7 +131,7 @@ async fn reload(
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let reloaded = s
         .controller()?
-        .reload()
+        .reload(crate::control::Trigger::Api)
         .await
         .map_err(stopped)?
         .map_err(|e| reload_refused(&e))?;
