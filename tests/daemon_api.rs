@@ -251,3 +251,71 @@ fn campaign_commands_go_through_the_running_daemon() {
         "{list}"
     );
 }
+
+/// `dialflow reload` and SIGHUP reach a running `dialflow run` (with its watch off, so
+/// only they reload): a good folder is served and its hashes printed; a broken file is
+/// refused with its place (file:line:col), and the command fails.
+#[test]
+fn reload_command_and_sighup_reach_the_running_daemon() {
+    let sim = start_sim("20");
+    let work = TempDir::new("daemon-reload-cmd");
+    let dir = work.path();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    std::fs::copy(
+        format!("{repo}/scenarios/salehi.yaml"),
+        dir.join("scenarios/salehi.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("dialflow.yaml"),
+        format!(
+            "ari: {{url: \"http://127.0.0.1:{}\", user: dialflow, password: pw}}\n\
+             dial: {{template: \"Local/{{number}}@sim-customers\"}}\n\
+             scenarios: scenarios\nprompts: {repo}/prompts\nstore: s.redb\n\
+             listen: \"127.0.0.1:0\"\nshutdown_grace: 1s\nwatch: false\n",
+            sim.port
+        ),
+    )
+    .unwrap();
+    ok(dir, &["campaign", "create", "c", "--scenario", "salehi"]);
+    // Without a daemon there is nothing to reload, and the command says so.
+    let alone = dialflow(dir, &["reload"]);
+    assert!(!alone.status.success());
+    let said = String::from_utf8_lossy(&alone.stderr);
+    assert!(said.contains("no `dialflow run` holds"), "{said}");
+
+    let mut daemon = Proc::spawn(
+        Command::new(BIN)
+            .current_dir(dir)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = Lines::of(daemon.0.stderr.take().unwrap());
+    stderr.until("HTTP API on http://", Duration::from_secs(20));
+
+    let served = ok(dir, &["reload"]);
+    assert!(served.starts_with("salehi\t"), "{served}");
+
+    let broken =
+        std::fs::read_to_string(format!("{repo}/tests/broken/02_unknown_field_promt.yaml"));
+    std::fs::write(dir.join("scenarios/broken.yaml"), broken.unwrap()).unwrap();
+    let refused = dialflow(dir, &["reload"]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("broken.yaml:10:7") && why.contains("promt"),
+        "{why}"
+    );
+
+    // SIGHUP: the same reload, its outcome in the daemon's log.
+    std::fs::remove_file(dir.join("scenarios/broken.yaml")).unwrap();
+    daemon.signal("HUP");
+    let line = stderr.until("reloaded", Duration::from_secs(20));
+    assert!(line.contains("1 scenario"), "{line}");
+    stderr.drain();
+    daemon.sigterm();
+    let status = daemon.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status}");
+}

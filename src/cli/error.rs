@@ -56,6 +56,9 @@ pub enum CliError {
     },
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// A command for a running daemon, and none holds the store.
+    #[error("no `dialflow run` holds {}: nothing to reload (a daemon reads the scenarios when it starts)", .0.display())]
+    NotRunning(PathBuf),
     /// The command's async runtime cannot start.
     #[error("{0}")]
     Runtime(#[source] std::io::Error),

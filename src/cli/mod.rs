@@ -11,6 +11,7 @@ mod graph;
 mod leads;
 mod outbox;
 mod progress;
+mod reload;
 mod replay;
 mod run;
 mod sim;
@@ -69,6 +70,8 @@ pub enum Command {
     Attempts(attempts::AttemptsArgs),
     /// Reports waiting for the panel, and the ones it refused: list, retry.
     Outbox(outbox::OutboxArgs),
+    /// Ask the running daemon to reload its scenarios; prints the diagnostics if it refused.
+    Reload(reload::ReloadArgs),
 }
 
 /// Options shared by the commands that compile scenarios.
@@ -120,6 +123,7 @@ pub fn run() -> ExitCode {
         Command::Dnc(args) => dnc::run(&args),
         Command::Attempts(args) => attempts::run(&args),
         Command::Outbox(args) => outbox::run(&args),
+        Command::Reload(args) => reload::run(&args),
     }
 }
 

@@ -20,11 +20,16 @@ impl Proc {
 
     /// SIGTERM through the `kill` program (std has no signal API).
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal named `name` (`TERM`, `HUP`, …).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
+            .args([&format!("-{name}"), &self.0.id().to_string()])
             .status()
             .expect("kill runs");
-        assert!(status.success(), "kill -TERM {}", self.0.id());
+        assert!(status.success(), "kill -{name} {}", self.0.id());
     }
 
     /// Waits for the process to exit, for `limit` at most.
