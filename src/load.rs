@@ -26,16 +26,46 @@ pub const PROMPT_SAMPLE_RATE: u32 = 8000;
 
 /// Compiles one scenario file with its environment.
 pub fn compile_file(path: &Path, options: &LoadOptions) -> Compiled {
+    compile_file_keeping_texts(path, options).0
+}
+
+/// A file a scenario was compiled from, as it was read: the scenario's own text or a
+/// hook script's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileText {
+    pub path: String,
+    pub text: String,
+}
+
+/// `compile_file`, with the texts it compiled (the scenario first, then its readable
+/// hook scripts): what a version of the scenario keeps, read once, so they are exactly
+/// what the compiled scenario's hash covers.
+pub fn compile_file_keeping_texts(path: &Path, options: &LoadOptions) -> (Compiled, Vec<FileText>) {
     let name = path.display().to_string();
     let text = match fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
-            Err(_) => return unreadable(name, "the file is not UTF-8 text".into()),
+            Err(_) => {
+                return (
+                    unreadable(name, "the file is not UTF-8 text".into()),
+                    vec![],
+                );
+            }
         },
-        Err(err) => return unreadable(name, err.to_string()),
+        Err(err) => return (unreadable(name, err.to_string()), vec![]),
     };
     let env = environment(path, &text, options);
-    compile::compile(SourceText::new(name, text), &env)
+    let scenario_dir = path.parent().unwrap_or(Path::new("."));
+    let mut texts = vec![FileText {
+        path: name.clone(),
+        text: text.clone(),
+    }];
+    texts.extend(env.scripts.iter().filter_map(|(script, body)| {
+        let text = body.as_ref().ok()?.clone();
+        let path = scenario_dir.join(script).display().to_string();
+        Some(FileText { path, text })
+    }));
+    (compile::compile(SourceText::new(name, text), &env), texts)
 }
 
 fn unreadable(name: String, why: String) -> Compiled {

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 
 use crate::core::compile::Compiled;
 use crate::core::scenario::Scenario;
-use crate::load::{self, LoadOptions};
+use crate::load::{self, FileText, LoadOptions};
 
 /// Compiled scenarios by name.
 pub type ScenarioSet = BTreeMap<String, Arc<Scenario>>;
@@ -55,6 +55,8 @@ impl From<ScenarioSet> for SharedScenarios {
 /// diagnostics (warnings of good files included) for whoever shows them.
 pub struct FolderLoad {
     pub scenarios: ScenarioSet,
+    /// The texts each compiled scenario was made from (its file, then its hook scripts).
+    pub texts: BTreeMap<String, Vec<FileText>>,
     /// Files with diagnostics, in name order: `scenario` is `None` where they failed.
     pub reports: Vec<(PathBuf, Compiled)>,
 }
@@ -88,15 +90,17 @@ pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<FolderLoad, Fold
     files.sort();
     let mut out = FolderLoad {
         scenarios: ScenarioSet::new(),
+        texts: BTreeMap::new(),
         reports: Vec::new(),
     };
     for file in files {
         let Some(stem) = file.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
             continue;
         };
-        let compiled = load::compile_file(&file, options);
+        let (compiled, texts) = load::compile_file_keeping_texts(&file, options);
         if let Some(scenario) = &compiled.scenario {
-            out.scenarios.insert(stem, Arc::clone(scenario));
+            out.scenarios.insert(stem.clone(), Arc::clone(scenario));
+            out.texts.insert(stem, texts);
         }
         if !compiled.diagnostics.is_empty() || compiled.scenario.is_none() {
             out.reports.push((file, compiled));

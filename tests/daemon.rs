@@ -296,6 +296,19 @@ async fn an_editor_save_is_one_reload_and_a_broken_one_changes_nothing() {
     assert_ne!(hashes["salehi"], first, "the new text is served");
     let quiet = next_reload(&mut s, Duration::from_secs(2)).await;
     assert!(quiet.is_none(), "one save, one reload: {quiet:?}");
+    let versions = s.store.scenario_versions("salehi").unwrap();
+    let last = versions.last().expect("versions are recorded");
+    assert_eq!(last.trigger, "file_change", "{versions:?}");
+    assert!(last.hash.starts_with(&hashes["salehi"]), "{versions:?}");
+    let text = s
+        .store
+        .version_text(&last.files[0].sha256)
+        .unwrap()
+        .unwrap();
+    assert!(
+        text.contains("Edited once."),
+        "the version keeps the text it ran"
+    );
     let status = s.get("/api/status").await;
     assert_eq!(status["last_reload"]["trigger"], "file_change", "{status}");
     assert_eq!(status["last_reload"]["error"], Value::Null, "{status}");
@@ -336,6 +349,8 @@ async fn an_editor_save_is_one_reload_and_a_broken_one_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_swapped_by_symlink_is_followed() {
     let mut s = setup_watching("daemon-swap", true).await;
+    // The API answers once the watch is set.
+    s.get("/api/status").await;
     // The served path becomes a symlink to a release folder, as a deploy lays it out.
     let release = |n: u32, description: &str| {
         s.dir.write(

@@ -309,13 +309,42 @@ fn reload_command_and_sighup_reach_the_running_daemon() {
         "{why}"
     );
 
-    // SIGHUP: the same reload, its outcome in the daemon's log.
+    // SIGHUP: the same reload, its outcome in the daemon's log (after the two above).
+    stderr.until("reload failed", Duration::from_secs(20));
     std::fs::remove_file(dir.join("scenarios/broken.yaml")).unwrap();
+    let edited = std::fs::read_to_string(dir.join("scenarios/salehi.yaml"))
+        .unwrap()
+        .replacen("description: >", "description: >\n  Edited for SIGHUP.", 1);
+    std::fs::write(dir.join("scenarios/salehi.yaml"), &edited).unwrap();
     daemon.signal("HUP");
     let line = stderr.until("reloaded", Duration::from_secs(20));
     assert!(line.contains("1 scenario"), "{line}");
     stderr.drain();
+
+    // Two versions: the one served at start, and the edit SIGHUP loaded (the API's
+    // reload changed nothing, so it added none); the hash leads to the exact text.
+    let listed = ok(dir, &["scenarios", "show", "salehi", "--versions"]);
+    let rows: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with("salehi\t"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(
+        rows[0].ends_with("\tstart") && rows[1].ends_with("\tsignal"),
+        "{listed}"
+    );
+    let hash = rows[1].split('\t').nth(2).unwrap();
+    let text = ok(dir, &["scenarios", "text", hash]);
+    assert!(
+        text.contains("Edited for SIGHUP.") && text.contains(&edited[..200]),
+        "{text}"
+    );
+    let latest = ok(dir, &["scenarios", "list"]);
+    assert!(latest.contains(&format!("salehi\t2\t{hash}")), "{latest}");
     daemon.sigterm();
     let status = daemon.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status}");
+    // With the daemon gone, the same history from the store itself.
+    let local = ok(dir, &["scenarios", "show", "salehi", "--versions"]);
+    assert_eq!(local, listed);
 }

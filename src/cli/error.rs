@@ -59,6 +59,9 @@ pub enum CliError {
     /// A command for a running daemon, and none holds the store.
     #[error("no `dialflow run` holds {}: nothing to reload (a daemon reads the scenarios when it starts)", .0.display())]
     NotRunning(PathBuf),
+    /// No recorded scenario version matches what was asked.
+    #[error("{0}")]
+    NoVersion(String),
     /// The command's async runtime cannot start.
     #[error("{0}")]
     Runtime(#[source] std::io::Error),

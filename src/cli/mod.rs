@@ -14,6 +14,7 @@ mod progress;
 mod reload;
 mod replay;
 mod run;
+mod scenarios;
 mod sim;
 mod store_args;
 mod test;
@@ -72,6 +73,8 @@ pub enum Command {
     Outbox(outbox::OutboxArgs),
     /// Ask the running daemon to reload its scenarios; prints the diagnostics if it refused.
     Reload(reload::ReloadArgs),
+    /// The versions of each scenario served, and the exact text behind a hash.
+    Scenarios(scenarios::ScenariosArgs),
 }
 
 /// Options shared by the commands that compile scenarios.
@@ -124,6 +127,7 @@ pub fn run() -> ExitCode {
         Command::Attempts(args) => attempts::run(&args),
         Command::Outbox(args) => outbox::run(&args),
         Command::Reload(args) => reload::run(&args),
+        Command::Scenarios(args) => scenarios::run(&args),
     }
 }
 

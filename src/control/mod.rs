@@ -8,7 +8,7 @@
 
 mod reload;
 
-pub use reload::{ReloadError, Reloaded, reload};
+pub use reload::{ReloadError, Reloaded, record_versions, reload};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,12 +42,26 @@ pub enum Control {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
+    /// The daemon started with the set (recorded as the first versions, not a reload).
+    Start,
     /// A file of the scenarios, prompts or hooks changed (the daemon's watch).
     FileChange,
     /// SIGHUP.
     Signal,
     /// `POST /api/reload` (and `dialflow reload`, which sends it).
     Api,
+}
+
+impl Trigger {
+    /// As the store records it with a scenario version.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Start => "start",
+            Trigger::FileChange => "file_change",
+            Trigger::Signal => "signal",
+            Trigger::Api => "api",
+        }
+    }
 }
 
 /// The latest reload's outcome, as the API shows it.

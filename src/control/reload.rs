@@ -2,10 +2,13 @@
 //! file compiles (a half-applied folder could leave a campaign without its scenario).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::Trigger;
 use crate::load::LoadOptions;
 use crate::render;
-use crate::scenario_set::{self, FolderError, SharedScenarios};
+use crate::scenario_set::{self, FolderError, FolderLoad, SharedScenarios};
+use crate::store::{NewVersion, Store};
 
 /// A reload that took effect: the scenarios served from now on, with their hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +39,13 @@ fn render_failures(failures: &[(PathBuf, String)]) -> String {
         .join("\n")
 }
 
-/// Compiles `dir` off the async threads and, when all of it compiles, serves it.
+/// Compiles `dir` off the async threads and, when all of it compiles, serves it; with
+/// a store, records each scenario whose hash is new as a version loaded by `trigger`.
 pub async fn reload(
     dir: &Path,
     options: &LoadOptions,
     served: &SharedScenarios,
+    versions: Option<(&Arc<Store>, Trigger)>,
 ) -> Result<Reloaded, ReloadError> {
     let (dir, options) = (dir.to_path_buf(), options.clone());
     let loaded = tokio::task::spawn_blocking(move || scenario_set::load_folder(&dir, &options))
@@ -63,6 +68,47 @@ pub async fn reload(
         .iter()
         .map(|(name, s)| (name.clone(), s.hash.short().to_string()))
         .collect();
+    if let Some((store, trigger)) = versions {
+        record_versions(store, &loaded, trigger).await;
+    }
     served.replace(loaded.scenarios);
     Ok(Reloaded { scenarios })
+}
+
+/// Records the scenarios of `loaded` whose hash is new. A store that fails to record
+/// is logged, not a reason to refuse the reload: the calls matter more than the history.
+pub async fn record_versions(store: &Arc<Store>, loaded: &FolderLoad, trigger: Trigger) {
+    let versions: Vec<NewVersion> = loaded
+        .scenarios
+        .iter()
+        .map(|(name, scenario)| NewVersion {
+            name: name.clone(),
+            hash: scenario.hash.to_string(),
+            files: loaded
+                .texts
+                .get(name)
+                .map(|texts| {
+                    texts
+                        .iter()
+                        .map(|t| (t.path.clone(), t.text.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let store = Arc::clone(store);
+    let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
+    let recorded = tokio::task::spawn_blocking(move || {
+        store.record_versions(&versions, trigger.as_str(), now_ms)
+    })
+    .await;
+    match recorded {
+        Ok(Ok(new)) => {
+            for v in new {
+                tracing::info!(scenario = %v.name, version = v.seq, hash = %v.hash, trigger = trigger.as_str(), "scenario version recorded");
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot record the scenario versions"),
+        Err(e) => tracing::error!(error = %e, "the task recording scenario versions failed"),
+    }
 }

@@ -222,10 +222,12 @@ pub async fn run(
         _ => None,
     };
     let notify = Notify(notices);
+    // Before the API: once it answers, an edit is seen.
+    let watch = watch_files(&config, &work, &controller);
     let api = api.and_then(|listener| work.serve_api(listener, &controller, &notify));
     let grace = config.shutdown_grace_ms();
-    let watch = watch_files(&config, &work, &controller);
     let running = work.start(runtime.clone(), config, notify.clone());
+    running.record_start_versions(&load_options);
     let mut main = MainLoop {
         runtime: runtime.clone(),
         running,
@@ -347,7 +349,7 @@ impl MainLoop {
             Event::Control(Control::Reload { trigger, reply }) => {
                 let outcome = self
                     .running
-                    .reload(&self.load_options)
+                    .reload(&self.load_options, trigger)
                     .await
                     .map_err(Arc::new);
                 match &outcome {

@@ -12,13 +12,13 @@ use tokio::task::JoinHandle;
 use super::address::AddressFile;
 use super::{ApiTask, DaemonError, Notice, Notify};
 use crate::config::Config;
-use crate::control::{self, Controller, ReloadError, Reloaded};
+use crate::control::{self, Controller, ReloadError, Reloaded, Trigger};
 use crate::core::scenario::Scenario;
 use crate::dialer::{Dialer, DialerOptions, Signal};
 use crate::load::LoadOptions;
 use crate::runtime::Runtime;
 use crate::runtime::batch::{self, Pace, PlannedCall};
-use crate::scenario_set::SharedScenarios;
+use crate::scenario_set::{self, SharedScenarios};
 use crate::store::Store;
 
 /// The daemon's work.
@@ -57,6 +57,7 @@ enum Steer {
         signals: mpsc::UnboundedSender<Signal>,
         scenarios: SharedScenarios,
         folder: PathBuf,
+        store: Arc<Store>,
     },
     Calls {
         stop: watch::Sender<bool>,
@@ -126,6 +127,7 @@ fn start_dialer(
     scenarios: SharedScenarios,
     exit_when_idle: bool,
 ) -> Running {
+    let store_for_versions = Arc::clone(&store);
     let (signals, signals_rx) = mpsc::unbounded_channel();
     let (events, mut events_rx) = mpsc::unbounded_channel();
     let forward = tokio::spawn(async move {
@@ -157,6 +159,7 @@ fn start_dialer(
             signals,
             scenarios,
             folder,
+            store: Arc::clone(&store_for_versions),
         },
     }
 }
@@ -224,12 +227,47 @@ impl Running {
         self.signal(if hold { Signal::Hold } else { Signal::Resume });
     }
 
-    pub(super) async fn reload(&self, options: &LoadOptions) -> Result<Reloaded, ReloadError> {
+    /// Records the scenarios served at start as versions (trigger `start`), in the
+    /// background: the folder is read again for their texts, and a scenario whose file
+    /// changed since it was loaded is left for the reload that change brings.
+    pub(super) fn record_start_versions(&self, options: &LoadOptions) {
+        let Steer::Dialer {
+            scenarios,
+            folder,
+            store,
+            ..
+        } = &self.steer
+        else {
+            return;
+        };
+        let (served, folder, store) = (scenarios.current(), folder.clone(), Arc::clone(store));
+        let options = options.clone();
+        tokio::spawn(async move {
+            let loading = move || scenario_set::load_folder(&folder, &options);
+            let Ok(Ok(mut loaded)) = tokio::task::spawn_blocking(loading).await else {
+                return;
+            };
+            loaded
+                .scenarios
+                .retain(|name, s| served.get(name).is_some_and(|now| now.hash == s.hash));
+            control::record_versions(&store, &loaded, Trigger::Start).await;
+        });
+    }
+
+    pub(super) async fn reload(
+        &self,
+        options: &LoadOptions,
+        trigger: Trigger,
+    ) -> Result<Reloaded, ReloadError> {
         match &self.steer {
             Steer::Dialer {
-                scenarios, folder, ..
+                scenarios,
+                folder,
+                store,
+                ..
             } => {
-                let reloaded = control::reload(folder, options, scenarios).await?;
+                let versions = Some((store, trigger));
+                let reloaded = control::reload(folder, options, scenarios, versions).await?;
                 // Campaigns paused for a missing scenario may find it now.
                 self.refresh();
                 Ok(reloaded)

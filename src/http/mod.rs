@@ -7,6 +7,7 @@ mod campaigns;
 mod data;
 mod extract;
 mod outbox;
+pub mod versions;
 
 pub use campaigns::CampaignView;
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
@@ -81,6 +82,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/dialing/pause", post(pause_dialing))
         .route("/api/dialing/resume", post(resume_dialing))
         .route("/api/reload", post(reload))
+        .route("/api/scenario-versions", get(versions::latest))
+        .route("/api/scenario-versions/{name}", get(versions::history))
+        .route("/api/scenario-texts/{hash}", get(versions::by_hash))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .with_state(state)

@@ -12,6 +12,7 @@ mod outbox;
 pub mod records;
 mod schema;
 mod space;
+mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ pub use outbox::OutboxCounts;
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use space::{Space, TableSpace};
+pub use versions::{NewVersion, ScenarioVersion, VersionFile};
 
 /// What can go wrong with the store. Messages name the campaign, lead or file;
 /// [`StoreError::kind`] says what sort of failure it is, for callers that must tell a

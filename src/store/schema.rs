@@ -8,7 +8,7 @@ use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -48,13 +48,22 @@ pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 /// change so `campaign show` and completion checks need no scans.
 pub const COUNTERS: TableDefinition<(&str, &str), u64> = TableDefinition::new("counters");
 
+/// (scenario name, sequence) → a version of the scenario that was served
+/// (`ScenarioVersion`), one per change of its hash.
+pub const SCENARIO_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("scenario_versions");
+/// SHA-256 of a file's text (hex) → the text: what the versions' files were, kept once
+/// however many versions share them.
+pub const SCENARIO_TEXTS: TableDefinition<&str, &str> = TableDefinition::new("scenario_texts");
+
 /// One migration: brings a file from `version - 1` to `version`.
 struct Migration {
     version: u64,
     apply: fn(&WriteTransaction) -> Result<(), StoreError>,
 }
 
-/// In order. Version 1 creates the tables; version 2 adds the parked reports.
+/// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
+/// the scenario versions.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -64,7 +73,17 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         apply: create_parked,
     },
+    Migration {
+        version: 3,
+        apply: create_versions,
+    },
 ];
+
+fn create_versions(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(SCENARIO_VERSIONS)?;
+    tx.open_table(SCENARIO_TEXTS)?;
+    Ok(())
+}
 
 fn create_parked(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(PARKED)?;
