@@ -7,9 +7,10 @@
 //! Each side is a child process, and its CPU is what the kernel accounts to it once it
 //! has been waited for (`cutime + cstime` of `/proc/self/stat`, in clock ticks). For
 //! dialflow that includes its start-up; the peer's figure is its own (getrusage over
-//! its calls, start-up left out), so the ratio errs against dialflow. dialflow runs `dialflow run --scenario` (the same
-//! runtime the campaign dialer uses); its Salehi flow bridges a `yes` to an operator,
-//! one leg more than the peer's, so the comparison is, if anything, unfair to dialflow.
+//! its calls, start-up left out), so the ratio errs against dialflow. dialflow runs
+//! `dialflow run --scenario` (the same runtime the campaign dialer uses) with
+//! `scenarios/salehi.yaml`, the peer's flow: hello, record, `alo` while the recording is
+//! fetched and classified, yes, hang up.
 //!
 //! Run with `cargo bench --bench peer_cpu` (`-- CALLS CONCURRENCY RATE` for one load of
 //! your own; the default runs 200 calls 50 at once at 20/s, then 600 calls 300 at once
