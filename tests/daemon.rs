@@ -341,6 +341,18 @@ async fn an_editor_save_is_one_reload_and_a_broken_one_changes_nothing() {
         hashes["salehi"]
     );
 
+    // The file removed: the last good version keeps serving, and the reload says so.
+    std::fs::remove_file(&file).unwrap();
+    let kept = next_reload(&mut s, Duration::from_secs(10)).await;
+    let kept = kept.expect("the removal is seen").expect("nothing fails");
+    assert_eq!(kept["salehi"], hashes["salehi"]);
+    let status = s.get("/api/status").await;
+    assert_eq!(
+        status["last_reload"]["kept"],
+        serde_json::json!(["salehi"]),
+        "{status}"
+    );
+
     s.daemon.controller.send(Control::Shutdown).unwrap();
     s.daemon.stop().await;
     s.sim.shutdown().await;

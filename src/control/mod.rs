@@ -71,6 +71,8 @@ pub struct LastReload {
     pub trigger: Trigger,
     /// The scenarios served after it, with their hashes (none when it failed).
     pub scenarios: Vec<(String, String)>,
+    /// Of those, the ones whose file is gone, served at their last good version.
+    pub kept: Vec<String>,
     /// Why nothing changed, with every diagnostic (file:line:col) as people read them.
     pub error: Option<String>,
 }
@@ -136,6 +138,7 @@ impl Controller {
                 .as_ref()
                 .map(|r| r.scenarios.clone())
                 .unwrap_or_default(),
+            kept: outcome.as_ref().map(|r| r.kept.clone()).unwrap_or_default(),
             error: outcome.as_ref().err().map(|e| e.to_string()),
         };
         if let Ok(mut last) = self.last_reload.lock() {

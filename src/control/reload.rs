@@ -14,6 +14,9 @@ use crate::store::{NewVersion, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reloaded {
     pub scenarios: Vec<(String, String)>,
+    /// Scenarios whose file is gone from the folder, still served at their last good
+    /// version: a campaign running one keeps dialing it rather than stopping mid-way.
+    pub kept: Vec<String>,
 }
 
 /// A reload that changed nothing, and why.
@@ -63,16 +66,24 @@ pub async fn reload(
     if !failures.is_empty() {
         return Err(ReloadError::DoesNotCompile(failures));
     }
-    let scenarios = loaded
-        .scenarios
-        .iter()
-        .map(|(name, s)| (name.clone(), s.hash.short().to_string()))
-        .collect();
     if let Some((store, trigger)) = versions {
         record_versions(store, &loaded, trigger).await;
     }
-    served.replace(loaded.scenarios);
-    Ok(Reloaded { scenarios })
+    let mut set = loaded.scenarios;
+    let mut kept = Vec::new();
+    for (name, last_good) in served.current().iter() {
+        if !set.contains_key(name) {
+            tracing::warn!(scenario = %name, hash = %last_good.hash.short(), "its file is gone: the last good version keeps serving");
+            set.insert(name.clone(), Arc::clone(last_good));
+            kept.push(name.clone());
+        }
+    }
+    let scenarios = set
+        .iter()
+        .map(|(name, s)| (name.clone(), s.hash.short().to_string()))
+        .collect();
+    served.replace(set);
+    Ok(Reloaded { scenarios, kept })
 }
 
 /// Records the scenarios of `loaded` whose hash is new. A store that fails to record

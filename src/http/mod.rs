@@ -144,7 +144,9 @@ async fn reload(
         .into_iter()
         .map(|(name, hash)| (name, hash.into()))
         .collect();
-    Ok(axum::Json(serde_json::json!({ "scenarios": scenarios })))
+    Ok(axum::Json(
+        serde_json::json!({ "scenarios": scenarios, "kept": reloaded.kept }),
+    ))
 }
 
 /// A folder that does not compile is the request's problem (422, with the
