@@ -41,6 +41,7 @@ struct Setup {
 async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str]) -> Setup {
     setup_with(
         "scenarios/salehi.yaml",
+        SPEED,
         label,
         panel,
         concurrency,
@@ -49,9 +50,10 @@ async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str
     .await
 }
 
-/// `setup` with the scenario at `source` (under the repository).
+/// `setup` with the scenario at `source` (under the repository), at `speed`.
 async fn setup_with(
     source: &str,
+    speed: f64,
     label: &str,
     panel: &Panel,
     concurrency: usize,
@@ -65,7 +67,7 @@ async fn setup_with(
         .expect("the scenario compiles")
         .name
         .clone();
-    let sim = server::spawn(sim_config(compiled.scenario.as_ref().unwrap(), SPEED))
+    let sim = server::spawn(sim_config(compiled.scenario.as_ref().unwrap(), speed))
         .await
         .expect("the simulator starts");
     let dir = TempDir::new(label);
@@ -97,7 +99,7 @@ async fn setup_with(
     };
     let daemon = Daemon::new(config, work)
         .unwrap()
-        .with_clock(Clock::new(SPEED))
+        .with_clock(Clock::new(speed))
         .with_load_options(options);
     Setup {
         _sim: sim,
@@ -357,7 +359,7 @@ async fn reports_go_several_at_once_but_one_attempt_s_in_order() {
     // Each call reports UNKNOWN after its greeting, then NOT_INTERESTED at its end.
     let source = "tests/scenarios/two_reports.yaml";
     let customers = ["yes"; 12];
-    let s = setup_with(source, "delivery-concurrency", &panel, 3, &customers).await;
+    let s = setup_with(source, SPEED, "delivery-concurrency", &panel, 3, &customers).await;
     let attempts = s.settled(Duration::from_secs(90)).await;
     nothing_lost(&panel, &attempts);
     let received = panel.received();
@@ -399,5 +401,72 @@ async fn reports_go_several_at_once_but_one_attempt_s_in_order() {
             assert!(seq > before, "{attempt}: report {seq} after {before}");
         }
     }
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridged_call_s_connected_report_reaches_the_panel_while_the_call_is_on() {
+    // At each request the panel looks in the store: has the attempt ended yet? Before
+    // reports were written as the machine made them, CONNECTED went out with the end.
+    let store: Arc<std::sync::OnceLock<Arc<Store>>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Vec<(String, bool)>>> = Arc::default();
+    let (look, note) = (Arc::clone(&store), Arc::clone(&seen));
+    let panel = Panel::start(Box::new(move |n, _| {
+        let store = look
+            .get()
+            .expect("the store is set before the first report");
+        let views = store.attempts("c1", 0, 100).unwrap();
+        let ended = !views.is_empty() && views.iter().all(|a| a.end.is_some());
+        note.lock().unwrap().push((format!("request {n}"), ended));
+        None
+    }))
+    .await;
+    // Slower than the other tests: the customer talks to the operator for a few
+    // seconds of call time after the bridge.
+    let s = setup_with(
+        "scenarios/agrad.yaml",
+        5.0,
+        "delivery-live",
+        &panel,
+        2,
+        &["yes"],
+    )
+    .await;
+    // Set long before the first report: that comes after tens of seconds of call time.
+    store.set(Arc::clone(&s.store)).ok();
+    let attempts = s.settled(Duration::from_secs(60)).await;
+    assert_eq!(attempts.len(), 1);
+    let end = attempts[0].end.as_ref().unwrap();
+    assert_eq!(
+        (end.result.as_str(), end.status.as_str()),
+        ("connected_to_operator", "CONNECTED")
+    );
+    let received = panel.received();
+    assert_eq!(
+        received.len(),
+        1,
+        "one CONNECTED report, not again at the end"
+    );
+    let body = received[0].json();
+    assert_eq!(
+        received[0].key,
+        format!("{}:CONNECTED", attempts[0].start.id)
+    );
+    assert_eq!(body["status"], "CONNECTED");
+    assert_eq!(body["result"], "connected_to_operator");
+    assert!(
+        body["ended_at"].is_null(),
+        "sent before the call ended: {body}"
+    );
+    assert!(!body["answered_at"].is_null(), "{body}");
+    assert_eq!(body["user_message"], "Yes, I am interested.");
+    let errors: Vec<String> = schema().iter_errors(&body).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{body}: {errors:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        !seen[0].1,
+        "the attempt had ended when the panel got its report"
+    );
     s.daemon.stop().await;
 }

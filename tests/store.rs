@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::store::campaigns::Transition;
 use dialflow::store::{
-    Admission, AttemptEnd, CampaignState, DncScope, Finished, LeadNext, LeadState, NewLead, Store,
-    StoreError,
+    Admission, AttemptEnd, CampaignState, DncScope, Finished, LeadNext, LeadState, LiveReported,
+    NewLead, Store, StoreError,
 };
 
 fn temp_store() -> (TempDir, Store) {
@@ -557,4 +557,56 @@ fn the_outbox_keeps_only_what_is_owed_and_parks_refusals_with_an_alert() {
     let space = store.space().unwrap();
     let outbox = space.tables.iter().find(|t| t.name == "outbox").unwrap();
     assert_eq!(outbox.entries, 0);
+}
+
+#[test]
+fn a_status_reported_during_the_call_is_not_reported_again_at_its_end() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2"]);
+    let leased = lease_all(&store, "c", 0);
+    let live = |attempt: &str, status: &str| LiveReported {
+        attempt_id: attempt.into(),
+        status: status.into(),
+        result: "connected_to_operator".into(),
+        transcript: Some("yes".into()),
+        at_ms: 7,
+        answered_ms: Some(5),
+    };
+    let (a, b) = (&leased[0].attempt.id, &leased[1].attempt.id);
+    // The first call reports CONNECTED while on, twice (a second is dropped).
+    assert_eq!(
+        store
+            .report_live(&[live(a, "CONNECTED"), live(a, "CONNECTED")])
+            .unwrap(),
+        1
+    );
+    let during = store.outbox(0, 10).unwrap();
+    assert_eq!(during.len(), 1);
+    assert_eq!((during[0].ended_ms, during[0].answered_ms), (None, Some(5)));
+    assert_eq!(during[0].transcript.as_deref(), Some("yes"));
+    // Both end CONNECTED: the first's is not written again, the second's is.
+    let finished: Vec<Finished> = [a, b]
+        .iter()
+        .map(|id| Finished {
+            attempt_id: id.to_string(),
+            end: end("connected_to_operator", "CONNECTED"),
+            reports: vec![("CONNECTED".into(), "connected_to_operator".into(), None)],
+        })
+        .collect();
+    store.finish(&finished, 100, |_, _| LeadNext::Done).unwrap();
+    let owed = store.outbox(0, 10).unwrap();
+    let keys: Vec<(String, String)> = owed
+        .iter()
+        .map(|e| (e.attempt.clone(), e.status.clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (a.clone(), "CONNECTED".to_string()),
+            (b.clone(), "CONNECTED".to_string())
+        ]
+    );
+    // A report that comes after its call's end is left out: the end wrote it.
+    assert_eq!(store.report_live(&[live(b, "CONNECTED")]).unwrap(), 0);
+    assert_eq!(store.outbox(0, 10).unwrap().len(), 2);
 }

@@ -5,6 +5,7 @@
 
 mod alerts;
 pub mod deployment;
+mod live_reports;
 pub mod policy;
 mod recovery;
 
@@ -179,6 +180,8 @@ pub struct Dialer {
     config: Config,
     options: DialerOptions,
     events: Option<mpsc::UnboundedSender<DialerEvent>>,
+    /// Where calls send the reports they make while on (set while `run` runs).
+    live_reports: Option<crate::runtime::ReportSink>,
 }
 
 /// Whether a store error may pass if tried again (the disk, a lock), unlike a record
@@ -211,6 +214,7 @@ impl Dialer {
             config,
             options,
             events: None,
+            live_reports: None,
         }
     }
 
@@ -234,8 +238,21 @@ impl Dialer {
     /// them) or, with `exit_when_idle`, until nothing is running. Attempts a crash left
     /// open are closed first. A closed `signals` channel counts as `Stop`.
     pub async fn run(
-        self,
+        mut self,
         mut signals: mpsc::UnboundedReceiver<Signal>,
+    ) -> Result<DialerSummary, StoreError> {
+        let (sink, writer) = live_reports::spawn(Arc::clone(&self.store));
+        self.live_reports = Some(sink);
+        let summary = self.run_loop(&mut signals).await;
+        // Every call has ended: the writer finishes what they sent, then stops.
+        self.live_reports = None;
+        let _ = writer.await;
+        summary
+    }
+
+    async fn run_loop(
+        &self,
+        signals: &mut mpsc::UnboundedReceiver<Signal>,
     ) -> Result<DialerSummary, StoreError> {
         let mut st = LoopState::new(self.recover().await?);
         if st.summary.recovered > 0 {
@@ -544,7 +561,12 @@ impl Dialer {
         let started_wall_ms = self.now_ms();
         let started_call_ms = runtime.clock().now().0;
         let clock = runtime.clock();
-        let call = tokio::spawn(async move { runtime.call(scenario, setup, deployment).await });
+        let sink = self.live_reports.clone();
+        let call = tokio::spawn(async move {
+            runtime
+                .call_reporting(scenario, setup, deployment, sink)
+                .await
+        });
         // A call task that panics (a bug) still ends its attempt, so the slot frees and
         // the campaign can complete.
         tokio::spawn(async move {

@@ -8,6 +8,7 @@ pub mod campaigns;
 mod dialing;
 mod dnc;
 mod leads;
+mod live;
 mod outbox;
 pub mod records;
 mod schema;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 pub use dialing::{Admission, Finished, LeadNext, Leased};
 pub use leads::ImportTally;
+pub use live::LiveReported;
 pub use outbox::OutboxCounts;
 pub use records::*;
 pub use schema::SCHEMA_VERSION;

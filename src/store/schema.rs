@@ -8,7 +8,7 @@ use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -44,6 +44,9 @@ pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 pub const PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_parked");
 /// Sequence → an alert raised (quota, breaker).
 pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+/// Attempt sequence number → the statuses it reported while its call was still on
+/// (`Vec<String>`), so its end does not report them again; removed with the end.
+pub const LIVE_REPORTED: TableDefinition<u64, &[u8]> = TableDefinition::new("live_reported");
 /// (campaign, counter) → value: lead states, attempts, statuses, kept in step with every
 /// change so `campaign show` and completion checks need no scans.
 pub const COUNTERS: TableDefinition<(&str, &str), u64> = TableDefinition::new("counters");
@@ -54,7 +57,8 @@ struct Migration {
     apply: fn(&WriteTransaction) -> Result<(), StoreError>,
 }
 
-/// In order. Version 1 creates the tables; version 2 adds the parked reports.
+/// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
+/// the reports made while calls are on.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -64,7 +68,16 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         apply: create_parked,
     },
+    Migration {
+        version: 3,
+        apply: create_live_reported,
+    },
 ];
+
+fn create_live_reported(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(LIVE_REPORTED)?;
+    Ok(())
+}
 
 fn create_parked(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(PARKED)?;
