@@ -3,7 +3,8 @@
 //! payloads that match docs/report.schema.json, signed (checked here with an HMAC
 //! computed by hand from SHA-256), one key per attempt and status; a panel that is
 //! down for a while then back loses nothing; a 400 parks; a 429's `Retry-After` is
-//! kept.
+//! kept; a bridged call's CONNECTED arrives while the call is on. Alerts (Asterisk
+//! unreachable, a parked report, an old backlog) reach their own receiver the same way.
 
 mod common;
 use common::cli::ok as dialflow;
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialflow::config::PanelConfig;
+use dialflow::config::{AlertsConfig, PanelConfig};
 use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::daemon::{Daemon, Work};
 use dialflow::load::LoadOptions;
@@ -46,11 +47,13 @@ async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str
         panel,
         concurrency,
         customers,
+        None,
     )
     .await
 }
 
-/// `setup` with the scenario at `source` (under the repository), at `speed`.
+/// `setup` with the scenario at `source` (under the repository), at `speed`, and
+/// `alerts` configured.
 async fn setup_with(
     source: &str,
     speed: f64,
@@ -58,6 +61,7 @@ async fn setup_with(
     panel: &Panel,
     concurrency: usize,
     customers: &[&str],
+    alerts: Option<AlertsConfig>,
 ) -> Setup {
     let path = std::path::Path::new(REPO).join(source);
     let compiled = dialflow::load::compile_file(&path, &LoadOptions::default());
@@ -86,6 +90,7 @@ async fn setup_with(
     panel_config.concurrency = concurrency;
     panel_config.include_custom_fields = true;
     config.panel = Some(panel_config);
+    config.alerts = alerts;
     let options = LoadOptions {
         prompts_dir: Some(config.prompts.clone()),
         no_environment: false,
@@ -359,7 +364,16 @@ async fn reports_go_several_at_once_but_one_attempt_s_in_order() {
     // Each call reports UNKNOWN after its greeting, then NOT_INTERESTED at its end.
     let source = "tests/scenarios/two_reports.yaml";
     let customers = ["yes"; 12];
-    let s = setup_with(source, SPEED, "delivery-concurrency", &panel, 3, &customers).await;
+    let s = setup_with(
+        source,
+        SPEED,
+        "delivery-concurrency",
+        &panel,
+        3,
+        &customers,
+        None,
+    )
+    .await;
     let attempts = s.settled(Duration::from_secs(90)).await;
     nothing_lost(&panel, &attempts);
     let received = panel.received();
@@ -430,6 +444,7 @@ async fn a_bridged_call_s_connected_report_reaches_the_panel_while_the_call_is_o
         &panel,
         2,
         &["yes"],
+        None,
     )
     .await;
     // Set long before the first report: that comes after tens of seconds of call time.
@@ -468,5 +483,108 @@ async fn a_bridged_call_s_connected_report_reaches_the_panel_while_the_call_is_o
         !seen[0].1,
         "the attempt had ended when the panel got its report"
     );
+    s.daemon.stop().await;
+}
+
+/// An alert receiver for `setup_with`: alerts to `receiver`, signed, with short
+/// thresholds (campaign time runs at `SPEED` for the backlog).
+fn alerts_to(receiver: &Panel) -> AlertsConfig {
+    let mut alerts = AlertsConfig::new(receiver.url());
+    alerts.secret = Some(SECRET.into());
+    alerts.unreachable_after = Duration::from_secs(1);
+    alerts.backlog_after = Duration::from_secs(10);
+    alerts
+}
+
+/// Waits until `receiver` has taken `n` requests; their bodies.
+async fn taken(receiver: &Panel, n: usize, within: Duration) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + within;
+    while panel_bodies(receiver).len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} alerts never came: {:?}",
+            panel_bodies(receiver)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panel_bodies(receiver)
+}
+
+fn panel_bodies(receiver: &Panel) -> Vec<serde_json::Value> {
+    receiver.received().iter().map(Received::json).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asterisk_unreachable_past_its_threshold_raises_one_signed_alert() {
+    let panel = Panel::start(Box::new(|_, _| None)).await;
+    let receiver = Panel::start(Box::new(|_, _| None)).await;
+    let s = setup_with(
+        "scenarios/salehi.yaml",
+        SPEED,
+        "alerts-unreachable",
+        &panel,
+        2,
+        &["busy"],
+        Some(alerts_to(&receiver)),
+    )
+    .await;
+    s.settled(Duration::from_secs(30)).await;
+    assert!(receiver.received().is_empty(), "no alert while all is well");
+    // Asterisk goes away: the stream drops and every reconnect is refused.
+    let faults = s._sim.faults();
+    faults.fail_next_requests("GET /ari/events", 503, 1_000_000);
+    faults.drop_websockets();
+    let alerts = taken(&receiver, 1, Duration::from_secs(20)).await;
+    assert_eq!(alerts[0]["kind"], "unreachable");
+    assert!(alerts[0]["campaign"].is_null(), "{}", alerts[0]);
+    let message = alerts[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("Asterisk unreachable"), "{message}");
+    let sent = &receiver.received()[0];
+    verify(
+        sent.signature.as_deref().expect("signed"),
+        &sent.body,
+        SECRET,
+    );
+    assert!(sent.key.starts_with("alert:"), "{}", sent.key);
+    // One alert per outage, however long it lasts.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 1);
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_report_and_an_old_backlog_reach_the_alert_webhook() {
+    // The panel refuses the first report for good, then is down (503) for the rest.
+    let panel = Panel::start(Box::new(|n, _| match n {
+        0 => Some((400, Vec::new())),
+        _ => Some((503, Vec::new())),
+    }))
+    .await;
+    let receiver = Panel::start(Box::new(|_, _| None)).await;
+    let s = setup_with(
+        "scenarios/salehi.yaml",
+        SPEED,
+        "alerts-backlog",
+        &panel,
+        1,
+        &["busy", "no"],
+        Some(alerts_to(&receiver)),
+    )
+    .await;
+    let alerts = taken(&receiver, 2, Duration::from_secs(60)).await;
+    let kind = |k: &str| {
+        alerts
+            .iter()
+            .find(|a| a["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k} alert: {alerts:?}"))
+            .clone()
+    };
+    let parked = kind("parked");
+    assert_eq!(parked["campaign"], "c1");
+    let reason = parked["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the panel answered 400"), "{reason}");
+    let backlog = kind("backlog");
+    assert!(backlog["campaign"].is_null(), "{backlog}");
+    assert_eq!(s.store.outbox_counts().unwrap().pending, 1);
     s.daemon.stop().await;
 }

@@ -6,11 +6,12 @@ use common::dirs::TempDir;
 
 use std::collections::BTreeMap;
 
+use dialflow::core::alerts::AlertKind;
 use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::store::campaigns::Transition;
 use dialflow::store::{
     Admission, AttemptEnd, CampaignState, DncScope, Finished, LeadNext, LeadState, LiveReported,
-    NewLead, Store, StoreError,
+    NewAlert, NewLead, Store, StoreError,
 };
 
 fn temp_store() -> (TempDir, Store) {
@@ -41,6 +42,15 @@ fn lease_all(store: &Store, name: &str, now: u64) -> Vec<dialflow::store::Leased
     store
         .lease(name, now, 100, 60_000, "salehi", "abc", |_| Admission::Dial)
         .unwrap()
+}
+
+fn alert<'a>(campaign: &'a str, message: &'a str) -> NewAlert<'a> {
+    NewAlert {
+        kind: AlertKind::Quota,
+        campaign,
+        reason: "quota",
+        message,
+    }
 }
 
 fn end(result: &str, status: &str) -> AttemptEnd {
@@ -443,7 +453,7 @@ fn a_pause_and_its_alert_are_one_change() {
             "c",
             Transition::Pause,
             Some("quota".into()),
-            Some("paused: quota"),
+            Some(alert("c", "paused: quota")),
             5,
         )
         .unwrap();
@@ -453,7 +463,7 @@ fn a_pause_and_its_alert_are_one_change() {
     // Refused (already paused): no alert either.
     assert!(
         store
-            .transition_with_alert("c", Transition::Pause, None, Some("again"), 6)
+            .transition_with_alert("c", Transition::Pause, None, Some(alert("c", "again")), 6)
             .is_err()
     );
     assert_eq!(store.alerts(Some("c")).unwrap().len(), 1);
@@ -609,4 +619,52 @@ fn a_status_reported_during_the_call_is_not_reported_again_at_its_end() {
     // A report that comes after its call's end is left out: the end wrote it.
     assert_eq!(store.report_live(&[live(b, "CONNECTED")]).unwrap(), 0);
     assert_eq!(store.outbox(0, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn the_same_alert_is_queued_once_per_window_with_the_repeats_counted() {
+    let (_dir, store) = temp_store();
+    store.add_alert(&alert("c", "off"), 0).unwrap();
+    assert!(
+        store.alert_outbox(10).unwrap().is_empty(),
+        "without alert delivery, alerts are only kept"
+    );
+    store.set_alert_delivery(Some(std::time::Duration::from_secs(300)));
+    store.add_alert(&alert("c", "first"), 1_000).unwrap();
+    store.add_alert(&alert("c", "again"), 2_000).unwrap();
+    store.add_alert(&alert("c", "and again"), 200_000).unwrap();
+    store
+        .add_alert(&alert("d", "another campaign"), 2_500)
+        .unwrap();
+    let breaker = NewAlert {
+        kind: AlertKind::Breaker,
+        ..alert("c", "another kind")
+    };
+    store.add_alert(&breaker, 3_000).unwrap();
+    let queued = |store: &Store| -> Vec<(String, u64)> {
+        let out = store.alert_outbox(10).unwrap();
+        out.iter()
+            .map(|o| (o.alert.message.clone(), o.repeats))
+            .collect()
+    };
+    assert_eq!(
+        queued(&store),
+        [
+            ("first".to_string(), 0),
+            ("another campaign".to_string(), 0),
+            ("another kind".to_string(), 0)
+        ]
+    );
+    store
+        .add_alert(&alert("c", "after the window"), 301_000)
+        .unwrap();
+    assert_eq!(queued(&store)[3], ("after the window".to_string(), 2));
+    assert_eq!(
+        store.alerts(Some("c")).unwrap().len(),
+        6,
+        "every one is kept"
+    );
+    let first = store.alert_outbox(1).unwrap()[0].alert.seq;
+    store.alert_sent(first).unwrap();
+    assert_eq!(queued(&store).len(), 3);
 }

@@ -8,6 +8,7 @@
 
 mod address;
 mod connect;
+mod watch;
 mod work;
 
 pub use address::{address_file, served_address};
@@ -212,12 +213,20 @@ pub async fn run(
             (runtime, Some(tasks))
         }
     };
+    let ca_file = config.tls.ca_file.as_deref();
+    let (alerts, watch) = match (&config.alerts, work.store()) {
+        (Some(alerts), Some(store)) => (
+            Some(Delivery::start_alerts(
+                Arc::clone(&store),
+                alerts.clone(),
+                ca_file,
+            )?),
+            Some(watch::Watch::new(store, alerts)),
+        ),
+        _ => (None, None),
+    };
     let delivery = match (&config.panel, work.store()) {
-        (Some(panel), Some(store)) => Some(Delivery::start(
-            store,
-            panel.clone(),
-            config.tls.ca_file.as_deref(),
-        )?),
+        (Some(panel), Some(store)) => Some(Delivery::start(store, panel.clone(), ca_file)?),
         _ => None,
     };
     let notify = Notify(notices);
@@ -232,6 +241,7 @@ pub async fn run(
         grace: Duration::from_millis(grace),
         stopping: false,
         grace_timer: None,
+        watch,
     };
     let done = main.run(control, shutdown).await;
     if let Some(api) = api {
@@ -242,6 +252,9 @@ pub async fn run(
     }
     if let Some(delivery) = delivery {
         delivery.stop(DELIVERY_DRAIN).await;
+    }
+    if let Some(alerts) = alerts {
+        alerts.stop(DELIVERY_DRAIN).await;
     }
     let done = done?;
     Ok(Summary {
@@ -269,6 +282,8 @@ impl Notify {
 enum Event {
     Control(Control),
     GraceOver,
+    /// Time to look for troubles that have lasted (`watch`).
+    Watch,
 }
 
 /// The daemon's loop: every outside request arrives as a `Control` and is handled in
@@ -281,6 +296,8 @@ struct MainLoop {
     grace: Duration,
     stopping: bool,
     grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// With alerts and a store: Asterisk unreachable, the backlog's age.
+    watch: Option<watch::Watch>,
 }
 
 impl MainLoop {
@@ -292,6 +309,8 @@ impl MainLoop {
         let mut shutdown = pin!(shutdown);
         let mut shutdown_seen = false;
         let mut work: JoinHandle<Result<WorkDone, DaemonError>> = self.running.take_task();
+        let mut look = tokio::time::interval(watch::EVERY);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
                 () = &mut shutdown, if !shutdown_seen => {
@@ -300,6 +319,7 @@ impl MainLoop {
                 }
                 Some(c) = control.recv() => Event::Control(c),
                 () = grace_over(&mut self.grace_timer), if self.grace_timer.is_some() => Event::GraceOver,
+                _ = look.tick(), if self.watch.is_some() => Event::Watch,
                 done = &mut work => {
                     return done.map_err(|e| DaemonError::Task("work", e.to_string()))?;
                 }
@@ -310,6 +330,11 @@ impl MainLoop {
 
     async fn handle(&mut self, event: Event) {
         match event {
+            Event::Watch => {
+                if let Some(watch) = &mut self.watch {
+                    watch.check(&self.runtime).await;
+                }
+            }
             Event::Control(Control::Shutdown) => self.shut_down(),
             Event::GraceOver => {
                 self.grace_timer = None;

@@ -6,22 +6,20 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::payload::ReportBody;
-use super::sign::{IDEMPOTENCY_KEY, SIGNATURE, idempotency_key, signature};
+use super::post::{Target, until_settled};
+use super::sign::idempotency_key;
 use crate::config::PanelConfig;
-use crate::core::delivery::{Answer, Verdict, verdict};
+use crate::core::delivery::{Answer, Verdict};
 use crate::store::{OutboxEntry, Store, StoreError};
 
 /// How often the outbox is looked at while nothing is in flight.
 const POLL: Duration = Duration::from_millis(20);
 /// Reports read from the outbox at a time.
 const SCAN: usize = 512;
-/// How much of a refusing panel's answer is kept with a parked report.
-const ANSWER_KEPT: usize = 2048;
 /// The wait after the store failed, before trying again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -131,40 +129,21 @@ async fn deliver_attempt(
     let attempt = batch[0].attempt.clone();
     let mut queue: VecDeque<OutboxEntry> = batch.into();
     while let Some(entry) = queue.pop_front() {
-        let mut failures = 0u32;
         loop {
-            let (answer, text) = send(&shared, &entry).await;
-            failures += u32::from(!matches!(
-                answer,
-                Answer::Status {
-                    code: 200..=299,
-                    ..
-                }
-            ));
-            let outcome = verdict(answer, failures, fastrand::f64());
-            let wait = match outcome {
-                Verdict::Delivered | Verdict::Park => {
-                    match settle(&shared, &entry, outcome, answer, text).await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, seq = entry.seq, "cannot settle a report");
-                            STORE_RETRY
-                        }
+            let send = || send(&shared, &entry);
+            let Some((outcome, answer, text)) = until_settled(send, &mut stopped).await else {
+                return attempt;
+            };
+            match settle(&shared, &entry, outcome, answer, text).await {
+                Ok(()) => break,
+                Err(e) => {
+                    // Sent again after the pause: the key makes it safe.
+                    tracing::error!(error = %e, seq = entry.seq, "cannot settle a report");
+                    tokio::select! {
+                        _ = stopped.changed() => return attempt,
+                        () = tokio::time::sleep(STORE_RETRY) => {}
                     }
                 }
-                Verdict::Retry(after) => {
-                    tracing::debug!(
-                        seq = entry.seq,
-                        ?answer,
-                        ?after,
-                        "report not taken: retrying"
-                    );
-                    after
-                }
-            };
-            tokio::select! {
-                _ = stopped.changed() => return attempt,
-                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -199,42 +178,16 @@ async fn settle(
 /// One POST of a report: the panel's answer, and the start of its body.
 async fn send(shared: &Shared, entry: &OutboxEntry) -> (Answer, String) {
     let body = ReportBody::new(entry, shared.panel.include_custom_fields).to_json();
-    let mut request = shared
-        .client
-        .post(&shared.panel.url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(
-            IDEMPOTENCY_KEY,
-            idempotency_key(&entry.attempt, &entry.status),
-        );
-    if let Some(secret) = &shared.panel.secret {
-        request = request.header(SIGNATURE, signature(secret, now_ms() / 1000, &body));
-    }
-    let response = match request.body(body).send().await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::debug!(error = %e, "the panel cannot be reached");
-            return (Answer::Unreachable, String::new());
-        }
+    let key = idempotency_key(&entry.attempt, &entry.status);
+    let target = Target {
+        client: &shared.client,
+        url: &shared.panel.url,
+        secret: shared.panel.secret.as_deref(),
     };
-    let code = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let mut text = response.text().await.unwrap_or_default();
-    if text.len() > ANSWER_KEPT {
-        let cut = (0..=ANSWER_KEPT)
-            .rev()
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        text.truncate(cut);
-    }
-    (Answer::Status { code, retry_after }, text)
+    target.post(&key, body).await
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

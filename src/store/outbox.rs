@@ -6,7 +6,8 @@
 use redb::{ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
 
 use super::schema::{OUTBOX, PARKED};
-use super::{OutboxEntry, ParkedReport, Store, StoreError, decode, encode};
+use super::{NewAlert, OutboxEntry, ParkedReport, Store, StoreError, decode, encode};
+use crate::core::alerts::AlertKind;
 
 /// How many reports wait, and how many are parked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,11 +58,18 @@ impl Store {
             let entry: OutboxEntry = decode("outbox", bytes.value())?;
             drop(bytes);
             let short: String = answer.chars().take(200).collect();
+            let reason = format!("the panel answered {status}: {short}");
             let message = format!(
-                "report {seq} ({} {}) parked: the panel answered {status}: {short}",
+                "report {seq} ({} {}) parked: {reason}",
                 entry.attempt, entry.status
             );
-            super::campaigns::insert_alert(&tx, &entry.campaign, &message, now_ms)?;
+            let alert = NewAlert {
+                kind: AlertKind::Parked,
+                campaign: &entry.campaign,
+                reason: &reason,
+                message: &message,
+            };
+            self.insert_alert(&tx, &alert, now_ms)?;
             let parked = ParkedReport {
                 entry,
                 status,

@@ -47,6 +47,10 @@ pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 /// Attempt sequence number → the statuses it reported while its call was still on
 /// (`Vec<String>`), so its end does not report them again; removed with the end.
 pub const LIVE_REPORTED: TableDefinition<u64, &[u8]> = TableDefinition::new("live_reported");
+/// Sequence (the alert's) → an alert waiting to be sent to `alerts.url` (`AlertOut`).
+pub const ALERT_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("alert_outbox");
+/// (campaign, alert kind) → the rate limit's memory of that alert (`RateState`).
+pub const ALERT_RATE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("alert_rate");
 /// (campaign, counter) → value: lead states, attempts, statuses, kept in step with every
 /// change so `campaign show` and completion checks need no scans.
 pub const COUNTERS: TableDefinition<(&str, &str), u64> = TableDefinition::new("counters");
@@ -58,7 +62,7 @@ struct Migration {
 }
 
 /// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
-/// the reports made while calls are on.
+/// the reports made while calls are on and the alerts' delivery.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -70,12 +74,14 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
-        apply: create_live_reported,
+        apply: create_version_3,
     },
 ];
 
-fn create_live_reported(tx: &WriteTransaction) -> Result<(), StoreError> {
+fn create_version_3(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(LIVE_REPORTED)?;
+    tx.open_table(ALERT_OUTBOX)?;
+    tx.open_table(ALERT_RATE)?;
     Ok(())
 }
 
