@@ -9,7 +9,7 @@
 mod common;
 use common::cli::ok as dialflow;
 use common::dirs::TempDir;
-use common::in_process::InProcess;
+use common::in_process::{InProcess, campaigns_daemon};
 use common::panel::{Panel, Received, SECRET, verify};
 use common::{scenario, sim_config, sim_dialflow_config};
 
@@ -19,10 +19,7 @@ use std::time::{Duration, Instant};
 
 use dialflow::config::{AlertsConfig, PanelConfig};
 use dialflow::core::campaign::settings::CampaignSettings;
-use dialflow::daemon::{Daemon, Work};
 use dialflow::load::LoadOptions;
-use dialflow::runtime::clock::Clock;
-use dialflow::scenario_set::{self, SharedScenarios};
 use dialflow::sim::behaviours::number_for;
 use dialflow::sim::server::{self, SimHandle};
 use dialflow::store::campaigns::Transition;
@@ -91,21 +88,8 @@ async fn setup_with(
     panel_config.include_custom_fields = true;
     config.panel = Some(panel_config);
     config.alerts = alerts;
-    let options = LoadOptions {
-        prompts_dir: Some(config.prompts.clone()),
-        no_environment: false,
-    };
-    let loaded = scenario_set::load_folder(&config.scenarios, &options).unwrap();
     campaign(&store, "c1", &name, customers);
-    let work = Work::Campaigns {
-        store: Arc::clone(&store),
-        scenarios: SharedScenarios::new(loaded.scenarios),
-        exit_when_idle: false,
-    };
-    let daemon = Daemon::new(config, work)
-        .unwrap()
-        .with_clock(Clock::new(speed))
-        .with_load_options(options);
+    let daemon = campaigns_daemon(config, &store, speed, false);
     Setup {
         _sim: sim,
         store,
