@@ -11,7 +11,7 @@ use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::store::campaigns::Transition;
 use dialflow::store::{
     Admission, AttemptEnd, CampaignState, DncScope, Finished, LeadNext, LeadState, LiveReported,
-    NewAlert, NewLead, Store, StoreError,
+    NewAlert, NewLead, Settled, Store, StoreError,
 };
 
 fn temp_store() -> (TempDir, Store) {
@@ -667,4 +667,39 @@ fn the_same_alert_is_queued_once_per_window_with_the_repeats_counted() {
     let first = store.alert_outbox(1).unwrap()[0].alert.seq;
     store.alert_sent(first).unwrap();
     assert_eq!(queued(&store).len(), 3);
+}
+
+#[test]
+fn several_reports_settle_in_one_transaction() {
+    let (_dir, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let finished: Vec<Finished> = lease_all(&store, "c", 0)
+        .iter()
+        .map(|l| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: end("busy", "BUSY"),
+            reports: vec![("BUSY".into(), "busy".into(), None)],
+        })
+        .collect();
+    store.finish(&finished, 100, |_, _| LeadNext::Done).unwrap();
+    let owed: Vec<u64> = store.outbox(0, 10).unwrap().iter().map(|e| e.seq).collect();
+    let settled = [
+        Settled::Delivered(owed[0]),
+        Settled::Parked {
+            seq: owed[1],
+            status: 422,
+            answer: "no such lead".into(),
+        },
+        Settled::Delivered(owed[0]), // twice: idempotent
+    ];
+    store.outbox_settle(&settled, 200).unwrap();
+    let left: Vec<u64> = store.outbox(0, 10).unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(left, [owed[2]]);
+    let parked = store.parked_reports(10).unwrap();
+    assert_eq!((parked[0].entry.seq, parked[0].status), (owed[1], 422));
+    assert_eq!(
+        store.alerts(Some("c")).unwrap().len(),
+        1,
+        "the parked one's alert"
+    );
 }

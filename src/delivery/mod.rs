@@ -13,6 +13,7 @@
 mod alerts;
 mod payload;
 mod post;
+mod settle;
 mod sign;
 mod worker;
 

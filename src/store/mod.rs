@@ -25,7 +25,7 @@ pub use alerts::NewAlert;
 pub use dialing::{Admission, Finished, LeadNext, Leased};
 pub use leads::ImportTally;
 pub use live::LiveReported;
-pub use outbox::OutboxCounts;
+pub use outbox::{OutboxCounts, Settled};
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use space::{Space, TableSpace};
