@@ -1,6 +1,8 @@
 //! The delivery loop: reads the outbox in order, hands each attempt's reports to one
 //! task (so they go in order), keeps up to `panel.concurrency` such tasks at once, and
-//! each task tries its reports until the panel takes or refuses them.
+//! each task tries its reports until the panel takes or refuses them. What becomes of
+//! them is written by the settler, in groups; an attempt whose last report waits for
+//! that write is skipped by the reads, so no report is sent twice by the worker itself.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
