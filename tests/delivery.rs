@@ -3,12 +3,13 @@
 //! payloads that match docs/report.schema.json, signed (checked here with an HMAC
 //! computed by hand from SHA-256), one key per attempt and status; a panel that is
 //! down for a while then back loses nothing; a 400 parks; a 429's `Retry-After` is
-//! kept.
+//! kept; a bridged call's CONNECTED arrives while the call is on. Alerts (Asterisk
+//! unreachable, a parked report, an old backlog) reach their own receiver the same way.
 
 mod common;
 use common::cli::ok as dialflow;
 use common::dirs::TempDir;
-use common::in_process::InProcess;
+use common::in_process::{InProcess, campaigns_daemon};
 use common::panel::{Panel, Received, SECRET, verify};
 use common::{scenario, sim_config, sim_dialflow_config};
 
@@ -16,12 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialflow::config::PanelConfig;
+use dialflow::config::{AlertsConfig, PanelConfig};
 use dialflow::core::campaign::settings::CampaignSettings;
-use dialflow::daemon::{Daemon, Work};
 use dialflow::load::LoadOptions;
-use dialflow::runtime::clock::Clock;
-use dialflow::scenario_set::{self, SharedScenarios};
 use dialflow::sim::behaviours::number_for;
 use dialflow::sim::server::{self, SimHandle};
 use dialflow::store::campaigns::Transition;
@@ -41,21 +39,26 @@ struct Setup {
 async fn setup(label: &str, panel: &Panel, concurrency: usize, customers: &[&str]) -> Setup {
     setup_with(
         "scenarios/salehi.yaml",
+        SPEED,
         label,
         panel,
         concurrency,
         customers,
+        None,
     )
     .await
 }
 
-/// `setup` with the scenario at `source` (under the repository).
+/// `setup` with the scenario at `source` (under the repository), at `speed`, and
+/// `alerts` configured.
 async fn setup_with(
     source: &str,
+    speed: f64,
     label: &str,
     panel: &Panel,
     concurrency: usize,
     customers: &[&str],
+    alerts: Option<AlertsConfig>,
 ) -> Setup {
     let path = std::path::Path::new(REPO).join(source);
     let compiled = dialflow::load::compile_file(&path, &LoadOptions::default());
@@ -65,7 +68,7 @@ async fn setup_with(
         .expect("the scenario compiles")
         .name
         .clone();
-    let sim = server::spawn(sim_config(compiled.scenario.as_ref().unwrap(), SPEED))
+    let sim = server::spawn(sim_config(compiled.scenario.as_ref().unwrap(), speed))
         .await
         .expect("the simulator starts");
     let dir = TempDir::new(label);
@@ -84,21 +87,9 @@ async fn setup_with(
     panel_config.concurrency = concurrency;
     panel_config.include_custom_fields = true;
     config.panel = Some(panel_config);
-    let options = LoadOptions {
-        prompts_dir: Some(config.prompts.clone()),
-        no_environment: false,
-    };
-    let loaded = scenario_set::load_folder(&config.scenarios, &options).unwrap();
+    config.alerts = alerts;
     campaign(&store, "c1", &name, customers);
-    let work = Work::Campaigns {
-        store: Arc::clone(&store),
-        scenarios: SharedScenarios::new(loaded.scenarios),
-        exit_when_idle: false,
-    };
-    let daemon = Daemon::new(config, work)
-        .unwrap()
-        .with_clock(Clock::new(SPEED))
-        .with_load_options(options);
+    let daemon = campaigns_daemon(config, &store, speed, false);
     Setup {
         _sim: sim,
         store,
@@ -357,7 +348,16 @@ async fn reports_go_several_at_once_but_one_attempt_s_in_order() {
     // Each call reports UNKNOWN after its greeting, then NOT_INTERESTED at its end.
     let source = "tests/scenarios/two_reports.yaml";
     let customers = ["yes"; 12];
-    let s = setup_with(source, "delivery-concurrency", &panel, 3, &customers).await;
+    let s = setup_with(
+        source,
+        SPEED,
+        "delivery-concurrency",
+        &panel,
+        3,
+        &customers,
+        None,
+    )
+    .await;
     let attempts = s.settled(Duration::from_secs(90)).await;
     nothing_lost(&panel, &attempts);
     let received = panel.received();
@@ -399,5 +399,176 @@ async fn reports_go_several_at_once_but_one_attempt_s_in_order() {
             assert!(seq > before, "{attempt}: report {seq} after {before}");
         }
     }
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridged_call_s_connected_report_reaches_the_panel_while_the_call_is_on() {
+    // At each request the panel looks in the store: has the attempt ended yet? Before
+    // reports were written as the machine made them, CONNECTED went out with the end.
+    let store: Arc<std::sync::OnceLock<Arc<Store>>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Vec<(String, bool)>>> = Arc::default();
+    let (look, note) = (Arc::clone(&store), Arc::clone(&seen));
+    let panel = Panel::start(Box::new(move |n, _| {
+        let store = look
+            .get()
+            .expect("the store is set before the first report");
+        let views = store.attempts("c1", 0, 100).unwrap();
+        let ended = !views.is_empty() && views.iter().all(|a| a.end.is_some());
+        note.lock().unwrap().push((format!("request {n}"), ended));
+        None
+    }))
+    .await;
+    // Slower than the other tests: the customer talks to the operator for a few
+    // seconds of call time after the bridge.
+    let s = setup_with(
+        "scenarios/agrad.yaml",
+        5.0,
+        "delivery-live",
+        &panel,
+        2,
+        &["yes"],
+        None,
+    )
+    .await;
+    // Set long before the first report: that comes after tens of seconds of call time.
+    store.set(Arc::clone(&s.store)).ok();
+    let attempts = s.settled(Duration::from_secs(60)).await;
+    assert_eq!(attempts.len(), 1);
+    let end = attempts[0].end.as_ref().unwrap();
+    assert_eq!(
+        (end.result.as_str(), end.status.as_str()),
+        ("connected_to_operator", "CONNECTED")
+    );
+    let received = panel.received();
+    assert_eq!(
+        received.len(),
+        1,
+        "one CONNECTED report, not again at the end"
+    );
+    let body = received[0].json();
+    assert_eq!(
+        received[0].key,
+        format!("{}:CONNECTED", attempts[0].start.id)
+    );
+    assert_eq!(body["status"], "CONNECTED");
+    assert_eq!(body["result"], "connected_to_operator");
+    assert!(
+        body["ended_at"].is_null(),
+        "sent before the call ended: {body}"
+    );
+    assert!(!body["answered_at"].is_null(), "{body}");
+    assert_eq!(body["user_message"], "Yes, I am interested.");
+    let errors: Vec<String> = schema().iter_errors(&body).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{body}: {errors:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        !seen[0].1,
+        "the attempt had ended when the panel got its report"
+    );
+    s.daemon.stop().await;
+}
+
+/// An alert receiver for `setup_with`: alerts to `receiver`, signed, with short
+/// thresholds (campaign time runs at `SPEED` for the backlog).
+fn alerts_to(receiver: &Panel) -> AlertsConfig {
+    let mut alerts = AlertsConfig::new(receiver.url());
+    alerts.secret = Some(SECRET.into());
+    alerts.unreachable_after = Duration::from_secs(1);
+    alerts.backlog_after = Duration::from_secs(10);
+    alerts
+}
+
+/// Waits until `receiver` has taken `n` requests; their bodies.
+async fn taken(receiver: &Panel, n: usize, within: Duration) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + within;
+    while panel_bodies(receiver).len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} alerts never came: {:?}",
+            panel_bodies(receiver)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panel_bodies(receiver)
+}
+
+fn panel_bodies(receiver: &Panel) -> Vec<serde_json::Value> {
+    receiver.received().iter().map(Received::json).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asterisk_unreachable_past_its_threshold_raises_one_signed_alert() {
+    let panel = Panel::start(Box::new(|_, _| None)).await;
+    let receiver = Panel::start(Box::new(|_, _| None)).await;
+    let s = setup_with(
+        "scenarios/salehi.yaml",
+        SPEED,
+        "alerts-unreachable",
+        &panel,
+        2,
+        &["busy"],
+        Some(alerts_to(&receiver)),
+    )
+    .await;
+    s.settled(Duration::from_secs(30)).await;
+    assert!(receiver.received().is_empty(), "no alert while all is well");
+    // Asterisk goes away: the stream drops and every reconnect is refused.
+    let faults = s._sim.faults();
+    faults.fail_next_requests("GET /ari/events", 503, 1_000_000);
+    faults.drop_websockets();
+    let alerts = taken(&receiver, 1, Duration::from_secs(20)).await;
+    assert_eq!(alerts[0]["kind"], "unreachable");
+    assert!(alerts[0]["campaign"].is_null(), "{}", alerts[0]);
+    let message = alerts[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("Asterisk unreachable"), "{message}");
+    let sent = &receiver.received()[0];
+    verify(
+        sent.signature.as_deref().expect("signed"),
+        &sent.body,
+        SECRET,
+    );
+    assert!(sent.key.starts_with("alert:"), "{}", sent.key);
+    // One alert per outage, however long it lasts.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 1);
+    s.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_report_and_an_old_backlog_reach_the_alert_webhook() {
+    // The panel refuses the first report for good, then is down (503) for the rest.
+    let panel = Panel::start(Box::new(|n, _| match n {
+        0 => Some((400, Vec::new())),
+        _ => Some((503, Vec::new())),
+    }))
+    .await;
+    let receiver = Panel::start(Box::new(|_, _| None)).await;
+    let s = setup_with(
+        "scenarios/salehi.yaml",
+        SPEED,
+        "alerts-backlog",
+        &panel,
+        1,
+        &["busy", "no"],
+        Some(alerts_to(&receiver)),
+    )
+    .await;
+    let alerts = taken(&receiver, 2, Duration::from_secs(60)).await;
+    let kind = |k: &str| {
+        alerts
+            .iter()
+            .find(|a| a["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k} alert: {alerts:?}"))
+            .clone()
+    };
+    let parked = kind("parked");
+    assert_eq!(parked["campaign"], "c1");
+    let reason = parked["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the panel answered 400"), "{reason}");
+    let backlog = kind("backlog");
+    assert!(backlog["campaign"].is_null(), "{backlog}");
+    assert_eq!(s.store.outbox_counts().unwrap().pending, 1);
     s.daemon.stop().await;
 }

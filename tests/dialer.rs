@@ -12,7 +12,7 @@ use axum::Router;
 use axum::routing::post;
 use dialflow::classify::IntentProvider;
 use dialflow::classify::stt::SttProvider;
-use dialflow::config::Config;
+use dialflow::config::{AlertsConfig, Config};
 use dialflow::core::campaign::retry::RetryRule;
 use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::core::scenario::Scenario;
@@ -27,6 +27,7 @@ use dialflow::store::{CampaignState, DncScope, LeadState, NewLead, Store};
 
 mod common;
 use common::dirs::TempDir;
+use common::panel::Panel;
 use common::{Classify, Live, scenario};
 
 const SPEED: f64 = 25.0;
@@ -373,14 +374,9 @@ async fn a_quota_refusal_pauses_the_campaign_and_alerts() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let stt = SttProvider::OpenAi {
-        base_url: format!("http://{addr}"),
-        model: "whisper-1".into(),
-        api_key: None,
-        language: None,
-    };
+    let stt = openai_at(&format!("http://{addr}"));
     let mut h = harness("salehi", Some((stt, IntentProvider::Rules))).await;
-    h.config.alert_webhook = Some(format!("http://{addr}/alerts"));
+    h.config.alerts = Some(sms_alerts(format!("http://{addr}/alerts")));
     let mut settings = always_open("salehi");
     settings.pacing.max_concurrent = 1;
     h.add("quota", settings, &leads(&["yes"; 5], 0));
@@ -412,10 +408,77 @@ async fn a_quota_refusal_pauses_the_campaign_and_alerts() {
     }
     let sent = received.lock().unwrap().clone();
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0]["campaign"], "quota");
-    assert!(sent[0]["message"].as_str().unwrap().contains("stt_quota"));
+    assert_eq!(sent[0]["to"], "+989120000000");
+    let text = sent[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "quota paused: a classification provider refused for quota (failed:stt_quota)"
+        ),
+        "{text}"
+    );
     // The rest wait, and so does the refused lead: `failed:*` is retried later.
     assert_eq!(h.store.counts("quota").unwrap()["pending"], 5);
+    h.close().await;
+}
+
+/// Alerts to an SMS gateway's own API, called directly through a template: the
+/// campaign and the reason, escaped for JSON.
+fn sms_alerts(url: String) -> AlertsConfig {
+    let mut alerts = AlertsConfig::new(url);
+    alerts.template =
+        Some(r#"{"to": "+989120000000", "text": "{{ campaign }} paused: {{ reason }}"}"#.into());
+    alerts
+}
+
+/// An OpenAI-compatible speech-to-text server at `base_url`.
+fn openai_at(base_url: &str) -> SttProvider {
+    SttProvider::OpenAi {
+        base_url: base_url.into(),
+        model: "whisper-1".into(),
+        api_key: None,
+        language: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_stt_server_refusing_connections_pauses_the_campaign_within_its_window() {
+    // Nothing listens at the STT's address: every classification fails at once. The
+    // share breaker pauses the campaign after 5 calls, long before the 10 in a row,
+    // so the panel is not told "not interested" for the whole list.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = closed.local_addr().unwrap();
+    drop(closed);
+    let gateway = Panel::start(Box::new(|_, _| None)).await;
+    let stt = openai_at(&format!("http://{nobody}"));
+    let mut h = harness("salehi", Some((stt, IntentProvider::Rules))).await;
+    h.config.alerts = Some(sms_alerts(gateway.url()));
+    let mut settings = always_open("salehi");
+    settings.pacing.max_concurrent = 1;
+    settings.max_consecutive_failures = 10;
+    h.add("refused", settings, &leads(&["yes"; 12], 0));
+    let events = h.dial(10, Duration::from_secs(120)).await;
+    let dialed = results(&events);
+    assert_eq!(dialed.len(), 5, "{dialed:?}");
+    assert!(
+        dialed.iter().all(|(_, r)| r == "failed:stt_failure"),
+        "{dialed:?}"
+    );
+    let campaign = h.store.campaign("refused").unwrap();
+    assert_eq!(campaign.state, CampaignState::Paused);
+    let reason = campaign.reason.unwrap();
+    assert!(
+        reason.contains("5 of the last 5 calls failed within 120 s"),
+        "{reason}"
+    );
+    // Every lead is still owed a real answer: none was closed as not interested.
+    assert_eq!(h.store.counts("refused").unwrap()["pending"], 12);
+    let sent: Vec<serde_json::Value> = gateway.received().iter().map(|r| r.json()).collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0]["text"],
+        format!("refused paused: {reason}"),
+        "the breaker's alert, templated"
+    );
     h.close().await;
 }
 
@@ -471,12 +534,7 @@ async fn a_provider_failing_every_other_call_pauses_the_campaign() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let stt = SttProvider::OpenAi {
-        base_url: format!("http://{addr}"),
-        model: "whisper-1".into(),
-        api_key: None,
-        language: None,
-    };
+    let stt = openai_at(&format!("http://{addr}"));
     let h = harness("salehi", Some((stt, IntentProvider::Rules))).await;
     let mut settings = always_open("salehi");
     settings.pacing.max_concurrent = 1;

@@ -6,11 +6,12 @@ use common::dirs::TempDir;
 
 use std::collections::BTreeMap;
 
+use dialflow::core::alerts::AlertKind;
 use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::store::campaigns::Transition;
 use dialflow::store::{
-    Admission, AttemptEnd, CampaignState, DncScope, Finished, LeadNext, LeadState, NewLead, Store,
-    StoreError,
+    Admission, AttemptEnd, CampaignState, DncScope, Finished, LeadNext, LeadState, LiveReported,
+    NewAlert, NewLead, Settled, Store, StoreError,
 };
 
 fn temp_store() -> (TempDir, Store) {
@@ -41,6 +42,15 @@ fn lease_all(store: &Store, name: &str, now: u64) -> Vec<dialflow::store::Leased
     store
         .lease(name, now, 100, 60_000, "salehi", "abc", |_| Admission::Dial)
         .unwrap()
+}
+
+fn alert<'a>(campaign: &'a str, message: &'a str) -> NewAlert<'a> {
+    NewAlert {
+        kind: AlertKind::Quota,
+        campaign,
+        reason: "quota",
+        message,
+    }
 }
 
 fn end(result: &str, status: &str) -> AttemptEnd {
@@ -443,7 +453,7 @@ fn a_pause_and_its_alert_are_one_change() {
             "c",
             Transition::Pause,
             Some("quota".into()),
-            Some("paused: quota"),
+            Some(alert("c", "paused: quota")),
             5,
         )
         .unwrap();
@@ -453,7 +463,7 @@ fn a_pause_and_its_alert_are_one_change() {
     // Refused (already paused): no alert either.
     assert!(
         store
-            .transition_with_alert("c", Transition::Pause, None, Some("again"), 6)
+            .transition_with_alert("c", Transition::Pause, None, Some(alert("c", "again")), 6)
             .is_err()
     );
     assert_eq!(store.alerts(Some("c")).unwrap().len(), 1);
@@ -557,4 +567,139 @@ fn the_outbox_keeps_only_what_is_owed_and_parks_refusals_with_an_alert() {
     let space = store.space().unwrap();
     let outbox = space.tables.iter().find(|t| t.name == "outbox").unwrap();
     assert_eq!(outbox.entries, 0);
+}
+
+#[test]
+fn a_status_reported_during_the_call_is_not_reported_again_at_its_end() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2"]);
+    let leased = lease_all(&store, "c", 0);
+    let live = |attempt: &str, status: &str| LiveReported {
+        attempt_id: attempt.into(),
+        status: status.into(),
+        result: "connected_to_operator".into(),
+        transcript: Some("yes".into()),
+        at_ms: 7,
+        answered_ms: Some(5),
+    };
+    let (a, b) = (&leased[0].attempt.id, &leased[1].attempt.id);
+    // The first call reports CONNECTED while on, twice (a second is dropped).
+    assert_eq!(
+        store
+            .report_live(&[live(a, "CONNECTED"), live(a, "CONNECTED")])
+            .unwrap(),
+        1
+    );
+    let during = store.outbox(0, 10).unwrap();
+    assert_eq!(during.len(), 1);
+    assert_eq!((during[0].ended_ms, during[0].answered_ms), (None, Some(5)));
+    assert_eq!(during[0].transcript.as_deref(), Some("yes"));
+    // Both end CONNECTED: the first's is not written again, the second's is.
+    let finished: Vec<Finished> = [a, b]
+        .iter()
+        .map(|id| Finished {
+            attempt_id: id.to_string(),
+            end: end("connected_to_operator", "CONNECTED"),
+            reports: vec![("CONNECTED".into(), "connected_to_operator".into(), None)],
+        })
+        .collect();
+    store.finish(&finished, 100, |_, _| LeadNext::Done).unwrap();
+    let owed = store.outbox(0, 10).unwrap();
+    let keys: Vec<(String, String)> = owed
+        .iter()
+        .map(|e| (e.attempt.clone(), e.status.clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (a.clone(), "CONNECTED".to_string()),
+            (b.clone(), "CONNECTED".to_string())
+        ]
+    );
+    // A report that comes after its call's end is left out: the end wrote it.
+    assert_eq!(store.report_live(&[live(b, "CONNECTED")]).unwrap(), 0);
+    assert_eq!(store.outbox(0, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn the_same_alert_is_queued_once_per_window_with_the_repeats_counted() {
+    let (_dir, store) = temp_store();
+    store.add_alert(&alert("c", "off"), 0).unwrap();
+    assert!(
+        store.alert_outbox(10).unwrap().is_empty(),
+        "without alert delivery, alerts are only kept"
+    );
+    store.set_alert_delivery(Some(std::time::Duration::from_secs(300)));
+    store.add_alert(&alert("c", "first"), 1_000).unwrap();
+    store.add_alert(&alert("c", "again"), 2_000).unwrap();
+    store.add_alert(&alert("c", "and again"), 200_000).unwrap();
+    store
+        .add_alert(&alert("d", "another campaign"), 2_500)
+        .unwrap();
+    let breaker = NewAlert {
+        kind: AlertKind::Breaker,
+        ..alert("c", "another kind")
+    };
+    store.add_alert(&breaker, 3_000).unwrap();
+    let queued = |store: &Store| -> Vec<(String, u64)> {
+        let out = store.alert_outbox(10).unwrap();
+        out.iter()
+            .map(|o| (o.alert.message.clone(), o.repeats))
+            .collect()
+    };
+    assert_eq!(
+        queued(&store),
+        [
+            ("first".to_string(), 0),
+            ("another campaign".to_string(), 0),
+            ("another kind".to_string(), 0)
+        ]
+    );
+    store
+        .add_alert(&alert("c", "after the window"), 301_000)
+        .unwrap();
+    assert_eq!(queued(&store)[3], ("after the window".to_string(), 2));
+    assert_eq!(
+        store.alerts(Some("c")).unwrap().len(),
+        6,
+        "every one is kept"
+    );
+    let first = store.alert_outbox(1).unwrap()[0].alert.seq;
+    store.alert_sent(first).unwrap();
+    assert_eq!(queued(&store).len(), 3);
+}
+
+#[test]
+fn several_reports_settle_in_one_transaction() {
+    let (_dir, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let finished: Vec<Finished> = lease_all(&store, "c", 0)
+        .iter()
+        .map(|l| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: end("busy", "BUSY"),
+            reports: vec![("BUSY".into(), "busy".into(), None)],
+        })
+        .collect();
+    store.finish(&finished, 100, |_, _| LeadNext::Done).unwrap();
+    let owed: Vec<u64> = store.outbox(0, 10).unwrap().iter().map(|e| e.seq).collect();
+    let settled = [
+        Settled::Delivered(owed[0]),
+        Settled::Parked {
+            seq: owed[1],
+            status: 422,
+            answer: "no such lead".into(),
+        },
+        Settled::Delivered(owed[0]), // twice: idempotent
+    ];
+    store.outbox_settle(&settled, 200).unwrap();
+    let left: Vec<u64> = store.outbox(0, 10).unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(left, [owed[2]]);
+    let parked = store.parked_reports(10).unwrap();
+    assert_eq!((parked[0].entry.seq, parked[0].status), (owed[1], 422));
+    assert_eq!(
+        store.alerts(Some("c")).unwrap().len(),
+        1,
+        "the parked one's alert"
+    );
 }

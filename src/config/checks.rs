@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Config;
+use super::{AlertTemplate, Config};
 
 /// Whether a URL is one the HTTP clients can use.
 fn is_http(url: &str) -> bool {
@@ -30,6 +30,24 @@ impl Config {
                 "alert_webhook",
                 format!("`{url}` must start with http:// or https://"),
             );
+        }
+        if let Some(alerts) = &self.alerts {
+            check(
+                is_http(&alerts.url),
+                "alerts.url",
+                format!("`{}` must start with http:// or https://", alerts.url),
+            );
+            if let Some(Err(e)) = alerts.template.as_deref().map(AlertTemplate::new) {
+                check(false, "alerts.template", e.to_string());
+            }
+            for (key, value) in [
+                ("alerts.every", alerts.every),
+                ("alerts.unreachable_after", alerts.unreachable_after),
+                ("alerts.backlog_after", alerts.backlog_after),
+                ("alerts.timeout", alerts.timeout),
+            ] {
+                check(value > Duration::ZERO, key, "leaves no time at all".into());
+            }
         }
         if let Some(panel) = &self.panel {
             check(

@@ -3,8 +3,11 @@
 //! environment (`DIALFLOW_ARI_PASSWORD`, …). Every problem is reported at once, each
 //! naming its key (or variable) and line; an unknown key is one of them.
 
+mod alert_template;
 mod checks;
 mod source;
+
+pub use alert_template::{AlertFields, AlertTemplate, TemplateError};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,10 +46,15 @@ pub struct Config {
     pub shutdown_grace: Duration,
     #[serde(default)]
     pub classify: ClassifyConfig,
-    /// Where alerts go (a campaign paused itself): each is POSTed as JSON
-    /// `{campaign, message, at}`. They are also kept in the store and logged.
+    /// The short form of `alerts: {url: …}`, kept for configurations written before
+    /// the `alerts` section.
     #[serde(default)]
     pub alert_webhook: Option<String>,
+    /// Where alerts go (a campaign paused itself, the breaker, parked reports, Asterisk
+    /// unreachable, an old backlog): POSTed through the same durable, signed delivery
+    /// as reports. They are also kept in the store and logged.
+    #[serde(default)]
+    pub alerts: Option<AlertsConfig>,
     /// Where the calls' reports are delivered (the outbox); none without it.
     #[serde(default)]
     pub panel: Option<PanelConfig>,
@@ -193,6 +201,64 @@ impl PanelConfig {
             secret: None,
         }
     }
+}
+
+/// Alerts' delivery: each is POSTed to `url` as JSON (the default body, or `template`
+/// rendered), signed like reports with the secret from `secret_env`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertsConfig {
+    pub url: String,
+    /// A MiniJinja template of the body (`AlertTemplate`), for an SMS gateway's or a chat
+    /// tool's own API; the default body without it.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The environment variable holding the signing secret.
+    #[serde(default = "default_alerts_secret_env")]
+    pub secret_env: String,
+    /// The same alert for the same campaign goes out at most once in this time.
+    #[serde(default = "default_alerts_every", with = "duration")]
+    pub every: Duration,
+    /// Asterisk's event stream down for longer than this raises an alert.
+    #[serde(default = "default_unreachable_after", with = "duration")]
+    pub unreachable_after: Duration,
+    /// A report waiting for the panel for longer than this raises an alert.
+    #[serde(default = "default_backlog_after", with = "duration")]
+    pub backlog_after: Duration,
+    /// Timeout of one delivery.
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// The secret, as read from `secret_env` when the configuration was read.
+    #[serde(skip)]
+    pub secret: Option<String>,
+}
+
+impl AlertsConfig {
+    /// Alerts to `url` with the defaults.
+    pub fn new(url: impl Into<String>) -> AlertsConfig {
+        AlertsConfig {
+            url: url.into(),
+            template: None,
+            secret_env: default_alerts_secret_env(),
+            every: default_alerts_every(),
+            unreachable_after: default_unreachable_after(),
+            backlog_after: default_backlog_after(),
+            timeout: default_timeout(),
+            secret: None,
+        }
+    }
+}
+
+fn default_alerts_secret_env() -> String {
+    "DIALFLOW_ALERTS_SECRET".into()
+}
+fn default_alerts_every() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_unreachable_after() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_backlog_after() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_secret_env() -> String {
@@ -381,6 +447,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_LISTEN", "listen"),
     ("DIALFLOW_TLS_CA_FILE", "tls.ca_file"),
     ("DIALFLOW_PANEL_URL", "panel.url"),
+    ("DIALFLOW_ALERTS_URL", "alerts.url"),
 ];
 
 /// Why an environment variable's value cannot set its key.
@@ -603,6 +670,12 @@ impl Config {
         if let Some(panel) = &mut config.panel {
             panel.secret = env(&panel.secret_env).filter(|s| !s.is_empty());
         }
+        if let (None, Some(url)) = (&config.alerts, &config.alert_webhook) {
+            config.alerts = Some(AlertsConfig::new(url.clone()));
+        }
+        if let Some(alerts) = &mut config.alerts {
+            alerts.secret = env(&alerts.secret_env).filter(|s| !s.is_empty());
+        }
         problems.extend(
             config
                 .checks()
@@ -683,6 +756,10 @@ impl Config {
             "alert_webhook" => self.alert_webhook = Some(value),
             "listen" => self.listen = value,
             "tls.ca_file" => self.tls.ca_file = Some(value.into()),
+            "alerts.url" => match &mut self.alerts {
+                Some(alerts) => alerts.url = value,
+                None => self.alerts = Some(AlertsConfig::new(value)),
+            },
             "panel.url" => match &mut self.panel {
                 Some(panel) => panel.url = value,
                 None => self.panel = Some(PanelConfig::new(value)),
@@ -790,6 +867,40 @@ mod tests {
                 "d.yaml:11:3 (panel.concurrency)"
             ]
         );
+    }
+
+    #[test]
+    fn a_bad_alert_template_names_its_key_file_line_and_template_line() {
+        let text = "alerts:\n  url: http://sms.test/send\n  template: |\n    {\"to\": \"+98912\",\n     \"text\": \"{{ campaign \"}\n";
+        let e = Config::parse("d.yaml", &format!("{FILE}{text}"), env(PASSWORD)).unwrap_err();
+        let problem = &e.problems[0];
+        assert_eq!(problem.place, "d.yaml:11:3 (alerts.template)");
+        assert!(
+            problem.message.starts_with("line 2 of the template"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn alerts_default_to_five_minutes_thirty_seconds_and_the_old_webhook_key_still_works() {
+        let text = format!("{FILE}alert_webhook: http://hook.test/a\n");
+        let vars = [
+            ("DIALFLOW_ARI_PASSWORD", "pw"),
+            ("DIALFLOW_ALERTS_SECRET", "s1"),
+        ];
+        let c = Config::parse("d.yaml", &text, |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        let alerts = c.alerts.unwrap();
+        assert_eq!(alerts.url, "http://hook.test/a");
+        assert_eq!(alerts.every, Duration::from_secs(300));
+        assert_eq!(alerts.unreachable_after, Duration::from_secs(30));
+        assert_eq!(alerts.backlog_after, Duration::from_secs(300));
+        assert_eq!(alerts.secret.as_deref(), Some("s1"));
     }
 
     #[test]

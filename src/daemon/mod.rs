@@ -8,7 +8,8 @@
 
 mod address;
 mod connect;
-pub mod watch;
+pub mod files;
+mod watch;
 mod work;
 
 pub use address::{address_file, served_address};
@@ -213,17 +214,25 @@ pub async fn run(
             (runtime, Some(tasks))
         }
     };
+    let ca_file = config.tls.ca_file.as_deref();
+    let (alerts, watch) = match (&config.alerts, work.store()) {
+        (Some(alerts), Some(store)) => (
+            Some(Delivery::start_alerts(
+                Arc::clone(&store),
+                alerts.clone(),
+                ca_file,
+            )?),
+            Some(watch::Watch::new(store, alerts)),
+        ),
+        _ => (None, None),
+    };
     let delivery = match (&config.panel, work.store()) {
-        (Some(panel), Some(store)) => Some(Delivery::start(
-            store,
-            panel.clone(),
-            config.tls.ca_file.as_deref(),
-        )?),
+        (Some(panel), Some(store)) => Some(Delivery::start(store, panel.clone(), ca_file)?),
         _ => None,
     };
     let notify = Notify(notices);
     // Before the API: once it answers, an edit is seen.
-    let watch = watch_files(&config, &work, &controller);
+    let file_watch = watch_files(&config, &work, &controller);
     let api = api.and_then(|listener| work.serve_api(listener, &controller, &notify));
     let grace = config.shutdown_grace_ms();
     let running = work.start(runtime.clone(), config, notify.clone());
@@ -237,10 +246,11 @@ pub async fn run(
         grace: Duration::from_millis(grace),
         stopping: false,
         grace_timer: None,
+        watch,
     };
     let done = main.run(control, shutdown).await;
-    if let Some(watch) = watch {
-        watch.stop();
+    if let Some(file_watch) = file_watch {
+        file_watch.stop();
     }
     if let Some(api) = api {
         api.stop().await;
@@ -250,6 +260,9 @@ pub async fn run(
     }
     if let Some(delivery) = delivery {
         delivery.stop(DELIVERY_DRAIN).await;
+    }
+    if let Some(alerts) = alerts {
+        alerts.stop(DELIVERY_DRAIN).await;
     }
     let done = done?;
     Ok(Summary {
@@ -264,12 +277,12 @@ pub async fn run(
 /// The watch on the scenario files, for campaign work with `watch` on (calls given on
 /// the command line serve one file, not a folder). A watch that cannot start is
 /// logged, not fatal: SIGHUP and the API still reload.
-fn watch_files(config: &Config, work: &Work, controller: &Controller) -> Option<watch::Watch> {
+fn watch_files(config: &Config, work: &Work, controller: &Controller) -> Option<files::FileWatch> {
     if !config.watch || work.store().is_none() {
         return None;
     }
     let folders = [config.scenarios.clone(), config.prompts.clone()];
-    match watch::start(&folders, controller.clone()) {
+    match files::start(&folders, controller.clone()) {
         Ok(watch) => Some(watch),
         Err(e) => {
             tracing::error!(error = %e, "scenario files are not watched: reload with SIGHUP or `dialflow reload`");
@@ -294,6 +307,8 @@ impl Notify {
 enum Event {
     Control(Control),
     GraceOver,
+    /// Time to look for troubles that have lasted (`watch`).
+    Watch,
 }
 
 /// The daemon's loop: every outside request arrives as a `Control` and is handled in
@@ -307,6 +322,8 @@ struct MainLoop {
     grace: Duration,
     stopping: bool,
     grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// With alerts and a store: Asterisk unreachable, the backlog's age.
+    watch: Option<watch::Watch>,
 }
 
 impl MainLoop {
@@ -318,6 +335,8 @@ impl MainLoop {
         let mut shutdown = pin!(shutdown);
         let mut shutdown_seen = false;
         let mut work: JoinHandle<Result<WorkDone, DaemonError>> = self.running.take_task();
+        let mut look = tokio::time::interval(watch::EVERY);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
                 () = &mut shutdown, if !shutdown_seen => {
@@ -326,6 +345,7 @@ impl MainLoop {
                 }
                 Some(c) = control.recv() => Event::Control(c),
                 () = grace_over(&mut self.grace_timer), if self.grace_timer.is_some() => Event::GraceOver,
+                _ = look.tick(), if self.watch.is_some() => Event::Watch,
                 done = &mut work => {
                     return done.map_err(|e| DaemonError::Task("work", e.to_string()))?;
                 }
@@ -336,6 +356,11 @@ impl MainLoop {
 
     async fn handle(&mut self, event: Event) {
         match event {
+            Event::Watch => {
+                if let Some(watch) = &mut self.watch {
+                    watch.check(&self.runtime).await;
+                }
+            }
             Event::Control(Control::Shutdown) => self.shut_down(),
             Event::GraceOver => {
                 self.grace_timer = None;

@@ -1,212 +1,100 @@
-//! The watch on what the scenarios are made of (the scenarios folder with its hook
-//! scripts, and the prompts folder): a change asks the daemon's loop for a reload
-//! (`Control::Reload`, trigger `FileChange`), which serves the folder whole or not at
-//! all.
-//!
-//! Changes are debounced (`DEBOUNCE` of quiet after the last change), so an editor's save (vim and VS Code write a
-//! temporary file and rename it over the old one), a `git checkout` touching many files
-//! or a deploy replacing the folder is one reload, not one per file event. Each folder's
-//! parent is watched too: a folder replaced whole (a symlink swapped to a new release,
-//! or removed and made again) is a change of its entry there, after which the watch
-//! follows the folder the path names now.
+//! The daemon's watch over troubles that become alerts only once they last: Asterisk
+//! unreachable (no event stream) for longer than `alerts.unreachable_after`, in real
+//! time, and the oldest report waiting for the panel older than
+//! `alerts.backlog_after`, in campaign time (the time reports are stamped with). Each
+//! raises one alert per episode; the store's rate limit keeps repeats down.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use crate::config::AlertsConfig;
+use crate::core::alerts::{AlertKind, Episode};
+use crate::runtime::Runtime;
+use crate::store::{NewAlert, Store, StoreError};
 
-use crate::control::{Control, Controller, Trigger};
+/// How often the daemon's loop looks.
+pub(super) const EVERY: Duration = Duration::from_millis(500);
 
-/// Quiet time after the last file event before a reload: long enough to gather an
-/// editor's save or a checkout, short enough that a new call runs an edit within a
-/// quarter of a second.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
-
-/// Why the watch could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot watch {}: {source}", path.display())]
-pub struct WatchError {
-    pub path: PathBuf,
-    #[source]
-    pub source: notify::Error,
-}
-
-/// One watched folder: the path as configured, and which folder it named when its watch
-/// was set (device and inode), to notice it being replaced.
-struct Folder {
-    path: PathBuf,
-    identity: Option<(u64, u64)>,
-}
-
-/// The running watch; dropping it (or `stop`) ends it.
-pub struct Watch {
-    task: JoinHandle<()>,
+pub(super) struct Watch {
+    store: Arc<Store>,
+    unreachable_after: Duration,
+    backlog_after: Duration,
+    /// The start of the watch, for real time in milliseconds.
+    origin: Instant,
+    down_since: Option<u64>,
+    unreachable: Episode,
+    backlog: Episode,
 }
 
 impl Watch {
-    pub fn stop(self) {
-        self.task.abort();
+    pub(super) fn new(store: Arc<Store>, alerts: &AlertsConfig) -> Watch {
+        Watch {
+            store,
+            unreachable_after: alerts.unreachable_after,
+            backlog_after: alerts.backlog_after,
+            origin: Instant::now(),
+            down_since: None,
+            unreachable: Episode::default(),
+            backlog: Episode::default(),
+        }
     }
-}
 
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Watches `folders` (those that exist) and asks `controller` for a reload after each
-/// burst of changes.
-pub fn start(folders: &[PathBuf], controller: Controller) -> Result<Watch, WatchError> {
-    let (tx, rx) = mpsc::unbounded_channel::<notify::Result<Event>>();
-    // The watcher calls back on a thread of its own: the channel carries it to the task.
-    let mut watcher = notify::recommended_watcher(move |event| {
-        let _ = tx.send(event);
-    })
-    .map_err(|source| WatchError {
-        path: PathBuf::new(),
-        source,
-    })?;
-    let mut watched = Vec::new();
-    for path in folders {
-        // Absolute (symlinks kept): events name files under the path as watched.
-        let path = std::path::absolute(path).map_err(|e| WatchError {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        let mut folder = Folder {
-            path,
-            identity: None,
+    /// Looks once; raises what has lasted long enough.
+    pub(super) async fn check(&mut self, runtime: &Runtime) {
+        let real_ms = millis(self.origin.elapsed());
+        self.down_since = match (runtime.is_connected(), self.down_since) {
+            (true, _) => None,
+            (false, since) => since.or(Some(real_ms)),
         };
-        watch_parent(&mut watcher, &folder.path)?;
-        rewatch(&mut watcher, &mut folder)?;
-        watched.push(folder);
-    }
-    let task = tokio::spawn(follow(watcher, watched, rx, controller));
-    Ok(Watch { task })
-}
-
-/// The folder's parent, not recursively: its entry being replaced is an event there.
-fn watch_parent(watcher: &mut RecommendedWatcher, path: &Path) -> Result<(), WatchError> {
-    let Some(parent) = path.parent().map(Path::to_path_buf) else {
-        return Ok(()); // the root folder has no entry to replace
-    };
-    watcher
-        .watch(&parent, RecursiveMode::NonRecursive)
-        .map_err(|source| WatchError {
-            path: parent,
-            source,
-        })
-}
-
-/// Watches the folder the path names now, if it changed (or vanished) since.
-fn rewatch(watcher: &mut RecommendedWatcher, folder: &mut Folder) -> Result<(), WatchError> {
-    let now = identity(&folder.path);
-    if now == folder.identity {
-        return Ok(());
-    }
-    if folder.identity.is_some() {
-        // The old watch may be gone with its folder: nothing to undo then.
-        let _ = watcher.unwatch(&folder.path);
-    }
-    folder.identity = now;
-    if now.is_none() {
-        return Ok(());
-    }
-    watcher
-        .watch(&folder.path, RecursiveMode::Recursive)
-        .map_err(|source| WatchError {
-            path: folder.path.clone(),
-            source,
-        })
-}
-
-/// The folder a path names (through symlinks): device and inode.
-fn identity(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path)
-        .ok()
-        .filter(|m| m.is_dir())
-        .map(|m| (m.dev(), m.ino()))
-}
-
-/// Reads the file events; after each burst that touched a folder (and then `DEBOUNCE`
-/// of quiet), follows replaced folders and asks for a reload.
-async fn follow(
-    mut watcher: RecommendedWatcher,
-    mut folders: Vec<Folder>,
-    mut events: mpsc::UnboundedReceiver<notify::Result<Event>>,
-    controller: Controller,
-) {
-    while let Some(event) = events.recv().await {
-        if !relevant(&folders, event) {
-            continue;
+        if self
+            .unreachable
+            .observe(self.down_since, real_ms, millis(self.unreachable_after))
+        {
+            let secs = self.unreachable_after.as_secs();
+            let reason = format!("no ARI event stream for over {secs} s");
+            self.raise(AlertKind::Unreachable, reason, runtime).await;
         }
-        // The burst goes on while events keep coming within `DEBOUNCE` of each other.
-        while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
-        for folder in &mut folders {
-            if let Err(e) = rewatch(&mut watcher, folder) {
-                tracing::error!(error = %e, "cannot follow a replaced folder");
-            }
-        }
-        tracing::info!("scenario files changed: reloading");
-        let reload = Control::Reload {
-            trigger: Trigger::FileChange,
-            reply: None,
+        let store = Arc::clone(&self.store);
+        let oldest = match tokio::task::spawn_blocking(move || store.outbox_oldest_ms()).await {
+            Ok(Ok(oldest)) => oldest,
+            Ok(Err(e)) => return tracing::warn!(error = %e, "cannot read the outbox's age"),
+            Err(_) => return,
         };
-        if controller.send(reload).is_err() {
-            return;
+        let now = runtime.clock().wall_ms();
+        if self
+            .backlog
+            .observe(oldest, now, millis(self.backlog_after))
+        {
+            let age = now.saturating_sub(oldest.unwrap_or(now)) / 1000;
+            let reason = format!("a report has waited for the panel for {age} s");
+            self.raise(AlertKind::Backlog, reason, runtime).await;
+        }
+    }
+
+    async fn raise(&self, kind: AlertKind, reason: String, runtime: &Runtime) {
+        let store = Arc::clone(&self.store);
+        let now = runtime.clock().wall_ms();
+        tracing::error!(kind = kind.as_str(), %reason, "alert");
+        let raised = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let message = match kind {
+                AlertKind::Unreachable => format!("Asterisk unreachable: {reason}"),
+                _ => format!("reports are late: {reason}"),
+            };
+            let alert = NewAlert {
+                kind,
+                campaign: "",
+                reason: &reason,
+                message: &message,
+            };
+            store.add_alert(&alert, now).map(|_| ())
+        })
+        .await;
+        if let Ok(Err(e)) = raised {
+            tracing::error!(error = %e, "cannot record an alert");
         }
     }
 }
 
-/// Whether an event is a change to one of the folders (reads and opens are not: the
-/// reload itself opens every file).
-fn relevant(folders: &[Folder], event: notify::Result<Event>) -> bool {
-    match event {
-        Ok(event) => {
-            !matches!(event.kind, EventKind::Access(_) | EventKind::Other)
-                && event.paths.iter().any(|p| touches(folders, p))
-        }
-        Err(error) => {
-            // Lost events (a full kernel queue) may hide a change: reload to be sure.
-            tracing::warn!(%error, "the scenario files' watch reported an error");
-            true
-        }
-    }
-}
-
-/// Whether `path` is in one of the folders, or is a folder's own entry in its parent
-/// (the parents' other entries are none of our business). Paths are absolute, as the
-/// watches were set.
-fn touches(folders: &[Folder], path: &Path) -> bool {
-    folders.iter().any(|f| path.starts_with(&f.path))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn folder(path: &str) -> Folder {
-        Folder {
-            path: PathBuf::from(path),
-            identity: None,
-        }
-    }
-
-    #[test]
-    fn only_the_folders_and_their_own_entries_count() {
-        let dir = std::env::temp_dir().join(format!("dialflow-watch-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("scenarios")).unwrap();
-        let scenarios = dir.join("scenarios");
-        let folders = [folder(scenarios.to_str().unwrap())];
-        assert!(touches(&folders, &scenarios.join("salehi.yaml")));
-        assert!(touches(&folders, &scenarios.join("hooks/score.rhai")));
-        assert!(touches(&folders, &scenarios), "the folder's own entry");
-        assert!(!touches(&folders, &dir.join("s.redb")), "a sibling");
-        assert!(!touches(&folders, &dir.join("scenarios-old")), "a sibling");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

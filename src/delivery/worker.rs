@@ -1,33 +1,36 @@
 //! The delivery loop: reads the outbox in order, hands each attempt's reports to one
 //! task (so they go in order), keeps up to `panel.concurrency` such tasks at once, and
-//! each task tries its reports until the panel takes or refuses them.
+//! each task tries its reports until the panel takes or refuses them. What becomes of
+//! them is written by the settler, in groups; an attempt whose last report waits for
+//! that write is skipped by the reads, so no report is sent twice by the worker itself.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::payload::ReportBody;
-use super::sign::{IDEMPOTENCY_KEY, SIGNATURE, idempotency_key, signature};
+use super::post::{Target, until_settled};
+use super::settle::Settler;
+use super::sign::idempotency_key;
 use crate::config::PanelConfig;
-use crate::core::delivery::{Answer, Verdict, verdict};
-use crate::store::{OutboxEntry, Store, StoreError};
+use crate::core::delivery::{Answer, Verdict};
+use crate::store::{OutboxEntry, Settled, Store};
 
 /// How often the outbox is looked at while nothing is in flight.
 const POLL: Duration = Duration::from_millis(20);
 /// Reports read from the outbox at a time.
 const SCAN: usize = 512;
-/// How much of a refusing panel's answer is kept with a parked report.
-const ANSWER_KEPT: usize = 2048;
 /// The wait after the store failed, before trying again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
 pub(super) struct Worker {
     shared: Arc<Shared>,
     stopped: watch::Receiver<bool>,
+    /// The settler's task: it ends once the last task holding `shared` has.
+    settling: JoinHandle<()>,
 }
 
 /// What every attempt's task needs.
@@ -35,6 +38,7 @@ struct Shared {
     store: Arc<Store>,
     panel: PanelConfig,
     client: reqwest::Client,
+    settler: Settler,
 }
 
 impl Worker {
@@ -44,12 +48,18 @@ impl Worker {
         client: reqwest::Client,
         stopped: watch::Receiver<bool>,
     ) -> Worker {
+        let (settler, settling) = Settler::spawn(Arc::clone(&store));
         let shared = Arc::new(Shared {
             store,
             panel,
             client,
+            settler,
         });
-        Worker { shared, stopped }
+        Worker {
+            shared,
+            stopped,
+            settling,
+        }
     }
 
     pub(super) async fn run(mut self) {
@@ -77,38 +87,68 @@ impl Worker {
                 }
                 () = tokio::time::sleep(POLL) => {}
             }
+            // Every task that has finished meanwhile: one read of the outbox refills
+            // all their places.
+            while let Some(done) = tasks.try_join_next() {
+                if let Ok(attempt) = done {
+                    in_flight.remove(&attempt);
+                }
+            }
         }
         // Tasks still waiting to retry stop at once: their reports stay in the outbox.
         tasks.shutdown().await;
+        // What was settled is written before the worker reports itself stopped.
+        drop(self.shared);
+        let _ = self.settling.await;
     }
 
-    /// Up to `room` attempts' reports, in outbox order, of attempts not in flight.
+    /// Up to `room` attempts' reports, in outbox order, of attempts not busy.
     async fn due(&self, in_flight: &HashSet<String>, room: usize) -> Vec<Vec<OutboxEntry>> {
+        // Which attempts are busy is taken before the outbox is read: an attempt whose
+        // last report is written as settled after this is skipped (it goes at the next
+        // look), never seen free beside a read from before that write.
+        let mut busy = self.shared.settler.busy();
+        busy.extend(in_flight.iter().cloned());
+        // The head of the outbox is mostly what is in flight: read past it and a few
+        // reports for each free place, not a whole scan (each entry read is decoded);
+        // the whole scan only when that found too little.
+        let limit = ((busy.len() + room) * 4).clamp(16, SCAN);
+        let entries = self.read(limit).await;
+        let full = entries.len() == limit;
+        let groups = group_by_attempt(entries, &busy, room);
+        if groups.len() == room || !full || limit == SCAN {
+            return groups;
+        }
+        group_by_attempt(self.read(SCAN).await, &busy, room)
+    }
+
+    /// The first `limit` reports of the outbox (none when the store fails: logged,
+    /// after a pause).
+    async fn read(&self, limit: usize) -> Vec<OutboxEntry> {
         let store = Arc::clone(&self.shared.store);
-        let read = tokio::task::spawn_blocking(move || store.outbox(0, SCAN)).await;
-        let entries = match read {
+        match tokio::task::spawn_blocking(move || store.outbox(0, limit)).await {
             Ok(Ok(entries)) => entries,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "cannot read the outbox");
                 tokio::time::sleep(STORE_RETRY).await;
-                return Vec::new();
+                Vec::new()
             }
-            Err(_) => return Vec::new(),
-        };
-        group_by_attempt(entries, in_flight, room)
+            Err(_) => Vec::new(),
+        }
     }
 }
 
 /// The entries grouped by attempt in the order each attempt first appears, skipping
-/// attempts in flight, at most `room` groups.
+/// busy attempts (in flight, or their last report not yet written as settled), at
+/// most `room` groups.
 fn group_by_attempt(
     entries: Vec<OutboxEntry>,
-    in_flight: &HashSet<String>,
+    busy: &HashSet<String>,
     room: usize,
 ) -> Vec<Vec<OutboxEntry>> {
     let mut groups: Vec<Vec<OutboxEntry>> = Vec::new();
     for entry in entries {
-        if in_flight.contains(&entry.attempt) {
+        if busy.contains(&entry.attempt) {
             continue;
         }
         let open = groups.len() < room;
@@ -131,55 +171,36 @@ async fn deliver_attempt(
     let attempt = batch[0].attempt.clone();
     let mut queue: VecDeque<OutboxEntry> = batch.into();
     while let Some(entry) = queue.pop_front() {
-        let mut failures = 0u32;
         loop {
-            let (answer, text) = send(&shared, &entry).await;
-            failures += u32::from(!matches!(
-                answer,
-                Answer::Status {
-                    code: 200..=299,
-                    ..
-                }
-            ));
-            let outcome = verdict(answer, failures, fastrand::f64());
-            let wait = match outcome {
-                Verdict::Delivered | Verdict::Park => {
-                    match settle(&shared, &entry, outcome, answer, text).await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, seq = entry.seq, "cannot settle a report");
-                            STORE_RETRY
-                        }
+            let send = || send(&shared, &entry);
+            let Some((outcome, answer, text)) = until_settled(send, &mut stopped).await else {
+                return attempt;
+            };
+            let settled = settled(&entry, outcome, answer, text);
+            if queue.is_empty() {
+                // The attempt's last: written in the background, its place freed now.
+                let _ = shared.settler.settle_later(settled, attempt.clone());
+                return attempt;
+            }
+            match shared.settler.settle(settled).await {
+                Ok(()) => break,
+                Err(e) => {
+                    // Sent again after the pause: the key makes it safe.
+                    tracing::error!(error = %e, seq = entry.seq, "cannot settle a report");
+                    tokio::select! {
+                        _ = stopped.changed() => return attempt,
+                        () = tokio::time::sleep(STORE_RETRY) => {}
                     }
                 }
-                Verdict::Retry(after) => {
-                    tracing::debug!(
-                        seq = entry.seq,
-                        ?answer,
-                        ?after,
-                        "report not taken: retrying"
-                    );
-                    after
-                }
-            };
-            tokio::select! {
-                _ = stopped.changed() => return attempt,
-                () = tokio::time::sleep(wait) => {}
             }
         }
     }
     attempt
 }
 
-/// Removes a delivered report from the outbox, or parks a refused one.
-async fn settle(
-    shared: &Shared,
-    entry: &OutboxEntry,
-    outcome: Verdict,
-    answer: Answer,
-    text: String,
-) -> Result<(), StoreError> {
-    let store = Arc::clone(&shared.store);
+/// What becomes of a report the panel took (it leaves the outbox) or refused for good
+/// (it is parked), for the settler to write.
+fn settled(entry: &OutboxEntry, outcome: Verdict, answer: Answer, text: String) -> Settled {
     let seq = entry.seq;
     let code = match answer {
         Answer::Status { code, .. } => code,
@@ -189,52 +210,29 @@ async fn settle(
         tracing::warn!(seq, attempt = %entry.attempt, status = code, answer = %text,
             "the panel refused a report: parked");
     }
-    tokio::task::spawn_blocking(move || match outcome {
-        Verdict::Park => store.outbox_park(seq, code, &text, now_ms()),
-        _ => store.outbox_delivered(seq),
-    })
-    .await?
+    match outcome {
+        Verdict::Park => Settled::Parked {
+            seq,
+            status: code,
+            answer: text,
+        },
+        _ => Settled::Delivered(seq),
+    }
 }
 
 /// One POST of a report: the panel's answer, and the start of its body.
 async fn send(shared: &Shared, entry: &OutboxEntry) -> (Answer, String) {
     let body = ReportBody::new(entry, shared.panel.include_custom_fields).to_json();
-    let mut request = shared
-        .client
-        .post(&shared.panel.url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(
-            IDEMPOTENCY_KEY,
-            idempotency_key(&entry.attempt, &entry.status),
-        );
-    if let Some(secret) = &shared.panel.secret {
-        request = request.header(SIGNATURE, signature(secret, now_ms() / 1000, &body));
-    }
-    let response = match request.body(body).send().await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::debug!(error = %e, "the panel cannot be reached");
-            return (Answer::Unreachable, String::new());
-        }
+    let key = idempotency_key(&entry.attempt, &entry.status);
+    let target = Target {
+        client: &shared.client,
+        url: &shared.panel.url,
+        secret: shared.panel.secret.as_deref(),
     };
-    let code = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let mut text = response.text().await.unwrap_or_default();
-    if text.len() > ANSWER_KEPT {
-        let cut = (0..=ANSWER_KEPT)
-            .rev()
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        text.truncate(cut);
-    }
-    (Answer::Status { code, retry_after }, text)
+    target.post(&key, body).await
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

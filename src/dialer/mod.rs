@@ -3,8 +3,8 @@
 //! (and all of them against a distressed Asterisk), runs every call on the runtime, and
 //! records each end with the lead's next step in one transaction.
 
-mod alerts;
 pub mod deployment;
+mod live_reports;
 pub mod policy;
 mod recovery;
 
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::core::alerts::AlertKind;
 use crate::core::call::{CallSetup, FailureReason, Lead};
 use crate::core::campaign::failure_rate::{self, FailureRate, Tripped};
 use crate::core::campaign::pacing::Pacer;
@@ -24,7 +25,7 @@ use crate::scenario_set::SharedScenarios;
 use crate::store::campaigns::Transition;
 use crate::store::{
     AttemptEnd, AttemptStart, CampaignRecord, CampaignState, ErrorKind, Finished, LeadState,
-    Leased, Store, StoreError,
+    Leased, NewAlert, Store, StoreError,
 };
 use deployment::{CampaignDialing, deployment};
 use policy::CampaignPolicy;
@@ -179,6 +180,8 @@ pub struct Dialer {
     config: Config,
     options: DialerOptions,
     events: Option<mpsc::UnboundedSender<DialerEvent>>,
+    /// Where calls send the reports they make while on (set while `run` runs).
+    live_reports: Option<crate::runtime::ReportSink>,
 }
 
 /// Whether a store error may pass if tried again (the disk, a lock), unlike a record
@@ -211,6 +214,7 @@ impl Dialer {
             config,
             options,
             events: None,
+            live_reports: None,
         }
     }
 
@@ -234,8 +238,21 @@ impl Dialer {
     /// them) or, with `exit_when_idle`, until nothing is running. Attempts a crash left
     /// open are closed first. A closed `signals` channel counts as `Stop`.
     pub async fn run(
-        self,
+        mut self,
         mut signals: mpsc::UnboundedReceiver<Signal>,
+    ) -> Result<DialerSummary, StoreError> {
+        let (sink, writer) = live_reports::spawn(Arc::clone(&self.store));
+        self.live_reports = Some(sink);
+        let summary = self.run_loop(&mut signals).await;
+        // Every call has ended: the writer finishes what they sent, then stops.
+        self.live_reports = None;
+        let _ = writer.await;
+        summary
+    }
+
+    async fn run_loop(
+        &self,
+        signals: &mut mpsc::UnboundedReceiver<Signal>,
     ) -> Result<DialerSummary, StoreError> {
         let mut st = LoopState::new(self.recover().await?);
         if st.summary.recovered > 0 {
@@ -410,7 +427,8 @@ impl Dialer {
             })
             .collect();
         for (name, problem) in broken {
-            self.pause(campaigns, &name, problem).await?;
+            self.pause(campaigns, &name, AlertKind::Paused, problem)
+                .await?;
         }
         Ok(())
     }
@@ -544,7 +562,12 @@ impl Dialer {
         let started_wall_ms = self.now_ms();
         let started_call_ms = runtime.clock().now().0;
         let clock = runtime.clock();
-        let call = tokio::spawn(async move { runtime.call(scenario, setup, deployment).await });
+        let sink = self.live_reports.clone();
+        let call = tokio::spawn(async move {
+            runtime
+                .call_reporting(scenario, setup, deployment, sink)
+                .await
+        });
         // A call task that panics (a bug) still ends its attempt, so the slot frees and
         // the campaign can complete.
         tokio::spawn(async move {
@@ -623,11 +646,11 @@ impl Dialer {
             };
             live.in_flight = live.in_flight.saturating_sub(1);
             let trip = breaker(live, &result, now);
-            if let Some(reason) = trip
+            if let Some((kind, reason)) = trip
                 && live.record.state == CampaignState::Running
             {
                 // The ends are recorded already: a pause that fails is only logged.
-                if let Err(e) = self.pause(campaigns, &campaign, reason).await {
+                if let Err(e) = self.pause(campaigns, &campaign, kind, reason).await {
                     tracing::error!(campaign = %campaign, error = %e, "cannot pause the campaign");
                 }
             }
@@ -716,11 +739,13 @@ impl Dialer {
         }
     }
 
-    /// Pauses a campaign by itself and alerts.
+    /// Pauses a campaign by itself and alerts (in the same transaction, so the alert
+    /// goes out through the alert delivery).
     async fn pause(
         &self,
         campaigns: &mut BTreeMap<String, Live>,
         name: &str,
+        kind: AlertKind,
         reason: String,
     ) -> Result<(), StoreError> {
         let now = self.now_ms();
@@ -729,12 +754,18 @@ impl Dialer {
         let paused = blocking(move || {
             // The state may have changed since the last refresh (an operator paused or
             // stopped it): then there is nothing to pause.
-            let alert = format!("campaign `{n}` paused itself: {r}");
+            let message = format!("campaign `{n}` paused itself: {r}");
+            let alert = NewAlert {
+                kind,
+                campaign: &n,
+                reason: &r,
+                message: &message,
+            };
             let record = match store.transition_with_alert(
                 &n,
                 Transition::Pause,
                 Some(r.clone()),
-                Some(&alert),
+                Some(alert),
                 now,
             ) {
                 Ok(record) => record,
@@ -755,10 +786,6 @@ impl Dialer {
         };
         let message = format!("campaign `{name}` paused itself: {reason}");
         tracing::error!(campaign = name, %reason, "campaign paused itself");
-        if let Some(url) = &self.config.alert_webhook {
-            let ca_file = self.config.tls.ca_file.clone();
-            alerts::send(url.clone(), ca_file, name.to_string(), message.clone(), now);
-        }
         self.emit(DialerEvent::Alert {
             campaign: name.into(),
             message,
@@ -836,12 +863,15 @@ impl Dialer {
 
 /// The circuit breaker: a quota refusal pauses at once; so do too many technical
 /// failures in a row, and half the calls failing over two minutes
-/// (`core::campaign::failure_rate`). Returns why, when it trips.
-fn breaker(live: &mut Live, result: &str, now_ms: u64) -> Option<String> {
+/// (`core::campaign::failure_rate`). Returns what tripped it and why.
+fn breaker(live: &mut Live, result: &str, now_ms: u64) -> Option<(AlertKind, String)> {
     let ours = FailureReason::of_result(result);
     if ours.is_some_and(FailureReason::is_quota) {
-        return Some(format!(
-            "a classification provider refused for quota ({result}); top up and start the campaign again"
+        return Some((
+            AlertKind::Quota,
+            format!(
+                "a classification provider refused for quota ({result}); top up and start the campaign again"
+            ),
         ));
     }
     if ours.is_some_and(FailureReason::is_ours) {
@@ -851,9 +881,12 @@ fn breaker(live: &mut Live, result: &str, now_ms: u64) -> Option<String> {
     let failed = FailureReason::is_failure_result(result);
     if let Some(Tripped { failed, calls }) = live.failure_rate.record(now_ms, failed) {
         live.failures_in_a_row = 0;
-        return Some(format!(
-            "{failed} of the last {calls} calls failed within {} s (the last: {result})",
-            failure_rate::WINDOW_MS / 1000
+        return Some((
+            AlertKind::Breaker,
+            format!(
+                "{failed} of the last {calls} calls failed within {} s (the last: {result})",
+                failure_rate::WINDOW_MS / 1000
+            ),
         ));
     }
     if failed {
@@ -861,8 +894,9 @@ fn breaker(live: &mut Live, result: &str, now_ms: u64) -> Option<String> {
         let limit = live.record.settings.max_consecutive_failures;
         if limit > 0 && live.failures_in_a_row >= limit {
             live.failures_in_a_row = 0;
-            return Some(format!(
-                "{limit} technical failures in a row (the last: {result})"
+            return Some((
+                AlertKind::Breaker,
+                format!("{limit} technical failures in a row (the last: {result})"),
             ));
         }
     } else {
@@ -947,7 +981,8 @@ mod tests {
     #[test]
     fn either_quota_refusal_trips_the_breaker_at_once() {
         for result in ["failed:stt_quota", "failed:llm_quota"] {
-            let reason = breaker(&mut live(10), result, 0).expect("trips");
+            let (kind, reason) = breaker(&mut live(10), result, 0).expect("trips");
+            assert_eq!(kind, AlertKind::Quota);
             assert!(reason.contains(result), "{reason}");
         }
     }
@@ -965,7 +1000,9 @@ mod tests {
         );
         assert!(breaker(&mut l, "failed:originate", 4 * APART).is_none());
         assert!(breaker(&mut l, "failed:originate", 5 * APART).is_none());
-        let reason = breaker(&mut l, "failed:stt_failure", 6 * APART).expect("the third in a row");
+        let (kind, reason) =
+            breaker(&mut l, "failed:stt_failure", 6 * APART).expect("the third in a row");
+        assert_eq!(kind, AlertKind::Breaker);
         assert!(
             reason.starts_with("3 technical failures in a row"),
             "{reason}"
@@ -991,8 +1028,9 @@ mod tests {
         // share does, once five calls have ended within two minutes.
         let mut l = live(10);
         let results = ["connected_to_operator", "failed:stt_failure"];
-        let trip = (0..20u64)
-            .find_map(|i| breaker(&mut l, results[(i % 2) as usize], i * 5_000).map(|r| (i, r)));
+        let trip = (0..20u64).find_map(|i| {
+            breaker(&mut l, results[(i % 2) as usize], i * 5_000).map(|(_, r)| (i, r))
+        });
         let (at, reason) = trip.expect("the share trips it");
         assert_eq!(at, 5, "the sixth call: 3 of 6 failed");
         assert!(

@@ -11,7 +11,10 @@ use tokio::task::JoinHandle;
 use super::prompts::PromptWatch;
 use super::recover::{self, Missed};
 use super::timers::CallTimers;
-use super::{Arrival, CallOutcome, MAX_LATENCY_SAMPLES, Shared, hang_up_in_background};
+use super::{
+    Arrival, CallOutcome, LiveReport, MAX_LATENCY_SAMPLES, ReportSink, Shared,
+    hang_up_in_background,
+};
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
 use crate::ari::translate::{self, Deployment, Request};
 use crate::core::call::{CallMachine, CallSetup, Command, Input, Report, Summary};
@@ -30,6 +33,9 @@ struct CallTask<'a> {
     timers: CallTimers,
     classifications: Vec<JoinHandle<()>>,
     reports: Vec<Report>,
+    /// Reports made by the commands being carried out, not yet sent to `sink`.
+    unsent: usize,
+    sink: Option<ReportSink>,
     summary: Option<Summary>,
     unknown_originates: u32,
     /// When the event being handled arrived, until the first request it causes is sent.
@@ -49,15 +55,20 @@ pub(super) async fn run_call(
     scenario: Arc<Scenario>,
     setup: CallSetup,
     deployment: Deployment,
-    tx: mpsc::UnboundedSender<Arrival>,
-    mut rx: mpsc::UnboundedReceiver<Arrival>,
+    (tx, mut rx): (
+        mpsc::UnboundedSender<Arrival>,
+        mpsc::UnboundedReceiver<Arrival>,
+    ),
+    sink: Option<ReportSink>,
 ) -> CallOutcome {
     let mut call = CallTask::new(shared, scenario, setup, deployment, tx);
+    call.sink = sink;
     call.machine.start(shared.clock.now());
     loop {
         while let Some(command) = call.machine.poll_command() {
             call.execute(command).await;
         }
+        call.send_live_reports();
         if call.machine.is_finished() {
             break;
         }
@@ -107,6 +118,8 @@ impl<'a> CallTask<'a> {
             timers: CallTimers::default(),
             classifications: Vec::new(),
             reports: Vec::new(),
+            unsent: 0,
+            sink: None,
             summary: None,
             unknown_originates: 0,
             arrived: None,
@@ -194,7 +207,10 @@ impl<'a> CallTask<'a> {
             }
             Command::CancelTimer { timer } => self.timers.cancel(*timer),
             Command::Classify { .. } => self.classify(&command),
-            Command::Report(r) => self.reports.push(r.clone()),
+            Command::Report(r) => {
+                self.reports.push(r.clone());
+                self.unsent += 1;
+            }
             Command::Finish(s) => self.summary = Some(s.clone()),
             Command::SetResult { .. } => {}
             _ => {
@@ -319,6 +335,31 @@ impl<'a> CallTask<'a> {
         };
         if let Some(input) = refusal {
             self.machine.handle(self.shared.clock.now(), input);
+        }
+    }
+
+    /// Sends the reports just made to the sink while the call goes on, so the panel
+    /// hears of them now. Reports made with the call's end stay in the outcome only:
+    /// they are written with the attempt's end, in its transaction.
+    fn send_live_reports(&mut self) {
+        let unsent = std::mem::take(&mut self.unsent);
+        let Some(sink) = &self.sink else { return };
+        if unsent == 0 || self.machine.is_finished() {
+            return;
+        }
+        let now = self.shared.clock.now();
+        let at_wall_ms = self.shared.clock.wall_ms();
+        let answered_wall_ms = self
+            .machine
+            .answered_at()
+            .map(|a| at_wall_ms.saturating_sub(now.since(a)));
+        for report in &self.reports[self.reports.len() - unsent..] {
+            let _ = sink.send(LiveReport {
+                attempt_id: self.attempt.clone(),
+                report: report.clone(),
+                at_wall_ms,
+                answered_wall_ms,
+            });
         }
     }
 

@@ -60,6 +60,22 @@ pub struct CallOutcome {
     pub channels: Vec<String>,
 }
 
+/// A report the machine made while its call goes on (an operator bridged with
+/// `report: true`), handed to whoever started the call so it reaches the panel before
+/// the call ends. Reports made with the call's end go only in its `CallOutcome`.
+#[derive(Debug, Clone)]
+pub struct LiveReport {
+    pub attempt_id: String,
+    pub report: Report,
+    /// When it was made, on the campaigns' wall clock (`Clock::wall_ms`).
+    pub at_wall_ms: u64,
+    /// When the customer answered, on the same clock.
+    pub answered_wall_ms: Option<u64>,
+}
+
+/// Where a call sends its `LiveReport`s.
+pub type ReportSink = mpsc::UnboundedSender<LiveReport>;
+
 /// Everything the runtime's tasks share.
 struct Shared {
     client: AriClient,
@@ -258,6 +274,18 @@ impl Runtime {
         setup: CallSetup,
         deployment: Deployment,
     ) -> CallOutcome {
+        self.call_reporting(scenario, setup, deployment, None).await
+    }
+
+    /// `call`, sending the reports the machine makes before the call's end to `sink`
+    /// as they are made (they are in the outcome too).
+    pub async fn call_reporting(
+        &self,
+        scenario: Arc<Scenario>,
+        setup: CallSetup,
+        deployment: Deployment,
+        sink: Option<ReportSink>,
+    ) -> CallOutcome {
         let attempt = setup.attempt_id.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut calls) = self.shared.calls.lock() {
@@ -268,7 +296,8 @@ impl Runtime {
             attempt,
             ended: false,
         };
-        let mut outcome = call::run_call(&self.shared, scenario, setup, deployment, tx, rx).await;
+        let mut outcome =
+            call::run_call(&self.shared, scenario, setup, deployment, (tx, rx), sink).await;
         guard.ended = true;
         outcome.channels = guard.take_channels();
         outcome

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use redb::{ReadableDatabase as _, ReadableTable as _};
 
-use super::schema::{ALERTS, CAMPAIGNS, COUNTERS, DUE, LEAD_PHONES, LEADS, LEASES, META};
+use super::schema::{CAMPAIGNS, COUNTERS, DUE, LEAD_PHONES, LEADS, LEASES};
 use super::{
-    Alert, CampaignRecord, CampaignState, LeadRecord, LeadState, Store, StoreError, bump, decode,
-    encode, next_id,
+    CampaignRecord, CampaignState, LeadRecord, LeadState, NewAlert, Store, StoreError, bump,
+    decode, encode,
 };
 use crate::core::campaign::settings::CampaignSettings;
 
@@ -163,7 +163,7 @@ impl Store {
         name: &str,
         change: Transition,
         reason: Option<String>,
-        alert: Option<&str>,
+        alert: Option<NewAlert<'_>>,
         now_ms: u64,
     ) -> Result<CampaignRecord, StoreError> {
         let tx = self.db.begin_write()?;
@@ -211,8 +211,8 @@ impl Store {
             record.reason = reason;
             record.updated_ms = now_ms;
             campaigns.insert(name, encode(&record).as_slice())?;
-            if let Some(message) = alert {
-                insert_alert(&tx, name, message, now_ms)?;
+            if let Some(alert) = alert {
+                self.insert_alert(&tx, &alert, now_ms)?;
             }
             record
         };
@@ -259,53 +259,6 @@ impl Store {
             None => None,
         })
     }
-
-    /// Records an alert (and the caller sends it on).
-    pub fn add_alert(
-        &self,
-        campaign: &str,
-        message: &str,
-        now_ms: u64,
-    ) -> Result<Alert, StoreError> {
-        let tx = self.db.begin_write()?;
-        let alert = insert_alert(&tx, campaign, message, now_ms)?;
-        tx.commit()?;
-        Ok(alert)
-    }
-
-    /// Alerts of one campaign (or all), oldest first.
-    pub fn alerts(&self, campaign: Option<&str>) -> Result<Vec<Alert>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let alerts = tx.open_table(ALERTS)?;
-        let mut out = Vec::new();
-        for row in alerts.iter()? {
-            let alert: Alert = decode("alerts", row?.1.value())?;
-            if campaign.is_none_or(|c| c == alert.campaign) {
-                out.push(alert);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Writes an alert inside the caller's transaction.
-pub(super) fn insert_alert(
-    tx: &redb::WriteTransaction,
-    campaign: &str,
-    message: &str,
-    now_ms: u64,
-) -> Result<Alert, StoreError> {
-    let mut meta = tx.open_table(META)?;
-    let seq = next_id(&mut meta, "next_alert")?;
-    let alert = Alert {
-        seq,
-        campaign: campaign.into(),
-        at_ms: now_ms,
-        message: message.into(),
-    };
-    tx.open_table(ALERTS)?
-        .insert(seq, encode(&alert).as_slice())?;
-    Ok(alert)
 }
 
 /// Cancels a campaign's pending leads (all, or those whose phone is `only`); returns

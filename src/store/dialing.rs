@@ -6,7 +6,7 @@ use redb::{ReadableDatabase as _, ReadableTable as _};
 
 use super::schema::{
     ATTEMPT_ENDS, ATTEMPT_IDS, ATTEMPTS, CAMPAIGN_ATTEMPTS, CAMPAIGNS, COUNTERS, DNC, DUE, LEADS,
-    LEASES, META, OUTBOX,
+    LEASES, LIVE_REPORTED, META, OUTBOX,
 };
 use super::{
     AttemptEnd, AttemptStart, AttemptView, CampaignRecord, CampaignState, Deltas, DncEntry,
@@ -45,6 +45,37 @@ fn report_reason(result: &str, end: &AttemptEnd) -> Option<String> {
     end.note
         .clone()
         .or_else(|| result.strip_prefix("failed:").map(str::to_string))
+}
+
+/// A report of `start`'s call to `lead` as the outbox keeps it, before its end is
+/// known (no reason, answer or end time: the caller sets what it knows).
+pub(super) fn outbox_entry(
+    seq: u64,
+    start: &AttemptStart,
+    lead: &LeadRecord,
+    status: &str,
+    result: &str,
+    transcript: &Option<String>,
+    at_ms: u64,
+) -> OutboxEntry {
+    OutboxEntry {
+        seq,
+        attempt: start.id.clone(),
+        campaign: start.campaign.clone(),
+        lead_id: lead.id,
+        phone: lead.phone.clone(),
+        status: status.into(),
+        result: result.into(),
+        transcript: transcript.clone(),
+        at_ms,
+        reason: None,
+        scenario: start.scenario.clone(),
+        scenario_hash: start.scenario_hash.clone(),
+        started_ms: start.started_ms,
+        answered_ms: None,
+        ended_ms: None,
+        custom: lead.custom.clone(),
+    }
 }
 
 /// What becomes of the lead after an attempt.
@@ -216,6 +247,7 @@ impl Store {
             let mut due = tx.open_table(DUE)?;
             let mut dnc = tx.open_table(DNC)?;
             let mut outbox = tx.open_table(OUTBOX)?;
+            let mut live = tx.open_table(LIVE_REPORTED)?;
             let mut counters = tx.open_table(COUNTERS)?;
             let mut deltas = Deltas::default();
             let mut next_report = meta.get("next_outbox")?.map_or(1, |v| v.value());
@@ -240,26 +272,22 @@ impl Store {
                 let holds_lease = matches!(&lead.state,
                     LeadState::Leased { attempt, .. } if *attempt == item.attempt_id);
                 deltas.add(campaign, &format!("status:{}", item.end.status), 1);
+                // What the call reported while it was on went out then: once only.
+                let sent: Vec<String> = match live.remove(seq)? {
+                    Some(v) => decode("live_reported", v.value())?,
+                    None => Vec::new(),
+                };
                 for (status, result, transcript) in &item.reports {
+                    if sent.contains(status) {
+                        continue;
+                    }
                     let seq = next_report;
                     next_report += 1;
                     let entry = OutboxEntry {
-                        seq,
-                        attempt: item.attempt_id.clone(),
-                        campaign: campaign.into(),
-                        lead_id: lead.id,
-                        phone: lead.phone.clone(),
-                        status: status.clone(),
-                        result: result.clone(),
-                        transcript: transcript.clone(),
-                        at_ms: now_ms,
                         reason: report_reason(result, &item.end),
-                        scenario: start.scenario.clone(),
-                        scenario_hash: start.scenario_hash.clone(),
-                        started_ms: start.started_ms,
                         answered_ms: item.end.answered_ms,
                         ended_ms: Some(item.end.ended_ms),
-                        custom: lead.custom.clone(),
+                        ..outbox_entry(seq, &start, &lead, status, result, transcript, now_ms)
                     };
                     outbox.insert(seq, encode(&entry).as_slice())?;
                 }

@@ -4,10 +4,12 @@
 //! The dialer sees only this module's domain operations (`lease`, `finish`, …), never a
 //! redb type, so a shared-database backend for several nodes can take the same shape.
 
+mod alerts;
 pub mod campaigns;
 mod dialing;
 mod dnc;
 mod leads;
+mod live;
 mod outbox;
 pub mod records;
 mod schema;
@@ -20,9 +22,11 @@ use redb::{ReadableTable as _, Table};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use alerts::NewAlert;
 pub use dialing::{Admission, Finished, LeadNext, Leased};
 pub use leads::ImportTally;
-pub use outbox::OutboxCounts;
+pub use live::LiveReported;
+pub use outbox::{OutboxCounts, Settled};
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use space::{Space, TableSpace};
@@ -168,6 +172,9 @@ pub struct Store {
     path: PathBuf,
     /// Starts every attempt id, so ids from two stores never meet on one Asterisk.
     tag: String,
+    /// The alert rate limit's window in ms while alert delivery is on, else
+    /// `alerts::DELIVERY_OFF` (`set_alert_delivery`).
+    alert_window: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -210,6 +217,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             tag,
+            alert_window: alerts::DELIVERY_OFF.into(),
         })
     }
 

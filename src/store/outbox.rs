@@ -6,7 +6,21 @@
 use redb::{ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
 
 use super::schema::{OUTBOX, PARKED};
-use super::{OutboxEntry, ParkedReport, Store, StoreError, decode, encode};
+use super::{NewAlert, OutboxEntry, ParkedReport, Store, StoreError, decode, encode};
+use crate::core::alerts::AlertKind;
+
+/// What became of a report sent to the panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Taken (a 2xx): it leaves the outbox.
+    Delivered(u64),
+    /// Refused for good: parked with the panel's status and answer.
+    Parked {
+        seq: u64,
+        status: u16,
+        answer: String,
+    },
+}
 
 /// How many reports wait, and how many are parked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,10 +46,7 @@ impl Store {
 
     /// The panel took report `seq`: it leaves the outbox. Idempotent.
     pub fn outbox_delivered(&self, seq: u64) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
-        tx.open_table(OUTBOX)?.remove(seq)?;
-        tx.commit()?;
-        Ok(())
+        self.outbox_settle(&[Settled::Delivered(seq)], 0)
     }
 
     /// The panel refused report `seq` for good: it moves to the parked reports with the
@@ -48,30 +59,71 @@ impl Store {
         answer: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        let parked = Settled::Parked {
+            seq,
+            status,
+            answer: answer.to_string(),
+        };
+        self.outbox_settle(&[parked], now_ms)
+    }
+
+    /// What became of several reports, in one transaction (one commit for many
+    /// deliveries: the commit, not the HTTP, bounds how fast the outbox drains).
+    pub fn outbox_settle(&self, settled: &[Settled], now_ms: u64) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
-        {
-            let mut outbox = tx.open_table(OUTBOX)?;
-            let Some(bytes) = outbox.remove(seq)? else {
-                return Ok(());
-            };
-            let entry: OutboxEntry = decode("outbox", bytes.value())?;
-            drop(bytes);
-            let short: String = answer.chars().take(200).collect();
-            let message = format!(
-                "report {seq} ({} {}) parked: the panel answered {status}: {short}",
-                entry.attempt, entry.status
-            );
-            super::campaigns::insert_alert(&tx, &entry.campaign, &message, now_ms)?;
-            let parked = ParkedReport {
-                entry,
-                status,
-                answer: answer.to_string(),
-                parked_ms: now_ms,
-            };
-            tx.open_table(PARKED)?
-                .insert(seq, encode(&parked).as_slice())?;
+        for s in settled {
+            match s {
+                Settled::Delivered(seq) => {
+                    tx.open_table(OUTBOX)?.remove(*seq)?;
+                }
+                Settled::Parked {
+                    seq,
+                    status,
+                    answer,
+                } => self.park(&tx, *seq, *status, answer, now_ms)?,
+            }
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Parks report `seq` inside the caller's transaction, with its alert.
+    fn park(
+        &self,
+        tx: &redb::WriteTransaction,
+        seq: u64,
+        status: u16,
+        answer: &str,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut outbox = tx.open_table(OUTBOX)?;
+        let Some(bytes) = outbox.remove(seq)? else {
+            return Ok(());
+        };
+        let entry: OutboxEntry = decode("outbox", bytes.value())?;
+        drop(bytes);
+        drop(outbox);
+        let short: String = answer.chars().take(200).collect();
+        let reason = format!("the panel answered {status}: {short}");
+        let message = format!(
+            "report {seq} ({} {}) parked: {reason}",
+            entry.attempt, entry.status
+        );
+        let alert = NewAlert {
+            kind: AlertKind::Parked,
+            campaign: &entry.campaign,
+            reason: &reason,
+            message: &message,
+        };
+        self.insert_alert(tx, &alert, now_ms)?;
+        let parked = ParkedReport {
+            entry,
+            status,
+            answer: answer.to_string(),
+            parked_ms: now_ms,
+        };
+        tx.open_table(PARKED)?
+            .insert(seq, encode(&parked).as_slice())?;
         Ok(())
     }
 

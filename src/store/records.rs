@@ -241,9 +241,24 @@ pub struct ParkedReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub seq: u64,
+    /// The campaign, or empty for dialflow as a whole.
     pub campaign: String,
     pub at_ms: u64,
     pub message: String,
+    /// What raised it (none in alerts written before kinds were kept).
+    #[serde(default)]
+    pub kind: Option<crate::core::alerts::AlertKind>,
+    /// Why, in a few words.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// An alert waiting to be sent to `alerts.url`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertOut {
+    pub alert: Alert,
+    /// How many like it the rate limit held back before it.
+    pub repeats: u64,
 }
 
 fn is_zero(n: &u32) -> bool {

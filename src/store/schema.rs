@@ -8,7 +8,7 @@ use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -44,6 +44,13 @@ pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 pub const PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_parked");
 /// Sequence → an alert raised (quota, breaker).
 pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+/// Attempt sequence number → the statuses it reported while its call was still on
+/// (`Vec<String>`), so its end does not report them again; removed with the end.
+pub const LIVE_REPORTED: TableDefinition<u64, &[u8]> = TableDefinition::new("live_reported");
+/// Sequence (the alert's) → an alert waiting to be sent to `alerts.url` (`AlertOut`).
+pub const ALERT_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("alert_outbox");
+/// (campaign, alert kind) → the rate limit's memory of that alert (`RateState`).
+pub const ALERT_RATE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("alert_rate");
 /// (campaign, counter) → value: lead states, attempts, statuses, kept in step with every
 /// change so `campaign show` and completion checks need no scans.
 pub const COUNTERS: TableDefinition<(&str, &str), u64> = TableDefinition::new("counters");
@@ -63,7 +70,8 @@ struct Migration {
 }
 
 /// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
-/// the scenario versions.
+/// the reports made while calls are on and the alerts' delivery; version 4 the scenario
+/// versions.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -75,9 +83,20 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
+        apply: create_version_3,
+    },
+    Migration {
+        version: 4,
         apply: create_versions,
     },
 ];
+
+fn create_version_3(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(LIVE_REPORTED)?;
+    tx.open_table(ALERT_OUTBOX)?;
+    tx.open_table(ALERT_RATE)?;
+    Ok(())
+}
 
 fn create_versions(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(SCENARIO_VERSIONS)?;

@@ -3,9 +3,15 @@
 //! with other tests).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use dialflow::config::Config;
 use dialflow::control::Controller;
-use dialflow::daemon::{self, Daemon, DaemonError, Notice, Summary};
+use dialflow::daemon::{self, Daemon, DaemonError, Notice, Summary, Work};
+use dialflow::load::LoadOptions;
+use dialflow::runtime::clock::Clock;
+use dialflow::scenario_set::{self, SharedScenarios};
+use dialflow::store::Store;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -56,4 +62,28 @@ impl InProcess {
             .expect("the daemon's task")
             .expect("the daemon ran")
     }
+}
+
+/// A daemon dialing `store`'s campaigns with the scenarios of `config.scenarios` (its
+/// prompts checked in `config.prompts`), on a clock `speed` times faster than real.
+pub fn campaigns_daemon(
+    config: Config,
+    store: &Arc<Store>,
+    speed: f64,
+    exit_when_idle: bool,
+) -> Daemon {
+    let options = LoadOptions {
+        prompts_dir: Some(config.prompts.clone()),
+        no_environment: false,
+    };
+    let loaded = scenario_set::load_folder(&config.scenarios, &options).unwrap();
+    let work = Work::Campaigns {
+        store: Arc::clone(store),
+        scenarios: SharedScenarios::new(loaded.scenarios),
+        exit_when_idle,
+    };
+    Daemon::new(config, work)
+        .unwrap()
+        .with_clock(Clock::new(speed))
+        .with_load_options(options)
 }

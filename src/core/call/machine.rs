@@ -228,6 +228,11 @@ impl CallMachine {
         &self.result
     }
 
+    /// When the customer answered (on the call's clock), if they have.
+    pub fn answered_at(&self) -> Option<Millis> {
+        self.answered_at
+    }
+
     /// The call's variables (`vars.*`), sorted by name.
     pub fn vars(&self) -> Vec<(String, Value)> {
         let mut vars: Vec<(String, Value)> = self
