@@ -12,8 +12,9 @@ use clap::Args;
 use tokio::sync::mpsc;
 
 use super::EnvironmentArgs;
+use super::demo_panel::DemoPanel;
 use super::progress::Progress;
-use crate::config::Config;
+use crate::config::{Config, PanelConfig};
 use crate::core::call::FAILED_PREFIX;
 use crate::core::campaign::retry::RetryRule;
 use crate::core::campaign::settings::CampaignSettings;
@@ -49,6 +50,10 @@ pub struct DemoArgs {
     /// look at it afterwards.
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
+    /// Deliver the reports to this panel URL instead of the demo's own receiver (the
+    /// summary then counts what left the outbox, not what arrived).
+    #[arg(long, value_name = "URL")]
+    pub panel: Option<String>,
     #[command(flatten)]
     pub env: EnvironmentArgs,
 }
@@ -158,7 +163,23 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         .unwrap_or_else(|| scenario.name.clone());
     let clock = Clock::new(args.speed);
     let leads = seed_campaign(&store, &key, &scenario, args, clock.wall_ms())?;
-    let config = demo_config(&sim.base_url, &scenario, args.concurrency)?;
+    let mut config = demo_config(&sim.base_url, &scenario, args.concurrency)?;
+    let own_panel = match &args.panel {
+        Some(_) => None,
+        None => Some(
+            DemoPanel::start()
+                .await
+                .map_err(|e| format!("cannot start the demo's panel: {e}"))?,
+        ),
+    };
+    let panel_url = args
+        .panel
+        .clone()
+        .or_else(|| own_panel.as_ref().map(|p| p.url.clone()))
+        .unwrap_or_default();
+    let mut panel = PanelConfig::new(panel_url.clone());
+    panel.secret = Some(DEMO_SECRET.into());
+    config.panel = Some(panel);
     eprintln!(
         "dialflow demo: scenario `{}` ({}), {leads} leads, {} at a time, {}× real time, simulated PBX at {}",
         scenario.name,
@@ -197,9 +218,42 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     );
     tally.print_by_behaviour();
     let left = print_campaign(&store, &store_path, tally.retried)?;
+    print_reports(&store, &panel_url, own_panel.as_ref())?;
     if summary.attempts as usize != tally.attempts || left > 0 {
         return Err(format!(
             "the campaign did not finish: {left} lead(s) pending or in flight"
+        ));
+    }
+    Ok(())
+}
+
+/// The secret the demo signs its reports with (`Dialflow-Signature`).
+const DEMO_SECRET: &str = "dialflow-demo";
+
+/// What reached the panel: every report delivered once, none left in the outbox or
+/// parked. A report missing or delivered twice fails the demo.
+fn print_reports(store: &Store, url: &str, own: Option<&DemoPanel>) -> Result<(), String> {
+    let counts = store.outbox_counts().map_err(|e| e.to_string())?;
+    println!(
+        "\nreports to the panel at {url}: {} waiting, {} parked",
+        counts.pending, counts.parked
+    );
+    let Some(panel) = own else {
+        return Ok(());
+    };
+    let received = panel.received();
+    let (all, again) = received.totals();
+    for (status, n) in &received.by_status {
+        println!("  {status:<24} {n:>7}");
+    }
+    println!(
+        "  {} report(s) delivered, one per status per call; {again} delivered twice",
+        received.by_key.len()
+    );
+    if counts.pending + counts.parked > 0 || again > 0 || all == 0 {
+        return Err(format!(
+            "reports went astray: {} waiting, {} parked, {again} delivered twice",
+            counts.pending, counts.parked
         ));
     }
     Ok(())

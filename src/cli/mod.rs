@@ -4,6 +4,7 @@ mod attempts;
 mod campaign;
 mod check;
 mod demo;
+mod demo_panel;
 mod dialplan;
 mod dnc;
 mod error;
