@@ -13,6 +13,7 @@ mod outbox;
 mod progress;
 mod replay;
 mod run;
+mod schema;
 mod sim;
 mod store_args;
 mod test;
@@ -55,6 +56,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Run the test cases written in scenario files against simulated calls.
     Test(test::TestArgs),
+    /// Print the JSON Schema of scenario files, for editors (the YAML language server).
+    Schema(schema::SchemaArgs),
     /// Run one call against a recorded ARI trace (or a test case) and show what happened.
     Replay(replay::ReplayArgs),
     /// Run the simulated Asterisk (an ARI server with simulated customers) until Ctrl-C.
@@ -112,6 +115,7 @@ pub fn run() -> ExitCode {
         Command::Dialplan(args) => dialplan::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Schema(args) => schema::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Sim(args) => sim::run(&args),

@@ -15,5 +15,6 @@ pub mod expr;
 pub mod hooks;
 pub mod picture;
 pub mod scenario;
+pub mod schema;
 pub mod source;
 pub mod testcase;
