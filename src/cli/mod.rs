@@ -2,6 +2,7 @@
 
 mod attempts;
 mod campaign;
+mod changes;
 mod check;
 mod demo;
 mod dialplan;
@@ -17,6 +18,7 @@ mod schema;
 mod sim;
 mod store_args;
 mod test;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -137,6 +139,15 @@ fn quit_quietly_on_a_closed_pipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// Paths as one line, for messages.
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn stderr_color() -> bool {
