@@ -112,3 +112,11 @@ fn the_demo_never_overwrites_an_existing_store() {
     assert_eq!(std::fs::read(&path).unwrap(), b"someone's data");
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn test_runs_the_scenarios_own_words_where_no_classify_is_given() {
+    let (code, stdout, stderr) =
+        dialflow(&["test", "tests/scenarios/own_words.yaml", "--no-environment"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+}

@@ -52,6 +52,52 @@ fn a_wrong_expectation_fails() {
     );
 }
 
+/// The test cases of `tests/scenarios/own_words.yaml`, by name, with their scenario.
+fn own_words() -> Arc<Scenario> {
+    let options = LoadOptions {
+        no_environment: true,
+        ..LoadOptions::default()
+    };
+    load::compile_file(Path::new("tests/scenarios/own_words.yaml"), &options)
+        .scenario
+        .expect("own_words compiles")
+}
+
+/// The result a case of `own_words` ends with, run as `dialflow test` runs it.
+fn result_of(s: &Arc<Scenario>, case: &str) -> String {
+    let case = s
+        .tests
+        .iter()
+        .find(|c| c.name.starts_with(case))
+        .unwrap_or_else(|| panic!("case {case}"));
+    let log = replay::scripted::run(s, case).expect("runs");
+    log.summary.expect("a finished call has a summary").result
+}
+
+#[test]
+fn a_case_without_classify_reaches_the_intent_its_words_name() {
+    let s = own_words();
+    assert_eq!(result_of(&s, "farda is later"), "call_later");
+    assert_eq!(result_of(&s, "nemikham is no"), "not_interested");
+}
+
+#[test]
+fn words_that_match_no_rule_are_unknown() {
+    let s = own_words();
+    assert_eq!(result_of(&s, "words the scenario does not know"), "unknown");
+}
+
+#[test]
+fn an_explicit_classify_still_wins_over_the_words() {
+    let s = own_words();
+    // The customer says the `later` words, the stub says `no`: the stub decides.
+    assert_eq!(result_of(&s, "an explicit classify"), "not_interested");
+    for case in &s.tests {
+        let result = replay::check_case(&s, case);
+        assert!(result.passed(), "{}: {:?}", case.name, result.failures);
+    }
+}
+
 fn stream(name: &str, case: &str) -> String {
     let s = scenario(name);
     let case = s

@@ -1,12 +1,13 @@
 //! `dialflow check`: compile scenarios and print every diagnostic.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 
+use super::changes::{Entry, Snapshot};
 use super::{EnvironmentArgs, OutputFormat};
-use crate::load;
+use crate::load::{self, LoadOptions};
 use crate::render;
 
 #[derive(Debug, Args)]
@@ -20,11 +21,38 @@ pub struct CheckArgs {
     /// Fail on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Check again on every save, printing only new and fixed diagnostics.
+    #[arg(long)]
+    pub watch: bool,
     #[command(flatten)]
     pub env: EnvironmentArgs,
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
+    let code = check_once(args);
+    if !args.watch {
+        return code;
+    }
+    let options = args.env.load_options();
+    super::watch::watch(&args.paths, |file, snap| snapshot(file, &options, snap))
+}
+
+/// Every diagnostic of one file, for `--watch` to compare.
+fn snapshot(file: &Path, options: &LoadOptions, snap: &mut Snapshot) {
+    let compiled = load::compile_file(file, options);
+    for d in &compiled.diagnostics {
+        // The place is left out of the key: a diagnostic that moved is not news.
+        let key = format!("{}|{}|{}", d.file, d.code, d.message);
+        let n = (0..).find(|n| !snap.0.contains_key(&format!("{key}|{n}")));
+        let key = format!("{key}|{}", n.unwrap_or_default());
+        snap.insert(
+            key,
+            Entry::problem(file.display().to_string(), d.to_string()),
+        );
+    }
+}
+
+fn check_once(args: &CheckArgs) -> ExitCode {
     let files = match load::scenario_files(&args.paths) {
         Ok(files) => files,
         Err(msg) => {
@@ -35,7 +63,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     if files.is_empty() {
         eprintln!(
             "error: no scenario files (*.yaml) under {}",
-            display_paths(&args.paths)
+            super::display_paths(&args.paths)
         );
         return ExitCode::from(2);
     }
@@ -97,12 +125,4 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-fn display_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -2,6 +2,7 @@
 
 mod attempts;
 mod campaign;
+mod changes;
 mod check;
 mod demo;
 mod demo_panel;
@@ -16,9 +17,11 @@ mod reload;
 mod replay;
 mod run;
 mod scenarios;
+mod schema;
 mod sim;
 mod store_args;
 mod test;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -58,6 +61,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Run the test cases written in scenario files against simulated calls.
     Test(test::TestArgs),
+    /// Print the JSON Schema of scenario files, for editors (the YAML language server).
+    Schema(schema::SchemaArgs),
     /// Run one call against a recorded ARI trace (or a test case) and show what happened.
     Replay(replay::ReplayArgs),
     /// Run the simulated Asterisk (an ARI server with simulated customers) until Ctrl-C.
@@ -119,6 +124,7 @@ pub fn run() -> ExitCode {
         Command::Dialplan(args) => dialplan::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Schema(args) => schema::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Sim(args) => sim::run(&args),
@@ -142,6 +148,15 @@ fn quit_quietly_on_a_closed_pipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// Paths as one line, for messages.
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn stderr_color() -> bool {

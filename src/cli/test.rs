@@ -1,12 +1,15 @@
 //! `dialflow test`: run the test cases written in scenario files against simulated calls.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 
 use super::EnvironmentArgs;
-use crate::load;
+use super::changes::{Entry, Kind, Snapshot};
+use crate::core::scenario::Scenario;
+use crate::core::testcase::TestCase;
+use crate::load::{self, LoadOptions};
 use crate::render;
 use crate::replay;
 
@@ -21,11 +24,58 @@ pub struct TestArgs {
     /// Print the whole call (commands, inputs, path) of failing cases.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Run again on every save, printing only the cases that now fail or now pass.
+    #[arg(long)]
+    pub watch: bool,
     #[command(flatten)]
     pub env: EnvironmentArgs,
 }
 
 pub fn run(args: &TestArgs) -> ExitCode {
+    let code = test_once(args);
+    if !args.watch {
+        return code;
+    }
+    let options = args.env.load_options();
+    super::watch::watch(&args.paths, |file, snap| {
+        snapshot(file, args, &options, snap)
+    })
+}
+
+/// The outcome of every case of one file (or that it does not compile), for `--watch`
+/// to compare.
+fn snapshot(file: &Path, args: &TestArgs, options: &LoadOptions, snap: &mut Snapshot) {
+    let compiled = load::compile_file(file, options);
+    let Some(scenario) = compiled.scenario else {
+        let why = render::summary(&compiled.diagnostics);
+        let shown = format!("{}: does not compile ({why})", file.display());
+        let group = file.display().to_string();
+        snap.insert(format!("{group}|compile"), Entry::problem(group, shown));
+        return;
+    };
+    for case in selected(&scenario, args.filter.as_deref()) {
+        let result = replay::check_case(&scenario, case);
+        let entry = Entry {
+            kind: Kind::Case,
+            group: file.display().to_string(),
+            bad: !result.passed(),
+            shown: format!("{}:{}  {}", file.display(), case.line, case.name),
+            details: result.failures,
+        };
+        snap.insert(format!("{}|{}", file.display(), case.name), entry);
+    }
+}
+
+/// The scenario's cases whose name contains `filter` (all without one).
+fn selected<'a>(scenario: &'a Scenario, filter: Option<&str>) -> Vec<&'a TestCase> {
+    scenario
+        .tests
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .collect()
+}
+
+fn test_once(args: &TestArgs) -> ExitCode {
     let files = match load::scenario_files(&args.paths) {
         Ok(files) => files,
         Err(msg) => {
@@ -54,15 +104,7 @@ pub fn run(args: &TestArgs) -> ExitCode {
             broken += 1;
             continue;
         };
-        let cases: Vec<_> = scenario
-            .tests
-            .iter()
-            .filter(|c| {
-                args.filter
-                    .as_ref()
-                    .is_none_or(|f| c.name.contains(f.as_str()))
-            })
-            .collect();
+        let cases = selected(&scenario, args.filter.as_deref());
         if cases.is_empty() {
             println!("      {}: no test cases", file.display());
             continue;

@@ -16,5 +16,6 @@ pub mod expr;
 pub mod hooks;
 pub mod picture;
 pub mod scenario;
+pub mod schema;
 pub mod source;
 pub mod testcase;

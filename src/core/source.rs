@@ -2,10 +2,15 @@
 //!
 //! These types only describe shape. Meaning (targets exist, outcomes routed, types
 //! agree…) is checked by `compile`, which turns them into a `Scenario`.
+//!
+//! The JSON Schema editors use (`dialflow schema`, `core::schema`) is derived from these
+//! same types: a field added here is in the schema too. `Spanned` wrappers are described
+//! by the value they wrap (`#[schemars(with = ...)]`).
 
 use std::fmt;
 use std::marker::PhantomData;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
@@ -14,16 +19,19 @@ use serde_saphyr::{Location, Spanned};
 pub type S<T> = Spanned<T>;
 
 /// The top of a scenario file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSrc<N> {
+    #[schemars(with = "String")]
     pub name: S<String>,
     #[serde(default)]
     pub description: Option<String>,
     /// The prompt set: audio files live in `prompts/<set>/<prompt>.wav`.
+    #[schemars(with = "String")]
     pub prompts: S<String>,
     /// Language of the customers' speech (speech-to-text hint, rules normalisation).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub language: Option<S<String>>,
     /// The intents `classify` sorts answers into (`unknown` is always there): a list of
     /// names, or a map of names to the words and patterns that recognise them.
@@ -31,86 +39,113 @@ pub struct ScenarioSrc<N> {
     pub intents: IntentsSrc,
     /// The first node; the first node listed when absent.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub start: Option<S<String>>,
     /// Extra results and overrides of the default result → panel status table.
     #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<String>>")]
     pub results: Option<OrderedMap<S<String>>>,
     /// Panel statuses whose reports carry the customer's transcript.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub transcript_statuses: Option<Vec<S<String>>>,
     #[serde(default)]
+    #[schemars(with = "Option<TelephonySrc>")]
     pub telephony: Option<S<TelephonySrc>>,
     #[serde(default)]
+    #[schemars(with = "Option<LimitsSrc>")]
     pub limits: Option<S<LimitsSrc>>,
     /// Routes for outcomes that a node leaves unrouted, e.g. `hangup: end`.
     #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<RouteSrc>>")]
     pub defaults: Option<OrderedMap<S<RouteSrc>>>,
+    #[schemars(with = "OrderedMap<N>")]
     pub nodes: S<OrderedMap<N>>,
     /// Test cases run by `dialflow test` against a simulated call.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<TestCaseSrc>>")]
     pub tests: Option<Vec<S<TestCaseSrc>>>,
 }
 
 /// How the outcome of a call that was never answered becomes a result.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelephonySrc {
     /// How long the customer's phone may ring before the call counts as missed.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub ring_timeout: Option<S<Scalar>>,
     /// With no event at all for this long after originate, the call is `user_didnt_answer`.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub watchdog: Option<S<Scalar>>,
     /// Q.850 hangup causes per result, replacing the defaults for the results named.
     #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<Vec<u16>>>")]
     pub causes: Option<OrderedMap<Vec<S<u16>>>>,
     /// Fragments of Asterisk's cause text per result (e.g. `banned: [congest]`).
     #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<Vec<String>>>")]
     pub cause_text: Option<OrderedMap<Vec<S<String>>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSrc {
     /// Most node entries one call may make (the run-time loop guard).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub max_steps: Option<S<u32>>,
     /// Longest a call may last once answered.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub max_duration: Option<S<Scalar>>,
     /// How much longer than its audio a prompt may take before it counts as failed.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub prompt_grace: Option<S<Scalar>>,
 }
 
 /// One node: exactly one verb, plus the fields every node may have.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSrc {
     // Verbs: exactly one of these.
     #[serde(default)]
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub play: Option<S<OneOrMany<S<String>>>>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Option<RecordSrc>>")]
     pub record: Option<S<Option<RecordSrc>>>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Option<ClassifySrc>>")]
     pub classify: Option<S<Option<ClassifySrc>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<CaseSrc>>")]
     pub branch: Option<S<Vec<S<CaseSrc>>>>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Option<GatherSrc>>")]
     pub gather: Option<S<Option<GatherSrc>>>,
     #[serde(default)]
+    #[schemars(with = "Option<OperatorSrc>")]
     pub originate_operator: Option<S<OperatorSrc>>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Option<AmdSrc>>")]
     pub amd: Option<S<Option<AmdSrc>>>,
     #[serde(default)]
+    #[schemars(with = "Option<VoicemailSrc>")]
     pub voicemail_drop: Option<S<VoicemailSrc>>,
     #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<Scalar>>")]
     pub set: Option<S<OrderedMap<S<Scalar>>>>,
     #[serde(default)]
+    #[schemars(with = "Option<HookSrc>")]
     pub hook: Option<S<HookSrc>>,
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub wait: Option<S<Scalar>>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Option<HangupSrc>>")]
     pub hangup: Option<S<Option<HangupSrc>>>,
 
     // Common to every verb.
@@ -118,131 +153,163 @@ pub struct NodeSrc {
     pub description: Option<String>,
     /// The provisional result from the moment the node is entered.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub set_result: Option<S<String>>,
     /// Report the current result's panel status when the node is entered.
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub report: Option<S<bool>>,
     /// The node runs at most this many times per call; then its `exhausted` route is taken.
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub max_visits: Option<S<u32>>,
     /// Route for the verb's main outcome (play/record/wait: finished, set: next, …).
     #[serde(default)]
+    #[schemars(with = "Option<RouteSrc>")]
     pub next: Option<S<RouteSrc>>,
     /// Route when no `branch` case matches.
     #[serde(default, rename = "else")]
+    #[schemars(with = "Option<RouteSrc>")]
     pub otherwise: Option<S<RouteSrc>>,
     /// Routes by outcome name; `default` covers the outcomes not listed.
     #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<RouteSrc>>")]
     pub on: Option<OrderedMap<S<RouteSrc>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordSrc {
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub max_duration: Option<S<Scalar>>,
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub max_silence: Option<S<Scalar>>,
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub beep: Option<S<bool>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifySrc {
     /// The `record` node whose recording is classified; the latest recording when absent.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub recording: Option<S<String>>,
     /// A prompt that plays while speech-to-text and the intent classifier run.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub filler: Option<S<String>>,
     /// The longest the classification may take after the filler ends.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub timeout: Option<S<Scalar>>,
     /// A Rhai function that sees the classification (intent, transcript, lead) and
     /// returns the intent to use: an override or a correction.
     #[serde(default)]
+    #[schemars(with = "Option<HookSrc>")]
     pub post: Option<S<HookSrc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseSrc {
+    #[schemars(with = "String")]
     pub when: S<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub goto: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub result: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub report: Option<S<bool>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatherSrc {
     /// Plays while digits are collected; the first digit cuts it off.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub prompt: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub max_digits: Option<S<u32>>,
     /// A key that ends the input early (usually `#`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub terminator: Option<S<String>>,
     /// How long to wait for the first digit once the prompt has ended.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub timeout: Option<S<Scalar>>,
     /// How long to wait for each further digit.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub digit_timeout: Option<S<Scalar>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorSrc {
     /// Logical operator name, resolved to an endpoint or queue by dialflow's configuration.
+    #[schemars(with = "String")]
     pub operator: S<String>,
     /// Logical caller-id name from the configuration.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub caller_id: Option<S<String>>,
     /// How long the operator's phone may ring.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub timeout: Option<S<Scalar>>,
     /// A prompt that plays (repeatedly) to the customer while the operator's phone rings.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub hold: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmdSrc {
     /// How long to wait for the call to come back from the dialplan's AMD hop.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub timeout: Option<S<Scalar>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoicemailSrc {
+    #[schemars(with = "String")]
     pub prompt: S<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HookSrc {
     /// A `.rhai` file, relative to the scenario file.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub script: Option<S<String>>,
     /// Inline Rhai source, instead of `script`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub code: Option<S<String>>,
     /// The function to call; it returns the name of one of `outcomes` (for a `hook` node)
     /// or of an intent (for `classify`'s `post`).
+    #[schemars(with = "String")]
     pub function: S<String>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub outcomes: Option<S<Vec<S<String>>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HangupSrc {}
 
@@ -457,54 +524,67 @@ impl<N> ScenarioSrc<N> {
 
 /// One test case of a scenario: who the simulated customer is, what the stubbed
 /// classifier answers, and what the call must end with.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestCaseSrc {
+    #[schemars(with = "String")]
     pub name: S<String>,
     #[serde(default)]
+    #[schemars(with = "Option<CustomerSrc>")]
     pub customer: Option<S<CustomerSrc>>,
     /// What the operator's phone does: `answer`, `busy`, `no_answer` or `refused`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub operator: Option<S<String>>,
     /// The classifier's answer for each recording, in order.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<StubSrc>>")]
     pub classify: Option<Vec<S<StubSrc>>>,
     #[serde(default)]
     pub lead: Option<LeadSrc>,
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub attempt: Option<S<u32>>,
+    #[schemars(with = "ExpectSrc")]
     pub expect: S<ExpectSrc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerSrc {
     /// A duration (answers after it), or what happens instead: busy, poweroff,
     /// noresponse, unavailable, rejected, congestion, noanswer, lost, refused.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub answer: Option<S<Scalar>>,
     /// What the customer says into each recording, in order.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub says: Vec<S<String>>,
     /// Hangs up this long after answering.
     #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
     pub hangs_up_at: Option<S<Scalar>>,
     #[serde(default)]
+    #[schemars(with = "Vec<PressSrc>")]
     pub presses: Vec<S<PressSrc>>,
     /// What answering-machine detection says: HUMAN, MACHINE or NOTSURE.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub amd: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PressSrc {
+    #[schemars(with = "String")]
     pub digit: S<String>,
     /// When, after answering.
+    #[schemars(with = "Scalar")]
     pub at: S<Scalar>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeadSrc {
     #[serde(default)]
@@ -567,24 +647,30 @@ impl<'de> Deserialize<'de> for StubSrc {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSrc {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub result: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub status: Option<S<String>>,
     /// The nodes entered, in order.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub path: Option<Vec<S<String>>>,
     /// Whether the final report carries the transcript.
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub transcript_sent: Option<S<bool>>,
     /// The panel statuses reported, in order.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub reports: Option<Vec<S<String>>>,
     /// Variables (`vars.*`) at the end of the call.
     #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<Scalar>>")]
     pub vars: Option<OrderedMap<S<Scalar>>>,
 }
 

@@ -3,7 +3,6 @@
 
 use crate::core::call::{Classification, Lead};
 use crate::core::expr::Value;
-use crate::core::scenario::UNKNOWN_INTENT;
 
 /// What the simulated customer's phone does when called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,26 +147,30 @@ pub struct TestCase {
     pub line: u32,
     pub customer: CustomerScript,
     pub operator: OperatorScript,
-    /// The stubbed classifier's answer per recording; missing entries are derived from
-    /// what the customer says (nothing said → empty, otherwise `unknown`).
+    /// The stubbed classifier's answer per recording, in order; a recording past its end
+    /// is classified by the scenario's own word rules over what the customer says.
     pub classify: Vec<Classification>,
     pub lead: Lead,
     pub attempt: u32,
     pub expect: Expectations,
 }
 
+/// How a test case's n-th recording is classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stubbed<'a> {
+    /// The case's `classify:` entry: used as it is.
+    Stub(&'a Classification),
+    /// No entry: what the customer said (empty when nothing), for the scenario's rules.
+    Said(&'a str),
+}
+
 impl TestCase {
-    /// The classifier's answer for the n-th recording (0-based).
-    pub fn classification(&self, n: usize) -> Classification {
-        if let Some(c) = self.classify.get(n) {
-            return c.clone();
-        }
-        match self.customer.says.get(n) {
-            Some(said) if !said.trim().is_empty() => Classification::Intent {
-                intent: UNKNOWN_INTENT.into(),
-                transcript: said.clone(),
-            },
-            _ => Classification::Empty,
+    /// The n-th recording's (0-based) stubbed answer, or what was said into it. The word
+    /// rules live outside the pure core (`classify::rules`), so the caller applies them.
+    pub fn classification(&self, n: usize) -> Stubbed<'_> {
+        match self.classify.get(n) {
+            Some(stub) => Stubbed::Stub(stub),
+            None => Stubbed::Said(self.customer.says.get(n).map_or("", String::as_str)),
         }
     }
 }

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use super::{CallLog, ReplayError};
 use crate::ari::translate::{self, Deployment};
 use crate::ari::{ErrorBody, events};
+use crate::classify::rules;
 use crate::core::call::{CallMachine, CallSetup, Classification, Command, Input, Millis, TimerId};
 use crate::core::scenario::Scenario;
-use crate::core::testcase::TestCase;
+use crate::core::testcase::{Stubbed, TestCase};
 use crate::sim::pbx::{Behaviour, Pbx};
 
 /// How long the simulated classifier takes.
@@ -107,13 +108,23 @@ impl Scripted<'_> {
                 self.timers.push((self.now + after_ms, *timer));
             }
             Command::CancelTimer { timer } => self.timers.retain(|(_, t)| t != timer),
-            Command::Classify { recording, .. } => {
+            Command::Classify {
+                recording,
+                intents,
+                rules,
+                ..
+            } => {
                 let n = self
                     .recordings
                     .iter()
                     .position(|r| r == recording)
                     .unwrap_or(self.recordings.len());
-                let result = self.case.classification(n);
+                // The live rules classifier's own function, so a test checks the
+                // scenario's words as a call would use them.
+                let result = match self.case.classification(n) {
+                    Stubbed::Stub(stub) => stub.clone(),
+                    Stubbed::Said(said) => rules::classify_with(said, intents, rules),
+                };
                 self.classified
                     .push((self.now + CLASSIFY_LATENCY_MS, result));
             }
