@@ -120,3 +120,28 @@ fn test_runs_the_scenarios_own_words_where_no_classify_is_given() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
 }
+
+/// The demo delivers its reports to its own panel receiver: one per attempt (Salehi
+/// reports each call's status once), none left waiting or parked, none twice.
+#[test]
+fn the_demo_s_reports_all_reach_its_panel_once() {
+    let (code, stdout, stderr) = dialflow(&["demo", "--leads", "20", "--concurrency", "20"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let number_before = |marker: &str| -> u64 {
+        let at = stdout
+            .find(marker)
+            .unwrap_or_else(|| panic!("no `{marker}`: {stdout}"));
+        let digits: String = stdout[..at]
+            .chars()
+            .rev()
+            .skip_while(|c| c.is_whitespace())
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.chars().rev().collect::<String>().parse().unwrap()
+    };
+    let attempts = number_before(" attempts (");
+    assert!(attempts >= 20, "{stdout}");
+    assert_eq!(number_before(" report(s) delivered"), attempts, "{stdout}");
+    assert!(stdout.contains(": 0 waiting, 0 parked"), "{stdout}");
+    assert!(stdout.contains("; 0 delivered twice"), "{stdout}");
+}
