@@ -8,8 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::error::CliError;
 use super::store_args::{Access, StoreArgs, show_ms};
-use crate::http::versions::VersionTexts;
-use crate::store::ScenarioVersion;
+use crate::store::{ScenarioVersion, VersionTexts};
 
 #[derive(Debug, Args)]
 pub struct ScenariosArgs {
@@ -102,15 +101,7 @@ fn history(access: &Access, name: &str) -> Result<Vec<ScenarioVersion>, CliError
 fn texts(access: &Access, hash: &str) -> Result<VersionTexts, CliError> {
     let not_found = || CliError::NoVersion(format!("no single scenario version has hash `{hash}`"));
     match access {
-        Access::Local(store) => {
-            let version = store.version_by_hash(hash)?.ok_or_else(not_found)?;
-            let mut texts = Vec::new();
-            for file in &version.files {
-                let text = store.version_text(&file.sha256)?.unwrap_or_default();
-                texts.push((file.path.clone(), text));
-            }
-            Ok(VersionTexts { version, texts })
-        }
+        Access::Local(store) => store.version_with_texts(hash)?.ok_or_else(not_found),
         Access::Daemon(api) => {
             let hash =
                 percent_encoding::utf8_percent_encode(hash, percent_encoding::NON_ALPHANUMERIC);

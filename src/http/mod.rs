@@ -7,7 +7,7 @@ mod campaigns;
 mod data;
 mod extract;
 mod outbox;
-pub mod versions;
+mod versions;
 
 pub use campaigns::CampaignView;
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};

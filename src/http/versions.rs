@@ -6,15 +6,7 @@ use axum::http::StatusCode;
 
 use super::extract::Json;
 use super::{ApiError, ApiState, blocking};
-use crate::store::ScenarioVersion;
-
-/// A version with its files' texts.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct VersionTexts {
-    pub version: ScenarioVersion,
-    /// `(path, text)` of each file, the scenario first.
-    pub texts: Vec<(String, String)>,
-}
+use crate::store::{ScenarioVersion, VersionTexts};
 
 /// `GET /api/scenario-versions`: the latest version of every scenario.
 pub async fn latest(State(s): State<ApiState>) -> Result<Json<Vec<ScenarioVersion>>, ApiError> {
@@ -40,18 +32,7 @@ pub async fn by_hash(
     Path(hash): Path<String>,
 ) -> Result<Json<VersionTexts>, ApiError> {
     let store = s.store.clone();
-    let found = blocking(move || {
-        let Some(version) = store.version_by_hash(&hash)? else {
-            return Ok(None);
-        };
-        let mut texts = Vec::new();
-        for file in &version.files {
-            let text = store.version_text(&file.sha256)?.unwrap_or_default();
-            texts.push((file.path.clone(), text));
-        }
-        Ok(Some(VersionTexts { version, texts }))
-    })
-    .await?;
+    let found = blocking(move || store.version_with_texts(&hash)).await?;
     found.map(Json).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -30,7 +30,7 @@ pub use outbox::{OutboxCounts, Settled};
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use space::{Space, TableSpace};
-pub use versions::{NewVersion, ScenarioVersion, VersionFile};
+pub use versions::{NewVersion, ScenarioVersion, VersionFile, VersionTexts};
 
 /// What can go wrong with the store. Messages name the campaign, lead or file;
 /// [`StoreError::kind`] says what sort of failure it is, for callers that must tell a

@@ -39,6 +39,14 @@ pub struct ScenarioVersion {
     pub files: Vec<VersionFile>,
 }
 
+/// A version with its files' texts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VersionTexts {
+    pub version: ScenarioVersion,
+    /// `(path, text)` of each file, the scenario first.
+    pub texts: Vec<(String, String)>,
+}
+
 impl Store {
     /// Records, in one transaction, each of `versions` whose hash differs from its
     /// name's latest version (a reload that changed nothing adds nothing). Returns the
@@ -141,6 +149,20 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// The version a hash prefix names (`version_by_hash`), with each file's path and
+    /// text, the scenario first.
+    pub fn version_with_texts(&self, prefix: &str) -> Result<Option<VersionTexts>, StoreError> {
+        let Some(version) = self.version_by_hash(prefix)? else {
+            return Ok(None);
+        };
+        let mut texts = Vec::new();
+        for file in &version.files {
+            let text = self.version_text(&file.sha256)?.unwrap_or_default();
+            texts.push((file.path.clone(), text));
+        }
+        Ok(Some(VersionTexts { version, texts }))
     }
 
     /// A version file's text, by its SHA-256.
