@@ -12,13 +12,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dialflow::config::PanelConfig;
-use dialflow::core::campaign::settings::CampaignSettings;
 use dialflow::delivery::Delivery;
-use dialflow::store::campaigns::Transition;
-use dialflow::store::{Admission, AttemptEnd, Finished, LeadNext, NewLead, Store};
+use dialflow::store::Store;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::reports::{self, write_reports};
 
 /// What the receiver saw: how many it took, and each report's delay in ms.
 #[derive(Default)]
@@ -86,7 +88,7 @@ fn receiver(seen: Arc<Seen>) -> String {
                             .as_str()
                             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
                             .map_or(0, |t| t.as_millisecond() as u64);
-                        let delay = unix_ms().saturating_sub(written);
+                        let delay = reports::unix_ms().saturating_sub(written);
                         seen.delays_ms.lock().unwrap().push(delay);
                         seen.taken.fetch_add(1, Ordering::Relaxed);
                         "ok"
@@ -101,70 +103,11 @@ fn receiver(seen: Arc<Seen>) -> String {
     format!("http://{}/reports", rx.recv().unwrap())
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// A store in a folder of its own with a running campaign of `n` leads.
 fn store_with_leads(n: usize) -> (TempDir, Arc<Store>) {
     let dir = TempDir::new();
-    let store = Store::open(&dir.0.join("bench.redb")).unwrap();
-    store
-        .create_campaign("bench", CampaignSettings::for_scenario("salehi"), 0)
-        .unwrap();
-    let leads: Vec<NewLead> = (0..n)
-        .map(|i| NewLead {
-            phone: format!("+98912{i:07}"),
-            ..NewLead::default()
-        })
-        .collect();
-    store.import_leads("bench", &leads, 0).unwrap();
-    store
-        .transition("bench", Transition::Start, None, 0)
-        .unwrap();
+    let store = reports::store_with_leads(&dir.0.join("bench.redb"), n);
     (dir, Arc::new(store))
-}
-
-/// Leases `count` leads and ends their attempts in batches of `batch` (one commit
-/// each, as the dialer does), one NOT_INTERESTED report per call.
-fn write_reports(store: &Store, count: usize, batch: usize) {
-    let mut left = count;
-    while left > 0 {
-        let now = unix_ms();
-        let leased = store
-            .lease(
-                "bench",
-                now,
-                batch.min(left),
-                3_600_000,
-                "salehi",
-                "h",
-                |_| Admission::Dial,
-            )
-            .unwrap();
-        let items: Vec<Finished> = leased
-            .iter()
-            .map(|l| Finished {
-                attempt_id: l.attempt.id.clone(),
-                end: AttemptEnd {
-                    result: "not_interested".into(),
-                    status: "NOT_INTERESTED".into(),
-                    answered_ms: Some(now),
-                    ended_ms: now,
-                    ..AttemptEnd::default()
-                },
-                reports: vec![(
-                    "NOT_INTERESTED".into(),
-                    "not_interested".into(),
-                    Some("No, thank you.".into()),
-                )],
-            })
-            .collect();
-        store.finish(&items, now, |_, _| LeadNext::Done).unwrap();
-        left -= leased.len();
-    }
 }
 
 fn panel(url: &str, concurrency: usize) -> PanelConfig {

@@ -8,7 +8,10 @@
 //!
 //! Run with `cargo bench --bench runtime` (`-- CALLS CONCURRENCY SPEED RATE` to change
 //! the load; add `--external` to run the simulator as a separate `dialflow sim`
-//! process, so it does not share the runtime's threads).
+//! process, so it does not share the runtime's threads; add `--delivery` to run report
+//! delivery beside the calls: each call's end writes a report to a store's outbox, as
+//! the dialer does, and the delivery worker sends them to a panel on loopback; the run
+//! then also says how many reports the panel took, and the outbox left).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -75,6 +78,7 @@ fn sustained_rate(samples: &[(f64, usize, usize)]) -> Option<(f64, f64)> {
 
 fn main() {
     let external = std::env::args().any(|a| a == "--external");
+    let with_delivery = std::env::args().any(|a| a == "--delivery");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -151,11 +155,15 @@ fn main() {
                 }
             })
         };
+        let delivery = if with_delivery { Some(DeliveryOn::start(calls).await) } else { None };
         let mut tally = Tally::default();
         let pace = batch::Pace { max_concurrent: concurrency, per_second: rate };
         let outcomes = batch::run_all(&runtime, Arc::clone(&scenario), planned, pace, tokio::sync::watch::channel(false).1, |o| {
             tally.add(o);
             finished.fetch_add(1, Ordering::Relaxed);
+            if let Some(d) = &delivery {
+                let _ = d.ended.send(());
+            }
         })
         .await;
         let elapsed = started.elapsed().as_secs_f64();
@@ -187,6 +195,10 @@ fn main() {
         let stolen = ticks_after.0.saturating_sub(ticks_before.0);
         println!("  host steal        {:.1} % of the CPU time (a noisy host shows here, not in the code)", 100.0 * stolen as f64 / total as f64);
         println!("  results           {:?}", tally.results);
+        if let Some(d) = delivery {
+            let (taken, left) = d.finish().await;
+            println!("  delivery          {taken} reports taken by the panel, {left} left in the outbox");
+        }
         tasks.stop().await;
         if let Some(sim) = sim {
             sim.shutdown().await;
@@ -196,4 +208,64 @@ fn main() {
             let _ = c.wait();
         }
     });
+}
+
+/// Report delivery beside the calls: a store whose outbox gets one report per ended
+/// call (written on the blocking pool, batched as calls end together), the delivery
+/// worker, and a panel on loopback answering 200.
+struct DeliveryOn {
+    ended: tokio::sync::mpsc::UnboundedSender<()>,
+    writer: tokio::task::JoinHandle<()>,
+    delivery: dialflow::delivery::Delivery,
+    panel: common::panel::Panel,
+    store: Arc<dialflow::store::Store>,
+    _dir: common::dirs::TempDir,
+}
+
+impl DeliveryOn {
+    async fn start(calls: usize) -> DeliveryOn {
+        let dir = common::dirs::TempDir::new("bench-runtime-delivery");
+        let store = Arc::new(common::reports::store_with_leads(
+            &dir.join("s.redb"),
+            calls,
+        ));
+        let panel = common::panel::Panel::start(Box::new(|_, _| None)).await;
+        let mut config = dialflow::config::PanelConfig::new(panel.url());
+        config.secret = Some("bench".into());
+        let delivery =
+            dialflow::delivery::Delivery::start(Arc::clone(&store), config, None).unwrap();
+        let (ended, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let writing = Arc::clone(&store);
+        let writer = tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                let mut n = 1;
+                while rx.try_recv().is_ok() {
+                    n += 1;
+                }
+                let store = Arc::clone(&writing);
+                let _ = tokio::task::spawn_blocking(move || {
+                    common::reports::write_reports(&store, n, n)
+                })
+                .await;
+            }
+        });
+        DeliveryOn {
+            ended,
+            writer,
+            delivery,
+            panel,
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for the last reports to be written and delivered (30 s at most); how many
+    /// the panel took, and how many were left in the outbox.
+    async fn finish(self) -> (usize, u64) {
+        drop(self.ended);
+        let _ = self.writer.await;
+        self.delivery.stop(Duration::from_secs(30)).await;
+        let left = self.store.outbox_counts().map(|c| c.pending).unwrap_or(0);
+        (self.panel.taken().len(), left)
+    }
 }
