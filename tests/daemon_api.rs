@@ -11,6 +11,20 @@ use common::start_sim;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `dialflow run` in `dir`, once its API answers: the process, its log, the API's address.
+fn start_daemon(dir: &std::path::Path) -> (Proc, Lines, std::net::SocketAddr) {
+    let mut daemon = Proc::spawn(
+        Command::new(BIN)
+            .current_dir(dir)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = Lines::of(daemon.0.stderr.take().unwrap());
+    let api = url_address(&stderr.until("HTTP API on http://", Duration::from_secs(20)));
+    (daemon, stderr, api)
+}
+
 #[test]
 fn campaign_commands_go_through_the_running_daemon() {
     let sim = start_sim("20");
@@ -45,15 +59,7 @@ fn campaign_commands_go_through_the_running_daemon() {
     ok(dir, &["leads", "import", "early", "leads.csv"]);
 
     // Its API on a port the system picks: the commands find it beside the store.
-    let mut daemon = Proc::spawn(
-        Command::new(BIN)
-            .current_dir(dir)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let stderr = Lines::of(daemon.0.stderr.take().unwrap());
-    let api = url_address(&stderr.until("HTTP API on http://", Duration::from_secs(20)));
+    let (mut daemon, stderr, api) = start_daemon(dir);
     stderr.drain();
     assert_eq!(
         std::fs::read_to_string(dir.join("s.redb.api"))
@@ -285,15 +291,7 @@ fn reload_command_and_sighup_reach_the_running_daemon() {
     let said = String::from_utf8_lossy(&alone.stderr);
     assert!(said.contains("no `dialflow run` holds"), "{said}");
 
-    let mut daemon = Proc::spawn(
-        Command::new(BIN)
-            .current_dir(dir)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let stderr = Lines::of(daemon.0.stderr.take().unwrap());
-    stderr.until("HTTP API on http://", Duration::from_secs(20));
+    let (mut daemon, stderr, _) = start_daemon(dir);
 
     let served = ok(dir, &["reload"]);
     assert!(served.starts_with("salehi\t"), "{served}");
