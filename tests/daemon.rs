@@ -75,12 +75,13 @@ async fn setup_watching(label: &str, watch: bool) -> Setup {
         .unwrap()
         .with_clock(Clock::new(SPEED))
         .with_load_options(options);
+    let daemon = InProcess::start(daemon).await;
     Setup {
         sim,
         store,
         dir,
-        daemon: InProcess::start(daemon).await,
-        http: dialflow::tls::system_http_client(),
+        http: daemon.client(),
+        daemon,
     }
 }
 

@@ -234,11 +234,17 @@ fn campaign_commands_go_through_the_running_daemon() {
         String::from_utf8_lossy(&e.stderr)
     );
     // An upload that stalls half-way does not hold the daemon up when it stops.
+    // (With the token the daemon made: without one it is refused before its body.)
+    let token = std::fs::read_to_string(dir.join("s.redb.token")).unwrap();
     let mut stalled = std::net::TcpStream::connect(api).unwrap();
     std::io::Write::write_all(
         &mut stalled,
-        b"POST /api/campaigns/early/leads HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\n\
-          content-length: 1000000\r\n\r\nphone\n0912",
+        format!(
+            "POST /api/campaigns/early/leads HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\n\
+             authorization: Bearer {}\r\ncontent-length: 1000000\r\n\r\nphone\n0912",
+            token.trim()
+        )
+        .as_bytes(),
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(200));

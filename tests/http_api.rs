@@ -11,26 +11,43 @@ use std::sync::Arc;
 
 use common::dirs::TempDir;
 
+use dialflow::http::auth::{Auth, Role, TokenSet};
 use dialflow::http::{ApiState, router};
 use dialflow::scenario_set::SharedScenarios;
 use dialflow::store::Store;
+
+const ADMIN: &str = "http-api-admin-token-0123456789";
 
 /// The API on a port of its own, serving `store` (no daemon behind it).
 async fn serve(store: Store) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let tokens = TokenSet::given([("admin", Role::Admin, ADMIN)]).unwrap();
     let state = ApiState {
         store: Arc::new(store),
         scenarios: SharedScenarios::new(BTreeMap::new()),
         control: None,
+        runtime: None,
+        auth: Arc::new(Auth::new(tokens)),
     };
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     addr
 }
 
+/// The API, and a client sending its admin token.
 async fn api(dir: &Path) -> (SocketAddr, reqwest::Client) {
     let store = Store::open(&dir.join("dialflow.redb")).unwrap();
-    (serve(store).await, dialflow::tls::system_http_client())
+    (serve(store).await, admin_client())
+}
+
+fn admin_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
+    let tls = dialflow::tls::client_config(None).unwrap();
+    dialflow::tls::http_client_builder(&tls)
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// The status and the `error` message of a refusal (the test fails if the body is not
@@ -125,7 +142,7 @@ async fn a_fault_of_the_store_is_a_500_never_a_400() {
     let file = dir.path().join("dialflow.redb");
     corrupt_a_campaign(&file);
     let addr = serve(Store::open(&file).unwrap()).await;
-    let client = dialflow::tls::system_http_client();
+    let client = admin_client();
     for path in ["/api/campaigns", "/api/campaigns/spring"] {
         let response = client
             .get(format!("http://{addr}{path}"))

@@ -56,6 +56,14 @@ pub enum CliError {
     },
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The daemon refused the command's token (or its lack of one).
+    #[error(
+        "the daemon refused: {0} (the commands send DIALFLOW_API_TOKEN, else the token a daemon made beside its store)"
+    )]
+    Unauthorized(String),
+    /// `DIALFLOW_API_TOKEN` cannot go in an HTTP header.
+    #[error("DIALFLOW_API_TOKEN holds characters a token cannot have")]
+    BadToken,
     /// A command for a running daemon, and none holds the store.
     #[error("no `dialflow run` holds {}: nothing to reload (a daemon reads the scenarios when it starts)", .0.display())]
     NotRunning(PathBuf),

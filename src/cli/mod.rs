@@ -18,6 +18,7 @@ mod replay;
 mod run;
 mod scenarios;
 mod schema;
+mod token;
 mod sim;
 mod store_args;
 mod test;
@@ -63,6 +64,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// Print the JSON Schema of scenario files, for editors (the YAML language server).
     Schema(schema::SchemaArgs),
+    /// Print a new API token, for DIALFLOW_ADMIN_TOKENS, DIALFLOW_READ_TOKENS or a token file.
+    Token(token::TokenArgs),
     /// Run one call against a recorded ARI trace (or a test case) and show what happened.
     Replay(replay::ReplayArgs),
     /// Run the simulated Asterisk (an ARI server with simulated customers) until Ctrl-C.
@@ -125,6 +128,7 @@ pub fn run() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Token(args) => token::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Sim(args) => sim::run(&args),

@@ -348,7 +348,15 @@ async fn print_notices(
                     o.attempt_id, o.summary.result, o.summary.status
                 );
             }
-            Notice::Serving(addr) => eprintln!("HTTP API on http://{addr}"),
+            Notice::Serving { addr, token_file } => {
+                eprintln!("HTTP API on http://{addr}");
+                if let Some(file) = token_file {
+                    eprintln!(
+                        "API token (admin, made since none is configured): in {}",
+                        file.display()
+                    );
+                }
+            }
             Notice::Stopping { grace } => {
                 eprintln!("stopping: no new calls; live calls get {grace:?} to finish")
             }

@@ -75,9 +75,11 @@ impl StoreArgs {
                 if listen.is_empty() {
                     return Err(CliError::ApiOff(path));
                 }
-                let api = Api::new(&listen)?;
+                let token = crate::http::auth::command_token(|k| std::env::var(k).ok(), &path);
+                let api = Api::new(&listen, token)?;
                 let status = match api.get::<serde_json::Value>("/api/status") {
                     Ok(status) => status,
+                    Err(e @ (CliError::Unauthorized(_) | CliError::Daemon(_))) => return Err(e),
                     Err(e) => {
                         return Err(CliError::ApiSilent {
                             path,
@@ -123,7 +125,8 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(listen: &str) -> Result<Api, CliError> {
+    /// A client of the API at `listen`, sending `token` as its bearer token.
+    pub fn new(listen: &str, token: Option<String>) -> Result<Api, CliError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -134,6 +137,7 @@ impl Api {
             // wants the TLS configuration every client is built with.
             http: crate::tls::http_client_builder(&*crate::tls::client_config(None)?)
                 .timeout(std::time::Duration::from_secs(30))
+                .default_headers(bearer_headers(token)?)
                 .build()?,
             rt,
         })
@@ -246,12 +250,28 @@ impl Api {
     }
 }
 
+/// The `Authorization` header every request carries (none without a token), marked
+/// sensitive so no debug output of reqwest's shows it.
+fn bearer_headers(token: Option<String>) -> Result<reqwest::header::HeaderMap, CliError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| CliError::BadToken)?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
+}
+
 /// The message of a refusal: the API's `{"error": …}`, else whatever text came with
 /// the status (a body-size or JSON rejection from the HTTP layer).
 fn daemon_error(status: reqwest::StatusCode, body: &[u8]) -> CliError {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     if let Some(message) = json["error"].as_str() {
-        return CliError::Daemon(message.to_string());
+        return match status.as_u16() {
+            401 | 403 => CliError::Unauthorized(message.to_string()),
+            _ => CliError::Daemon(message.to_string()),
+        };
     }
     let text = String::from_utf8_lossy(body);
     CliError::Daemon(match text.trim() {

@@ -64,6 +64,10 @@ pub struct Config {
     pub listen: String,
     #[serde(default)]
     pub tls: TlsConfig,
+    /// Who may use the HTTP API, besides the tokens in `DIALFLOW_ADMIN_TOKENS` and
+    /// `DIALFLOW_READ_TOKENS`.
+    #[serde(default)]
+    pub api: ApiConfig,
     /// Whether `dialflow run` reloads the scenarios when their files (scenarios, hook
     /// scripts, prompts) change. SIGHUP and `dialflow reload` work either way.
     #[serde(default = "default_watch")]
@@ -76,6 +80,15 @@ pub struct TlsConfig {
     /// A PEM file of one or more CA certificates also trusted (a PBX's private CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+}
+
+/// The HTTP API's access.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ApiConfig {
+    /// A YAML list of `{name, role: admin|read, token}` (kept mode 0600). With neither
+    /// this nor the variables, the daemon makes an admin token beside the store.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
 }
 
 /// How recorded answers become intents.
@@ -446,6 +459,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DIALFLOW_ALERT_WEBHOOK", "alert_webhook"),
     ("DIALFLOW_LISTEN", "listen"),
     ("DIALFLOW_TLS_CA_FILE", "tls.ca_file"),
+    ("DIALFLOW_TOKENS_FILE", "api.tokens_file"),
     ("DIALFLOW_PANEL_URL", "panel.url"),
     ("DIALFLOW_ALERTS_URL", "alerts.url"),
 ];
@@ -648,6 +662,7 @@ impl Config {
         };
         let mut problems = origins.unknown_keys(&config);
         let ca_file = config.tls.ca_file.as_mut();
+        let tokens_file = config.api.tokens_file.as_mut();
         for path in [
             &mut config.scenarios,
             &mut config.prompts,
@@ -655,6 +670,7 @@ impl Config {
         ]
         .into_iter()
         .chain(ca_file)
+        .chain(tokens_file)
         {
             if path.is_relative() {
                 *path = folder.join(&*path);
@@ -756,6 +772,7 @@ impl Config {
             "alert_webhook" => self.alert_webhook = Some(value),
             "listen" => self.listen = value,
             "tls.ca_file" => self.tls.ca_file = Some(value.into()),
+            "api.tokens_file" => self.api.tokens_file = Some(value.into()),
             "alerts.url" => match &mut self.alerts {
                 Some(alerts) => alerts.url = value,
                 None => self.alerts = Some(AlertsConfig::new(value)),

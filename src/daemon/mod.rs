@@ -6,6 +6,7 @@
 //! handler stays in the CLI: whatever future `shutdown` is, its end means
 //! `Control::Shutdown`.
 
+mod access;
 mod address;
 mod connect;
 pub mod files;
@@ -54,8 +55,12 @@ pub enum Notice {
     Dialer(DialerEvent),
     /// A call of `Work::Calls` ended.
     Call(Box<CallOutcome>),
-    /// The API is served at this address.
-    Serving(SocketAddr),
+    /// The API is served at this address; with no token configured, the admin token
+    /// the daemon made is in `token_file` (0600).
+    Serving {
+        addr: SocketAddr,
+        token_file: Option<std::path::PathBuf>,
+    },
     /// A shutdown began: no new calls; the live ones get `grace` to finish.
     Stopping { grace: Duration },
     /// The grace time is over: the calls still on are being hung up.
@@ -79,6 +84,8 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("report delivery: {0}")]
     Delivery(#[from] crate::delivery::DeliveryError),
+    #[error("API access: {0}")]
+    Access(#[from] access::AccessError),
     #[error("the {0} task failed: {1}")]
     Task(&'static str, String),
 }
@@ -108,6 +115,8 @@ pub struct Daemon {
     /// A runtime the caller started, used instead of connecting.
     runtime: Option<Runtime>,
     api: Option<TcpListener>,
+    /// The API's tokens, when the caller gives them (else the configured ones).
+    tokens: Option<crate::http::auth::TokenSet>,
     load_options: LoadOptions,
     notices: Option<mpsc::UnboundedSender<Notice>>,
     controller: Controller,
@@ -132,6 +141,7 @@ impl Daemon {
             work,
             runtime: None,
             api: None,
+            tokens: None,
             load_options,
             notices: None,
             controller,
@@ -142,6 +152,13 @@ impl Daemon {
     /// Serves the HTTP API on `listener` (bound by the caller: port 0 in tests).
     pub fn with_api(mut self, listener: TcpListener) -> Self {
         self.api = Some(listener);
+        self
+    }
+
+    /// The API accepts these tokens instead of the configured ones (the demo makes
+    /// its own and prints it; tests do the same).
+    pub fn with_tokens(mut self, tokens: crate::http::auth::TokenSet) -> Self {
+        self.tokens = Some(tokens);
         self
     }
 
@@ -202,11 +219,23 @@ pub async fn run(
         work,
         runtime,
         api,
+        tokens,
         load_options,
         notices,
         controller,
         control,
     } = daemon;
+    let access = match (&api, work.store()) {
+        (Some(listener), Some(store)) => {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| DaemonError::Task("API", e.to_string()))?;
+            Some(access::settle(&config, store.path(), addr, tokens, |k| {
+                std::env::var(k).ok()
+            })?)
+        }
+        _ => None,
+    };
     let (runtime, tasks) = match runtime {
         Some(runtime) => (runtime, None),
         None => {
@@ -233,7 +262,12 @@ pub async fn run(
     let notify = Notify(notices);
     // Before the API: once it answers, an edit is seen.
     let file_watch = watch_files(&config, &work, &controller);
-    let api = api.and_then(|listener| work.serve_api(listener, &controller, &notify));
+    let api = match (api, access) {
+        (Some(listener), Some(access)) => {
+            work.serve_api(listener, access, &runtime, &controller, &notify)
+        }
+        _ => None,
+    };
     let grace = config.shutdown_grace_ms();
     let running = work.start(runtime.clone(), config, notify.clone());
     running.record_start_versions(&load_options);

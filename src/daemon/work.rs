@@ -78,6 +78,8 @@ impl Work {
     pub(super) fn serve_api(
         &self,
         listener: TcpListener,
+        access: super::access::Access,
+        runtime: &Runtime,
         controller: &Controller,
         notify: &Notify,
     ) -> Option<ApiTask> {
@@ -87,16 +89,20 @@ impl Work {
         else {
             return None;
         };
+        let super::access::Access {
+            addr,
+            auth,
+            token_file,
+        } = access;
         // The file first: whoever hears the notice may look for it at once.
-        let address = listener.local_addr().ok().and_then(|addr| {
-            let file = AddressFile::write(store.path(), addr);
-            notify.send(Notice::Serving(addr));
-            file
-        });
+        let address = AddressFile::write(store.path(), addr);
+        notify.send(Notice::Serving { addr, token_file });
         let state = crate::http::ApiState {
             store: Arc::clone(store),
             scenarios: scenarios.clone(),
             control: Some(controller.clone()),
+            runtime: Some(runtime.clone()),
+            auth: Arc::new(auth),
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(crate::http::serve(listener, state, stop_rx));

@@ -3,9 +3,11 @@
 //! Handlers call the same store operations as the commands; the dialer sees the changes
 //! at its next refresh. JSON in and out; errors are `{"error": "..."}` with a status.
 
+pub mod auth;
 mod campaigns;
 mod data;
 mod extract;
+mod login;
 mod outbox;
 mod versions;
 
@@ -33,6 +35,10 @@ pub struct ApiState {
     pub scenarios: SharedScenarios,
     /// The daemon's controls (`None` when the API runs without a daemon, in tests).
     pub control: Option<Controller>,
+    /// The calls' runtime (`None` without a daemon): readiness, live calls.
+    pub runtime: Option<crate::runtime::Runtime>,
+    /// Who may call (every route but the health probes and the login).
+    pub auth: Arc<auth::Auth>,
 }
 
 impl ApiState {
@@ -51,7 +57,21 @@ impl ApiState {
 }
 
 pub fn router(state: ApiState) -> Router {
+    let open = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/login", post(login::login))
+        .route("/api/logout", post(login::logout))
+        .with_state(state.clone());
+    let guard = axum::middleware::from_fn_with_state(Arc::clone(&state.auth), auth::require);
+    protected(state).layer(guard).merge(open)
+}
+
+/// Every route behind the token check (the fallbacks too: an unknown path tells
+/// nothing to a caller without a token).
+fn protected(state: ApiState) -> Router {
     Router::new()
+        .route("/api/session", get(login::show))
         .route("/api/status", get(status))
         .route(
             "/api/campaigns",
@@ -88,6 +108,24 @@ pub fn router(state: ApiState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .with_state(state)
+}
+
+/// `GET /healthz`: the process answers (open, for probes).
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz` (open, for probes): 200 once the store is open and Asterisk's event
+/// stream is connected, else 503 saying which is missing.
+async fn readyz(axum::extract::State(s): axum::extract::State<ApiState>) -> Response {
+    match &s.runtime {
+        Some(runtime) if !runtime.is_connected() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: Asterisk's event stream is not connected\n",
+        )
+            .into_response(),
+        _ => "ready\n".into_response(),
+    }
 }
 
 /// `GET /api/status`: which store this daemon holds (commands check it is theirs).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use dialflow::config::Config;
 use dialflow::control::Controller;
 use dialflow::daemon::{self, Daemon, DaemonError, Notice, Summary, Work};
+use dialflow::http::auth;
 use dialflow::load::LoadOptions;
 use dialflow::runtime::clock::Clock;
 use dialflow::scenario_set::{self, SharedScenarios};
@@ -18,6 +19,8 @@ use tokio::task::JoinHandle;
 /// A running daemon, and what a test steers and watches it with.
 pub struct InProcess {
     pub api: SocketAddr,
+    /// The API's admin token.
+    pub token: String,
     pub controller: Controller,
     pub notices: mpsc::UnboundedReceiver<Notice>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -25,13 +28,18 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    /// Runs `daemon` with its API on `127.0.0.1:0`.
+    /// Runs `daemon` with its API on `127.0.0.1:0`, and an admin token of its own.
     pub async fn start(daemon: Daemon) -> InProcess {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
         let (tx, notices) = mpsc::unbounded_channel();
-        let daemon = daemon.with_api(listener).with_notices(tx);
+        let token = auth::new_token().unwrap();
+        let tokens = auth::TokenSet::given([("test", auth::Role::Admin, token.as_str())]).unwrap();
+        let daemon = daemon
+            .with_api(listener)
+            .with_tokens(tokens)
+            .with_notices(tx);
         let api = daemon.api_addr().expect("the API is bound");
         let controller = daemon.controller();
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -40,6 +48,7 @@ impl InProcess {
         }));
         InProcess {
             api,
+            token,
             controller,
             notices,
             shutdown: Some(shutdown),
@@ -50,6 +59,18 @@ impl InProcess {
     /// The API's URL for `path` (`/api/status`).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.api)
+    }
+
+    /// An HTTP client sending the admin token.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let bearer = format!("Bearer {}", self.token);
+        headers.insert(reqwest::header::AUTHORIZATION, bearer.parse().unwrap());
+        let tls = dialflow::tls::client_config(None).unwrap();
+        dialflow::tls::http_client_builder(&tls)
+            .default_headers(headers)
+            .build()
+            .unwrap()
     }
 
     /// Shuts the daemon down (as SIGTERM does) and waits for its summary.

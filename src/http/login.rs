@@ -1,0 +1,96 @@
+//! The dashboard's login: `POST /api/login` trades a token for a session cookie
+//! (HttpOnly, SameSite=Strict) and answers the session's CSRF token, which the page
+//! sends back in `X-CSRF-Token` with every change; `GET /api/session` says who is
+//! logged in (and the CSRF token again, for a reloaded page); `POST /api/logout` ends
+//! it. Login and logout are open: one is the way in, the other only closes the session
+//! its own cookie names (a read-only session may log out too).
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{COOKIE, Caller, Refusal, Role, SESSION_TTL, session_cookie};
+use super::extract::Json;
+use super::{ApiError, ApiState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    token: String,
+}
+
+/// What the page learns of its session.
+#[derive(Serialize)]
+pub struct SessionView {
+    role: Role,
+    /// The token's name.
+    name: String,
+    /// To send back as `X-CSRF-Token` with every change (absent for bearer callers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf: Option<String>,
+}
+
+/// `POST /api/login`.
+pub async fn login(State(s): State<ApiState>, Json(login): Json<Login>) -> Response {
+    let Some((role, name)) = s.auth.tokens().check(login.token.trim()) else {
+        tracing::info!("dashboard login refused: the token is not valid");
+        return Refusal::BadToken.into_response();
+    };
+    let name = name.to_string();
+    let (id, session) = match s.auth.sessions().open(role, &name) {
+        Ok(opened) => opened,
+        Err(e) => return ApiError::internal(e.to_string()).into_response(),
+    };
+    tracing::info!(token = %name, ?role, "dashboard login");
+    let cookie = cookie::Cookie::build((COOKIE, id))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(SESSION_TTL.as_secs() as i64))
+        .build();
+    let view = SessionView {
+        role,
+        name,
+        csrf: Some(session.csrf),
+    };
+    with_cookie(Json(view).into_response(), &cookie)
+}
+
+/// `GET /api/session`: who the request comes from.
+pub async fn show(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Json<SessionView> {
+    let csrf = session_cookie(&headers)
+        .and_then(|id| s.auth.sessions().find(&id))
+        .map(|session| session.csrf);
+    Json(SessionView {
+        role: caller.role,
+        name: caller.name,
+        csrf: csrf.filter(|_| caller.session),
+    })
+}
+
+/// `POST /api/logout`: ends the session and clears the cookie.
+pub async fn logout(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers) {
+        s.auth.sessions().close(&id);
+    }
+    let mut gone = cookie::Cookie::build((COOKIE, ""))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .build();
+    gone.make_removal();
+    with_cookie(StatusCode::NO_CONTENT.into_response(), &gone)
+}
+
+fn with_cookie(mut response: Response, cookie: &cookie::Cookie<'_>) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}

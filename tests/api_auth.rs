@@ -1,0 +1,345 @@
+//! Who may use the API, over real HTTP on loopback: every route refuses a missing or
+//! wrong token (401, JSON, `WWW-Authenticate`), a read-only token may not change
+//! anything (403, and nothing is half-applied), the health probes are open, and the
+//! dashboard's login trades a token for an HttpOnly SameSite=Strict cookie whose
+//! changes need the session's CSRF token. No answer ever carries a token.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use common::cli::dialflow;
+use common::dirs::TempDir;
+use dialflow::http::auth::{Auth, Role, TokenSet};
+use dialflow::http::{ApiState, router};
+use dialflow::scenario_set::SharedScenarios;
+use dialflow::store::Store;
+use reqwest::Method;
+use serde_json::Value;
+
+const ADMIN: &str = "auth-test-admin-token-0123456789";
+const READ: &str = "auth-test-read-token-0123456789";
+
+/// Every route of the API but the open ones, with a body a handler would take.
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/api/session", ""),
+    ("GET", "/api/status", ""),
+    ("GET", "/api/campaigns", ""),
+    (
+        "POST",
+        "/api/campaigns",
+        r#"{"name": "spring", "settings": {"scenario": "salehi"}}"#,
+    ),
+    ("GET", "/api/campaigns/spring", ""),
+    ("PUT", "/api/campaigns/spring", r#"{"max_attempts": 2}"#),
+    ("POST", "/api/campaigns/spring/start", ""),
+    ("GET", "/api/campaigns/spring/leads", ""),
+    (
+        "POST",
+        "/api/campaigns/spring/leads",
+        "phone\n09120000000\n",
+    ),
+    ("POST", "/api/campaigns/spring/leads/recycle", "{}"),
+    ("POST", "/api/campaigns/spring/leads/cancel", "{}"),
+    ("GET", "/api/campaigns/spring/attempts", ""),
+    ("GET", "/api/campaigns/spring/attempts.csv", ""),
+    ("GET", "/api/dnc", ""),
+    ("POST", "/api/dnc", r#"{"phones": ["09120000000"]}"#),
+    ("GET", "/api/outbox", ""),
+    ("GET", "/api/outbox/parked", ""),
+    ("POST", "/api/outbox/retry", r#"{"all_parked": true}"#),
+    ("POST", "/api/dialing/pause", ""),
+    ("POST", "/api/dialing/resume", ""),
+    ("POST", "/api/reload", ""),
+    ("GET", "/api/scenario-versions", ""),
+    ("GET", "/api/scenario-versions/salehi", ""),
+    ("GET", "/api/scenario-texts/abc", ""),
+    ("GET", "/api/no-such-route", ""),
+    ("DELETE", "/api/campaigns/spring", ""),
+];
+
+struct Api {
+    addr: SocketAddr,
+    http: reqwest::Client,
+    store: Arc<Store>,
+}
+
+async fn serve(dir: &TempDir) -> Api {
+    let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
+    let tokens =
+        TokenSet::given([("ops", Role::Admin, ADMIN), ("grafana", Role::Read, READ)]).unwrap();
+    let state = ApiState {
+        store: Arc::clone(&store),
+        scenarios: SharedScenarios::new(BTreeMap::new()),
+        control: None,
+        runtime: None,
+        auth: Arc::new(Auth::new(tokens)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let tls = dialflow::tls::client_config(None).unwrap();
+    let http = dialflow::tls::http_client_builder(&tls)
+        // The cookie is the test's to carry, as the browser's is.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Api { addr, http, store }
+}
+
+/// A response's status, headers and body text.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Api {
+    async fn send(&self, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Answer {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("http://{}{path}", self.addr));
+        if !body.is_empty() {
+            let kind = if body.starts_with('{') {
+                "application/json"
+            } else {
+                "text/csv"
+            };
+            request = request.header("content-type", kind).body(body.to_string());
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        for token in [ADMIN, READ] {
+            assert!(
+                !text.contains(token),
+                "{path}: a token in the answer: {text}"
+            );
+        }
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn error_of(answer: &Answer) -> String {
+    let body: Value =
+        serde_json::from_str(&answer.text).unwrap_or_else(|_| panic!("not JSON: {}", answer.text));
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", answer.text))
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_missing_or_wrong_token_and_a_reader_s_change() {
+    let dir = TempDir::new("api-auth");
+    let api = serve(&dir).await;
+    let wrong = bearer("auth-test-wrong-token-0123456789");
+    let read = bearer(READ);
+    for (method, path, body) in ROUTES {
+        for headers in [
+            vec![],
+            vec![("authorization", wrong.as_str())],
+            vec![("authorization", "Basic b3BzOm9wcw==")],
+        ] {
+            let answer = api.send(method, path, body, &headers).await;
+            assert_eq!(
+                answer.status, 401,
+                "{method} {path} {headers:?}: {}",
+                answer.text
+            );
+            assert_eq!(
+                answer.headers["www-authenticate"], "Bearer realm=\"dialflow\"",
+                "{method} {path}"
+            );
+            assert!(error_of(&answer).contains("token"), "{method} {path}");
+        }
+        let answer = api
+            .send(method, path, body, &[("authorization", &read)])
+            .await;
+        if *method == "GET" {
+            assert!(
+                ![401, 403].contains(&answer.status),
+                "a reader may {method} {path}: {} {}",
+                answer.status,
+                answer.text
+            );
+        } else {
+            assert_eq!(answer.status, 403, "{method} {path}: {}", answer.text);
+            assert!(error_of(&answer).contains("admin token"), "{method} {path}");
+        }
+    }
+    // Nothing a refused request carried was applied.
+    assert!(api.store.campaigns().unwrap().is_empty());
+    assert!(
+        api.store
+            .dnc_list(&dialflow::store::DncScope::Global)
+            .unwrap()
+            .is_empty()
+    );
+    // The admin may do what the reader may not.
+    let admin = bearer(ADMIN);
+    let (_, path, body) = ROUTES[3];
+    let answer = api
+        .send("POST", path, body, &[("authorization", &admin)])
+        .await;
+    assert!(answer.status < 300, "{}", answer.text);
+    assert_eq!(api.store.campaigns().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_health_probes_are_open() {
+    let dir = TempDir::new("api-auth");
+    let api = serve(&dir).await;
+    for path in ["/healthz", "/readyz"] {
+        let answer = api.send("GET", path, "", &[]).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    }
+}
+
+/// `name=value` of the `Set-Cookie` answer, and its attributes.
+fn set_cookie(answer: &Answer) -> (String, String) {
+    let cookie = answer.headers["set-cookie"].to_str().unwrap().to_string();
+    let pair = cookie.split(';').next().unwrap().trim().to_string();
+    (pair, cookie)
+}
+
+#[tokio::test]
+async fn a_dashboard_session_is_an_httponly_strict_cookie_whose_changes_need_csrf() {
+    let dir = TempDir::new("api-auth");
+    let api = serve(&dir).await;
+    let refused = api
+        .send(
+            "POST",
+            "/api/login",
+            r#"{"token": "nope-nope-nope-nope-nope-nope"}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    assert!(!refused.headers.contains_key("set-cookie"));
+
+    let login = format!(r#"{{"token": "{ADMIN}"}}"#);
+    let answer = api.send("POST", "/api/login", &login, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let (cookie, whole) = set_cookie(&answer);
+    assert!(
+        whole.contains("HttpOnly") && whole.contains("SameSite=Strict"),
+        "{whole}"
+    );
+    assert!(whole.contains("Path=/"), "{whole}");
+    let session: Value = serde_json::from_str(&answer.text).unwrap();
+    assert_eq!(session["role"], "admin");
+    let csrf = session["csrf"].as_str().unwrap().to_string();
+    assert!(
+        !cookie.contains(&csrf),
+        "the CSRF token is not the session id"
+    );
+
+    let with_cookie = [("cookie", cookie.as_str())];
+    let shown = api.send("GET", "/api/session", "", &with_cookie).await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    let shown: Value = serde_json::from_str(&shown.text).unwrap();
+    assert_eq!(
+        shown["csrf"],
+        csrf.as_str(),
+        "a reloaded page gets it again"
+    );
+    assert_eq!(
+        api.send("GET", "/api/campaigns", "", &with_cookie)
+            .await
+            .status,
+        200
+    );
+
+    let (_, path, body) = ROUTES[3];
+    let forged = api.send("POST", path, body, &with_cookie).await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert!(error_of(&forged).contains("X-CSRF-Token"));
+    let wrong = [("cookie", cookie.as_str()), ("x-csrf-token", "not-it")];
+    assert_eq!(api.send("POST", path, body, &wrong).await.status, 403);
+    assert!(api.store.campaigns().unwrap().is_empty(), "nothing applied");
+    let right = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let made = api.send("POST", path, body, &right).await;
+    assert!(made.status < 300, "{}", made.text);
+    assert_eq!(api.store.campaigns().unwrap().len(), 1);
+
+    let out = api.send("POST", "/api/logout", "", &with_cookie).await;
+    assert_eq!(out.status, 204);
+    let (cleared, _) = set_cookie(&out);
+    assert_eq!(cleared, "dialflow_session=");
+    let after = api.send("GET", "/api/campaigns", "", &with_cookie).await;
+    assert_eq!(after.status, 401);
+    assert!(error_of(&after).contains("log in again"));
+}
+
+#[tokio::test]
+async fn a_reader_s_session_may_read_but_not_change() {
+    let dir = TempDir::new("api-auth");
+    let api = serve(&dir).await;
+    let answer = api
+        .send(
+            "POST",
+            "/api/login",
+            &format!(r#"{{"token": "{READ}"}}"#),
+            &[],
+        )
+        .await;
+    let (cookie, _) = set_cookie(&answer);
+    let csrf = serde_json::from_str::<Value>(&answer.text).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    assert_eq!(
+        api.send("GET", "/api/status", "", &headers).await.status,
+        200
+    );
+    let (_, path, body) = ROUTES[3];
+    assert_eq!(api.send("POST", path, body, &headers).await.status, 403);
+}
+
+#[test]
+fn the_daemon_refuses_to_listen_beyond_loopback_without_tokens_and_otherwise_makes_one() {
+    let dir = TempDir::new("api-auth-daemon");
+    let config = "ari: {url: 'http://127.0.0.1:9', user: u, password: p}\n\
+                  store: s.redb\nscenarios: scenarios\nlisten: 0.0.0.0:0\n";
+    dir.write("dialflow.yaml", config);
+    dir.write("scenarios/.keep", "");
+    let run = dialflow(dir.path(), &["run", "--exit-when-idle"]);
+    assert!(!run.status.success());
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        said.contains("beyond this machine") && said.contains("DIALFLOW_ADMIN_TOKENS"),
+        "{said}"
+    );
+    assert!(
+        !dir.join("s.redb.token").exists(),
+        "no token made for an open port"
+    );
+}
+
+#[test]
+fn dialflow_token_makes_a_long_random_token_each_time() {
+    let dir = TempDir::new("api-auth-token");
+    let one = common::cli::ok(dir.path(), &["token"]);
+    let two = common::cli::ok(dir.path(), &["token"]);
+    assert_ne!(one, two);
+    let one = one.trim();
+    assert!(one.starts_with("dfa_") && one.len() >= 40, "{one}");
+    TokenSet::given([("made", Role::Read, one)]).expect("a token the daemon takes");
+}
