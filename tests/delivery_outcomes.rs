@@ -48,6 +48,8 @@ enum Run {
     Operator(&'static str),
     /// Asterisk refuses the customer's originate.
     OriginateRefused,
+    /// Asterisk never sends an event about the customer's channel.
+    EventsLost,
     /// Asterisk refuses the operator's originate.
     OperatorRefused,
     /// Speech-to-text answers this status (429 with OpenAI's quota message).
@@ -78,8 +80,7 @@ const fn call(scenario: &'static str, customer: &'static str, run: Run) -> Call 
 
 /// One row of the file: its section, its first cell as written, the result, the
 /// status (empty where the file gives none: the scenario's table decides), whether
-/// the transcript goes with it ("T"), and the calls that play it here (none: the test
-/// named in `elsewhere` plays it).
+/// the transcript goes with it ("T"), and the calls that play it.
 struct Row {
     section: &'static str,
     cell: &'static str,
@@ -87,7 +88,6 @@ struct Row {
     status: &'static str,
     transcript: bool,
     calls: &'static [Call],
-    elsewhere: &'static str,
 }
 
 const P: Run = Run::Plain;
@@ -107,7 +107,6 @@ const fn row(
         status,
         transcript,
         calls,
-        elsewhere: "",
     }
 }
 
@@ -120,10 +119,8 @@ const ROWS: &[Row] = &[
         &[call("salehi", "poweroff", P), call("salehi", "noresponse", P), call("salehi", "unavailable", P), call("agrad", "poweroff", P), call("reminder", "poweroff", P)]),
     row(TELEPHONY, "`noanswer`: rings until the originate timeout", "missed", "MISSED", false,
         &[call("salehi", "noanswer", P), call("agrad", "noanswer", P)]),
-    // The lost events need the channel's id before the dial, which a campaign's store
-    // assigns at the lease: played by the runtime's own test.
-    Row { elsewhere: "tests/e2e.rs lost_events_end_as_user_didnt_answer_and_free_the_slot",
-        ..row(TELEPHONY, "no event at all for the originated channel within the watchdog time", "user_didnt_answer", "MISSED", false, &[]) },
+    row(TELEPHONY, "no event at all for the originated channel within the watchdog time", "user_didnt_answer", "MISSED", false,
+        &[call("salehi", "yes", Run::EventsLost)]),
     row(TELEPHONY, "`rejected` (21), `congestion` (34), causes 41 and 42", "banned", "BANNED", false,
         &[call("salehi", "rejected", P), call("salehi", "congestion", P), call("salehi", "congestion-tone", P), call("reminder", "rejected", P)]),
     row(TELEPHONY, "originate refused by Asterisk (HTTP 4xx/5xx)", "failed:originate", "FAILED", false,
@@ -216,11 +213,7 @@ fn the_rows_mirror_the_outcome_matrix() {
         );
     }
     for r in ROWS {
-        assert!(
-            r.calls.is_empty() != r.elsewhere.is_empty(),
-            "{}: played here or elsewhere, not both",
-            r.cell
-        );
+        assert!(!r.calls.is_empty(), "{}: no call plays it", r.cell);
     }
 }
 
@@ -361,6 +354,7 @@ async fn play(
     let faults = sim.faults();
     match run {
         Run::OriginateRefused => faults.refuse_originates(1),
+        Run::EventsLost => faults.lose_events_of_next_originates(1),
         Run::RecordingLost => faults.fail_next_requests("/file", 500, 1_000),
         _ => {}
     }

@@ -116,6 +116,10 @@ pub struct FaultSettings {
     pub refuse_originates: u32,
     /// The next N originates are performed but never answered ("outcome unknown").
     pub timeout_next_originates: u32,
+    /// Every event of the channels the next N originates create is lost (their ids join
+    /// `lose_events_for_channels`): a call Asterisk never reports on, whatever id the
+    /// client chose for it.
+    pub lose_events_of_next_originates: u32,
 }
 
 impl Faults {
@@ -162,6 +166,9 @@ impl Faults {
     }
     pub fn timeout_next_originates(&self, count: u32) {
         self.lock().timeout_next_originates = count;
+    }
+    pub fn lose_events_of_next_originates(&self, count: u32) {
+        self.lock().lose_events_of_next_originates = count;
     }
 
     /// Never poisoned: nothing panics while holding it.
@@ -677,6 +684,7 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     }
     if originate && let Some(id) = query.get("channelId") {
         note_originated(&sim, id);
+        lose_events_if_asked(&sim, id);
     }
     let (plan, delay) = plan_request(&sim, &label, originate);
     tracing::debug!(request = %label, ?plan, "simulated ARI request");
@@ -827,6 +835,16 @@ fn label_matches(label: &str, matching: &str) -> bool {
 }
 
 /// Consumes the fault that applies to this request, if any, and the REST delay.
+/// Applies `lose_events_of_next_originates` to the channel `id` an originate creates,
+/// before the PBX performs it, so its first event is lost too.
+fn lose_events_if_asked(sim: &Sim, id: &str) {
+    let mut faults = sim.faults.lock();
+    if faults.lose_events_of_next_originates > 0 {
+        faults.lose_events_of_next_originates -= 1;
+        faults.lose_events_for_channels.push(id.to_string());
+    }
+}
+
 fn plan_request(sim: &Sim, label: &str, originate: bool) -> (Plan, u64) {
     let mut faults = sim.faults.lock();
     let slow = faults
@@ -1058,6 +1076,7 @@ struct FaultsChange {
     lose_events_for_channels: Option<Vec<String>>,
     refuse_originates: Option<u32>,
     timeout_next_originates: Option<u32>,
+    lose_events_of_next_originates: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1107,6 +1126,9 @@ async fn post_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         }
         if let Some(n) = change.timeout_next_originates {
             faults.timeout_next_originates = n;
+        }
+        if let Some(n) = change.lose_events_of_next_originates {
+            faults.lose_events_of_next_originates = n;
         }
         faults.clone()
     };
