@@ -22,10 +22,17 @@ use serde_json::Value;
 const ADMIN: &str = "auth-test-admin-token-0123456789";
 const READ: &str = "auth-test-read-token-0123456789";
 
+/// A change an admin may make and a reader may not.
+const NEW_CAMPAIGN: (&str, &str) = (
+    "/api/campaigns",
+    r#"{"name": "spring", "settings": {"scenario": "salehi"}}"#,
+);
+
 /// Every route of the API but the open ones, with a body a handler would take.
 const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/session", ""),
     ("GET", "/api/status", ""),
+    ("GET", "/api/live", ""),
     ("GET", "/api/campaigns", ""),
     (
         "POST",
@@ -76,6 +83,7 @@ async fn serve(dir: &TempDir) -> Api {
         control: None,
         runtime: None,
         auth: Arc::new(Auth::new(tokens)),
+        feed: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -193,12 +201,48 @@ async fn every_route_refuses_a_missing_or_wrong_token_and_a_reader_s_change() {
     );
     // The admin may do what the reader may not.
     let admin = bearer(ADMIN);
-    let (_, path, body) = ROUTES[3];
+    let (path, body) = NEW_CAMPAIGN;
     let answer = api
         .send("POST", path, body, &[("authorization", &admin)])
         .await;
     assert!(answer.status < 300, "{}", answer.text);
     assert_eq!(api.store.campaigns().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_live_stream_and_the_dashboard_page_want_a_session() {
+    let dir = TempDir::new("api-auth");
+    let api = serve(&dir).await;
+    let stream = api.send("GET", "/api/stream", "", &[]).await;
+    assert_eq!(stream.status, 401);
+    let page = api.send("GET", "/", "", &[]).await;
+    assert_eq!(page.status, 401, "no page without a session");
+    assert!(
+        page.text.contains("id=\"token\""),
+        "the login form: {}",
+        page.text
+    );
+    assert!(!page.text.contains("Live calls"));
+    let login = api
+        .send(
+            "POST",
+            "/api/login",
+            &format!(r#"{{"token": "{READ}"}}"#),
+            &[],
+        )
+        .await;
+    let (cookie, _) = set_cookie(&login);
+    let page = api
+        .send("GET", "/", "", &[("cookie", cookie.as_str())])
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Live calls"));
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
 }
 
 #[tokio::test]
@@ -266,7 +310,7 @@ async fn a_dashboard_session_is_an_httponly_strict_cookie_whose_changes_need_csr
         200
     );
 
-    let (_, path, body) = ROUTES[3];
+    let (path, body) = NEW_CAMPAIGN;
     let forged = api.send("POST", path, body, &with_cookie).await;
     assert_eq!(forged.status, 403, "{}", forged.text);
     assert!(error_of(&forged).contains("X-CSRF-Token"));
@@ -309,7 +353,7 @@ async fn a_reader_s_session_may_read_but_not_change() {
         api.send("GET", "/api/status", "", &headers).await.status,
         200
     );
-    let (_, path, body) = ROUTES[3];
+    let (path, body) = NEW_CAMPAIGN;
     assert_eq!(api.send("POST", path, body, &headers).await.status, 403);
 }
 

@@ -29,6 +29,7 @@ async fn serve(store: Store) -> SocketAddr {
         control: None,
         runtime: None,
         auth: Arc::new(Auth::new(tokens)),
+        feed: Default::default(),
     };
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     addr

@@ -21,6 +21,7 @@ use crate::core::campaign::settings::CampaignSettings;
 use crate::core::scenario::{Scenario, Verb};
 use crate::daemon::{self, Daemon, Notice, Work};
 use crate::dialer::DialerEvent;
+use crate::http::auth;
 use crate::runtime::clock::Clock;
 use crate::scenario_set::SharedScenarios;
 use crate::sim::behaviours::{behaviour_of_number, number_for};
@@ -54,6 +55,10 @@ pub struct DemoArgs {
     /// summary then counts what left the outbox, not what arrived).
     #[arg(long, value_name = "URL")]
     pub panel: Option<String>,
+    /// Keep the daemon up with its dashboard and API at this address (default
+    /// 127.0.0.1:8099) until Ctrl-C, printing the URL and an admin token.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8099")]
+    pub serve: Option<String>,
     #[command(flatten)]
     pub env: EnvironmentArgs,
 }
@@ -192,14 +197,25 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     let work = Work::Campaigns {
         store: Arc::clone(&store),
         scenarios: SharedScenarios::new(BTreeMap::from([(key, Arc::clone(&scenario))])),
-        exit_when_idle: true,
+        exit_when_idle: args.serve.is_none(),
     };
-    let daemon = Daemon::new(config, work)
+    let mut daemon = Daemon::new(config, work)
         .map_err(|e| e.to_string())?
         .with_clock(clock)
         .with_notices(events_tx);
+    if let Some(listen) = &args.serve {
+        daemon = serve_dashboard(daemon, listen).await?;
+    }
     let started = Instant::now();
-    let running = tokio::spawn(daemon::run(daemon, std::future::pending()));
+    let served = args.serve.is_some();
+    let shutdown = async move {
+        if served {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let running = tokio::spawn(daemon::run(daemon, shutdown));
     let tally = Tally::watch(events_rx, leads as u64).await;
     let summary = running
         .await
@@ -219,12 +235,29 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     tally.print_by_behaviour();
     let left = print_campaign(&store, &store_path, tally.retried)?;
     print_reports(&store, &panel_url, own_panel.as_ref())?;
-    if summary.attempts as usize != tally.attempts || left > 0 {
+    // Served, the demo ends when its user says so, finished or not.
+    let unfinished = summary.attempts as usize != tally.attempts || left > 0;
+    if unfinished && args.serve.is_none() {
         return Err(format!(
             "the campaign did not finish: {left} lead(s) pending or in flight"
         ));
     }
     Ok(())
+}
+
+/// Binds the dashboard's address and gives the daemon an admin token of the demo's
+/// own, printed with the URL (the demo's store is a throwaway, and so is its token).
+async fn serve_dashboard(daemon: Daemon, listen: &str) -> Result<Daemon, String> {
+    let listener = crate::http::bind(listen)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("--serve needs an address")?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let token = auth::new_token().map_err(|e| e.to_string())?;
+    let tokens = auth::TokenSet::given([("demo", auth::Role::Admin, token.as_str())])
+        .map_err(|e| e.to_string())?;
+    eprintln!("dashboard: http://{addr}/  (log in with the token {token}); Ctrl-C stops the demo");
+    Ok(daemon.with_api(listener).with_tokens(tokens))
 }
 
 /// The secret the demo signs its reports with (`Dialflow-Signature`).

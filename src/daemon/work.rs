@@ -103,6 +103,7 @@ impl Work {
             control: Some(controller.clone()),
             runtime: Some(runtime.clone()),
             auth: Arc::new(auth),
+            feed: Default::default(),
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(crate::http::serve(listener, state, stop_rx));

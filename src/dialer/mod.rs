@@ -562,10 +562,13 @@ impl Dialer {
         let started_wall_ms = self.now_ms();
         let started_call_ms = runtime.clock().now().0;
         let clock = runtime.clock();
-        let sink = self.live_reports.clone();
+        let options = crate::runtime::CallOptions {
+            sink: self.live_reports.clone(),
+            campaign: Some(record.name.clone()),
+        };
         let call = tokio::spawn(async move {
             runtime
-                .call_reporting(scenario, setup, deployment, sink)
+                .call_with(scenario, setup, deployment, options)
                 .await
         });
         // A call task that panics (a bug) still ends its attempt, so the slot frees and

@@ -5,8 +5,10 @@
 
 pub mod auth;
 mod campaigns;
+mod dashboard;
 mod data;
 mod extract;
+pub mod live;
 mod login;
 mod outbox;
 mod versions;
@@ -39,6 +41,8 @@ pub struct ApiState {
     pub runtime: Option<crate::runtime::Runtime>,
     /// Who may call (every route but the health probes and the login).
     pub auth: Arc<auth::Auth>,
+    /// The live snapshots every open dashboard shares.
+    pub feed: Arc<live::LiveFeed>,
 }
 
 impl ApiState {
@@ -58,6 +62,7 @@ impl ApiState {
 
 pub fn router(state: ApiState) -> Router {
     let open = Router::new()
+        .route("/", get(dashboard::page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/login", post(login::login))
@@ -73,6 +78,8 @@ fn protected(state: ApiState) -> Router {
     Router::new()
         .route("/api/session", get(login::show))
         .route("/api/status", get(status))
+        .route("/api/live", get(live::live))
+        .route("/api/stream", get(live::stream))
         .route(
             "/api/campaigns",
             get(campaigns::list).post(campaigns::create),

@@ -47,6 +47,8 @@ struct CallTask<'a> {
     /// The prompts' audio lengths, and how long the PBX really plays them.
     scenario: Arc<Scenario>,
     prompts: PromptWatch,
+    /// Steps of the machine's path already shown on the live board.
+    shown_steps: usize,
 }
 
 /// One call: executes the machine's commands and feeds it what comes back.
@@ -69,6 +71,7 @@ pub(super) async fn run_call(
             call.execute(command).await;
         }
         call.send_live_reports();
+        call.show_progress();
         if call.machine.is_finished() {
             break;
         }
@@ -127,7 +130,26 @@ impl<'a> CallTask<'a> {
             missed: Missed::new(shared),
             scenario,
             prompts: PromptWatch::default(),
+            shown_steps: 0,
         }
+    }
+
+    /// Puts the node the call entered, if it entered one, on the live board.
+    fn show_progress(&mut self) {
+        let path = self.machine.path();
+        if path.len() == self.shown_steps {
+            return;
+        }
+        self.shown_steps = path.len();
+        let Some(step) = path.last() else { return };
+        let node = self.scenario.node(step.node);
+        self.shared.board.entered(
+            &self.attempt,
+            &node.name,
+            node.verb.keyword(),
+            self.machine.answered_at().is_some(),
+            self.shared.clock.wall_ms(),
+        );
     }
 
     /// Counts a finished prompt's stretch into the health the pacing reads.

@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod board;
 mod call;
 pub mod clock;
 pub mod events;
@@ -100,6 +101,8 @@ struct Shared {
     health: Mutex<health::Health>,
     /// What distress did to new originates, for logs and the run's summary.
     backoff: Mutex<backoff::Backoff>,
+    /// Who is called and where each call is in its flow, for the dashboard.
+    board: board::Board,
 }
 
 /// The live runtime: an event router and the calls it feeds.
@@ -144,6 +147,7 @@ impl Runtime {
             losses: AtomicU64::new(0),
             health: Mutex::new(health::Health::at_speed(clock.speed())),
             backoff: Mutex::new(backoff::Backoff::default()),
+            board: board::Board::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stream = events::EventStream::new(shared.client.events_url())
@@ -261,6 +265,11 @@ impl Runtime {
         *self.shared.connected.borrow()
     }
 
+    /// Every call in progress: who, for which campaign, in which node since when.
+    pub fn live_board(&self) -> Vec<board::LiveCall> {
+        self.shared.board.snapshot()
+    }
+
     /// Calls in progress.
     pub fn live_calls(&self) -> usize {
         self.shared.calls.lock().map(|c| c.len()).unwrap_or(0)
@@ -274,19 +283,35 @@ impl Runtime {
         setup: CallSetup,
         deployment: Deployment,
     ) -> CallOutcome {
-        self.call_reporting(scenario, setup, deployment, None).await
+        let options = CallOptions::default();
+        self.call_with(scenario, setup, deployment, options).await
     }
 
-    /// `call`, sending the reports the machine makes before the call's end to `sink`
+    /// `call`, for a campaign's call: on the live board under its campaign, and
+    /// sending the reports the machine makes before the call's end to `options.sink`
     /// as they are made (they are in the outcome too).
-    pub async fn call_reporting(
+    pub async fn call_with(
         &self,
         scenario: Arc<Scenario>,
         setup: CallSetup,
         deployment: Deployment,
-        sink: Option<ReportSink>,
+        options: CallOptions,
     ) -> CallOutcome {
+        let CallOptions { sink, campaign } = options;
         let attempt = setup.attempt_id.clone();
+        let now = self.shared.clock.wall_ms();
+        self.shared.board.insert(board::LiveCall {
+            attempt_id: attempt.clone(),
+            phone: setup.lead.phone.clone(),
+            name: setup.lead.name.clone(),
+            campaign,
+            scenario: scenario.name.clone(),
+            node: None,
+            verb: None,
+            answered: false,
+            started_ms: now,
+            node_since_ms: now,
+        });
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut calls) = self.shared.calls.lock() {
             calls.insert(attempt.clone(), tx.clone());
@@ -302,6 +327,15 @@ impl Runtime {
         outcome.channels = guard.take_channels();
         outcome
     }
+}
+
+/// What a call is started with besides its scenario, setup and deployment.
+#[derive(Debug, Default)]
+pub struct CallOptions {
+    /// Where reports made while the call goes on are sent.
+    pub sink: Option<ReportSink>,
+    /// The campaign it dials for, as the live board shows it.
+    pub campaign: Option<String>,
 }
 
 /// A call's entries in the shared maps, removed however the call ends: normally, by a
@@ -329,6 +363,7 @@ impl Drop for CallGuard {
         if let Ok(mut calls) = self.shared.calls.lock() {
             calls.remove(&self.attempt);
         }
+        self.shared.board.remove(&self.attempt);
         let channels = self.take_channels();
         if let Ok(mut originating) = self.shared.originating.lock() {
             for c in &channels {

@@ -272,6 +272,9 @@ impl Store {
                 let holds_lease = matches!(&lead.state,
                     LeadState::Leased { attempt, .. } if *attempt == item.attempt_id);
                 deltas.add(campaign, &format!("status:{}", item.end.status), 1);
+                if item.end.answered_ms.is_some() {
+                    deltas.add(campaign, "answered", 1);
+                }
                 // What the call reported while it was on went out then: once only.
                 let sent: Vec<String> = match live.remove(seq)? {
                     Some(v) => decode("live_reported", v.value())?,

@@ -1,0 +1,40 @@
+//! The dashboard, served from the binary: `GET /` answers the page to a browser with a
+//! live session, else the login page with a 401 (so even the page's shell is not shown
+//! without a token). Plain HTML, CSS and JavaScript, no CDN: it works offline. The page
+//! reads `/api/session` for its CSRF token and `/api/stream` (server-sent events) for
+//! live snapshots; its buttons call the same API as the commands.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::ApiState;
+use super::auth::session_cookie;
+
+const DASHBOARD: &str = include_str!("dashboard.html");
+const LOGIN: &str = include_str!("login.html");
+
+/// `GET /`.
+pub async fn page(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    let logged_in =
+        session_cookie(&headers).is_some_and(|id| s.auth.sessions().find(&id).is_some());
+    let mut response = if logged_in {
+        Html(DASHBOARD).into_response()
+    } else {
+        (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response()
+    };
+    let headers = response.headers_mut();
+    // Its own scripts and styles only, no framing by another site.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
+    response
+}

@@ -1,0 +1,160 @@
+//! What the dashboard watches: `GET /api/live` (one snapshot: the campaigns with their
+//! counts, calling window and local clock; the calls in progress) and `GET /api/stream`
+//! (the same as server-sent events, at most four a second and only when something
+//! changed). One task makes the snapshots for every open dashboard (`feed.rs`), so ten
+//! dashboards cost what one does.
+
+mod feed;
+
+pub use feed::LiveFeed;
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use serde::Serialize;
+
+use super::extract::Json;
+use super::{ApiError, ApiState, blocking};
+use crate::dialer::policy::CampaignPolicy;
+use crate::runtime::board::LiveCall;
+use crate::store::{CampaignRecord, Store, StoreError};
+
+/// Most calls one snapshot lists (the count says how many there are in all).
+pub const MAX_LISTED_CALLS: usize = 2_000;
+
+/// One look at everything live.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// The campaigns' clock now (compressed under `--speed`), ms since the epoch.
+    pub now_ms: u64,
+    /// `on`, or `paused` (the daemon-wide pause).
+    pub dialing: &'static str,
+    /// Whether Asterisk's event stream is up.
+    pub connected: bool,
+    pub campaigns: Vec<CampaignLive>,
+    pub calls: Vec<LiveCall>,
+    /// Calls in progress in all (`calls` lists at most `MAX_LISTED_CALLS`).
+    pub calls_total: usize,
+}
+
+/// A campaign as the dashboard's list shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignLive {
+    pub name: String,
+    pub state: String,
+    pub scenario: String,
+    pub time_zone: String,
+    /// Its local time now, `HH:MM:SS`.
+    pub local_time: String,
+    /// Inside its calling window now; `next_open_ms` says when it opens if not.
+    pub in_window: bool,
+    pub next_open_ms: Option<u64>,
+    /// Its calls in progress now.
+    pub in_flight: usize,
+    /// The store's counters: leads, pending, attempts, answered, `status:X`, …
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// `GET /api/live`.
+pub async fn live(State(s): State<ApiState>) -> Result<Json<Snapshot>, ApiError> {
+    Ok(Json(snapshot(&s).await?))
+}
+
+/// `GET /api/stream`: a `snapshot` event at once, then one whenever the snapshot
+/// changes (looked at every 250 ms).
+pub async fn stream(
+    State(s): State<ApiState>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let updates = s.feed.subscribe(&s);
+    let events = futures_util::stream::unfold(updates, |mut updates| async move {
+        let text = updates.next().await?;
+        let event = Event::default().event("snapshot").data(text.as_str());
+        Some((Ok(event), updates))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// Everything live now.
+pub async fn snapshot(s: &ApiState) -> Result<Snapshot, ApiError> {
+    let now_ms = match &s.runtime {
+        Some(runtime) => runtime.clock().wall_ms(),
+        None => jiff::Timestamp::now().as_millisecond().max(0) as u64,
+    };
+    let mut calls = s
+        .runtime
+        .as_ref()
+        .map(|r| r.live_board())
+        .unwrap_or_default();
+    let store = s.store.clone();
+    let records = blocking(move || campaigns_with_counts(&store)).await?;
+    let campaigns = records
+        .into_iter()
+        .map(|(record, counts)| campaign_live(record, counts, &calls, now_ms))
+        .collect();
+    let calls_total = calls.len();
+    calls.truncate(MAX_LISTED_CALLS);
+    let paused = s
+        .control
+        .as_ref()
+        .is_some_and(crate::control::Controller::is_paused);
+    Ok(Snapshot {
+        now_ms,
+        dialing: if paused { "paused" } else { "on" },
+        connected: s.runtime.as_ref().is_none_or(|r| r.is_connected()),
+        campaigns,
+        calls,
+        calls_total,
+    })
+}
+
+/// A campaign and its store counters.
+type Counted = (CampaignRecord, BTreeMap<String, u64>);
+
+fn campaigns_with_counts(store: &Store) -> Result<Vec<Counted>, StoreError> {
+    store
+        .campaigns()?
+        .into_iter()
+        .map(|record| {
+            let counts = store.counts(&record.name)?;
+            Ok((record, counts))
+        })
+        .collect()
+}
+
+fn campaign_live(
+    record: CampaignRecord,
+    counts: BTreeMap<String, u64>,
+    calls: &[LiveCall],
+    now_ms: u64,
+) -> CampaignLive {
+    let window = CampaignPolicy::compile(&record.settings).map(|p| p.campaign_window(now_ms));
+    let (in_window, next_open_ms) = match window {
+        Ok(Ok(())) => (true, None),
+        Ok(Err(next)) => (false, next),
+        // Settings that no longer compile dial nothing: outside any window.
+        Err(_) => (false, None),
+    };
+    let in_flight = calls
+        .iter()
+        .filter(|c| c.campaign.as_deref() == Some(record.name.as_str()))
+        .count();
+    CampaignLive {
+        local_time: local_time(now_ms, &record.settings.time_zone),
+        state: record.state.to_string(),
+        scenario: record.settings.scenario.clone(),
+        time_zone: record.settings.time_zone.clone(),
+        name: record.name,
+        in_window,
+        next_open_ms,
+        in_flight,
+        counts,
+    }
+}
+
+/// `HH:MM:SS` at `now_ms` in `zone` (UTC for a zone jiff does not know).
+fn local_time(now_ms: u64, zone: &str) -> String {
+    let at = jiff::Timestamp::from_millisecond(now_ms as i64).unwrap_or_default();
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    at.to_zoned(tz).strftime("%H:%M:%S").to_string()
+}

@@ -1,0 +1,242 @@
+//! The dashboard in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, through fantoccini) against a whole daemon dialing the simulator.
+//! It logs in with a token, sees live calls appear and the counts change without a
+//! reload, and presses pause, which the store then shows. Screenshots go to
+//! `target/browser-screenshots/` (or `$DIALFLOW_SCREENSHOTS`), which CI keeps.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); without
+//! them the test fails saying so, unless `DIALFLOW_SKIP_BROWSER=1` asks to skip it.
+
+mod common;
+use common::dirs::TempDir;
+use common::in_process::{InProcess, campaigns_daemon};
+use common::{scenario, sim_config, sim_dialflow_config};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dialflow::core::campaign::settings::CampaignSettings;
+use dialflow::sim::behaviours::number_for;
+use dialflow::sim::server;
+use dialflow::store::campaigns::Transition;
+use dialflow::store::{CampaignState, NewLead, Store};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const SPEED: f64 = 10.0;
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a port of its own, killed with the test.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        // chromedriver has no "port 0": a port the system just gave out is free enough
+        // for the moment chromedriver takes to bind it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {CHROMEDRIVER} ({e}): apt-get install chromium chromium-driver")
+            });
+        Driver { child, port }
+    }
+
+    async fn client(&self) -> Client {
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                         "--disable-background-networking", "--window-size=1400,1000"]
+            }
+        });
+        let caps = caps.as_object().unwrap().clone();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{}", self.port))
+                .await
+            {
+                Ok(client) => return client,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no browser session through chromedriver: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("DIALFLOW_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(REPO).join("target/browser-screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits until `check` gives `Some`, polling the page.
+async fn until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "the page never showed {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The number in the campaign row's cell `count`.
+async fn count(browser: &Client, campaign: &str, count: &str) -> Option<u64> {
+    let css = format!("tr[data-campaign='{campaign}'] td[data-count='{count}']");
+    let cell = browser.find(Locator::Css(&css)).await.ok()?;
+    cell.text().await.ok()?.trim().parse().ok()
+}
+
+fn leads(n: usize) -> Vec<NewLead> {
+    let mix = ["yes", "no", "number", "unknown"];
+    (0..n)
+        .map(|i| NewLead {
+            phone: number_for(&format!("+98912{i:05}"), mix[i % mix.len()]).unwrap(),
+            name: format!("Lead {i}"),
+            ..NewLead::default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_calls_live_and_its_pause_reaches_the_store() {
+    if std::env::var_os("DIALFLOW_SKIP_BROWSER").is_some() {
+        eprintln!("skipped: DIALFLOW_SKIP_BROWSER is set");
+        return;
+    }
+    let salehi = scenario("salehi");
+    let sim = server::spawn(sim_config(&salehi, SPEED)).await.unwrap();
+    let dir = TempDir::new("dashboard-browser");
+    let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
+    let mut config = sim_dialflow_config(
+        &sim.base_url,
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    );
+    config.scenarios = format!("{REPO}/scenarios").into();
+    config.prompts = format!("{REPO}/prompts").into();
+    let mut settings = CampaignSettings::for_scenario("salehi");
+    settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
+    settings.pacing.max_concurrent = 8;
+    settings.pacing.max_per_second = 2.0;
+    store.create_campaign("spring", settings, 0).unwrap();
+    store.import_leads("spring", &leads(400), 0).unwrap();
+    store
+        .transition("spring", Transition::Start, None, 0)
+        .unwrap();
+    let daemon = InProcess::start(campaigns_daemon(config, &store, SPEED, false)).await;
+
+    let driver = Driver::start();
+    let browser = driver.client().await;
+    browser.goto(&daemon.url("/")).await.unwrap();
+    let field = browser
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap();
+    field.send_keys(&daemon.token).await.unwrap();
+    screenshot(&browser, "1-login").await;
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Live calls appear, and the counts move, with no reload of the page.
+    let first = until(
+        "the campaign's dialed count",
+        Duration::from_secs(20),
+        || count(&browser, "spring", "attempts"),
+    )
+    .await;
+    until("a live call", Duration::from_secs(20), || async {
+        let calls = browser.find_all(Locator::Css("#calls .call")).await.ok()?;
+        (!calls.is_empty()).then_some(())
+    })
+    .await;
+    screenshot(&browser, "2-live").await;
+    let later = until(
+        "the dialed count rising",
+        Duration::from_secs(30),
+        || async {
+            count(&browser, "spring", "attempts")
+                .await
+                .filter(|n| *n > first)
+        },
+    )
+    .await;
+    assert!(later > first);
+
+    // Pause: the button's request reaches the store.
+    browser
+        .find(Locator::Css(
+            "tr[data-campaign='spring'] button[data-action='pause']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.campaign("spring").unwrap().state != CampaignState::Paused {
+        assert!(
+            Instant::now() < deadline,
+            "the pause never reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until("the paused state", Duration::from_secs(10), || async {
+        let cell = browser
+            .find(Locator::Css("tr[data-campaign='spring'] .state"))
+            .await
+            .ok()?;
+        (cell.text().await.ok()? == "paused").then_some(())
+    })
+    .await;
+    screenshot(&browser, "3-paused").await;
+    browser.close().await.unwrap();
+    drop(driver);
+    daemon.stop().await;
+    sim.shutdown().await;
+}
