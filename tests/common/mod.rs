@@ -2,7 +2,8 @@
 //! `dialflow sim` process, or in this process with dialflow's runtime connected to it
 //! over loopback HTTP and WebSocket; child processes (`process`), folders (`dirs`), the
 //! command line (`cli`), a whole daemon in the test's process (`in_process`) and a
-//! reporting panel on loopback (`panel`), and a store whose outbox fills as calls end
+//! reporting panel on loopback (`panel`), the API's documented operations as
+//! requests (`openapi`), and a store whose outbox fills as calls end
 //! (`reports`, for the benchmarks). Each
 //! test file uses some of them.
 #![allow(dead_code)]
@@ -10,6 +11,7 @@
 pub mod cli;
 pub mod dirs;
 pub mod in_process;
+pub mod openapi;
 pub mod panel;
 pub mod process;
 pub mod reports;
