@@ -1,7 +1,8 @@
 //! The API's OpenAPI 3.1 document (`GET /api/openapi.json`) against the router that
 //! serves it: the document needs a token; every operation it describes is served (a
-//! request with an admin token never meets the router's own 404 or 405) and no other
-//! method of its paths is; the HTTP API registers routes only through utoipa-axum's
+//! request with an admin token never meets the router's own 404 or 405) and answers
+//! as described (a documented status, content type and, for JSON, a body its schema
+//! takes), and no other method of its paths is served; the HTTP API registers routes only through utoipa-axum's
 //! `routes!`, which documents each one, so no route is served undocumented; and an
 //! independent validator (PyPI's `openapi-spec-validator`, in a virtual environment
 //! under `target/`) finds the document valid OpenAPI 3.1, and rejects it broken.
@@ -15,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::dirs::{TempDir, rust_files};
-use common::openapi::{Operation, operations};
+use common::openapi::{Operation, operations, resolve};
 use dialflow::http::auth::{Auth, Role, TokenSet};
 use dialflow::http::{ApiState, router};
 use dialflow::scenario_set::SharedScenarios;
@@ -62,14 +63,21 @@ async fn fetch_document(addr: SocketAddr, client: &reqwest::Client) -> Value {
     response.json().await.unwrap()
 }
 
-/// The status and text of `method path` with the operation's body, if any.
+/// An answer: its status, content type (without parameters) and text.
+struct Answer {
+    status: u16,
+    kind: String,
+    text: String,
+}
+
+/// The answer to `method path` with the operation's body, if any.
 async fn send(
     client: &reqwest::Client,
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: Option<&(String, String)>,
-) -> (u16, String) {
+) -> Answer {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut request = client.request(method, format!("http://{addr}{path}"));
     if let Some((kind, text)) = body {
@@ -77,7 +85,15 @@ async fn send(
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await.unwrap();
+    Answer { status, kind, text }
 }
 
 /// Whether an answer is the router's own: no such route, or not that method.
@@ -109,22 +125,85 @@ async fn the_document_is_served_to_a_token_only() {
     assert_eq!(doc, served, "the route serves `http::openapi_document()`");
 }
 
+/// The operations that give the others something to show, by id.
+const SEED: &[&str] = &["create_campaign", "import_leads", "add_dnc"];
+
 #[tokio::test]
-async fn every_documented_operation_is_served_and_no_other_method_of_its_paths() {
+async fn every_documented_operation_is_served_and_answers_as_documented() {
     let dir = TempDir::new("openapi");
     let (addr, client) = serve(&dir).await;
     let doc = fetch_document(addr, &client).await;
     let ops = operations(&doc);
     assert!(ops.len() >= 25, "{} operations", ops.len());
-    for op in &ops {
-        let (status, text) = send(&client, addr, &op.method, &op.path, op.body.as_ref()).await;
-        assert!(
-            !is_fallback(status, &text),
-            "{} {} is documented but not served: {status} {text}",
-            op.method,
-            op.path
-        );
+    for id in SEED {
+        let op = ops.iter().find(|op| op.id == *id).unwrap();
+        let answer = send(&client, addr, &op.method, &op.path, op.body.as_ref()).await;
+        assert_eq!(answer.status, 200, "{id} with its example: {}", answer.text);
     }
+    for op in &ops {
+        let answer = send(&client, addr, &op.method, &op.path, op.body.as_ref()).await;
+        assert!(
+            !is_fallback(answer.status, &answer.text),
+            "{} {} is documented but not served: {} {}",
+            op.method,
+            op.path,
+            answer.status,
+            answer.text
+        );
+        as_documented(&doc, op, &answer);
+    }
+    // The schemas really are checked, references and all.
+    let lead = serde_json::json!([{"id": 1, "campaign": "spring", "phone": "+98", "created_ms": 1,
+        "state": {"state": "waiting"}}]);
+    let leads = &operation_of(&doc, ops.iter().find(|op| op.id == "list_leads").unwrap())["responses"]
+        ["200"]["content"]["application/json"]["schema"];
+    assert!(!schema_errors(&doc, leads, &lead).is_empty(), "{leads}");
+}
+
+/// Asserts that `answer` is one `op` documents: its status (or the default), its
+/// content type, and for JSON a body its schema takes.
+fn as_documented(doc: &Value, op: &Operation, answer: &Answer) {
+    let what = format!("{} {} answered {}", op.method, op.path, answer.status);
+    let responses = &operation_of(doc, op)["responses"];
+    let response = responses
+        .get(answer.status.to_string())
+        .or_else(|| responses.get("default"))
+        .unwrap_or_else(|| panic!("{what}, undocumented: {}", answer.text));
+    let response = resolve(doc, response);
+    let Some(content) = response["content"].as_object() else {
+        assert!(answer.text.is_empty(), "{what}: a body, none documented");
+        return;
+    };
+    let media = content
+        .get(&answer.kind)
+        .unwrap_or_else(|| panic!("{what} as {}, documented {:?}", answer.kind, content.keys()));
+    if answer.kind == "application/json" {
+        let body: Value = serde_json::from_str(&answer.text).unwrap();
+        let errors = schema_errors(doc, &media["schema"], &body);
+        assert!(errors.is_empty(), "{what}: {errors:#?}\n{body:#}");
+    }
+}
+
+/// What `schema` (with the document's components) finds wrong with `value`.
+fn schema_errors(doc: &Value, schema: &Value, value: &Value) -> Vec<String> {
+    let root = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "allOf": [schema],
+    });
+    let validator = jsonschema::draft202012::new(&root).expect("a JSON Schema");
+    validator
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+#[tokio::test]
+async fn no_other_method_of_a_documented_path_is_served() {
+    let dir = TempDir::new("openapi");
+    let (addr, client) = serve(&dir).await;
+    let doc = fetch_document(addr, &client).await;
+    let ops = operations(&doc);
     let mut documented: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for op in &ops {
         documented.entry(&op.path).or_default().push(&op.method);
@@ -134,10 +213,11 @@ async fn every_documented_operation_is_served_and_no_other_method_of_its_paths()
             if methods.contains(&method) {
                 continue;
             }
-            let (status, text) = send(&client, addr, method, path, None).await;
+            let answer = send(&client, addr, method, path, None).await;
             assert_eq!(
-                status, 405,
-                "{method} {path} is served but not documented: {text}"
+                answer.status, 405,
+                "{method} {path} is served but not documented: {}",
+                answer.text
             );
         }
     }
