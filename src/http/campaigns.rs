@@ -18,7 +18,9 @@ use crate::store::{Alert, CampaignRecord, OutboxCounts};
 pub struct CampaignView {
     #[serde(flatten)]
     pub record: CampaignRecord,
+    /// Its leads by state (`pending`, `leased`, `done`, …).
     pub counts: BTreeMap<String, u64>,
+    /// Its alerts (only from `GET /api/campaigns/{name}`).
     #[serde(default)]
     pub alerts: Vec<Alert>,
     /// Its reports waiting for the panel, and parked (shown by `campaign show`).
@@ -92,7 +94,9 @@ pub async fn show(
 /// A campaign to create: its name and settings.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCampaign {
+    /// Its name, unique in the store.
     pub name: String,
+    /// What it dials and how (every field but `scenario` has a default).
     pub settings: CampaignSettings,
 }
 
