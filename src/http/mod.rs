@@ -70,13 +70,12 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let (open, open_doc) = open_routes().split_for_parts();
     let (protected, protected_doc) = protected_routes().split_for_parts();
-    let document = openapi::assemble(open_doc, protected_doc);
-    let json = serde_json::to_vec(&document).expect("an OpenAPI document serializes");
+    let document = openapi::Document(Arc::new(openapi::assemble(open_doc, protected_doc)));
     let guard = axum::middleware::from_fn_with_state(Arc::clone(&state.auth), auth::require);
     protected
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
-        .layer(Extension(openapi::Document(json.into())))
+        .layer(Extension(document))
         .layer(guard)
         .merge(open)
         .with_state(state)

@@ -7,10 +7,9 @@
 //! through a dashboard session also needs the CSRF header), the 401/403 answers of the
 //! token check, and the `{"error": …}` answer every `/api/` operation may give.
 
+use std::sync::Arc;
+
 use axum::Extension;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use utoipa::openapi::path::{HttpMethod, Operation, PathItem};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
@@ -190,9 +189,9 @@ fn error_response(description: &str) -> ApiResponse {
         .build()
 }
 
-/// The document as JSON, made once when the router is built.
+/// The document, made once when the router is built.
 #[derive(Clone)]
-pub struct Document(pub Bytes);
+pub struct Document(pub Arc<OpenApi>);
 
 /// `GET /api/openapi.json`: this API's OpenAPI 3.1 description.
 #[utoipa::path(
@@ -202,6 +201,6 @@ pub struct Document(pub Bytes);
     operation_id = "openapi",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = serde_json::Value))
 )]
-pub async fn serve(Extension(document): Extension<Document>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], document.0).into_response()
+pub async fn serve(Extension(document): Extension<Document>) -> axum::Json<Arc<OpenApi>> {
+    axum::Json(document.0)
 }
