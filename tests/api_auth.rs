@@ -1,7 +1,8 @@
-//! Who may use the API, over real HTTP on loopback: every route refuses a missing or
-//! wrong token (401, JSON, `WWW-Authenticate`), a read-only token may not change
-//! anything (403, and nothing is half-applied), the health probes are open, and the
-//! dashboard's login trades a token for an HttpOnly SameSite=Strict cookie whose
+//! Who may use the API, over real HTTP on loopback: every route (each protected
+//! operation of the API's OpenAPI document, and routes it does not have) refuses a
+//! missing or wrong token (401, JSON, `WWW-Authenticate`), a read-only token may not
+//! change anything (403, and nothing is half-applied), the health probes are open, and
+//! the dashboard's login trades a token for an HttpOnly SameSite=Strict cookie whose
 //! changes need the session's CSRF token. No answer ever carries a token.
 
 mod common;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use common::cli::dialflow;
 use common::dirs::TempDir;
+use common::openapi::operations;
 use dialflow::http::auth::{Auth, Role, TokenSet};
 use dialflow::http::{ApiState, router};
 use dialflow::scenario_set::SharedScenarios;
@@ -22,50 +24,40 @@ use serde_json::Value;
 const ADMIN: &str = "auth-test-admin-token-0123456789";
 const READ: &str = "auth-test-read-token-0123456789";
 
-/// A change an admin may make and a reader may not.
-const NEW_CAMPAIGN: (&str, &str) = (
+/// Requests the document does not describe: the router refuses them all the same.
+const UNDOCUMENTED: &[(&str, &str)] = &[
+    ("GET", "/api/no-such-route"),
+    ("DELETE", "/api/campaigns/spring"),
+];
+
+/// A change a reader may not make and an admin may.
+const CREATE: (&str, &str) = (
     "/api/campaigns",
     r#"{"name": "spring", "settings": {"scenario": "salehi"}}"#,
 );
 
-/// Every route of the API but the open ones, with a body a handler would take.
-const ROUTES: &[(&str, &str, &str)] = &[
-    ("GET", "/api/session", ""),
-    ("GET", "/api/status", ""),
-    ("GET", "/api/live", ""),
-    ("GET", "/api/campaigns", ""),
-    (
-        "POST",
-        "/api/campaigns",
-        r#"{"name": "spring", "settings": {"scenario": "salehi"}}"#,
-    ),
-    ("GET", "/api/campaigns/spring", ""),
-    ("PUT", "/api/campaigns/spring", r#"{"max_attempts": 2}"#),
-    ("POST", "/api/campaigns/spring/start", ""),
-    ("GET", "/api/campaigns/spring/leads", ""),
-    (
-        "POST",
-        "/api/campaigns/spring/leads",
-        "phone\n09120000000\n",
-    ),
-    ("POST", "/api/campaigns/spring/leads/recycle", "{}"),
-    ("POST", "/api/campaigns/spring/leads/cancel", "{}"),
-    ("GET", "/api/campaigns/spring/attempts", ""),
-    ("GET", "/api/campaigns/spring/attempts.csv", ""),
-    ("GET", "/api/dnc", ""),
-    ("POST", "/api/dnc", r#"{"phones": ["09120000000"]}"#),
-    ("GET", "/api/outbox", ""),
-    ("GET", "/api/outbox/parked", ""),
-    ("POST", "/api/outbox/retry", r#"{"all_parked": true}"#),
-    ("POST", "/api/dialing/pause", ""),
-    ("POST", "/api/dialing/resume", ""),
-    ("POST", "/api/reload", ""),
-    ("GET", "/api/scenario-versions", ""),
-    ("GET", "/api/scenario-versions/salehi", ""),
-    ("GET", "/api/scenario-texts/abc", ""),
-    ("GET", "/api/no-such-route", ""),
-    ("DELETE", "/api/campaigns/spring", ""),
-];
+/// Every request the matrix sends: each operation of the API's OpenAPI document that
+/// asks for credentials (its path filled in, its documented example as the body), so
+/// a new route is in it without anyone listing it, and the undocumented ones.
+fn requests() -> Vec<(String, String, String)> {
+    let doc = serde_json::to_value(dialflow::http::openapi_document()).unwrap();
+    let mut out: Vec<_> = operations(&doc)
+        .into_iter()
+        .filter(|op| op.secured)
+        .map(|op| {
+            (
+                op.method,
+                op.path,
+                op.body.map(|(_, b)| b).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(out.len() >= 20, "{} protected operations", out.len());
+    for (method, path) in UNDOCUMENTED {
+        out.push((method.to_string(), path.to_string(), String::new()));
+    }
+    out
+}
 
 struct Api {
     addr: SocketAddr,
@@ -124,7 +116,7 @@ impl Api {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
+        let text = common::body_text(response).await;
         for token in [ADMIN, READ] {
             assert!(
                 !text.contains(token),
@@ -158,7 +150,7 @@ async fn every_route_refuses_a_missing_or_wrong_token_and_a_reader_s_change() {
     let api = serve(&dir).await;
     let wrong = bearer("auth-test-wrong-token-0123456789");
     let read = bearer(READ);
-    for (method, path, body) in ROUTES {
+    for (method, path, body) in &requests() {
         for headers in [
             vec![],
             vec![("authorization", wrong.as_str())],
@@ -179,7 +171,7 @@ async fn every_route_refuses_a_missing_or_wrong_token_and_a_reader_s_change() {
         let answer = api
             .send(method, path, body, &[("authorization", &read)])
             .await;
-        if *method == "GET" {
+        if method == "GET" {
             assert!(
                 ![401, 403].contains(&answer.status),
                 "a reader may {method} {path}: {} {}",
@@ -201,7 +193,7 @@ async fn every_route_refuses_a_missing_or_wrong_token_and_a_reader_s_change() {
     );
     // The admin may do what the reader may not.
     let admin = bearer(ADMIN);
-    let (path, body) = NEW_CAMPAIGN;
+    let (path, body) = CREATE;
     let answer = api
         .send("POST", path, body, &[("authorization", &admin)])
         .await;
@@ -310,7 +302,7 @@ async fn a_dashboard_session_is_an_httponly_strict_cookie_whose_changes_need_csr
         200
     );
 
-    let (path, body) = NEW_CAMPAIGN;
+    let (path, body) = CREATE;
     let forged = api.send("POST", path, body, &with_cookie).await;
     assert_eq!(forged.status, 403, "{}", forged.text);
     assert!(error_of(&forged).contains("X-CSRF-Token"));
@@ -353,7 +345,7 @@ async fn a_reader_s_session_may_read_but_not_change() {
         api.send("GET", "/api/status", "", &headers).await.status,
         200
     );
-    let (path, body) = NEW_CAMPAIGN;
+    let (path, body) = CREATE;
     assert_eq!(api.send("POST", path, body, &headers).await.status, 403);
 }
 

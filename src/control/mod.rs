@@ -39,7 +39,7 @@ pub enum Control {
 
 /// What asked for a reload: kept with its outcome, so ops can tell an editor's save
 /// from a deploy's signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// The daemon started with the set (recorded as the first versions, not a reload).
@@ -65,8 +65,9 @@ impl Trigger {
 }
 
 /// The latest reload's outcome, as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LastReload {
+    #[schema(value_type = String, format = DateTime)]
     pub at: jiff::Timestamp,
     pub trigger: Trigger,
     /// The scenarios served after it, with their hashes (none when it failed).

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What raised an alert. The same kind for the same campaign is "the same alert" for
 /// the rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A provider refused for quota: the campaign paused itself.

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Json, Path, Query};
-use super::{ApiError, ApiState, blocking};
+use super::{ApiError, ApiState, ErrorBody, blocking};
 use crate::leads::import::{ImportFailure, import_file};
 use crate::store::{AttemptView, DncEntry, DncScope, LeadRecord, StoreError};
 
@@ -18,11 +18,17 @@ fn now_ms() -> u64 {
     jiff::Timestamp::now().as_millisecond().max(0) as u64
 }
 
-#[derive(Debug, Deserialize)]
+/// A page of a listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The last id (of a lead) or sequence number (of an attempt) of the previous page;
+    /// 0 for the first page.
     #[serde(default)]
     pub after: u64,
+    /// How many at most (up to 10,000).
     #[serde(default = "default_limit")]
+    #[param(default = 1000, maximum = 10000)]
     pub limit: usize,
 }
 
@@ -30,6 +36,18 @@ fn default_limit() -> usize {
     1000
 }
 
+/// `GET /api/campaigns/{name}/leads`: a page of a campaign's leads, by id.
+#[utoipa::path(
+    get,
+    path = "/api/campaigns/{name}/leads",
+    tag = "leads",
+    operation_id = "list_leads",
+    params(("name" = String, Path, description = "The campaign's name"), Page),
+    responses(
+        (status = 200, description = "The leads after `after`, by id", body = Vec<LeadRecord>),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    )
+)]
 pub async fn leads(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -46,14 +64,18 @@ pub async fn leads(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// How to read an uploaded lead file.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
+    /// Region (ISO 3166: `IR`, `US`) for numbers written without a country code; the
+    /// campaign's own by default.
     pub region: Option<String>,
 }
 
 /// What an import did; `errors_csv` is the error report when rows were rejected (its
 /// first `MAX_INLINE_ERRORS` bytes, cut at a line, when `errors_truncated`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportView {
     pub added: u64,
     pub duplicates: u64,
@@ -100,7 +122,23 @@ impl Drop for UploadDir {
     }
 }
 
-/// `POST /api/campaigns/{name}/leads?region=IR` with the CSV as the body.
+/// `POST /api/campaigns/{name}/leads?region=IR`: import a CSV of leads (the body, up
+/// to 4 GiB).
+#[utoipa::path(
+    post,
+    path = "/api/campaigns/{name}/leads",
+    tag = "leads",
+    operation_id = "import_leads",
+    params(("name" = String, Path, description = "The campaign's name"), ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "The lead file: a header row with a `phone` column, then one lead a row",
+        example = json!("phone,name\n09120000000,Sara\n")),
+    responses(
+        (status = 200, description = "What the import did, with the rejected rows' report", body = ImportView),
+        (status = 400, description = "A file that cannot be read as leads", body = ErrorBody),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+        (status = 413, description = "A file over 4 GiB", body = ErrorBody),
+    )
+)]
 pub async fn import(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -207,17 +245,34 @@ fn read_errors(path: &std::path::Path) -> Result<(Option<String>, bool), ImportF
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Which finished leads to dial again.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RecycleBody {
+    /// Only the leads whose last result is one of these (every finished lead when empty).
     #[serde(default)]
     pub results: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// How many things a change touched.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Count {
     pub count: u64,
 }
 
+/// `POST /api/campaigns/{name}/leads/recycle`: finished leads back in line, as a new
+/// round.
+#[utoipa::path(
+    post,
+    path = "/api/campaigns/{name}/leads/recycle",
+    tag = "leads",
+    operation_id = "recycle_leads",
+    params(("name" = String, Path, description = "The campaign's name")),
+    request_body(content = RecycleBody, example = json!({"results": ["busy"]})),
+    responses(
+        (status = 200, description = "How many leads were recycled", body = Count),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    )
+)]
 pub async fn recycle(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -228,12 +283,26 @@ pub async fn recycle(
     Ok(Json(Count { count }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Which pending leads to cancel.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CancelBody {
     /// One number (E.164), or every pending lead when absent.
     pub phone: Option<String>,
 }
 
+/// `POST /api/campaigns/{name}/leads/cancel`: pending leads taken out.
+#[utoipa::path(
+    post,
+    path = "/api/campaigns/{name}/leads/cancel",
+    tag = "leads",
+    operation_id = "cancel_leads",
+    params(("name" = String, Path, description = "The campaign's name")),
+    request_body(content = CancelBody, example = json!({"phone": "+989120000000"})),
+    responses(
+        (status = 200, description = "How many leads were cancelled", body = Count),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    )
+)]
 pub async fn cancel(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -244,6 +313,18 @@ pub async fn cancel(
     Ok(Json(Count { count }))
 }
 
+/// `GET /api/campaigns/{name}/attempts`: a page of a campaign's attempts, in order.
+#[utoipa::path(
+    get,
+    path = "/api/campaigns/{name}/attempts",
+    tag = "leads",
+    operation_id = "list_attempts",
+    params(("name" = String, Path, description = "The campaign's name"), Page),
+    responses(
+        (status = 200, description = "The attempts after sequence `after`", body = Vec<AttemptView>),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    )
+)]
 pub async fn attempts(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -261,6 +342,17 @@ pub async fn attempts(
 }
 
 /// `GET /api/campaigns/{name}/attempts.csv`: the export, streamed.
+#[utoipa::path(
+    get,
+    path = "/api/campaigns/{name}/attempts.csv",
+    tag = "leads",
+    operation_id = "export_attempts",
+    params(("name" = String, Path, description = "The campaign's name")),
+    responses(
+        (status = 200, description = "Every attempt as CSV", content_type = "text/csv", body = String),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    )
+)]
 pub async fn attempts_csv(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -326,22 +418,29 @@ impl Drop for ChannelWriter {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Numbers to put on a do-not-call list.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DncBody {
     /// E.164 numbers (the command normalises them).
     pub phones: Vec<String>,
+    /// The campaign's own list, or the global one when absent.
     pub campaign: Option<String>,
     #[serde(default)]
     pub reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A page of a do-not-call list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DncQuery {
+    /// The campaign's own list, or the global one when absent.
     pub campaign: Option<String>,
     /// The last number of the previous page.
     #[serde(default)]
     pub after: String,
+    /// How many at most (up to 10,000).
     #[serde(default = "default_limit")]
+    #[param(default = 1000, maximum = 10000)]
     pub limit: usize,
 }
 
@@ -349,6 +448,19 @@ fn scope(campaign: Option<String>) -> DncScope {
     campaign.map_or(DncScope::Global, DncScope::Campaign)
 }
 
+/// `POST /api/dnc`: numbers on a do-not-call list.
+#[utoipa::path(
+    post,
+    path = "/api/dnc",
+    tag = "leads",
+    operation_id = "add_dnc",
+    request_body(content = DncBody, example = json!({"phones": ["+989120000000"], "reason": "asked"})),
+    responses(
+        (status = 200, description = "How many numbers were added", body = Count),
+        (status = 400, description = "A number that is not E.164", body = ErrorBody),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    )
+)]
 pub async fn dnc_add(
     State(s): State<ApiState>,
     Json(body): Json<DncBody>,
@@ -377,6 +489,15 @@ pub async fn dnc_add(
     Ok(Json(Count { count }))
 }
 
+/// `GET /api/dnc`: a page of a do-not-call list, by number: `[number, entry]` pairs.
+#[utoipa::path(
+    get,
+    path = "/api/dnc",
+    tag = "leads",
+    operation_id = "list_dnc",
+    params(DncQuery),
+    responses((status = 200, description = "The numbers after `after`, with when and why", body = Vec<(String, DncEntry)>))
+)]
 pub async fn dnc_list(
     State(s): State<ApiState>,
     Query(q): Query<DncQuery>,

@@ -13,16 +13,18 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{COOKIE, Caller, Refusal, Role, SESSION_TTL, session_cookie};
 use super::extract::Json;
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, ErrorBody};
 
-#[derive(Deserialize)]
+/// A token to trade for a session.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// An admin or read token (the session gets its role).
     token: String,
 }
 
 /// What the page learns of its session.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     role: Role,
     /// The token's name.
@@ -32,7 +34,19 @@ pub struct SessionView {
     csrf: Option<String>,
 }
 
-/// `POST /api/login`.
+/// `POST /api/login`: a token traded for a session cookie (open: the way in).
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "session",
+    operation_id = "login",
+    request_body = Login,
+    responses(
+        (status = 200, description = "The session: its cookie in `Set-Cookie` (HttpOnly, SameSite=Strict), its CSRF token in the body", body = SessionView,
+            headers(("set-cookie" = String, description = "The session cookie"))),
+        (status = 401, description = "The token is not valid", body = ErrorBody),
+    )
+)]
 pub async fn login(State(s): State<ApiState>, Json(login): Json<Login>) -> Response {
     let Some((role, name)) = s.auth.tokens().check(login.token.trim()) else {
         tracing::info!("dashboard login refused: the token is not valid");
@@ -58,7 +72,15 @@ pub async fn login(State(s): State<ApiState>, Json(login): Json<Login>) -> Respo
     with_cookie(Json(view).into_response(), &cookie)
 }
 
-/// `GET /api/session`: who the request comes from.
+/// `GET /api/session`: who the request comes from (and a session's CSRF token again,
+/// for a reloaded page).
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "session",
+    operation_id = "session",
+    responses((status = 200, description = "The caller's role and token name", body = SessionView))
+)]
 pub async fn show(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -74,7 +96,16 @@ pub async fn show(
     })
 }
 
-/// `POST /api/logout`: ends the session and clears the cookie.
+/// `POST /api/logout`: ends the session its cookie names and clears the cookie (open:
+/// without a session there is nothing to end).
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "session",
+    operation_id = "logout",
+    responses((status = 204, description = "The session is over and its cookie cleared",
+        headers(("set-cookie" = String, description = "The cookie, cleared"))))
+)]
 pub async fn logout(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers) {
         s.auth.sessions().close(&id);

@@ -10,20 +10,28 @@ mod data;
 mod extract;
 pub mod live;
 mod login;
+mod openapi;
 mod outbox;
 mod versions;
 
 pub use campaigns::CampaignView;
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::Serialize;
 use tokio::sync::watch;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use extract::Json;
 
 use crate::control::{Control, Controller};
 use crate::scenario_set::SharedScenarios;
@@ -60,71 +68,99 @@ impl ApiState {
     }
 }
 
+/// The API: the open routes and the protected ones (behind the token check, their
+/// fallbacks too), each registered with its documentation, and the document they make
+/// served at `/api/openapi.json`.
 pub fn router(state: ApiState) -> Router {
-    let open = Router::new()
-        .route("/", get(dashboard::page))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/login", post(login::login))
-        .route("/api/logout", post(login::logout))
-        .with_state(state.clone());
+    let (open, open_doc) = open_routes().split_for_parts();
+    let (protected, protected_doc) = protected_routes().split_for_parts();
+    let document = openapi::Document(Arc::new(openapi::assemble(open_doc, protected_doc)));
     let guard = axum::middleware::from_fn_with_state(Arc::clone(&state.auth), auth::require);
-    protected(state).layer(guard).merge(open)
-}
-
-/// Every route behind the token check (the fallbacks too: an unknown path tells
-/// nothing to a caller without a token).
-fn protected(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/session", get(login::show))
-        .route("/api/status", get(status))
-        .route("/api/live", get(live::live))
-        .route("/api/stream", get(live::stream))
-        .route(
-            "/api/campaigns",
-            get(campaigns::list).post(campaigns::create),
-        )
-        .route(
-            "/api/campaigns/{name}",
-            get(campaigns::show).put(campaigns::update),
-        )
-        .route("/api/campaigns/{name}/{action}", post(campaigns::act))
-        .route(
-            "/api/campaigns/{name}/leads",
-            get(data::leads)
-                .post(data::import)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route("/api/campaigns/{name}/leads/recycle", post(data::recycle))
-        .route("/api/campaigns/{name}/leads/cancel", post(data::cancel))
-        .route("/api/campaigns/{name}/attempts", get(data::attempts))
-        .route(
-            "/api/campaigns/{name}/attempts.csv",
-            get(data::attempts_csv),
-        )
-        .route("/api/dnc", get(data::dnc_list).post(data::dnc_add))
-        .route("/api/outbox", get(outbox::pending))
-        .route("/api/outbox/parked", get(outbox::parked))
-        .route("/api/outbox/retry", post(outbox::retry))
-        .route("/api/dialing/pause", post(pause_dialing))
-        .route("/api/dialing/resume", post(resume_dialing))
-        .route("/api/reload", post(reload))
-        .route("/api/scenario-versions", get(versions::latest))
-        .route("/api/scenario-versions/{name}", get(versions::history))
-        .route("/api/scenario-texts/{hash}", get(versions::by_hash))
+    protected
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
+        .layer(Extension(document))
+        .layer(guard)
+        .merge(open)
         .with_state(state)
 }
 
+/// The API's OpenAPI document, as `GET /api/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, open) = open_routes().split_for_parts();
+    let (_, protected) = protected_routes().split_for_parts();
+    openapi::assemble(open, protected)
+}
+
+/// The routes without a token: the health probes and the way in and out.
+fn open_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(dashboard::page))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(login::login))
+        .routes(routes!(login::logout))
+}
+
+/// Every route behind the token check. Only `routes!` registers one here, so each is
+/// in the document (`tests/openapi.rs` holds the source to it).
+fn protected_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi::serve))
+        .routes(routes!(login::show))
+        .routes(routes!(status))
+        .routes(routes!(live::live))
+        .routes(routes!(live::stream))
+        .routes(routes!(campaigns::list, campaigns::create))
+        .routes(routes!(campaigns::show, campaigns::update))
+        .routes(routes!(campaigns::act))
+        .merge(
+            // A lead file may be large: `data::save_upload` bounds it as it streams.
+            OpenApiRouter::new()
+                .routes(routes!(data::leads, data::import))
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(data::recycle))
+        .routes(routes!(data::cancel))
+        .routes(routes!(data::attempts))
+        .routes(routes!(data::attempts_csv))
+        .routes(routes!(data::dnc_list, data::dnc_add))
+        .routes(routes!(outbox::pending))
+        .routes(routes!(outbox::parked))
+        .routes(routes!(outbox::retry))
+        .routes(routes!(pause_dialing))
+        .routes(routes!(resume_dialing))
+        .routes(routes!(reload))
+        .routes(routes!(versions::latest))
+        .routes(routes!(versions::history))
+        .routes(routes!(versions::by_hash))
+}
+
 /// `GET /healthz`: the process answers (open, for probes).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    operation_id = "healthz",
+    responses((status = 200, description = "The process answers", content_type = "text/plain", body = String, example = "ok\n"))
+)]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /readyz` (open, for probes): 200 once the store is open and Asterisk's event
 /// stream is connected, else 503 saying which is missing.
-async fn readyz(axum::extract::State(s): axum::extract::State<ApiState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready to call", content_type = "text/plain", body = String, example = "ready\n"),
+        (status = 503, description = "Not ready, and why", content_type = "text/plain", body = String),
+    )
+)]
+async fn readyz(State(s): State<ApiState>) -> Response {
     match &s.runtime {
         Some(runtime) if !runtime.is_connected() => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -135,63 +171,122 @@ async fn readyz(axum::extract::State(s): axum::extract::State<ApiState>) -> Resp
     }
 }
 
+/// Whether the daemon dials (`paused` by `POST /api/dialing/pause`).
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialing {
+    On,
+    Paused,
+}
+
+/// Which store a daemon holds, and how it is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusView {
+    /// The store's file (its canonical path).
+    pub store: String,
+    /// dialflow's version.
+    pub version: String,
+    pub dialing: Dialing,
+    /// The latest reload, if there was one.
+    pub last_reload: Option<crate::control::LastReload>,
+}
+
 /// `GET /api/status`: which store this daemon holds (commands check it is theirs).
-async fn status(
-    axum::extract::State(s): axum::extract::State<ApiState>,
-) -> axum::Json<serde_json::Value> {
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "daemon",
+    operation_id = "status",
+    responses((status = 200, description = "The daemon's store, version, dialing and latest reload", body = StatusView))
+)]
+async fn status(State(s): State<ApiState>) -> Json<StatusView> {
     let store =
         std::fs::canonicalize(s.store.path()).unwrap_or_else(|_| s.store.path().to_path_buf());
     let paused = s.control.as_ref().is_some_and(Controller::is_paused);
-    axum::Json(serde_json::json!({
-        "store": store.display().to_string(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "dialing": if paused { "paused" } else { "on" },
-        "last_reload": s.control.as_ref().and_then(Controller::last_reload),
-    }))
+    Json(StatusView {
+        store: store.display().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        dialing: if paused { Dialing::Paused } else { Dialing::On },
+        last_reload: s.control.as_ref().and_then(Controller::last_reload),
+    })
+}
+
+/// Whether the daemon dials now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DialingView {
+    pub dialing: Dialing,
 }
 
 /// `POST /api/dialing/pause`: no new call on any campaign (their states stay); calls
 /// on the line go on.
-async fn pause_dialing(
-    axum::extract::State(s): axum::extract::State<ApiState>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    steer(&s, Control::Pause)
+#[utoipa::path(
+    post,
+    path = "/api/dialing/pause",
+    tag = "daemon",
+    operation_id = "pause_dialing",
+    responses(
+        (status = 200, description = "Dialing is paused", body = DialingView),
+        (status = 503, description = "No daemon behind this API, or it has stopped", body = ErrorBody),
+    )
+)]
+async fn pause_dialing(State(s): State<ApiState>) -> Result<Json<DialingView>, ApiError> {
+    steer(&s, Control::Pause, Dialing::Paused)
 }
 
 /// `POST /api/dialing/resume`: dial again after a pause.
-async fn resume_dialing(
-    axum::extract::State(s): axum::extract::State<ApiState>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    steer(&s, Control::Resume)
+#[utoipa::path(
+    post,
+    path = "/api/dialing/resume",
+    tag = "daemon",
+    operation_id = "resume_dialing",
+    responses(
+        (status = 200, description = "Dialing is on", body = DialingView),
+        (status = 503, description = "No daemon behind this API, or it has stopped", body = ErrorBody),
+    )
+)]
+async fn resume_dialing(State(s): State<ApiState>) -> Result<Json<DialingView>, ApiError> {
+    steer(&s, Control::Resume, Dialing::On)
 }
 
-fn steer(s: &ApiState, control: Control) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let pausing = matches!(control, Control::Pause);
+fn steer(s: &ApiState, control: Control, dialing: Dialing) -> Result<Json<DialingView>, ApiError> {
     s.controller()?.send(control).map_err(stopped)?;
-    Ok(axum::Json(serde_json::json!({
-        "dialing": if pausing { "paused" } else { "on" },
-    })))
+    Ok(Json(DialingView { dialing }))
+}
+
+/// What a reload serves from now on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReloadView {
+    /// Each scenario served, by name, with its content hash.
+    pub scenarios: BTreeMap<String, String>,
+    /// Scenarios whose file is gone, still served at their last good version.
+    pub kept: Vec<String>,
 }
 
 /// `POST /api/reload`: compile the scenarios folder again and serve it, or (422) say
 /// why nothing changed.
-async fn reload(
-    axum::extract::State(s): axum::extract::State<ApiState>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/api/reload",
+    tag = "daemon",
+    operation_id = "reload",
+    responses(
+        (status = 200, description = "The folder compiled and is served", body = ReloadView),
+        (status = 422, description = "The folder does not compile: nothing changed (the diagnostics in `error`)", body = ErrorBody),
+        (status = 409, description = "The daemon runs without a scenarios folder", body = ErrorBody),
+        (status = 503, description = "No daemon behind this API, or it has stopped", body = ErrorBody),
+    )
+)]
+async fn reload(State(s): State<ApiState>) -> Result<Json<ReloadView>, ApiError> {
     let reloaded = s
         .controller()?
         .reload(crate::control::Trigger::Api)
         .await
         .map_err(stopped)?
         .map_err(|e| reload_refused(&e))?;
-    let scenarios: serde_json::Map<String, serde_json::Value> = reloaded
-        .scenarios
-        .into_iter()
-        .map(|(name, hash)| (name, hash.into()))
-        .collect();
-    Ok(axum::Json(
-        serde_json::json!({ "scenarios": scenarios, "kept": reloaded.kept }),
-    ))
+    Ok(Json(ReloadView {
+        scenarios: reloaded.scenarios.into_iter().collect(),
+        kept: reloaded.kept,
+    }))
 }
 
 /// A folder that does not compile is the request's problem (422, with the
@@ -261,9 +356,18 @@ pub struct ApiError {
     message: String,
 }
 
+/// The body of every refusal of the API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What was wrong, for people.
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message });
+        let body = ErrorBody {
+            error: self.message,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -6,12 +6,16 @@ use serde::Deserialize;
 
 use super::data::Count;
 use super::extract::{Json, Query};
-use super::{ApiError, ApiState, blocking};
+use super::{ApiError, ApiState, ErrorBody, blocking};
 use crate::store::{OutboxEntry, ParkedReport};
 
-#[derive(Debug, Deserialize)]
+/// How much of a listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Listing {
+    /// How many at most (up to 10,000).
     #[serde(default = "default_limit")]
+    #[param(default = 100, maximum = 10000)]
     pub limit: usize,
 }
 
@@ -20,6 +24,14 @@ fn default_limit() -> usize {
 }
 
 /// `GET /api/outbox`: the reports waiting, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/outbox",
+    tag = "outbox",
+    operation_id = "list_outbox",
+    params(Listing),
+    responses((status = 200, description = "The reports waiting for the panel", body = Vec<OutboxEntry>))
+)]
 pub async fn pending(
     State(s): State<ApiState>,
     Query(q): Query<Listing>,
@@ -30,6 +42,14 @@ pub async fn pending(
 }
 
 /// `GET /api/outbox/parked`: the reports the panel refused, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/outbox/parked",
+    tag = "outbox",
+    operation_id = "list_parked",
+    params(Listing),
+    responses((status = 200, description = "The parked reports, with the panel's answers", body = Vec<ParkedReport>))
+)]
 pub async fn parked(
     State(s): State<ApiState>,
     Query(q): Query<Listing>,
@@ -40,7 +60,7 @@ pub async fn parked(
 }
 
 /// Which parked reports to retry: one by its sequence number, or all.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     #[serde(default)]
@@ -50,6 +70,17 @@ pub struct Retry {
 }
 
 /// `POST /api/outbox/retry`: parked reports back in the outbox.
+#[utoipa::path(
+    post,
+    path = "/api/outbox/retry",
+    tag = "outbox",
+    operation_id = "retry_parked",
+    request_body(content = Retry, example = json!({"all_parked": true})),
+    responses(
+        (status = 200, description = "How many reports are back in line", body = Count),
+        (status = 422, description = "Neither or both of `seq` and `all_parked`", body = ErrorBody),
+    )
+)]
 pub async fn retry(
     State(s): State<ApiState>,
     Json(retry): Json<Retry>,

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 /// One call in progress, as the dashboard shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LiveCall {
     pub attempt_id: String,
     pub phone: String,
@@ -21,6 +21,7 @@ pub struct LiveCall {
     pub node: Option<String>,
     /// The verb of that node (`play`, `record`, `originate_operator`, …): what the
     /// dashboard colours it by.
+    #[schema(value_type = Option<String>)]
     pub verb: Option<&'static str>,
     pub answered: bool,
     /// When the call started and entered its node, on the campaigns' wall clock (ms).

@@ -23,7 +23,17 @@ pub enum Settled {
 }
 
 /// How many reports wait, and how many are parked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct OutboxCounts {
     pub pending: u64,
     pub parked: u64,

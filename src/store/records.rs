@@ -9,7 +9,7 @@ use crate::core::campaign::settings::CampaignSettings;
 
 /// A campaign's life: created as a draft, started, paused and resumed, stopped (with its
 /// pending leads kept or cancelled), completed when nothing is left, archived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignState {
     Draft,
@@ -39,7 +39,7 @@ impl std::fmt::Display for CampaignState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignRecord {
     pub name: String,
     pub settings: CampaignSettings,
@@ -52,7 +52,7 @@ pub struct CampaignRecord {
 }
 
 /// Where a lead is in its life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LeadState {
     /// Waiting to be dialed at `due_ms` (now or a retry time).
@@ -83,7 +83,7 @@ impl LeadState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LeadRecord {
     pub id: u64,
     pub campaign: String,
@@ -126,7 +126,7 @@ pub struct NewLead {
 
 /// How an attempt began, written in the same transaction as the lease, before the
 /// originate: a crash after it can never cause a second dial for this attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptStart {
     pub id: String,
     pub seq: u64,
@@ -141,7 +141,7 @@ pub struct AttemptStart {
 }
 
 /// How an attempt ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptEnd {
     pub result: String,
     pub status: String,
@@ -161,14 +161,14 @@ pub struct AttemptEnd {
 }
 
 /// An attempt with its end, if it has one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub start: AttemptStart,
     pub end: Option<AttemptEnd>,
 }
 
 /// A DNC entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DncEntry {
     pub added_ms: u64,
     #[serde(default)]
@@ -192,7 +192,7 @@ impl DncScope {
 }
 
 /// A status report waiting for delivery to the panel (the outbox).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutboxEntry {
     pub seq: u64,
     pub attempt: String,
@@ -227,7 +227,7 @@ pub struct OutboxEntry {
 
 /// A report the panel refused for good (a 4xx other than 408 and 429): kept, with the
 /// panel's answer, until an operator retries it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ParkedReport {
     pub entry: OutboxEntry,
     /// The HTTP status the panel answered.
@@ -238,7 +238,7 @@ pub struct ParkedReport {
 }
 
 /// Something ops must know about (a campaign paused itself).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     pub seq: u64,
     /// The campaign, or empty for dialflow as a whole.

@@ -20,14 +20,14 @@ pub struct NewVersion {
 }
 
 /// A file of a version: where it was read, and the SHA-256 of its text.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct VersionFile {
     pub path: String,
     pub sha256: String,
 }
 
 /// One recorded version of a scenario.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ScenarioVersion {
     pub name: String,
     /// 1 for the first version recorded of this name, then one more per new hash.
@@ -40,7 +40,7 @@ pub struct ScenarioVersion {
 }
 
 /// A version with its files' texts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct VersionTexts {
     pub version: ScenarioVersion,
     /// `(path, text)` of each file, the scenario first.

@@ -2,7 +2,8 @@
 //! `dialflow sim` process, or in this process with dialflow's runtime connected to it
 //! over loopback HTTP and WebSocket; child processes (`process`), folders (`dirs`), the
 //! command line (`cli`), a whole daemon in the test's process (`in_process`) and a
-//! reporting panel on loopback (`panel`), and a store whose outbox fills as calls end
+//! reporting panel on loopback (`panel`), the API's documented operations as
+//! requests (`openapi`), and a store whose outbox fills as calls end
 //! (`reports`, for the benchmarks). Each
 //! test file uses some of them.
 #![allow(dead_code)]
@@ -10,6 +11,7 @@
 pub mod cli;
 pub mod dirs;
 pub mod in_process;
+pub mod openapi;
 pub mod panel;
 pub mod process;
 pub mod reports;
@@ -185,4 +187,25 @@ pub fn start_sim(speed: &str) -> SimProcess {
         _process: sim,
         port: process::url_address(&banner).port(),
     }
+}
+
+/// A response's text: the whole body, or for a stream of server-sent events (which
+/// never ends) its first event.
+pub async fn body_text(mut response: reqwest::Response) -> String {
+    let streamed = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streamed {
+        return response.text().await.unwrap();
+    }
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), response.chunk());
+        match next.await.expect("an event within 5 s").unwrap() {
+            Some(chunk) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            None => break,
+        }
+    }
+    text
 }

@@ -9,7 +9,7 @@ use crate::core::call::FAILED_PREFIX;
 use crate::core::expr::{DurationError, parse_duration_ms};
 
 /// Retry rule for one result (or a `failed:*` style prefix).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum RetryRule {
     /// `never`: the result is final.
@@ -19,7 +19,7 @@ pub enum RetryRule {
 }
 
 /// The word `never` (and nothing else) in a retry table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NeverWord {
     Never,

@@ -9,7 +9,7 @@ use super::retry::{RetryRule, default_rules};
 
 /// Everything a campaign decides for itself. Unknown keys are errors (a typo in a
 /// calling window must not silently open it). Durations are written `10m`, `2h`, ….
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignSettings {
     /// The scenario every call runs: a file stem in the scenarios directory (`salehi`).
@@ -59,7 +59,7 @@ pub struct CampaignSettings {
 }
 
 /// How fast a campaign may dial.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PacingSettings {
     #[serde(default = "default_concurrent")]

@@ -15,6 +15,16 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 const LOGIN: &str = include_str!("login.html");
 
 /// `GET /`.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "dashboard",
+    operation_id = "dashboard",
+    responses(
+        (status = 200, description = "The dashboard, to a browser with a live session", content_type = "text/html", body = String),
+        (status = 401, description = "The login page, without a session", content_type = "text/html", body = String),
+    )
+)]
 pub async fn page(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     let logged_in =
         session_cookie(&headers).is_some_and(|id| s.auth.sessions().find(&id).is_some());

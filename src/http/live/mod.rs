@@ -24,11 +24,12 @@ use crate::store::{CampaignRecord, Store, StoreError};
 pub const MAX_LISTED_CALLS: usize = 2_000;
 
 /// One look at everything live.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Snapshot {
     /// The campaigns' clock now (compressed under `--speed`), ms since the epoch.
     pub now_ms: u64,
     /// `on`, or `paused` (the daemon-wide pause).
+    #[schema(value_type = String)]
     pub dialing: &'static str,
     /// Whether Asterisk's event stream is up.
     pub connected: bool,
@@ -39,7 +40,7 @@ pub struct Snapshot {
 }
 
 /// A campaign as the dashboard's list shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignLive {
     pub name: String,
     pub state: String,
@@ -57,12 +58,26 @@ pub struct CampaignLive {
 }
 
 /// `GET /api/live`.
+#[utoipa::path(
+    get,
+    path = "/api/live",
+    tag = "dashboard",
+    operation_id = "live",
+    responses((status = 200, description = "Everything live now: campaigns and calls in progress", body = Snapshot))
+)]
 pub async fn live(State(s): State<ApiState>) -> Result<Json<Snapshot>, ApiError> {
     Ok(Json(snapshot(&s).await?))
 }
 
 /// `GET /api/stream`: a `snapshot` event at once, then one whenever the snapshot
 /// changes (looked at every 250 ms).
+#[utoipa::path(
+    get,
+    path = "/api/stream",
+    tag = "dashboard",
+    operation_id = "stream",
+    responses((status = 200, description = "Server-sent events: `snapshot`, whose data is a `Snapshot` as `GET /api/live` answers, at once and then on every change (at most four a second)", content_type = "text/event-stream", body = String))
+)]
 pub async fn stream(
     State(s): State<ApiState>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
