@@ -9,7 +9,7 @@ mod extract;
 mod outbox;
 mod versions;
 
-pub use campaigns::CampaignView;
+pub use campaigns::{CampaignView, ScenarioServed};
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
 
 use std::net::SocketAddr;
@@ -102,6 +102,7 @@ async fn status(
         "version": env!("CARGO_PKG_VERSION"),
         "dialing": if paused { "paused" } else { "on" },
         "last_reload": s.control.as_ref().and_then(Controller::last_reload),
+        "reloads": s.control.as_ref().map(Controller::reload_counts),
     }))
 }
 
@@ -154,7 +155,7 @@ async fn reload(
 fn reload_refused(e: &crate::control::ReloadError) -> ApiError {
     use crate::control::ReloadError;
     match e {
-        ReloadError::DoesNotCompile(_) => {
+        ReloadError::DoesNotCompile { .. } => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
         ReloadError::NoFolder => ApiError::new(StatusCode::CONFLICT, e.to_string()),
