@@ -3,7 +3,7 @@
 //! reload, which swaps the whole set at once. A call keeps the `Arc<Scenario>` it
 //! started with, so a swap never changes a live call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -107,6 +107,23 @@ pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<FolderLoad, Fold
         }
     }
     Ok(out)
+}
+
+/// The hook scripts the scenario files of `dir` name (their `script:` paths, relative
+/// to the scenario file, so they may lie outside the folder), whether or not the
+/// scenarios compile: what a watch on the folder must watch besides. Only the names
+/// are read, nothing is compiled.
+pub fn hook_scripts(dir: &Path) -> BTreeSet<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_scenario_file(p))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| crate::core::compile::references(&text).scripts)
+        .map(|script| dir.join(script))
+        .collect()
 }
 
 /// Whether a path names a scenario file (what the daemon loads and campaigns name).

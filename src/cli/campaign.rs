@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::store_args::{Access, Api, StoreArgs, now_ms, scenario_file, show_ms};
+use crate::control::StaleWhy;
 use crate::core::campaign::settings::CampaignSettings;
 use crate::dialer::policy::CampaignPolicy;
-use crate::http::CampaignView;
+use crate::http::{CampaignView, ScenarioServed};
 use crate::store::campaigns::Transition;
 use crate::store::{CampaignRecord, Store};
 
@@ -114,6 +115,7 @@ fn run_local(store: &Store, args: &CampaignArgs) -> Result<(), String> {
                     counts,
                     alerts: Vec::new(),
                     outbox: Default::default(),
+                    scenario: None,
                 })
             })
             .collect()
@@ -149,6 +151,7 @@ fn run_local(store: &Store, args: &CampaignArgs) -> Result<(), String> {
                 outbox: store
                     .campaign_outbox_counts(name)
                     .map_err(|e| e.to_string())?,
+                scenario: None,
             };
             let next_due = store.next_due(name).map_err(|e| e.to_string())?;
             show(&view, next_due);
@@ -378,6 +381,9 @@ fn show(view: &CampaignView, next_due: Option<u64>) {
     if let Some(due) = next_due {
         println!("next due  {}", show_ms(due));
     }
+    if let Some(served) = &view.scenario {
+        show_served(served);
+    }
     println!("\nsettings:");
     let yaml = serde_json::to_value(&c.settings).unwrap_or_default();
     print_value(&yaml, 1);
@@ -393,6 +399,30 @@ fn show(view: &CampaignView, next_due: Option<u64>) {
         println!("\nalerts:");
         for a in &view.alerts {
             println!("  {}  {}", show_ms(a.at_ms), a.message);
+        }
+    }
+}
+
+/// The version of its scenario the daemon runs the campaign on, and why when it is
+/// the last good one rather than the file's.
+fn show_served(served: &ScenarioServed) {
+    let short = &served.hash[..served.hash.len().min(12)];
+    let Some(stale) = &served.stale else {
+        println!("scenario  {} at {short}", served.name);
+        return;
+    };
+    let why = match stale.why {
+        StaleWhy::FileGone => "its file is gone",
+        StaleWhy::DoesNotCompile => "its file does not compile",
+        StaleWhy::HeldBack => "another file of the folder does not compile",
+    };
+    println!(
+        "scenario  {} at {short}: STALE, the last good version ({why})",
+        served.name
+    );
+    if let Some(error) = &stale.error {
+        for line in error.lines() {
+            println!("  {line}");
         }
     }
 }

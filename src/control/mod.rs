@@ -8,10 +8,12 @@
 
 mod reload;
 
-pub use reload::{ReloadError, Reloaded, record_versions, reload};
+pub use reload::{ReloadError, Reloaded, Stale, StaleWhy, record_versions, reload, staleness};
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -78,6 +80,27 @@ pub struct LastReload {
     pub error: Option<String>,
 }
 
+/// How the reloads went since the daemon started: what `/api/status` shows and a
+/// metrics endpoint reads (`Controller::reload_counts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ReloadCounts {
+    /// Reloads that took effect.
+    pub succeeded: u64,
+    /// Reloads refused (a file that does not compile, a folder that cannot be read).
+    pub failed: u64,
+    /// How long the latest reload took, compile and swap (or refusal), in milliseconds.
+    pub last_duration_ms: Option<f64>,
+}
+
+/// What the controller remembers of reloads.
+#[derive(Debug, Default)]
+struct Reloads {
+    last: Option<LastReload>,
+    counts: ReloadCounts,
+    /// Scenarios served at an older version than their file's, by name.
+    stale: BTreeMap<String, Stale>,
+}
+
 /// The daemon has stopped: nothing takes control messages any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the daemon has stopped")]
@@ -88,7 +111,7 @@ pub struct Stopped;
 pub struct Controller {
     tx: mpsc::UnboundedSender<Control>,
     paused: Arc<AtomicBool>,
-    last_reload: Arc<Mutex<Option<LastReload>>>,
+    reloads: Arc<Mutex<Reloads>>,
 }
 
 impl Controller {
@@ -96,11 +119,11 @@ impl Controller {
     pub fn new() -> (Self, mpsc::UnboundedReceiver<Control>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let paused = Arc::new(AtomicBool::new(false));
-        let last_reload = Arc::new(Mutex::new(None));
+        let reloads = Arc::new(Mutex::new(Reloads::default()));
         let controller = Self {
             tx,
             paused,
-            last_reload,
+            reloads,
         };
         (controller, rx)
     }
@@ -130,8 +153,14 @@ impl Controller {
         answer.await.map_err(|_| Stopped)
     }
 
-    /// Records a reload's outcome (the daemon's loop, as it handles one).
-    pub fn record_reload(&self, trigger: Trigger, outcome: &Result<Reloaded, Arc<ReloadError>>) {
+    /// Records a reload's outcome and how long it took (the daemon's loop, as it
+    /// handles one): the latest reload, the counts, and which scenarios are stale.
+    pub fn record_reload(
+        &self,
+        trigger: Trigger,
+        outcome: &Result<Reloaded, Arc<ReloadError>>,
+        took: Duration,
+    ) {
         let record = LastReload {
             at: jiff::Timestamp::now(),
             trigger,
@@ -142,14 +171,42 @@ impl Controller {
             kept: outcome.as_ref().map(|r| r.kept.clone()).unwrap_or_default(),
             error: outcome.as_ref().err().map(|e| e.to_string()),
         };
-        if let Ok(mut last) = self.last_reload.lock() {
-            *last = Some(record);
+        let stale = match outcome {
+            Ok(r) => Some(r.stale.clone()),
+            Err(e) => match e.as_ref() {
+                ReloadError::DoesNotCompile { stale, .. } => Some(stale.clone()),
+                _ => None, // nothing was read: what was stale still is
+            },
+        };
+        let Ok(mut reloads) = self.reloads.lock() else {
+            return;
+        };
+        reloads.last = Some(record);
+        let counts = &mut reloads.counts;
+        match outcome {
+            Ok(_) => counts.succeeded += 1,
+            Err(_) => counts.failed += 1,
+        }
+        counts.last_duration_ms = Some(took.as_secs_f64() * 1000.0);
+        if let Some(stale) = stale {
+            reloads.stale = stale;
         }
     }
 
     /// The latest reload's outcome, if there was one.
     pub fn last_reload(&self) -> Option<LastReload> {
-        self.last_reload.lock().ok().and_then(|l| l.clone())
+        self.reloads.lock().ok().and_then(|r| r.last.clone())
+    }
+
+    /// Reloads succeeded and failed since the start, and the latest one's duration.
+    pub fn reload_counts(&self) -> ReloadCounts {
+        self.reloads.lock().map(|r| r.counts).unwrap_or_default()
+    }
+
+    /// Whether scenario `name` is served at its last good version rather than what
+    /// its file says now, and why (its file gone or failing).
+    pub fn stale(&self, name: &str) -> Option<Stale> {
+        self.reloads.lock().ok()?.stale.get(name).cloned()
     }
 
     /// Whether dialing is paused daemon-wide (`Control::Pause` in force).

@@ -1,13 +1,14 @@
 //! A reload: the scenarios folder compiled again, swapped in whole only when every
 //! file compiles (a half-applied folder could leave a campaign without its scenario).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Trigger;
 use crate::load::LoadOptions;
 use crate::render;
-use crate::scenario_set::{self, FolderError, FolderLoad, SharedScenarios};
+use crate::scenario_set::{self, FolderError, FolderLoad, ScenarioSet, SharedScenarios};
 use crate::store::{NewVersion, Store};
 
 /// A reload that took effect: the scenarios served from now on, with their hashes.
@@ -17,6 +18,34 @@ pub struct Reloaded {
     /// Scenarios whose file is gone from the folder, still served at their last good
     /// version: a campaign running one keeps dialing it rather than stopping mid-way.
     pub kept: Vec<String>,
+    /// The scenarios served at an older version than their file's (here: those kept).
+    pub stale: BTreeMap<String, Stale>,
+}
+
+/// A scenario served at its last good version rather than what its file says now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Stale {
+    /// The full hash of the version served (the last good one).
+    pub hash: String,
+    pub why: StaleWhy,
+    /// The diagnostics that keep the file out (`does_not_compile`, `held_back`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a scenario is served at its last good version.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum StaleWhy {
+    /// Its file is gone from the folder.
+    FileGone,
+    /// Its file no longer compiles.
+    DoesNotCompile,
+    /// Its file compiles to a new version, but another file of the folder does not,
+    /// and a reload is whole or nothing.
+    HeldBack,
 }
 
 /// A reload that changed nothing, and why.
@@ -25,8 +54,12 @@ pub enum ReloadError {
     #[error(transparent)]
     Folder(#[from] FolderError),
     /// Files that do not compile, each with its diagnostics as people read them.
-    #[error("{} file(s) do not compile; the scenarios served are unchanged:\n{}", .0.len(), render_failures(.0))]
-    DoesNotCompile(Vec<(PathBuf, String)>),
+    #[error("{} file(s) do not compile; the scenarios served are unchanged:\n{}", .failures.len(), render_failures(.failures))]
+    DoesNotCompile {
+        failures: Vec<(PathBuf, String)>,
+        /// The scenarios served, from now on, at an older version than their file's.
+        stale: BTreeMap<String, Stale>,
+    },
     #[error("the reload task failed: {0}")]
     Task(String),
     /// This run serves one scenario given on the command line, not a folder.
@@ -64,12 +97,13 @@ pub async fn reload(
         })
         .collect();
     if !failures.is_empty() {
-        return Err(ReloadError::DoesNotCompile(failures));
+        let stale = staleness(&served.current(), &loaded, &failures);
+        return Err(ReloadError::DoesNotCompile { failures, stale });
     }
     if let Some((store, trigger)) = versions {
         record_versions(store, &loaded, trigger).await;
     }
-    let mut set = loaded.scenarios;
+    let mut set = loaded.scenarios.clone();
     let mut kept = Vec::new();
     for (name, last_good) in served.current().iter() {
         if !set.contains_key(name) {
@@ -82,8 +116,42 @@ pub async fn reload(
         .iter()
         .map(|(name, s)| (name.clone(), s.hash.short().to_string()))
         .collect();
+    let stale = staleness(&set, &loaded, &[]);
     served.replace(set);
-    Ok(Reloaded { scenarios, kept })
+    Ok(Reloaded {
+        scenarios,
+        kept,
+        stale,
+    })
+}
+
+/// The scenarios of `served` whose file, as `loaded` found it, is not what they serve:
+/// gone, failing (with its diagnostics, from `failures`), or compiled to a new version
+/// that the failures of other files hold back.
+pub fn staleness(
+    served: &ScenarioSet,
+    loaded: &FolderLoad,
+    failures: &[(PathBuf, String)],
+) -> BTreeMap<String, Stale> {
+    let failing = |name: &str| {
+        failures
+            .iter()
+            .find(|(path, _)| path.file_stem().is_some_and(|s| s == name))
+    };
+    let all_failures = || render_failures(failures);
+    served
+        .iter()
+        .filter_map(|(name, scenario)| {
+            let (why, error) = match (loaded.scenarios.get(name), failing(name)) {
+                (_, Some((_, text))) => (StaleWhy::DoesNotCompile, Some(text.clone())),
+                (Some(now), None) if now.hash == scenario.hash => return None,
+                (Some(_), None) => (StaleWhy::HeldBack, Some(all_failures())),
+                (None, None) => (StaleWhy::FileGone, None),
+            };
+            let hash = scenario.hash.to_string();
+            Some((name.clone(), Stale { hash, why, error }))
+        })
+        .collect()
 }
 
 /// Records the scenarios of `loaded` whose hash is new. A store that fails to record

@@ -22,6 +22,9 @@ pub enum AlertKind {
     Unreachable,
     /// The oldest report waiting for the panel is older than `alerts.backlog_after`.
     Backlog,
+    /// A reload of the scenarios was refused (a file does not compile): the last good
+    /// set keeps serving, and the edit someone made is not live.
+    Reload,
 }
 
 impl AlertKind {
@@ -33,6 +36,7 @@ impl AlertKind {
             AlertKind::Parked => "parked",
             AlertKind::Unreachable => "unreachable",
             AlertKind::Backlog => "backlog",
+            AlertKind::Reload => "reload",
         }
     }
 }

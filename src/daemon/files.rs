@@ -9,8 +9,14 @@
 //! parent is watched too: a folder replaced whole (a symlink swapped to a new release,
 //! or removed and made again) is a change of its entry there, after which the watch
 //! follows the folder the path names now.
+//!
+//! A hook script may lie outside the scenarios folder (`script: ../hooks/score.rhai`
+//! is relative to the scenario file): the scripts the scenario files name are looked
+//! up at the start and after every burst, and each one outside the folders is watched
+//! through its own folder (not recursively), only its own events counting.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
@@ -40,6 +46,18 @@ struct Folder {
     identity: Option<(u64, u64)>,
 }
 
+/// The hook scripts outside the watched folders, and the folders watched for them.
+#[derive(Default)]
+struct Outside {
+    /// The scenarios folder whose files name the scripts (`None`: no scripts looked up).
+    scripts_of: Option<PathBuf>,
+    /// Absolute, without `.` or `..`, as events name them.
+    scripts: BTreeSet<PathBuf>,
+    /// Watched (not recursively) for the scripts: none of the folders or their parents,
+    /// which are watched already.
+    parents: BTreeSet<PathBuf>,
+}
+
 /// The running watch; dropping it (or `stop`) ends it.
 pub struct FileWatch {
     task: JoinHandle<()>,
@@ -57,9 +75,14 @@ impl Drop for FileWatch {
     }
 }
 
-/// Watches `folders` (those that exist) and asks `controller` for a reload after each
+/// Watches `folders` (those that exist), and the hook scripts outside them that the
+/// scenario files of `scripts_of` name, and asks `controller` for a reload after each
 /// burst of changes.
-pub fn start(folders: &[PathBuf], controller: Controller) -> Result<FileWatch, WatchError> {
+pub fn start(
+    folders: &[PathBuf],
+    scripts_of: Option<PathBuf>,
+    controller: Controller,
+) -> Result<FileWatch, WatchError> {
     let (tx, rx) = mpsc::unbounded_channel::<notify::Result<Event>>();
     // The watcher calls back on a thread of its own: the channel carries it to the task.
     let mut watcher = notify::recommended_watcher(move |event| {
@@ -84,7 +107,12 @@ pub fn start(folders: &[PathBuf], controller: Controller) -> Result<FileWatch, W
         rewatch(&mut watcher, &mut folder)?;
         watched.push(folder);
     }
-    let task = tokio::spawn(follow(watcher, watched, rx, controller));
+    let mut outside = Outside {
+        scripts_of,
+        ..Outside::default()
+    };
+    follow_scripts(&mut watcher, &watched, &mut outside);
+    let task = tokio::spawn(follow(watcher, watched, outside, rx, controller));
     Ok(FileWatch { task })
 }
 
@@ -123,6 +151,64 @@ fn rewatch(watcher: &mut RecommendedWatcher, folder: &mut Folder) -> Result<(), 
         })
 }
 
+/// Looks up the hook scripts the scenario files name now, and watches the folders of
+/// those outside `folders` (a folder that cannot be watched is logged: the script is
+/// then seen only with the next change to the scenarios).
+fn follow_scripts(watcher: &mut RecommendedWatcher, folders: &[Folder], outside: &mut Outside) {
+    let Some(dir) = &outside.scripts_of else {
+        return;
+    };
+    let Ok(dir) = std::path::absolute(dir) else {
+        return;
+    };
+    let scripts: BTreeSet<PathBuf> = crate::scenario_set::hook_scripts(&dir)
+        .iter()
+        .map(|p| normalize(p))
+        .filter(|p| !touches(folders, p))
+        .collect();
+    let taken: BTreeSet<&Path> = folders
+        .iter()
+        .flat_map(|f| [Some(f.path.as_path()), f.path.parent()])
+        .flatten()
+        .collect();
+    let parents: BTreeSet<PathBuf> = scripts
+        .iter()
+        .filter_map(|p| p.parent())
+        .filter(|p| !taken.contains(p) && p.is_dir())
+        .map(Path::to_path_buf)
+        .collect();
+    for gone in outside.parents.difference(&parents) {
+        let _ = watcher.unwatch(gone);
+    }
+    for new in parents.difference(&outside.parents) {
+        if let Err(e) = watcher.watch(new, RecursiveMode::NonRecursive) {
+            tracing::error!(folder = %new.display(), error = %e, "cannot watch a hook script's folder");
+        }
+    }
+    if scripts != outside.scripts {
+        tracing::info!(scripts = ?scripts, "hook scripts outside the scenarios folder watched");
+    }
+    outside.scripts = scripts;
+    outside.parents = parents;
+}
+
+/// `path` made absolute, with `.` and `..` taken out by their names (as events name
+/// files: the watch's path joined with the file's name).
+fn normalize(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The folder a path names (through symlinks): device and inode.
 fn identity(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -137,11 +223,12 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 async fn follow(
     mut watcher: RecommendedWatcher,
     mut folders: Vec<Folder>,
+    mut outside: Outside,
     mut events: mpsc::UnboundedReceiver<notify::Result<Event>>,
     controller: Controller,
 ) {
     while let Some(event) = events.recv().await {
-        if !relevant(&folders, event) {
+        if !relevant(&folders, &outside.scripts, event) {
             continue;
         }
         // The burst goes on while events keep coming within `DEBOUNCE` of each other.
@@ -151,6 +238,7 @@ async fn follow(
                 tracing::error!(error = %e, "cannot follow a replaced folder");
             }
         }
+        follow_scripts(&mut watcher, &folders, &mut outside);
         tracing::info!("scenario files changed: reloading");
         let reload = Control::Reload {
             trigger: Trigger::FileChange,
@@ -162,13 +250,16 @@ async fn follow(
     }
 }
 
-/// Whether an event is a change to one of the folders (reads and opens are not: the
-/// reload itself opens every file).
-fn relevant(folders: &[Folder], event: notify::Result<Event>) -> bool {
+/// Whether an event is a change to one of the folders or of the hook scripts outside
+/// them (reads and opens are not: the reload itself opens every file).
+fn relevant(folders: &[Folder], scripts: &BTreeSet<PathBuf>, event: notify::Result<Event>) -> bool {
     match event {
         Ok(event) => {
             !matches!(event.kind, EventKind::Access(_) | EventKind::Other)
-                && event.paths.iter().any(|p| touches(folders, p))
+                && event
+                    .paths
+                    .iter()
+                    .any(|p| touches(folders, p) || scripts.contains(p))
         }
         Err(error) => {
             // Lost events (a full kernel queue) may hide a change: reload to be sure.
@@ -208,5 +299,13 @@ mod tests {
         assert!(!touches(&folders, &dir.join("s.redb")), "a sibling");
         assert!(!touches(&folders, &dir.join("scenarios-old")), "a sibling");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_script_path_is_named_as_events_name_it() {
+        assert_eq!(
+            normalize(Path::new("/srv/df/scenarios/../hooks/./score.rhai")),
+            PathBuf::from("/srv/df/hooks/score.rhai")
+        );
     }
 }

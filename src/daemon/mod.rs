@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use crate::ari::client::{AriEndpoint, AriError};
 use crate::classify::metrics::Snapshot;
 use crate::config::{Config, ConfigError};
-use crate::control::{Control, Controller, ReloadError, Reloaded};
+use crate::control::{Control, Controller, ReloadError, Reloaded, Trigger};
 use crate::delivery::Delivery;
 use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
@@ -316,7 +316,8 @@ fn watch_files(config: &Config, work: &Work, controller: &Controller) -> Option<
         return None;
     }
     let folders = [config.scenarios.clone(), config.prompts.clone()];
-    match files::start(&folders, controller.clone()) {
+    let scripts_of = Some(config.scenarios.clone());
+    match files::start(&folders, scripts_of, controller.clone()) {
         Ok(watch) => Some(watch),
         Err(e) => {
             tracing::error!(error = %e, "scenario files are not watched: reload with SIGHUP or `dialflow reload`");
@@ -406,26 +407,37 @@ impl MainLoop {
             Event::Control(Control::Pause) => self.running.hold(true),
             Event::Control(Control::Resume) => self.running.hold(false),
             Event::Control(Control::Reload { trigger, reply }) => {
-                let outcome = self
-                    .running
-                    .reload(&self.load_options, trigger)
-                    .await
-                    .map_err(Arc::new);
-                match &outcome {
-                    Ok(r) => {
-                        tracing::info!(?trigger, scenarios = ?r.scenarios, "scenarios reloaded")
-                    }
-                    Err(e) => {
-                        tracing::error!(?trigger, error = %e, "reload refused: the scenarios served are unchanged")
-                    }
-                }
-                self.controller.record_reload(trigger, &outcome);
+                let outcome = self.reload(trigger).await;
                 self.notify.send(Notice::Reloaded(outcome.clone()));
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }
             }
         }
+    }
+
+    /// Reloads the scenarios folder; logs, counts and times the outcome, and raises
+    /// an alert when it was refused.
+    async fn reload(&mut self, trigger: Trigger) -> Result<Reloaded, Arc<ReloadError>> {
+        let started = std::time::Instant::now();
+        let outcome = self
+            .running
+            .reload(&self.load_options, trigger)
+            .await
+            .map_err(Arc::new);
+        self.controller
+            .record_reload(trigger, &outcome, started.elapsed());
+        match &outcome {
+            Ok(r) => tracing::info!(?trigger, scenarios = ?r.scenarios, "scenarios reloaded"),
+            Err(e) => {
+                tracing::error!(?trigger, error = %e, "reload refused: the scenarios served are unchanged");
+                if let Some(store) = self.running.store() {
+                    let now = self.runtime.clock().wall_ms();
+                    watch::reload_refused(&store, trigger, e, now).await;
+                }
+            }
+        }
+        outcome
     }
 
     /// No new calls; the live ones get the grace time (once: a second request changes

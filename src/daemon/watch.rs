@@ -2,12 +2,14 @@
 //! unreachable (no event stream) for longer than `alerts.unreachable_after`, in real
 //! time, and the oldest report waiting for the panel older than
 //! `alerts.backlog_after`, in campaign time (the time reports are stamped with). Each
-//! raises one alert per episode; the store's rate limit keeps repeats down.
+//! raises one alert per episode; the store's rate limit keeps repeats down. A refused
+//! reload raises its alert at once (`reload_refused`), through the same store.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::AlertsConfig;
+use crate::control::{ReloadError, Trigger};
 use crate::core::alerts::{AlertKind, Episode};
 use crate::runtime::Runtime;
 use crate::store::{NewAlert, Store, StoreError};
@@ -72,27 +74,68 @@ impl Watch {
     }
 
     async fn raise(&self, kind: AlertKind, reason: String, runtime: &Runtime) {
-        let store = Arc::clone(&self.store);
+        let message = match kind {
+            AlertKind::Unreachable => format!("Asterisk unreachable: {reason}"),
+            _ => format!("reports are late: {reason}"),
+        };
         let now = runtime.clock().wall_ms();
-        tracing::error!(kind = kind.as_str(), %reason, "alert");
-        let raised = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            let message = match kind {
-                AlertKind::Unreachable => format!("Asterisk unreachable: {reason}"),
-                _ => format!("reports are late: {reason}"),
-            };
-            let alert = NewAlert {
-                kind,
-                campaign: "",
-                reason: &reason,
-                message: &message,
-            };
-            store.add_alert(&alert, now).map(|_| ())
-        })
-        .await;
-        if let Ok(Err(e)) = raised {
-            tracing::error!(error = %e, "cannot record an alert");
-        }
+        raise(&self.store, kind, reason, message, now).await;
     }
+}
+
+/// Raises an alert for dialflow as a whole (no campaign): kept in the store, and sent
+/// when the rate limit lets it through. A store that fails is logged.
+pub(super) async fn raise(
+    store: &Arc<Store>,
+    kind: AlertKind,
+    reason: String,
+    message: String,
+    now_ms: u64,
+) {
+    let store = Arc::clone(store);
+    tracing::error!(kind = kind.as_str(), %reason, "alert");
+    let raised = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        let alert = NewAlert {
+            kind,
+            campaign: "",
+            reason: &reason,
+            message: &message,
+        };
+        store.add_alert(&alert, now_ms).map(|_| ())
+    })
+    .await;
+    if let Ok(Err(e)) = raised {
+        tracing::error!(error = %e, "cannot record an alert");
+    }
+}
+
+/// A refused reload's alert: which files keep the edit out, and that the last good
+/// scenarios serve meanwhile.
+pub(super) async fn reload_refused(
+    store: &Arc<Store>,
+    trigger: Trigger,
+    error: &ReloadError,
+    now_ms: u64,
+) {
+    let reason = match error {
+        ReloadError::DoesNotCompile { failures, .. } => {
+            let files: Vec<String> = failures.iter().map(|(path, _)| file_name(path)).collect();
+            format!("{} does not compile", files.join(", "))
+        }
+        other => other.to_string(),
+    };
+    let message = format!(
+        "scenario reload refused ({}): {reason}; the last good scenarios keep serving",
+        trigger.as_str()
+    );
+    raise(store, AlertKind::Reload, reason, message, now_ms).await;
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn millis(d: Duration) -> u64 {

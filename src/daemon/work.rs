@@ -224,6 +224,14 @@ impl Running {
         }
     }
 
+    /// The store campaigns are dialed from (none for calls given on the command line).
+    pub(super) fn store(&self) -> Option<Arc<Store>> {
+        match &self.steer {
+            Steer::Dialer { store, .. } => Some(Arc::clone(store)),
+            Steer::Calls { .. } => None,
+        }
+    }
+
     pub(super) fn refresh(&self) {
         self.signal(Signal::Refresh);
     }

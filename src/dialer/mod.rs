@@ -120,6 +120,9 @@ struct Live {
 struct Completion {
     attempt: AttemptStart,
     outcome: CallOutcome,
+    /// The scenario the call ran: its path's node ids are this version's (a reload
+    /// since may have renamed or removed them).
+    scenario: Arc<Scenario>,
     /// Campaign (wall) time and call-clock time when the call started.
     started_wall_ms: u64,
     started_call_ms: u64,
@@ -566,6 +569,7 @@ impl Dialer {
             sink: self.live_reports.clone(),
             campaign: Some(record.name.clone()),
         };
+        let ran = Arc::clone(&scenario);
         let call = tokio::spawn(async move {
             runtime
                 .call_with(scenario, setup, deployment, options)
@@ -597,6 +601,7 @@ impl Dialer {
             let _ = done_tx.send(Completion {
                 attempt: lease.attempt,
                 outcome,
+                scenario: ran,
                 started_wall_ms,
                 started_call_ms,
             });
@@ -703,17 +708,11 @@ impl Dialer {
             c.started_wall_ms
                 .saturating_add(call_ms.saturating_sub(c.started_call_ms))
         };
-        let path = self
-            .scenarios
-            .get(&c.attempt.scenario)
-            .map(|s| {
-                summary
-                    .path
-                    .iter()
-                    .map(|step| s.node(step.node).name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let path = summary
+            .path
+            .iter()
+            .map(|step| c.scenario.node(step.node).name.clone())
+            .collect();
         let transcript = |t: &Option<String>| if keep_transcript { t.clone() } else { None };
         Finished {
             attempt_id: c.attempt.id.clone(),

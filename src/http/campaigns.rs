@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{Json, Path, Query};
 use super::{ApiError, ApiState, ErrorBody, blocking};
+use crate::control::Stale;
 use crate::core::campaign::settings::CampaignSettings;
 use crate::dialer::policy::CampaignPolicy;
 use crate::store::campaigns::Transition;
@@ -26,6 +27,33 @@ pub struct CampaignView {
     /// Its reports waiting for the panel, and parked (shown by `campaign show`).
     #[serde(default)]
     pub outbox: OutboxCounts,
+    /// The version of its scenario the daemon serves it now (`show` only; none
+    /// when it serves no such scenario, or without a daemon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioServed>,
+}
+
+/// The version of a campaign's scenario that new calls run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ScenarioServed {
+    pub name: String,
+    /// The full hash new calls record.
+    pub hash: String,
+    /// Set when that is the last good version, not what the file says now: the file
+    /// is gone or does not compile (with its diagnostics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<Stale>,
+}
+
+/// What the daemon serves for scenario `name`, and whether it is stale.
+fn served(s: &ApiState, name: &str) -> Option<ScenarioServed> {
+    let scenario = s.scenarios.get(name)?;
+    let stale = s.control.as_ref().and_then(|c| c.stale(name));
+    Some(ScenarioServed {
+        name: name.to_owned(),
+        hash: scenario.hash.to_string(),
+        stale,
+    })
 }
 
 fn now_ms() -> u64 {
@@ -54,6 +82,7 @@ pub async fn list(State(s): State<ApiState>) -> Result<Json<Vec<CampaignView>>, 
                     counts,
                     alerts: Vec::new(),
                     outbox: OutboxCounts::default(),
+                    scenario: None,
                 })
             })
             .collect()
@@ -79,15 +108,17 @@ pub async fn show(
     Path(name): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     let store = s.store.clone();
-    let view = blocking(move || {
+    let mut view = blocking(move || {
         Ok(CampaignView {
             record: store.campaign(&name)?,
             counts: store.counts(&name)?,
             alerts: store.alerts(Some(&name))?,
             outbox: store.campaign_outbox_counts(&name)?,
+            scenario: None,
         })
     })
     .await?;
+    view.scenario = served(&s, &view.record.settings.scenario);
     Ok(Json(view))
 }
 

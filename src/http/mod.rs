@@ -14,7 +14,7 @@ mod openapi;
 mod outbox;
 mod versions;
 
-pub use campaigns::CampaignView;
+pub use campaigns::{CampaignView, ScenarioServed};
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
 
 use std::collections::BTreeMap;
@@ -189,6 +189,8 @@ pub struct StatusView {
     pub dialing: Dialing,
     /// The latest reload, if there was one.
     pub last_reload: Option<crate::control::LastReload>,
+    /// How the reloads went since the daemon started.
+    pub reloads: Option<crate::control::ReloadCounts>,
 }
 
 /// `GET /api/status`: which store this daemon holds (commands check it is theirs).
@@ -208,6 +210,7 @@ async fn status(State(s): State<ApiState>) -> Json<StatusView> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         dialing: if paused { Dialing::Paused } else { Dialing::On },
         last_reload: s.control.as_ref().and_then(Controller::last_reload),
+        reloads: s.control.as_ref().map(Controller::reload_counts),
     })
 }
 
@@ -294,7 +297,7 @@ async fn reload(State(s): State<ApiState>) -> Result<Json<ReloadView>, ApiError>
 fn reload_refused(e: &crate::control::ReloadError) -> ApiError {
     use crate::control::ReloadError;
     match e {
-        ReloadError::DoesNotCompile(_) => {
+        ReloadError::DoesNotCompile { .. } => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
         ReloadError::NoFolder => ApiError::new(StatusCode::CONFLICT, e.to_string()),
