@@ -104,13 +104,14 @@ async fn setup(label: &str, options: Options, files: &[(&str, String)]) -> Setup
         .unwrap()
         .with_clock(Clock::new(options.speed))
         .with_load_options(load);
+    let daemon = InProcess::start(daemon).await;
     Setup {
         sim,
         store,
         dir,
         served,
-        daemon: InProcess::start(daemon).await,
-        http: dialflow::tls::system_http_client(),
+        http: daemon.client(),
+        daemon,
     }
 }
 
@@ -295,9 +296,10 @@ async fn a_refused_reload_is_counted_alerted_once_per_window_and_shown_on_its_ca
     // `dialflow campaign show` through the daemon says so.
     let store = s.dir.join("s.redb");
     let store = store.to_str().unwrap();
-    let shown = common::cli::ok(
+    let shown = common::cli::ok_with_token(
         s.dir.path(),
         &["campaign", "show", "spring", "--store", store],
+        &s.daemon.token,
     );
     assert!(shown.contains("STALE"), "{shown}");
     assert!(shown.contains(&good[..12]), "{shown}");

@@ -16,7 +16,22 @@ pub fn dialflow(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs `dialflow ARGS` in `dir`, which must succeed; its standard output.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = dialflow(dir, args);
+    succeeded(dialflow(dir, args), args)
+}
+
+/// `ok`, sending the API token `token` (`DIALFLOW_API_TOKEN`), as for a daemon whose
+/// tokens were given rather than made beside its store.
+pub fn ok_with_token(dir: &Path, args: &[&str], token: &str) -> String {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env("DIALFLOW_API_TOKEN", token)
+        .output()
+        .expect("dialflow runs");
+    succeeded(out, args)
+}
+
+fn succeeded(out: Output, args: &[&str]) -> String {
     assert!(
         out.status.success(),
         "dialflow {args:?} failed:\n{}{}",
