@@ -591,6 +591,7 @@ impl Dialer {
                             answered_at: None,
                             ended_at: clock.now(),
                             path: Vec::new(),
+                            facts: Default::default(),
                         },
                         reports: Vec::new(),
                         unknown_originates: 0,
@@ -725,6 +726,9 @@ impl Dialer {
                 ended_ms: wall(summary.ended_at.0),
                 transcript: transcript(&summary.transcript),
                 note: None,
+                amd_status: summary.facts.amd_status.clone(),
+                amd_cause: summary.facts.amd_cause.clone(),
+                digits: summary.facts.digits.clone(),
             },
             reports: c
                 .outcome

@@ -398,6 +398,7 @@ impl<'a> CallTask<'a> {
             answered_at: None,
             ended_at: self.shared.clock.now(),
             path: machine.path().to_vec(),
+            facts: machine.facts(),
         });
         CallOutcome {
             attempt_id: self.attempt,

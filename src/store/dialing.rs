@@ -303,6 +303,7 @@ impl Store {
                 *lead.results.entry(item.end.result.clone()).or_default() += 1;
                 lead.last_result = Some(item.end.result.clone());
                 lead.last_status = Some(item.end.status.clone());
+                lead.last_attempt = Some(seq);
                 let cancelled = std::mem::take(&mut lead.cancel_requested);
                 lead.state = match decide(&lead, &item.end) {
                     LeadNext::RetryAt(_) if cancelled => LeadState::Cancelled,

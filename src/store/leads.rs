@@ -74,6 +74,7 @@ impl Store {
                     round: 0,
                     created_ms: now_ms,
                     cancel_requested: false,
+                    last_attempt: None,
                 };
                 leads.insert(id, encode(&lead).as_slice())?;
                 listing.insert((campaign, id), ())?;

@@ -8,6 +8,7 @@ mod alerts;
 pub mod campaigns;
 mod dialing;
 mod dnc;
+mod lead_table;
 mod leads;
 mod live;
 mod outbox;
@@ -24,6 +25,7 @@ use serde::de::DeserializeOwned;
 
 pub use alerts::NewAlert;
 pub use dialing::{Admission, Finished, LeadNext, Leased};
+pub use lead_table::LeadRow;
 pub use leads::ImportTally;
 pub use live::LiveReported;
 pub use outbox::{OutboxCounts, Settled};
@@ -47,6 +49,8 @@ pub enum StoreError {
     NoAttempt(String),
     #[error("no parked report {0}")]
     NoParkedReport(u64),
+    #[error("no lead {0} in that campaign")]
+    NoLead(u64),
     #[error("a campaign named `{0}` exists already")]
     CampaignExists(String),
     #[error("campaign `{name}` is {state}: cannot {action}")]
@@ -118,7 +122,8 @@ impl StoreError {
             StoreError::NewerSchema { .. } => ErrorKind::Incompatible,
             StoreError::NoCampaign(_)
             | StoreError::NoAttempt(_)
-            | StoreError::NoParkedReport(_) => ErrorKind::NotFound,
+            | StoreError::NoParkedReport(_)
+            | StoreError::NoLead(_) => ErrorKind::NotFound,
             StoreError::CampaignExists(_)
             | StoreError::BadTransition { .. }
             | StoreError::StillHasWork(_) => ErrorKind::Conflict,

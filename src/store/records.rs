@@ -113,6 +113,10 @@ pub struct LeadRecord {
     /// than retried.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
+    /// The sequence number of its latest attempt that ended (none before the first,
+    /// and for leads whose attempts ended before this was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<u64>,
 }
 
 /// A lead to add (already validated and normalised by the importer).
@@ -158,6 +162,14 @@ pub struct AttemptEnd {
     /// How the end was learned when it was not the call's own (crash recovery, …).
     #[serde(default)]
     pub note: Option<String>,
+    /// The answering-machine verdict, when the call ran `amd` (seed 003's table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amd_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amd_cause: Option<String>,
+    /// The digits the customer pressed last (a consent key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<String>,
 }
 
 /// An attempt with its end, if it has one.

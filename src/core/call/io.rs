@@ -256,4 +256,18 @@ pub struct Summary {
     pub answered_at: Option<Millis>,
     pub ended_at: Millis,
     pub path: Vec<Step>,
+    /// What the call learned besides its result, for the lead table (seed 003).
+    pub facts: CallFacts,
+}
+
+/// What a call learned along the way that its result alone does not say: the
+/// answering-machine verdict and the digits the customer pressed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFacts {
+    /// `AMDSTATUS` (`HUMAN`, `MACHINE`, `NOTSURE`, `HANGUP`), when the call ran `amd`.
+    pub amd_status: Option<String>,
+    /// `AMDCAUSE` (`TOOLONG-5000`, `INITIALSILENCE-2500`, …).
+    pub amd_cause: Option<String>,
+    /// The last digits a `gather` took (a consent key).
+    pub digits: Option<String>,
 }

@@ -1291,11 +1291,21 @@ impl CallMachine {
             answered_at: self.answered_at,
             ended_at: now,
             path: self.path.clone(),
+            facts: self.facts(),
         }));
     }
 
     // -----------------------------------------------------------------------------------
     // Helpers.
+
+    /// What the call learned so far besides its result.
+    pub fn facts(&self) -> CallFacts {
+        CallFacts {
+            amd_status: self.amd_status.clone(),
+            amd_cause: self.amd_cause.clone(),
+            digits: self.digits.clone(),
+        }
+    }
 
     fn ring_timeout_ms(&self) -> u64 {
         self.setup

@@ -1,0 +1,107 @@
+//! Seed 003's lead-centric table: each lead with its latest finished attempt (time,
+//! duration, outcome, AMD verdict, consent digit, transcript), a page at a time; and
+//! deleting a lead, which a campaign that dials may not do.
+
+use redb::{ReadableDatabase as _, ReadableTable as _};
+use serde::{Deserialize, Serialize};
+
+use super::schema::{
+    ATTEMPT_ENDS, ATTEMPTS, CAMPAIGN_LEADS, CAMPAIGNS, COUNTERS, DUE, LEAD_PHONES, LEADS,
+};
+use super::{
+    AttemptView, CampaignRecord, CampaignState, LeadRecord, LeadState, Store, StoreError, bump,
+    decode,
+};
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeadRow {
+    pub lead: LeadRecord,
+    /// Its latest attempt that ended (none before its first).
+    pub last: Option<AttemptView>,
+}
+
+impl Store {
+    /// A page of a campaign's leads in id order after `after`, each with its latest
+    /// finished attempt.
+    pub fn lead_rows(
+        &self,
+        campaign: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LeadRow>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let listing = tx.open_table(CAMPAIGN_LEADS)?;
+        let leads = tx.open_table(LEADS)?;
+        let attempts = tx.open_table(ATTEMPTS)?;
+        let ends = tx.open_table(ATTEMPT_ENDS)?;
+        let mut out = Vec::new();
+        for row in listing.range((campaign, after.saturating_add(1))..=(campaign, u64::MAX))? {
+            if out.len() >= limit {
+                break;
+            }
+            let id = row?.0.value().1;
+            let Some(bytes) = leads.get(id)? else {
+                continue;
+            };
+            let lead: LeadRecord = decode("leads", bytes.value())?;
+            let last = match lead.last_attempt {
+                Some(seq) => match (attempts.get(seq)?, ends.get(seq)?) {
+                    (Some(start), end) => Some(AttemptView {
+                        start: decode("attempts", start.value())?,
+                        end: end.map(|e| decode("attempt_ends", e.value())).transpose()?,
+                    }),
+                    (None, _) => None,
+                },
+                None => None,
+            };
+            out.push(LeadRow { lead, last });
+        }
+        Ok(out)
+    }
+
+    /// Deletes lead `id` of `campaign` (its attempts stay, as history). Refused while
+    /// the campaign runs, and for a lead on a call.
+    pub fn delete_lead(&self, campaign: &str, id: u64) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let campaigns = tx.open_table(CAMPAIGNS)?;
+            let record: CampaignRecord = match campaigns.get(campaign)? {
+                Some(v) => decode("campaigns", v.value())?,
+                None => return Err(StoreError::NoCampaign(campaign.into())),
+            };
+            if record.state == CampaignState::Running {
+                return Err(StoreError::BadTransition {
+                    name: campaign.into(),
+                    state: record.state,
+                    action: "delete a lead (pause or stop it first)",
+                });
+            }
+            let mut leads = tx.open_table(LEADS)?;
+            let lead: LeadRecord = match leads.get(id)? {
+                Some(v) => decode("leads", v.value())?,
+                None => return Err(StoreError::NoLead(id)),
+            };
+            if lead.campaign != campaign {
+                return Err(StoreError::NoLead(id));
+            }
+            if let LeadState::Leased { .. } = lead.state {
+                return Err(StoreError::BadInput(format!(
+                    "lead {id} is on a call: delete it once the call ends"
+                )));
+            }
+            if let LeadState::Pending { due_ms } = lead.state {
+                tx.open_table(DUE)?.remove((campaign, due_ms, id))?;
+            }
+            leads.remove(id)?;
+            tx.open_table(CAMPAIGN_LEADS)?.remove((campaign, id))?;
+            tx.open_table(LEAD_PHONES)?
+                .remove((campaign, lead.phone.as_str()))?;
+            let mut counters = tx.open_table(COUNTERS)?;
+            bump(&mut counters, campaign, lead.state.key(), -1)?;
+            bump(&mut counters, campaign, "leads", -1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
