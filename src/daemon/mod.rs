@@ -35,6 +35,7 @@ use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
 use crate::runtime::clock::Clock;
 use crate::runtime::{CallOutcome, Runtime};
+use crate::scenario_set::StartTexts;
 use crate::store::StoreError;
 use work::{Running, WorkDone};
 
@@ -112,6 +113,8 @@ pub struct Daemon {
     notices: Option<mpsc::UnboundedSender<Notice>>,
     controller: Controller,
     control: mpsc::UnboundedReceiver<Control>,
+    /// The texts the served set was compiled from, when the caller kept them.
+    start_texts: Option<StartTexts>,
 }
 
 impl Daemon {
@@ -136,6 +139,7 @@ impl Daemon {
             notices: None,
             controller,
             control,
+            start_texts: None,
         })
     }
 
@@ -167,6 +171,14 @@ impl Daemon {
     /// How a reload compiles the scenarios folder.
     pub fn with_load_options(mut self, options: LoadOptions) -> Self {
         self.load_options = options;
+        self
+    }
+
+    /// The texts the scenarios served at start were compiled from
+    /// (`FolderLoad::texts`): recorded as their first versions as they are, rather
+    /// than read and compiled again.
+    pub fn with_start_texts(mut self, texts: StartTexts) -> Self {
+        self.start_texts = Some(texts);
         self
     }
 
@@ -206,6 +218,7 @@ pub async fn run(
         notices,
         controller,
         control,
+        start_texts,
     } = daemon;
     let (runtime, tasks) = match runtime {
         Some(runtime) => (runtime, None),
@@ -236,7 +249,7 @@ pub async fn run(
     let api = api.and_then(|listener| work.serve_api(listener, &controller, &notify));
     let grace = config.shutdown_grace_ms();
     let running = work.start(runtime.clone(), config, notify.clone());
-    running.record_start_versions(&load_options);
+    running.record_start_versions(&load_options, start_texts);
     let mut main = MainLoop {
         runtime: runtime.clone(),
         running,
