@@ -51,12 +51,15 @@ impl From<ScenarioSet> for SharedScenarios {
     }
 }
 
+/// The texts each scenario of a set was compiled from, by name (`FolderLoad::texts`).
+pub type StartTexts = BTreeMap<String, Vec<FileText>>;
+
 /// What compiling a folder gave: the scenarios that compile, and every file's
 /// diagnostics (warnings of good files included) for whoever shows them.
 pub struct FolderLoad {
     pub scenarios: ScenarioSet,
     /// The texts each compiled scenario was made from (its file, then its hook scripts).
-    pub texts: BTreeMap<String, Vec<FileText>>,
+    pub texts: StartTexts,
     /// Files with diagnostics, in name order: `scenario` is `None` where they failed.
     pub reports: Vec<(PathBuf, Compiled)>,
 }

@@ -38,6 +38,10 @@ struct Options {
     /// The prompts copied into the test's folder (so a test may change them).
     own_prompts: bool,
     max_concurrent: usize,
+    /// Given to the daemon as the texts of the set it starts with.
+    start_texts: bool,
+    /// A file written after the set was compiled and before the daemon starts.
+    edit_after_load: Option<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -48,6 +52,8 @@ impl Default for Options {
             alerts: None,
             own_prompts: false,
             max_concurrent: 100,
+            start_texts: false,
+            edit_after_load: None,
         }
     }
 }
@@ -94,16 +100,22 @@ async fn setup(label: &str, options: Options, files: &[(&str, String)]) -> Setup
     };
     let loaded = scenario_set::load_folder(&config.scenarios, &load).unwrap();
     assert_eq!(loaded.failed().count(), 0, "the first set compiles");
+    if let Some((path, text)) = &options.edit_after_load {
+        dir.write(path, text);
+    }
     let served = SharedScenarios::new(loaded.scenarios);
     let work = Work::Campaigns {
         store: Arc::clone(&store),
         scenarios: served.clone(),
         exit_when_idle: false,
     };
-    let daemon = Daemon::new(config, work)
+    let mut daemon = Daemon::new(config, work)
         .unwrap()
         .with_clock(Clock::new(options.speed))
         .with_load_options(load);
+    if options.start_texts {
+        daemon = daemon.with_start_texts(loaded.texts);
+    }
     let daemon = InProcess::start(daemon).await;
     Setup {
         sim,
@@ -644,6 +656,47 @@ fn played(machine: &mut dialflow::core::call::CallMachine) -> Option<(String, St
         }
     }
     play
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_records_the_texts_it_compiled_without_reading_the_folder_again() {
+    let edited = salehi().replacen("description: >", "description: >\n  Edited.", 1);
+    let options = Options {
+        start_texts: true,
+        edit_after_load: Some(("scenarios/salehi.yaml", edited)),
+        ..Options::default()
+    };
+    let s = setup(
+        "reload-start-texts",
+        options,
+        &[("scenarios/salehi.yaml", salehi())],
+    )
+    .await;
+    let served = s.served.get("salehi").unwrap().hash.to_string();
+    // Recorded in the background: the version served, with the text it was compiled
+    // from (a second read of the folder would find the edit, and record nothing).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let version = loop {
+        let versions = s.store.scenario_versions("salehi").unwrap();
+        if let Some(v) = versions.into_iter().next() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no start version recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(version.trigger, "start");
+    assert_eq!(version.hash, served);
+    let text = s
+        .store
+        .version_text(&version.files[0].sha256)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        text,
+        salehi(),
+        "the text the served version was compiled from"
+    );
+    s.stop().await;
 }
 
 /// Two hook nodes: `inner` (a script in the scenarios folder) says whether to go on,

@@ -25,7 +25,7 @@ use crate::load::LoadOptions;
 use crate::runtime::Tally;
 use crate::runtime::batch::{Pace, PlannedCall};
 use crate::runtime::clock::Clock;
-use crate::scenario_set::{self, ScenarioSet, SharedScenarios};
+use crate::scenario_set::{self, ScenarioSet, SharedScenarios, StartTexts};
 use crate::store::{CampaignState, Store};
 
 #[derive(Debug, Args)]
@@ -242,7 +242,7 @@ async fn run_campaigns(
         .unwrap_or_else(|| config.store.clone());
     let store = Store::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let store = Arc::new(store);
-    let scenarios = load_scenarios(&config, options);
+    let (scenarios, texts) = load_scenarios(&config, options);
     banner(&config, &store, &scenarios)?;
     let listen = config.listen.clone();
     let work = Work::Campaigns {
@@ -253,6 +253,7 @@ async fn run_campaigns(
     let mut daemon = Daemon::new(config, work)
         .map_err(|e| e.to_string())?
         .with_load_options(options.clone())
+        .with_start_texts(texts)
         .with_clock(Clock::new(args.speed));
     match crate::http::bind(&listen).await {
         Ok(Some(listener)) => daemon = daemon.with_api(listener),
@@ -271,14 +272,14 @@ async fn run_campaigns(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every scenario of the configured folder that compiles; the others' diagnostics
-/// are shown.
-fn load_scenarios(config: &Config, options: &LoadOptions) -> ScenarioSet {
+/// Every scenario of the configured folder that compiles, with the texts it was
+/// compiled from; the others' diagnostics are shown.
+fn load_scenarios(config: &Config, options: &LoadOptions) -> (ScenarioSet, StartTexts) {
     let loaded = match scenario_set::load_folder(&config.scenarios, options) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("warning: {e}");
-            return ScenarioSet::new();
+            return (ScenarioSet::new(), StartTexts::new());
         }
     };
     for (path, compiled) in &loaded.reports {
@@ -290,7 +291,7 @@ fn load_scenarios(config: &Config, options: &LoadOptions) -> ScenarioSet {
             config.scenarios.display()
         );
     }
-    loaded.scenarios
+    (loaded.scenarios, loaded.texts)
 }
 
 fn banner(config: &Config, store: &Store, scenarios: &ScenarioSet) -> Result<(), String> {

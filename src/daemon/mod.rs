@@ -36,6 +36,7 @@ use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
 use crate::runtime::clock::Clock;
 use crate::runtime::{CallOutcome, Runtime};
+use crate::scenario_set::StartTexts;
 use crate::store::StoreError;
 use work::{Running, WorkDone};
 
@@ -121,6 +122,8 @@ pub struct Daemon {
     notices: Option<mpsc::UnboundedSender<Notice>>,
     controller: Controller,
     control: mpsc::UnboundedReceiver<Control>,
+    /// The texts the served set was compiled from, when the caller kept them.
+    start_texts: Option<StartTexts>,
 }
 
 impl Daemon {
@@ -146,6 +149,7 @@ impl Daemon {
             notices: None,
             controller,
             control,
+            start_texts: None,
         })
     }
 
@@ -187,6 +191,14 @@ impl Daemon {
         self
     }
 
+    /// The texts the scenarios served at start were compiled from
+    /// (`FolderLoad::texts`): recorded as their first versions as they are, rather
+    /// than read and compiled again.
+    pub fn with_start_texts(mut self, texts: StartTexts) -> Self {
+        self.start_texts = Some(texts);
+        self
+    }
+
     /// Sends what happens to `tx`.
     pub fn with_notices(mut self, tx: mpsc::UnboundedSender<Notice>) -> Self {
         self.notices = Some(tx);
@@ -224,6 +236,7 @@ pub async fn run(
         notices,
         controller,
         control,
+        start_texts,
     } = daemon;
     let access = match (&api, work.store()) {
         (Some(listener), Some(store)) => {
@@ -270,7 +283,7 @@ pub async fn run(
     };
     let grace = config.shutdown_grace_ms();
     let running = work.start(runtime.clone(), config, notify.clone());
-    running.record_start_versions(&load_options);
+    running.record_start_versions(&load_options, start_texts);
     let mut main = MainLoop {
         runtime: runtime.clone(),
         running,

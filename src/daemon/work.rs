@@ -18,7 +18,7 @@ use crate::dialer::{Dialer, DialerOptions, Signal};
 use crate::load::LoadOptions;
 use crate::runtime::Runtime;
 use crate::runtime::batch::{self, Pace, PlannedCall};
-use crate::scenario_set::{self, SharedScenarios};
+use crate::scenario_set::{self, FolderLoad, SharedScenarios, StartTexts};
 use crate::store::Store;
 
 /// The daemon's work.
@@ -243,9 +243,14 @@ impl Running {
     }
 
     /// Records the scenarios served at start as versions (trigger `start`), in the
-    /// background: the folder is read again for their texts, and a scenario whose file
-    /// changed since it was loaded is left for the reload that change brings.
-    pub(super) fn record_start_versions(&self, options: &LoadOptions) {
+    /// background. With the texts the caller compiled them from (`start_texts`), those
+    /// are recorded; without, the folder is read again for them, and a scenario whose
+    /// file changed since it was loaded is left for the reload that change brings.
+    pub(super) fn record_start_versions(
+        &self,
+        options: &LoadOptions,
+        start_texts: Option<StartTexts>,
+    ) {
         let Steer::Dialer {
             scenarios,
             folder,
@@ -258,9 +263,19 @@ impl Running {
         let (served, folder, store) = (scenarios.current(), folder.clone(), Arc::clone(store));
         let options = options.clone();
         tokio::spawn(async move {
-            let loading = move || scenario_set::load_folder(&folder, &options);
-            let Ok(Ok(mut loaded)) = tokio::task::spawn_blocking(loading).await else {
-                return;
+            let mut loaded = match start_texts {
+                Some(texts) => FolderLoad {
+                    scenarios: served.as_ref().clone(),
+                    texts,
+                    reports: Vec::new(),
+                },
+                None => {
+                    let loading = move || scenario_set::load_folder(&folder, &options);
+                    let Ok(Ok(loaded)) = tokio::task::spawn_blocking(loading).await else {
+                        return;
+                    };
+                    loaded
+                }
             };
             loaded
                 .scenarios
