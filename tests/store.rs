@@ -703,3 +703,75 @@ fn several_reports_settle_in_one_transaction() {
         "the parked one's alert"
     );
 }
+
+#[test]
+fn the_lead_table_shows_each_lead_s_latest_attempt_with_its_amd_verdict_and_digits() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let leased = lease_all(&store, "c", 0);
+    let mut first = end("consent_given", "CONNECTED");
+    first.amd_status = Some("HUMAN".into());
+    first.amd_cause = Some("HUMAN-1-1".into());
+    first.digits = Some("1".into());
+    first.answered_ms = Some(5);
+    let finished = vec![
+        Finished {
+            attempt_id: leased[0].attempt.id.clone(),
+            end: first.clone(),
+            reports: vec![],
+        },
+        Finished {
+            attempt_id: leased[1].attempt.id.clone(),
+            end: end("banned", "BANNED"),
+            reports: vec![],
+        },
+    ];
+    store
+        .finish(&finished, 10, |_, e| match e.result.as_str() {
+            "banned" => LeadNext::Dnc,
+            _ => LeadNext::Done,
+        })
+        .unwrap();
+    let rows = store.lead_rows("c", 0, 10).unwrap();
+    assert_eq!(rows.len(), 3);
+    let last = rows[0].last.as_ref().expect("its attempt");
+    assert_eq!(last.start.id, leased[0].attempt.id);
+    assert_eq!(last.end.as_ref(), Some(&first));
+    assert!(rows[2].last.is_none(), "on its call: nothing finished yet");
+    // A page starts after the last id of the previous one.
+    let page = store.lead_rows("c", rows[0].lead.id, 1).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].lead.id, rows[1].lead.id);
+
+    // Recycled: one more attempt of this round, or a fresh round.
+    let id = rows[0].lead.id;
+    let again = store.recycle_lead("c", id, false, 20).unwrap();
+    assert_eq!(
+        (again.state.clone(), again.attempts),
+        (LeadState::Pending { due_ms: 20 }, 1)
+    );
+    let e = store.recycle_lead("c", id, true, 20).unwrap_err();
+    assert!(e.to_string().contains("already waiting"), "{e}");
+    // Never a number on the DNC list: no re-dial after a rejection.
+    let e = store
+        .recycle_lead("c", rows[1].lead.id, true, 20)
+        .unwrap_err();
+    assert!(e.to_string().contains("do-not-call"), "{e}");
+    assert_eq!(store.counts("c").unwrap()["pending"], 1);
+
+    // Deleted only once the campaign no longer runs.
+    let e = store.delete_lead("c", id).unwrap_err();
+    assert!(matches!(e, StoreError::BadTransition { .. }), "{e}");
+    store.transition("c", Transition::Pause, None, 30).unwrap();
+    let e = store.delete_lead("c", rows[2].lead.id).unwrap_err();
+    assert!(e.to_string().contains("on a call"), "{e}");
+    store.delete_lead("c", id).unwrap();
+    assert_eq!(store.lead_rows("c", 0, 10).unwrap().len(), 2);
+    assert_eq!(store.counts("c").unwrap()["leads"], 2);
+    assert_eq!(store.counts("c").unwrap()["pending"], 0);
+    assert!(store.lead_by_phone("c", "+1").unwrap().is_none());
+    assert!(matches!(
+        store.delete_lead("c", id),
+        Err(StoreError::NoLead(_))
+    ));
+}

@@ -8,6 +8,7 @@ mod campaigns;
 mod dashboard;
 mod data;
 mod extract;
+mod lead_rows;
 pub mod live;
 mod login;
 mod openapi;
@@ -121,6 +122,9 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .routes(routes!(data::recycle))
+        .routes(routes!(lead_rows::list))
+        .routes(routes!(lead_rows::recycle))
+        .routes(routes!(lead_rows::delete))
         .routes(routes!(data::cancel))
         .routes(routes!(data::attempts))
         .routes(routes!(data::attempts_csv))
@@ -436,6 +440,11 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(StoreError::TaskFailed)?;
     Ok(outcome?)
+}
+
+/// Now on the wall clock, in Unix milliseconds.
+pub(crate) fn wall_now_ms() -> u64 {
+    jiff::Timestamp::now().as_millisecond().max(0) as u64
 }
 
 /// Anything the router has no route or method for, in the API's shape too.

@@ -1,6 +1,7 @@
 //! Seed 003's lead-centric table: each lead with its latest finished attempt (time,
 //! duration, outcome, AMD verdict, consent digit, transcript), a page at a time; and
-//! deleting a lead, which a campaign that dials may not do.
+//! its actions on one lead: recycle it (dial again, or reset it to a fresh round) and
+//! delete it, which a campaign that dials may not do.
 
 use redb::{ReadableDatabase as _, ReadableTable as _};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use super::schema::{
 };
 use super::{
     AttemptView, CampaignRecord, CampaignState, LeadRecord, LeadState, Store, StoreError, bump,
-    decode,
+    decode, encode,
 };
 
 /// One row of the table.
@@ -58,6 +59,64 @@ impl Store {
             out.push(LeadRow { lead, last });
         }
         Ok(out)
+    }
+
+    /// Puts lead `id` back in line, due at `now_ms`: another attempt of its round, or
+    /// (`reset`) a new round with its attempts and results cleared. A lead on the DNC
+    /// list is never dialed again this way, nor one pending or on a call.
+    pub fn recycle_lead(
+        &self,
+        campaign: &str,
+        id: u64,
+        reset: bool,
+        now_ms: u64,
+    ) -> Result<LeadRecord, StoreError> {
+        let tx = self.db.begin_write()?;
+        let lead = {
+            let campaigns = tx.open_table(CAMPAIGNS)?;
+            let record: CampaignRecord = match campaigns.get(campaign)? {
+                Some(v) => decode("campaigns", v.value())?,
+                None => return Err(StoreError::NoCampaign(campaign.into())),
+            };
+            if record.state == CampaignState::Archived {
+                return Err(StoreError::BadTransition {
+                    name: campaign.into(),
+                    state: record.state,
+                    action: "recycle a lead",
+                });
+            }
+            let mut leads = tx.open_table(LEADS)?;
+            let mut lead: LeadRecord = match leads.get(id)? {
+                Some(v) => decode("leads", v.value())?,
+                None => return Err(StoreError::NoLead(id)),
+            };
+            if lead.campaign != campaign {
+                return Err(StoreError::NoLead(id));
+            }
+            let refused = match lead.state {
+                LeadState::Dnc => Some("is on the do-not-call list: it is never dialed again"),
+                LeadState::Pending { .. } => Some("is already waiting to be dialed"),
+                LeadState::Leased { .. } => Some("is on a call"),
+                LeadState::Done | LeadState::Cancelled | LeadState::Skipped { .. } => None,
+            };
+            if let Some(why) = refused {
+                return Err(StoreError::BadInput(format!("lead {id} {why}")));
+            }
+            let mut counters = tx.open_table(COUNTERS)?;
+            bump(&mut counters, campaign, lead.state.key(), -1)?;
+            bump(&mut counters, campaign, "pending", 1)?;
+            lead.state = LeadState::Pending { due_ms: now_ms };
+            if reset {
+                lead.round += 1;
+                lead.attempts = 0;
+                lead.results.clear();
+            }
+            leads.insert(id, encode(&lead).as_slice())?;
+            tx.open_table(DUE)?.insert((campaign, now_ms, id), ())?;
+            lead
+        };
+        tx.commit()?;
+        Ok(lead)
     }
 
     /// Deletes lead `id` of `campaign` (its attempts stay, as history). Refused while
