@@ -235,6 +235,60 @@ async fn the_dashboard_shows_calls_live_and_its_pause_reaches_the_store() {
     })
     .await;
     screenshot(&browser, "3-paused").await;
+
+    // The campaign's lead table: its leads with their latest attempts.
+    browser
+        .goto(&daemon.url("/#/campaign/spring"))
+        .await
+        .unwrap();
+    until(
+        "a lead with its outcome",
+        Duration::from_secs(15),
+        || async {
+            let cells = browser
+                .find_all(Locator::Css("#leads tbody td"))
+                .await
+                .ok()?;
+            for cell in cells {
+                if cell.text().await.ok()?.contains(" · CONNECTED") {
+                    return Some(());
+                }
+            }
+            None
+        },
+    )
+    .await;
+    // A CSV with bad rows: the counts, and the rejected rows to download.
+    let csv = dir.join("more.csv");
+    std::fs::write(
+        &csv,
+        "phone,name\n09123334444,Good\nnot-a-number,Bad\n,Empty\n",
+    )
+    .unwrap();
+    let input = browser.find(Locator::Id("import-file")).await.unwrap();
+    input.send_keys(csv.to_str().unwrap()).await.unwrap();
+    let said = until("the import's report", Duration::from_secs(15), || async {
+        let text = browser
+            .find(Locator::Id("import-result"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("rejected").then_some(text)
+    })
+    .await;
+    assert!(
+        said.starts_with("1 added, 0 duplicates, 2 rejected"),
+        "{said}"
+    );
+    let errors = browser.find(Locator::Id("import-errors")).await.unwrap();
+    assert_eq!(
+        errors.attr("download").await.unwrap().as_deref(),
+        Some("rejected-rows.csv")
+    );
+    assert_eq!(store.counts("spring").unwrap()["leads"], 401);
+    screenshot(&browser, "4-campaign").await;
     browser.close().await.unwrap();
     drop(driver);
     daemon.stop().await;
