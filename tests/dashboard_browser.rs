@@ -208,9 +208,44 @@ async fn the_dashboard_shows_calls_live_and_its_pause_reaches_the_store() {
     .await;
     assert!(later > first);
 
+    // The flow: its picture, and its route counts rising as calls go on.
+    browser.goto(&daemon.url("/#/flow/salehi")).await.unwrap();
+    let routes = || async {
+        let cells = browser
+            .find_all(Locator::Css("#flow-routes .route-count"))
+            .await
+            .ok()?;
+        let mut sum = 0u64;
+        for cell in cells {
+            sum += cell.text().await.ok()?.trim().parse::<u64>().ok()?;
+        }
+        Some(sum)
+    };
+    let before = until(
+        "the flow's route counts",
+        Duration::from_secs(15),
+        || async { routes().await.filter(|n| *n > 0) },
+    )
+    .await;
+    let svg = browser
+        .find(Locator::Css("#flow-picture svg"))
+        .await
+        .unwrap();
+    let drawn = svg.html(false).await.unwrap();
+    assert!(drawn.contains("hello"), "the picture names the nodes");
+    until(
+        "the flow's counts rising",
+        Duration::from_secs(30),
+        || async { routes().await.filter(|n| *n > before) },
+    )
+    .await;
+    screenshot(&browser, "2b-flow").await;
+    browser.goto(&daemon.url("/")).await.unwrap();
+
     // Pause: the button's request reaches the store.
     browser
-        .find(Locator::Css(
+        .wait()
+        .for_element(Locator::Css(
             "tr[data-campaign='spring'] button[data-action='pause']",
         ))
         .await

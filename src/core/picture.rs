@@ -10,15 +10,22 @@ use super::expr::format_duration_ms;
 use super::scenario::{Node, Outcome, Route, Scenario, Target, Verb};
 
 /// One arrow between two vertices, with every outcome that takes it.
-struct Arrow {
-    from: usize,
+pub struct Arrow {
+    /// The node it leaves (its index).
+    pub from: usize,
     /// `None` is the end of the call.
-    to: Option<usize>,
-    labels: Vec<String>,
+    pub to: Option<usize>,
+    /// One label per outcome: the outcome, and the result it sets.
+    pub labels: Vec<String>,
+    /// The outcomes' names (`Outcome::name`), in the labels' order.
+    pub outcomes: Vec<String>,
 }
 
-fn arrows(scenario: &Scenario) -> Vec<Arrow> {
-    let mut grouped: BTreeMap<(usize, Option<usize>), Vec<String>> = BTreeMap::new();
+/// Every arrow of the flow, the outcomes between the same two vertices together.
+pub fn arrows(scenario: &Scenario) -> Vec<Arrow> {
+    // (from, to) → (label, outcome name) of each outcome taking that arrow.
+    type Labels = Vec<(String, String)>;
+    let mut grouped: BTreeMap<(usize, Option<usize>), Labels> = BTreeMap::new();
     let mut order: Vec<(usize, Option<usize>)> = Vec::new();
     for (i, node) in scenario.nodes.iter().enumerate() {
         if node.verb.is_terminal() {
@@ -38,15 +45,19 @@ fn arrows(scenario: &Scenario) -> Vec<Arrow> {
             grouped
                 .entry(key)
                 .or_default()
-                .push(edge_label(node, outcome, route));
+                .push((edge_label(node, outcome, route), outcome.name()));
         }
     }
     order
         .into_iter()
-        .map(|key| Arrow {
-            from: key.0,
-            to: key.1,
-            labels: grouped.remove(&key).unwrap_or_default(),
+        .map(|key| {
+            let (labels, outcomes) = grouped.remove(&key).unwrap_or_default().into_iter().unzip();
+            Arrow {
+                from: key.0,
+                to: key.1,
+                labels,
+                outcomes,
+            }
         })
         .collect()
 }
@@ -67,7 +78,8 @@ fn edge_label(node: &Node, outcome: &Outcome, route: &Route) -> String {
     label
 }
 
-fn node_label(node: &Node) -> Vec<String> {
+/// A node's lines: its name, what its verb does, the result it sets, its visit cap.
+pub fn node_label(node: &Node) -> Vec<String> {
     let mut lines = vec![node.name.clone()];
     let detail = match &node.verb {
         Verb::Play { prompts } => format!("play {}", prompts.join(", ")),

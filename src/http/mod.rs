@@ -8,6 +8,7 @@ mod campaigns;
 mod dashboard;
 mod data;
 mod extract;
+mod flow;
 mod lead_rows;
 pub mod live;
 mod login;
@@ -112,6 +113,7 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(status))
         .routes(routes!(live::live))
         .routes(routes!(live::stream))
+        .routes(routes!(flow::show))
         .routes(routes!(campaigns::list, campaigns::create))
         .routes(routes!(campaigns::show, campaigns::update))
         .routes(routes!(campaigns::act))

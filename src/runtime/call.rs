@@ -49,6 +49,8 @@ struct CallTask<'a> {
     prompts: PromptWatch,
     /// Steps of the machine's path already shown on the live board.
     shown_steps: usize,
+    /// Routes taken already counted in the flow's stats.
+    counted_routes: usize,
 }
 
 /// One call: executes the machine's commands and feeds it what comes back.
@@ -131,11 +133,24 @@ impl<'a> CallTask<'a> {
             scenario,
             prompts: PromptWatch::default(),
             shown_steps: 0,
+            counted_routes: 0,
         }
     }
 
-    /// Puts the node the call entered, if it entered one, on the live board.
+    /// Puts the node the call entered, if it entered one, on the live board, and
+    /// counts the routes it took in the flow's stats.
     fn show_progress(&mut self) {
+        let taken = self.machine.taken();
+        if taken.len() > self.counted_routes {
+            let now = self.shared.clock.wall_ms();
+            for (node, outcome) in &taken[self.counted_routes..] {
+                let name = &self.scenario.node(*node).name;
+                self.shared
+                    .flow
+                    .record(&self.scenario.name, name, &outcome.name(), now);
+            }
+            self.counted_routes = taken.len();
+        }
         let path = self.machine.path();
         if path.len() == self.shown_steps {
             return;

@@ -8,6 +8,7 @@ pub mod board;
 mod call;
 pub mod clock;
 pub mod events;
+pub mod flow;
 pub mod health;
 mod prompts;
 mod recover;
@@ -103,6 +104,8 @@ struct Shared {
     backoff: Mutex<backoff::Backoff>,
     /// Who is called and where each call is in its flow, for the dashboard.
     board: board::Board,
+    /// The routes calls took over the last hour, per scenario, for the dashboard.
+    flow: flow::FlowStats,
 }
 
 /// The live runtime: an event router and the calls it feeds.
@@ -148,6 +151,7 @@ impl Runtime {
             health: Mutex::new(health::Health::at_speed(clock.speed())),
             backoff: Mutex::new(backoff::Backoff::default()),
             board: board::Board::default(),
+            flow: flow::FlowStats::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stream = events::EventStream::new(shared.client.events_url())
@@ -268,6 +272,16 @@ impl Runtime {
     /// Every call in progress: who, for which campaign, in which node since when.
     pub fn live_board(&self) -> Vec<board::LiveCall> {
         self.shared.board.snapshot()
+    }
+
+    /// The routes of `scenario` taken in the last hour: (node, outcome) → count.
+    pub fn flow_last_hour(
+        &self,
+        scenario: &str,
+    ) -> std::collections::HashMap<(String, String), u64> {
+        self.shared
+            .flow
+            .last_hour(scenario, self.shared.clock.wall_ms())
     }
 
     /// Calls in progress.

@@ -131,6 +131,9 @@ pub struct CallMachine {
     visits: Vec<u32>,
     steps: u32,
     path: Vec<Step>,
+    /// Every route taken: the node it left and the outcome that took it (the flow
+    /// picture's edge counts).
+    taken: Vec<(NodeId, Outcome)>,
     answered_at: Option<Millis>,
     ended_at: Option<Millis>,
     recordings: HashMap<NodeId, String>,
@@ -172,6 +175,7 @@ impl CallMachine {
             visits,
             steps: 0,
             path: Vec::new(),
+            taken: Vec::new(),
             answered_at: None,
             ended_at: None,
             recordings: HashMap::new(),
@@ -246,6 +250,11 @@ impl CallMachine {
 
     pub fn path(&self) -> &[Step] {
         &self.path
+    }
+
+    /// The routes taken so far: the node each left, and the outcome that took it.
+    pub fn taken(&self) -> &[(NodeId, Outcome)] {
+        &self.taken
     }
 
     pub fn scenario(&self) -> &Arc<Scenario> {
@@ -833,6 +842,9 @@ impl CallMachine {
             self.end_call(now);
             return None;
         };
+        if let Some(from) = self.current {
+            self.taken.push((from, outcome.clone()));
+        }
         if let Some(r) = &route.result {
             self.set_result(r.clone());
         } else if outcome.is_failure() {
