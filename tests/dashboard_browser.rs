@@ -196,6 +196,37 @@ async fn the_dashboard_shows_calls_live_and_its_pause_reaches_the_store() {
     })
     .await;
     screenshot(&browser, "2-live").await;
+    // The KPIs: every customer here answers, and a yes is the scenario's success.
+    let kpi = |name: &'static str| {
+        let browser = &browser;
+        async move {
+            let css = format!("tr[data-campaign='spring'] td[data-kpi='{name}']");
+            browser
+                .find(Locator::Css(&css))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        }
+    };
+    until("the answer rate", Duration::from_secs(20), || async {
+        kpi("answer_rate").await.filter(|t| t == "100.0 %")
+    })
+    .await;
+    // (Each read again until it shows: the table is redrawn under the reader.)
+    for (name, shows) in [
+        ("success_rate", " %"),
+        ("aht", " s"),
+        ("classification", " ms"),
+    ] {
+        until(name, Duration::from_secs(20), || async {
+            kpi(name)
+                .await
+                .filter(|t| t.ends_with(shows) && !t.starts_with("0.0 "))
+        })
+        .await;
+    }
     let later = until(
         "the dialed count rising",
         Duration::from_secs(30),

@@ -495,6 +495,8 @@ pub struct ResultTable {
     /// then the longest prefix.
     pub entries: Vec<(String, String)>,
     pub transcript_statuses: Vec<String>,
+    /// Statuses the dashboard counts as a success (`[CONNECTED]` by default).
+    pub success_statuses: Vec<String>,
 }
 
 impl Default for ResultTable {
@@ -524,6 +526,7 @@ impl Default for ResultTable {
             transcript_statuses: ["CONNECTED", "DISCONNECTED", "NOT_INTERESTED", "UNKNOWN"]
                 .map(String::from)
                 .to_vec(),
+            success_statuses: vec!["CONNECTED".to_string()],
         }
     }
 }

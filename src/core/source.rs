@@ -49,6 +49,11 @@ pub struct ScenarioSrc<N> {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub transcript_statuses: Option<Vec<S<String>>>,
+    /// Panel statuses that count as a success in the dashboard's success rate
+    /// (`[CONNECTED]` when absent).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub success_statuses: Option<Vec<S<String>>>,
     #[serde(default)]
     #[schemars(with = "Option<TelephonySrc>")]
     pub telephony: Option<S<TelephonySrc>>,
@@ -508,6 +513,7 @@ impl<N> ScenarioSrc<N> {
             start: self.start,
             results: self.results,
             transcript_statuses: self.transcript_statuses,
+            success_statuses: self.success_statuses,
             telephony: self.telephony,
             limits: self.limits,
             defaults: self.defaults,

@@ -36,6 +36,8 @@ struct CallTask<'a> {
     /// Reports made by the commands being carried out, not yet sent to `sink`.
     unsent: usize,
     sink: Option<ReportSink>,
+    /// The campaign it dials for (its classification latency is counted there).
+    campaign: Option<Arc<str>>,
     summary: Option<Summary>,
     unknown_originates: u32,
     /// When the event being handled arrived, until the first request it causes is sent.
@@ -63,10 +65,11 @@ pub(super) async fn run_call(
         mpsc::UnboundedSender<Arrival>,
         mpsc::UnboundedReceiver<Arrival>,
     ),
-    sink: Option<ReportSink>,
+    options: super::CallOptions,
 ) -> CallOutcome {
     let mut call = CallTask::new(shared, scenario, setup, deployment, tx);
-    call.sink = sink;
+    call.sink = options.sink;
+    call.campaign = options.campaign.map(Arc::from);
     call.machine.start(shared.clock.now());
     loop {
         while let Some(command) = call.machine.poll_command() {
@@ -125,6 +128,7 @@ impl<'a> CallTask<'a> {
             reports: Vec::new(),
             unsent: 0,
             sink: None,
+            campaign: None,
             summary: None,
             unknown_originates: 0,
             arrived: None,
@@ -289,10 +293,15 @@ impl<'a> CallTask<'a> {
             Arc::clone(&self.lead),
         );
         let audio = self.heard.remove(&recording);
+        let (shared, campaign) = (Arc::clone(self.shared), self.campaign.clone());
         self.classifications.push(tokio::spawn(async move {
+            let began = Instant::now();
             let result = classifier
                 .classify_audio(&recording, audio, &intents, &rules, &lead)
                 .await;
+            if let Some(campaign) = campaign {
+                shared.classify_latency.record(&campaign, began.elapsed());
+            }
             let _ = tx.send(Arrival::Input(None, Input::Classified(result)));
         }));
     }

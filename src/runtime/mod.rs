@@ -10,6 +10,7 @@ pub mod clock;
 pub mod events;
 pub mod flow;
 pub mod health;
+pub mod latency;
 mod prompts;
 mod recover;
 mod router;
@@ -106,6 +107,8 @@ struct Shared {
     board: board::Board,
     /// The routes calls took over the last hour, per scenario, for the dashboard.
     flow: flow::FlowStats,
+    /// Classification latency per campaign, for the dashboard's KPIs.
+    classify_latency: latency::CampaignLatencies,
 }
 
 /// The live runtime: an event router and the calls it feeds.
@@ -152,6 +155,7 @@ impl Runtime {
             backoff: Mutex::new(backoff::Backoff::default()),
             board: board::Board::default(),
             flow: flow::FlowStats::default(),
+            classify_latency: latency::CampaignLatencies::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stream = events::EventStream::new(shared.client.events_url())
@@ -284,6 +288,11 @@ impl Runtime {
             .last_hour(scenario, self.shared.clock.wall_ms())
     }
 
+    /// Classification latency of `campaign`'s latest calls.
+    pub fn classify_percentiles(&self, campaign: &str) -> Option<latency::Percentiles> {
+        self.shared.classify_latency.percentiles(campaign)
+    }
+
     /// Calls in progress.
     pub fn live_calls(&self) -> usize {
         self.shared.calls.lock().map(|c| c.len()).unwrap_or(0)
@@ -311,14 +320,13 @@ impl Runtime {
         deployment: Deployment,
         options: CallOptions,
     ) -> CallOutcome {
-        let CallOptions { sink, campaign } = options;
         let attempt = setup.attempt_id.clone();
         let now = self.shared.clock.wall_ms();
         self.shared.board.insert(board::LiveCall {
             attempt_id: attempt.clone(),
             phone: setup.lead.phone.clone(),
             name: setup.lead.name.clone(),
-            campaign,
+            campaign: options.campaign.clone(),
             scenario: scenario.name.clone(),
             node: None,
             verb: None,
@@ -336,7 +344,7 @@ impl Runtime {
             ended: false,
         };
         let mut outcome =
-            call::run_call(&self.shared, scenario, setup, deployment, (tx, rx), sink).await;
+            call::run_call(&self.shared, scenario, setup, deployment, (tx, rx), options).await;
         guard.ended = true;
         outcome.channels = guard.take_channels();
         outcome

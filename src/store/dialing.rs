@@ -272,8 +272,10 @@ impl Store {
                 let holds_lease = matches!(&lead.state,
                     LeadState::Leased { attempt, .. } if *attempt == item.attempt_id);
                 deltas.add(campaign, &format!("status:{}", item.end.status), 1);
-                if item.end.answered_ms.is_some() {
+                if let Some(answered) = item.end.answered_ms {
                     deltas.add(campaign, "answered", 1);
+                    let talk = item.end.ended_ms.saturating_sub(answered);
+                    deltas.add(campaign, "talk_ms", i64::try_from(talk).unwrap_or(i64::MAX));
                 }
                 // What the call reported while it was on went out then: once only.
                 let sent: Vec<String> = match live.remove(seq)? {

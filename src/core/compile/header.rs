@@ -122,7 +122,7 @@ impl Cx<'_> {
     }
 
     /// The result vocabulary: the defaults, then the scenario's `results:` and
-    /// `transcript_statuses:`.
+    /// `transcript_statuses:` and `success_statuses:`.
     pub(super) fn results(&mut self, header: &Header) -> ResultTable {
         let mut results = ResultTable::default();
         if let Some(map) = &header.results {
@@ -151,15 +151,23 @@ impl Cx<'_> {
             }
         }
         if let Some(list) = &header.transcript_statuses {
-            let mut statuses = Vec::new();
-            for s in list {
-                if self.check_status(&s.value, &s.referenced) {
-                    statuses.push(s.value.clone());
-                }
-            }
-            results.transcript_statuses = statuses;
+            results.transcript_statuses = self.statuses(list);
+        }
+        if let Some(list) = &header.success_statuses {
+            results.success_statuses = self.statuses(list);
         }
         results
+    }
+
+    /// The panel statuses of a list, each checked (the wrong ones reported, left out).
+    fn statuses(&mut self, list: &[S<String>]) -> Vec<String> {
+        let mut statuses = Vec::new();
+        for s in list {
+            if self.check_status(&s.value, &s.referenced) {
+                statuses.push(s.value.clone());
+            }
+        }
+        statuses
     }
 
     /// Whether `status` is a panel status; reports it when not.

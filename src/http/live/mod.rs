@@ -55,6 +55,23 @@ pub struct CampaignLive {
     pub in_flight: usize,
     /// The store's counters: leads, pending, attempts, answered, `status:X`, …
     pub counts: BTreeMap<String, u64>,
+    pub kpis: Kpis,
+}
+
+/// A campaign's KPIs (none of a rate whose denominator is still zero).
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Kpis {
+    /// Answered ÷ attempts ended.
+    pub answer_rate: Option<f64>,
+    /// Average handle time: seconds from answer to end, over answered calls.
+    pub aht_seconds: Option<f64>,
+    /// Calls ending in one of the scenario's `success_statuses` ÷ answered calls.
+    pub success_rate: Option<f64>,
+    /// Answered calls the customer hung up before the flow's end (status `HANGUP`) ÷
+    /// answered calls.
+    pub abandonment: Option<f64>,
+    /// Classification latency of its latest calls.
+    pub classification: Option<crate::runtime::latency::Percentiles>,
 }
 
 /// `GET /api/live`.
@@ -105,7 +122,10 @@ pub async fn snapshot(s: &ApiState) -> Result<Snapshot, ApiError> {
     let records = blocking(move || campaigns_with_counts(&store)).await?;
     let campaigns = records
         .into_iter()
-        .map(|(record, counts)| campaign_live(record, counts, &calls, now_ms))
+        .map(|(record, counts)| {
+            let kpis = kpis(s, &record, &counts);
+            campaign_live(record, counts, kpis, &calls, now_ms)
+        })
         .collect();
     let calls_total = calls.len();
     calls.truncate(MAX_LISTED_CALLS);
@@ -137,9 +157,53 @@ fn campaigns_with_counts(store: &Store) -> Result<Vec<Counted>, StoreError> {
         .collect()
 }
 
+/// A campaign's KPIs from its counters, its scenario's success statuses and the
+/// runtime's classification latencies.
+fn kpis(s: &ApiState, record: &CampaignRecord, counts: &BTreeMap<String, u64>) -> Kpis {
+    let scenario = s.scenarios.get(&record.settings.scenario);
+    let success = scenario
+        .as_ref()
+        .map(|sc| sc.results.success_statuses.as_slice());
+    let classification = s
+        .runtime
+        .as_ref()
+        .and_then(|r| r.classify_percentiles(&record.name));
+    kpis_of(counts, success, classification)
+}
+
+/// The KPIs of these counters; success needs the scenario's success statuses.
+fn kpis_of(
+    counts: &BTreeMap<String, u64>,
+    success_statuses: Option<&[String]>,
+    classification: Option<crate::runtime::latency::Percentiles>,
+) -> Kpis {
+    let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+    let ended: u64 = counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("status:"))
+        .map(|(_, n)| n)
+        .sum();
+    let answered = count("answered");
+    let success = success_statuses.map(|statuses| {
+        statuses
+            .iter()
+            .map(|st| count(&format!("status:{st}")))
+            .sum::<u64>()
+    });
+    Kpis {
+        answer_rate: ratio(answered, ended),
+        aht_seconds: ratio(count("talk_ms"), answered).map(|ms| ms / 1000.0),
+        success_rate: success.and_then(|n| ratio(n, answered)),
+        abandonment: ratio(count("status:HANGUP"), answered),
+        classification,
+    }
+}
+
 fn campaign_live(
     record: CampaignRecord,
     counts: BTreeMap<String, u64>,
+    kpis: Kpis,
     calls: &[LiveCall],
     now_ms: u64,
 ) -> CampaignLive {
@@ -164,6 +228,7 @@ fn campaign_live(
         next_open_ms,
         in_flight,
         counts,
+        kpis,
     }
 }
 
@@ -172,4 +237,35 @@ fn local_time(now_ms: u64, zone: &str) -> String {
     let at = jiff::Timestamp::from_millisecond(now_ms as i64).unwrap_or_default();
     let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
     at.to_zoned(tz).strftime("%H:%M:%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kpis_come_from_the_counters_and_the_scenario_s_success_statuses() {
+        let counts: BTreeMap<String, u64> = [
+            ("answered", 8),
+            ("talk_ms", 96_000),
+            ("status:CONNECTED", 3),
+            ("status:DISCONNECTED", 1),
+            ("status:HANGUP", 2),
+            ("status:NOT_INTERESTED", 2),
+            ("status:BUSY", 2),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
+        let success = ["CONNECTED".to_string(), "DISCONNECTED".to_string()];
+        let k = kpis_of(&counts, Some(&success), None);
+        assert_eq!(k.answer_rate, Some(0.8));
+        assert_eq!(k.aht_seconds, Some(12.0));
+        assert_eq!(k.success_rate, Some(0.5));
+        assert_eq!(k.abandonment, Some(0.25));
+        let none = kpis_of(&BTreeMap::new(), None, None);
+        assert_eq!(
+            (none.answer_rate, none.aht_seconds, none.success_rate),
+            (None, None, None)
+        );
+    }
 }
