@@ -7,7 +7,7 @@
 //! unreachable, a parked report, an old backlog) reach their own receiver the same way.
 
 mod common;
-use common::cli::ok as dialflow;
+use common::cli::ok_with_token as dialflow;
 use common::dirs::TempDir;
 use common::in_process::{InProcess, campaigns_daemon};
 use common::panel::{Panel, Received, SECRET, verify};
@@ -307,16 +307,22 @@ async fn a_400_parks_the_report_and_a_429_retry_after_is_honoured() {
     // and it goes through.
     let store = s._dir.join("s.redb");
     let store = store.to_str().unwrap();
+    let token = s.daemon.token.as_str();
     let listed = dialflow(
         s._dir.path(),
         &["outbox", "list", "--parked", "--store", store],
+        token,
     );
     let line = listed.lines().nth(1).expect("one parked report listed");
     assert!(
         line.contains(&parked[0].entry.attempt) && line.contains("\t400\tanswer 400\t"),
         "{listed}"
     );
-    let shown = dialflow(s._dir.path(), &["campaign", "show", "c1", "--store", store]);
+    let shown = dialflow(
+        s._dir.path(),
+        &["campaign", "show", "c1", "--store", store],
+        token,
+    );
     assert!(
         shown.contains("0 waiting for the panel, 1 parked"),
         "{shown}"
@@ -324,6 +330,7 @@ async fn a_400_parks_the_report_and_a_429_retry_after_is_honoured() {
     let retried = dialflow(
         s._dir.path(),
         &["outbox", "retry", "--all-parked", "--store", store],
+        token,
     );
     assert!(
         retried.contains("1 report(s) back in the outbox"),

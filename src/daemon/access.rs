@@ -68,10 +68,8 @@ mod tests {
 
     #[test]
     fn beyond_loopback_a_daemon_without_tokens_refuses_and_says_how_to_fix_it() {
-        let config: Config = serde_json::from_value(serde_json::json!({
-            "ari": {"url": "http://127.0.0.1:8088", "user": "u"}
-        }))
-        .unwrap();
+        let config: Config =
+            serde_saphyr::from_str("ari: {url: 'http://127.0.0.1:8088', user: u}\n").unwrap();
         let dir = std::env::temp_dir().join(format!("dialflow-access-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = dir.join("s.redb");
