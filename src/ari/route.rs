@@ -109,6 +109,33 @@ impl<'a> Route<'a> {
         }
     }
 
+    /// The request's method and path with its ids left out (`POST /channels/{id}/play`):
+    /// a metrics label whose values the code bounds, whatever ids calls choose.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Events => "GET /events",
+            Route::ListChannels => "GET /channels",
+            Route::Originate => "POST /channels",
+            Route::GetChannel { .. } => "GET /channels/{id}",
+            Route::Hangup { .. } => "DELETE /channels/{id}",
+            Route::Answer { .. } => "POST /channels/{id}/answer",
+            Route::Play { playback: None, .. } => "POST /channels/{id}/play",
+            Route::Play { .. } => "POST /channels/{id}/play/{playback}",
+            Route::Record { .. } => "POST /channels/{id}/record",
+            Route::Continue { .. } => "POST /channels/{id}/continue",
+            Route::GetPlayback { .. } => "GET /playbacks/{id}",
+            Route::StopPlayback { .. } => "DELETE /playbacks/{id}",
+            Route::CreateBridge => "POST /bridges",
+            Route::AddToBridge { .. } => "POST /bridges/{id}/addChannel",
+            Route::GetBridge { .. } => "GET /bridges/{id}",
+            Route::DestroyBridge { .. } => "DELETE /bridges/{id}",
+            Route::GetLiveRecording { .. } => "GET /recordings/live/{name}",
+            Route::GetStoredRecording { .. } => "GET /recordings/stored/{name}",
+            Route::StoredRecordingFile { .. } => "GET /recordings/stored/{name}/file",
+            Route::DeleteStoredRecording { .. } => "DELETE /recordings/stored/{name}",
+        }
+    }
+
     /// The same request with its ids left out, to compare the kind of two requests.
     pub fn kind(&self) -> std::mem::Discriminant<Route<'a>> {
         std::mem::discriminant(self)
@@ -204,6 +231,19 @@ mod tests {
         ];
         for (method, path, route) in &cases {
             assert_eq!(Route::parse(method, path), Some(*route), "{method} {path}");
+            // The template is the path with every id replaced by a name in braces.
+            let template = route.template();
+            let shape =
+                |p: &str| -> Vec<bool> { p.split('/').map(|s| s.starts_with('{')).collect() };
+            let (t_method, t_path) = template.split_once(' ').unwrap();
+            assert_eq!(t_method, *method, "{template}");
+            let ids = shape(t_path);
+            let kept: Vec<&str> = path.trim_start_matches("/ari").split('/').collect();
+            let named: Vec<&str> = t_path.split('/').collect();
+            assert_eq!(kept.len(), named.len(), "{template} for {path}");
+            for ((k, n), id) in kept.iter().zip(&named).zip(ids) {
+                assert!(id || k == n, "{template} for {path}");
+            }
         }
     }
 

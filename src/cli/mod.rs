@@ -18,10 +18,10 @@ mod replay;
 mod run;
 mod scenarios;
 mod schema;
-mod token;
 mod sim;
 mod store_args;
 mod test;
+mod token;
 mod watch;
 
 use std::io::IsTerminal;

@@ -8,6 +8,7 @@ mod campaigns;
 mod data;
 mod extract;
 mod login;
+mod metrics;
 mod outbox;
 mod versions;
 
@@ -105,6 +106,7 @@ fn protected(state: ApiState) -> Router {
         .route("/api/scenario-versions", get(versions::latest))
         .route("/api/scenario-versions/{name}", get(versions::history))
         .route("/api/scenario-texts/{hash}", get(versions::by_hash))
+        .route("/metrics", get(metrics::scrape))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .with_state(state)

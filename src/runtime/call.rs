@@ -16,9 +16,11 @@ use super::{
     hang_up_in_background,
 };
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
+use crate::ari::route::Route;
 use crate::ari::translate::{self, Deployment, Request};
 use crate::core::call::{CallMachine, CallSetup, Command, Input, Report, Summary};
 use crate::core::scenario::Scenario;
+use crate::metrics;
 
 /// A call in progress and what its task keeps for it.
 struct CallTask<'a> {
@@ -284,10 +286,13 @@ impl<'a> CallTask<'a> {
         {
             o.remove(channel);
         }
+        // Asterisk's part of the time apart from the wait for a free connection.
+        let took = sent.elapsed().saturating_sub(exchange.queued);
         if let Ok(mut health) = self.shared.health.lock() {
-            // Asterisk's part of the time apart from the wait for a free connection.
-            let took = sent.elapsed().saturating_sub(exchange.queued);
             health.request(took, exchange.queued, is_failure(&answer));
+        }
+        if let Some(route) = Route::parse(request.method, &request.path) {
+            metrics::global().ari_request(route.template(), took);
         }
         let answer = unknown_if_gateway_failed(command, answer);
         // A hang-up without a clear answer is tried again in the background, after the
@@ -309,7 +314,9 @@ impl<'a> CallTask<'a> {
     /// Microseconds from the event being handled to this, its first request.
     fn sample_latency(&mut self) {
         if let Some(at) = self.arrived.take() {
-            let micros = at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+            let took = at.elapsed();
+            metrics::global().event_to_command(took);
+            let micros = took.as_micros().min(u128::from(u32::MAX)) as u32;
             if let Ok(mut l) = self.shared.latencies.lock()
                 && l.len() < MAX_LATENCY_SAMPLES
             {

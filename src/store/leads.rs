@@ -85,7 +85,7 @@ impl Store {
             bump(&mut counters, campaign, "leads", added)?;
             bump(&mut counters, campaign, "pending", added)?;
         }
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(tally)
     }
 
@@ -183,7 +183,7 @@ impl Store {
                 recycled += 1;
             }
         }
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(recycled)
     }
 
@@ -194,7 +194,7 @@ impl Store {
             return Err(StoreError::NoCampaign(campaign.into()));
         }
         let n = cancel_due(&tx, campaign, phone)?;
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(n)
     }
 }

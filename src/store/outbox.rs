@@ -83,7 +83,7 @@ impl Store {
                 } => self.park(&tx, *seq, *status, answer, now_ms)?,
             }
         }
-        tx.commit()?;
+        super::commit(tx, "outbox")?;
         Ok(())
     }
 
@@ -172,7 +172,7 @@ impl Store {
             }
             moved = count;
         }
-        tx.commit()?;
+        super::commit(tx, "outbox")?;
         Ok(moved)
     }
 
