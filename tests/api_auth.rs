@@ -56,6 +56,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/scenario-versions", ""),
     ("GET", "/api/scenario-versions/salehi", ""),
     ("GET", "/api/scenario-texts/abc", ""),
+    ("GET", "/metrics", ""),
     ("GET", "/api/no-such-route", ""),
     ("DELETE", "/api/campaigns/spring", ""),
 ];
