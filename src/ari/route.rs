@@ -49,14 +49,23 @@ pub enum Route<'a> {
     DeleteStoredRecording { name: &'a str },
 }
 
+/// The most segments a path dialflow knows has after `/ari/`.
+const MAX_SEGMENTS: usize = 4;
+
 impl<'a> Route<'a> {
     /// The request `method path` is, if dialflow knows it (a trailing `/` is ignored).
     pub fn parse(method: &str, path: &'a str) -> Option<Route<'a>> {
         let rest = path
             .trim_end_matches('/')
             .strip_prefix(super::paths::PREFIX)?;
-        let parts: Vec<&'a str> = rest.split('/').collect();
-        Some(match (method, &parts[..]) {
+        // No allocation: the runtime reads each request it sends back for its metrics.
+        let mut parts = [""; MAX_SEGMENTS];
+        let mut count = 0;
+        for part in rest.split('/') {
+            *parts.get_mut(count)? = part;
+            count += 1;
+        }
+        Some(match (method, &parts[..count]) {
             ("GET", ["events"]) => Route::Events,
             ("GET", ["channels"]) => Route::ListChannels,
             ("POST", ["channels"]) => Route::Originate,
@@ -257,6 +266,7 @@ mod tests {
             })
         );
         assert_eq!(Route::parse("GET", "/ari/asterisk/info"), None);
+        assert_eq!(Route::parse("GET", "/ari/recordings/stored/r/file/x"), None);
         assert_eq!(Route::parse("GET", "/sim/state"), None);
     }
 }
