@@ -16,7 +16,6 @@ use super::{
     hang_up_in_background,
 };
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
-use crate::ari::route::Route;
 use crate::ari::translate::{self, Deployment, Request};
 use crate::core::call::{CallMachine, CallSetup, Command, Input, Report, Summary};
 use crate::core::scenario::Scenario;
@@ -290,9 +289,6 @@ impl<'a> CallTask<'a> {
         let took = sent.elapsed().saturating_sub(exchange.queued);
         if let Ok(mut health) = self.shared.health.lock() {
             health.request(took, exchange.queued, is_failure(&answer));
-        }
-        if let Some(route) = Route::parse(request.method, &request.path) {
-            metrics::global().ari_request(route.template(), took);
         }
         let answer = unknown_if_gateway_failed(command, answer);
         // A hang-up without a clear answer is tried again in the background, after the
