@@ -285,9 +285,9 @@ impl<'a> CallTask<'a> {
         {
             o.remove(channel);
         }
-        // Asterisk's part of the time apart from the wait for a free connection.
-        let took = sent.elapsed().saturating_sub(exchange.queued);
         if let Ok(mut health) = self.shared.health.lock() {
+            // Asterisk's part of the time apart from the wait for a free connection.
+            let took = sent.elapsed().saturating_sub(exchange.queued);
             health.request(took, exchange.queued, is_failure(&answer));
         }
         let answer = unknown_if_gateway_failed(command, answer);
