@@ -16,6 +16,7 @@ pub mod export;
 pub mod http;
 pub mod leads;
 pub mod load;
+pub mod metrics;
 pub mod render;
 pub mod replay;
 pub mod runtime;

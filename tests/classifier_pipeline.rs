@@ -1,6 +1,7 @@
 //! The classification pipeline against real HTTP servers on loopback: the recording from
-//! ARI, speech-to-text, the intent from rules or an LLM, and every way they fail; a
-//! silent recording never reaches the speech-to-text provider.
+//! ARI, speech-to-text, the intent from rules or an LLM, and every way they fail (counted
+//! by provider and kind, in `/metrics` too); a silent recording never reaches the
+//! speech-to-text provider.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -148,6 +149,7 @@ async fn every_path_of_the_pipeline() {
     let base = server(Arc::clone(&seen)).await;
     let lead = BTreeMap::from([("name".to_string(), "Sara".to_string())]);
     let metrics: Arc<ClassifyMetrics> = Arc::default();
+    let before = dialflow::metrics::global().encode().unwrap();
     let run = |stt: &str, llm: Option<&str>, rec: &str| {
         let c = classifier(&base, stt, llm, &metrics);
         let (rec, lead, intents) = (rec.to_string(), lead.clone(), intents());
@@ -240,6 +242,32 @@ async fn every_path_of_the_pipeline() {
     assert_eq!(m.latency["stt:openai"].count, 10);
     assert_eq!(m.errors.get("stt_retry"), Some(&1));
     assert_eq!(m.latency["intent:llm"].count, 5);
+    // The same reach `/metrics`, errors by provider and kind (this file's other tests
+    // classify beside this one, but never fail and never ask an LLM).
+    let after = dialflow::metrics::global().encode().unwrap();
+    let moved = |series: &str| sample(&after, series) - sample(&before, series);
+    for (provider, kind) in [
+        ("fetch", "recording"),
+        ("stt:openai", "stt_quota"),
+        ("stt:openai", "stt_failure"),
+        ("stt:openai", "stt_retry"),
+        ("intent:llm", "llm_quota"),
+        ("intent:llm", "llm_fallback"),
+    ] {
+        let series =
+            format!("dialflow_classify_errors_total{{provider=\"{provider}\",kind=\"{kind}\"}}");
+        assert_eq!(moved(&series), 1.0, "{series}");
+    }
+    let llm = "dialflow_classify_duration_seconds_count{provider=\"intent:llm\"}";
+    assert_eq!(moved(llm), 5.0);
+}
+
+/// The value of `series` (`name{labels}` in full) in Prometheus text; 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(name, _)| *name == series)
+        .map_or(0.0, |(_, v)| v.parse().unwrap())
 }
 
 /// A recogniser fed silence answers noise (PocketSphinx said "oh"): a silent recording

@@ -23,6 +23,7 @@ use serde_json::Value;
 use super::models::{Bridge, Channel, ErrorBody, LiveRecording, Playback, StoredRecording};
 use super::paths;
 use super::request::{Originate, Record, Request};
+use super::route::Route;
 use super::transport::{Answer, Transport};
 
 /// Largest recording file fetched for classification.
@@ -156,9 +157,18 @@ impl AriClient {
             let bad = AriError::NotSent(format!("bad method {}", request.method));
             return (Err(bad), Duration::ZERO);
         };
-        self.transport
+        let sent = std::time::Instant::now();
+        let (answer, queued) = self
+            .transport
             .exchange(method, &path_and_query(request), limit)
-            .await
+            .await;
+        // Every request of every caller (calls, reconciling, classification) is timed
+        // here, by its route's template: a label the code bounds, whatever the ids.
+        if let Some(route) = Route::parse(request.method, &request.path) {
+            let took = sent.elapsed().saturating_sub(queued);
+            crate::metrics::global().ari_request(route.template(), took);
+        }
+        (answer, queued)
     }
 
     /// GET returning raw bytes (a recording file), refusing bodies over `limit` bytes.

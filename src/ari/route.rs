@@ -49,14 +49,23 @@ pub enum Route<'a> {
     DeleteStoredRecording { name: &'a str },
 }
 
+/// The most segments a path dialflow knows has after `/ari/`.
+const MAX_SEGMENTS: usize = 4;
+
 impl<'a> Route<'a> {
     /// The request `method path` is, if dialflow knows it (a trailing `/` is ignored).
     pub fn parse(method: &str, path: &'a str) -> Option<Route<'a>> {
         let rest = path
             .trim_end_matches('/')
             .strip_prefix(super::paths::PREFIX)?;
-        let parts: Vec<&'a str> = rest.split('/').collect();
-        Some(match (method, &parts[..]) {
+        // No allocation: the runtime reads each request it sends back for its metrics.
+        let mut parts = [""; MAX_SEGMENTS];
+        let mut count = 0;
+        for part in rest.split('/') {
+            *parts.get_mut(count)? = part;
+            count += 1;
+        }
+        Some(match (method, &parts[..count]) {
             ("GET", ["events"]) => Route::Events,
             ("GET", ["channels"]) => Route::ListChannels,
             ("POST", ["channels"]) => Route::Originate,
@@ -106,6 +115,33 @@ impl<'a> Route<'a> {
             | Route::GetStoredRecording { name }
             | Route::StoredRecordingFile { name }
             | Route::DeleteStoredRecording { name } => Some(name),
+        }
+    }
+
+    /// The request's method and path with its ids left out (`POST /channels/{id}/play`):
+    /// a metrics label whose values the code bounds, whatever ids calls choose.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Events => "GET /events",
+            Route::ListChannels => "GET /channels",
+            Route::Originate => "POST /channels",
+            Route::GetChannel { .. } => "GET /channels/{id}",
+            Route::Hangup { .. } => "DELETE /channels/{id}",
+            Route::Answer { .. } => "POST /channels/{id}/answer",
+            Route::Play { playback: None, .. } => "POST /channels/{id}/play",
+            Route::Play { .. } => "POST /channels/{id}/play/{playback}",
+            Route::Record { .. } => "POST /channels/{id}/record",
+            Route::Continue { .. } => "POST /channels/{id}/continue",
+            Route::GetPlayback { .. } => "GET /playbacks/{id}",
+            Route::StopPlayback { .. } => "DELETE /playbacks/{id}",
+            Route::CreateBridge => "POST /bridges",
+            Route::AddToBridge { .. } => "POST /bridges/{id}/addChannel",
+            Route::GetBridge { .. } => "GET /bridges/{id}",
+            Route::DestroyBridge { .. } => "DELETE /bridges/{id}",
+            Route::GetLiveRecording { .. } => "GET /recordings/live/{name}",
+            Route::GetStoredRecording { .. } => "GET /recordings/stored/{name}",
+            Route::StoredRecordingFile { .. } => "GET /recordings/stored/{name}/file",
+            Route::DeleteStoredRecording { .. } => "DELETE /recordings/stored/{name}",
         }
     }
 
@@ -204,6 +240,19 @@ mod tests {
         ];
         for (method, path, route) in &cases {
             assert_eq!(Route::parse(method, path), Some(*route), "{method} {path}");
+            // The template is the path with every id replaced by a name in braces.
+            let template = route.template();
+            let shape =
+                |p: &str| -> Vec<bool> { p.split('/').map(|s| s.starts_with('{')).collect() };
+            let (t_method, t_path) = template.split_once(' ').unwrap();
+            assert_eq!(t_method, *method, "{template}");
+            let ids = shape(t_path);
+            let kept: Vec<&str> = path.trim_start_matches("/ari").split('/').collect();
+            let named: Vec<&str> = t_path.split('/').collect();
+            assert_eq!(kept.len(), named.len(), "{template} for {path}");
+            for ((k, n), id) in kept.iter().zip(&named).zip(ids) {
+                assert!(id || k == n, "{template} for {path}");
+            }
         }
     }
 
@@ -217,6 +266,7 @@ mod tests {
             })
         );
         assert_eq!(Route::parse("GET", "/ari/asterisk/info"), None);
+        assert_eq!(Route::parse("GET", "/ari/recordings/stored/r/file/x"), None);
         assert_eq!(Route::parse("GET", "/sim/state"), None);
     }
 }

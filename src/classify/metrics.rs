@@ -1,5 +1,6 @@
 //! Classification metrics: latency per provider, errors by kind and the silent
-//! recordings no provider was asked about, for ops (and the metrics endpoint to come).
+//! recordings no provider was asked about, for ops and `/metrics`
+//! (which gets each observation as it is made, in `crate::metrics`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -39,6 +40,7 @@ pub struct Snapshot {
 
 impl ClassifyMetrics {
     pub fn observe(&self, provider: &'static str, took: Duration) {
+        crate::metrics::global().classified(provider, took);
         if let Ok(mut m) = self.inner.lock() {
             let l = m.latency.entry(provider).or_default();
             let ms = took.as_millis() as u64;
@@ -48,7 +50,9 @@ impl ClassifyMetrics {
         }
     }
 
-    pub fn error(&self, kind: &'static str) {
+    /// An error of `kind` at `provider` (the step it happened in, as `observe` names it).
+    pub fn error(&self, provider: &'static str, kind: &'static str) {
+        crate::metrics::global().classify_error(provider, kind);
         if let Ok(mut m) = self.inner.lock() {
             *m.errors.entry(kind).or_default() += 1;
         }

@@ -39,7 +39,7 @@ impl Pipeline<'_> {
         let wav = match self.fetch(recording, request.audio.clone()).await {
             Some(wav) => wav,
             None => {
-                self.metrics.error("recording");
+                self.metrics.error("fetch", "recording");
                 return Classification::failed(FailureReason::Recording);
             }
         };
@@ -56,12 +56,12 @@ impl Pipeline<'_> {
         let transcript = match transcript {
             Ok(t) => t,
             Err(stt::SttError::Quota(m)) => {
-                self.metrics.error("stt_quota");
+                self.metrics.error(self.stt.kind(), "stt_quota");
                 tracing::error!(%recording, message = %m, "speech-to-text quota refused");
                 return Classification::quota(FailureReason::SttQuota);
             }
             Err(stt::SttError::Failure(m)) => {
-                self.metrics.error("stt_failure");
+                self.metrics.error(self.stt.kind(), "stt_failure");
                 tracing::warn!(%recording, message = %m, "speech-to-text failed");
                 return Classification::failed(FailureReason::SttFailure);
             }
@@ -129,7 +129,7 @@ impl Pipeline<'_> {
                 break;
             }
             if attempt == 0 {
-                self.metrics.error("stt_retry");
+                self.metrics.error(self.stt.kind(), "stt_retry");
             }
         }
         transcript
@@ -170,13 +170,13 @@ impl Pipeline<'_> {
         match answer {
             Ok(intent) => Classification::Intent { intent, transcript },
             Err(llm::LlmError::Quota(m)) => {
-                self.metrics.error("llm_quota");
+                self.metrics.error("intent:llm", "llm_quota");
                 tracing::error!(%recording, message = %m, "intent classifier quota refused");
                 Classification::quota(FailureReason::LlmQuota)
             }
             Err(llm::LlmError::Failure(m)) => {
                 // The transcript is good; the rules still know yes from no.
-                self.metrics.error("llm_fallback");
+                self.metrics.error("intent:llm", "llm_fallback");
                 tracing::warn!(%recording, message = %m, "intent classifier failed: using the rules");
                 rules::classify_with(&transcript, intents, rules)
             }

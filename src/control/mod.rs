@@ -171,6 +171,8 @@ impl Controller {
             kept: outcome.as_ref().map(|r| r.kept.clone()).unwrap_or_default(),
             error: outcome.as_ref().err().map(|e| e.to_string()),
         };
+        let at_unix_s = record.at.as_millisecond() as f64 / 1000.0;
+        crate::metrics::global().reloaded(trigger.as_str(), outcome.is_ok(), at_unix_s);
         let stale = match outcome {
             Ok(r) => Some(r.stale.clone()),
             Err(e) => match e.as_ref() {

@@ -16,7 +16,8 @@ use super::post::{Target, until_settled};
 use super::settle::Settler;
 use super::sign::idempotency_key;
 use crate::config::PanelConfig;
-use crate::core::delivery::{Answer, Verdict};
+use crate::core::delivery::{Answer, Verdict, verdict};
+use crate::metrics::{self, DeliveryOutcome};
 use crate::store::{OutboxEntry, Settled, Store};
 
 /// How often the outbox is looked at while nothing is in flight.
@@ -210,6 +211,11 @@ fn settled(entry: &OutboxEntry, outcome: Verdict, answer: Answer, text: String) 
         tracing::warn!(seq, attempt = %entry.attempt, status = code, answer = %text,
             "the panel refused a report: parked");
     }
+    let counted = match outcome {
+        Verdict::Park => DeliveryOutcome::Parked,
+        _ => DeliveryOutcome::Delivered,
+    };
+    metrics::global().delivered(counted, 1);
     match outcome {
         Verdict::Park => Settled::Parked {
             seq,
@@ -229,7 +235,12 @@ async fn send(shared: &Shared, entry: &OutboxEntry) -> (Answer, String) {
         url: &shared.panel.url,
         secret: shared.panel.secret.as_deref(),
     };
-    target.post(&key, body).await
+    let (answer, text) = target.post(&key, body).await;
+    // Judged as `until_settled` will judge it (the count of failures only sets the wait).
+    if matches!(verdict(answer, 1, 0.0), Verdict::Retry(_)) {
+        metrics::global().delivered(DeliveryOutcome::Retried, 1);
+    }
+    (answer, text)
 }
 
 pub(super) fn now_ms() -> u64 {

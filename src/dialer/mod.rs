@@ -20,6 +20,7 @@ use crate::core::call::{CallSetup, FailureReason, Lead};
 use crate::core::campaign::failure_rate::{self, FailureRate, Tripped};
 use crate::core::campaign::pacing::Pacer;
 use crate::core::scenario::Scenario;
+use crate::metrics;
 use crate::runtime::{CallOutcome, Runtime};
 use crate::scenario_set::SharedScenarios;
 use crate::store::campaigns::Transition;
@@ -560,6 +561,7 @@ impl Dialer {
             attempt: lease.attempt.number,
             ring_timeout_ms: None,
         };
+        metrics::global().call_started(&record.name);
         let runtime = self.runtime.clone();
         let done_tx = done_tx.clone();
         let started_wall_ms = self.now_ms();
@@ -599,6 +601,8 @@ impl Dialer {
                     }
                 }
             };
+            let summary = &outcome.summary;
+            metrics::global().call_ended(&lease.attempt.campaign, &summary.result, &summary.status);
             let _ = done_tx.send(Completion {
                 attempt: lease.attempt,
                 outcome,

@@ -12,6 +12,7 @@ mod flow;
 mod lead_rows;
 pub mod live;
 mod login;
+mod metrics;
 mod openapi;
 mod outbox;
 mod versions;
@@ -114,6 +115,7 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(live::live))
         .routes(routes!(live::stream))
         .routes(routes!(flow::show))
+        .routes(routes!(metrics::scrape))
         .routes(routes!(campaigns::list, campaigns::create))
         .routes(routes!(campaigns::show, campaigns::update))
         .routes(routes!(campaigns::act))

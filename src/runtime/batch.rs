@@ -146,8 +146,16 @@ async fn place(runtime: Runtime, scenario: Arc<Scenario>, call: PlannedCall) -> 
         attempt: 1,
         ring_timeout_ms: None,
     };
-    runtime.call(scenario, setup, call.deployment).await
+    let metrics = crate::metrics::global();
+    metrics.call_started(NUMBERS);
+    let outcome = runtime.call(scenario, setup, call.deployment).await;
+    let summary = &outcome.summary;
+    metrics.call_ended(NUMBERS, &summary.result, &summary.status);
+    outcome
 }
+
+/// The campaign label of calls dialed from the command line, which have none.
+const NUMBERS: &str = "(numbers)";
 
 /// Completes once `stop` turns true; never, if nobody can stop us any more (a dropped
 /// sender).

@@ -19,6 +19,7 @@ use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
 use crate::ari::translate::{self, Deployment, Request};
 use crate::core::call::{CallMachine, CallSetup, Command, Input, Report, Summary};
 use crate::core::scenario::Scenario;
+use crate::metrics;
 
 /// A call in progress and what its task keeps for it.
 struct CallTask<'a> {
@@ -355,7 +356,9 @@ impl<'a> CallTask<'a> {
     /// Microseconds from the event being handled to this, its first request.
     fn sample_latency(&mut self) {
         if let Some(at) = self.arrived.take() {
-            let micros = at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+            let took = at.elapsed();
+            metrics::global().event_to_command(took);
+            let micros = took.as_micros().min(u128::from(u32::MAX)) as u32;
             if let Ok(mut l) = self.shared.latencies.lock()
                 && l.len() < MAX_LATENCY_SAMPLES
             {

@@ -74,6 +74,7 @@ pub(super) async fn route(
                 // `send_replace`: the value must change even when nobody is watching.
                 shared.connected.send_replace(true);
                 if reconnected {
+                    crate::metrics::global().reconnected();
                     let epoch = shared.losses.load(Ordering::Acquire);
                     tell_every_call(&shared, |_| Arrival::Reconnected(epoch));
                 }

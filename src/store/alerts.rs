@@ -42,7 +42,7 @@ impl Store {
     pub fn add_alert(&self, alert: &NewAlert<'_>, now_ms: u64) -> Result<Alert, StoreError> {
         let tx = self.db.begin_write()?;
         let alert = self.insert_alert(&tx, alert, now_ms)?;
-        tx.commit()?;
+        super::commit(tx, "alerts")?;
         Ok(alert)
     }
 
@@ -117,7 +117,7 @@ impl Store {
     pub fn alert_sent(&self, seq: u64) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
         tx.open_table(ALERT_OUTBOX)?.remove(seq)?;
-        tx.commit()?;
+        super::commit(tx, "alerts")?;
         Ok(())
     }
 

@@ -90,7 +90,7 @@ impl Store {
             campaigns.insert(name, encode(&record).as_slice())?;
             record
         };
-        tx.commit()?;
+        super::commit(tx, "campaigns")?;
         Ok(record)
     }
 
@@ -140,7 +140,7 @@ impl Store {
             campaigns.insert(name, encode(&record).as_slice())?;
             record
         };
-        tx.commit()?;
+        super::commit(tx, "campaigns")?;
         Ok(record)
     }
 
@@ -216,7 +216,7 @@ impl Store {
             }
             record
         };
-        tx.commit()?;
+        super::commit(tx, "campaigns")?;
         Ok(record)
     }
 

@@ -221,7 +221,7 @@ impl Store {
             tx.abort()?;
             return Ok(out);
         }
-        tx.commit()?;
+        super::commit(tx, "dialing")?;
         Ok(out)
     }
 
@@ -330,7 +330,7 @@ impl Store {
             meta.insert("next_outbox", next_report)?;
             deltas.apply(&mut counters)?;
         }
-        tx.commit()?;
+        super::commit(tx, "dialing")?;
         Ok(out)
     }
 

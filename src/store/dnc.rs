@@ -29,7 +29,7 @@ impl Store {
                 }
             }
         }
-        tx.commit()?;
+        super::commit(tx, "dnc")?;
         Ok(added)
     }
 

@@ -86,7 +86,7 @@ impl Store {
             bump(&mut counters, campaign, "leads", added)?;
             bump(&mut counters, campaign, "pending", added)?;
         }
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(tally)
     }
 
@@ -184,7 +184,7 @@ impl Store {
                 recycled += 1;
             }
         }
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(recycled)
     }
 
@@ -195,7 +195,7 @@ impl Store {
             return Err(StoreError::NoCampaign(campaign.into()));
         }
         let n = cancel_due(&tx, campaign, phone)?;
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(n)
     }
 }

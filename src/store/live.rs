@@ -94,7 +94,7 @@ impl Store {
             }
             meta.insert("next_outbox", next_report)?;
         }
-        tx.commit()?;
+        super::commit(tx, "live")?;
         Ok(written)
     }
 }

@@ -171,6 +171,15 @@ from_redb!(
     redb::CommitError
 );
 
+/// Commits `tx` (a write waits for the disk here), timing it for `/metrics` under
+/// `area`, the module that wrote it.
+fn commit(tx: redb::WriteTransaction, area: &'static str) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    tx.commit()?;
+    crate::metrics::global().store_commit(area, started.elapsed());
+    Ok(())
+}
+
 /// The store: one redb file, opened by one process at a time (redb locks it).
 pub struct Store {
     db: redb::Database,

@@ -93,7 +93,7 @@ impl Store {
                 } => self.park(&tx, *seq, *status, answer, now_ms)?,
             }
         }
-        tx.commit()?;
+        super::commit(tx, "outbox")?;
         Ok(())
     }
 
@@ -182,7 +182,7 @@ impl Store {
             }
             moved = count;
         }
-        tx.commit()?;
+        super::commit(tx, "outbox")?;
         Ok(moved)
     }
 

@@ -154,7 +154,7 @@ pub fn migrate(db: &redb::Database, new_tag: impl FnOnce() -> String) -> Result<
         let tx = db.begin_write()?;
         (m.apply)(&tx)?;
         tx.open_table(META)?.insert("schema_version", m.version)?;
-        tx.commit()?;
+        super::commit(tx, "schema")?;
     }
     let tx = db.begin_write()?;
     {
@@ -163,6 +163,6 @@ pub fn migrate(db: &redb::Database, new_tag: impl FnOnce() -> String) -> Result<
             text.insert("store_tag", new_tag().as_str())?;
         }
     }
-    tx.commit()?;
+    super::commit(tx, "schema")?;
     Ok(())
 }

@@ -100,7 +100,7 @@ impl Store {
                 recorded.push(version);
             }
         }
-        tx.commit()?;
+        super::commit(tx, "versions")?;
         Ok(recorded)
     }
 
