@@ -77,6 +77,7 @@ async fn serve(runtime: &Runtime, store: Arc<Store>) -> (String, reqwest::Client
         auth: Arc::new(Auth::new(
             TokenSet::given([("bench", Role::Read, TOKEN)]).unwrap(),
         )),
+        feed: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

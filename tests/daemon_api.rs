@@ -16,6 +16,7 @@ fn start_daemon(dir: &std::path::Path) -> (Proc, Lines, std::net::SocketAddr) {
     let mut daemon = Proc::spawn(
         Command::new(BIN)
             .current_dir(dir)
+            .env("RUST_LOG", "debug")
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
@@ -321,9 +322,8 @@ fn reload_command_and_sighup_reach_the_running_daemon() {
         .replacen("description: >", "description: >\n  Edited for SIGHUP.", 1);
     std::fs::write(dir.join("scenarios/salehi.yaml"), &edited).unwrap();
     daemon.signal("HUP");
-    let line = stderr.until("reloaded", Duration::from_secs(20));
+    let line = stderr.until("reloaded: ", Duration::from_secs(20));
     assert!(line.contains("1 scenario"), "{line}");
-    stderr.drain();
 
     // Two versions: the one served at start, and the edit SIGHUP loaded (the API's
     // reload changed nothing, so it added none); the hash leads to the exact text.
@@ -348,6 +348,10 @@ fn reload_command_and_sighup_reach_the_running_daemon() {
     daemon.sigterm();
     let status = daemon.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status}");
+    // Its log, at debug level, over requests that carried it, never shows the token.
+    let log = stderr.rest();
+    let token = std::fs::read_to_string(dir.join("s.redb.token")).unwrap();
+    assert!(!log.contains(token.trim()), "{log}");
     // With the daemon gone, the same history from the store itself.
     let local = ok(dir, &["scenarios", "show", "salehi", "--versions"]);
     assert_eq!(local, listed);
