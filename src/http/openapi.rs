@@ -58,6 +58,8 @@ pub fn assemble(open: OpenApi, mut protected: OpenApi) -> OpenApi {
     for item in protected.paths.paths.values_mut() {
         for (method, operation) in operations(item) {
             secure(method, operation);
+            // Every protected route refuses in the API's shape (`/metrics` too).
+            may_refuse(operation);
         }
     }
     protected.merge(open);
@@ -116,8 +118,8 @@ fn secure(method: HttpMethod, operation: &mut Operation) {
     }
 }
 
-/// Any other refusal of an `/api/` operation (a malformed body, a fault of the
-/// store, …) is the API's `{"error": …}`.
+/// Any other refusal of a protected or `/api/` operation (a malformed body, a fault
+/// of the store, …) is the API's `{"error": …}`.
 fn may_refuse(operation: &mut Operation) {
     operation
         .responses

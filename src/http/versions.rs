@@ -1,10 +1,10 @@
 //! The scenario versions over the API: the latest of each scenario, one scenario's
 //! history, and a version found by its hash with the exact texts it was made from.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::{ApiError, ApiState, ErrorBody, blocking};
 use crate::store::{ScenarioVersion, VersionTexts};
 
