@@ -1,10 +1,11 @@
 //! Campaign policy, pure: settings, calling windows, pacing maths, the PBX's
-//! learned capacity and retry decisions.
+//! learned capacity, retry decisions and predictive dialing's level.
 //! The dialer applies them; the store keeps the settings.
 
 pub mod capacity;
 pub mod failure_rate;
 pub mod pacing;
+pub mod predictive;
 pub mod retry;
 pub mod settings;
 pub mod window;

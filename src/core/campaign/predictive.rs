@@ -1,0 +1,248 @@
+//! Predictive dialing's dial level: how many more customers to ring now, so that agents
+//! wait little while the share of answered customers who find no free agent (drops,
+//! which safe harbor hangs up) stays under a cap (3 % by default, as the US
+//! Telemarketing Sales Rule asks, per campaign per day and over 30 days). Pure: the
+//! caller hands in what it measured; nothing here knows a clock or a store.
+//!
+//! The method, in the tradition of VICIdial's adaptive modes:
+//!
+//! 1. **Who can take a call.** The agents free now, plus those expected to be free
+//!    within about a ring time (their wrap-up ends, their call's measured AHT is up):
+//!    a call placed now is answered a ring time from now. The drop budget below covers
+//!    the forecast's misses.
+//! 2. **An exact overflow estimate.** With `n` calls ringing in all and each answered
+//!    with the measured probability `p`, the answers `X` are binomial(n, p), and the
+//!    expected drops are `E[max(0, X − agents)]`. The level is the largest `n` whose
+//!    expected drops stay within a budget of the expected answers `n·p` (an
+//!    Erlang-style estimate over the ring time rather than a queue in steady state).
+//! 3. **The budget adapts to what happened.** It is the cap scaled by the headroom
+//!    left below the hard limit: the more of it today's (or the month's) drops have
+//!    used, the smaller the budget, down to a tenth.
+//! 4. **A hard limit** (VICIdial's `ADAPT_HARD_LIMIT`): once today's or the month's
+//!    measured drop rate reaches 80 % of the cap, the campaign dials progressively
+//!    (one call per free agent, no overdial) until it is back under; the last fifth is
+//!    a margin for the calls already ringing then, which may still drop.
+//!
+//! With no measured answer rate yet the level is also progressive: the first calls
+//! measure it.
+
+/// How much an agent expected to be free within a ring time counts for.
+const FREEING_WEIGHT: f64 = 1.0;
+
+/// The share of the cap at which overdialing stops: the rest is a margin for the drops
+/// of calls already ringing when it is reached.
+const HARD_LIMIT_SHARE: f64 = 0.8;
+
+/// Drops and answers counted for the cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DropCounts {
+    pub dropped: u64,
+    pub answered: u64,
+}
+
+impl DropCounts {
+    /// The drop rate, when anything was answered.
+    pub fn rate(self) -> Option<f64> {
+        (self.answered > 0).then(|| self.dropped as f64 / self.answered as f64)
+    }
+}
+
+/// What the dialer measured, for one campaign, now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// Agents ready for a call now.
+    pub available_agents: u32,
+    /// Agents expected to be free within about one ring time.
+    pub freeing_soon: u32,
+    /// Customers rung and not yet answered or given up on.
+    pub ringing: u32,
+    /// Answered ÷ placed, smoothed; `None` before there is enough to say.
+    pub answer_rate: Option<f64>,
+    pub today: DropCounts,
+    pub last_30_days: DropCounts,
+}
+
+/// The campaign's limits for the level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// The most drops per answered call (0.03).
+    pub drop_cap: f64,
+    /// The most calls ringing per agent who can take one (VICIdial's maximum level).
+    pub max_ratio: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            drop_cap: 0.03,
+            max_ratio: 5.0,
+        }
+    }
+}
+
+/// Why the level is what it is (for the dashboard and the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No agent can take a call.
+    NoAgents,
+    /// No answer rate yet: one call per free agent.
+    Measuring,
+    /// The drop rate reached the cap: one call per free agent until it is back under.
+    HardLimit,
+    /// Overdialing within the drop budget.
+    Predictive,
+}
+
+/// How many more calls to place now, and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    pub place: u32,
+    pub mode: Mode,
+}
+
+/// The dial level for `m` under `limits`.
+pub fn level(m: &Measured, limits: &Limits) -> Level {
+    let agents = f64::from(m.available_agents) + f64::from(m.freeing_soon) * FREEING_WEIGHT;
+    if m.available_agents == 0 && m.freeing_soon == 0 {
+        return Level {
+            place: 0,
+            mode: Mode::NoAgents,
+        };
+    }
+    let progressive = |mode| Level {
+        place: m.available_agents.saturating_sub(m.ringing),
+        mode,
+    };
+    let Some(p) = m.answer_rate.filter(|p| *p > 0.0 && p.is_finite()) else {
+        return progressive(Mode::Measuring);
+    };
+    let p = p.min(1.0);
+    let used = [m.today.rate(), m.last_30_days.rate()]
+        .into_iter()
+        .flatten()
+        .fold(0.0_f64, f64::max);
+    // The calls already ringing may still drop: the limit holds back a margin for them.
+    let limit = limits.drop_cap * HARD_LIMIT_SHARE;
+    if used >= limit {
+        return progressive(Mode::HardLimit);
+    }
+    let headroom = ((limit - used) / limit).clamp(0.1, 1.0);
+    let budget = limits.drop_cap * headroom;
+    let most = (limits.max_ratio * agents.max(1.0)).ceil() as u32;
+    let ringing_in_all = largest_within_budget(agents.floor() as u32, p, budget, most);
+    Level {
+        place: ringing_in_all.saturating_sub(m.ringing),
+        mode: Mode::Predictive,
+    }
+}
+
+/// The largest number of calls ringing at once (up to `most`) whose expected drops
+/// stay within `budget` of their expected answers, for `agents` and answer rate `p`.
+fn largest_within_budget(agents: u32, p: f64, budget: f64, most: u32) -> u32 {
+    let mut best = agents.min(most);
+    for n in (agents + 1)..=most {
+        let answers = f64::from(n) * p;
+        if expected_overflow(n, p, agents) > budget * answers {
+            break;
+        }
+        best = n;
+    }
+    best
+}
+
+/// `E[max(0, X − agents)]` for `X` binomial(`n`, `p`), summed exactly.
+pub fn expected_overflow(n: u32, p: f64, agents: u32) -> f64 {
+    if n <= agents {
+        return 0.0;
+    }
+    let q = 1.0 - p;
+    // pmf(k) built up from pmf(0) = qⁿ, in log space where qⁿ would underflow.
+    let mut log_pmf = f64::from(n) * q.ln();
+    let mut overflow = 0.0;
+    for k in 0..=n {
+        if k > 0 {
+            log_pmf += (f64::from(n - k + 1) / f64::from(k)).ln() + (p / q).ln();
+        }
+        if k > agents {
+            overflow += f64::from(k - agents) * log_pmf.exp();
+        }
+    }
+    overflow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(available: u32, ringing: u32, p: Option<f64>) -> Measured {
+        Measured {
+            available_agents: available,
+            freeing_soon: 0,
+            ringing,
+            answer_rate: p,
+            today: DropCounts::default(),
+            last_30_days: DropCounts::default(),
+        }
+    }
+
+    #[test]
+    fn the_overflow_is_the_binomial_s() {
+        // n = 2, p = 0.5, one agent: only X = 2 overflows, by one, with chance 1/4.
+        assert!((expected_overflow(2, 0.5, 1) - 0.25).abs() < 1e-12);
+        assert_eq!(expected_overflow(3, 0.9, 3), 0.0);
+        // A large n does not underflow to nothing.
+        let big = expected_overflow(2_000, 0.5, 900);
+        assert!((big - 100.0).abs() < 1.0, "{big}");
+    }
+
+    #[test]
+    fn without_agents_or_a_measured_rate_the_level_is_progressive_or_nothing() {
+        let limits = Limits::default();
+        assert_eq!(level(&measured(0, 3, Some(0.3)), &limits).place, 0);
+        let first = level(&measured(10, 4, None), &limits);
+        assert_eq!((first.place, first.mode), (6, Mode::Measuring));
+    }
+
+    #[test]
+    fn a_low_answer_rate_overdials_and_a_high_one_barely() {
+        let limits = Limits::default();
+        let low = level(&measured(20, 0, Some(0.2)), &limits).place;
+        let high = level(&measured(20, 0, Some(0.9)), &limits).place;
+        assert!(low > 40, "{low}");
+        assert!((20..=22).contains(&high), "{high}");
+        let ratio = level(&measured(2, 0, Some(0.01)), &limits).place;
+        assert_eq!(ratio, 10, "never past max_ratio calls per agent");
+    }
+
+    #[test]
+    fn reaching_the_cap_today_or_this_month_stops_the_overdial() {
+        let limits = Limits::default();
+        let mut m = measured(10, 2, Some(0.3));
+        m.today = DropCounts {
+            dropped: 3,
+            answered: 100,
+        };
+        assert_eq!(
+            level(&m, &limits),
+            Level {
+                place: 8,
+                mode: Mode::HardLimit
+            }
+        );
+        m.today = DropCounts::default();
+        m.last_30_days = DropCounts {
+            dropped: 40,
+            answered: 1_000,
+        };
+        assert_eq!(level(&m, &limits).mode, Mode::HardLimit);
+        // Nearer the cap, less overdial.
+        m.last_30_days = DropCounts {
+            dropped: 25,
+            answered: 1_000,
+        };
+        let near = level(&m, &limits).place;
+        m.last_30_days = DropCounts::default();
+        let far = level(&m, &limits).place;
+        assert!(near < far, "{near} < {far}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Predictive dialing's level in a simulated call centre: agents with a handle time
+//! and a wrap-up, customers who answer with some probability after ringing a while,
+//! one-second steps, a seeded random source. With a steady answer rate the drop rate
+//! never ends a day over its cap; when the answer rate falls, the level adapts and the
+//! agents are busy again within minutes.
+
+use dialflow::core::campaign::predictive::{DropCounts, Limits, Measured, level};
+use proptest::prelude::*;
+
+/// One simulated call centre.
+struct Centre {
+    rng: fastrand::Rng,
+    /// When each agent is free again (seconds).
+    busy_until: Vec<u64>,
+    /// Calls ringing: when they resolve, and whether they are answered then.
+    ringing: Vec<(u64, bool)>,
+    answer_rate: f64,
+    handle_s: u64,
+    wrap_s: u64,
+    /// Smoothed answered ÷ resolved, as the dialer measures it.
+    measured: Option<f64>,
+    resolved: u64,
+    drops: DropCounts,
+    busy_agent_seconds: u64,
+    agent_seconds: u64,
+}
+
+impl Centre {
+    fn new(seed: u64, agents: usize, answer_rate: f64, handle_s: u64) -> Centre {
+        Centre {
+            rng: fastrand::Rng::with_seed(seed),
+            busy_until: vec![0; agents],
+            ringing: Vec::new(),
+            answer_rate,
+            handle_s,
+            wrap_s: 10,
+            measured: None,
+            resolved: 0,
+            drops: DropCounts::default(),
+            busy_agent_seconds: 0,
+            agent_seconds: 0,
+        }
+    }
+
+    /// Places `n` calls at `now`: each answered after 3–12 s with the answer rate, or
+    /// given up after 20 s of ringing.
+    fn place(&mut self, now: u64, n: u32) {
+        for _ in 0..n {
+            let answered = self.rng.f64() < self.answer_rate;
+            let at = if answered {
+                now + self.rng.u64(3..=12)
+            } else {
+                now + 20
+            };
+            self.ringing.push((at, answered));
+        }
+    }
+
+    /// Resolves the calls due at `now`: an answered customer takes a free agent, or is
+    /// dropped.
+    fn resolve(&mut self, now: u64) {
+        let (due, rest): (Vec<_>, Vec<_>) = self.ringing.drain(..).partition(|(at, _)| *at <= now);
+        self.ringing = rest;
+        for (_, answered) in due {
+            self.resolved += 1;
+            let x = if answered { 1.0 } else { 0.0 };
+            self.measured = Some(match self.measured {
+                // The first 30 outcomes are averaged, then smoothed over about 200.
+                Some(m) if self.resolved > 30 => m + (x - m) / 200.0,
+                Some(m) => m + (x - m) / self.resolved as f64,
+                None => x,
+            });
+            if !answered {
+                continue;
+            }
+            self.drops.answered += 1;
+            let handle = self.rng.u64(self.handle_s / 2..=self.handle_s * 3 / 2);
+            match self.busy_until.iter_mut().find(|b| **b <= now) {
+                Some(agent) => *agent = now + handle + self.wrap_s,
+                None => self.drops.dropped += 1,
+            }
+        }
+    }
+
+    fn step(&mut self, now: u64, limits: &Limits) {
+        self.resolve(now);
+        let available = self.busy_until.iter().filter(|b| **b <= now).count() as u32;
+        let freeing_soon = self
+            .busy_until
+            .iter()
+            .filter(|b| **b > now && **b <= now + 8)
+            .count() as u32;
+        self.agent_seconds += self.busy_until.len() as u64;
+        self.busy_agent_seconds += self.busy_until.len() as u64 - u64::from(available);
+        let m = Measured {
+            available_agents: available,
+            freeing_soon,
+            ringing: self.ringing.len() as u32,
+            answer_rate: self.measured.filter(|_| self.resolved >= 20),
+            today: self.drops,
+            last_30_days: self.drops,
+        };
+        let place = level(&m, limits).place;
+        self.place(now, place);
+    }
+
+    fn occupancy(&self) -> f64 {
+        self.busy_agent_seconds as f64 / self.agent_seconds.max(1) as f64
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn with_a_steady_answer_rate_a_day_ends_under_its_drop_cap(
+        seed in any::<u64>(),
+        agents in 5usize..60,
+        answer_rate in 0.1f64..0.8,
+        handle_s in 30u64..180,
+    ) {
+        let limits = Limits::default();
+        let mut centre = Centre::new(seed, agents, answer_rate, handle_s);
+        for now in 0..4 * 3_600 {
+            centre.step(now, &limits);
+        }
+        let rate = centre.drops.rate().unwrap_or(0.0);
+        prop_assert!(rate <= limits.drop_cap, "drop rate {rate:.4} over {} answered", centre.drops.answered);
+        prop_assert!(centre.drops.answered > 100);
+    }
+}
+
+#[test]
+fn fifty_agents_at_a_30_percent_answer_rate_stay_busy_under_the_cap() {
+    let limits = Limits::default();
+    let mut centre = Centre::new(7, 50, 0.3, 60);
+    for now in 0..4 * 3_600 {
+        centre.step(now, &limits);
+    }
+    let rate = centre.drops.rate().unwrap();
+    assert!(rate <= limits.drop_cap, "{rate}");
+    // The target: at least 85 % occupancy at no more than 3 % drops.
+    assert!(
+        centre.occupancy() >= 0.85,
+        "occupancy {:.3}",
+        centre.occupancy()
+    );
+}
+
+#[test]
+fn when_fewer_customers_answer_the_level_adapts_within_minutes() {
+    let limits = Limits::default();
+    let mut centre = Centre::new(11, 40, 0.6, 90);
+    for now in 0..3_600 {
+        centre.step(now, &limits);
+    }
+    let before = centre.occupancy();
+    // Half as many customers answer from now on.
+    centre.answer_rate = 0.25;
+    for now in 3_600..3_600 + 15 * 60 {
+        centre.step(now, &limits);
+    }
+    // The next half hour, once the measured rate has followed: busy again.
+    let (busy, all) = (centre.busy_agent_seconds, centre.agent_seconds);
+    for now in 3_600 + 15 * 60..3_600 + 45 * 60 {
+        centre.step(now, &limits);
+    }
+    let after = (centre.busy_agent_seconds - busy) as f64 / (centre.agent_seconds - all) as f64;
+    assert!(
+        after > 0.8 && after > before - 0.1,
+        "occupancy {before:.3} → {after:.3}"
+    );
+    let rate = centre.drops.rate().unwrap();
+    assert!(rate <= limits.drop_cap, "{rate}");
+}
