@@ -13,6 +13,7 @@ use common::in_process::{InProcess, campaigns_daemon};
 use common::{scenario, sim_config, sim_dialflow_config};
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -44,7 +45,9 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
+        // A process group of its own: the browsers it starts go with it on drop.
         let child = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -85,7 +88,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // chromedriver and every Chromium it started, even after a failed test.
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: signals the process group this test started; nothing else.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+        }
         let _ = self.child.wait();
     }
 }
