@@ -775,3 +775,94 @@ fn the_lead_table_shows_each_lead_s_latest_attempt_with_its_amd_verdict_and_digi
         Err(StoreError::NoLead(_))
     ));
 }
+
+#[test]
+fn agents_change_state_by_the_rules_and_every_change_is_logged() {
+    use dialflow::core::agents::{AgentEvent, AgentState};
+    use dialflow::store::NewAgent;
+    let (dir, store) = temp_store();
+    let new = |id: &str| NewAgent {
+        id: id.into(),
+        name: "Ali".into(),
+        endpoint: "PJSIP/1001".into(),
+        queues: vec!["sales".into()],
+        campaigns: vec!["c".into()],
+    };
+    let e = store.put_agent(new("no spaces"), 0).unwrap_err();
+    assert!(matches!(e, StoreError::BadInput(_)), "{e}");
+    store.put_agent(new("ali"), 0).unwrap();
+    for (event, at) in [
+        (AgentEvent::Login, 10),
+        (AgentEvent::Ready, 20),
+        (
+            AgentEvent::Reserve {
+                attempt: "a1".into(),
+            },
+            30,
+        ),
+        (AgentEvent::Bridged, 31),
+        (AgentEvent::CallEnded { wrap_up_ms: 60_000 }, 90),
+    ] {
+        store.agent_event("ali", &event, at).unwrap();
+    }
+    // A refused event changes nothing and logs nothing.
+    let e = store
+        .agent_event(
+            "ali",
+            &AgentEvent::Reserve {
+                attempt: "a2".into(),
+            },
+            95,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("wrap_up"), "{e}");
+    // Asking for a break during wrap-up changes no state: nothing logged either.
+    store
+        .agent_event(
+            "ali",
+            &AgentEvent::Break {
+                reason: "lunch".into(),
+            },
+            96,
+        )
+        .unwrap();
+    let after = store
+        .agent_event("ali", &AgentEvent::Disposed, 100)
+        .unwrap();
+    assert_eq!(
+        after.agent.state,
+        AgentState::Break {
+            reason: "lunch".into()
+        }
+    );
+    let log = store.agent_log("ali", 0, 100).unwrap();
+    let moves: Vec<(u64, &str, &str)> = log
+        .iter()
+        .map(|l| (l.at_ms, l.from.as_str(), l.to.as_str()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (10, "offline", "break:not_ready"),
+            (20, "break:not_ready", "available"),
+            (30, "available", "reserved"),
+            (31, "reserved", "on_call"),
+            (90, "on_call", "wrap_up"),
+            (100, "wrap_up", "break:lunch"),
+        ]
+    );
+    assert_eq!(log[3].attempt.as_deref(), Some("a1"));
+    assert_eq!(store.agent_log("ali", 4, 1).unwrap()[0].to, "wrap_up");
+    // Updating who it is keeps its state; the store keeps both across a reopen.
+    let mut renamed = new("ali");
+    renamed.name = "Ali R.".into();
+    store.put_agent(renamed, 200).unwrap();
+    let path = dir.join("data/dialflow.redb");
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let ali = store.agent("ali").unwrap();
+    assert_eq!((ali.name.as_str(), ali.agent.since_ms), ("Ali R.", 100));
+    assert_eq!(ali.agent.state.name(), "break:lunch");
+    assert_eq!(store.agents().unwrap().len(), 1);
+    assert!(matches!(store.agent("nobody"), Err(StoreError::NoAgent(_))));
+}

@@ -115,7 +115,7 @@ impl Store {
             tx.open_table(DUE)?.insert((campaign, now_ms, id), ())?;
             lead
         };
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(lead)
     }
 
@@ -160,7 +160,7 @@ impl Store {
             bump(&mut counters, campaign, lead.state.key(), -1)?;
             bump(&mut counters, campaign, "leads", -1)?;
         }
-        tx.commit()?;
+        super::commit(tx, "leads")?;
         Ok(())
     }
 }

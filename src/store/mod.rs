@@ -4,6 +4,7 @@
 //! The dialer sees only this module's domain operations (`lease`, `finish`, …), never a
 //! redb type, so a shared-database backend for several nodes can take the same shape.
 
+mod agents;
 mod alerts;
 pub mod campaigns;
 mod dialing;
@@ -23,6 +24,7 @@ use redb::{ReadableTable as _, Table};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use agents::{AgentLogEntry, AgentRecord, NewAgent};
 pub use alerts::NewAlert;
 pub use dialing::{Admission, Finished, LeadNext, Leased};
 pub use lead_table::LeadRow;
@@ -51,6 +53,8 @@ pub enum StoreError {
     NoParkedReport(u64),
     #[error("no lead {0} in that campaign")]
     NoLead(u64),
+    #[error("no agent `{0}`")]
+    NoAgent(String),
     #[error("a campaign named `{0}` exists already")]
     CampaignExists(String),
     #[error("campaign `{name}` is {state}: cannot {action}")]
@@ -123,7 +127,8 @@ impl StoreError {
             StoreError::NoCampaign(_)
             | StoreError::NoAttempt(_)
             | StoreError::NoParkedReport(_)
-            | StoreError::NoLead(_) => ErrorKind::NotFound,
+            | StoreError::NoLead(_)
+            | StoreError::NoAgent(_) => ErrorKind::NotFound,
             StoreError::CampaignExists(_)
             | StoreError::BadTransition { .. }
             | StoreError::StillHasWork(_) => ErrorKind::Conflict,

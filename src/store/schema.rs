@@ -8,7 +8,7 @@ use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -63,6 +63,11 @@ pub const SCENARIO_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
 /// however many versions share them.
 pub const SCENARIO_TEXTS: TableDefinition<&str, &str> = TableDefinition::new("scenario_texts");
 
+/// Agent id → its `AgentRecord` (who, what it serves, its state).
+pub const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
+/// (agent id, sequence) → one change of its state (`AgentLogEntry`).
+pub const AGENT_LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("agent_log");
+
 /// One migration: brings a file from `version - 1` to `version`.
 struct Migration {
     version: u64,
@@ -71,7 +76,7 @@ struct Migration {
 
 /// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
 /// the reports made while calls are on and the alerts' delivery; version 4 the scenario
-/// versions.
+/// versions; version 5 the agents and their log.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -89,7 +94,17 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         apply: create_versions,
     },
+    Migration {
+        version: 5,
+        apply: create_agents,
+    },
 ];
+
+fn create_agents(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(AGENTS)?;
+    tx.open_table(AGENT_LOG)?;
+    Ok(())
+}
 
 fn create_version_3(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(LIVE_REPORTED)?;
