@@ -321,6 +321,14 @@ async fn a_dashboard_session_is_an_httponly_strict_cookie_whose_changes_need_csr
     let after = api.send("GET", "/api/campaigns", "", &with_cookie).await;
     assert_eq!(after.status, 401);
     assert!(error_of(&after).contains("log in again"));
+    // Logging out again, or without a session at all, is a 401 like any other route's.
+    assert_eq!(
+        api.send("POST", "/api/logout", "", &with_cookie)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(api.send("POST", "/api/logout", "", &[]).await.status, 401);
 }
 
 #[tokio::test]

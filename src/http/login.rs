@@ -103,20 +103,30 @@ pub async fn show(
     path = "/api/logout",
     tag = "session",
     operation_id = "logout",
-    responses((status = 204, description = "The session is over and its cookie cleared",
-        headers(("set-cookie" = String, description = "The cookie, cleared"))))
+    responses(
+        (status = 204, description = "The session is over and its cookie cleared",
+            headers(("set-cookie" = String, description = "The cookie, cleared"))),
+        (status = 401, description = "No live session to end (its cookie is cleared all the same)", body = ErrorBody),
+    )
 )]
 pub async fn logout(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_cookie(&headers) {
-        s.auth.sessions().close(&id);
-    }
+    // Like every route, it answers 401 to a caller without valid credentials: here a
+    // live session, the only thing it can end.
+    let live = session_cookie(&headers).filter(|id| s.auth.sessions().find(id).is_some());
+    let answer = match &live {
+        Some(id) => {
+            s.auth.sessions().close(id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => Refusal::SessionOver.into_response(),
+    };
     let mut gone = cookie::Cookie::build((COOKIE, ""))
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .path("/")
         .build();
     gone.make_removal();
-    with_cookie(StatusCode::NO_CONTENT.into_response(), &gone)
+    with_cookie(answer, &gone)
 }
 
 fn with_cookie(mut response: Response, cookie: &cookie::Cookie<'_>) -> Response {
