@@ -134,17 +134,9 @@ async fn measure(calls: usize, dashboards: usize, window: Duration) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let tokens = TokenSet::given([("bench", Role::Read, TOKEN)]).unwrap();
-    let state = ApiState {
-        store,
-        scenarios: SharedScenarios::new(BTreeMap::from([(
-            "holding".to_string(),
-            Arc::clone(&scenario),
-        )])),
-        control: None,
-        runtime: Some(runtime.clone()),
-        auth: Arc::new(Auth::new(tokens)),
-        feed: Default::default(),
-    };
+    let served = BTreeMap::from([("holding".to_string(), Arc::clone(&scenario))]);
+    let state = ApiState::new(store, SharedScenarios::new(served), Auth::new(tokens))
+        .with_runtime(runtime.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });

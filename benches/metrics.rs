@@ -69,16 +69,13 @@ fn fill_campaigns(campaigns: usize) {
 
 /// The API over `runtime` on a loopback port, and a client sending a read token.
 async fn serve(runtime: &Runtime, store: Arc<Store>) -> (String, reqwest::Client) {
-    let state = ApiState {
+    let tokens = TokenSet::given([("bench", Role::Read, TOKEN)]).unwrap();
+    let state = ApiState::new(
         store,
-        scenarios: SharedScenarios::new(BTreeMap::new()),
-        control: None,
-        runtime: Some(runtime.clone()),
-        auth: Arc::new(Auth::new(
-            TokenSet::given([("bench", Role::Read, TOKEN)]).unwrap(),
-        )),
-        feed: Default::default(),
-    };
+        SharedScenarios::new(BTreeMap::new()),
+        Auth::new(tokens),
+    )
+    .with_runtime(runtime.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });

@@ -69,14 +69,11 @@ async fn serve(dir: &TempDir) -> Api {
     let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
     let tokens =
         TokenSet::given([("ops", Role::Admin, ADMIN), ("grafana", Role::Read, READ)]).unwrap();
-    let state = ApiState {
-        store: Arc::clone(&store),
-        scenarios: SharedScenarios::new(BTreeMap::new()),
-        control: None,
-        runtime: None,
-        auth: Arc::new(Auth::new(tokens)),
-        feed: Default::default(),
-    };
+    let state = ApiState::new(
+        Arc::clone(&store),
+        SharedScenarios::new(BTreeMap::new()),
+        Auth::new(tokens),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });

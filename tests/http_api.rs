@@ -23,14 +23,11 @@ async fn serve(store: Store) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let tokens = TokenSet::given([("admin", Role::Admin, ADMIN)]).unwrap();
-    let state = ApiState {
-        store: Arc::new(store),
-        scenarios: SharedScenarios::new(BTreeMap::new()),
-        control: None,
-        runtime: None,
-        auth: Arc::new(Auth::new(tokens)),
-        feed: Default::default(),
-    };
+    let state = ApiState::new(
+        Arc::new(store),
+        SharedScenarios::new(BTreeMap::new()),
+        Auth::new(tokens),
+    );
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     addr
 }
@@ -42,13 +39,7 @@ async fn api(dir: &Path) -> (SocketAddr, reqwest::Client) {
 }
 
 fn admin_client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
-    let tls = dialflow::tls::client_config(None).unwrap();
-    dialflow::tls::http_client_builder(&tls)
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    common::bearer_client(ADMIN)
 }
 
 /// The status and the `error` message of a refusal (the test fails if the body is not

@@ -31,25 +31,15 @@ const OPEN: &[&str] = &["/", "/api/login", "/api/logout", "/healthz", "/readyz"]
 /// The API on a port of its own, and a client sending its admin token.
 async fn serve(dir: &TempDir) -> (SocketAddr, reqwest::Client) {
     let tokens = TokenSet::given([("ops", Role::Admin, ADMIN)]).unwrap();
-    let state = ApiState {
-        store: Arc::new(Store::open(&dir.join("s.redb")).unwrap()),
-        scenarios: SharedScenarios::new(BTreeMap::new()),
-        control: None,
-        runtime: None,
-        auth: Arc::new(Auth::new(tokens)),
-        feed: Default::default(),
-    };
+    let state = ApiState::new(
+        Arc::new(Store::open(&dir.join("s.redb")).unwrap()),
+        SharedScenarios::new(BTreeMap::new()),
+        Auth::new(tokens),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
-    let tls = dialflow::tls::client_config(None).unwrap();
-    let client = dialflow::tls::http_client_builder(&tls)
-        .default_headers(headers)
-        .build()
-        .unwrap();
-    (addr, client)
+    (addr, common::bearer_client(ADMIN))
 }
 
 /// The document as the API serves it.

@@ -866,3 +866,53 @@ fn agents_change_state_by_the_rules_and_every_change_is_logged() {
     assert_eq!(store.agents().unwrap().len(), 1);
     assert!(matches!(store.agent("nobody"), Err(StoreError::NoAgent(_))));
 }
+
+#[test]
+fn a_version_4_file_gets_its_answered_calls_counted_when_opened() {
+    let (dir, store) = temp_store();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let leased = lease_all(&store, "c", 0);
+    let answered = |ms: u64| {
+        let mut e = end("not_interested", "NOT_INTERESTED");
+        e.answered_ms = Some(ms);
+        e.ended_ms = ms + 12_000;
+        e
+    };
+    let finished: Vec<Finished> = leased
+        .iter()
+        .zip([Some(answered(1)), Some(answered(2)), None])
+        .map(|(l, e)| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: e.unwrap_or_else(|| end("missed", "MISSED")),
+            reports: vec![],
+        })
+        .collect();
+    store.finish(&finished, 20, |_, _| LeadNext::Done).unwrap();
+    assert_eq!(store.counts("c").unwrap()["answered"], 2);
+    // As a version 4 dialflow left it: no such counters.
+    let path = dir.join("data/dialflow.redb");
+    drop(store);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let meta = redb::TableDefinition::<&str, u64>::new("meta");
+            tx.open_table(meta)
+                .unwrap()
+                .insert("schema_version", 4)
+                .unwrap();
+            let counters = redb::TableDefinition::<(&str, &str), u64>::new("counters");
+            let mut counters = tx.open_table(counters).unwrap();
+            counters.remove(("c", "answered")).unwrap();
+            counters.remove(("c", "talk_ms")).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let counts = store.counts("c").unwrap();
+    assert_eq!((counts["answered"], counts["talk_ms"]), (2, 24_000));
+    assert!(
+        store.agents().unwrap().is_empty(),
+        "the agents' tables are there"
+    );
+}

@@ -97,14 +97,9 @@ impl Work {
         // The file first: whoever hears the notice may look for it at once.
         let address = AddressFile::write(store.path(), addr);
         notify.send(Notice::Serving { addr, token_file });
-        let state = crate::http::ApiState {
-            store: Arc::clone(store),
-            scenarios: scenarios.clone(),
-            control: Some(controller.clone()),
-            runtime: Some(runtime.clone()),
-            auth: Arc::new(auth),
-            feed: Default::default(),
-        };
+        let state = crate::http::ApiState::new(Arc::clone(store), scenarios.clone(), auth)
+            .with_control(controller.clone())
+            .with_runtime(runtime.clone());
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(crate::http::serve(listener, state, stop_rx));
         Some(ApiTask::new(stop, task, address))

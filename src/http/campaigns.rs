@@ -56,10 +56,6 @@ fn served(s: &ApiState, name: &str) -> Option<ScenarioServed> {
     })
 }
 
-fn now_ms() -> u64 {
-    jiff::Timestamp::now().as_millisecond().max(0) as u64
-}
-
 /// `GET /api/campaigns`: every campaign with its lead counters (its alerts and outbox
 /// only in `GET /api/campaigns/{name}`).
 #[utoipa::path(
@@ -151,7 +147,9 @@ pub async fn create(
     CampaignPolicy::compile(&new.settings)
         .map_err(|e| ApiError::bad_request(format!("campaign `{}`: {e}", new.name)))?;
     let store = s.store.clone();
-    let record = blocking(move || store.create_campaign(&new.name, new.settings, now_ms())).await?;
+    let record =
+        blocking(move || store.create_campaign(&new.name, new.settings, super::wall_now_ms()))
+            .await?;
     Ok(Json(record))
 }
 
@@ -177,7 +175,8 @@ pub async fn update(
     CampaignPolicy::compile(&settings)
         .map_err(|e| ApiError::bad_request(format!("campaign `{name}`: {e}")))?;
     let store = s.store.clone();
-    let record = blocking(move || store.update_settings(&name, settings, now_ms())).await?;
+    let record =
+        blocking(move || store.update_settings(&name, settings, super::wall_now_ms())).await?;
     Ok(Json(record))
 }
 
@@ -257,7 +256,8 @@ pub async fn act(
         }
     }
     let store = s.store.clone();
-    let record = blocking(move || store.transition(&name, change, None, now_ms())).await?;
+    let record =
+        blocking(move || store.transition(&name, change, None, super::wall_now_ms())).await?;
     s.campaigns_changed();
     Ok(Json(record))
 }

@@ -14,10 +14,6 @@ use super::{ApiError, ApiState, ErrorBody, blocking};
 use crate::leads::import::{ImportFailure, import_file};
 use crate::store::{AttemptView, DncEntry, DncScope, LeadRecord, StoreError};
 
-fn now_ms() -> u64 {
-    jiff::Timestamp::now().as_millisecond().max(0) as u64
-}
-
 /// A page of a listing.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -161,7 +157,15 @@ pub async fn import(
     let store = s.store.clone();
     let (f, e) = (file.clone(), errors.clone());
     let outcome = tokio::task::spawn_blocking(move || {
-        let report = import_file(&store, &name, &f, &region, &e, now_ms, |_, _| {})?;
+        let report = import_file(
+            &store,
+            &name,
+            &f,
+            &region,
+            &e,
+            super::wall_now_ms,
+            |_, _| {},
+        )?;
         let (errors_csv, errors_truncated) = read_errors(&e)?;
         Ok::<_, ImportFailure>(ImportView {
             added: report.added,
@@ -279,7 +283,7 @@ pub async fn recycle(
     Json(body): Json<RecycleBody>,
 ) -> Result<Json<Count>, ApiError> {
     let store = s.store.clone();
-    let count = blocking(move || store.recycle(&name, &body.results, now_ms())).await?;
+    let count = blocking(move || store.recycle(&name, &body.results, super::wall_now_ms())).await?;
     Ok(Json(Count { count }))
 }
 
@@ -483,7 +487,12 @@ pub async fn dnc_add(
                 })?;
             phones.push(canonical);
         }
-        store.add_dnc(&scope(body.campaign), &phones, &body.reason, now_ms())
+        store.add_dnc(
+            &scope(body.campaign),
+            &phones,
+            &body.reason,
+            super::wall_now_ms(),
+        )
     })
     .await?;
     Ok(Json(Count { count }))

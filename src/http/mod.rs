@@ -57,6 +57,29 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// The API over `store` alone, for `auth`'s tokens: no daemon behind it until
+    /// `with_control` and `with_runtime` give it one.
+    pub fn new(store: Arc<Store>, scenarios: SharedScenarios, auth: auth::Auth) -> Self {
+        ApiState {
+            store,
+            scenarios,
+            control: None,
+            runtime: None,
+            auth: Arc::new(auth),
+            feed: Arc::default(),
+        }
+    }
+
+    pub fn with_control(mut self, control: Controller) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    pub fn with_runtime(mut self, runtime: crate::runtime::Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// Tells the dialer a campaign changed, so it acts on it now.
     pub(crate) fn campaigns_changed(&self) {
         if let Some(control) = &self.control {

@@ -379,16 +379,27 @@ impl Store {
                 break;
             }
             let seq = row?.0.value().1;
-            let Some(start) = attempts.get(seq)? else {
-                continue;
-            };
-            let start: AttemptStart = decode("attempts", start.value())?;
-            let end = match ends.get(seq)? {
-                Some(v) => Some(decode("attempt_ends", v.value())?),
-                None => None,
-            };
-            out.push(AttemptView { start, end });
+            if let Some(view) = attempt_view(&attempts, &ends, seq)? {
+                out.push(view);
+            }
         }
         Ok(out)
     }
+}
+
+/// Attempt `seq` with its end, if it has one; `None` when no such attempt was started.
+pub(super) fn attempt_view(
+    attempts: &impl redb::ReadableTable<u64, &'static [u8]>,
+    ends: &impl redb::ReadableTable<u64, &'static [u8]>,
+    seq: u64,
+) -> Result<Option<AttemptView>, StoreError> {
+    let Some(start) = attempts.get(seq)? else {
+        return Ok(None);
+    };
+    let start: AttemptStart = decode("attempts", start.value())?;
+    let end = match ends.get(seq)? {
+        Some(v) => Some(decode("attempt_ends", v.value())?),
+        None => None,
+    };
+    Ok(Some(AttemptView { start, end }))
 }

@@ -6,6 +6,7 @@
 use redb::{ReadableDatabase as _, ReadableTable as _};
 use serde::{Deserialize, Serialize};
 
+use super::dialing::attempt_view;
 use super::schema::{
     ATTEMPT_ENDS, ATTEMPTS, CAMPAIGN_LEADS, CAMPAIGNS, COUNTERS, DUE, LEAD_PHONES, LEADS,
 };
@@ -31,34 +32,22 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<LeadRow>, StoreError> {
+        let leads = self.leads(campaign, after, limit)?;
+        // A lead names its attempt only once that attempt's end is written (one
+        // transaction), so a later read finds it.
         let tx = self.db.begin_read()?;
-        let listing = tx.open_table(CAMPAIGN_LEADS)?;
-        let leads = tx.open_table(LEADS)?;
         let attempts = tx.open_table(ATTEMPTS)?;
         let ends = tx.open_table(ATTEMPT_ENDS)?;
-        let mut out = Vec::new();
-        for row in listing.range((campaign, after.saturating_add(1))..=(campaign, u64::MAX))? {
-            if out.len() >= limit {
-                break;
-            }
-            let id = row?.0.value().1;
-            let Some(bytes) = leads.get(id)? else {
-                continue;
-            };
-            let lead: LeadRecord = decode("leads", bytes.value())?;
-            let last = match lead.last_attempt {
-                Some(seq) => match (attempts.get(seq)?, ends.get(seq)?) {
-                    (Some(start), end) => Some(AttemptView {
-                        start: decode("attempts", start.value())?,
-                        end: end.map(|e| decode("attempt_ends", e.value())).transpose()?,
-                    }),
-                    (None, _) => None,
-                },
-                None => None,
-            };
-            out.push(LeadRow { lead, last });
-        }
-        Ok(out)
+        leads
+            .into_iter()
+            .map(|lead| {
+                let last = match lead.last_attempt {
+                    Some(seq) => attempt_view(&attempts, &ends, seq)?,
+                    None => None,
+                };
+                Ok(LeadRow { lead, last })
+            })
+            .collect()
     }
 
     /// Puts lead `id` back in line, due at `now_ms`: another attempt of its round, or

@@ -76,7 +76,7 @@ struct Migration {
 
 /// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
 /// the reports made while calls are on and the alerts' delivery; version 4 the scenario
-/// versions; version 5 the agents and their log.
+/// versions; version 5 the agents and their log, and the answered calls counted.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -103,6 +103,33 @@ const MIGRATIONS: &[Migration] = &[
 fn create_agents(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(AGENTS)?;
     tx.open_table(AGENT_LOG)?;
+    count_answered(tx)
+}
+
+/// The `answered` and `talk_ms` counters (the dashboard's answer rate and handle time)
+/// from the attempts a file already holds, counted from version 5 on as calls end.
+fn count_answered(tx: &WriteTransaction) -> Result<(), StoreError> {
+    use std::collections::BTreeMap;
+    let attempts = tx.open_table(ATTEMPTS)?;
+    let ends = tx.open_table(ATTEMPT_ENDS)?;
+    let mut by_campaign: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for row in ends.iter()? {
+        let (seq, end) = row?;
+        let end: super::AttemptEnd = super::decode("attempt_ends", end.value())?;
+        let (Some(answered), Some(start)) = (end.answered_ms, attempts.get(seq.value())?) else {
+            continue;
+        };
+        let start: super::AttemptStart = super::decode("attempts", start.value())?;
+        let talk = i64::try_from(end.ended_ms.saturating_sub(answered)).unwrap_or(i64::MAX);
+        let counted = by_campaign.entry(start.campaign).or_default();
+        counted.0 += 1;
+        counted.1 = counted.1.saturating_add(talk);
+    }
+    let mut counters = tx.open_table(COUNTERS)?;
+    for (campaign, (answered, talk_ms)) in by_campaign {
+        super::bump(&mut counters, &campaign, "answered", answered)?;
+        super::bump(&mut counters, &campaign, "talk_ms", talk_ms)?;
+    }
     Ok(())
 }
 

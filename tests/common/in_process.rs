@@ -63,14 +63,7 @@ impl InProcess {
 
     /// An HTTP client sending the admin token.
     pub fn client(&self) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        let bearer = format!("Bearer {}", self.token);
-        headers.insert(reqwest::header::AUTHORIZATION, bearer.parse().unwrap());
-        let tls = dialflow::tls::client_config(None).unwrap();
-        dialflow::tls::http_client_builder(&tls)
-            .default_headers(headers)
-            .build()
-            .unwrap()
+        super::bearer_client(&self.token)
     }
 
     /// Shuts the daemon down (as SIGTERM does) and waits for its summary.

@@ -209,3 +209,15 @@ pub async fn body_text(mut response: reqwest::Response) -> String {
     }
     text
 }
+
+/// An HTTP client sending `token` as its bearer token with every request.
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {token}");
+    headers.insert(reqwest::header::AUTHORIZATION, bearer.parse().unwrap());
+    let tls = dialflow::tls::client_config(None).unwrap();
+    dialflow::tls::http_client_builder(&tls)
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
