@@ -1,7 +1,9 @@
 //! Who may use the API, over real HTTP on loopback: every route (each protected
 //! operation of the API's OpenAPI document, and routes it does not have) refuses a
 //! missing or wrong token (401, JSON, `WWW-Authenticate`), a read-only token may not
-//! change anything (403, and nothing is half-applied), the health probes are open, and
+//! change anything (403, and nothing is half-applied), an agent's token may use the
+//! routes under `/api/agent/` and nothing else, which no other token may (403 both
+//! ways), the health probes are open, and
 //! the dashboard's login trades a token for an HttpOnly SameSite=Strict cookie whose
 //! changes need the session's CSRF token. No answer ever carries a token.
 
@@ -23,11 +25,14 @@ use serde_json::Value;
 
 const ADMIN: &str = "auth-test-admin-token-0123456789";
 const READ: &str = "auth-test-read-token-0123456789";
+const AGENT: &str = "auth-test-agent-token-0123456789";
 
 /// Requests the document does not describe: the router refuses them all the same.
 const UNDOCUMENTED: &[(&str, &str)] = &[
     ("GET", "/api/no-such-route"),
     ("DELETE", "/api/campaigns/spring"),
+    ("GET", "/api/agent/no-such-route"),
+    ("POST", "/api/agent/no-such-route"),
 ];
 
 /// A change a reader may not make and an admin may.
@@ -67,8 +72,12 @@ struct Api {
 
 async fn serve(dir: &TempDir) -> Api {
     let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
-    let tokens =
-        TokenSet::given([("ops", Role::Admin, ADMIN), ("grafana", Role::Read, READ)]).unwrap();
+    let tokens = TokenSet::given([
+        ("ops", Role::Admin, ADMIN),
+        ("grafana", Role::Read, READ),
+        ("ali", Role::Agent, AGENT),
+    ])
+    .unwrap();
     let state = ApiState::new(
         Arc::clone(&store),
         SharedScenarios::new(BTreeMap::new()),
@@ -114,7 +123,7 @@ impl Api {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = common::body_text(response).await;
-        for token in [ADMIN, READ] {
+        for token in [ADMIN, READ, AGENT] {
             assert!(
                 !text.contains(token),
                 "{path}: a token in the answer: {text}"
@@ -125,6 +134,50 @@ impl Api {
             headers,
             text,
         }
+    }
+}
+
+/// Asserts what a reader's, an agent's and (on the agent routes) an admin's token get
+/// for one request: each is let through or refused (403) by the route's kind alone.
+async fn by_role(api: &Api, method: &str, path: &str, body: &str) {
+    let what = format!("{method} {path}");
+    let as_token = |token: &str| [("authorization", bearer(token))];
+    let send = |token: &str| {
+        let headers = as_token(token);
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            api.send(method, path, body, &headers).await
+        }
+    };
+    let agent = send(AGENT).await;
+    let read = send(READ).await;
+    if path.starts_with("/api/agent/") {
+        assert!(
+            ![401, 403].contains(&agent.status),
+            "{what}: {}",
+            agent.text
+        );
+        for answer in [read, send(ADMIN).await] {
+            assert_eq!(answer.status, 403, "{what}: {}", answer.text);
+            assert!(
+                error_of(&answer).contains("the agent's own token"),
+                "{what}"
+            );
+        }
+        return;
+    }
+    assert_eq!(agent.status, 403, "{what}: {}", agent.text);
+    assert!(error_of(&agent).contains("/api/agent/"), "{what}");
+    if method == "GET" {
+        assert!(
+            ![401, 403].contains(&read.status),
+            "a reader may {what}: {}",
+            read.text
+        );
+    } else {
+        assert_eq!(read.status, 403, "{what}: {}", read.text);
+        assert!(error_of(&read).contains("admin token"), "{what}");
     }
 }
 
@@ -142,11 +195,10 @@ fn error_of(answer: &Answer) -> String {
 }
 
 #[tokio::test]
-async fn every_route_refuses_a_missing_or_wrong_token_and_a_reader_s_change() {
+async fn every_route_refuses_a_missing_or_wrong_token_a_reader_s_change_and_the_wrong_role() {
     let dir = TempDir::new("api-auth");
     let api = serve(&dir).await;
     let wrong = bearer("auth-test-wrong-token-0123456789");
-    let read = bearer(READ);
     for (method, path, body) in &requests() {
         for headers in [
             vec![],
@@ -165,20 +217,7 @@ async fn every_route_refuses_a_missing_or_wrong_token_and_a_reader_s_change() {
             );
             assert!(error_of(&answer).contains("token"), "{method} {path}");
         }
-        let answer = api
-            .send(method, path, body, &[("authorization", &read)])
-            .await;
-        if method == "GET" {
-            assert!(
-                ![401, 403].contains(&answer.status),
-                "a reader may {method} {path}: {} {}",
-                answer.status,
-                answer.text
-            );
-        } else {
-            assert_eq!(answer.status, 403, "{method} {path}: {}", answer.text);
-            assert!(error_of(&answer).contains("admin token"), "{method} {path}");
-        }
+        by_role(&api, method, path, body).await;
     }
     // Nothing a refused request carried was applied.
     assert!(api.store.campaigns().unwrap().is_empty());
@@ -352,6 +391,41 @@ async fn a_reader_s_session_may_read_but_not_change() {
     );
     let (path, body) = CREATE;
     assert_eq!(api.send("POST", path, body, &headers).await.status, 403);
+}
+
+#[tokio::test]
+async fn an_agent_s_session_is_for_the_agent_routes_its_changes_with_csrf() {
+    let dir = TempDir::new("api-auth");
+    let api = serve(&dir).await;
+    let login = format!(r#"{{"token": "{AGENT}"}}"#);
+    let answer = api.send("POST", "/api/login", &login, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let session: Value = serde_json::from_str(&answer.text).unwrap();
+    assert_eq!(
+        (&session["role"], &session["name"]),
+        (&"agent".into(), &"ali".into())
+    );
+    let csrf = session["csrf"].as_str().unwrap().to_string();
+    let (cookie, _) = set_cookie(&answer);
+    let bare = [("cookie", cookie.as_str())];
+    let with_csrf = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let status = api.send("GET", "/api/status", "", &with_csrf).await;
+    assert_eq!(status.status, 403, "{}", status.text);
+    let page = api.send("GET", "/", "", &bare).await;
+    assert_eq!(page.status, 401, "the dashboard is not an agent's");
+    let path = "/api/agent/no-such-route";
+    let forged = api.send("POST", path, "{}", &bare).await;
+    assert!(
+        error_of(&forged).contains("X-CSRF-Token"),
+        "{}",
+        forged.text
+    );
+    let right = api.send("POST", path, "{}", &with_csrf).await;
+    assert_eq!(
+        right.status, 404,
+        "let through, to no route: {}",
+        right.text
+    );
 }
 
 #[test]

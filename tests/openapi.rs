@@ -237,10 +237,10 @@ async fn the_document_says_which_operations_need_credentials_and_how_they_refuse
             op.method,
             op.template
         );
-        let changes = op.method != "GET";
-        assert_eq!(
+        // Any of them refuses some valid token: an agent's outside `/api/agent/`, the
+        // others inside it, a reader's change.
+        assert!(
             responses.get("403").is_some(),
-            changes,
             "{} {}",
             op.method,
             op.template

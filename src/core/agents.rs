@@ -102,6 +102,15 @@ pub struct AgentRuleError {
     pub action: &'static str,
 }
 
+/// Whether `id` may name an agent: letters, digits, `-`, `_` and `.`, not empty (it
+/// is a token file's name and a path's segment, so nothing that needs escaping).
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 impl Agent {
     /// The agent after `event` at `now_ms`, or why not.
     pub fn apply(&self, event: &AgentEvent, now_ms: u64) -> Result<Agent, AgentRuleError> {

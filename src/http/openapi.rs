@@ -36,7 +36,8 @@ const ERROR: &str = "Error";
 the report outbox, dialing and scenario reloads. JSON in and out; a refusal is \
 `{\"error\": \"...\"}` with its status. Every route but `/healthz`, `/readyz`, \
 `/api/login`, `/api/logout` and the dashboard's page `/` needs a bearer token (admin, or read: `GET` only) or a \
-dashboard session cookie (whose changes also carry `X-CSRF-Token`)."
+dashboard session cookie (whose changes also carry `X-CSRF-Token`). The routes under `/api/agent/` act as one \
+agent and take only that agent's token (or a session logged in with it), which may use nothing else."
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -99,8 +100,9 @@ fn changes(method: &HttpMethod) -> bool {
 }
 
 /// A protected operation: a bearer token or a session (with the CSRF header for a
-/// change), 401 without them, and 403 for a change a reader or a page without the
-/// CSRF header asks for.
+/// change), 401 without them, and 403 for a token of the wrong kind (an agent's
+/// outside `/api/agent/`, another inside it), a reader's change or a session's change
+/// without the CSRF header: every operation may refuse some valid token.
 fn secure(method: HttpMethod, operation: &mut Operation) {
     let session = if changes(&method) {
         SecurityRequirement::new(SESSION, Vec::<String>::new()).add(CSRF, Vec::<String>::new())
@@ -113,9 +115,7 @@ fn secure(method: HttpMethod, operation: &mut Operation) {
     ]);
     let responses = &mut operation.responses.responses;
     responses.insert("401".into(), response_ref(UNAUTHORIZED));
-    if changes(&method) {
-        responses.insert("403".into(), response_ref(FORBIDDEN));
-    }
+    responses.insert("403".into(), response_ref(FORBIDDEN));
 }
 
 /// Any other refusal of a protected or `/api/` operation (a malformed body, a fault
@@ -137,7 +137,8 @@ fn add_components(components: &mut Components) {
     let bearer = HttpBuilder::new()
         .scheme(HttpAuthScheme::Bearer)
         .description(Some(
-            "An admin token (everything) or a read token (`GET` only): \
+            "An admin token (everything but `/api/agent/`), a read token (`GET` only, \
+             not `/api/agent/`) or an agent's token (`/api/agent/` only, as that agent): \
              `Authorization: Bearer TOKEN`.",
         ))
         .build();
@@ -165,7 +166,8 @@ fn add_components(components: &mut Components) {
         ),
         (
             FORBIDDEN,
-            "Valid credentials that may not do this: a read token's change, or a \
+            "Valid credentials that may not do this: a read token's change, an agent's \
+             token outside `/api/agent/`, another token on `/api/agent/`, or a \
              session's change without its `X-CSRF-Token`.",
         ),
         (

@@ -51,12 +51,7 @@ impl Store {
     /// Adds an agent, or updates who it is (name, endpoint, queues, campaigns) while
     /// keeping its state.
     pub fn put_agent(&self, new: NewAgent, now_ms: u64) -> Result<AgentRecord, StoreError> {
-        if new.id.is_empty()
-            || !new
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if !crate::core::agents::is_valid_id(&new.id) {
             return Err(StoreError::BadInput(format!(
                 "`{}` is not an agent id (letters, digits, `-`, `_`, `.`)",
                 new.id

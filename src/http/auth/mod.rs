@@ -1,6 +1,8 @@
 //! Who may use the API: every route but `/healthz`, `/readyz` and the login itself
 //! wants a bearer token (`Authorization: Bearer …`) or a dashboard session cookie;
-//! a read-only token may only `GET`. Refusals are 401 (no valid credentials, with
+//! a read-only token may only `GET`; an agent's token (or a session logged in with
+//! one) may use the routes under `/api/agent/` and nothing else, and those routes,
+//! which act as the agent the caller is, take no other token. Refusals are 401 (no valid credentials, with
 //! `WWW-Authenticate: Bearer`) or 403 (valid, but not allowed this), in the API's
 //! `{"error": …}` shape, and never echo what was presented.
 
@@ -38,6 +40,21 @@ pub struct Caller {
     pub session: bool,
 }
 
+impl Caller {
+    /// The agent this caller is, for an agent's token (its name is the agent's id).
+    pub fn agent_id(&self) -> Option<&str> {
+        (self.role == Role::Agent).then_some(self.name.as_str())
+    }
+}
+
+/// Where an agent's own routes live: the only ones an agent token may use.
+pub const AGENT_PREFIX: &str = "/api/agent/";
+
+/// Whether `path` is one of the agent routes.
+pub fn is_agent_path(path: &str) -> bool {
+    path.starts_with(AGENT_PREFIX)
+}
+
 /// Why a request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -46,6 +63,10 @@ pub enum Refusal {
     SessionOver,
     NoCsrf,
     ReadOnly,
+    /// An agent's token outside `/api/agent/`.
+    AgentOnly,
+    /// Another token on `/api/agent/`, whose routes act as the caller's agent.
+    NotAnAgent,
 }
 
 impl IntoResponse for Refusal {
@@ -67,6 +88,14 @@ impl IntoResponse for Refusal {
             Refusal::ReadOnly => (
                 StatusCode::FORBIDDEN,
                 "this token may only read: a change needs an admin token",
+            ),
+            Refusal::AgentOnly => (
+                StatusCode::FORBIDDEN,
+                "an agent's token may only use the agent routes under /api/agent/",
+            ),
+            Refusal::NotAnAgent => (
+                StatusCode::FORBIDDEN,
+                "these routes act as an agent: use the agent's own token",
             ),
         };
         let mut response = ApiError::new(status, message).into_response();
@@ -96,13 +125,21 @@ impl Auth {
         &self.sessions
     }
 
-    /// Who sent a request of `method` with `headers`, if they may.
-    pub fn admit(&self, method: &Method, headers: &HeaderMap) -> Result<Caller, Refusal> {
+    /// Who sent a request of `method` for `path` with `headers`, if they may.
+    pub fn admit(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Caller, Refusal> {
         let caller = self.identify(method, headers)?;
-        if changes(method) && !caller.role.may_change() {
-            return Err(Refusal::ReadOnly);
+        match (caller.role, is_agent_path(path)) {
+            (Role::Agent, true) | (Role::Admin, false) => Ok(caller),
+            (Role::Read, false) if !changes(method) => Ok(caller),
+            (Role::Read, false) => Err(Refusal::ReadOnly),
+            (Role::Agent, false) => Err(Refusal::AgentOnly),
+            (Role::Admin | Role::Read, true) => Err(Refusal::NotAnAgent),
         }
-        Ok(caller)
     }
 
     fn identify(&self, method: &Method, headers: &HeaderMap) -> Result<Caller, Refusal> {
@@ -156,7 +193,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The middleware in front of every protected route.
 pub async fn require(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
-    match auth.admit(request.method(), request.headers()) {
+    match auth.admit(request.method(), request.uri().path(), request.headers()) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -174,14 +211,15 @@ mod tests {
 
     const ADMIN: &str = "admin-token-0123456789abcdef";
     const READ: &str = "read-token-0123456789abcdef";
+    const AGENT: &str = "agent-token-0123456789abcdef";
 
     fn auth() -> Auth {
-        let env = |k: &str| match k {
-            ADMIN_TOKENS_ENV => Some(ADMIN.to_string()),
-            READ_TOKENS_ENV => Some(READ.to_string()),
-            _ => None,
-        };
-        Auth::new(TokenSet::configured(env, None).unwrap())
+        let tokens = TokenSet::given([
+            ("ops", Role::Admin, ADMIN),
+            ("grafana", Role::Read, READ),
+            ("ali", Role::Agent, AGENT),
+        ]);
+        Auth::new(tokens.unwrap())
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -195,8 +233,10 @@ mod tests {
     #[test]
     fn bearer_tokens_are_checked_and_roles_enforced() {
         let auth = auth();
-        let admit =
-            |m: Method, h: &[(&'static str, &str)]| auth.admit(&m, &headers(h)).map(|c| c.role);
+        let admit = |m: Method, h: &[(&'static str, &str)]| {
+            auth.admit(&m, "/api/campaigns", &headers(h))
+                .map(|c| c.role)
+        };
         assert_eq!(admit(Method::GET, &[]), Err(Refusal::NoCredentials));
         assert_eq!(
             admit(Method::GET, &[("authorization", "Bearer nope")]),
@@ -223,26 +263,69 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_s_token_is_for_the_agent_routes_and_they_for_it_alone() {
+        let auth = auth();
+        let admit = |m: Method, path: &str, token: &str| {
+            let h = format!("Bearer {token}");
+            auth.admit(&m, path, &headers(&[("authorization", &h)]))
+        };
+        let ali = admit(Method::POST, "/api/agent/ready", AGENT).unwrap();
+        assert_eq!((ali.role, ali.agent_id()), (Role::Agent, Some("ali")));
+        assert!(admit(Method::GET, "/api/agent/me", AGENT).is_ok());
+        for path in ["/api/campaigns", "/api/agent", "/api/agents", "/metrics"] {
+            assert_eq!(
+                admit(Method::GET, path, AGENT).err(),
+                Some(Refusal::AgentOnly),
+                "{path}"
+            );
+        }
+        for token in [ADMIN, READ] {
+            for method in [Method::GET, Method::POST] {
+                let refused = admit(method, "/api/agent/me", token).err();
+                assert_eq!(refused, Some(Refusal::NotAnAgent));
+            }
+        }
+        let admin = admit(Method::GET, "/api/campaigns", ADMIN).unwrap();
+        assert_eq!(admin.agent_id(), None);
+    }
+
+    #[test]
     fn a_session_cookie_admits_and_its_changes_need_the_csrf_header() {
         let auth = auth();
+        let admit = |m: Method, h: &HeaderMap| auth.admit(&m, "/api/campaigns", h);
         let (id, session) = auth.sessions().open(Role::Admin, "ops").unwrap();
         let cookie = format!("theme=dark; {COOKIE}={id}");
-        let get = auth.admit(&Method::GET, &headers(&[("cookie", &cookie)]));
+        let get = admit(Method::GET, &headers(&[("cookie", &cookie)]));
         assert!(get.is_ok_and(|c| c.session));
-        let post = auth.admit(&Method::POST, &headers(&[("cookie", &cookie)]));
+        let post = admit(Method::POST, &headers(&[("cookie", &cookie)]));
         assert_eq!(post.err(), Some(Refusal::NoCsrf));
-        let wrong = auth.admit(
-            &Method::POST,
+        let wrong = admit(
+            Method::POST,
             &headers(&[("cookie", &cookie), (CSRF_HEADER, "x")]),
         );
         assert_eq!(wrong.err(), Some(Refusal::NoCsrf));
-        let right = auth.admit(
-            &Method::POST,
+        let right = admit(
+            Method::POST,
             &headers(&[("cookie", &cookie), (CSRF_HEADER, &session.csrf)]),
         );
         assert!(right.is_ok());
         auth.sessions().close(&id);
-        let over = auth.admit(&Method::GET, &headers(&[("cookie", &cookie)]));
+        let over = admit(Method::GET, &headers(&[("cookie", &cookie)]));
         assert_eq!(over.err(), Some(Refusal::SessionOver));
+    }
+
+    #[test]
+    fn an_agent_s_session_acts_as_the_agent_its_changes_with_the_csrf_header() {
+        let auth = auth();
+        let (id, session) = auth.sessions().open(Role::Agent, "ali").unwrap();
+        let cookie = format!("{COOKIE}={id}");
+        let path = "/api/agent/ready";
+        let bare = auth.admit(&Method::POST, path, &headers(&[("cookie", &cookie)]));
+        assert_eq!(bare.err(), Some(Refusal::NoCsrf));
+        let with_csrf = headers(&[("cookie", &cookie), (CSRF_HEADER, &session.csrf)]);
+        let ali = auth.admit(&Method::POST, path, &with_csrf).unwrap();
+        assert_eq!(ali.agent_id(), Some("ali"));
+        let elsewhere = auth.admit(&Method::GET, "/api/status", &with_csrf);
+        assert_eq!(elsewhere.err(), Some(Refusal::AgentOnly));
     }
 }

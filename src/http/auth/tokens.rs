@@ -18,12 +18,9 @@ pub enum Role {
     Read,
     /// Everything, changes included.
     Admin,
-}
-
-impl Role {
-    pub fn may_change(self) -> bool {
-        self == Role::Admin
-    }
+    /// One agent's own routes (`/api/agent/…`, any method) and nothing else: the token's
+    /// name is the agent's id.
+    Agent,
 }
 
 /// The environment variables holding tokens (several, comma-separated, so one can be
@@ -85,6 +82,10 @@ pub enum TokenError {
     TooShort { place: String, len: usize },
     #[error("{place}: the token `{name}` is given twice")]
     Duplicate { place: String, name: String },
+    #[error(
+        "{place}: an agent token's name is the agent's id, and `{name}` is not one (letters, digits, `-`, `_`, `.`)"
+    )]
+    NotAnAgentId { place: String, name: String },
     #[error("cannot write the generated token to {path}: {source}")]
     WriteGenerated {
         path: PathBuf,
@@ -174,6 +175,12 @@ impl TokenSet {
             return Err(TokenError::TooShort {
                 place: place.to_string(),
                 len: token.len(),
+            });
+        }
+        if role == Role::Agent && !crate::core::agents::is_valid_id(&name) {
+            return Err(TokenError::NotAnAgentId {
+                place: place.to_string(),
+                name,
             });
         }
         if self.known.iter().any(|k| k.name == name) {
@@ -376,6 +383,23 @@ mod tests {
         let set = TokenSet::configured(env(&[]), Some(&file)).unwrap();
         assert_eq!(set.check(READ), Some((Role::Read, "grafana")));
         assert_eq!(set.check(ADMIN), Some((Role::Admin, "ops")));
+        let agent = "agent-token-0123456789abcdef";
+        std::fs::write(
+            &file,
+            format!("- {{name: ali.r-7, role: agent, token: {agent}}}\n"),
+        )
+        .unwrap();
+        let set = TokenSet::configured(env(&[]), Some(&file)).unwrap();
+        assert_eq!(set.check(agent), Some((Role::Agent, "ali.r-7")));
+        std::fs::write(
+            &file,
+            format!("- {{name: 'ali r', role: agent, token: {agent}}}\n"),
+        )
+        .unwrap();
+        let e = TokenSet::configured(env(&[]), Some(&file))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`ali r` is not one"), "{e}");
         std::fs::write(
             &file,
             format!("- name: x\n  role: root\n  token: {ADMIN}\n"),

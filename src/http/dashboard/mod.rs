@@ -1,5 +1,5 @@
 //! The dashboard, served from the binary: `GET /` answers the page to a browser with a
-//! live session, else the login page with a 401 (so even the page's shell is not shown
+//! live session (an admin's or a reader's), else the login page with a 401 (so even the page's shell is not shown
 //! without a token). Plain HTML, CSS and JavaScript, no CDN: it works offline. The page
 //! reads `/api/session` for its CSRF token and `/api/stream` (server-sent events) for
 //! live snapshots; its buttons call the same API as the commands.
@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::ApiState;
-use super::auth::session_cookie;
+use super::auth::{Role, session_cookie};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 const LOGIN: &str = include_str!("login.html");
@@ -26,8 +26,10 @@ const LOGIN: &str = include_str!("login.html");
     )
 )]
 pub async fn page(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    let logged_in =
-        session_cookie(&headers).is_some_and(|id| s.auth.sessions().find(&id).is_some());
+    // An agent's session may use nothing the dashboard shows: it gets the login page.
+    let logged_in = session_cookie(&headers)
+        .and_then(|id| s.auth.sessions().find(&id))
+        .is_some_and(|session| session.role != Role::Agent);
     let mut response = if logged_in {
         Html(DASHBOARD).into_response()
     } else {
