@@ -11,6 +11,7 @@ pub mod control;
 pub mod core;
 pub mod daemon;
 pub mod delivery;
+pub mod desk;
 pub mod dialer;
 pub mod export;
 pub mod http;

@@ -1,0 +1,425 @@
+//! The agents' desk: which agent takes which call, kept in step with the store.
+//!
+//! Calls ask the desk for an agent of a queue (`request`); agents act on it through
+//! the agent API (`act`: log in, ready, break, log out). Every change of an agent's
+//! state goes through `core::agents`' rules and is written, with its log entry, to the
+//! store before anyone hears of it; the desk keeps the agents in memory too, so the
+//! dialer can ask how many are free (`staffing`) every tick without reading the store.
+//!
+//! A call waiting for an agent holds a [`Ticket`]; when an agent of its queue becomes
+//! available (ready, back from a wrap-up, a reservation released) the longest-waiting
+//! call of that queue gets the agent who has been idle longest. The desk, not the call,
+//! owns each reservation: a call that ends, is cancelled or whose task dies gives its
+//! agent back through `finished`, so no agent stays `reserved` for a call that is gone.
+//! At start (`Desk::open`) an agent the store shows reserved or on a call belongs to a
+//! call the previous process lost: reserved ones are released, those on a call go to
+//! wrap-up, so the disposition can still be set.
+
+mod notice;
+mod wrap_up;
+
+pub use notice::{AgentNotice, NoticeKind};
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, oneshot};
+
+use crate::core::agents::{Agent, AgentEvent, AgentRuleError, AgentState, longest_idle};
+use crate::store::{AgentRecord, Store, StoreError};
+
+/// What a wall clock reading the desk needs (ms since the epoch; compressed in demos).
+pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The wrap-up an agent gets for a call the previous process lost mid-conversation
+/// (the campaign's own is not known then): time to set its disposition.
+const RECOVERED_WRAP_UP_MS: u64 = 120_000;
+
+/// How many notices a slow listener may fall behind before it misses some.
+const NOTICE_BACKLOG: usize = 1024;
+
+/// Why the desk refused something.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Rule(#[from] AgentRuleError),
+    #[error("no agent `{0}`")]
+    NoAgent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A call's request for an agent.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    /// The call's attempt id: the reservation's name.
+    pub attempt: String,
+    pub queue: String,
+    /// The campaign it dials for, if any (for the agent's screen and the staffing).
+    pub campaign: Option<String>,
+    /// How long the agent's wrap-up may last once the call ends.
+    pub wrap_up_ms: u64,
+}
+
+/// The agent a call got: reserved for it until it is bridged or given back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub agent: String,
+    /// Where to ring them: a logical name or a dial string.
+    pub endpoint: String,
+}
+
+/// How many agents a campaign has, by what they are doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Staffing {
+    pub logged_in: u32,
+    pub available: u32,
+    /// Reserved or on a call.
+    pub busy: u32,
+    pub wrap_up: u32,
+    /// Calls of the campaign waiting for an agent now.
+    pub waiting_calls: u32,
+}
+
+/// A call waiting for an agent.
+struct Waiter {
+    ticket: Ticket,
+    reply: oneshot::Sender<Assignment>,
+}
+
+/// A call holding an agent: reserved, then on the call.
+#[derive(Debug, Clone)]
+struct Holding {
+    agent: String,
+    ticket: Ticket,
+}
+
+#[derive(Default)]
+struct Inner {
+    agents: BTreeMap<String, AgentRecord>,
+    /// Waiting calls by queue, oldest first.
+    waiting: HashMap<String, VecDeque<Waiter>>,
+    /// Reservations and calls in progress, by attempt.
+    holding: HashMap<String, Holding>,
+}
+
+/// The desk shared by the calls, the dialer and the agent API.
+pub struct Desk {
+    store: Arc<Store>,
+    clock: WallClock,
+    inner: Mutex<Inner>,
+    notices: broadcast::Sender<AgentNotice>,
+}
+
+impl Desk {
+    /// The desk over `store`'s agents, releasing what a previous process left held.
+    pub fn open(store: Arc<Store>, clock: WallClock) -> Result<Arc<Desk>, DeskError> {
+        let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
+        let desk = Desk {
+            store,
+            clock,
+            inner: Mutex::new(Inner::default()),
+            notices,
+        };
+        desk.recover()?;
+        Ok(Arc::new(desk))
+    }
+
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind: carry on with it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads the agents; one reserved or on a call from before is released to its
+    /// wrap-up (on a call) or back to available (reserved).
+    fn recover(&self) -> Result<(), DeskError> {
+        let now = self.now();
+        let mut inner = self.lock();
+        for record in self.store.agents()? {
+            let id = record.agent.id.clone();
+            let event = match record.agent.state {
+                AgentState::Reserved { .. } => Some(AgentEvent::ReleaseReservation),
+                AgentState::OnCall { .. } => Some(AgentEvent::CallEnded {
+                    wrap_up_ms: RECOVERED_WRAP_UP_MS,
+                }),
+                _ => None,
+            };
+            let record = match event {
+                Some(e) => {
+                    tracing::warn!(agent = %id, "agent held by a call of a previous run: released");
+                    self.store.agent_event(&id, &e, now)?
+                }
+                None => record,
+            };
+            inner.agents.insert(id, record);
+        }
+        Ok(())
+    }
+
+    /// Listens to every agent's notices (the agent API filters an agent's own).
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentNotice> {
+        self.notices.subscribe()
+    }
+
+    /// An agent as the desk sees it now.
+    pub fn agent(&self, id: &str) -> Option<AgentRecord> {
+        self.lock().agents.get(id).cloned()
+    }
+
+    /// Every agent, by id.
+    pub fn agents(&self) -> Vec<AgentRecord> {
+        self.lock().agents.values().cloned().collect()
+    }
+
+    /// Reads an agent added or changed in the store since the desk opened (by
+    /// `dialflow agents add`, the API), keeping the state the desk knows.
+    pub fn refresh_agent(&self, id: &str) -> Result<AgentRecord, DeskError> {
+        let record = match self.store.agent(id) {
+            Ok(r) => r,
+            Err(StoreError::NoAgent(_)) => return Err(DeskError::NoAgent(id.into())),
+            Err(e) => return Err(e.into()),
+        };
+        let mut inner = self.lock();
+        inner.agents.insert(id.to_string(), record.clone());
+        self.dispatch(&mut inner);
+        Ok(record)
+    }
+
+    /// An agent's own action (`Login`, `Ready`, `Break`, `Logout`, `Disposed`), by the
+    /// rules; a call waiting for their queue gets them at once if they became free.
+    pub fn act(&self, agent: &str, event: AgentEvent) -> Result<AgentRecord, DeskError> {
+        let mut inner = self.lock();
+        let record = self.apply(&mut inner, agent, &event, None)?;
+        self.dispatch(&mut inner);
+        Ok(record)
+    }
+
+    /// Applies `event` to `agent`: the rules first (a typed refusal), then the store,
+    /// then the memory, then the notice.
+    fn apply(
+        &self,
+        inner: &mut Inner,
+        agent: &str,
+        event: &AgentEvent,
+        attempt: Option<&str>,
+    ) -> Result<AgentRecord, DeskError> {
+        let now = self.now();
+        let current = inner
+            .agents
+            .get(agent)
+            .ok_or_else(|| DeskError::NoAgent(agent.into()))?;
+        current.agent.apply(event, now)?;
+        let before = current.agent.state.clone();
+        let record = self.store.agent_event(agent, event, now)?;
+        if record.agent.state != before {
+            self.notify(agent, NoticeKind::state(&record.agent, attempt), now);
+        }
+        inner.agents.insert(agent.to_string(), record.clone());
+        Ok(record)
+    }
+
+    fn notify(&self, agent: &str, kind: NoticeKind, at_ms: u64) {
+        // No listener is not an error: nobody has the agent's screen open.
+        let _ = self.notices.send(AgentNotice {
+            agent: agent.to_string(),
+            at_ms,
+            kind,
+        });
+    }
+
+    /// Asks for an agent of `ticket.queue`: reserved at once when one is available,
+    /// else when one becomes so. Dropping the receiver does not give the agent back:
+    /// call `finished` (the call's guard does).
+    pub fn request(&self, ticket: Ticket) -> oneshot::Receiver<Assignment> {
+        let (reply, answer) = oneshot::channel();
+        let mut inner = self.lock();
+        inner
+            .waiting
+            .entry(ticket.queue.clone())
+            .or_default()
+            .push_back(Waiter { ticket, reply });
+        self.dispatch(&mut inner);
+        answer
+    }
+
+    /// Gives every waiting call it can an agent: per queue, the oldest call gets the
+    /// agent idle longest. A call that stopped listening gets none.
+    fn dispatch(&self, inner: &mut Inner) {
+        let queues: Vec<String> = inner
+            .waiting
+            .iter()
+            .filter(|(_, w)| !w.is_empty())
+            .map(|(q, _)| q.clone())
+            .collect();
+        for queue in queues {
+            while let Some(agent) = self.idle_agent(inner, &queue) {
+                let Some(waiter) = inner.waiting.get_mut(&queue).and_then(VecDeque::pop_front)
+                else {
+                    break;
+                };
+                if waiter.reply.is_closed() {
+                    continue;
+                }
+                self.reserve(inner, &agent, waiter);
+            }
+            inner.waiting.retain(|_, w| !w.is_empty());
+        }
+    }
+
+    fn idle_agent(&self, inner: &Inner, queue: &str) -> Option<String> {
+        let agents: Vec<Agent> = inner.agents.values().map(|r| r.agent.clone()).collect();
+        longest_idle(&agents, queue).map(|a| a.id.clone())
+    }
+
+    /// Reserves `agent` for `waiter`'s call; a store that refuses leaves the call
+    /// waiting (the next change tries again).
+    fn reserve(&self, inner: &mut Inner, agent: &str, waiter: Waiter) {
+        let attempt = waiter.ticket.attempt.clone();
+        let event = AgentEvent::Reserve {
+            attempt: attempt.clone(),
+        };
+        let record = match self.apply(inner, agent, &event, Some(&attempt)) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(%agent, %attempt, error = %e, "cannot reserve an agent");
+                let queue = waiter.ticket.queue.clone();
+                inner.waiting.entry(queue).or_default().push_front(waiter);
+                return;
+            }
+        };
+        let assignment = Assignment {
+            agent: agent.to_string(),
+            endpoint: record.endpoint.clone(),
+        };
+        let now = self.now();
+        self.notify(
+            agent,
+            NoticeKind::Assigned {
+                attempt: attempt.clone(),
+                campaign: waiter.ticket.campaign.clone(),
+            },
+            now,
+        );
+        let holding = Holding {
+            agent: agent.to_string(),
+            ticket: waiter.ticket,
+        };
+        inner.holding.insert(attempt.clone(), holding);
+        if waiter.reply.send(assignment).is_err() {
+            // The call stopped listening meanwhile: it will never use the agent.
+            self.give_back(inner, &attempt);
+        }
+    }
+
+    /// The call's customer and agent are bridged: the agent is on the call.
+    pub fn bridged(&self, attempt: &str) {
+        let mut inner = self.lock();
+        let Some(agent) = inner.holding.get(attempt).map(|h| h.agent.clone()) else {
+            return;
+        };
+        if let Err(e) = self.apply(&mut inner, &agent, &AgentEvent::Bridged, Some(attempt)) {
+            tracing::error!(%agent, %attempt, error = %e, "cannot mark an agent on a call");
+            return;
+        }
+        let now = self.now();
+        self.notify(
+            &agent,
+            NoticeKind::Answered {
+                attempt: attempt.to_string(),
+            },
+            now,
+        );
+    }
+
+    /// The agent reserved for `attempt` could not be reached (their phone failed, did
+    /// not answer): they are given back; the call may ask again.
+    pub fn release(&self, attempt: &str) {
+        let mut inner = self.lock();
+        self.give_back(&mut inner, attempt);
+        self.dispatch(&mut inner);
+    }
+
+    /// The call of `attempt` is over, or no longer wants an agent: a waiting request is
+    /// withdrawn, a reservation given back, an agent on the call goes to wrap-up.
+    /// Idempotent: the call's guard calls it whatever happened before.
+    pub fn finished(&self, attempt: &str) {
+        let mut inner = self.lock();
+        for waiters in inner.waiting.values_mut() {
+            waiters.retain(|w| w.ticket.attempt != attempt);
+        }
+        self.give_back(&mut inner, attempt);
+        self.dispatch(&mut inner);
+    }
+
+    /// Ends what `attempt` holds: a reservation released, a call to its wrap-up.
+    fn give_back(&self, inner: &mut Inner, attempt: &str) {
+        let Some(holding) = inner.holding.remove(attempt) else {
+            return;
+        };
+        let agent = holding.agent;
+        let on_call = matches!(
+            inner.agents.get(&agent).map(|r| &r.agent.state),
+            Some(AgentState::OnCall { attempt: a }) if a == attempt
+        );
+        let event = if on_call {
+            AgentEvent::CallEnded {
+                wrap_up_ms: holding.ticket.wrap_up_ms,
+            }
+        } else {
+            AgentEvent::ReleaseReservation
+        };
+        if let Err(e) = self.apply(inner, &agent, &event, Some(attempt)) {
+            tracing::error!(%agent, %attempt, error = %e, "cannot give an agent back");
+            return;
+        }
+        let now = self.now();
+        self.notify(
+            &agent,
+            NoticeKind::Ended {
+                attempt: attempt.to_string(),
+            },
+            now,
+        );
+    }
+
+    /// A campaign's agents by what they do, and its calls waiting for one (agents who
+    /// may work it: `campaigns` names it, or is empty for any campaign).
+    pub fn staffing(&self, campaign: &str) -> Staffing {
+        let inner = self.lock();
+        let mut s = Staffing::default();
+        for r in inner.agents.values() {
+            if !(r.campaigns.is_empty() || r.campaigns.iter().any(|c| c == campaign)) {
+                continue;
+            }
+            match r.agent.state {
+                AgentState::Offline => continue,
+                AgentState::Available => s.available += 1,
+                AgentState::Reserved { .. } | AgentState::OnCall { .. } => s.busy += 1,
+                AgentState::WrapUp { .. } => s.wrap_up += 1,
+                AgentState::Break { .. } => {}
+            }
+            s.logged_in += 1;
+        }
+        s.waiting_calls = inner
+            .waiting
+            .values()
+            .flatten()
+            .filter(|w| w.ticket.campaign.as_deref() == Some(campaign))
+            .count() as u32;
+        s
+    }
+
+    /// The attempt an agent holds now: reserved for it, on it, or in its wrap-up.
+    pub fn current_call(&self, agent: &str) -> Option<String> {
+        match &self.lock().agents.get(agent)?.agent.state {
+            AgentState::Reserved { attempt }
+            | AgentState::OnCall { attempt }
+            | AgentState::WrapUp { attempt, .. } => Some(attempt.clone()),
+            _ => None,
+        }
+    }
+}
