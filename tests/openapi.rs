@@ -1,6 +1,6 @@
 //! The API's OpenAPI 3.1 document (`GET /api/openapi.json`) against the router that
 //! serves it: the document needs a token; every operation it describes is served (a
-//! request with an admin token never meets the router's own 404 or 405) and answers
+//! request with a token that may call it (an admin's; an agent's under `/api/agent/`) never meets the router's own 404 or 405) and answers
 //! as described (a documented status, content type and, for JSON, a body its schema
 //! takes), and no other method of its paths is served; the HTTP API registers routes only through utoipa-axum's
 //! `routes!`, which documents each one, so no route is served undocumented; and an
@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use common::dirs::{TempDir, rust_files};
 use common::openapi::{Operation, operations, resolve};
+use dialflow::desk::Desk;
 use dialflow::http::auth::{Auth, Role, TokenSet};
 use dialflow::http::{ApiState, router};
 use dialflow::scenario_set::SharedScenarios;
-use dialflow::store::Store;
+use dialflow::store::{NewAgent, Store};
 use serde_json::Value;
 
 const ADMIN: &str = "openapi-test-admin-token-0123456789";
@@ -28,18 +29,58 @@ const ADMIN: &str = "openapi-test-admin-token-0123456789";
 /// The routes open without a token.
 const OPEN: &[&str] = &["/", "/api/login", "/api/logout", "/healthz", "/readyz"];
 
-/// The API on a port of its own, and a client sending its admin token.
-async fn serve(dir: &TempDir) -> (SocketAddr, reqwest::Client) {
-    let tokens = TokenSet::given([("ops", Role::Admin, ADMIN)]).unwrap();
+const AGENT: &str = "openapi-test-agent-token-0123456789";
+
+/// The API's clients: the admin's, and agent ali's for the routes under `/api/agent/`
+/// (which take no other token).
+struct Clients {
+    admin: reqwest::Client,
+    agent: reqwest::Client,
+}
+
+impl Clients {
+    fn admin(&self) -> &reqwest::Client {
+        &self.admin
+    }
+
+    /// The client that may call `path`.
+    fn for_path(&self, path: &str) -> &reqwest::Client {
+        if path.starts_with("/api/agent/") {
+            &self.agent
+        } else {
+            &self.admin
+        }
+    }
+}
+
+/// The API on a port of its own, with a desk and agent ali, and its clients.
+async fn serve(dir: &TempDir) -> (SocketAddr, Clients) {
+    let tokens =
+        TokenSet::given([("ops", Role::Admin, ADMIN), ("ali", Role::Agent, AGENT)]).unwrap();
+    let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
+    let ali = NewAgent {
+        id: "ali".into(),
+        name: "Ali".into(),
+        endpoint: "PJSIP/ali".into(),
+        queues: vec!["sales".into()],
+        campaigns: Vec::new(),
+    };
+    store.put_agent(ali, 0).unwrap();
+    let desk = Desk::open(Arc::clone(&store), Arc::new(|| 1_000)).unwrap();
     let state = ApiState::new(
-        Arc::new(Store::open(&dir.join("s.redb")).unwrap()),
+        store,
         SharedScenarios::new(BTreeMap::new()),
         Auth::new(tokens),
-    );
+    )
+    .with_desk(desk);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    (addr, common::bearer_client(ADMIN))
+    let clients = Clients {
+        admin: common::bearer_client(ADMIN),
+        agent: common::bearer_client(AGENT),
+    };
+    (addr, clients)
 }
 
 /// The document as the API serves it.
@@ -99,7 +140,8 @@ fn is_fallback(status: u16, text: &str) -> bool {
 #[tokio::test]
 async fn the_document_is_served_to_a_token_only() {
     let dir = TempDir::new("openapi");
-    let (addr, client) = serve(&dir).await;
+    let (addr, clients) = serve(&dir).await;
+    let client = clients.admin();
     let tls = dialflow::tls::client_config(None).unwrap();
     let anonymous = dialflow::tls::http_client_builder(&tls)
         .build()
@@ -109,7 +151,7 @@ async fn the_document_is_served_to_a_token_only() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let doc = fetch_document(addr, &client).await;
+    let doc = fetch_document(addr, client).await;
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     let served = serde_json::to_value(dialflow::http::openapi_document()).unwrap();
@@ -122,17 +164,20 @@ const SEED: &[&str] = &["create_campaign", "import_leads", "add_dnc"];
 #[tokio::test]
 async fn every_documented_operation_is_served_and_answers_as_documented() {
     let dir = TempDir::new("openapi");
-    let (addr, client) = serve(&dir).await;
-    let doc = fetch_document(addr, &client).await;
+    let (addr, clients) = serve(&dir).await;
+    let client = clients.admin();
+    let doc = fetch_document(addr, client).await;
     let ops = operations(&doc);
     assert!(ops.len() >= 25, "{} operations", ops.len());
     for id in SEED {
         let op = ops.iter().find(|op| op.id == *id).unwrap();
-        let answer = send(&client, addr, &op.method, &op.path, op.body.as_ref()).await;
+        let client = clients.for_path(&op.path);
+        let answer = send(client, addr, &op.method, &op.path, op.body.as_ref()).await;
         assert_eq!(answer.status, 200, "{id} with its example: {}", answer.text);
     }
     for op in &ops {
-        let answer = send(&client, addr, &op.method, &op.path, op.body.as_ref()).await;
+        let client = clients.for_path(&op.path);
+        let answer = send(client, addr, &op.method, &op.path, op.body.as_ref()).await;
         assert!(
             !is_fallback(answer.status, &answer.text),
             "{} {} is documented but not served: {} {}",
@@ -192,8 +237,9 @@ fn schema_errors(doc: &Value, schema: &Value, value: &Value) -> Vec<String> {
 #[tokio::test]
 async fn no_other_method_of_a_documented_path_is_served() {
     let dir = TempDir::new("openapi");
-    let (addr, client) = serve(&dir).await;
-    let doc = fetch_document(addr, &client).await;
+    let (addr, clients) = serve(&dir).await;
+    let client = clients.admin();
+    let doc = fetch_document(addr, client).await;
     let ops = operations(&doc);
     let mut documented: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for op in &ops {
@@ -204,7 +250,7 @@ async fn no_other_method_of_a_documented_path_is_served() {
             if methods.contains(&method) {
                 continue;
             }
-            let answer = send(&client, addr, method, path, None).await;
+            let answer = send(clients.for_path(path), addr, method, path, None).await;
             assert_eq!(
                 answer.status, 405,
                 "{method} {path} is served but not documented: {}",
@@ -217,8 +263,9 @@ async fn no_other_method_of_a_documented_path_is_served() {
 #[tokio::test]
 async fn the_document_says_which_operations_need_credentials_and_how_they_refuse() {
     let dir = TempDir::new("openapi");
-    let (addr, client) = serve(&dir).await;
-    let doc = fetch_document(addr, &client).await;
+    let (addr, clients) = serve(&dir).await;
+    let client = clients.admin();
+    let doc = fetch_document(addr, client).await;
     let ops = operations(&doc);
     let mut open: Vec<&str> = ops
         .iter()

@@ -119,6 +119,9 @@ impl Config {
         ] {
             check(value > Duration::ZERO, key, "leaves no time at all".into());
         }
+        if let Some(problem) = self.agents.break_reasons_problem() {
+            check(false, "agents.break_reasons", problem);
+        }
         problems
     }
 }

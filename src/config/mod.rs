@@ -3,10 +3,12 @@
 //! environment (`DIALFLOW_ARI_PASSWORD`, …). Every problem is reported at once, each
 //! naming its key (or variable) and line; an unknown key is one of them.
 
+mod agents;
 mod alert_template;
 mod checks;
 mod source;
 
+pub use agents::AgentsConfig;
 pub use alert_template::{AlertFields, AlertTemplate, TemplateError};
 
 use std::collections::BTreeMap;
@@ -72,6 +74,9 @@ pub struct Config {
     /// scripts, prompts) change. SIGHUP and `dialflow reload` work either way.
     #[serde(default = "default_watch")]
     pub watch: bool,
+    /// What the agent API accepts from every agent (break reasons).
+    #[serde(default)]
+    pub agents: AgentsConfig,
 }
 
 /// What every outgoing TLS connection trusts, besides the system's root certificates.
@@ -918,6 +923,16 @@ mod tests {
         assert_eq!(alerts.unreachable_after, Duration::from_secs(30));
         assert_eq!(alerts.backlog_after, Duration::from_secs(300));
         assert_eq!(alerts.secret.as_deref(), Some("s1"));
+    }
+
+    #[test]
+    fn break_reasons_default_and_a_bad_list_names_its_key_and_line() {
+        let c = Config::parse("d.yaml", FILE, env(PASSWORD)).unwrap();
+        assert_eq!(c.agents, AgentsConfig::default());
+        assert_eq!(
+            places("agents:\n  break_reasons: [lunch, Nap time]\n", PASSWORD),
+            ["d.yaml:10:3 (agents.break_reasons)"]
+        );
     }
 
     #[test]

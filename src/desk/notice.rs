@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::core::agents::Agent;
 
 /// One thing that happened to an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AgentNotice {
     pub agent: String,
     /// Wall clock, ms since the epoch.
@@ -16,7 +16,7 @@ pub struct AgentNotice {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum NoticeKind {
     /// The agent entered `state` (`available`, `break:lunch`, …).

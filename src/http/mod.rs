@@ -3,6 +3,7 @@
 //! Handlers call the same store operations as the commands; the dialer sees the changes
 //! at its next refresh. JSON in and out; errors are `{"error": "..."}` with a status.
 
+mod agent;
 pub mod auth;
 mod campaigns;
 mod dashboard;
@@ -17,6 +18,7 @@ mod openapi;
 mod outbox;
 mod versions;
 
+pub use agent::AgentView;
 pub use campaigns::{CampaignView, ScenarioServed};
 pub use data::{Count, ImportView, MAX_INLINE_ERRORS, MAX_UPLOAD_BYTES};
 
@@ -54,6 +56,11 @@ pub struct ApiState {
     pub auth: Arc<auth::Auth>,
     /// The live snapshots every open dashboard shares.
     pub feed: Arc<live::LiveFeed>,
+    /// The agents' desk (`None` when no daemon serves agents: the agent routes answer
+    /// 503).
+    pub desk: Option<Arc<crate::desk::Desk>>,
+    /// What every agent may do (the break reasons).
+    pub agents: Arc<crate::config::AgentsConfig>,
 }
 
 impl ApiState {
@@ -67,7 +74,19 @@ impl ApiState {
             runtime: None,
             auth: Arc::new(auth),
             feed: Arc::default(),
+            desk: None,
+            agents: Arc::default(),
         }
+    }
+
+    pub fn with_desk(mut self, desk: Arc<crate::desk::Desk>) -> Self {
+        self.desk = Some(desk);
+        self
+    }
+
+    pub fn with_agents_config(mut self, agents: crate::config::AgentsConfig) -> Self {
+        self.agents = Arc::new(agents);
+        self
     }
 
     pub fn with_control(mut self, control: Controller) -> Self {
@@ -165,6 +184,12 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(versions::latest))
         .routes(routes!(versions::history))
         .routes(routes!(versions::by_hash))
+        .routes(routes!(agent::state::me))
+        .routes(routes!(agent::state::login))
+        .routes(routes!(agent::state::ready))
+        .routes(routes!(agent::state::take_break))
+        .routes(routes!(agent::state::logout))
+        .routes(routes!(agent::events::events))
 }
 
 /// `GET /healthz`: the process answers (open, for probes).

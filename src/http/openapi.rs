@@ -39,7 +39,7 @@ the report outbox, dialing and scenario reloads. JSON in and out; a refusal is \
 dashboard session cookie (whose changes also carry `X-CSRF-Token`). The routes under `/api/agent/` act as one \
 agent and take only that agent's token (or a session logged in with it), which may use nothing else."
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::desk::AgentNotice)),
     tags(
         (name = "probes", description = "Health and readiness, open to probes"),
         (name = "session", description = "The dashboard's login and session"),
@@ -49,6 +49,7 @@ agent and take only that agent's token (or a session logged in with it), which m
         (name = "leads", description = "Leads, attempts and DNC lists"),
         (name = "outbox", description = "Reports waiting for the panel, and parked ones"),
         (name = "scenarios", description = "The scenario versions served"),
+        (name = "agent", description = "One agent's own routes, with that agent's token: state, calls, dispositions"),
     )
 )]
 pub struct ApiDoc;

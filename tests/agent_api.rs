@@ -1,0 +1,339 @@
+//! The agent API over real HTTP on loopback, with a real desk over a real store: an
+//! agent's token acts as that agent only (login, ready, break, logout, each by the
+//! rules, each in the agent log), a break needs a configured reason, a call waiting
+//! for an agent gets them the moment they say ready, the routes answer 503 without a
+//! desk, and the WebSocket pushes an agent their own notices, their state first.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::bearer_client;
+use common::dirs::TempDir;
+use dialflow::desk::{Desk, Ticket, WallClock};
+use dialflow::http::auth::{Auth, Role, TokenSet};
+use dialflow::http::{ApiState, router};
+use dialflow::scenario_set::SharedScenarios;
+use dialflow::store::{NewAgent, Store};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
+
+const ANN: &str = "agent-api-ann-token-0123456789";
+const BOB: &str = "agent-api-bob-token-0123456789";
+/// A token for an agent the store does not have.
+const GHOST: &str = "agent-api-ghost-token-0123456789";
+
+struct Api {
+    _dir: TempDir,
+    addr: SocketAddr,
+    store: Arc<Store>,
+    desk: Arc<Desk>,
+}
+
+/// The API with a desk (or without, `desk: false`) over a store holding ann (sales)
+/// and bob (care).
+async fn serve(desk: bool) -> Api {
+    let dir = TempDir::new("agent-api");
+    let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
+    for (id, queue) in [("ann", "sales"), ("bob", "care")] {
+        let agent = NewAgent {
+            id: id.into(),
+            name: id.to_uppercase(),
+            endpoint: format!("PJSIP/{id}"),
+            queues: vec![queue.into()],
+            campaigns: vec!["spring".into()],
+        };
+        store.put_agent(agent, 0).unwrap();
+    }
+    let tokens = TokenSet::given([
+        ("ann", Role::Agent, ANN),
+        ("bob", Role::Agent, BOB),
+        ("ghost", Role::Agent, GHOST),
+    ])
+    .unwrap();
+    let clock: WallClock = Arc::new(|| jiff::Timestamp::now().as_millisecond() as u64);
+    let opened = Desk::open(Arc::clone(&store), clock).unwrap();
+    let mut state = ApiState::new(
+        Arc::clone(&store),
+        SharedScenarios::new(BTreeMap::new()),
+        Auth::new(tokens),
+    );
+    if desk {
+        state = state.with_desk(Arc::clone(&opened));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Api {
+        _dir: dir,
+        addr,
+        store,
+        desk: opened,
+    }
+}
+
+impl Api {
+    /// `method path` as the agent of `token`: the status and the JSON answer.
+    async fn call(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request =
+            bearer_client(token).request(method, format!("http://{}{path}", self.addr));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn post(&self, token: &str, path: &str) -> (u16, Value) {
+        self.call(token, "POST", path, None).await
+    }
+}
+
+#[tokio::test]
+async fn an_agent_logs_in_gets_ready_takes_a_break_and_logs_out_through_the_desk() {
+    let api = serve(true).await;
+    let (status, me) = api.call(ANN, "GET", "/api/agent/me", None).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (me["id"].as_str(), me["name"].as_str()),
+        (Some("ann"), Some("ANN"))
+    );
+    assert_eq!(me["state"], "offline");
+    assert_eq!(me["queues"], serde_json::json!(["sales"]));
+    assert_eq!(me["campaigns"], serde_json::json!(["spring"]));
+
+    let (status, me) = api.post(ANN, "/api/agent/ready").await;
+    assert_eq!(status, 409, "offline: {me}");
+    assert!(
+        me["error"].as_str().unwrap().contains("only from a break"),
+        "{me}"
+    );
+
+    for (path, state) in [
+        ("/api/agent/login", "break:not_ready"),
+        ("/api/agent/ready", "available"),
+    ] {
+        let (status, me) = api.post(ANN, path).await;
+        assert_eq!(
+            (status, me["state"].as_str()),
+            (200, Some(state)),
+            "{path}: {me}"
+        );
+    }
+    let lunch = serde_json::json!({"reason": "lunch"});
+    let (status, me) = api.call(ANN, "POST", "/api/agent/break", Some(lunch)).await;
+    assert_eq!(
+        (status, me["state"].as_str()),
+        (200, Some("break:lunch")),
+        "{me}"
+    );
+    let (status, me) = api.post(ANN, "/api/agent/logout").await;
+    assert_eq!(
+        (status, me["state"].as_str()),
+        (200, Some("offline")),
+        "{me}"
+    );
+
+    // Each change is in the store with its log entry, and it was ann's alone.
+    let log: Vec<String> = api
+        .store
+        .agent_log("ann", 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{}>{}", e.from, e.to))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "offline>break:not_ready",
+            "break:not_ready>available",
+            "available>break:lunch",
+            "break:lunch>offline"
+        ]
+    );
+    assert!(api.store.agent_log("bob", 0, 100).unwrap().is_empty());
+    assert_eq!(api.desk.agent("ann").unwrap().agent.state.name(), "offline");
+}
+
+#[tokio::test]
+async fn a_break_needs_a_configured_reason_and_a_refused_one_changes_nothing() {
+    let api = serve(true).await;
+    api.post(ANN, "/api/agent/login").await;
+    let nap = serde_json::json!({"reason": "nap"});
+    let (status, answer) = api.call(ANN, "POST", "/api/agent/break", Some(nap)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "`nap` is not a break reason: one of lunch, training, meeting, personal"
+    );
+    let (_, me) = api.call(ANN, "GET", "/api/agent/me", None).await;
+    assert_eq!(me["state"], "break:not_ready");
+    let (status, _) = api
+        .call(ANN, "POST", "/api/agent/break", Some(serde_json::json!({})))
+        .await;
+    assert_eq!(status, 422, "no reason at all");
+}
+
+#[tokio::test]
+async fn a_call_waiting_for_an_agent_gets_one_the_moment_they_are_ready() {
+    let api = serve(true).await;
+    let waiting = api.desk.request(Ticket {
+        attempt: "a1".into(),
+        queue: "sales".into(),
+        campaign: Some("spring".into()),
+        wrap_up_ms: 30_000,
+    });
+    api.post(ANN, "/api/agent/login").await;
+    let (status, me) = api.post(ANN, "/api/agent/ready").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["state"], "reserved",
+        "given the waiting call at once: {me}"
+    );
+    assert_eq!(me["attempt"], "a1");
+    let got = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("woken")
+        .unwrap();
+    assert_eq!(got.agent, "ann");
+    let (status, answer) = api.post(ANN, "/api/agent/logout").await;
+    assert_eq!(status, 409, "a call pending: {answer}");
+}
+
+#[tokio::test]
+async fn an_unknown_agent_is_a_404_and_no_desk_a_503() {
+    let api = serve(true).await;
+    let (status, answer) = api.post(GHOST, "/api/agent/login").await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("no agent `ghost`")
+    );
+    let without = serve(false).await;
+    for path in ["/api/agent/me", "/api/agent/events"] {
+        let (status, answer) = without.call(ANN, "GET", path, None).await;
+        assert_eq!(status, 503, "{path}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains("no agent desk"));
+    }
+    let (status, _) = without.post(ANN, "/api/agent/login").await;
+    assert_eq!(status, 503);
+}
+
+/// A WebSocket to the agent events as the agent of `token`.
+async fn events(
+    api: &Api,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = format!("ws://{}/api/agent/events", api.addr)
+        .into_client_request()
+        .unwrap();
+    let bearer = format!("Bearer {token}").parse().unwrap();
+    request.headers_mut().insert("authorization", bearer);
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// The next notice, as JSON, within 5 s.
+async fn next(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a notice within 5 s")
+            .expect("the socket is open")
+            .unwrap();
+        if let tungstenite::Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_websocket_pushes_an_agent_their_own_notices_their_state_first() {
+    let api = serve(true).await;
+    api.post(ANN, "/api/agent/login").await;
+    let mut socket = events(&api, ANN).await;
+    let first = next(&mut socket).await;
+    assert_eq!(
+        (&first["agent"], &first["event"], &first["state"]),
+        (&"ann".into(), &"state".into(), &"break:not_ready".into()),
+        "{first}"
+    );
+    // Bob's changes are not ann's to see: the next thing ann hears is her own.
+    api.post(BOB, "/api/agent/login").await;
+    api.post(BOB, "/api/agent/ready").await;
+    api.post(ANN, "/api/agent/ready").await;
+    let ready = next(&mut socket).await;
+    assert_eq!(
+        (&ready["agent"], &ready["state"]),
+        (&"ann".into(), &"available".into()),
+        "{ready}"
+    );
+    // A call assigned, answered and ended, as the desk tells it.
+    let _agent = api.desk.request(Ticket {
+        attempt: "a7".into(),
+        queue: "sales".into(),
+        campaign: Some("spring".into()),
+        wrap_up_ms: 30_000,
+    });
+    api.desk.bridged("a7");
+    api.desk.finished("a7");
+    let mut heard = Vec::new();
+    for _ in 0..6 {
+        let n = next(&mut socket).await;
+        assert_eq!(n["agent"], "ann", "{n}");
+        heard.push(format!(
+            "{} {}",
+            n["event"].as_str().unwrap(),
+            n["state"].as_str().or(n["attempt"].as_str()).unwrap()
+        ));
+    }
+    assert_eq!(
+        heard,
+        [
+            "state reserved",
+            "assigned a7",
+            "state on_call",
+            "answered a7",
+            "state wrap_up",
+            "ended a7"
+        ]
+    );
+    socket
+        .send(tungstenite::Message::Close(None))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_websocket_wants_an_agent_s_token() {
+    let api = serve(true).await;
+    let request = format!("ws://{}/api/agent/events", api.addr);
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!(
+            "connected without a token: {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+    let mut bob = events(&api, BOB).await;
+    assert_eq!(next(&mut bob).await["agent"], "bob");
+}
