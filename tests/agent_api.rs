@@ -2,7 +2,9 @@
 //! agent's token acts as that agent only (login, ready, break, logout, each by the
 //! rules, each in the agent log), a break needs a configured reason, a call waiting
 //! for an agent gets them the moment they say ready, the routes answer 503 without a
-//! desk, and the WebSocket pushes an agent their own notices, their state first.
+//! desk, the WebSocket pushes an agent their own notices, their state first, and a
+//! disposition closes the call in wrap-up: kept on the attempt, reported to the panel,
+//! the lead moved on, the agent free again.
 
 mod common;
 
@@ -59,7 +61,10 @@ async fn serve(desk: bool) -> Api {
     let opened = Desk::open(Arc::clone(&store), clock).unwrap();
     let mut state = ApiState::new(
         Arc::clone(&store),
-        SharedScenarios::new(BTreeMap::new()),
+        SharedScenarios::new(BTreeMap::from([(
+            "salehi".to_string(),
+            common::scenario("salehi"),
+        )])),
         Auth::new(tokens),
     );
     if desk {
@@ -336,4 +341,221 @@ async fn the_websocket_wants_an_agent_s_token() {
     }
     let mut bob = events(&api, BOB).await;
     assert_eq!(next(&mut bob).await["agent"], "bob");
+}
+
+/// Campaign `spring` (salehi) with its dispositions, running.
+fn campaign(store: &Store) {
+    use dialflow::core::campaign::settings::{CampaignSettings, DispositionSetting};
+    let mut settings = CampaignSettings::for_scenario("salehi");
+    settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
+    let d = |code: &str, result: &str, callback: bool, dnc: bool| DispositionSetting {
+        code: code.into(),
+        label: code.to_uppercase(),
+        result: result.into(),
+        callback,
+        dnc,
+    };
+    settings.dispositions = vec![
+        d("sale", "connected_to_operator", false, false),
+        d("no", "not_interested", false, false),
+        d("call_back", "unknown", true, false),
+        d("remove", "banned", false, true),
+        d("typo", "no_such_result", false, false),
+    ];
+    store.create_campaign("spring", settings, 0).unwrap();
+    let transition = dialflow::store::campaigns::Transition::Start;
+    store.transition("spring", transition, None, 0).unwrap();
+}
+
+/// A call to `phone` that ann (ready) takes and ends: she is in its wrap-up. The
+/// dialer records its end (`CONNECTED`) unless `recorded` is false. Its attempt id.
+async fn wrapped_up_call(api: &Api, phone: &str, recorded: bool) -> String {
+    let lead = dialflow::store::NewLead {
+        phone: phone.into(),
+        ..Default::default()
+    };
+    api.store.import_leads("spring", &[lead], 0).unwrap();
+    let now = jiff::Timestamp::now().as_millisecond() as u64;
+    let leased = api
+        .store
+        .lease("spring", now, 1, 60_000, "salehi", "h", |_| {
+            dialflow::store::Admission::Dial
+        })
+        .unwrap();
+    let attempt = leased[0].attempt.id.clone();
+    let (status, me) = api.post(ANN, "/api/agent/ready").await;
+    assert_eq!(status, 200, "{me}");
+    let ticket = Ticket {
+        attempt: attempt.clone(),
+        queue: "sales".into(),
+        campaign: Some("spring".into()),
+        wrap_up_ms: 30_000,
+    };
+    assert_eq!(api.desk.request(ticket).await.unwrap().agent, "ann");
+    api.desk.bridged(&attempt);
+    api.desk.finished(&attempt);
+    if recorded {
+        record_end(&api.store, &attempt);
+    }
+    attempt
+}
+
+/// The dialer's record of the call's end: answered, `CONNECTED` reported.
+fn record_end(store: &Store, attempt: &str) {
+    let now = jiff::Timestamp::now().as_millisecond() as u64;
+    let end = dialflow::store::AttemptEnd {
+        result: "connected_to_operator".into(),
+        status: "CONNECTED".into(),
+        answered_ms: Some(now - 60_000),
+        ended_ms: now,
+        ..Default::default()
+    };
+    let finished = dialflow::store::Finished {
+        attempt_id: attempt.into(),
+        end,
+        reports: vec![("CONNECTED".into(), "connected_to_operator".into(), None)],
+    };
+    store
+        .finish(&[finished], now, |_, _| dialflow::store::LeadNext::Done)
+        .unwrap();
+}
+
+async fn dispose(api: &Api, body: Value) -> (u16, Value) {
+    api.call(ANN, "POST", "/api/agent/disposition", Some(body))
+        .await
+}
+
+#[tokio::test]
+async fn a_disposition_closes_the_call_reports_its_status_and_frees_the_agent() {
+    let api = serve(true).await;
+    campaign(&api.store);
+    api.post(ANN, "/api/agent/login").await;
+    let attempt = wrapped_up_call(&api, "+989120000001", true).await;
+    let (_, me) = api.call(ANN, "GET", "/api/agent/me", None).await;
+    assert_eq!(
+        (me["state"].as_str(), me["attempt"].as_str()),
+        (Some("wrap_up"), Some(attempt.as_str()))
+    );
+
+    let body = serde_json::json!({"code": "no", "notes": "has a plan already"});
+    let (status, answer) = dispose(&api, body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["disposition"]["status"], "NOT_INTERESTED");
+    assert_eq!(
+        answer["agent"]["state"], "available",
+        "free again: {answer}"
+    );
+    let kept = api
+        .store
+        .disposition(&attempt)
+        .unwrap()
+        .expect("on the attempt");
+    assert_eq!(
+        (kept.agent.as_str(), kept.notes.as_deref()),
+        ("ann", Some("has a plan already"))
+    );
+    let reports = api.store.outbox(0, 10).unwrap();
+    let statuses: Vec<&str> = reports.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["CONNECTED", "NOT_INTERESTED"],
+        "the call's, then the disposition's"
+    );
+    let lead = &api.store.leads("spring", 0, 1).unwrap()[0];
+    assert_eq!(lead.last_result.as_deref(), Some("not_interested"));
+    let (status, answer) = dispose(&api, serde_json::json!({"code": "no"})).await;
+    assert_eq!(status, 409, "no call in wrap-up any more: {answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("is available"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_disposition_is_checked_before_anything_is_written() {
+    let api = serve(true).await;
+    campaign(&api.store);
+    api.post(ANN, "/api/agent/login").await;
+    let attempt = wrapped_up_call(&api, "+989120000002", true).await;
+    let in_an_hour = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    for (body, status, said) in [
+        (
+            serde_json::json!({"code": "maybe"}),
+            400,
+            "its codes: sale, no, call_back, remove, typo",
+        ),
+        (
+            serde_json::json!({"code": "call_back"}),
+            400,
+            "give callback_at",
+        ),
+        (
+            serde_json::json!({"code": "call_back", "callback_at": "2020-01-01T00:00:00Z"}),
+            400,
+            "in the past",
+        ),
+        (
+            serde_json::json!({"code": "sale", "callback_at": in_an_hour.to_string()}),
+            400,
+            "does not call back",
+        ),
+        (
+            serde_json::json!({"code": "typo"}),
+            409,
+            "not a result of the scenario `salehi`",
+        ),
+    ] {
+        let (got, answer) = dispose(&api, body.clone()).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(said),
+            "{body}: {answer}"
+        );
+    }
+    assert!(api.store.disposition(&attempt).unwrap().is_none());
+    let (_, me) = api.call(ANN, "GET", "/api/agent/me", None).await;
+    assert_eq!(
+        me["state"], "wrap_up",
+        "still wrapping up: no call reaches her"
+    );
+
+    // A callback for her in an hour: the lead is due then, kept for ann.
+    let body = serde_json::json!({"code": "call_back", "callback_at": in_an_hour.to_string(),
+        "callback_for_me": true});
+    let (status, answer) = dispose(&api, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let lead = &api.store.leads("spring", 0, 1).unwrap()[0];
+    let due = in_an_hour.as_millisecond() as u64;
+    assert_eq!(
+        lead.state,
+        dialflow::store::LeadState::Pending { due_ms: due }
+    );
+    assert_eq!(lead.callback_agent.as_deref(), Some("ann"));
+}
+
+#[tokio::test]
+async fn a_disposition_set_before_the_dialer_records_the_end_waits_for_it() {
+    let api = Arc::new(serve(true).await);
+    campaign(&api.store);
+    api.post(ANN, "/api/agent/login").await;
+    let attempt = wrapped_up_call(&api, "+989120000003", false).await;
+    let waiting = {
+        let api = Arc::clone(&api);
+        tokio::spawn(async move { dispose(&api, serde_json::json!({"code": "remove"})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "it waits for the end");
+    record_end(&api.store, &attempt);
+    let (status, answer) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        api.store
+            .dnc_entry("spring", "+989120000003")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        api.store.leads("spring", 0, 1).unwrap()[0].state,
+        dialflow::store::LeadState::Dnc
+    );
 }

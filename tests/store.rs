@@ -916,3 +916,167 @@ fn a_version_4_file_gets_its_answered_calls_counted_when_opened() {
         "the agents' tables are there"
     );
 }
+
+fn disposition(code: &str, result: &str, status: &str) -> dialflow::store::Disposition {
+    dialflow::store::Disposition {
+        code: code.into(),
+        result: result.into(),
+        status: status.into(),
+        notes: Some(format!("{code} notes")),
+        agent: "ann".into(),
+        at_ms: 500,
+        callback_at_ms: None,
+        callback_agent: None,
+        dnc: false,
+    }
+}
+
+fn dispose(
+    store: &Store,
+    attempt: &str,
+    d: dialflow::store::Disposition,
+    next: LeadNext,
+) -> Result<dialflow::store::Disposition, StoreError> {
+    let new = dialflow::store::NewDisposition {
+        attempt_id: attempt.into(),
+        disposition: d,
+    };
+    store.set_disposition(&new, 500, |_, _| next)
+}
+
+#[test]
+fn a_disposition_becomes_the_attempt_s_result_reports_its_status_and_moves_the_lead() {
+    let dir = TempDir::new("store");
+    let path = dir.join("s.redb");
+    let store = Store::open(&path).unwrap();
+    running(&store, "c", &["+1", "+2", "+3"]);
+    let leased = lease_all(&store, "c", 0);
+    let ids: Vec<String> = leased.iter().map(|l| l.attempt.id.clone()).collect();
+    // Not ended yet: the dialer records the end a moment after the call.
+    let early = dispose(
+        &store,
+        &ids[0],
+        disposition("sale", "x", "SALE"),
+        LeadNext::Done,
+    );
+    assert!(matches!(early, Err(StoreError::NotEnded(_))), "{early:?}");
+    let finished: Vec<Finished> = ids
+        .iter()
+        .map(|id| Finished {
+            attempt_id: id.clone(),
+            end: end("connected_to_operator", "CONNECTED"),
+            reports: vec![("CONNECTED".into(), "connected_to_operator".into(), None)],
+        })
+        .collect();
+    store.finish(&finished, 100, |_, _| LeadNext::Done).unwrap();
+    assert_eq!(store.outbox(0, 10).unwrap().len(), 3);
+
+    // A sale: a new status, reported once; the lead is done by the rules' decision.
+    let sale = dispose(
+        &store,
+        &ids[0],
+        disposition("sale", "interested", "SALE"),
+        LeadNext::Done,
+    );
+    assert_eq!(sale.unwrap().code, "sale");
+    let again = dispose(
+        &store,
+        &ids[0],
+        disposition("sale", "interested", "SALE"),
+        LeadNext::Done,
+    );
+    assert!(
+        matches!(again, Err(StoreError::Disposed(_))),
+        "one per attempt"
+    );
+    let reports = store.outbox(0, 10).unwrap();
+    assert_eq!(reports.len(), 4);
+    let last = reports.last().unwrap();
+    assert_eq!(
+        (
+            last.attempt.as_str(),
+            last.status.as_str(),
+            last.result.as_str()
+        ),
+        (ids[0].as_str(), "SALE", "interested")
+    );
+    assert_eq!(last.ended_ms, Some(10));
+    let counts = store.counts("c").unwrap();
+    assert_eq!((counts["status:CONNECTED"], counts["status:SALE"]), (2, 1));
+
+    // The status the call reported already is not reported again.
+    let same = disposition("talked", "connected_to_operator", "CONNECTED");
+    dispose(&store, &ids[1], same, LeadNext::Done).unwrap();
+    assert_eq!(
+        store.outbox(0, 10).unwrap().len(),
+        4,
+        "CONNECTED went out with the end"
+    );
+
+    // A callback for ann at 9,000: pending then, kept for her; the third is blocked.
+    let callback = dialflow::store::Disposition {
+        callback_at_ms: Some(9_000),
+        callback_agent: Some("ann".into()),
+        ..disposition("call_back", "callback", "CALLBACK")
+    };
+    let twice = dispose(&store, &ids[1], callback, LeadNext::Done);
+    assert!(matches!(twice, Err(StoreError::Disposed(_))), "{twice:?}");
+    let callback = dialflow::store::Disposition {
+        callback_at_ms: Some(9_000),
+        callback_agent: Some("ann".into()),
+        ..disposition("call_back", "callback", "CALLBACK")
+    };
+    dispose(&store, &ids[2], callback, LeadNext::Done).unwrap();
+    let leads = store.leads("c", 0, 10).unwrap();
+    let third = leads.iter().find(|l| l.phone == "+3").unwrap();
+    assert_eq!(third.state, LeadState::Pending { due_ms: 9_000 });
+    assert_eq!(third.callback_agent.as_deref(), Some("ann"));
+    assert_eq!(third.last_result.as_deref(), Some("callback"));
+    assert!(
+        !third.results.contains_key("connected_to_operator"),
+        "the result replaced"
+    );
+    assert!(lease_all(&store, "c", 8_999).is_empty());
+    let counts = store.counts("c").unwrap();
+    assert_eq!((counts["pending"], counts["done"]), (1, 2));
+    drop(store);
+
+    // Reopened: every disposition is still on its attempt, and the callback due.
+    let store = Store::open(&path).unwrap();
+    let kept = store.disposition(&ids[0]).unwrap().unwrap();
+    assert_eq!(
+        (kept.code.as_str(), kept.notes.as_deref()),
+        ("sale", Some("sale notes"))
+    );
+    assert_eq!(lease_all(&store, "c", 9_000).len(), 1);
+}
+
+#[test]
+fn a_dnc_disposition_blocks_the_number_and_ends_the_lead() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1"]);
+    let id = lease_all(&store, "c", 0)[0].attempt.id.clone();
+    let finished = Finished {
+        attempt_id: id.clone(),
+        end: end("busy", "BUSY"),
+        reports: vec![],
+    };
+    store
+        .finish(&[finished], 100, |_, _| LeadNext::RetryAt(600))
+        .unwrap();
+    let remove = dialflow::store::Disposition {
+        dnc: true,
+        ..disposition("remove", "banned", "BANNED")
+    };
+    dispose(&store, &id, remove, LeadNext::RetryAt(700)).unwrap();
+    let entry = store.dnc_entry("c", "+1").unwrap().expect("blocked");
+    assert_eq!(entry.reason, "disposition remove by agent ann");
+    let lead = &store.leads("c", 0, 1).unwrap()[0];
+    assert_eq!(lead.state, LeadState::Dnc);
+    assert!(
+        lease_all(&store, "c", 700).is_empty(),
+        "no retry of a blocked number"
+    );
+    let counts = store.counts("c").unwrap();
+    assert_eq!((counts["pending"], counts["dnc"]), (0, 1));
+}

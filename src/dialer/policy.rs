@@ -6,7 +6,7 @@ use jiff::tz::TimeZone;
 
 use crate::core::campaign::pacing::PacingLimits;
 use crate::core::campaign::retry::{Next, RetryPolicy, RetryRuleError};
-use crate::core::campaign::settings::CampaignSettings;
+use crate::core::campaign::settings::{CampaignSettings, DispositionSetting};
 use crate::core::campaign::window::{self, CallingWindows, DialTime, LocalHours};
 use crate::core::expr::parse_duration_ms;
 use crate::store::{Admission, AttemptEnd, LeadNext, LeadRecord};
@@ -22,6 +22,8 @@ pub struct CampaignPolicy {
     pub max_attempts: u32,
     pub dnc_results: Vec<String>,
     pub region: phonenumber::country::Id,
+    /// How long an agent's wrap-up after a call of this campaign lasts at most.
+    pub wrap_up_ms: u64,
 }
 
 /// A campaign setting that cannot be used: its key and what is wrong with it.
@@ -85,6 +87,14 @@ impl CampaignPolicy {
             return Err(bad("max_attempts")("must be at least 1".into()));
         }
         let retries = RetryPolicy::new(&s.retry_rules()).map_err(retry_error)?;
+        check_dispositions(&s.dispositions)?;
+        let wrap_up_ms =
+            parse_duration_ms(&s.wrap_up).map_err(|e| bad("wrap_up")(e.to_string()))?;
+        if wrap_up_ms < 1_000 {
+            return Err(bad("wrap_up")(
+                "must be at least 1s (an agent needs time to set a disposition)".into(),
+            ));
+        }
         let region: phonenumber::country::Id =
             s.region.to_ascii_uppercase().parse().map_err(|_| {
                 bad("region")(format!(
@@ -105,6 +115,7 @@ impl CampaignPolicy {
             max_attempts: s.max_attempts,
             dnc_results: s.dnc_results.clone(),
             region,
+            wrap_up_ms,
         })
     }
 
@@ -154,6 +165,102 @@ impl CampaignPolicy {
     }
 }
 
+/// The dispositions' own rules: each code a plain word given once, a label and a
+/// result, and not both a callback and a do-not-call (the one undoes the other).
+/// Whether each result is the scenario's is checked where the scenario is known, when
+/// a disposition is set.
+fn check_dispositions(dispositions: &[DispositionSetting]) -> Result<(), SettingsError> {
+    for (i, d) in dispositions.iter().enumerate() {
+        let problem = if d.code.is_empty()
+            || !d
+                .code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        {
+            format!("`{}` is not a code (letters, digits, `_`, `-`)", d.code)
+        } else if dispositions[..i].iter().any(|e| e.code == d.code) {
+            format!("the code `{}` is given twice", d.code)
+        } else if d.label.trim().is_empty() {
+            format!("`{}` has no label", d.code)
+        } else if d.result.trim().is_empty() || d.result.trim() != d.result {
+            format!("`{}`: `{}` is not a result name", d.code, d.result)
+        } else if d.callback && d.dnc {
+            format!(
+                "`{}` cannot both call back and put the number on the DNC list",
+                d.code
+            )
+        } else {
+            continue;
+        };
+        return Err(SettingsError {
+            key: format!("dispositions[{i}]"),
+            message: problem,
+        });
+    }
+    Ok(())
+}
+
 fn timestamp(ms: u64) -> Timestamp {
     Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)).unwrap_or(Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disposition(code: &str, result: &str, callback: bool, dnc: bool) -> DispositionSetting {
+        DispositionSetting {
+            code: code.into(),
+            label: code.to_uppercase(),
+            result: result.into(),
+            callback,
+            dnc,
+        }
+    }
+
+    #[test]
+    fn dispositions_and_the_wrap_up_are_checked_naming_their_key() {
+        let mut s = CampaignSettings::for_scenario("salehi");
+        s.dispositions = vec![
+            disposition("sale", "interested", false, false),
+            disposition("call_back", "callback", true, false),
+            disposition("remove", "banned", false, true),
+        ];
+        let policy = CampaignPolicy::compile(&s).unwrap();
+        assert_eq!(policy.wrap_up_ms, 30_000, "the default wrap-up");
+        for (broken, key, said) in [
+            (
+                disposition("sale", "x", false, false),
+                "dispositions[3]",
+                "given twice",
+            ),
+            (
+                disposition("a b", "x", false, false),
+                "dispositions[3]",
+                "not a code",
+            ),
+            (
+                disposition("both", "x", true, true),
+                "dispositions[3]",
+                "cannot both",
+            ),
+            (
+                disposition("r", " x", false, false),
+                "dispositions[3]",
+                "not a result",
+            ),
+        ] {
+            let mut bad = s.clone();
+            bad.dispositions.push(broken);
+            let e = CampaignPolicy::compile(&bad).unwrap_err();
+            assert_eq!(e.key, key);
+            assert!(e.message.contains(said), "{e}");
+        }
+        for (wrap_up, said) in [("soon", "wrap_up: "), ("0s", "at least 1s")] {
+            let mut bad = s.clone();
+            bad.wrap_up = wrap_up.into();
+            let e = CampaignPolicy::compile(&bad).unwrap_err().to_string();
+            assert!(e.starts_with("wrap_up: ") && e.contains(said), "{e}");
+        }
+    }
 }

@@ -190,6 +190,7 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(agent::state::take_break))
         .routes(routes!(agent::state::logout))
         .routes(routes!(agent::events::events))
+        .routes(routes!(agent::disposition::dispose))
 }
 
 /// `GET /healthz`: the process answers (open, for probes).

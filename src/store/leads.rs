@@ -75,6 +75,7 @@ impl Store {
                     created_ms: now_ms,
                     cancel_requested: false,
                     last_attempt: None,
+                    callback_agent: None,
                 };
                 leads.insert(id, encode(&lead).as_slice())?;
                 listing.insert((campaign, id), ())?;

@@ -8,6 +8,7 @@ mod agents;
 mod alerts;
 pub mod campaigns;
 mod dialing;
+mod dispositions;
 mod dnc;
 mod lead_table;
 mod leads;
@@ -27,6 +28,7 @@ use serde::de::DeserializeOwned;
 pub use agents::{AgentLogEntry, AgentRecord, NewAgent};
 pub use alerts::NewAlert;
 pub use dialing::{Admission, Finished, LeadNext, Leased};
+pub use dispositions::{Disposition, NewDisposition};
 pub use lead_table::LeadRow;
 pub use leads::ImportTally;
 pub use live::LiveReported;
@@ -55,6 +57,12 @@ pub enum StoreError {
     NoLead(u64),
     #[error("no agent `{0}`")]
     NoAgent(String),
+    /// A disposition for a call whose end is not recorded yet (the dialer records it
+    /// a moment after the call ends).
+    #[error("the call `{0}` has not been recorded as ended yet")]
+    NotEnded(String),
+    #[error("the call `{0}` has a disposition already")]
+    Disposed(String),
     #[error("a campaign named `{0}` exists already")]
     CampaignExists(String),
     #[error("campaign `{name}` is {state}: cannot {action}")]
@@ -131,7 +139,9 @@ impl StoreError {
             | StoreError::NoAgent(_) => ErrorKind::NotFound,
             StoreError::CampaignExists(_)
             | StoreError::BadTransition { .. }
-            | StoreError::StillHasWork(_) => ErrorKind::Conflict,
+            | StoreError::StillHasWork(_)
+            | StoreError::NotEnded(_)
+            | StoreError::Disposed(_) => ErrorKind::Conflict,
             StoreError::BadInput(_) => ErrorKind::BadInput,
             StoreError::Io { .. } => ErrorKind::Io,
             StoreError::Corrupt { .. } => ErrorKind::Corrupt,

@@ -117,6 +117,10 @@ pub struct LeadRecord {
     /// and for leads whose attempts ended before this was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempt: Option<u64>,
+    /// The agent a callback disposition reserved the lead's next call for (the one
+    /// who promised it), for a dialer that honours it; none: anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_agent: Option<String>,
 }
 
 /// A lead to add (already validated and normalised by the importer).

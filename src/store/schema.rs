@@ -8,7 +8,7 @@ use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -68,6 +68,9 @@ pub const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
 /// (agent id, sequence) → one change of its state (`AgentLogEntry`).
 pub const AGENT_LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("agent_log");
 
+/// Attempt sequence number → the disposition an agent set for it (`Disposition`).
+pub const DISPOSITIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("dispositions");
+
 /// One migration: brings a file from `version - 1` to `version`.
 struct Migration {
     version: u64,
@@ -76,7 +79,8 @@ struct Migration {
 
 /// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
 /// the reports made while calls are on and the alerts' delivery; version 4 the scenario
-/// versions; version 5 the agents and their log, and the answered calls counted.
+/// versions; version 5 the agents and their log, and the answered calls counted;
+/// version 6 the agents' dispositions.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -98,7 +102,16 @@ const MIGRATIONS: &[Migration] = &[
         version: 5,
         apply: create_agents,
     },
+    Migration {
+        version: 6,
+        apply: create_dispositions,
+    },
 ];
+
+fn create_dispositions(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(DISPOSITIONS)?;
+    Ok(())
+}
 
 fn create_agents(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(AGENTS)?;

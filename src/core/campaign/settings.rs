@@ -56,6 +56,35 @@ pub struct CampaignSettings {
     /// Keep transcripts with attempts (they are personal data).
     #[serde(default = "default_true")]
     pub keep_transcripts: bool,
+    /// How an agent may close a call of this campaign (none: the campaign has no
+    /// agents' calls, or they need no disposition).
+    #[serde(default)]
+    pub dispositions: Vec<DispositionSetting>,
+    /// How long an agent's wrap-up after a call lasts at most (`30s`): then they are
+    /// available again (or on the break they asked for) without a disposition.
+    #[serde(default = "default_wrap_up")]
+    pub wrap_up: String,
+}
+
+/// A way an agent may close a call: the code they send, the label they see, the
+/// scenario result it stands for (and so the panel status the call is reported with),
+/// and what it does to the lead: a callback at the time the agent gives, or the number
+/// on the campaign's do-not-call list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispositionSetting {
+    /// What the agent sends (`sale`, `call_back`): letters, digits, `_`, `-`.
+    pub code: String,
+    /// What the agent's screen shows.
+    pub label: String,
+    /// A result of the campaign's scenario: the attempt's result from then on.
+    pub result: String,
+    /// The lead is called back at the time the agent gives.
+    #[serde(default)]
+    pub callback: bool,
+    /// The number goes on the campaign's do-not-call list.
+    #[serde(default)]
+    pub dnc: bool,
 }
 
 /// How fast a campaign may dial.
@@ -98,7 +127,14 @@ impl CampaignSettings {
             dnc_results: default_dnc_results(),
             max_consecutive_failures: default_breaker(),
             keep_transcripts: true,
+            dispositions: Vec::new(),
+            wrap_up: default_wrap_up(),
         }
+    }
+
+    /// The disposition of `code`, if the campaign has one.
+    pub fn disposition(&self, code: &str) -> Option<&DispositionSetting> {
+        self.dispositions.iter().find(|d| d.code == code)
     }
 
     /// The retry table in force: the defaults with the campaign's entries over them.
@@ -137,6 +173,9 @@ fn default_concurrent() -> u32 {
 }
 fn default_per_second() -> f64 {
     5.0
+}
+fn default_wrap_up() -> String {
+    "30s".into()
 }
 fn default_interval() -> String {
     "0s".into()

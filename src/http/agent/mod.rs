@@ -4,6 +4,7 @@
 //! the store, so a call waiting for an agent is given one the moment they are free;
 //! without a desk the routes answer 503.
 
+pub mod disposition;
 pub mod events;
 pub mod state;
 
