@@ -83,7 +83,12 @@ async fn the_longest_idle_agent_of_the_queue_takes_the_call() {
     ready(&desk, &fx, "cy", 1_000);
     let got = desk.request(ticket("a1", "sales")).await.unwrap();
     assert_eq!(got.agent, "bob", "bob has waited since 2 s, ann since 3 s");
-    assert_eq!(got.endpoint, "PJSIP/bob");
+    assert_eq!(
+        got.reach,
+        dialflow::core::call::AgentReach::Ring {
+            endpoint: "PJSIP/bob".into()
+        }
+    );
     assert_eq!(state(&desk, "bob"), "reserved");
     let got = desk.request(ticket("a2", "sales")).await.unwrap();
     assert_eq!(got.agent, "ann");
@@ -120,10 +125,19 @@ async fn no_call_reaches_an_agent_in_wrap_up_or_on_a_break() {
     assert_eq!(state(&desk, "ann"), "wrap_up");
     let mut waiting = desk.request(ticket("a2", "sales"));
     assert!(waiting.try_recv().is_err(), "in wrap-up");
-    desk.act("ann", AgentEvent::Break { reason: "lunch".into() })
-        .unwrap();
+    desk.act(
+        "ann",
+        AgentEvent::Break {
+            reason: "lunch".into(),
+        },
+    )
+    .unwrap();
     desk.act("ann", AgentEvent::Disposed).unwrap();
-    assert_eq!(state(&desk, "ann"), "break:lunch", "the break asked for during wrap-up");
+    assert_eq!(
+        state(&desk, "ann"),
+        "break:lunch",
+        "the break asked for during wrap-up"
+    );
     assert!(waiting.try_recv().is_err(), "on a break");
     desk.act("ann", AgentEvent::Ready).unwrap();
     assert_eq!(waiting.try_recv().unwrap().agent, "ann");
@@ -140,12 +154,20 @@ async fn a_reservation_is_released_when_the_connection_fails_or_the_call_ends() 
     desk.request(ticket("a2", "sales")).await.unwrap();
     desk.finished("a2");
     desk.finished("a2");
-    assert_eq!(state(&desk, "ann"), "available", "customer gone first: given back, once");
+    assert_eq!(
+        state(&desk, "ann"),
+        "available",
+        "customer gone first: given back, once"
+    );
     // A call that stopped listening before an agent came gets none.
     desk.request(ticket("a3", "sales")).await.unwrap();
     drop(desk.request(ticket("a4", "sales")));
     desk.release("a3");
-    assert_eq!(state(&desk, "ann"), "available", "not reserved for a4, which left");
+    assert_eq!(
+        state(&desk, "ann"),
+        "available",
+        "not reserved for a4, which left"
+    );
 }
 
 #[tokio::test]
@@ -162,7 +184,11 @@ async fn a_wrap_up_ends_by_itself_when_its_time_is_up() {
     assert_eq!(desk.expire_wrap_ups(), 0);
     fx.at(40_000);
     assert_eq!(desk.expire_wrap_ups(), 1);
-    assert_eq!(waiting.try_recv().unwrap().agent, "ann", "free again, served at once");
+    assert_eq!(
+        waiting.try_recv().unwrap().agent,
+        "ann",
+        "free again, served at once"
+    );
 }
 
 #[tokio::test]

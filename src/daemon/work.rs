@@ -14,6 +14,7 @@ use super::{ApiTask, DaemonError, Notice, Notify};
 use crate::config::Config;
 use crate::control::{self, Controller, ReloadError, Reloaded, Trigger};
 use crate::core::scenario::Scenario;
+use crate::desk::Desk;
 use crate::dialer::{Dialer, DialerOptions, Signal};
 use crate::load::LoadOptions;
 use crate::runtime::Runtime;
@@ -105,13 +106,27 @@ impl Work {
         Some(ApiTask::new(stop, task, address))
     }
 
-    pub(super) fn start(self, runtime: Runtime, config: Config, notify: Notify) -> Running {
+    pub(super) fn start(
+        self,
+        runtime: Runtime,
+        config: Config,
+        notify: Notify,
+        desk: Option<Arc<Desk>>,
+    ) -> Running {
         match self {
             Work::Campaigns {
                 store,
                 scenarios,
                 exit_when_idle,
-            } => start_dialer(runtime, config, notify, store, scenarios, exit_when_idle),
+            } => {
+                let campaigns = Campaigns {
+                    store,
+                    scenarios,
+                    exit_when_idle,
+                    desk,
+                };
+                start_dialer(runtime, config, notify, campaigns)
+            }
             Work::Calls {
                 scenario,
                 calls,
@@ -121,14 +136,21 @@ impl Work {
     }
 }
 
-fn start_dialer(
-    runtime: Runtime,
-    config: Config,
-    notify: Notify,
+/// What campaign work runs with.
+struct Campaigns {
     store: Arc<Store>,
     scenarios: SharedScenarios,
     exit_when_idle: bool,
-) -> Running {
+    desk: Option<Arc<Desk>>,
+}
+
+fn start_dialer(runtime: Runtime, config: Config, notify: Notify, work: Campaigns) -> Running {
+    let Campaigns {
+        store,
+        scenarios,
+        exit_when_idle,
+        desk,
+    } = work;
     let store_for_versions = Arc::clone(&store);
     let (signals, signals_rx) = mpsc::unbounded_channel();
     let (events, mut events_rx) = mpsc::unbounded_channel();
@@ -143,8 +165,11 @@ fn start_dialer(
         exit_when_idle,
         ..DialerOptions::default()
     };
-    let dialer =
+    let mut dialer =
         Dialer::new(store, runtime, scenarios.clone(), config, options).with_events(events);
+    if let Some(desk) = desk {
+        dialer = dialer.with_desk(desk);
+    }
     let task = tokio::spawn(async move {
         let summary = dialer.run(signals_rx).await?;
         // The dialer is gone, and with it the events' sender: every notice is out.

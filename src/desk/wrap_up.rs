@@ -18,7 +18,9 @@ impl Desk {
         let over: Vec<String> = inner
             .agents
             .values()
-            .filter(|r| matches!(r.agent.state, AgentState::WrapUp { until_ms, .. } if until_ms <= now))
+            .filter(
+                |r| matches!(r.agent.state, AgentState::WrapUp { until_ms, .. } if until_ms <= now),
+            )
             .map(|r| r.agent.id.clone())
             .collect();
         let mut ended = 0;
