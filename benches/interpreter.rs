@@ -60,6 +60,7 @@ fn one_call(scenario: &Arc<Scenario>, inputs: &[(Millis, Input)]) -> usize {
         lead: Lead::default(),
         attempt: 1,
         ring_timeout_ms: None,
+        safe_harbor: None,
     };
     let mut machine = CallMachine::new(Arc::clone(scenario), setup);
     machine.start(Millis(0));

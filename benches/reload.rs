@@ -77,6 +77,7 @@ fn prompts() -> LoadOptions {
     LoadOptions {
         prompts_dir: Some(PathBuf::from("prompts")),
         no_environment: false,
+        queues: None,
     }
 }
 

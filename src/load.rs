@@ -1,7 +1,7 @@
 //! Loading scenarios from disk: finds the files, reads the prompt set and hook scripts
 //! a scenario names, and hands everything to the pure compiler.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,9 @@ pub struct LoadOptions {
     /// Skip every check that reads files other than the scenario (like `vector validate
     /// --no-environment`): prompt files and hook scripts.
     pub no_environment: bool,
+    /// The agent queues the configuration defines, for `connect_agent`'s check; `None`
+    /// when no configuration is known (then any queue name passes).
+    pub queues: Option<BTreeSet<String>>,
 }
 
 /// The sample rate dialflow's prompts must have (what Asterisk plays without transcoding).
@@ -87,7 +90,10 @@ fn unreadable(name: String, why: String) -> Compiled {
 /// Reads what the scenario refers to: its prompt set and its hook scripts.
 pub fn environment(path: &Path, text: &str, options: &LoadOptions) -> Environment {
     if options.no_environment {
-        return Environment::default();
+        return Environment {
+            queues: options.queues.clone(),
+            ..Environment::default()
+        };
     }
     let refs = compile::references(text);
     let scenario_dir = path.parent().unwrap_or(Path::new("."));
@@ -109,6 +115,7 @@ pub fn environment(path: &Path, text: &str, options: &LoadOptions) -> Environmen
         scripts.insert(script, body);
     }
     env.scripts = scripts;
+    env.queues = options.queues.clone();
     env
 }
 

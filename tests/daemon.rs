@@ -64,6 +64,7 @@ async fn setup_watching(label: &str, watch: bool) -> Setup {
     let options = LoadOptions {
         prompts_dir: Some(config.prompts.clone()),
         no_environment: false,
+        queues: None,
     };
     let loaded = scenario_set::load_folder(&config.scenarios, &options).unwrap();
     let work = Work::Campaigns {

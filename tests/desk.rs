@@ -83,7 +83,12 @@ async fn the_longest_idle_agent_of_the_queue_takes_the_call() {
     ready(&desk, &fx, "cy", 1_000);
     let got = desk.request(ticket("a1", "sales")).await.unwrap();
     assert_eq!(got.agent, "bob", "bob has waited since 2 s, ann since 3 s");
-    assert_eq!(got.endpoint, "PJSIP/bob");
+    assert_eq!(
+        got.reach,
+        dialflow::core::call::AgentReach::Ring {
+            endpoint: "PJSIP/bob".into()
+        }
+    );
     assert_eq!(state(&desk, "bob"), "reserved");
     let got = desk.request(ticket("a2", "sales")).await.unwrap();
     assert_eq!(got.agent, "ann");

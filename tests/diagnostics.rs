@@ -104,6 +104,8 @@ fn compile(path: &Path) -> Compiled {
         &LoadOptions {
             prompts_dir: Some(PROMPTS.into()),
             no_environment: false,
+            // The configuration the broken scenarios are checked against.
+            queues: Some(BTreeSet::from(["sales".to_string(), "care".to_string()])),
         },
     )
 }

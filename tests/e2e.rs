@@ -391,6 +391,7 @@ async fn a_call_cut_short_by_its_task_leaves_nothing_behind() {
         lead: call.lead,
         attempt: 1,
         ring_timeout_ms: None,
+        safe_harbor: None,
     };
     let task = {
         let (runtime, s) = (runtime.clone(), Arc::clone(&s));

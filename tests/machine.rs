@@ -31,6 +31,7 @@ impl Call {
             lead: Lead::default(),
             attempt: 1,
             ring_timeout_ms: None,
+            safe_harbor: None,
         };
         let mut call = Call {
             machine: CallMachine::new(Arc::clone(s), setup),
@@ -335,6 +336,7 @@ fn hook_result(tier: &str) -> String {
         lead,
         attempt: 1,
         ring_timeout_ms: None,
+        safe_harbor: None,
     };
     let mut call = Call {
         machine: CallMachine::new(Arc::clone(&s), setup),

@@ -97,6 +97,7 @@ async fn setup(label: &str, options: Options, files: &[(&str, String)]) -> Setup
     let load = LoadOptions {
         prompts_dir: Some(config.prompts.clone()),
         no_environment: false,
+        queues: None,
     };
     let loaded = scenario_set::load_folder(&config.scenarios, &load).unwrap();
     assert_eq!(loaded.failed().count(), 0, "the first set compiles");
@@ -614,6 +615,7 @@ fn time_the_hook(scenario: &Arc<dialflow::core::scenario::Scenario>, kind: &str)
             lead,
             attempt: 1,
             ring_timeout_ms: None,
+            safe_harbor: None,
         };
         let mut machine = CallMachine::new(scenario, setup);
         machine.start(Millis(0));

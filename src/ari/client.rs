@@ -252,7 +252,7 @@ impl AriClient {
 
     /// Creates the mixing bridge `bridge`.
     pub async fn create_bridge(&self, bridge: &str) -> Result<Bridge, AriError> {
-        self.fetch(&Request::create_bridge(bridge)).await
+        self.fetch(&Request::create_bridge(bridge, false)).await
     }
 
     pub async fn add_to_bridge(&self, bridge: &str, channels: &[String]) -> Result<(), AriError> {

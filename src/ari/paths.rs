@@ -56,6 +56,11 @@ pub fn bridge_add_channel(bridge: &str) -> String {
     format!("{BRIDGES}/{bridge}/addChannel")
 }
 
+/// `POST` starts music on hold in the bridge.
+pub fn bridge_moh(bridge: &str) -> String {
+    format!("{BRIDGES}/{bridge}/moh")
+}
+
 /// `GET` reads a recording in progress (gone once it has ended).
 pub fn live_recording(name: &str) -> String {
     format!("/ari/recordings/live/{name}")

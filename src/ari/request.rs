@@ -128,10 +128,15 @@ impl Request {
     }
 
     /// A mixing bridge named `bridge`.
-    pub fn create_bridge(bridge: &str) -> Self {
+    /// A mixing bridge, or a holding one (a customer waiting, with music on hold).
+    pub fn create_bridge(bridge: &str, holding: bool) -> Self {
         Request::new("POST", paths::BRIDGES.into())
-            .q("type", "mixing")
+            .q("type", if holding { "holding" } else { "mixing" })
             .q("bridgeId", bridge)
+    }
+
+    pub fn bridge_moh(bridge: &str, class: &str) -> Self {
+        Request::new("POST", paths::bridge_moh(bridge)).q("mohClass", class)
     }
 
     pub fn add_to_bridge(bridge: &str, channels: &[String]) -> Self {

@@ -35,6 +35,8 @@ pub enum Route<'a> {
     CreateBridge,
     /// `POST /ari/bridges/{bridge}/addChannel`.
     AddToBridge { bridge: &'a str },
+    /// `POST /ari/bridges/{bridge}/moh`.
+    BridgeMoh { bridge: &'a str },
     /// `GET /ari/bridges/{bridge}`.
     GetBridge { bridge: &'a str },
     /// `DELETE /ari/bridges/{bridge}`.
@@ -86,6 +88,7 @@ impl<'a> Route<'a> {
             ("DELETE", ["playbacks", playback]) => Route::StopPlayback { playback },
             ("POST", ["bridges"]) => Route::CreateBridge,
             ("POST", ["bridges", bridge, "addChannel"]) => Route::AddToBridge { bridge },
+            ("POST", ["bridges", bridge, "moh"]) => Route::BridgeMoh { bridge },
             ("GET", ["bridges", bridge]) => Route::GetBridge { bridge },
             ("DELETE", ["bridges", bridge]) => Route::DestroyBridge { bridge },
             ("GET", ["recordings", "live", name]) => Route::GetLiveRecording { name },
@@ -109,6 +112,7 @@ impl<'a> Route<'a> {
             | Route::Continue { channel } => Some(channel),
             Route::GetPlayback { playback } | Route::StopPlayback { playback } => Some(playback),
             Route::AddToBridge { bridge }
+            | Route::BridgeMoh { bridge }
             | Route::GetBridge { bridge }
             | Route::DestroyBridge { bridge } => Some(bridge),
             Route::GetLiveRecording { name }
@@ -136,6 +140,7 @@ impl<'a> Route<'a> {
             Route::StopPlayback { .. } => "DELETE /playbacks/{id}",
             Route::CreateBridge => "POST /bridges",
             Route::AddToBridge { .. } => "POST /bridges/{id}/addChannel",
+            Route::BridgeMoh { .. } => "POST /bridges/{id}/moh",
             Route::GetBridge { .. } => "GET /bridges/{id}",
             Route::DestroyBridge { .. } => "DELETE /bridges/{id}",
             Route::GetLiveRecording { .. } => "GET /recordings/live/{name}",

@@ -245,7 +245,8 @@ pub fn request(command: &Command, d: &Deployment) -> Option<Request> {
         Command::ContinueToAmd { channel } => {
             Request::continue_in_dialplan(channel, &d.amd_context)
         }
-        Command::CreateBridge { bridge } => Request::create_bridge(bridge),
+        Command::CreateBridge { bridge, holding } => Request::create_bridge(bridge, *holding),
+        Command::StartMoh { bridge, class } => Request::bridge_moh(bridge, class),
         Command::AddToBridge { bridge, channels } => Request::add_to_bridge(bridge, channels),
         Command::DestroyBridge { bridge } => Request::destroy_bridge(bridge),
         Command::Hangup { channel } => Request::hangup(channel),
@@ -253,6 +254,10 @@ pub fn request(command: &Command, d: &Deployment) -> Option<Request> {
         | Command::CancelTimer { .. }
         | Command::Classify { .. }
         | Command::SetResult { .. }
+        | Command::RequestAgent { .. }
+        | Command::ReleaseAgent
+        | Command::AgentBridged
+        | Command::EndAgentCall
         | Command::Report(_)
         | Command::Finish(_) => return None,
     })
@@ -278,6 +283,14 @@ fn originate(channel: &str, leg: &Leg, timeout_ms: u64, d: &Deployment) -> Reque
             caller_id
                 .as_ref()
                 .and_then(|c| d.caller_ids.get(c).map(String::as_str)),
+        ),
+        // The campaign's caller id: the agent sees the call come from the campaign.
+        Leg::Agent { endpoint } => (
+            d.operators
+                .get(endpoint)
+                .map_or(endpoint.as_str(), String::as_str),
+            "agent",
+            d.customer_caller_id.as_deref(),
         ),
     };
     Request::originate(Originate {

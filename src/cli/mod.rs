@@ -102,6 +102,7 @@ impl EnvironmentArgs {
         LoadOptions {
             prompts_dir: self.prompts.clone(),
             no_environment: self.no_environment,
+            queues: None,
         }
     }
 }

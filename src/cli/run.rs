@@ -91,10 +91,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = LoadOptions {
-        prompts_dir: Some(config.prompts.clone()),
-        no_environment: false,
-    };
+    let options = crate::daemon::load_options(&config);
     let planned = match &args.scenario {
         Some(path) => match planned_calls(args, &config, path, &options) {
             Ok(planned) => Some(planned),

@@ -31,6 +31,10 @@ pub struct Config {
     /// Logical caller id name → number.
     #[serde(default)]
     pub caller_ids: BTreeMap<String, String>,
+    /// Agent queues (skills) that scenarios' `connect_agent` name, and how their agents
+    /// are reached.
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueConfig>,
     /// Dialplan context of the AMD hop (`dialflow dialplan`).
     #[serde(default = "default_amd_context")]
     pub amd_context: String,
@@ -77,6 +81,25 @@ pub struct Config {
     /// What the agent API accepts from every agent (break reasons).
     #[serde(default)]
     pub agents: AgentsConfig,
+}
+
+/// One agent queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    #[serde(default)]
+    pub reach: AgentReachMode,
+}
+
+/// How a queue's agents are reached for each customer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentReachMode {
+    /// Their phone is rung for each call.
+    #[default]
+    Ring,
+    /// Their leg stays up in their own bridge between calls; a customer is moved in.
+    Nailed,
 }
 
 /// What every outgoing TLS connection trusts, besides the system's root certificates.

@@ -63,6 +63,7 @@ codes! {
     UnreachableNode = "unreachable-node": "no path from the start reaches this node",
     NeverEnds = "never-ends": "from this node, no path ends the call",
     UnboundedCycle = "unbounded-cycle": "a loop has no node with `max_visits` to bound it",
+    UnknownQueue = "unknown-queue": "`connect_agent` names a queue dialflow's configuration does not define",
     UnknownPrompt = "unknown-prompt": "a prompt has no audio file in the scenario's prompt set",
     MissingPromptSet = "missing-prompt-set": "the scenario's prompt set folder does not exist",
     BadPromptAudio = "bad-prompt-audio": "a prompt file is not an 8 kHz mono 16-bit WAV",

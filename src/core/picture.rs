@@ -105,6 +105,7 @@ pub fn node_label(node: &Node) -> Vec<String> {
             Some(p) => format!("gather {max_digits} digit(s) over {p}"),
             None => format!("gather {max_digits} digit(s)"),
         },
+        Verb::ConnectAgent { queue, .. } => format!("connect agent of {queue}"),
         Verb::OriginateOperator { operator, hold, .. } => match hold {
             Some(h) => format!("call operator {operator} (hold {h})"),
             None => format!("call operator {operator}"),

@@ -86,6 +86,21 @@ impl Scenario {
         names
     }
 
+    /// The agent queues the scenario connects customers to.
+    pub fn queues(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.verb {
+                Verb::ConnectAgent { queue, .. } => Some(queue.as_str()),
+                _ => None,
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
         self.nodes
             .iter()
@@ -157,6 +172,8 @@ pub enum Outcome {
     Busy,
     NoAnswer,
     CustomerHangup,
+    /// No agent of the queue became free in time.
+    NoAgent,
     Human,
     Machine,
     NotSure,
@@ -191,6 +208,7 @@ impl Outcome {
             Outcome::Busy => "busy",
             Outcome::NoAnswer => "no_answer",
             Outcome::CustomerHangup => "customer_hangup",
+            Outcome::NoAgent => "no_agent",
             Outcome::Human => "human",
             Outcome::Machine => "machine",
             Outcome::NotSure => "notsure",
@@ -245,6 +263,11 @@ pub enum Verb {
         timeout_ms: u64,
         hold: Option<String>,
     },
+    ConnectAgent {
+        queue: String,
+        timeout_ms: u64,
+        hold: AgentHold,
+    },
     Amd {
         timeout_ms: u64,
     },
@@ -266,6 +289,19 @@ pub enum Verb {
     Hangup,
 }
 
+/// What a customer waiting for an agent hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentHold {
+    Silence,
+    /// A prompt of the scenario's set, played again as it ends.
+    Prompt(String),
+    /// Asterisk's music on hold of this class, in the holding bridge.
+    Music(String),
+}
+
+/// The result of a call dropped by the safe-harbor rule (no agent in time).
+pub const DROPPED_RESULT: &str = "dropped";
+
 /// The intent every scenario has, whether it declares it or not: what classification
 /// gives when no declared intent fits.
 pub const UNKNOWN_INTENT: &str = "unknown";
@@ -279,6 +315,7 @@ pub enum VerbKind {
     Branch,
     Gather,
     OriginateOperator,
+    ConnectAgent,
     Amd,
     VoicemailDrop,
     Set,
@@ -289,13 +326,14 @@ pub enum VerbKind {
 
 impl VerbKind {
     /// Every verb, in the order the language reference lists them.
-    pub const ALL: [VerbKind; 12] = [
+    pub const ALL: [VerbKind; 13] = [
         VerbKind::Play,
         VerbKind::Record,
         VerbKind::Classify,
         VerbKind::Branch,
         VerbKind::Gather,
         VerbKind::OriginateOperator,
+        VerbKind::ConnectAgent,
         VerbKind::Amd,
         VerbKind::VoicemailDrop,
         VerbKind::Set,
@@ -313,6 +351,7 @@ impl VerbKind {
             VerbKind::Branch => "branch",
             VerbKind::Gather => "gather",
             VerbKind::OriginateOperator => "originate_operator",
+            VerbKind::ConnectAgent => "connect_agent",
             VerbKind::Amd => "amd",
             VerbKind::VoicemailDrop => "voicemail_drop",
             VerbKind::Set => "set",
@@ -333,6 +372,7 @@ impl VerbKind {
             VerbKind::Branch => &[Else],
             VerbKind::Gather => &[Digits, Timeout, Hangup],
             VerbKind::OriginateOperator => &[Bridged, Busy, NoAnswer, Failed, CustomerHangup],
+            VerbKind::ConnectAgent => &[Bridged, NoAgent, CustomerHangup, Failed],
             VerbKind::Amd => &[Human, Machine, NotSure, Hangup],
             VerbKind::VoicemailDrop | VerbKind::Hangup => &[],
             VerbKind::Set => &[Next],
@@ -348,7 +388,7 @@ impl VerbKind {
             VerbKind::Play | VerbKind::Record | VerbKind::Wait => Some(Outcome::Finished),
             VerbKind::Set => Some(Outcome::Next),
             VerbKind::Gather => Some(Outcome::Digits),
-            VerbKind::OriginateOperator => Some(Outcome::Bridged),
+            VerbKind::OriginateOperator | VerbKind::ConnectAgent => Some(Outcome::Bridged),
             _ => None,
         }
     }
@@ -385,6 +425,7 @@ impl Verb {
             Verb::Branch { .. } => VerbKind::Branch,
             Verb::Gather { .. } => VerbKind::Gather,
             Verb::OriginateOperator { .. } => VerbKind::OriginateOperator,
+            Verb::ConnectAgent { .. } => VerbKind::ConnectAgent,
             Verb::Amd { .. } => VerbKind::Amd,
             Verb::VoicemailDrop { .. } => VerbKind::VoicemailDrop,
             Verb::Set { .. } => VerbKind::Set,
@@ -515,6 +556,9 @@ impl Default for ResultTable {
             (stt_failure.as_str(), "NOT_INTERESTED"),
             (any_failure.as_str(), "FAILED"),
             ("busy", "BUSY"),
+            // Safe harbor: answered, no agent within the campaign's limit. The
+            // customer missed the call they were meant to get; retried like `missed`.
+            (DROPPED_RESULT, "MISSED"),
             ("power_off", "POWER_OFF"),
             ("banned", "BANNED"),
         ];

@@ -134,6 +134,9 @@ pub struct NodeSrc {
     #[serde(default)]
     #[schemars(with = "Option<OperatorSrc>")]
     pub originate_operator: Option<S<OperatorSrc>>,
+    #[serde(default)]
+    #[schemars(with = "Option<ConnectAgentSrc>")]
+    pub connect_agent: Option<S<ConnectAgentSrc>>,
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<Option<AmdSrc>>")]
     pub amd: Option<S<Option<AmdSrc>>>,
@@ -276,6 +279,28 @@ pub struct OperatorSrc {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub hold: Option<S<String>>,
+}
+
+/// `connect_agent`: the customer waits in a holding bridge until an agent of the queue
+/// is free, then is bridged to them.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectAgentSrc {
+    /// A queue (skill) named in dialflow's configuration (`queues:`).
+    #[schemars(with = "String")]
+    pub queue: S<String>,
+    /// How long the customer may wait for an agent (`no_agent` after it).
+    #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
+    pub timeout: Option<S<Scalar>>,
+    /// A prompt that plays (repeatedly) to the customer while they wait.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub hold: Option<S<String>>,
+    /// Asterisk's music-on-hold class (`default`) played in the holding bridge instead.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub music_on_hold: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -32,6 +32,7 @@ use crate::classify::metrics::Snapshot;
 use crate::config::{Config, ConfigError};
 use crate::control::{Control, Controller, ReloadError, Reloaded, Trigger};
 use crate::delivery::Delivery;
+use crate::desk::Desk;
 use crate::dialer::DialerEvent;
 use crate::load::LoadOptions;
 use crate::runtime::clock::Clock;
@@ -87,6 +88,8 @@ pub enum DaemonError {
     Delivery(#[from] crate::delivery::DeliveryError),
     #[error("API access: {0}")]
     Access(#[from] access::AccessError),
+    #[error("agents' desk: {0}")]
+    Desk(#[from] crate::desk::DeskError),
     #[error("the {0} task failed: {1}")]
     Task(&'static str, String),
 }
@@ -118,6 +121,8 @@ pub struct Daemon {
     api: Option<TcpListener>,
     /// The API's tokens, when the caller gives them (else the configured ones).
     tokens: Option<crate::http::auth::TokenSet>,
+    /// The agents' desk, when the caller opened it (else one over the work's store).
+    desk: Option<Arc<Desk>>,
     load_options: LoadOptions,
     notices: Option<mpsc::UnboundedSender<Notice>>,
     controller: Controller,
@@ -132,10 +137,7 @@ impl Daemon {
     pub fn new(config: Config, work: Work) -> Result<Daemon, DaemonError> {
         let ari = endpoint(&config)?;
         let (controller, control) = Controller::new();
-        let load_options = LoadOptions {
-            prompts_dir: Some(config.prompts.clone()),
-            no_environment: false,
-        };
+        let load_options = load_options(&config);
         Ok(Daemon {
             config,
             ari,
@@ -145,6 +147,7 @@ impl Daemon {
             runtime: None,
             api: None,
             tokens: None,
+            desk: None,
             load_options,
             notices: None,
             controller,
@@ -199,6 +202,13 @@ impl Daemon {
         self
     }
 
+    /// Uses `desk` for the agents (the demo and tests keep a handle to act as agents);
+    /// it must be over the work's store.
+    pub fn with_desk(mut self, desk: Arc<Desk>) -> Self {
+        self.desk = Some(desk);
+        self
+    }
+
     /// Sends what happens to `tx`.
     pub fn with_notices(mut self, tx: mpsc::UnboundedSender<Notice>) -> Self {
         self.notices = Some(tx);
@@ -232,6 +242,7 @@ pub async fn run(
         runtime,
         api,
         tokens,
+        desk,
         load_options,
         notices,
         controller,
@@ -272,17 +283,20 @@ pub async fn run(
         (Some(panel), Some(store)) => Some(Delivery::start(store, panel.clone(), ca_file)?),
         _ => None,
     };
+    let desk = open_desk(desk, &work, &runtime)?;
+    let wrap_ups = desk.as_ref().map(Desk::watch_wrap_ups);
     let notify = Notify(notices);
     // Before the API: once it answers, an edit is seen.
     let file_watch = watch_files(&config, &work, &controller);
     let api = match (api, access) {
         (Some(listener), Some(access)) => {
-            work.serve_api(listener, access, &runtime, &controller, &notify)
+            let agents = (desk.as_ref(), &config.agents);
+            work.serve_api(listener, access, &runtime, &controller, &notify, agents)
         }
         _ => None,
     };
     let grace = config.shutdown_grace_ms();
-    let running = work.start(runtime.clone(), config, notify.clone());
+    let running = work.start(runtime.clone(), config, notify.clone(), desk);
     running.record_start_versions(&load_options, start_texts);
     let mut main = MainLoop {
         runtime: runtime.clone(),
@@ -305,6 +319,9 @@ pub async fn run(
     if let Some(tasks) = tasks {
         tasks.stop().await;
     }
+    if let Some(wrap_ups) = wrap_ups {
+        wrap_ups.abort();
+    }
     if let Some(delivery) = delivery {
         delivery.stop(DELIVERY_DRAIN).await;
     }
@@ -319,6 +336,33 @@ pub async fn run(
         classify: runtime.classify_metrics(),
         backoff: runtime.backoff_metrics(),
     })
+}
+
+/// What a running dialflow compiles scenarios with: the configuration's prompts, and
+/// its queues for `connect_agent`'s check.
+pub fn load_options(config: &Config) -> LoadOptions {
+    LoadOptions {
+        prompts_dir: Some(config.prompts.clone()),
+        no_environment: false,
+        queues: Some(config.queues.keys().cloned().collect()),
+    }
+}
+
+/// The agents' desk of campaign work: the caller's, or one opened over the store on
+/// the runtime's wall clock (a demo's compressed time included).
+fn open_desk(
+    given: Option<Arc<Desk>>,
+    work: &Work,
+    runtime: &Runtime,
+) -> Result<Option<Arc<Desk>>, DaemonError> {
+    if given.is_some() {
+        return Ok(given);
+    }
+    let Some(store) = work.store() else {
+        return Ok(None);
+    };
+    let clock = runtime.clock();
+    Ok(Some(Desk::open(store, Arc::new(move || clock.wall_ms()))?))
 }
 
 /// The watch on the scenario files, for campaign work with `watch` on (calls given on

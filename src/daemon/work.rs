@@ -14,6 +14,7 @@ use super::{ApiTask, DaemonError, Notice, Notify};
 use crate::config::Config;
 use crate::control::{self, Controller, ReloadError, Reloaded, Trigger};
 use crate::core::scenario::Scenario;
+use crate::desk::Desk;
 use crate::dialer::{Dialer, DialerOptions, Signal};
 use crate::load::LoadOptions;
 use crate::runtime::Runtime;
@@ -82,6 +83,10 @@ impl Work {
         runtime: &Runtime,
         controller: &Controller,
         notify: &Notify,
+        agents: (
+            Option<&Arc<crate::desk::Desk>>,
+            &crate::config::AgentsConfig,
+        ),
     ) -> Option<ApiTask> {
         let Work::Campaigns {
             store, scenarios, ..
@@ -97,21 +102,41 @@ impl Work {
         // The file first: whoever hears the notice may look for it at once.
         let address = AddressFile::write(store.path(), addr);
         notify.send(Notice::Serving { addr, token_file });
-        let state = crate::http::ApiState::new(Arc::clone(store), scenarios.clone(), auth)
+        let (desk, agents) = agents;
+        let mut state = crate::http::ApiState::new(Arc::clone(store), scenarios.clone(), auth)
             .with_control(controller.clone())
-            .with_runtime(runtime.clone());
+            .with_runtime(runtime.clone())
+            .with_agents_config(agents.clone());
+        if let Some(desk) = desk {
+            // The agent API acts through the same desk as the calls.
+            state = state.with_desk(Arc::clone(desk));
+        }
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(crate::http::serve(listener, state, stop_rx));
         Some(ApiTask::new(stop, task, address))
     }
 
-    pub(super) fn start(self, runtime: Runtime, config: Config, notify: Notify) -> Running {
+    pub(super) fn start(
+        self,
+        runtime: Runtime,
+        config: Config,
+        notify: Notify,
+        desk: Option<Arc<Desk>>,
+    ) -> Running {
         match self {
             Work::Campaigns {
                 store,
                 scenarios,
                 exit_when_idle,
-            } => start_dialer(runtime, config, notify, store, scenarios, exit_when_idle),
+            } => {
+                let campaigns = Campaigns {
+                    store,
+                    scenarios,
+                    exit_when_idle,
+                    desk,
+                };
+                start_dialer(runtime, config, notify, campaigns)
+            }
             Work::Calls {
                 scenario,
                 calls,
@@ -121,14 +146,21 @@ impl Work {
     }
 }
 
-fn start_dialer(
-    runtime: Runtime,
-    config: Config,
-    notify: Notify,
+/// What campaign work runs with.
+struct Campaigns {
     store: Arc<Store>,
     scenarios: SharedScenarios,
     exit_when_idle: bool,
-) -> Running {
+    desk: Option<Arc<Desk>>,
+}
+
+fn start_dialer(runtime: Runtime, config: Config, notify: Notify, work: Campaigns) -> Running {
+    let Campaigns {
+        store,
+        scenarios,
+        exit_when_idle,
+        desk,
+    } = work;
     let store_for_versions = Arc::clone(&store);
     let (signals, signals_rx) = mpsc::unbounded_channel();
     let (events, mut events_rx) = mpsc::unbounded_channel();
@@ -143,8 +175,11 @@ fn start_dialer(
         exit_when_idle,
         ..DialerOptions::default()
     };
-    let dialer =
+    let mut dialer =
         Dialer::new(store, runtime, scenarios.clone(), config, options).with_events(events);
+    if let Some(desk) = desk {
+        dialer = dialer.with_desk(desk);
+    }
     let task = tokio::spawn(async move {
         let summary = dialer.run(signals_rx).await?;
         // The dialer is gone, and with it the events' sender: every notice is out.

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::core::agents::{Agent, AgentEvent, AgentRuleError, AgentState, longest_idle};
+use crate::core::call::AgentReach;
 use crate::store::{AgentRecord, Store, StoreError};
 
 /// What a wall clock reading the desk needs (ms since the epoch; compressed in demos).
@@ -65,8 +66,8 @@ pub struct Ticket {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
     pub agent: String,
-    /// Where to ring them: a logical name or a dial string.
-    pub endpoint: String,
+    /// How to reach them: ring their endpoint (a logical name or a dial string).
+    pub reach: AgentReach,
 }
 
 /// How many agents a campaign has, by what they are doing.
@@ -77,9 +78,17 @@ pub struct Staffing {
     /// Reserved or on a call.
     pub busy: u32,
     pub wrap_up: u32,
+    /// In a wrap-up that ends within [`FREEING_HORIZON_MS`].
+    pub freeing_soon: u32,
     /// Calls of the campaign waiting for an agent now.
     pub waiting_calls: u32,
+    /// Calls of the campaign holding an agent (reserved for them, or talking).
+    pub connected: u32,
 }
+
+/// How far ahead an agent's wrap-up end counts as "free soon": about a ring time, since
+/// a call placed now is answered that much later.
+pub const FREEING_HORIZON_MS: u64 = 15_000;
 
 /// A call waiting for an agent.
 struct Waiter {
@@ -293,7 +302,9 @@ impl Desk {
         };
         let assignment = Assignment {
             agent: agent.to_string(),
-            endpoint: record.endpoint.clone(),
+            reach: AgentReach::Ring {
+                endpoint: record.endpoint.clone(),
+            },
         };
         let now = self.now();
         self.notify(
@@ -389,6 +400,7 @@ impl Desk {
     /// A campaign's agents by what they do, and its calls waiting for one (agents who
     /// may work it: `campaigns` names it, or is empty for any campaign).
     pub fn staffing(&self, campaign: &str) -> Staffing {
+        let now = self.now();
         let inner = self.lock();
         let mut s = Staffing::default();
         for r in inner.agents.values() {
@@ -399,7 +411,12 @@ impl Desk {
                 AgentState::Offline => continue,
                 AgentState::Available => s.available += 1,
                 AgentState::Reserved { .. } | AgentState::OnCall { .. } => s.busy += 1,
-                AgentState::WrapUp { .. } => s.wrap_up += 1,
+                AgentState::WrapUp { until_ms, .. } => {
+                    s.wrap_up += 1;
+                    if until_ms <= now.saturating_add(FREEING_HORIZON_MS) {
+                        s.freeing_soon += 1;
+                    }
+                }
                 AgentState::Break { .. } => {}
             }
             s.logged_in += 1;
@@ -409,6 +426,11 @@ impl Desk {
             .values()
             .flatten()
             .filter(|w| w.ticket.campaign.as_deref() == Some(campaign))
+            .count() as u32;
+        s.connected = inner
+            .holding
+            .values()
+            .filter(|h| h.ticket.campaign.as_deref() == Some(campaign))
             .count() as u32;
         s
     }

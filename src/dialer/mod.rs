@@ -3,6 +3,7 @@
 //! (and all of them against a distressed Asterisk), runs every call on the runtime, and
 //! records each end with the lead's next step in one transaction.
 
+mod agents;
 pub mod deployment;
 mod live_reports;
 pub mod policy;
@@ -19,9 +20,11 @@ use crate::core::alerts::AlertKind;
 use crate::core::call::{CallSetup, FailureReason, Lead};
 use crate::core::campaign::failure_rate::{self, FailureRate, Tripped};
 use crate::core::campaign::pacing::Pacer;
+use crate::core::campaign::settings::DialMode;
 use crate::core::scenario::Scenario;
+use crate::desk::Desk;
 use crate::metrics;
-use crate::runtime::{CallOutcome, Runtime};
+use crate::runtime::{AgentLink, CallOutcome, Runtime};
 use crate::scenario_set::SharedScenarios;
 use crate::store::campaigns::Transition;
 use crate::store::{
@@ -115,6 +118,8 @@ struct Live {
     /// When the store was last asked whether this campaign is done (throttles the check
     /// for a campaign outside its window, which never asks for leads).
     idle_checked: Option<Instant>,
+    /// Its answer rate and drops, for the modes with agents.
+    agents: agents::AgentPacing,
 }
 
 /// A call that ended, on its way to the store.
@@ -186,6 +191,8 @@ pub struct Dialer {
     events: Option<mpsc::UnboundedSender<DialerEvent>>,
     /// Where calls send the reports they make while on (set while `run` runs).
     live_reports: Option<crate::runtime::ReportSink>,
+    /// The agents' desk, for campaigns whose mode has agents.
+    desk: Option<Arc<Desk>>,
 }
 
 /// Whether a store error may pass if tried again (the disk, a lock), unlike a record
@@ -219,7 +226,14 @@ impl Dialer {
             options,
             events: None,
             live_reports: None,
+            desk: None,
         }
+    }
+
+    /// Connects calls to the agents of `desk` (campaigns with a mode that has agents).
+    pub fn with_desk(mut self, desk: Arc<Desk>) -> Self {
+        self.desk = Some(desk);
+        self
     }
 
     /// Sends progress to `tx`.
@@ -407,11 +421,13 @@ impl Dialer {
                             failure_rate: FailureRate::default(),
                             quiet_until: Instant::now(),
                             idle_checked: None,
+                            agents: agents::AgentPacing::default(),
                         },
                     );
                 }
             }
         }
+        self.read_drops(campaigns).await?;
         // A running campaign that cannot run (bad settings, scenario missing) pauses.
         let broken: Vec<(String, String)> = campaigns
             .values()
@@ -433,6 +449,23 @@ impl Dialer {
         for (name, problem) in broken {
             self.pause(campaigns, &name, AlertKind::Paused, problem)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the drops so far of each running predictive campaign, for its cap.
+    async fn read_drops(&self, campaigns: &mut BTreeMap<String, Live>) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        for (name, live) in campaigns.iter_mut() {
+            let predictive = live
+                .policy
+                .as_ref()
+                .is_ok_and(|p| p.agents.mode == DialMode::Predictive);
+            if !predictive || live.record.state != CampaignState::Running {
+                continue;
+            }
+            let (store, name) = (Arc::clone(&self.store), name.clone());
+            live.agents.drops = blocking(move || store.drop_window(&name, now)).await?;
         }
         Ok(())
     }
@@ -469,9 +502,13 @@ impl Dialer {
             if policy.campaign_window(now).is_err() {
                 continue;
             }
-            let allowance = live.pacer.allowance(now, live.in_flight, &distress);
-            if allowance.start > 0 {
-                eligible.push((name.clone(), allowance.start));
+            let mut start = live.pacer.allowance(now, live.in_flight, &distress).start;
+            let staffing = self.desk.as_ref().map(|d| d.staffing(name));
+            if let Some(cap) = live.agents.cap(&policy.agents, staffing, live.in_flight) {
+                start = start.min(cap);
+            }
+            if start > 0 {
+                eligible.push((name.clone(), start));
             }
         }
         if eligible.is_empty() {
@@ -513,6 +550,7 @@ impl Dialer {
             // Attempts name the scenario as campaigns do (its file stem), with its hash.
             let scenario_name = live.record.settings.scenario.clone();
             let hash = scenario.hash.to_string();
+            let admission = Arc::clone(&policy);
             let leased = blocking(move || {
                 store.lease(
                     &campaign,
@@ -521,7 +559,7 @@ impl Dialer {
                     lease_ms,
                     &scenario_name,
                     &hash,
-                    |lead| policy.admit(lead, now),
+                    |lead| admission.admit(lead, now),
                 )
             })
             .await?;
@@ -532,7 +570,7 @@ impl Dialer {
             for lease in leased {
                 live.pacer.started(now);
                 live.in_flight += 1;
-                self.start_call(&live.record, Arc::clone(&scenario), lease, done_tx);
+                self.start_call(&live.record, &policy, Arc::clone(&scenario), lease, done_tx);
             }
         }
         Ok(())
@@ -541,6 +579,7 @@ impl Dialer {
     fn start_call(
         &self,
         record: &CampaignRecord,
+        policy: &CampaignPolicy,
         scenario: Arc<Scenario>,
         lease: Leased,
         done_tx: &mpsc::UnboundedSender<Completion>,
@@ -560,6 +599,7 @@ impl Dialer {
             },
             attempt: lease.attempt.number,
             ring_timeout_ms: None,
+            safe_harbor: policy.agents.safe_harbor.clone(),
         };
         metrics::global().call_started(&record.name);
         let runtime = self.runtime.clone();
@@ -570,6 +610,10 @@ impl Dialer {
         let options = crate::runtime::CallOptions {
             sink: self.live_reports.clone(),
             campaign: Some(record.name.clone()),
+            agents: self.desk.as_ref().map(|desk| AgentLink {
+                desk: Arc::clone(desk),
+                wrap_up_ms: policy.wrap_up_ms,
+            }),
         };
         let ran = Arc::clone(&scenario);
         let call = tokio::spawn(async move {
@@ -658,6 +702,7 @@ impl Dialer {
                 continue;
             };
             live.in_flight = live.in_flight.saturating_sub(1);
+            live.agents.ended(c.outcome.summary.answered_at.is_some());
             let trip = breaker(live, &result, now);
             if let Some((kind, reason)) = trip
                 && live.record.state == CampaignState::Running
@@ -733,6 +778,9 @@ impl Dialer {
                 amd_status: summary.facts.amd_status.clone(),
                 amd_cause: summary.facts.amd_cause.clone(),
                 digits: summary.facts.digits.clone(),
+                agent: summary.facts.agent.clone(),
+                agent_bridged_ms: summary.facts.agent_bridged_at.map(|a| wall(a.0)),
+                dropped: summary.facts.dropped,
             },
             reports: c
                 .outcome
@@ -985,6 +1033,7 @@ mod tests {
             failure_rate: FailureRate::default(),
             quiet_until: Instant::now(),
             idle_checked: None,
+            agents: agents::AgentPacing::default(),
         }
     }
 

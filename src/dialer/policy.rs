@@ -4,9 +4,10 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::core::call::SafeHarbor;
 use crate::core::campaign::pacing::PacingLimits;
 use crate::core::campaign::retry::{Next, RetryPolicy, RetryRuleError};
-use crate::core::campaign::settings::{CampaignSettings, DispositionSetting};
+use crate::core::campaign::settings::{CampaignSettings, DialMode, DispositionSetting};
 use crate::core::campaign::window::{self, CallingWindows, DialTime, LocalHours};
 use crate::core::expr::parse_duration_ms;
 use crate::store::{Admission, AttemptEnd, LeadNext, LeadRecord};
@@ -22,8 +23,19 @@ pub struct CampaignPolicy {
     pub max_attempts: u32,
     pub dnc_results: Vec<String>,
     pub region: phonenumber::country::Id,
+    pub agents: AgentPolicy,
     /// How long an agent's wrap-up after a call of this campaign lasts at most.
     pub wrap_up_ms: u64,
+}
+
+/// How a campaign's calls meet its agents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentPolicy {
+    pub mode: DialMode,
+    pub ratio: f64,
+    pub drop_cap: f64,
+    /// For calls of a mode with agents.
+    pub safe_harbor: Option<SafeHarbor>,
 }
 
 /// A campaign setting that cannot be used: its key and what is wrong with it.
@@ -102,7 +114,9 @@ impl CampaignPolicy {
                     s.region
                 ))
             })?;
+        let agents = agent_policy(s)?;
         Ok(CampaignPolicy {
+            agents,
             windows,
             time_zone,
             local_hours,
@@ -198,6 +212,53 @@ fn check_dispositions(dispositions: &[DispositionSetting]) -> Result<(), Setting
         });
     }
     Ok(())
+}
+
+/// The dial mode's settings, checked: a ratio VICIdial would allow, a cap that is a
+/// share, a safe harbor of at most a few seconds.
+fn agent_policy(s: &CampaignSettings) -> Result<AgentPolicy, SettingsError> {
+    let bad = |key: &str, message: String| SettingsError {
+        key: key.to_string(),
+        message,
+    };
+    if !(s.ratio.is_finite() && (1.0..=5.0).contains(&s.ratio)) {
+        return Err(bad("ratio", format!("`{}` must be from 1 to 5", s.ratio)));
+    }
+    if !(s.drop_cap.is_finite() && s.drop_cap > 0.0 && s.drop_cap <= 0.2) {
+        return Err(bad(
+            "drop_cap",
+            format!("`{}` must be a share above 0 and at most 0.2", s.drop_cap),
+        ));
+    }
+    let after_ms = parse_duration_ms(&s.safe_harbor.after)
+        .map_err(|e| bad("safe_harbor.after", e.to_string()))?;
+    if !(500..=10_000).contains(&after_ms) {
+        return Err(bad(
+            "safe_harbor.after",
+            format!("`{}` must be from 0.5s to 10s", s.safe_harbor.after),
+        ));
+    }
+    let prompt = &s.safe_harbor.prompt;
+    if prompt.is_empty()
+        || !prompt
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        return Err(bad(
+            "safe_harbor.prompt",
+            format!("`{}` is not a prompt name", s.safe_harbor.prompt),
+        ));
+    }
+    let safe_harbor = s.mode.has_agents().then(|| SafeHarbor {
+        after_ms,
+        prompt: s.safe_harbor.prompt.clone(),
+    });
+    Ok(AgentPolicy {
+        mode: s.mode,
+        ratio: s.ratio,
+        drop_cap: s.drop_cap,
+        safe_harbor,
+    })
 }
 
 fn timestamp(ms: u64) -> Timestamp {

@@ -176,7 +176,19 @@ fn describe(c: &Command) -> String {
             fmt_ms(*max_silence_ms)
         ),
         Command::ContinueToAmd { channel } => format!("send {channel} through the AMD hop"),
-        Command::CreateBridge { bridge } => format!("create bridge {bridge}"),
+        Command::CreateBridge {
+            bridge,
+            holding: false,
+        } => format!("create bridge {bridge}"),
+        Command::CreateBridge {
+            bridge,
+            holding: true,
+        } => format!("create holding bridge {bridge}"),
+        Command::StartMoh { bridge, class } => format!("music on hold {class} in {bridge}"),
+        Command::RequestAgent { queue } => format!("ask for an agent of {queue}"),
+        Command::ReleaseAgent => "give the agent back".to_string(),
+        Command::AgentBridged => "agent bridged".to_string(),
+        Command::EndAgentCall => "done with agents".to_string(),
         Command::AddToBridge { bridge, channels } => {
             format!("bridge {} in {bridge}", channels.join(" + "))
         }

@@ -83,6 +83,7 @@ pub fn run(
         lead: Lead::default(),
         attempt: 1,
         ring_timeout_ms: recorded_ring_timeout_ms(lines),
+        safe_harbor: None,
     };
     let mut machine = CallMachine::new(Arc::clone(scenario), setup);
     let mut replay = Replay {

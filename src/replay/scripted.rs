@@ -42,6 +42,7 @@ pub fn run(scenario: &Arc<Scenario>, case: &TestCase) -> Result<CallLog, ReplayE
         lead: case.lead.clone(),
         attempt: case.attempt,
         ring_timeout_ms: None,
+        safe_harbor: None,
     };
     let mut machine = CallMachine::new(Arc::clone(scenario), setup);
     let mut call = Scripted {

@@ -145,6 +145,7 @@ async fn place(runtime: Runtime, scenario: Arc<Scenario>, call: PlannedCall) -> 
         lead: call.lead,
         attempt: 1,
         ring_timeout_ms: None,
+        safe_harbor: None,
     };
     let metrics = crate::metrics::global();
     metrics.call_started(NUMBERS);

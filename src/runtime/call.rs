@@ -39,6 +39,9 @@ struct CallTask<'a> {
     sink: Option<ReportSink>,
     /// The campaign it dials for (its classification latency is counted there).
     campaign: Option<Arc<str>>,
+    /// The desk `connect_agent` asks, and the agent's wait for it.
+    agents: Option<super::AgentLink>,
+    agent_wait: Option<JoinHandle<()>>,
     summary: Option<Summary>,
     unknown_originates: u32,
     /// When the event being handled arrived, until the first request it causes is sent.
@@ -71,6 +74,7 @@ pub(super) async fn run_call(
     let mut call = CallTask::new(shared, scenario, setup, deployment, tx);
     call.sink = options.sink;
     call.campaign = options.campaign.map(Arc::from);
+    call.agents = options.agents;
     call.machine.start(shared.clock.now());
     loop {
         while let Some(command) = call.machine.poll_command() {
@@ -130,6 +134,8 @@ impl<'a> CallTask<'a> {
             unsent: 0,
             sink: None,
             campaign: None,
+            agents: None,
+            agent_wait: None,
             summary: None,
             unknown_originates: 0,
             arrived: None,
@@ -255,6 +261,15 @@ impl<'a> CallTask<'a> {
             }
             Command::Finish(s) => self.summary = Some(s.clone()),
             Command::SetResult { .. } => {}
+            Command::RequestAgent { queue } => self.request_agent(queue),
+            Command::ReleaseAgent => self.tell_desk(|desk, attempt| desk.release(attempt)),
+            Command::AgentBridged => self.tell_desk(|desk, attempt| desk.bridged(attempt)),
+            Command::EndAgentCall => {
+                if let Some(wait) = self.agent_wait.take() {
+                    wait.abort();
+                }
+                self.tell_desk(|desk, attempt| desk.finished(attempt));
+            }
             _ => {
                 match &command {
                     Command::Originate { channel, .. } => self.note_originating(channel),
@@ -305,6 +320,37 @@ impl<'a> CallTask<'a> {
             }
             let _ = tx.send(Arrival::Input(None, Input::Classified(result)));
         }));
+    }
+
+    /// Asks the desk for an agent; the reservation comes back as an input. Without a
+    /// desk there is no agent, and the machine hears so at once.
+    fn request_agent(&mut self, queue: &str) {
+        let Some(link) = &self.agents else {
+            self.machine.handle(self.shared.clock.now(), Input::NoDesk);
+            return;
+        };
+        let answer = link.desk.request(crate::desk::Ticket {
+            attempt: self.attempt.clone(),
+            queue: queue.to_string(),
+            campaign: self.campaign.as_deref().map(str::to_string),
+            wrap_up_ms: link.wrap_up_ms,
+        });
+        let tx = self.tx.clone();
+        self.agent_wait = Some(tokio::spawn(async move {
+            if let Ok(a) = answer.await {
+                let input = Input::AgentAssigned {
+                    agent: a.agent,
+                    reach: a.reach,
+                };
+                let _ = tx.send(Arrival::Input(None, input));
+            }
+        }));
+    }
+
+    fn tell_desk(&self, tell: impl FnOnce(&crate::desk::Desk, &str)) {
+        if let Some(link) = &self.agents {
+            tell(&link.desk, &self.attempt);
+        }
     }
 
     /// Owns `channel` before its originate is sent: its first event may beat the response.
@@ -414,7 +460,7 @@ impl<'a> CallTask<'a> {
 
     /// Stops what the call left running and tells how it ended.
     fn finish(self) -> CallOutcome {
-        for c in self.classifications {
+        for c in self.classifications.into_iter().chain(self.agent_wait) {
             c.abort();
         }
         let machine = &self.machine;

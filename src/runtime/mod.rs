@@ -342,6 +342,7 @@ impl Runtime {
             shared: Arc::clone(&self.shared),
             attempt,
             ended: false,
+            desk: options.agents.as_ref().map(|a| Arc::clone(&a.desk)),
         };
         let mut outcome =
             call::run_call(&self.shared, scenario, setup, deployment, (tx, rx), options).await;
@@ -358,6 +359,23 @@ pub struct CallOptions {
     pub sink: Option<ReportSink>,
     /// The campaign it dials for, as the live board shows it.
     pub campaign: Option<String>,
+    /// The desk its `connect_agent` asks; without one, no agent is ever found.
+    pub agents: Option<AgentLink>,
+}
+
+/// The desk a call's `connect_agent` asks, and how long its agent's wrap-up lasts.
+#[derive(Clone)]
+pub struct AgentLink {
+    pub desk: Arc<crate::desk::Desk>,
+    pub wrap_up_ms: u64,
+}
+
+impl std::fmt::Debug for AgentLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentLink")
+            .field("wrap_up_ms", &self.wrap_up_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A call's entries in the shared maps, removed however the call ends: normally, by a
@@ -367,6 +385,8 @@ struct CallGuard {
     shared: Arc<Shared>,
     attempt: String,
     ended: bool,
+    /// Gives back whatever agent the call holds, however it ended.
+    desk: Option<Arc<crate::desk::Desk>>,
 }
 
 impl CallGuard {
@@ -382,6 +402,9 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
+        if let Some(desk) = &self.desk {
+            desk.finished(&self.attempt);
+        }
         if let Ok(mut calls) = self.shared.calls.lock() {
             calls.remove(&self.attempt);
         }

@@ -52,8 +52,8 @@ pub fn number_for(prefix: &str, behaviour: &str) -> Option<String> {
     Some(format!("{prefix}{index:02}"))
 }
 
-/// The far end a dial string reaches: `Local/<name>@sim-customers` or
-/// `Local/<name>@sim-operators`. `None` for anything else.
+/// The far end a dial string reaches: `Local/<name>@sim-customers`,
+/// `Local/<name>@sim-operators` or `Local/<name>@sim-agents`. `None` for anything else.
 pub fn for_endpoint(endpoint: &str) -> Option<Behaviour> {
     let rest = endpoint.strip_prefix("Local/")?;
     let (exten, context) = rest.split_once('@')?;
@@ -61,6 +61,7 @@ pub fn for_endpoint(endpoint: &str) -> Option<Behaviour> {
     match context {
         "sim-customers" => customer(exten).map(Behaviour::Customer),
         "sim-operators" => operator(exten).map(Behaviour::Operator),
+        "sim-agents" => agent(exten).map(Behaviour::Customer),
         _ => None,
     }
 }
@@ -121,6 +122,42 @@ pub fn customer(name: &str) -> Option<CustomerScript> {
     Some(script)
 }
 
+/// How long a simulated agent's phone rings before they pick up.
+pub const AGENT_ANSWER_MS: u64 = 800;
+
+/// A simulated agent's phone: `<name>` answers and stays until the call ends;
+/// `<name>-<seconds>s` hangs up that long after answering (the talk time);
+/// `<name>-<min>-<max>s` after a time between the two, drawn from the name itself so a
+/// run repeats.
+pub fn agent(exten: &str) -> Option<CustomerScript> {
+    let talk_ms = match exten
+        .rsplit_once('-')
+        .and_then(|(rest, last)| Some((rest, last.strip_suffix('s')?.parse::<u64>().ok()?)))
+    {
+        Some((rest, most)) => match rest.rsplit_once('-').map(|(_, v)| v.parse::<u64>()) {
+            Some(Ok(least)) if least <= most => {
+                let spread = (most - least) * 1000;
+                Some(least * 1000 + fnv(exten) % (spread + 1))
+            }
+            _ => Some(most * 1000),
+        },
+        None => None,
+    };
+    Some(CustomerScript {
+        answer: Answer::After(AGENT_ANSWER_MS),
+        hangs_up_at_ms: talk_ms,
+        amd: "HUMAN".into(),
+        ..CustomerScript::default()
+    })
+}
+
+/// FNV-1a of a name: a repeatable draw.
+fn fnv(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 pub fn operator(name: &str) -> Option<OperatorScript> {
     Some(match name {
         "op-answer" => OperatorScript::Answer,
@@ -133,6 +170,21 @@ pub fn operator(name: &str) -> Option<OperatorScript> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_answer_and_talk_as_their_names_say() {
+        let stays = agent("ann").unwrap();
+        assert_eq!(stays.hangs_up_at_ms, None);
+        assert!(matches!(stays.answer, Answer::After(AGENT_ANSWER_MS)));
+        assert_eq!(agent("ann-45s").unwrap().hangs_up_at_ms, Some(45_000));
+        let drawn = agent("bob-30-90s").unwrap().hangs_up_at_ms.unwrap();
+        assert!((30_000..=90_000).contains(&drawn), "{drawn}");
+        assert_eq!(agent("bob-30-90s").unwrap().hangs_up_at_ms, Some(drawn));
+        assert!(matches!(
+            for_endpoint("Local/ann-45s@sim-agents"),
+            Some(Behaviour::Customer(_))
+        ));
+    }
 
     #[test]
     fn every_name_resolves() {

@@ -368,6 +368,11 @@ impl Pbx {
                 Response::json(200, ari::bridge(&id, &[]))
             }
             Route::AddToBridge { bridge } => self.add_to_bridge(bridge, query),
+            // Music is not modelled: the bridge must exist, as on Asterisk.
+            Route::BridgeMoh { bridge } if self.bridges.contains_key(bridge) => {
+                Response::empty(204)
+            }
+            Route::BridgeMoh { .. } => Response::message(404, "Bridge not found"),
             Route::GetBridge { bridge } => self.get_bridge(bridge),
             Route::DestroyBridge { bridge } => self.destroy_bridge(bridge),
             Route::StoredRecordingFile { name } => {
@@ -899,10 +904,16 @@ impl Pbx {
             return Response::message(422, "Channel not in Stasis application");
         }
         for channel in channels {
-            let c = self.channels.get_mut(&channel).expect("live");
-            c.bridge = Some(bridge.to_string());
+            let Some(c) = self.channels.get_mut(&channel) else {
+                continue;
+            };
+            // A channel in another bridge moves: Asterisk departs it from the old one.
+            let left = c.bridge.replace(bridge.to_string()).filter(|b| b != bridge);
             // A channel enters the bridge once its queued prompt has played.
             let at = c.busy_until.max(self.now) + 1;
+            if let Some(old) = left {
+                self.at(at, Action::Emit(left_bridge(&old, &channel)));
+            }
             self.at(at, Action::Emit(ari::entered_bridge(bridge, &channel)));
         }
         self.bridges.insert(bridge.to_string(), true);

@@ -5,8 +5,8 @@
 use redb::{ReadableDatabase as _, ReadableTable as _};
 
 use super::schema::{
-    ATTEMPT_ENDS, ATTEMPT_IDS, ATTEMPTS, CAMPAIGN_ATTEMPTS, CAMPAIGNS, COUNTERS, DNC, DUE, LEADS,
-    LEASES, LIVE_REPORTED, META, OUTBOX,
+    ATTEMPT_ENDS, ATTEMPT_IDS, ATTEMPTS, CAMPAIGN_ATTEMPTS, CAMPAIGNS, COUNTERS, DAILY, DNC, DUE,
+    LEADS, LEASES, LIVE_REPORTED, META, OUTBOX,
 };
 use super::{
     AttemptEnd, AttemptStart, AttemptView, CampaignRecord, CampaignState, Deltas, DncEntry,
@@ -249,6 +249,7 @@ impl Store {
             let mut outbox = tx.open_table(OUTBOX)?;
             let mut live = tx.open_table(LIVE_REPORTED)?;
             let mut counters = tx.open_table(COUNTERS)?;
+            let mut daily = tx.open_table(DAILY)?;
             let mut deltas = Deltas::default();
             let mut next_report = meta.get("next_outbox")?.map_or(1, |v| v.value());
             for item in items {
@@ -276,7 +277,16 @@ impl Store {
                     deltas.add(campaign, "answered", 1);
                     let talk = item.end.ended_ms.saturating_sub(answered);
                     deltas.add(campaign, "talk_ms", i64::try_from(talk).unwrap_or(i64::MAX));
+                    if let Some(bridged) = item.end.agent_bridged_ms {
+                        let asa = bridged.saturating_sub(answered);
+                        deltas.add(campaign, "agent_bridged", 1);
+                        deltas.add(campaign, "asa_ms", i64::try_from(asa).unwrap_or(i64::MAX));
+                    }
+                    if item.end.dropped {
+                        deltas.add(campaign, "dropped", 1);
+                    }
                 }
+                super::drops::count_end(&mut daily, campaign, &item.end)?;
                 // What the call reported while it was on went out then: once only.
                 let sent: Vec<String> = match live.remove(seq)? {
                     Some(v) => decode("live_reported", v.value())?,

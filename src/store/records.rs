@@ -174,6 +174,15 @@ pub struct AttemptEnd {
     /// The digits the customer pressed last (a consent key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digits: Option<String>,
+    /// The agent the customer was bridged to (`connect_agent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// When customer and agent were bridged (ASA is this less `answered_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_bridged_ms: Option<u64>,
+    /// Dropped by the safe-harbor rule: answered, and no agent in time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dropped: bool,
 }
 
 /// An attempt with its end, if it has one.

@@ -4,11 +4,13 @@
 
 use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition, WriteTransaction};
 
+use std::collections::BTreeMap;
+
 use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -68,6 +70,9 @@ pub const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
 /// (agent id, sequence) → one change of its state (`AgentLogEntry`).
 pub const AGENT_LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("agent_log");
 
+/// (campaign, `YYYY-MM-DD/answered` or `YYYY-MM-DD/dropped`, UTC days) → count: the
+/// drop rate's day-by-day counts for predictive dialing's cap.
+pub const DAILY: TableDefinition<(&str, &str), u64> = TableDefinition::new("daily");
 /// Attempt sequence number → the disposition an agent set for it (`Disposition`).
 pub const DISPOSITIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("dispositions");
 
@@ -80,7 +85,8 @@ struct Migration {
 /// In order. Version 1 creates the tables; version 2 adds the parked reports; version 3
 /// the reports made while calls are on and the alerts' delivery; version 4 the scenario
 /// versions; version 5 the agents and their log, and the answered calls counted;
-/// version 6 the agents' dispositions.
+/// version 6 the day-by-day answered and dropped calls; version 7 the agents'
+/// dispositions.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -104,9 +110,48 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
+        apply: create_daily,
+    },
+    Migration {
+        version: 7,
         apply: create_dispositions,
     },
 ];
+
+/// The day-by-day table, with the answered calls a file already holds (none of them
+/// was dropped: safe harbor came with version 6).
+fn create_daily(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let mut by_day: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for_each_answered(tx, |campaign, end, answered| {
+        let key = super::drops::day_key(answered, super::drops::ANSWERED);
+        *by_day.entry((campaign, key)).or_default() += 1;
+        let _ = end; // Only the day of the answer matters here.
+    })?;
+    let mut daily = tx.open_table(DAILY)?;
+    for ((campaign, key), n) in by_day {
+        daily.insert((campaign.as_str(), key.as_str()), n)?;
+    }
+    Ok(())
+}
+
+/// Calls `f` with the campaign, end and answer time of every answered attempt.
+fn for_each_answered(
+    tx: &WriteTransaction,
+    mut f: impl FnMut(String, &super::AttemptEnd, u64),
+) -> Result<(), StoreError> {
+    let attempts = tx.open_table(ATTEMPTS)?;
+    let ends = tx.open_table(ATTEMPT_ENDS)?;
+    for row in ends.iter()? {
+        let (seq, end) = row?;
+        let end: super::AttemptEnd = super::decode("attempt_ends", end.value())?;
+        let (Some(answered), Some(start)) = (end.answered_ms, attempts.get(seq.value())?) else {
+            continue;
+        };
+        let start: super::AttemptStart = super::decode("attempts", start.value())?;
+        f(start.campaign, &end, answered);
+    }
+    Ok(())
+}
 
 fn create_dispositions(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(DISPOSITIONS)?;
@@ -122,22 +167,13 @@ fn create_agents(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// The `answered` and `talk_ms` counters (the dashboard's answer rate and handle time)
 /// from the attempts a file already holds, counted from version 5 on as calls end.
 fn count_answered(tx: &WriteTransaction) -> Result<(), StoreError> {
-    use std::collections::BTreeMap;
-    let attempts = tx.open_table(ATTEMPTS)?;
-    let ends = tx.open_table(ATTEMPT_ENDS)?;
     let mut by_campaign: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for row in ends.iter()? {
-        let (seq, end) = row?;
-        let end: super::AttemptEnd = super::decode("attempt_ends", end.value())?;
-        let (Some(answered), Some(start)) = (end.answered_ms, attempts.get(seq.value())?) else {
-            continue;
-        };
-        let start: super::AttemptStart = super::decode("attempts", start.value())?;
+    for_each_answered(tx, |campaign, end, answered| {
         let talk = i64::try_from(end.ended_ms.saturating_sub(answered)).unwrap_or(i64::MAX);
-        let counted = by_campaign.entry(start.campaign).or_default();
+        let counted = by_campaign.entry(campaign).or_default();
         counted.0 += 1;
         counted.1 = counted.1.saturating_add(talk);
-    }
+    })?;
     let mut counters = tx.open_table(COUNTERS)?;
     for (campaign, (answered, talk_ms)) in by_campaign {
         super::bump(&mut counters, &campaign, "answered", answered)?;

@@ -89,6 +89,7 @@ pub fn campaigns_daemon(
     let options = LoadOptions {
         prompts_dir: Some(config.prompts.clone()),
         no_environment: false,
+        queues: None,
     };
     let loaded = scenario_set::load_folder(&config.scenarios, &options).unwrap();
     let work = Work::Campaigns {

@@ -23,6 +23,8 @@ pub enum FailureReason {
     Playback,
     /// The operator's leg could not be called.
     OperatorFailed,
+    /// The customer and the agent reserved for them could not be bridged.
+    AgentFailed,
     /// A hook script failed, or returned none of its declared outcomes.
     Hook,
     /// Asterisk refused the customer's originate.
@@ -46,13 +48,14 @@ pub const FAILED_PREFIX: &str = "failed:";
 
 impl FailureReason {
     /// Every reason, for lists and tests.
-    pub const ALL: [FailureReason; 14] = [
+    pub const ALL: [FailureReason; 15] = [
         FailureReason::SttFailure,
         FailureReason::SttQuota,
         FailureReason::LlmQuota,
         FailureReason::Recording,
         FailureReason::Playback,
         FailureReason::OperatorFailed,
+        FailureReason::AgentFailed,
         FailureReason::Hook,
         FailureReason::Originate,
         FailureReason::StepBudget,
@@ -72,6 +75,7 @@ impl FailureReason {
             FailureReason::Recording => "recording",
             FailureReason::Playback => "playback",
             FailureReason::OperatorFailed => "operator_failed",
+            FailureReason::AgentFailed => "agent_failed",
             FailureReason::Hook => "hook",
             FailureReason::Originate => "originate",
             FailureReason::StepBudget => "step_budget",

@@ -45,6 +45,18 @@ pub struct CallSetup {
     pub attempt: u32,
     /// The campaign's ring timeout, replacing the scenario's when set.
     pub ring_timeout_ms: Option<u64>,
+    /// The campaign's safe-harbor rule for calls waiting on an agent, if it has agents.
+    pub safe_harbor: Option<SafeHarbor>,
+}
+
+/// A customer who waits for an agent longer than `after_ms` (from entering
+/// `connect_agent`) hears `prompt` and is hung up: the call is dropped (abandoned), as
+/// telemarketing rules require (2 s in the US).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafeHarbor {
+    pub after_ms: u64,
+    /// A prompt of the scenario's prompt set.
+    pub prompt: String,
 }
 
 /// Something that happened to the call, translated from ARI or produced by the runtime.
@@ -114,6 +126,13 @@ pub enum Input {
         what: String,
         status: Option<u16>,
     },
+    /// The desk reserved `agent` for this call's `connect_agent`.
+    AgentAssigned {
+        agent: String,
+        reach: AgentReach,
+    },
+    /// No desk runs (no agents configured): a `connect_agent` finds none at once.
+    NoDesk,
     /// dialflow is stopping and the grace time is over: end the call now, hanging up
     /// (the result becomes `failed:shutdown`, unless a status was already reported).
     Shutdown,
@@ -154,6 +173,15 @@ impl Classification {
     }
 }
 
+/// How to reach an agent the desk reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentReach {
+    /// Ring their phone for this call (a logical name or a dial string).
+    Ring { endpoint: String },
+    /// Their leg is up in their own bridge: move the customer in.
+    Nailed { bridge: String },
+}
+
 /// Which leg an originate is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leg {
@@ -164,6 +192,8 @@ pub enum Leg {
         operator: String,
         caller_id: Option<String>,
     },
+    /// An agent's phone: a logical name resolved by the configuration, or a dial string.
+    Agent { endpoint: String },
 }
 
 /// What the machine wants done. Ids are chosen by the machine.
@@ -196,6 +226,13 @@ pub enum Command {
     },
     CreateBridge {
         bridge: String,
+        /// A holding bridge (a customer waiting) rather than a mixing one.
+        holding: bool,
+    },
+    /// Music on hold of `class` in a holding bridge.
+    StartMoh {
+        bridge: String,
+        class: String,
     },
     AddToBridge {
         bridge: String,
@@ -222,6 +259,17 @@ pub enum Command {
         rules: Arc<[crate::core::scenario::IntentRule]>,
         language: Option<String>,
     },
+    /// Ask the desk for an agent of `queue` (answered by [`Input::AgentAssigned`]).
+    RequestAgent {
+        queue: String,
+    },
+    /// The agent reserved could not be reached: give them back (the call may ask again).
+    ReleaseAgent,
+    /// Customer and agent are bridged: the agent is on the call.
+    AgentBridged,
+    /// The call is done with agents: a request withdrawn, a reservation given back, the
+    /// agent of a finished conversation to their wrap-up.
+    EndAgentCall,
     /// The provisional result changed (persist it: it stands if the call ends now).
     SetResult {
         result: String,
@@ -270,4 +318,12 @@ pub struct CallFacts {
     pub amd_cause: Option<String>,
     /// The last digits a `gather` took (a consent key).
     pub digits: Option<String>,
+    /// The agent the customer was bridged to.
+    pub agent: Option<String>,
+    /// When the customer started waiting for an agent (entering `connect_agent`).
+    pub queued_at: Option<Millis>,
+    /// When they were bridged to one (ASA is this less the answer).
+    pub agent_bridged_at: Option<Millis>,
+    /// Dropped by the safe-harbor rule: answered, and no agent in time.
+    pub dropped: bool,
 }

@@ -4,6 +4,8 @@
 //! [`CallMachine::poll_command`]. Time only arrives as an argument; a wait is a
 //! `StartTimer` command whose expiry comes back as an input (str0m's run-loop shape).
 
+mod agent;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -63,6 +65,12 @@ enum Wait {
         answered: bool,
         entered: Vec<String>,
     },
+    Agent(agent::AgentWait),
+    /// The safe harbor's prompt, before the hang-up.
+    Harbor {
+        playback: String,
+        timer: TimerId,
+    },
     Amd {
         timer: TimerId,
     },
@@ -81,8 +89,10 @@ impl Wait {
             Wait::Play { timer, .. }
             | Wait::Record { timer, .. }
             | Wait::Operator { timer, .. }
+            | Wait::Harbor { timer, .. }
             | Wait::Amd { timer }
             | Wait::Voicemail { timer } => Some(*timer),
+            Wait::Agent(w) => Some(w.timer),
             Wait::Classify { timer, .. } | Wait::Gather { timer, .. } | Wait::Pause { timer } => {
                 *timer
             }
@@ -98,6 +108,17 @@ struct OperatorLeg {
     alive: bool,
     answered: bool,
     dialstatus: Option<String>,
+}
+
+impl OperatorLeg {
+    fn new(channel: &str) -> Self {
+        Self {
+            channel: channel.to_string(),
+            alive: true,
+            answered: false,
+            dialstatus: None,
+        }
+    }
 }
 
 /// One call: its scenario, where it is, and what it has decided so far.
@@ -140,6 +161,15 @@ pub struct CallMachine {
     last_recording: Option<String>,
     operators: Vec<OperatorLeg>,
     bridge: Option<String>,
+    /// `connect_agent`: the agent leg rung for this call, the agent reserved now, the
+    /// holding bridge, and what the call learned of its wait.
+    agent_leg: Option<OperatorLeg>,
+    agent: Option<String>,
+    bridged_agent: Option<String>,
+    holding: Option<String>,
+    queued_at: Option<Millis>,
+    agent_bridged_at: Option<Millis>,
+    dropped: bool,
     counter: u32,
 }
 
@@ -182,6 +212,13 @@ impl CallMachine {
             last_recording: None,
             operators: Vec::new(),
             bridge: None,
+            agent_leg: None,
+            agent: None,
+            bridged_agent: None,
+            holding: None,
+            queued_at: None,
+            agent_bridged_at: None,
+            dropped: false,
             counter: 0,
         }
     }
@@ -224,7 +261,9 @@ impl CallMachine {
 
     /// Whether events for this channel belong to this call.
     pub fn owns_channel(&self, channel: &str) -> bool {
-        channel == self.customer || self.operators.iter().any(|o| o.channel == channel)
+        channel == self.customer
+            || self.operators.iter().any(|o| o.channel == channel)
+            || self.is_agent_leg(channel)
     }
 
     /// The result as it stands (provisional until the call finishes).
@@ -288,6 +327,8 @@ impl CallMachine {
                 } else if self.operator_index(&channel).is_some() {
                     self.mark_operator_gone(&channel);
                     self.operator_ended(now, Outcome::Failed);
+                } else if self.is_agent_leg(&channel) {
+                    self.on_agent_leg_gone(now, &channel);
                 }
             }
             Input::ChannelProgress {
@@ -355,6 +396,8 @@ impl CallMachine {
                     }
                 } else if self.operator_index(&channel).is_some() {
                     self.operator_hung_up(now, &channel);
+                } else if self.is_agent_leg(&channel) {
+                    self.on_agent_leg_gone(now, &channel);
                 }
             }
             Input::ChannelGone {
@@ -381,9 +424,14 @@ impl CallMachine {
                     }
                 } else if self.operator_index(&channel).is_some() {
                     self.operator_hung_up(now, &channel);
+                } else if self.is_agent_leg(&channel) {
+                    self.on_agent_leg_gone(now, &channel);
                 }
             }
             Input::EnteredBridge { bridge, channel } => {
+                if self.on_agent_bridge_entered(now, &bridge, &channel) {
+                    return;
+                }
                 if self.bridge.as_deref() != Some(bridge.as_str()) {
                     return;
                 }
@@ -410,10 +458,14 @@ impl CallMachine {
                     }
                 }
             }
+            Input::AgentAssigned { agent, reach } => self.on_agent_assigned(agent, reach),
+            Input::NoDesk => self.agent_wait_ended(now, Outcome::NoAgent),
             Input::CommandFailed { .. } => {
-                // A bridge that cannot be made means no operator; other refusals surface
-                // through the events that follow (or the node's safety timer).
-                if matches!(self.wait, Wait::Operator { answered: true, .. }) {
+                // A bridge that cannot be made means no operator (or agent); other
+                // refusals surface through the events that follow (or the node's timer).
+                if self.agent_bridge_pending() {
+                    self.agent_wait_ended(now, Outcome::Failed);
+                } else if matches!(self.wait, Wait::Operator { answered: true, .. }) {
                     self.complete(
                         now,
                         Outcome::Failed,
@@ -466,6 +518,8 @@ impl CallMachine {
                 };
                 self.complete(now, outcome, None);
             }
+        } else if self.is_agent_leg(channel) {
+            self.on_agent_answered(channel);
         } else if let Some(i) = self.operator_index(channel) {
             if self.operators[i].answered || !self.operators[i].alive {
                 return; // Seen already (a reconnect repeats what it cannot know we saw).
@@ -494,6 +548,7 @@ impl CallMachine {
             if self.bridge.is_none() {
                 self.out.push_back(Command::CreateBridge {
                     bridge: bridge.clone(),
+                    holding: false,
                 });
                 self.bridge = Some(bridge.clone());
             }
@@ -585,6 +640,11 @@ impl CallMachine {
                 timeout_ms,
                 hold,
             } => self.start_operator(operator, caller_id.as_ref(), *timeout_ms, hold.as_deref()),
+            Verb::ConnectAgent {
+                queue,
+                timeout_ms,
+                hold,
+            } => self.start_connect_agent(now, queue, *timeout_ms, hold),
             Verb::Amd { timeout_ms } => self.start_amd(*timeout_ms),
             Verb::VoicemailDrop { prompt } => {
                 let (_, timer) = self.play(prompt);
@@ -620,7 +680,9 @@ impl CallMachine {
                 self.end_call(now);
                 Some(None)
             }
-            Verb::OriginateOperator { .. } => Some(Some((Outcome::CustomerHangup, None))),
+            Verb::OriginateOperator { .. } | Verb::ConnectAgent { .. } => {
+                Some(Some((Outcome::CustomerHangup, None)))
+            }
             Verb::Play { .. }
             | Verb::Record { .. }
             | Verb::Classify { .. }
@@ -926,6 +988,8 @@ impl CallMachine {
                 self.hang_up_operator(&channel);
                 self.complete(now, Outcome::NoAnswer, None);
             }
+            Wait::Agent(_) => self.on_agent_deadline(now),
+            Wait::Harbor { .. } => self.end_call(now),
             Wait::Amd { .. } => {
                 self.amd_status = Some("NOTSURE".into());
                 self.complete(now, Outcome::NotSure, None);
@@ -1031,6 +1095,8 @@ impl CallMachine {
                 }
             }
             Wait::Voicemail { .. } => self.end_call(now),
+            Wait::Harbor { playback: p, .. } if p == playback => self.end_call(now),
+            Wait::Agent(_) => self.on_hold_finished(playback, failed),
             _ => {}
         }
     }
@@ -1130,8 +1196,8 @@ impl CallMachine {
         }
         self.customer_gone = true;
         match &self.wait {
-            Wait::Nothing => self.end_call(now),
-            Wait::Voicemail { .. } => self.end_call(now),
+            Wait::Nothing | Wait::Voicemail { .. } | Wait::Harbor { .. } => self.end_call(now),
+            Wait::Agent(_) => self.agent_wait_ended(now, Outcome::CustomerHangup),
             Wait::Operator { channel, hold, .. } => {
                 let (channel, hold) = (channel.clone(), hold.clone());
                 if let Some(p) = hold {
@@ -1285,7 +1351,14 @@ impl CallMachine {
         for channel in alive {
             self.hang_up_operator(&channel);
         }
-        if let Some(bridge) = self.bridge.take() {
+        self.hang_up_agent_leg();
+        if self.queued_at.is_some() {
+            self.out.push_back(Command::EndAgentCall);
+        }
+        for bridge in [self.bridge.take(), self.holding.take()]
+            .into_iter()
+            .flatten()
+        {
             self.out.push_back(Command::DestroyBridge { bridge });
         }
         if self.result.is_empty() {
@@ -1316,6 +1389,10 @@ impl CallMachine {
             amd_status: self.amd_status.clone(),
             amd_cause: self.amd_cause.clone(),
             digits: self.digits.clone(),
+            agent: self.bridged_agent.clone(),
+            queued_at: self.queued_at,
+            agent_bridged_at: self.agent_bridged_at,
+            dropped: self.dropped,
         }
     }
 

@@ -56,6 +56,19 @@ pub struct CampaignSettings {
     /// Keep transcripts with attempts (they are personal data).
     #[serde(default = "default_true")]
     pub keep_transcripts: bool,
+    /// How the campaign paces its calls against its agents.
+    #[serde(default)]
+    pub mode: DialMode,
+    /// `progressive`: the most calls per available agent (1 to 5; default 1).
+    #[serde(default = "default_ratio")]
+    pub ratio: f64,
+    /// `predictive`: the most drops per answered call, per day and over 30 days
+    /// (default 0.03, the US Telemarketing Sales Rule's 3 %).
+    #[serde(default = "default_drop_cap")]
+    pub drop_cap: f64,
+    /// What a customer who waits too long for an agent hears before the hang-up.
+    #[serde(default)]
+    pub safe_harbor: SafeHarborSettings,
     /// How an agent may close a call of this campaign (none: the campaign has no
     /// agents' calls, or they need no disposition).
     #[serde(default)]
@@ -85,6 +98,50 @@ pub struct DispositionSetting {
     /// The number goes on the campaign's do-not-call list.
     #[serde(default)]
     pub dnc: bool,
+}
+
+/// A campaign's dial mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DialMode {
+    /// Calls run their scenario with no agents (the pacing limits alone).
+    #[default]
+    Ivr,
+    /// Only as many calls as `ratio` × available agents.
+    Progressive,
+    /// An adaptive level that keeps agents busy under the drop cap.
+    Predictive,
+    /// An agent asks for the next lead and sees it before it is dialed.
+    Preview,
+}
+
+impl DialMode {
+    /// Whether calls of this mode go to agents (and so fall under safe harbor).
+    pub fn has_agents(self) -> bool {
+        self != DialMode::Ivr
+    }
+}
+
+/// The safe-harbor rule: a customer answered and not with an agent within `after`
+/// hears `prompt` and is hung up; the call counts as dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SafeHarborSettings {
+    /// From the moment the customer starts waiting for an agent (`2s`).
+    #[serde(default = "default_safe_harbor_after")]
+    pub after: String,
+    /// A prompt of the scenario's prompt set.
+    #[serde(default = "default_safe_harbor_prompt")]
+    pub prompt: String,
+}
+
+impl Default for SafeHarborSettings {
+    fn default() -> Self {
+        Self {
+            after: default_safe_harbor_after(),
+            prompt: default_safe_harbor_prompt(),
+        }
+    }
 }
 
 /// How fast a campaign may dial.
@@ -127,6 +184,10 @@ impl CampaignSettings {
             dnc_results: default_dnc_results(),
             max_consecutive_failures: default_breaker(),
             keep_transcripts: true,
+            mode: DialMode::default(),
+            ratio: default_ratio(),
+            drop_cap: default_drop_cap(),
+            safe_harbor: SafeHarborSettings::default(),
             dispositions: Vec::new(),
             wrap_up: default_wrap_up(),
         }
@@ -164,6 +225,18 @@ fn default_dnc_results() -> Vec<String> {
 }
 fn default_breaker() -> u32 {
     10
+}
+fn default_ratio() -> f64 {
+    1.0
+}
+fn default_drop_cap() -> f64 {
+    0.03
+}
+fn default_safe_harbor_after() -> String {
+    "2s".into()
+}
+fn default_safe_harbor_prompt() -> String {
+    "safe_harbor".into()
 }
 fn default_true() -> bool {
     true

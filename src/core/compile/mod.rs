@@ -22,7 +22,7 @@ mod scope;
 mod test_cases;
 mod verbs;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -45,6 +45,9 @@ pub struct Environment {
     pub prompts: Option<PromptCatalog>,
     /// Hook scripts by the path written in the scenario: their text, or why it cannot be read.
     pub scripts: BTreeMap<String, Result<String, ScriptUnreadable>>,
+    /// The agent queues dialflow's configuration defines; `None` skips the check (a
+    /// scenario checked without a configuration).
+    pub queues: Option<BTreeSet<String>>,
 }
 
 /// Why a hook script the scenario names could not be read.
@@ -150,6 +153,7 @@ pub fn compile(source: SourceText, env: &Environment) -> Compiled {
         src: &source,
         diags: Vec::new(),
         extra_sources: Vec::new(),
+        queues: env.queues.as_ref(),
     };
     let scenario = cx.compile_all(env);
     let mut diagnostics = cx.diags;
@@ -189,6 +193,14 @@ struct Cx<'a> {
     diags: Vec<Diagnostic>,
     /// Hook scripts that diagnostics point into.
     extra_sources: Vec<SourceText>,
+    /// The configured agent queues, when known.
+    queues: Option<&'a BTreeSet<String>>,
+}
+
+impl<'a> Cx<'a> {
+    fn queues(&self) -> Option<&'a BTreeSet<String>> {
+        self.queues
+    }
 }
 
 /// What the header passes declared, that every node is checked against.

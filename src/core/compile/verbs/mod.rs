@@ -137,6 +137,7 @@ impl Cx<'_> {
             VerbKind::OriginateOperator => {
                 self.originate_operator(src.originate_operator.as_ref()?, state)
             }
+            VerbKind::ConnectAgent => self.connect_agent(src.connect_agent.as_ref()?, state),
             VerbKind::Amd => self.amd(src.amd.as_ref()?),
             VerbKind::VoicemailDrop => self.voicemail_drop(src.voicemail_drop.as_ref()?, state),
             VerbKind::Set => self.set(ctx, src.set.as_ref()?),
@@ -181,6 +182,7 @@ fn written(src: &NodeSrc, kind: VerbKind) -> bool {
         VerbKind::Branch => src.branch.is_some(),
         VerbKind::Gather => src.gather.is_some(),
         VerbKind::OriginateOperator => src.originate_operator.is_some(),
+        VerbKind::ConnectAgent => src.connect_agent.is_some(),
         VerbKind::Amd => src.amd.is_some(),
         VerbKind::VoicemailDrop => src.voicemail_drop.is_some(),
         VerbKind::Set => src.set.is_some(),

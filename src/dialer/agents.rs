@@ -1,0 +1,149 @@
+//! Dial modes with agents: how many calls a campaign may start now for the agents it
+//! has. `progressive` rings at most `ratio` calls per available agent; `predictive`
+//! places what `core::campaign::predictive::level` says for the measured answer rate
+//! and the drops so far; `preview` places none by itself (the agent asks for each
+//! lead). The campaign's pacing limits apply on top, in every mode.
+
+use std::collections::VecDeque;
+
+use super::policy::AgentPolicy;
+use crate::core::campaign::predictive::{self, Limits, Measured};
+use crate::core::campaign::settings::DialMode;
+use crate::desk::Staffing;
+use crate::store::DropWindow;
+
+/// How many of the latest ends the answer rate is measured over.
+const ANSWER_WINDOW: usize = 200;
+/// The fewest ends that make an answer rate worth trusting.
+const ANSWER_SAMPLE: usize = 20;
+
+/// What the dialer measures of one campaign for its agents.
+#[derive(Debug, Default)]
+pub(super) struct AgentPacing {
+    /// Whether each of the latest calls was answered, oldest first.
+    answers: VecDeque<bool>,
+    /// The drops counted in the store, as last read.
+    pub drops: DropWindow,
+}
+
+impl AgentPacing {
+    /// A call of the campaign ended, answered or not.
+    pub fn ended(&mut self, answered: bool) {
+        if self.answers.len() == ANSWER_WINDOW {
+            self.answers.pop_front();
+        }
+        self.answers.push_back(answered);
+    }
+
+    /// Answered ÷ placed over the latest calls, once there are enough of them.
+    pub fn answer_rate(&self) -> Option<f64> {
+        (self.answers.len() >= ANSWER_SAMPLE).then(|| {
+            let answered = self.answers.iter().filter(|a| **a).count();
+            answered as f64 / self.answers.len() as f64
+        })
+    }
+
+    /// The most calls the mode lets the campaign start now; `None` when the mode has
+    /// no agents (`ivr`). `in_flight` is the campaign's calls up now; `staffing` what
+    /// the desk says of its agents (`None`: no desk runs, so no agent).
+    pub fn cap(
+        &self,
+        policy: &AgentPolicy,
+        staffing: Option<Staffing>,
+        in_flight: u32,
+    ) -> Option<u32> {
+        if policy.mode == DialMode::Ivr {
+            return None;
+        }
+        let Some(s) = staffing else { return Some(0) };
+        // Calls not yet with an agent: ringing, or answered and waiting for one.
+        let pending = in_flight.saturating_sub(s.connected);
+        Some(match policy.mode {
+            DialMode::Ivr => unreachable!("handled above"),
+            DialMode::Preview => 0,
+            DialMode::Progressive => {
+                let most = (policy.ratio * f64::from(s.available)).floor() as u32;
+                most.saturating_sub(pending)
+            }
+            DialMode::Predictive => {
+                let measured = Measured {
+                    available_agents: s.available,
+                    freeing_soon: s.freeing_soon,
+                    ringing: pending,
+                    answer_rate: self.answer_rate(),
+                    today: self.drops.today,
+                    last_30_days: self.drops.last_30_days,
+                };
+                let limits = Limits {
+                    drop_cap: policy.drop_cap,
+                    ..Limits::default()
+                };
+                predictive::level(&measured, &limits).place
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(mode: DialMode, ratio: f64) -> AgentPolicy {
+        AgentPolicy {
+            mode,
+            ratio,
+            drop_cap: 0.03,
+            safe_harbor: None,
+        }
+    }
+
+    fn staffing(available: u32, connected: u32) -> Option<Staffing> {
+        Some(Staffing {
+            available,
+            connected,
+            logged_in: available + connected,
+            ..Staffing::default()
+        })
+    }
+
+    #[test]
+    fn progressive_rings_at_most_ratio_calls_per_available_agent() {
+        let pacing = AgentPacing::default();
+        let p = policy(DialMode::Progressive, 1.5);
+        assert_eq!(pacing.cap(&p, staffing(4, 0), 0), Some(6));
+        assert_eq!(
+            pacing.cap(&p, staffing(4, 2), 5),
+            Some(3),
+            "3 calls pending"
+        );
+        assert_eq!(pacing.cap(&p, staffing(4, 0), 9), Some(0));
+        assert_eq!(pacing.cap(&p, staffing(0, 3), 3), Some(0));
+        assert_eq!(pacing.cap(&p, None, 0), Some(0), "no desk, no agents");
+    }
+
+    #[test]
+    fn ivr_has_no_cap_and_preview_dials_nothing_by_itself() {
+        let pacing = AgentPacing::default();
+        assert_eq!(pacing.cap(&policy(DialMode::Ivr, 1.0), None, 0), None);
+        assert_eq!(
+            pacing.cap(&policy(DialMode::Preview, 1.0), staffing(5, 0), 0),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn predictive_overdials_once_the_answer_rate_is_measured() {
+        let mut pacing = AgentPacing::default();
+        let p = policy(DialMode::Predictive, 1.0);
+        assert_eq!(pacing.cap(&p, staffing(10, 0), 0), Some(10), "measuring");
+        for i in 0..100 {
+            pacing.ended(i % 10 < 3);
+        }
+        assert_eq!(pacing.answer_rate(), Some(0.3));
+        let placed = pacing.cap(&p, staffing(10, 0), 0).unwrap();
+        assert!(
+            placed > 10,
+            "30 % answer: more calls than agents ({placed})"
+        );
+    }
+}
