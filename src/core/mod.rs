@@ -5,6 +5,7 @@
 //! `tests/core_is_pure.rs` enforces it, and `tests/module_layers.rs` that the core
 //! imports nothing from outside itself.
 
+pub mod agent_time;
 pub mod agents;
 pub mod alerts;
 pub mod analysis;
