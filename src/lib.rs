@@ -20,6 +20,7 @@ pub mod load;
 pub mod metrics;
 pub mod render;
 pub mod replay;
+pub mod reports;
 pub mod runtime;
 pub mod scenario_set;
 pub mod sim;

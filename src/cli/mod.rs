@@ -15,6 +15,7 @@ mod outbox;
 mod progress;
 mod reload;
 mod replay;
+mod report;
 mod run;
 mod scenarios;
 mod schema;
@@ -82,6 +83,8 @@ pub enum Command {
     Outbox(outbox::OutboxArgs),
     /// Ask the running daemon to reload its scenarios; prints the diagnostics if it refused.
     Reload(reload::ReloadArgs),
+    /// Reports over a time range: agents' time and occupancy, a campaign's KPIs, a lead's history.
+    Report(report::ReportArgs),
     /// The versions of each scenario served, and the exact text behind a hash.
     Scenarios(scenarios::ScenariosArgs),
 }
@@ -139,6 +142,7 @@ pub fn run() -> ExitCode {
         Command::Attempts(args) => attempts::run(&args),
         Command::Outbox(args) => outbox::run(&args),
         Command::Reload(args) => reload::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Scenarios(args) => scenarios::run(&args),
     }
 }

@@ -16,6 +16,7 @@ mod login;
 mod metrics;
 mod openapi;
 mod outbox;
+mod reports;
 mod versions;
 
 pub use agent::AgentView;
@@ -191,6 +192,9 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(agent::state::logout))
         .routes(routes!(agent::events::events))
         .routes(routes!(agent::disposition::dispose))
+        .routes(routes!(reports::agents))
+        .routes(routes!(reports::campaign))
+        .routes(routes!(reports::lead))
 }
 
 /// `GET /healthz`: the process answers (open, for probes).

@@ -49,6 +49,7 @@ agent and take only that agent's token (or a session logged in with it), which m
         (name = "leads", description = "Leads, attempts and DNC lists"),
         (name = "outbox", description = "Reports waiting for the panel, and parked ones"),
         (name = "scenarios", description = "The scenario versions served"),
+        (name = "reports", description = "Agents', campaigns' and leads' reports over a time range"),
         (name = "agent", description = "One agent's own routes, with that agent's token: state, calls, dispositions"),
     )
 )]
