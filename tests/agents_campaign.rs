@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialflow::config::QueueConfig;
+use dialflow::config::{AgentReachMode, QueueConfig};
 use dialflow::core::agents::AgentEvent;
 use dialflow::core::campaign::settings::{CampaignSettings, DialMode};
 use dialflow::desk::{Desk, NoticeKind};
@@ -27,7 +27,7 @@ const SPEED: f64 = 25.0;
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 struct CallCentre {
-    _sim: SimHandle,
+    sim: SimHandle,
     _dir: TempDir,
     store: Arc<Store>,
     desk: Arc<Desk>,
@@ -39,11 +39,23 @@ struct CallCentre {
 /// them whose desk the test holds; every agent logged in and ready, and a harness that
 /// sets each call's disposition a moment after it ends.
 async fn call_centre(label: &str, agents: usize) -> CallCentre {
-    call_centre_at(label, agents, "Local/ag{i}@sim-agents").await
+    call_centre_at(
+        label,
+        agents,
+        "Local/ag{i}@sim-agents",
+        AgentReachMode::Ring,
+    )
+    .await
 }
 
-/// `call_centre` with the agents' phones at `endpoint` (`{i}` is the agent's number).
-async fn call_centre_at(label: &str, agents: usize, endpoint: &str) -> CallCentre {
+/// `call_centre` with the agents' phones at `endpoint` (`{i}` is the agent's number),
+/// reached as `reach` says.
+async fn call_centre_at(
+    label: &str,
+    agents: usize,
+    endpoint: &str,
+    reach: AgentReachMode,
+) -> CallCentre {
     let source = format!("{REPO}/tests/scenarios/agents.yaml");
     let options = LoadOptions {
         prompts_dir: Some(format!("{REPO}/prompts").into()),
@@ -83,11 +95,11 @@ async fn call_centre_at(label: &str, agents: usize, endpoint: &str) -> CallCentr
     );
     config.scenarios = dir.join("scenarios");
     config.prompts = format!("{REPO}/prompts").into();
-    config.queues = BTreeMap::from([("sales".to_string(), QueueConfig::default())]);
+    config.queues = BTreeMap::from([("sales".to_string(), QueueConfig { reach })]);
     let daemon = campaigns_daemon(config, &store, SPEED, false).with_desk(Arc::clone(&desk));
     let daemon = InProcess::start(daemon).await;
     CallCentre {
-        _sim: sim,
+        sim,
         _dir: dir,
         store,
         desk,
@@ -215,7 +227,13 @@ async fn progressive_dialing_puts_every_customer_through_and_never_overdials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_no_agent_takes_within_2_s_hears_the_safe_harbor_and_counts_as_a_drop() {
     // The one agent's phone rings and rings: the customer is not with an agent in 2 s.
-    let centre = call_centre_at("agents-harbor", 1, "Local/op-noanswer@sim-operators").await;
+    let centre = call_centre_at(
+        "agents-harbor",
+        1,
+        "Local/op-noanswer@sim-operators",
+        AgentReachMode::Ring,
+    )
+    .await;
     centre.campaign("harbor", DialMode::Progressive, 1.0, 2);
     centre.start("harbor").await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -266,5 +284,44 @@ async fn a_customer_no_agent_takes_within_2_s_hears_the_safe_harbor_and_counts_a
             .all(|l| l.attempts == 1 && l.state.key() == "pending"),
         "{leads:#?}"
     );
+    centre.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nailed_agents_take_customers_in_their_own_bridge_in_milliseconds() {
+    let centre = call_centre_at(
+        "agents-nailed",
+        2,
+        "Local/ag{i}@sim-agents",
+        AgentReachMode::Nailed,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while centre.desk.legs_up() < 2 {
+        assert!(Instant::now() < deadline, "the agents' legs come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    centre.campaign("nailed", DialMode::Progressive, 1.0, 6);
+    centre.start("nailed").await;
+    let most = centre.most_calls_until_done("nailed").await;
+    assert!(
+        most <= 2,
+        "ratio 1 with 2 agents: at most 2 customers up, saw {most}"
+    );
+    let mut asa: Vec<u64> = Vec::new();
+    for a in centre.attempts("nailed") {
+        let end = a.end.expect("ended");
+        assert_eq!(end.result, "connected_to_operator", "{end:?}");
+        asa.push(end.agent_bridged_ms.unwrap() - end.answered_ms.unwrap());
+    }
+    asa.sort_unstable();
+    // A move between bridges: faster than the 800 ms a rung agent's phone takes to be
+    // answered, even with the test's clock 25 times faster than real.
+    assert!(
+        asa[asa.len() / 2] < 800,
+        "ASA (campaign time, sorted): {asa:?}"
+    );
+    // The legs stay up between calls: each agent was called once, not per customer.
+    assert_eq!(centre.sim.originates_received(), 6 + 2);
     centre.daemon.stop().await;
 }
