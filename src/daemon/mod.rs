@@ -285,6 +285,9 @@ pub async fn run(
     };
     let desk = open_desk(desk, &work, &runtime)?;
     let wrap_ups = desk.as_ref().map(Desk::watch_wrap_ups);
+    let legs = desk
+        .as_ref()
+        .and_then(|d| nailed_legs(&config, d, &runtime));
     let notify = Notify(notices);
     // Before the API: once it answers, an edit is seen.
     let file_watch = watch_files(&config, &work, &controller);
@@ -319,8 +322,8 @@ pub async fn run(
     if let Some(tasks) = tasks {
         tasks.stop().await;
     }
-    if let Some(wrap_ups) = wrap_ups {
-        wrap_ups.abort();
+    for task in [wrap_ups, legs].into_iter().flatten() {
+        task.abort();
     }
     if let Some(delivery) = delivery {
         delivery.stop(DELIVERY_DRAIN).await;
@@ -363,6 +366,30 @@ fn open_desk(
     };
     let clock = runtime.clock();
     Ok(Some(Desk::open(store, Arc::new(move || clock.wall_ms()))?))
+}
+
+/// With a nailed queue configured: the desk told which, and the agents' legs kept up.
+fn nailed_legs(
+    config: &Config,
+    desk: &Arc<Desk>,
+    runtime: &Runtime,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let nailed: std::collections::BTreeSet<String> = config
+        .queues
+        .iter()
+        .filter(|(_, q)| q.reach == crate::config::AgentReachMode::Nailed)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if nailed.is_empty() {
+        return None;
+    }
+    desk.set_nailed_queues(nailed);
+    let setup = crate::runtime::nailed::LegSetup {
+        app: config.ari.app.clone(),
+        formats: config.dial.formats.clone(),
+        endpoints: config.operators.clone(),
+    };
+    Some(runtime.keep_nailed_legs(Arc::clone(desk), setup))
 }
 
 /// The watch on the scenario files, for campaign work with `watch` on (calls given on

@@ -20,7 +20,7 @@ mod wrap_up;
 
 pub use notice::{AgentNotice, NoticeKind};
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, oneshot};
@@ -106,6 +106,10 @@ struct Holding {
 #[derive(Default)]
 struct Inner {
     agents: BTreeMap<String, AgentRecord>,
+    /// Queues whose agents are reached on their nailed leg, not rung per call.
+    nailed_queues: BTreeSet<String>,
+    /// Agent → the bridge their nailed leg waits in, while it is up.
+    legs: HashMap<String, String>,
     /// Waiting calls by queue, oldest first.
     waiting: HashMap<String, VecDeque<Waiter>>,
     /// Reservations and calls in progress, by attempt.
@@ -279,9 +283,50 @@ impl Desk {
         }
     }
 
+    /// The queue's agent idle longest; for a nailed queue, among those whose leg is up.
     fn idle_agent(&self, inner: &Inner, queue: &str) -> Option<String> {
-        let agents: Vec<Agent> = inner.agents.values().map(|r| r.agent.clone()).collect();
+        let nailed = inner.nailed_queues.contains(queue);
+        let agents: Vec<Agent> = inner
+            .agents
+            .values()
+            .filter(|r| !nailed || inner.legs.contains_key(&r.agent.id))
+            .map(|r| r.agent.clone())
+            .collect();
         longest_idle(&agents, queue).map(|a| a.id.clone())
+    }
+
+    /// Marks `queues` as nailed: their agents are reached on a leg kept up between
+    /// calls (`leg_up`), never rung per call.
+    pub fn set_nailed_queues(&self, queues: BTreeSet<String>) {
+        self.lock().nailed_queues = queues;
+    }
+
+    /// Whether `agent` serves a nailed queue (and so needs a leg while logged in).
+    pub fn needs_leg(&self, agent: &str) -> bool {
+        let inner = self.lock();
+        inner.agents.get(agent).is_some_and(|r| {
+            r.agent
+                .queues
+                .iter()
+                .any(|q| inner.nailed_queues.contains(q))
+        })
+    }
+
+    /// `agent`'s nailed leg is up in `bridge`: they can take nailed queues' calls.
+    pub fn leg_up(&self, agent: &str, bridge: &str) {
+        let mut inner = self.lock();
+        inner.legs.insert(agent.to_string(), bridge.to_string());
+        self.dispatch(&mut inner);
+    }
+
+    /// How many agents have their nailed leg up now.
+    pub fn legs_up(&self) -> usize {
+        self.lock().legs.len()
+    }
+
+    /// `agent`'s nailed leg is gone: no nailed call reaches them until it is back.
+    pub fn leg_down(&self, agent: &str) {
+        self.lock().legs.remove(agent);
     }
 
     /// Reserves `agent` for `waiter`'s call; a store that refuses leaves the call
@@ -300,11 +345,19 @@ impl Desk {
                 return;
             }
         };
-        let assignment = Assignment {
-            agent: agent.to_string(),
-            reach: AgentReach::Ring {
+        let reach = match inner.legs.get(agent) {
+            Some(bridge) if inner.nailed_queues.contains(&waiter.ticket.queue) => {
+                AgentReach::Nailed {
+                    bridge: bridge.clone(),
+                }
+            }
+            _ => AgentReach::Ring {
                 endpoint: record.endpoint.clone(),
             },
+        };
+        let assignment = Assignment {
+            agent: agent.to_string(),
+            reach,
         };
         let now = self.now();
         self.notify(

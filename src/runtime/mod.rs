@@ -11,6 +11,7 @@ pub mod events;
 pub mod flow;
 pub mod health;
 pub mod latency;
+pub mod nailed;
 mod prompts;
 mod recover;
 mod router;
@@ -87,6 +88,9 @@ struct Shared {
     /// Attempt id → the call's input queue. Every id a call chooses starts with
     /// `<attempt id>-`, so events route by that prefix.
     calls: Mutex<HashMap<String, mpsc::UnboundedSender<Arrival>>>,
+    /// Nailed agent legs by their id prefix, routed like calls but not counted as calls
+    /// (`nailed`).
+    legs: Mutex<HashMap<String, mpsc::UnboundedSender<Arrival>>>,
     /// Microseconds from an event's arrival to the first request it caused (bounded sample).
     latencies: Mutex<Vec<u32>>,
     /// Attempt id → the channels it originated, for reconciling after a reconnect.
@@ -146,6 +150,7 @@ impl Runtime {
             clock,
             classifier,
             calls: Mutex::new(HashMap::new()),
+            legs: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
             originating: Mutex::new(Default::default()),
             latencies: Mutex::new(Vec::new()),

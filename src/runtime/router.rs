@@ -47,11 +47,12 @@ fn input_target(input: &Input) -> Option<&str> {
 
 /// The input queue of the live call `attempt`, if there is one.
 fn sender_of(shared: &Shared, attempt: &str) -> Option<mpsc::UnboundedSender<Arrival>> {
-    shared
+    let call = shared
         .calls
         .lock()
         .ok()
-        .and_then(|c| c.get(attempt).cloned())
+        .and_then(|c| c.get(attempt).cloned());
+    call.or_else(|| shared.legs.lock().ok()?.get(attempt).cloned())
 }
 
 /// Reads the event stream and sends every event to its call. After a loss, once the

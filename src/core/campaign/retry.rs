@@ -59,6 +59,8 @@ pub fn default_rules() -> BTreeMap<String, RetryRule> {
     BTreeMap::from([
         ("busy".into(), after("10m", 3)),
         ("missed".into(), after("1h", 3)),
+        // Safe harbor hung up on them: they never got the agent they answered for.
+        (crate::core::scenario::DROPPED_RESULT.into(), after("1h", 3)),
         ("user_didnt_answer".into(), after("1h", 3)),
         ("power_off".into(), after("2h", 3)),
         (format!("{FAILED_PREFIX}*"), after("5m", 3)),
