@@ -30,12 +30,19 @@ pub struct InProcess {
 impl InProcess {
     /// Runs `daemon` with its API on `127.0.0.1:0`, and an admin token of its own.
     pub async fn start(daemon: Daemon) -> InProcess {
+        InProcess::start_with_tokens(daemon, &[]).await
+    }
+
+    /// `start`, the API also taking `more` tokens (name, role, token): agents' own.
+    pub async fn start_with_tokens(daemon: Daemon, more: &[(&str, auth::Role, &str)]) -> InProcess {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
         let (tx, notices) = mpsc::unbounded_channel();
         let token = auth::new_token().unwrap();
-        let tokens = auth::TokenSet::given([("test", auth::Role::Admin, token.as_str())]).unwrap();
+        let admin = ("test", auth::Role::Admin, token.as_str());
+        let tokens =
+            auth::TokenSet::given(std::iter::once(admin).chain(more.iter().copied())).unwrap();
         let daemon = daemon
             .with_api(listener)
             .with_tokens(tokens)
