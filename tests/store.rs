@@ -1080,3 +1080,45 @@ fn a_dnc_disposition_blocks_the_number_and_ends_the_lead() {
     let counts = store.counts("c").unwrap();
     assert_eq!((counts["pending"], counts["dnc"]), (0, 1));
 }
+
+#[test]
+fn a_disposition_does_not_report_a_status_the_call_reported_while_it_was_on() {
+    let (_d, store) = temp_store();
+    running(&store, "c", &["+1"]);
+    let id = lease_all(&store, "c", 0)[0].attempt.id.clone();
+    let live = LiveReported {
+        attempt_id: id.clone(),
+        status: "CONNECTED".into(),
+        result: "connected_to_operator".into(),
+        transcript: None,
+        at_ms: 7,
+        answered_ms: Some(5),
+    };
+    assert_eq!(store.report_live(&[live]).unwrap(), 1);
+    // It ends HANGUP: CONNECTED went out while it was on, HANGUP at its end.
+    let finished = Finished {
+        attempt_id: id.clone(),
+        end: end("hangup", "HANGUP"),
+        reports: vec![("HANGUP".into(), "hangup".into(), None)],
+    };
+    store
+        .finish(&[finished], 100, |_, _| LeadNext::Done)
+        .unwrap();
+    let view = store.attempt(&id).unwrap();
+    assert_eq!(view.end.unwrap().reported, ["CONNECTED", "HANGUP"]);
+    let talked = disposition("talked", "connected_to_operator", "CONNECTED");
+    dispose(&store, &id, talked, LeadNext::Done).unwrap();
+    let statuses: Vec<String> = store
+        .outbox(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, ["CONNECTED", "HANGUP"], "no second CONNECTED");
+    let counts = store.counts("c").unwrap();
+    assert_eq!(
+        (counts["status:CONNECTED"], counts["status:HANGUP"]),
+        (1, 0),
+        "the disposition's status stands for the call's in the counts"
+    );
+}

@@ -781,6 +781,8 @@ impl Dialer {
                 agent: summary.facts.agent.clone(),
                 agent_bridged_ms: summary.facts.agent_bridged_at.map(|a| wall(a.0)),
                 dropped: summary.facts.dropped,
+                // `Store::finish` records what was reported, live reports included.
+                reported: Vec::new(),
             },
             reports: c
                 .outcome

@@ -78,6 +78,17 @@ pub(super) fn outbox_entry(
     }
 }
 
+/// Every status a call reported, live (`sent`) or at its end, once each, in order.
+fn reported(sent: &[String], reports: &[(String, String, Option<String>)]) -> Vec<String> {
+    let mut all = sent.to_vec();
+    for (status, _, _) in reports {
+        if !all.contains(status) {
+            all.push(status.clone());
+        }
+    }
+    all
+}
+
 /// What becomes of the lead after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeadNext {
@@ -264,7 +275,16 @@ impl Store {
                     None => continue,
                 };
                 let campaign = start.campaign.as_str();
-                ends.insert(seq, encode(&item.end).as_slice())?;
+                // What the call reported while it was on went out then: once only.
+                let sent: Vec<String> = match live.remove(seq)? {
+                    Some(v) => decode("live_reported", v.value())?,
+                    None => Vec::new(),
+                };
+                let end = AttemptEnd {
+                    reported: reported(&sent, &item.reports),
+                    ..item.end.clone()
+                };
+                ends.insert(seq, encode(&end).as_slice())?;
                 let Some(bytes) = leads.get(start.lead_id)? else {
                     continue;
                 };
@@ -287,11 +307,6 @@ impl Store {
                     }
                 }
                 super::drops::count_end(&mut daily, campaign, &item.end)?;
-                // What the call reported while it was on went out then: once only.
-                let sent: Vec<String> = match live.remove(seq)? {
-                    Some(v) => decode("live_reported", v.value())?,
-                    None => Vec::new(),
-                };
                 for (status, result, transcript) in &item.reports {
                     if sent.contains(status) {
                         continue;

@@ -1,7 +1,7 @@
 //! Agents' dispositions, kept on their attempt: setting one is one transaction that
 //! records it, makes its result the attempt's (the status counters and the lead's
 //! latest result follow), reports its status to the panel through the outbox unless
-//! the call reported that status already, and moves the lead: called back at the
+//! the call reported that status already (live or at its end: `AttemptEnd::reported`), and moves the lead: called back at the
 //! agent's time (for that agent, if they asked), onto the campaign's DNC list, or on
 //! by the campaign's retry rules for the new result. An attempt has one disposition.
 
@@ -104,6 +104,15 @@ impl Store {
                 t.deltas
                     .add(campaign, &format!("status:{}", end.status), -1);
                 t.deltas.add(campaign, &format!("status:{}", d.status), 1);
+            }
+            // One report per status per call: the call's own are on its end (an end
+            // recorded before they were kept names its final status only).
+            let reported = if end.reported.is_empty() {
+                std::slice::from_ref(&end.status)
+            } else {
+                end.reported.as_slice()
+            };
+            if !reported.contains(&d.status) {
                 let mut meta = tx.open_table(META)?;
                 let report = next_report(&mut meta)?;
                 let entry = OutboxEntry {

@@ -183,6 +183,11 @@ pub struct AttemptEnd {
     /// Dropped by the safe-harbor rule: answered, and no agent in time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dropped: bool,
+    /// The statuses the call reported to the panel, while it was on and at its end
+    /// (set by `Store::finish`; empty in ends recorded before it was kept), so a
+    /// disposition set later reports only a status the call has not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported: Vec<String>,
 }
 
 /// An attempt with its end, if it has one.
