@@ -91,7 +91,7 @@ pub async fn call_centre(plan: Plan) -> CallCentre {
         store.put_agent(agent, 0).unwrap();
     }
     let clock = Clock::new(plan.speed);
-    let wall = clock.clone();
+    let wall = clock;
     let desk = Desk::open(Arc::clone(&store), Arc::new(move || wall.wall_ms())).unwrap();
     let real_wrap_up = plan.wrap_up.div_f64(plan.speed);
     dispose_after_each_call(&desk, real_wrap_up);
