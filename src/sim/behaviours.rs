@@ -57,8 +57,9 @@ pub fn number_for(prefix: &str, behaviour: &str) -> Option<String> {
 pub fn for_endpoint(endpoint: &str) -> Option<Behaviour> {
     let rest = endpoint.strip_prefix("Local/")?;
     let (exten, context) = rest.split_once('@')?;
-    let context = context.split('/').next().unwrap_or(context);
+    let (context, params) = context.split_once('/').unwrap_or((context, ""));
     match context {
+        "sim-crowd" => crowd(exten, params).map(Behaviour::Customer),
         "sim-customers" => customer(exten).map(Behaviour::Customer),
         "sim-operators" => operator(exten).map(Behaviour::Operator),
         "sim-agents" => agent(exten).map(Behaviour::Customer),
@@ -122,6 +123,31 @@ pub fn customer(name: &str) -> Option<CustomerScript> {
     Some(script)
 }
 
+/// A customer of a crowd (`Local/<number>@sim-crowd/<answer %>/<handle s>`): from a
+/// hash of the number, answers with that probability after ringing 3–12 s, and talks
+/// for half to one and a half times the handle time; the others ring out. For call
+/// centre simulations with many numbers (the agents benchmark).
+pub fn crowd(number: &str, params: &str) -> Option<CustomerScript> {
+    let (answer, handle) = params.split_once('/')?;
+    let answer_pct: u64 = answer.parse().ok()?;
+    let handle_ms = handle.parse::<u64>().ok()? * 1000;
+    let h = fnv(number);
+    if h % 100 >= answer_pct {
+        return Some(CustomerScript {
+            answer: Answer::NoAnswer,
+            ..CustomerScript::default()
+        });
+    }
+    let ring_ms = 3_000 + (h >> 8) % 9_001;
+    let talk_ms = handle_ms / 2 + (h >> 24) % (handle_ms + 1);
+    Some(CustomerScript {
+        answer: Answer::After(ring_ms),
+        hangs_up_at_ms: Some(talk_ms),
+        amd: "HUMAN".into(),
+        ..CustomerScript::default()
+    })
+}
+
 /// How long a simulated agent's phone rings before they pick up.
 pub const AGENT_ANSWER_MS: u64 = 800;
 
@@ -170,6 +196,23 @@ pub fn operator(name: &str) -> Option<OperatorScript> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crowd_answers_at_its_rate_and_talks_about_its_handle_time() {
+        let scripts: Vec<CustomerScript> = (0..2_000)
+            .map(|i| crowd(&format!("+1555{i:07}"), "30/60").unwrap())
+            .collect();
+        let answering: Vec<&CustomerScript> = scripts
+            .iter()
+            .filter(|s| matches!(s.answer, Answer::After(_)))
+            .collect();
+        let share = answering.len() as f64 / scripts.len() as f64;
+        assert!((0.26..0.34).contains(&share), "{share}");
+        let talk: u64 = answering.iter().map(|s| s.hangs_up_at_ms.unwrap()).sum();
+        let mean = talk as f64 / answering.len() as f64;
+        assert!((55_000.0..65_000.0).contains(&mean), "{mean}");
+        assert!(crowd("+15550000001", "thirty/60").is_none());
+    }
 
     #[test]
     fn agents_answer_and_talk_as_their_names_say() {

@@ -8,6 +8,7 @@
 //! test file uses some of them.
 #![allow(dead_code)]
 
+pub mod call_centre;
 pub mod cli;
 pub mod dirs;
 pub mod in_process;
