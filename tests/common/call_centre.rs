@@ -198,7 +198,7 @@ impl CallCentre {
 
     /// Waits until `count` attempts of the campaign have ended.
     pub async fn ended(&self, name: &str, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while self
             .attempts(name)
             .iter()
