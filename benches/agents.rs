@@ -71,7 +71,7 @@ async fn floor(mode: DialMode, minutes: u64) -> (f64, f64, u64) {
     };
     let centre = call_centre(plan).await;
     let numbers = (0..(minutes as usize * AGENTS * 4))
-        .map(|i| format!("+1555{i:07}"))
+        .map(|i| format!("+98912{i:07}"))
         .collect();
     centre.campaign("floor", mode, 1.0, numbers);
     let start = centre.clock.wall_ms();
@@ -88,7 +88,10 @@ async fn floor(mode: DialMode, minutes: u64) -> (f64, f64, u64) {
 fn measure(centre: &CallCentre, from: u64, to: u64) -> (f64, f64, u64) {
     let (mut busy, mut logged) = (0u64, 0u64);
     for agent in centre.desk.agents() {
-        let log = centre.store.agent_log(&agent.agent.id, 0, usize::MAX).unwrap();
+        let log = centre
+            .store
+            .agent_log(&agent.agent.id, 0, usize::MAX)
+            .unwrap();
         let changes = log.iter().map(|e| Change {
             at_ms: e.at_ms,
             from: &e.from,
@@ -126,7 +129,7 @@ async fn asa(reach: AgentReachMode) -> (u64, u64, usize) {
     if reach == AgentReachMode::Nailed {
         centre.legs_up(20).await;
     }
-    let numbers = (0..60).map(|i| format!("+1555{i:07}")).collect();
+    let numbers = (0..60).map(|i| format!("+98912{i:07}")).collect();
     centre.campaign("asa", DialMode::Progressive, 1.0, numbers);
     centre.start("asa").await;
     centre.ended("asa", 60).await;

@@ -197,6 +197,7 @@ async fn a_call_waiting_for_an_agent_gets_one_the_moment_they_are_ready() {
     let waiting = api.desk.request(Ticket {
         attempt: "a1".into(),
         queue: "sales".into(),
+        agent: None,
         campaign: Some("spring".into()),
         wrap_up_ms: 30_000,
     });
@@ -296,6 +297,7 @@ async fn the_websocket_pushes_an_agent_their_own_notices_their_state_first() {
     let _agent = api.desk.request(Ticket {
         attempt: "a7".into(),
         queue: "sales".into(),
+        agent: None,
         campaign: Some("spring".into()),
         wrap_up_ms: 30_000,
     });
@@ -388,6 +390,7 @@ async fn wrapped_up_call(api: &Api, phone: &str, recorded: bool) -> String {
     let ticket = Ticket {
         attempt: attempt.clone(),
         queue: "sales".into(),
+        agent: None,
         campaign: Some("spring".into()),
         wrap_up_ms: 30_000,
     };

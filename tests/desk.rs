@@ -65,6 +65,7 @@ fn ticket(attempt: &str, queue: &str) -> Ticket {
     Ticket {
         attempt: attempt.into(),
         queue: queue.into(),
+        agent: None,
         campaign: Some("spring".into()),
         wrap_up_ms: 30_000,
     }

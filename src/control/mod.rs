@@ -6,8 +6,10 @@
 //! (which sends them), so neither imports the other: the daemon serves the API, and
 //! the API knows only this vocabulary.
 
+mod agent_call;
 mod reload;
 
+pub use agent_call::{AgentCall, AgentCallError};
 pub use reload::{ReloadError, Reloaded, Stale, StaleWhy, record_versions, reload, staleness};
 
 use std::collections::BTreeMap;
@@ -37,6 +39,8 @@ pub enum Control {
     /// No new calls; the calls on the line get the grace time, then are hung up and
     /// recorded; then `daemon::run` returns.
     Shutdown,
+    /// An agent's manual or preview call (the agent API sends it).
+    AgentCall(AgentCall),
 }
 
 /// What asked for a reload: kept with its outcome, so ops can tell an editor's save

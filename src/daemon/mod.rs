@@ -488,6 +488,9 @@ impl MainLoop {
                 self.runtime.shutdown_calls();
             }
             Event::Control(Control::CampaignsChanged) => self.running.refresh(),
+            Event::Control(Control::AgentCall(call)) => {
+                self.running.agent_call(call, self.stopping)
+            }
             Event::Control(Control::Pause) => self.running.hold(true),
             Event::Control(Control::Resume) => self.running.hold(false),
             Event::Control(Control::Reload { trigger, reply }) => {

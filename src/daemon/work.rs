@@ -13,6 +13,7 @@ use super::address::AddressFile;
 use super::{ApiTask, DaemonError, Notice, Notify};
 use crate::config::Config;
 use crate::control::{self, Controller, ReloadError, Reloaded, Trigger};
+use crate::control::{AgentCall, AgentCallError};
 use crate::core::scenario::Scenario;
 use crate::desk::Desk;
 use crate::dialer::{Dialer, DialerOptions, Signal};
@@ -240,6 +241,24 @@ impl Running {
         if let Steer::Dialer { signals, .. } = &self.steer {
             let _ = signals.send(signal);
         }
+    }
+
+    /// An agent's own call, for the dialer; refused at once without one, or while
+    /// stopping.
+    pub(super) fn agent_call(&self, call: AgentCall, stopping: bool) {
+        let refusal = match &self.steer {
+            _ if stopping => AgentCallError::Stopping,
+            Steer::Dialer { signals, .. } => match signals.send(Signal::AgentCall(call)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(Signal::AgentCall(call))) => {
+                    let _ = call.reply.send(Err(AgentCallError::Stopping));
+                    return;
+                }
+                Err(_) => return,
+            },
+            Steer::Calls { .. } => AgentCallError::NoDialer,
+        };
+        let _ = call.reply.send(Err(refusal));
     }
 
     /// No new calls; the work returns once the calls on the line have ended.

@@ -15,6 +15,7 @@
 //! call the previous process lost: reserved ones are released, those on a call go to
 //! wrap-up, so the disposition can still be set.
 
+mod dispatch;
 mod notice;
 mod wrap_up;
 
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, oneshot};
 
-use crate::core::agents::{Agent, AgentEvent, AgentRuleError, AgentState, longest_idle};
+use crate::core::agents::{AgentEvent, AgentRuleError, AgentState};
 use crate::core::call::AgentReach;
 use crate::store::{AgentRecord, Store, StoreError};
 
@@ -46,6 +47,8 @@ pub enum DeskError {
     Rule(#[from] AgentRuleError),
     #[error("no agent `{0}`")]
     NoAgent(String),
+    #[error("agent `{agent}` is {state}: not free for a call")]
+    NotFree { agent: String, state: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +59,8 @@ pub struct Ticket {
     /// The call's attempt id: the reservation's name.
     pub attempt: String,
     pub queue: String,
+    /// Only this agent may take it (a callback for them, their manual or preview call).
+    pub agent: Option<String>,
     /// The campaign it dials for, if any (for the agent's screen and the staffing).
     pub campaign: Option<String>,
     /// How long the agent's wrap-up may last once the call ends.
@@ -90,10 +95,10 @@ pub struct Staffing {
 /// a call placed now is answered that much later.
 pub const FREEING_HORIZON_MS: u64 = 15_000;
 
-/// A call waiting for an agent.
+/// A call waiting for an agent (no reply: reserved before the call asks).
 struct Waiter {
     ticket: Ticket,
-    reply: oneshot::Sender<Assignment>,
+    reply: Option<oneshot::Sender<Assignment>>,
 }
 
 /// A call holding an agent: reserved, then on the call.
@@ -244,57 +249,6 @@ impl Desk {
         });
     }
 
-    /// Asks for an agent of `ticket.queue`: reserved at once when one is available,
-    /// else when one becomes so. Dropping the receiver does not give the agent back:
-    /// call `finished` (the call's guard does).
-    pub fn request(&self, ticket: Ticket) -> oneshot::Receiver<Assignment> {
-        let (reply, answer) = oneshot::channel();
-        let mut inner = self.lock();
-        inner
-            .waiting
-            .entry(ticket.queue.clone())
-            .or_default()
-            .push_back(Waiter { ticket, reply });
-        self.dispatch(&mut inner);
-        answer
-    }
-
-    /// Gives every waiting call it can an agent: per queue, the oldest call gets the
-    /// agent idle longest. A call that stopped listening gets none.
-    fn dispatch(&self, inner: &mut Inner) {
-        let queues: Vec<String> = inner
-            .waiting
-            .iter()
-            .filter(|(_, w)| !w.is_empty())
-            .map(|(q, _)| q.clone())
-            .collect();
-        for queue in queues {
-            while let Some(agent) = self.idle_agent(inner, &queue) {
-                let Some(waiter) = inner.waiting.get_mut(&queue).and_then(VecDeque::pop_front)
-                else {
-                    break;
-                };
-                if waiter.reply.is_closed() {
-                    continue;
-                }
-                self.reserve(inner, &agent, waiter);
-            }
-            inner.waiting.retain(|_, w| !w.is_empty());
-        }
-    }
-
-    /// The queue's agent idle longest; for a nailed queue, among those whose leg is up.
-    fn idle_agent(&self, inner: &Inner, queue: &str) -> Option<String> {
-        let nailed = inner.nailed_queues.contains(queue);
-        let agents: Vec<Agent> = inner
-            .agents
-            .values()
-            .filter(|r| !nailed || inner.legs.contains_key(&r.agent.id))
-            .map(|r| r.agent.clone())
-            .collect();
-        longest_idle(&agents, queue).map(|a| a.id.clone())
-    }
-
     /// Marks `queues` as nailed: their agents are reached on a leg kept up between
     /// calls (`leg_up`), never rung per call.
     pub fn set_nailed_queues(&self, queues: BTreeSet<String>) {
@@ -327,56 +281,6 @@ impl Desk {
     /// `agent`'s nailed leg is gone: no nailed call reaches them until it is back.
     pub fn leg_down(&self, agent: &str) {
         self.lock().legs.remove(agent);
-    }
-
-    /// Reserves `agent` for `waiter`'s call; a store that refuses leaves the call
-    /// waiting (the next change tries again).
-    fn reserve(&self, inner: &mut Inner, agent: &str, waiter: Waiter) {
-        let attempt = waiter.ticket.attempt.clone();
-        let event = AgentEvent::Reserve {
-            attempt: attempt.clone(),
-        };
-        let record = match self.apply(inner, agent, &event, Some(&attempt)) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(%agent, %attempt, error = %e, "cannot reserve an agent");
-                let queue = waiter.ticket.queue.clone();
-                inner.waiting.entry(queue).or_default().push_front(waiter);
-                return;
-            }
-        };
-        let reach = match inner.legs.get(agent) {
-            Some(bridge) if inner.nailed_queues.contains(&waiter.ticket.queue) => {
-                AgentReach::Nailed {
-                    bridge: bridge.clone(),
-                }
-            }
-            _ => AgentReach::Ring {
-                endpoint: record.endpoint.clone(),
-            },
-        };
-        let assignment = Assignment {
-            agent: agent.to_string(),
-            reach,
-        };
-        let now = self.now();
-        self.notify(
-            agent,
-            NoticeKind::Assigned {
-                attempt: attempt.clone(),
-                campaign: waiter.ticket.campaign.clone(),
-            },
-            now,
-        );
-        let holding = Holding {
-            agent: agent.to_string(),
-            ticket: waiter.ticket,
-        };
-        inner.holding.insert(attempt.clone(), holding);
-        if waiter.reply.send(assignment).is_err() {
-            // The call stopped listening meanwhile: it will never use the agent.
-            self.give_back(inner, &attempt);
-        }
     }
 
     /// The call's customer and agent are bridged: the agent is on the call.

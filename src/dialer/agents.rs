@@ -7,10 +7,11 @@
 use std::collections::VecDeque;
 
 use super::policy::AgentPolicy;
+use crate::core::agents::AgentState;
 use crate::core::campaign::predictive::{self, Limits, Measured};
 use crate::core::campaign::settings::DialMode;
-use crate::desk::Staffing;
-use crate::store::DropWindow;
+use crate::desk::{Desk, Staffing};
+use crate::store::{Admission, DropWindow, LeadRecord};
 
 /// How many of the latest ends the answer rate is measured over.
 const ANSWER_WINDOW: usize = 200;
@@ -81,6 +82,31 @@ impl AgentPacing {
                 predictive::level(&measured, &limits).place
             }
         })
+    }
+}
+
+/// How long a callback for one agent waits when that agent is not free.
+const CALLBACK_RETRY_MS: u64 = 15_000;
+
+/// A lead the policy admits is dialed now, unless a callback keeps it for an agent who
+/// is not free: then it is due again a little later (the customer is called when
+/// their agent can take them, never to be dropped by the safe harbor).
+pub(super) fn admit_callback(
+    verdict: Admission,
+    lead: &LeadRecord,
+    desk: Option<&Desk>,
+    now_ms: u64,
+) -> Admission {
+    let (Admission::Dial, Some(agent)) = (&verdict, &lead.callback_agent) else {
+        return verdict;
+    };
+    let free = desk
+        .and_then(|d| d.agent(agent))
+        .is_some_and(|r| r.agent.state == AgentState::Available);
+    if free {
+        verdict
+    } else {
+        Admission::Later(now_ms + CALLBACK_RETRY_MS)
     }
 }
 

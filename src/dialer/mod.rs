@@ -3,6 +3,7 @@
 //! (and all of them against a distressed Asterisk), runs every call on the runtime, and
 //! records each end with the lead's next step in one transaction.
 
+mod agent_calls;
 mod agents;
 pub mod deployment;
 mod live_reports;
@@ -91,7 +92,7 @@ pub struct DialerSummary {
 }
 
 /// What the daemon tells a running dialer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Signal {
     /// No new calls; return once the calls in flight have ended (and are recorded).
     Stop,
@@ -102,6 +103,8 @@ pub enum Signal {
     Hold,
     /// Dial again after `Hold`.
     Resume,
+    /// An agent's own call (manual or preview), placed at the next round.
+    AgentCall(crate::control::AgentCall),
 }
 
 /// A campaign as the dialer holds it while running.
@@ -148,6 +151,8 @@ struct LoopState {
     stopping: bool,
     /// `Signal::Hold` is in force.
     held: bool,
+    /// Agents' own calls asked for, placed at the next round.
+    agent_calls: Vec<crate::control::AgentCall>,
     summary: DialerSummary,
 }
 
@@ -161,6 +166,7 @@ impl LoopState {
             pause_until: None,
             stopping: false,
             held: false,
+            agent_calls: Vec::new(),
             summary: DialerSummary {
                 recovered,
                 ..DialerSummary::default()
@@ -178,6 +184,7 @@ impl LoopState {
             Signal::Refresh => self.refreshed = None,
             Signal::Hold => self.held = true,
             Signal::Resume => self.held = false,
+            Signal::AgentCall(call) => self.agent_calls.push(call),
         }
     }
 }
@@ -371,6 +378,8 @@ impl Dialer {
         if st.pause_until.is_some() || st.held {
             return ControlFlow::Continue(());
         }
+        let asked = std::mem::take(&mut st.agent_calls);
+        self.agent_calls(asked, &mut st.campaigns, done_tx).await;
         let in_flight = st.in_flight();
         if let Err(e) = self
             .dial(&mut st.campaigns, in_flight, &mut st.round_robin, done_tx)
@@ -551,6 +560,7 @@ impl Dialer {
             let scenario_name = live.record.settings.scenario.clone();
             let hash = scenario.hash.to_string();
             let admission = Arc::clone(&policy);
+            let desk = self.desk.clone();
             let leased = blocking(move || {
                 store.lease(
                     &campaign,
@@ -559,7 +569,14 @@ impl Dialer {
                     lease_ms,
                     &scenario_name,
                     &hash,
-                    |lead| admission.admit(lead, now),
+                    |lead| {
+                        agents::admit_callback(
+                            admission.admit(lead, now),
+                            lead,
+                            desk.as_deref(),
+                            now,
+                        )
+                    },
                 )
             })
             .await?;
@@ -570,7 +587,10 @@ impl Dialer {
             for lease in leased {
                 live.pacer.started(now);
                 live.in_flight += 1;
-                self.start_call(&live.record, &policy, Arc::clone(&scenario), lease, done_tx);
+                // A callback a disposition kept for one agent goes to them alone.
+                let agent = lease.lead.callback_agent.clone();
+                let scenario = Arc::clone(&scenario);
+                self.start_call(&live.record, &policy, scenario, lease, agent, done_tx);
             }
         }
         Ok(())
@@ -582,8 +602,10 @@ impl Dialer {
         policy: &CampaignPolicy,
         scenario: Arc<Scenario>,
         lease: Leased,
+        agent: Option<String>,
         done_tx: &mpsc::UnboundedSender<Completion>,
     ) {
+        self.reserve_for(agent.as_deref(), &record.name, &scenario, &lease, policy);
         let dialing = CampaignDialing {
             prefix: record.settings.dial_prefix.as_deref(),
             caller_id: record.settings.caller_id.as_deref(),
@@ -613,6 +635,7 @@ impl Dialer {
             agents: self.desk.as_ref().map(|desk| AgentLink {
                 desk: Arc::clone(desk),
                 wrap_up_ms: policy.wrap_up_ms,
+                agent,
             }),
         };
         let ran = Arc::clone(&scenario);

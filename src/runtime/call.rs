@@ -332,6 +332,7 @@ impl<'a> CallTask<'a> {
         let answer = link.desk.request(crate::desk::Ticket {
             attempt: self.attempt.clone(),
             queue: queue.to_string(),
+            agent: link.agent.clone(),
             campaign: self.campaign.as_deref().map(str::to_string),
             wrap_up_ms: link.wrap_up_ms,
         });

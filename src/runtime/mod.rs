@@ -373,6 +373,8 @@ pub struct CallOptions {
 pub struct AgentLink {
     pub desk: Arc<crate::desk::Desk>,
     pub wrap_up_ms: u64,
+    /// Only this agent may take the call (their own callback, manual or preview call).
+    pub agent: Option<String>,
 }
 
 impl std::fmt::Debug for AgentLink {

@@ -274,6 +274,11 @@ impl SimHandle {
         self.sim.faults.clone()
     }
 
+    /// What the originate of channel `id` asked to dial.
+    pub fn dialed(&self, id: &str) -> Option<Dialed> {
+        self.sim.dialed.lock().ok()?.get(id).cloned()
+    }
+
     /// `POST /ari/channels` requests received (refused and failed ones included).
     pub fn originates_received(&self) -> u64 {
         self.sim.originates.load(Ordering::Relaxed)
@@ -385,6 +390,9 @@ struct Sim {
     /// Channel id → originates asking for it: a client that dials one attempt twice
     /// shows here (the crash test reads it). Bounded, for long runs.
     originated: std::sync::Mutex<HashMap<String, u32>>,
+    /// Channel id → the endpoint and caller id its originate asked for (bounded like
+    /// `originated`): what a test checks of the dial string dialflow built.
+    dialed: std::sync::Mutex<HashMap<String, Dialed>>,
     events_sent: AtomicU64,
     events_lost: AtomicU64,
     /// Event type → how many of that type were lost.
@@ -439,6 +447,7 @@ impl Sim {
             stop,
             originates: AtomicU64::new(0),
             originated: std::sync::Mutex::new(HashMap::new()),
+            dialed: std::sync::Mutex::new(HashMap::new()),
             events_sent: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
             lost_kinds: std::sync::Mutex::new(HashMap::new()),
@@ -684,6 +693,7 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     }
     if originate && let Some(id) = query.get("channelId") {
         note_originated(&sim, id);
+        note_dialed(&sim, id, &query);
         lose_events_if_asked(&sim, id);
     }
     let (plan, delay) = plan_request(&sim, &label, originate);
@@ -776,6 +786,25 @@ fn note_originated(sim: &Sim, id: &str) {
         && (seen.len() < MAX_ORIGINATE_LOG || seen.contains_key(id))
     {
         *seen.entry(id.to_string()).or_default() += 1;
+    }
+}
+
+/// What one originate asked to dial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialed {
+    pub endpoint: String,
+    pub caller_id: Option<String>,
+}
+
+fn note_dialed(sim: &Sim, id: &str, query: &BTreeMap<String, String>) {
+    let dialed = Dialed {
+        endpoint: query.get("endpoint").cloned().unwrap_or_default(),
+        caller_id: query.get("callerId").cloned(),
+    };
+    if let Ok(mut seen) = sim.dialed.lock()
+        && seen.len() < MAX_ORIGINATE_LOG
+    {
+        seen.insert(id.to_string(), dialed);
     }
 }
 

@@ -249,6 +249,31 @@ impl Store {
             || leases.range((name, 0)..=(name, u64::MAX))?.next().is_some())
     }
 
+    /// The campaign's next lead due by `now_ms` that is for anyone or for `agent` (a
+    /// preview: the agent sees it before it is dialed; nothing is leased).
+    pub fn next_due_lead(
+        &self,
+        name: &str,
+        now_ms: u64,
+        agent: &str,
+    ) -> Result<Option<LeadRecord>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let due = tx.open_table(DUE)?;
+        let leads = tx.open_table(LEADS)?;
+        for row in due.range((name, 0, 0)..=(name, now_ms, u64::MAX))? {
+            let id = row?.0.value().2;
+            let Some(bytes) = leads.get(id)? else {
+                continue;
+            };
+            let lead: LeadRecord = decode("leads", bytes.value())?;
+            let theirs = lead.callback_agent.as_deref().is_none_or(|a| a == agent);
+            if matches!(lead.state, LeadState::Pending { .. }) && theirs {
+                return Ok(Some(lead));
+            }
+        }
+        Ok(None)
+    }
+
     /// When the campaign's next pending lead falls due (`None` if none is pending).
     pub fn next_due(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let tx = self.db.begin_read()?;

@@ -102,6 +102,160 @@ pub enum LeadNext {
 /// queue is full of DNC numbers cannot hold the write lock for long.
 const MAX_SCAN_PER_LEASE: usize = 4096;
 
+/// The tables a lease writes, open in one write transaction.
+struct LeaseTables<'tx> {
+    meta: redb::Table<'tx, &'static str, u64>,
+    due: redb::Table<'tx, (&'static str, u64, u64), ()>,
+    leads: redb::Table<'tx, u64, &'static [u8]>,
+    leases: redb::Table<'tx, (&'static str, u64), u64>,
+    attempts: redb::Table<'tx, u64, &'static [u8]>,
+    ids: redb::Table<'tx, &'static str, u64>,
+    listing: redb::Table<'tx, (&'static str, u64), ()>,
+    counters: redb::Table<'tx, (&'static str, &'static str), u64>,
+    dnc: redb::Table<'tx, (&'static str, &'static str), &'static [u8]>,
+    deltas: Deltas,
+    next_seq: u64,
+}
+
+/// What became of one lead a lease looked at.
+enum LeaseOutcome {
+    Leased(Box<Leased>),
+    /// Due again later (outside its hours now), or not pending at all.
+    NotNow,
+    /// Out of the queue for good: DNC, no attempts left, cannot be dialed.
+    Refused(LeadState),
+}
+
+/// What a lease writes on every attempt it starts.
+struct LeaseTerms<'a> {
+    campaign: &'a str,
+    record: &'a CampaignRecord,
+    now_ms: u64,
+    lease_ms: u64,
+    scenario: &'a str,
+    scenario_hash: &'a str,
+    tag: &'a str,
+}
+
+impl<'tx> LeaseTables<'tx> {
+    fn open(tx: &'tx redb::WriteTransaction) -> Result<Self, StoreError> {
+        let meta = tx.open_table(META)?;
+        let next_seq = meta.get("next_attempt")?.map_or(1, |v| v.value());
+        Ok(Self {
+            meta,
+            due: tx.open_table(DUE)?,
+            leads: tx.open_table(LEADS)?,
+            leases: tx.open_table(LEASES)?,
+            attempts: tx.open_table(ATTEMPTS)?,
+            ids: tx.open_table(ATTEMPT_IDS)?,
+            listing: tx.open_table(CAMPAIGN_ATTEMPTS)?,
+            counters: tx.open_table(COUNTERS)?,
+            dnc: tx.open_table(DNC)?,
+            deltas: Deltas::default(),
+            next_seq,
+        })
+    }
+
+    /// Checks lead `id` (out of the due queue already) and leases it when it passes.
+    fn try_lease(
+        &mut self,
+        terms: &LeaseTerms<'_>,
+        id: u64,
+        admit: &mut impl FnMut(&LeadRecord) -> Admission,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let campaign = terms.campaign;
+        let Some(bytes) = self.leads.get(id)? else {
+            return Ok(LeaseOutcome::NotNow);
+        };
+        let mut lead: LeadRecord = decode("leads", bytes.value())?;
+        drop(bytes);
+        if !matches!(lead.state, LeadState::Pending { .. }) {
+            return Ok(LeaseOutcome::NotNow); // a stale queue entry
+        }
+        let blocked = self.dnc.get(("*", lead.phone.as_str()))?.is_some()
+            || self.dnc.get((campaign, lead.phone.as_str()))?.is_some();
+        let refused = if blocked {
+            Some(LeadState::Dnc)
+        } else if lead.attempts >= terms.record.settings.max_attempts {
+            Some(LeadState::Done)
+        } else {
+            match admit(&lead) {
+                Admission::Dial => None,
+                Admission::Later(at) => {
+                    let at = at.max(terms.now_ms + 1);
+                    lead.state = LeadState::Pending { due_ms: at };
+                    self.leads.insert(id, encode(&lead).as_slice())?;
+                    self.due.insert((campaign, at, id), ())?;
+                    return Ok(LeaseOutcome::NotNow);
+                }
+                Admission::Never(reason) => Some(LeadState::Skipped { reason }),
+            }
+        };
+        if let Some(state) = refused {
+            self.deltas.add(campaign, "pending", -1);
+            self.deltas.add(campaign, state.key(), 1);
+            lead.state = state.clone();
+            self.leads.insert(id, encode(&lead).as_slice())?;
+            return Ok(LeaseOutcome::Refused(state));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let attempt_id = format!("{}a{seq}", terms.tag);
+        let start = AttemptStart {
+            id: attempt_id.clone(),
+            seq,
+            campaign: campaign.into(),
+            lead_id: id,
+            phone: lead.phone.clone(),
+            number: lead.attempts + 1,
+            scenario: terms.scenario.into(),
+            scenario_hash: terms.scenario_hash.into(),
+            started_ms: terms.now_ms,
+        };
+        let until_ms = terms.now_ms.saturating_add(terms.lease_ms);
+        lead.state = LeadState::Leased {
+            attempt: attempt_id.clone(),
+            until_ms,
+        };
+        self.leads.insert(id, encode(&lead).as_slice())?;
+        self.leases.insert((campaign, id), until_ms)?;
+        self.attempts.insert(seq, encode(&start).as_slice())?;
+        self.ids.insert(attempt_id.as_str(), seq)?;
+        self.listing.insert((campaign, seq), ())?;
+        self.deltas.add(campaign, "pending", -1);
+        self.deltas.add(campaign, "leased", 1);
+        self.deltas.add(campaign, "attempts", 1);
+        Ok(LeaseOutcome::Leased(Box::new(Leased {
+            attempt: start,
+            lead,
+        })))
+    }
+
+    /// Writes the counters and the next attempt number.
+    fn close(mut self) -> Result<(), StoreError> {
+        self.meta.insert("next_attempt", self.next_seq)?;
+        let deltas = std::mem::take(&mut self.deltas);
+        deltas.apply(&mut self.counters)
+    }
+}
+
+/// Why one lead could not be leased for an agent's call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeadRefusal {
+    #[error("the campaign is {0}: it dials nothing now")]
+    CampaignNotDialing(CampaignState),
+    #[error("lead {0} is not waiting to be dialed (being dialed, done or cancelled)")]
+    NotPending(u64),
+    #[error("the number is on a do-not-call list")]
+    Dnc,
+    #[error("the lead has had all its attempts")]
+    NoAttemptsLeft,
+    #[error("not now: outside the calling window or the lead's local hours")]
+    NotNow,
+    #[error("cannot be dialed: {0}")]
+    Never(String),
+}
+
 impl Store {
     /// Leases up to `max` of the campaign's leads that are due at `now_ms`, checking
     /// again inside the transaction: the campaign is running, the number is on no DNC
@@ -129,22 +283,22 @@ impl Store {
             if record.state != CampaignState::Running || max == 0 {
                 return Ok(out);
             }
-            let mut meta = tx.open_table(META)?;
-            let mut due = tx.open_table(DUE)?;
-            let mut leads = tx.open_table(LEADS)?;
-            let mut leases = tx.open_table(LEASES)?;
-            let mut attempts = tx.open_table(ATTEMPTS)?;
-            let mut ids = tx.open_table(ATTEMPT_IDS)?;
-            let mut listing = tx.open_table(CAMPAIGN_ATTEMPTS)?;
-            let mut counters = tx.open_table(COUNTERS)?;
-            let dnc = tx.open_table(DNC)?;
-            let mut deltas = Deltas::default();
-            let mut next_seq = meta.get("next_attempt")?.map_or(1, |v| v.value());
+            let terms = LeaseTerms {
+                campaign,
+                record: &record,
+                now_ms,
+                lease_ms,
+                scenario,
+                scenario_hash,
+                tag: &self.tag,
+            };
+            let mut tables = LeaseTables::open(&tx)?;
             let mut scanned = 0;
             while out.len() < max && scanned < MAX_SCAN_PER_LEASE {
                 // The next due leads in one scan; skipped ones make another round.
                 let want = (max - out.len()).min(MAX_SCAN_PER_LEASE - scanned);
-                let keys: Vec<(u64, u64)> = due
+                let keys: Vec<(u64, u64)> = tables
+                    .due
                     .range((campaign, 0, 0)..=(campaign, now_ms, u64::MAX))?
                     .take(want)
                     .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)))
@@ -154,76 +308,15 @@ impl Store {
                 }
                 for (due_ms, id) in keys {
                     scanned += 1;
-                    due.remove((campaign, due_ms, id))?;
-                    let Some(bytes) = leads.get(id)? else {
-                        continue;
-                    };
-                    let mut lead: LeadRecord = decode("leads", bytes.value())?;
-                    drop(bytes);
-                    if !matches!(lead.state, LeadState::Pending { .. }) {
-                        continue; // a stale queue entry
+                    tables.due.remove((campaign, due_ms, id))?;
+                    if let LeaseOutcome::Leased(leased) =
+                        tables.try_lease(&terms, id, &mut admit)?
+                    {
+                        out.push(*leased);
                     }
-                    let blocked = dnc.get(("*", lead.phone.as_str()))?.is_some()
-                        || dnc.get((campaign, lead.phone.as_str()))?.is_some();
-                    let verdict = if blocked {
-                        Err(LeadState::Dnc)
-                    } else if lead.attempts >= record.settings.max_attempts {
-                        Err(LeadState::Done)
-                    } else {
-                        match admit(&lead) {
-                            Admission::Dial => Ok(()),
-                            Admission::Later(at) => {
-                                let at = at.max(now_ms + 1);
-                                lead.state = LeadState::Pending { due_ms: at };
-                                leads.insert(id, encode(&lead).as_slice())?;
-                                due.insert((campaign, at, id), ())?;
-                                continue;
-                            }
-                            Admission::Never(reason) => Err(LeadState::Skipped { reason }),
-                        }
-                    };
-                    if let Err(state) = verdict {
-                        deltas.add(campaign, "pending", -1);
-                        deltas.add(campaign, state.key(), 1);
-                        lead.state = state;
-                        leads.insert(id, encode(&lead).as_slice())?;
-                        continue;
-                    }
-                    let seq = next_seq;
-                    next_seq += 1;
-                    let attempt_id = format!("{}a{seq}", self.tag);
-                    let start = AttemptStart {
-                        id: attempt_id.clone(),
-                        seq,
-                        campaign: campaign.into(),
-                        lead_id: id,
-                        phone: lead.phone.clone(),
-                        number: lead.attempts + 1,
-                        scenario: scenario.into(),
-                        scenario_hash: scenario_hash.into(),
-                        started_ms: now_ms,
-                    };
-                    let until_ms = now_ms.saturating_add(lease_ms);
-                    lead.state = LeadState::Leased {
-                        attempt: attempt_id.clone(),
-                        until_ms,
-                    };
-                    leads.insert(id, encode(&lead).as_slice())?;
-                    leases.insert((campaign, id), until_ms)?;
-                    attempts.insert(seq, encode(&start).as_slice())?;
-                    ids.insert(attempt_id.as_str(), seq)?;
-                    listing.insert((campaign, seq), ())?;
-                    deltas.add(campaign, "pending", -1);
-                    deltas.add(campaign, "leased", 1);
-                    deltas.add(campaign, "attempts", 1);
-                    out.push(Leased {
-                        attempt: start,
-                        lead,
-                    });
                 }
             }
-            meta.insert("next_attempt", next_seq)?;
-            deltas.apply(&mut counters)?;
+            tables.close()?;
             touched = scanned > 0;
         }
         if !touched {
@@ -234,6 +327,66 @@ impl Store {
         }
         super::commit(tx, "dialing")?;
         Ok(out)
+    }
+
+    /// Leases lead `lead_id` of the campaign now, whenever it is due (an agent's
+    /// manual or preview call): the same checks as `lease` inside the transaction,
+    /// but a campaign that is paused may dial it too (its agents still work), and a
+    /// refusal says why. The outer error is the store's; the inner, the lead's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lease_lead(
+        &self,
+        campaign: &str,
+        lead_id: u64,
+        now_ms: u64,
+        lease_ms: u64,
+        scenario: &str,
+        scenario_hash: &str,
+        mut admit: impl FnMut(&LeadRecord) -> Admission,
+    ) -> Result<Result<Leased, LeadRefusal>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let outcome = {
+            let record: CampaignRecord = match tx.open_table(CAMPAIGNS)?.get(campaign)? {
+                Some(v) => decode("campaigns", v.value())?,
+                None => return Err(StoreError::NoCampaign(campaign.into())),
+            };
+            if !matches!(record.state, CampaignState::Running | CampaignState::Paused) {
+                return Ok(Err(LeadRefusal::CampaignNotDialing(record.state)));
+            }
+            let mut tables = LeaseTables::open(&tx)?;
+            let lead: LeadRecord = match tables.leads.get(lead_id)? {
+                Some(v) if decode::<LeadRecord>("leads", v.value())?.campaign == campaign => {
+                    decode("leads", v.value())?
+                }
+                _ => return Err(StoreError::NoLead(lead_id)),
+            };
+            let LeadState::Pending { due_ms } = lead.state else {
+                return Ok(Err(LeadRefusal::NotPending(lead_id)));
+            };
+            tables.due.remove((campaign, due_ms, lead_id))?;
+            let terms = LeaseTerms {
+                campaign,
+                record: &record,
+                now_ms,
+                lease_ms,
+                scenario,
+                scenario_hash,
+                tag: &self.tag,
+            };
+            let outcome = match tables.try_lease(&terms, lead_id, &mut admit)? {
+                LeaseOutcome::Leased(leased) => Ok(*leased),
+                LeaseOutcome::NotNow => Err(LeadRefusal::NotNow),
+                LeaseOutcome::Refused(LeadState::Dnc) => Err(LeadRefusal::Dnc),
+                LeaseOutcome::Refused(LeadState::Skipped { reason }) => {
+                    Err(LeadRefusal::Never(reason))
+                }
+                LeaseOutcome::Refused(_) => Err(LeadRefusal::NoAttemptsLeft),
+            };
+            tables.close()?;
+            outcome
+        };
+        super::commit(tx, "dialing")?;
+        Ok(outcome)
     }
 
     /// Records the ends of attempts in one transaction: each attempt's end, its lead's

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 
 pub use agents::{AgentLogEntry, AgentRecord, NewAgent};
 pub use alerts::NewAlert;
-pub use dialing::{Admission, Finished, LeadNext, Leased};
+pub use dialing::{Admission, Finished, LeadNext, LeadRefusal, Leased};
 pub use dispositions::{Disposition, NewDisposition};
 pub use drops::{CAP_DAYS, DropWindow};
 pub use history::AttemptHistory;

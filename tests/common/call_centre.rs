@@ -12,6 +12,7 @@ use dialflow::config::{AgentReachMode, QueueConfig};
 use dialflow::core::agents::AgentEvent;
 use dialflow::core::campaign::settings::{CampaignSettings, DialMode};
 use dialflow::desk::{Desk, NoticeKind};
+use dialflow::http::auth::Role;
 use dialflow::load::{self, LoadOptions};
 use dialflow::runtime::clock::Clock;
 use dialflow::sim::server::{self, SimHandle};
@@ -112,7 +113,14 @@ pub async fn call_centre(plan: Plan) -> CallCentre {
     }
     config.max_concurrent = 1_000;
     let daemon = campaigns_daemon(config, &store, plan.speed, false).with_desk(Arc::clone(&desk));
-    let daemon = InProcess::start(daemon).await;
+    let tokens: Vec<(String, String)> = (0..plan.agents)
+        .map(|i| (format!("ag{i}"), agent_token(i)))
+        .collect();
+    let agent_tokens: Vec<(&str, Role, &str)> = tokens
+        .iter()
+        .map(|(id, token)| (id.as_str(), Role::Agent, token.as_str()))
+        .collect();
+    let daemon = InProcess::start_with_tokens(daemon, &agent_tokens).await;
     CallCentre {
         sim,
         _dir: dir,
@@ -143,7 +151,17 @@ fn dispose_after_each_call(desk: &Arc<Desk>, after: Duration) {
     });
 }
 
+/// Agent `i`'s API token.
+pub fn agent_token(i: usize) -> String {
+    format!("call-centre-agent-{i:04}-token-0123456789")
+}
+
 impl CallCentre {
+    /// An HTTP client acting as agent `i` (their own token).
+    pub fn agent(&self, i: usize) -> reqwest::Client {
+        super::bearer_client(&agent_token(i))
+    }
+
     /// A campaign of `numbers` (or of `count` customers answering "yes" when empty),
     /// dialed in `mode`, always open, fast enough that `ratio` calls per free agent
     /// start in one round.
@@ -208,6 +226,19 @@ impl CallCentre {
         {
             assert!(Instant::now() < deadline, "{count} calls of `{name}` end");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the simulator was asked to dial for channel `id` (waiting for the originate,
+    /// which the dialer sends just after it answers the agent).
+    pub async fn dialed(&self, id: &str) -> dialflow::sim::server::Dialed {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(dialed) = self.sim.dialed(id) {
+                return dialed;
+            }
+            assert!(Instant::now() < deadline, "{id} is dialed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

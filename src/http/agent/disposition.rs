@@ -11,14 +11,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::{AgentView, agent_of, desk_of, on_desk};
+use super::{AgentView, agent_of, campaign_now, desk_of, on_desk};
 use crate::core::agents::{AgentEvent, AgentState};
 use crate::core::campaign::settings::DispositionSetting;
 use crate::desk::DeskError;
 use crate::dialer::policy::CampaignPolicy;
 use crate::http::auth::Caller;
 use crate::http::extract::Json;
-use crate::http::{ApiError, ApiState, ErrorBody, blocking, wall_now_ms};
+use crate::http::{ApiError, ApiState, ErrorBody, blocking};
 use crate::store::{AttemptView, Disposition, NewDisposition, StoreError};
 
 /// Notes longer than this are refused: they are a line or two, not a document.
@@ -143,8 +143,8 @@ async fn prepare(
         status,
         notes: notes(request.notes)?,
         agent: agent.to_string(),
-        at_ms: wall_now_ms(),
-        callback_at_ms: callback_at(setting, request.callback_at.as_deref())?,
+        at_ms: campaign_now(s),
+        callback_at_ms: callback_at(setting, request.callback_at.as_deref(), campaign_now(s))?,
         callback_agent: (setting.callback && request.callback_for_me).then(|| agent.to_string()),
         dnc: setting.dnc,
     };
@@ -193,9 +193,13 @@ fn notes(notes: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The callback's time: required, and in the future, for a callback disposition;
-/// refused for any other.
-fn callback_at(setting: &DispositionSetting, at: Option<&str>) -> Result<Option<u64>, ApiError> {
+/// The callback's time: required, and after `now_ms` (the campaigns' clock), for a
+/// callback disposition; refused for any other.
+fn callback_at(
+    setting: &DispositionSetting,
+    at: Option<&str>,
+    now_ms: u64,
+) -> Result<Option<u64>, ApiError> {
     match (setting.callback, at) {
         (false, None) => Ok(None),
         (false, Some(_)) => Err(ApiError::bad_request(format!(
@@ -211,7 +215,7 @@ fn callback_at(setting: &DispositionSetting, at: Option<&str>) -> Result<Option<
                 ApiError::bad_request(format!("callback_at `{text}` is not an RFC 3339 time: {e}"))
             })?;
             let ms = u64::try_from(at.as_millisecond()).unwrap_or(0);
-            if ms <= wall_now_ms() {
+            if ms <= now_ms {
                 return Err(ApiError::bad_request(format!(
                     "callback_at `{text}` is in the past"
                 )));
@@ -231,8 +235,8 @@ async fn record_it(
     let deadline = tokio::time::Instant::now() + END_WAIT;
     loop {
         let (store, new, policy) = (s.store.clone(), new.clone(), policy.clone());
+        let now = campaign_now(s);
         let set = tokio::task::spawn_blocking(move || {
-            let now = wall_now_ms();
             store.set_disposition(&new, now, |lead, end| policy.next(lead, end, now))
         })
         .await

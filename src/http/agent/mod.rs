@@ -4,6 +4,7 @@
 //! the store, so a call waiting for an agent is given one the moment they are free;
 //! without a desk the routes answer 503.
 
+pub mod dialing;
 pub mod disposition;
 pub mod events;
 pub mod state;
@@ -84,11 +85,20 @@ pub(crate) fn desk_of(desk: Option<&Arc<Desk>>) -> Result<Arc<Desk>, ApiError> {
     })
 }
 
+/// Now on the campaigns' clock: the runtime's (compressed in a demo), else the wall's.
+/// Lead and callback times are on it, as the dialer compares them.
+pub(crate) fn campaign_now(s: &super::ApiState) -> u64 {
+    s.runtime
+        .as_ref()
+        .map_or_else(super::wall_now_ms, |r| r.clock().wall_ms())
+}
+
 /// A desk's refusal: the rules' is the agent's conflict (409), an unknown agent 404,
 /// the store's by its kind.
 pub(crate) fn desk_error(e: DeskError) -> ApiError {
     match e {
         DeskError::Rule(rule) => ApiError::new(StatusCode::CONFLICT, rule.to_string()),
+        e @ DeskError::NotFree { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
         DeskError::NoAgent(id) => ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no agent `{id}`: an admin adds the agent first"),
