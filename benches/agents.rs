@@ -88,7 +88,10 @@ async fn floor(mode: DialMode, minutes: u64) -> (f64, f64, u64) {
 fn measure(centre: &CallCentre, from: u64, to: u64) -> (f64, f64, u64) {
     let (mut busy, mut logged) = (0u64, 0u64);
     for agent in centre.desk.agents() {
-        let log = centre.store.agent_log(&agent.agent.id, 0, usize::MAX).unwrap();
+        let log = centre
+            .store
+            .agent_log(&agent.agent.id, 0, usize::MAX)
+            .unwrap();
         let changes = log.iter().map(|e| Change {
             at_ms: e.at_ms,
             from: &e.from,

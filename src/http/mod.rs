@@ -192,6 +192,8 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(agent::state::logout))
         .routes(routes!(agent::events::events))
         .routes(routes!(agent::disposition::dispose))
+        .routes(routes!(agent::call::current))
+        .routes(routes!(agent::hangup::hangup))
         .routes(routes!(reports::agents))
         .routes(routes!(reports::campaign))
         .routes(routes!(reports::lead))
