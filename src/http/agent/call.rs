@@ -49,7 +49,8 @@ pub struct CallLead {
     pub time_zone: Option<String>,
     /// The lead's own columns, as imported.
     pub custom: BTreeMap<String, String>,
-    /// Attempts in the current round, this call's included.
+    /// Attempts of the current round that ended: this call counts once its end is
+    /// recorded (the call's own `number` says which attempt it is).
     pub attempts: u32,
     /// Result → how often the lead's attempts ended in it this round.
     pub results: BTreeMap<String, u32>,
