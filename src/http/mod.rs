@@ -10,6 +10,7 @@ mod dashboard;
 mod data;
 mod extract;
 mod flow;
+mod kpis;
 mod lead_rows;
 pub mod live;
 mod login;
