@@ -4,7 +4,10 @@
 //! for an agent gets them the moment they say ready, the routes answer 503 without a
 //! desk, the WebSocket pushes an agent their own notices, their state first, and a
 //! disposition closes the call in wrap-up: kept on the attempt, reported to the panel,
-//! the lead moved on, the agent free again.
+//! the lead moved on, the agent free again. The agent's current call shows its lead,
+//! the lead's latest attempt and the campaign's script while it is reserved, on and in
+//! wrap-up, and is a 404 without one; a hang-up wants a call on (409) and a runtime
+//! (503); tests/agent_api_live.rs hangs up a real one.
 
 mod common;
 
@@ -350,6 +353,7 @@ fn campaign(store: &Store) {
     use dialflow::core::campaign::settings::{CampaignSettings, DispositionSetting};
     let mut settings = CampaignSettings::for_scenario("salehi");
     settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
+    settings.script = "Good morning, this is Sara from the bank.".into();
     let d = |code: &str, result: &str, callback: bool, dnc: bool| DispositionSetting {
         code: code.into(),
         label: code.to_uppercase(),
@@ -561,4 +565,99 @@ async fn a_disposition_set_before_the_dialer_records_the_end_waits_for_it() {
         api.store.leads("spring", 0, 1).unwrap()[0].state,
         dialflow::store::LeadState::Dnc
     );
+}
+
+#[tokio::test]
+async fn the_current_call_shows_its_lead_and_script_reserved_on_and_in_wrap_up() {
+    let api = serve(true).await;
+    campaign(&api.store);
+    api.post(ANN, "/api/agent/login").await;
+    let (status, answer) = api.call(ANN, "GET", "/api/agent/call", None).await;
+    assert_eq!(status, 404, "no call yet: {answer}");
+    assert!(answer["error"].as_str().unwrap().contains("holds no call"));
+
+    let lead = dialflow::store::NewLead {
+        phone: "+989120000009".into(),
+        name: "Leila".into(),
+        time_zone: Some("Asia/Tehran".into()),
+        custom: BTreeMap::from([("plan".to_string(), "gold".to_string())]),
+    };
+    api.store.import_leads("spring", &[lead], 0).unwrap();
+    let now = jiff::Timestamp::now().as_millisecond() as u64;
+    let leased = api
+        .store
+        .lease("spring", now, 1, 60_000, "salehi", "h", |_| {
+            dialflow::store::Admission::Dial
+        })
+        .unwrap();
+    let attempt = leased[0].attempt.id.clone();
+    api.post(ANN, "/api/agent/ready").await;
+    let ticket = Ticket {
+        attempt: attempt.clone(),
+        queue: "sales".into(),
+        agent: None,
+        campaign: Some("spring".into()),
+        wrap_up_ms: 30_000,
+    };
+    api.desk.request(ticket).await.unwrap();
+    let call = |api: &Api| {
+        let request = bearer_client(ANN).get(format!("http://{}/api/agent/call", api.addr));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let reserved = call(&api).await;
+    assert_eq!(reserved["state"], "reserved");
+    assert_eq!(reserved["attempt"], attempt.as_str());
+    assert_eq!(reserved["campaign"], "spring");
+    assert_eq!(reserved["number"], 1);
+    assert_eq!(
+        reserved["script"],
+        "Good morning, this is Sara from the bank."
+    );
+    let lead = &reserved["lead"];
+    assert_eq!(
+        (&lead["name"], &lead["phone"], &lead["time_zone"]),
+        (
+            &Value::from("Leila"),
+            &Value::from("+989120000009"),
+            &Value::from("Asia/Tehran")
+        )
+    );
+    assert_eq!(lead["custom"], serde_json::json!({"plan": "gold"}));
+    assert_eq!(lead["attempts"], 0, "none ended yet");
+    assert_eq!(
+        lead["latest"],
+        Value::Null,
+        "no attempt of the lead ended yet"
+    );
+
+    api.desk.bridged(&attempt);
+    let on = call(&api).await;
+    assert_eq!(on["state"], "on_call");
+    assert!(on["since_ms"].as_u64().unwrap() >= reserved["since_ms"].as_u64().unwrap());
+    let (status, answer) = api.post(ANN, "/api/agent/hangup").await;
+    assert_eq!(status, 503, "no runtime behind this API: {answer}");
+
+    api.desk.finished(&attempt);
+    record_end(&api.store, &attempt);
+    let wrapping = call(&api).await;
+    assert_eq!(wrapping["state"], "wrap_up");
+    assert!(wrapping["wrap_up_until_ms"].as_u64().is_some());
+    let latest = &wrapping["lead"]["latest"];
+    assert_eq!(latest["start"]["id"], attempt.as_str(), "{wrapping}");
+    assert_eq!(latest["end"]["result"], "connected_to_operator");
+    assert_eq!(wrapping["lead"]["results"]["connected_to_operator"], 1);
+    assert_eq!(wrapping["lead"]["attempts"], 1);
+    let (status, answer) = api.post(ANN, "/api/agent/hangup").await;
+    assert_eq!(status, 409, "in wrap-up, no call on: {answer}");
+
+    let body = serde_json::json!({"code": "no"});
+    assert_eq!(dispose(&api, body).await.0, 200);
+    let (status, _) = api.call(ANN, "GET", "/api/agent/call", None).await;
+    assert_eq!(status, 404, "free again");
+    let (status, _) = api.post(ANN, "/api/agent/hangup").await;
+    assert_eq!(status, 409);
 }

@@ -47,7 +47,7 @@ async fn a_manual_call_dials_the_typed_number_the_campaigns_way_and_puts_it_thro
     let (status, placed) = post(
         &centre,
         0,
-        "/api/agent/call",
+        "/api/agent/dial",
         json!({"campaign": "manual", "number": typed}),
     )
     .await;
@@ -83,7 +83,7 @@ async fn manual_calls_respect_the_dnc_lists_and_the_agents_campaigns() {
     let (status, body) = post(
         &centre,
         0,
-        "/api/agent/call",
+        "/api/agent/dial",
         json!({"campaign": "manual", "number": "09120000099"}),
     )
     .await;
@@ -92,7 +92,7 @@ async fn manual_calls_respect_the_dnc_lists_and_the_agents_campaigns() {
     let (status, body) = post(
         &centre,
         0,
-        "/api/agent/call",
+        "/api/agent/dial",
         json!({"campaign": "manual", "number": "not a number"}),
     )
     .await;
@@ -110,7 +110,7 @@ async fn manual_calls_respect_the_dnc_lists_and_the_agents_campaigns() {
     let (status, body) = post(
         &centre,
         0,
-        "/api/agent/call",
+        "/api/agent/dial",
         json!({"campaign": "other", "number": "09120000000"}),
     )
     .await;
@@ -141,7 +141,7 @@ async fn a_preview_shows_the_next_lead_and_dials_it_for_the_agent_who_saw_it() {
     let (status, placed) = post(
         &centre,
         1,
-        "/api/agent/call",
+        "/api/agent/dial",
         json!({"campaign": "pv", "lead": id}),
     )
     .await;
@@ -150,7 +150,7 @@ async fn a_preview_shows_the_next_lead_and_dials_it_for_the_agent_who_saw_it() {
     let (status, _) = post(
         &centre,
         0,
-        "/api/agent/call",
+        "/api/agent/dial",
         json!({"campaign": "pv", "lead": id}),
     )
     .await;

@@ -1,7 +1,9 @@
 //! `connect_agent` in the interpreter, input by input: the holding bridge, the desk's
 //! reservation rung (or a nailed agent's bridge joined), an agent who does not answer
 //! given back and the next one asked for, no agent in time, the safe harbor's drop, and
-//! the compiler's check of queue names against the configuration.
+//! the compiler's check of queue names against the configuration, and the agent's
+//! hang-up from their screen (both legs for a rung agent, the customer's alone for a
+//! nailed one).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -334,6 +336,115 @@ fn a_nailed_agent_is_joined_in_their_own_bridge_which_outlives_the_call() {
     );
     call.commands = ended;
     assert_eq!(call.summary().facts.agent.as_deref(), Some("ann"));
+}
+
+/// A call rung to ann and bridged with her: her leg's channel.
+fn bridged_to_ann(call: &mut Call) -> String {
+    call.ring("ann");
+    let rung = originated(&call.take());
+    let leg = rung[0].0.clone();
+    call.feed(Input::StasisStarted {
+        channel: leg.clone(),
+        args: vec![],
+    });
+    for channel in ["a-c", leg.as_str()] {
+        call.feed(Input::EnteredBridge {
+            bridge: "a-b".into(),
+            channel: channel.into(),
+        });
+    }
+    assert!(call.take().contains(&Command::AgentBridged));
+    leg
+}
+
+fn hangups(commands: &[Command]) -> Vec<&str> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Hangup { channel } => Some(channel.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_who_hangs_up_before_the_bridge_changes_nothing() {
+    let mut call = Call::answered(None);
+    call.take();
+    call.feed(Input::AgentHungUp);
+    assert_eq!(
+        call.take(),
+        vec![],
+        "waiting for an agent: nothing to hang up"
+    );
+    call.ring("ann");
+    call.take();
+    call.feed(Input::AgentHungUp);
+    assert_eq!(call.take(), vec![], "ringing: not on the call yet");
+}
+
+#[test]
+fn a_rung_agent_who_hangs_up_ends_the_call_and_both_legs_result_kept() {
+    let mut call = Call::answered(None);
+    call.take();
+    let leg = bridged_to_ann(&mut call);
+    call.feed(Input::AgentHungUp);
+    let ended = call.take();
+    let mut hung_up = hangups(&ended);
+    hung_up.sort_unstable();
+    let mut both = vec!["a-c", leg.as_str()];
+    both.sort_unstable();
+    assert_eq!(hung_up, both, "{ended:#?}");
+    for bridge in ["a-b", "a-h"] {
+        assert!(ended.contains(&Command::DestroyBridge {
+            bridge: bridge.into()
+        }));
+    }
+    assert!(ended.contains(&Command::EndAgentCall));
+    call.commands = ended;
+    let s = call.summary().clone();
+    assert_eq!(s.result, "connected_to_operator");
+    assert_eq!(s.facts.agent.as_deref(), Some("ann"));
+    // The legs' own events after the hang-up change nothing.
+    call.commands.clear();
+    for channel in ["a-c", leg.as_str()] {
+        call.feed(Input::ChannelGone {
+            channel: channel.into(),
+            cause: 16,
+            cause_txt: "Normal Clearing".into(),
+        });
+    }
+    call.feed(Input::AgentHungUp);
+    assert_eq!(call.take(), vec![]);
+}
+
+#[test]
+fn a_nailed_agent_who_hangs_up_ends_the_customers_leg_only() {
+    let mut call = Call::answered(None);
+    call.take();
+    call.assign(
+        "ann",
+        AgentReach::Nailed {
+            bridge: "agent-ann".into(),
+        },
+    );
+    call.feed(Input::EnteredBridge {
+        bridge: "agent-ann".into(),
+        channel: "a-c".into(),
+    });
+    assert!(call.take().contains(&Command::AgentBridged));
+    call.feed(Input::AgentHungUp);
+    let ended = call.take();
+    assert_eq!(hangups(&ended), vec!["a-c"], "{ended:#?}");
+    assert!(
+        !ended
+            .iter()
+            .any(|c| matches!(c, Command::DestroyBridge { bridge } if bridge == "agent-ann")),
+        "the agent's bridge stays for their next call"
+    );
+    assert!(ended.contains(&Command::EndAgentCall));
+    call.commands = ended;
+    assert_eq!(call.summary().result, "connected_to_operator");
 }
 
 #[test]

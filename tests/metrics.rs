@@ -4,7 +4,9 @@
 //! Debian's `prometheus` package, which `.ci/run` installs); the counters of calls,
 //! ARI routes, reactions, deliveries, parked reports, reloads, store commits and event
 //! stream reconnects move by what happened; and no label carries a phone number, an
-//! attempt id or a channel id.
+//! attempt id or a channel id. The agents' and campaigns' KPIs (agents by state,
+//! occupancy today, drop rates, ASA, AHT) are the numbers of a store filled by hand,
+//! served by the API with a desk over it.
 
 mod common;
 use common::dirs::TempDir;
@@ -30,6 +32,9 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// in this test binary, but counts are compared before and after all the same.
 const CAMPAIGN: &str = "metrics_c1";
 const CUSTOMERS: &[&str] = &["yes", "no", "busy", "yes"];
+/// One scrape at a time in this binary: each writes the KPIs of its own store into
+/// the process's one registry before encoding it.
+static SCRAPES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Setup {
     sim: SimHandle,
@@ -87,6 +92,7 @@ impl Setup {
     /// Scrapes `/metrics` with the admin token; checks its type and that promtool
     /// accepts it.
     async fn scrape(&self) -> Scrape {
+        let _one = SCRAPES.lock().await;
         let response = self
             .http
             .get(self.daemon.url("/metrics"))
@@ -266,4 +272,166 @@ async fn metrics_need_a_token_parse_with_promtool_and_move_with_real_calls() {
 
     s.daemon.stop().await;
     s.sim.shutdown().await;
+}
+
+const DAY_MS: u64 = 86_400_000;
+const KPI_CAMPAIGN: &str = "metrics_kpis";
+const READER: &str = "metrics-kpi-reader-token-0123456789";
+
+fn wall_ms() -> u64 {
+    jiff::Timestamp::now().as_millisecond() as u64
+}
+
+/// ann works a call and logs out: 10 s logged in, 4 s talking, 1 s wrapping up (50 %
+/// occupancy); bob logs in and stays on `not_ready` (0 %); carl waits, available;
+/// dan never logs in today. All since `t`.
+fn agents_day(store: &Store, t: u64) {
+    use dialflow::core::agents::AgentEvent as E;
+    for id in ["ann", "bob", "carl", "dan"] {
+        let agent = dialflow::store::NewAgent {
+            id: id.into(),
+            name: id.into(),
+            endpoint: format!("PJSIP/{id}"),
+            queues: vec!["sales".into()],
+            campaigns: Vec::new(),
+        };
+        store.put_agent(agent, 0).unwrap();
+    }
+    let reserve = E::Reserve {
+        attempt: "x1".into(),
+    };
+    let ann = [
+        (0, E::Login),
+        (1_000, E::Ready),
+        (2_000, reserve),
+        (3_000, E::Bridged),
+        (7_000, E::CallEnded { wrap_up_ms: 30_000 }),
+        (8_000, E::Disposed),
+        (10_000, E::Logout),
+    ];
+    for (at, event) in ann {
+        store.agent_event("ann", &event, t + at).unwrap();
+    }
+    store.agent_event("bob", &E::Login, t).unwrap();
+    store.agent_event("carl", &E::Login, t).unwrap();
+    store.agent_event("carl", &E::Ready, t + 1_000).unwrap();
+}
+
+/// Three answered calls today: bridged after 2 s and 4 s and talking 60 s and 30 s,
+/// and one dropped after 3 s. ASA 3 s, AHT 31 s, one drop in three.
+fn calls_day(store: &Store, t: u64) {
+    use dialflow::core::campaign::settings::CampaignSettings;
+    use dialflow::store::{Admission, AttemptEnd, Finished, LeadNext, campaigns::Transition};
+    let mut settings = CampaignSettings::for_scenario("salehi");
+    settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
+    store.create_campaign(KPI_CAMPAIGN, settings, 0).unwrap();
+    store
+        .transition(KPI_CAMPAIGN, Transition::Start, None, 0)
+        .unwrap();
+    let leads: Vec<NewLead> = (0..3)
+        .map(|i| NewLead {
+            phone: format!("+98912100000{i}"),
+            ..NewLead::default()
+        })
+        .collect();
+    store.import_leads(KPI_CAMPAIGN, &leads, 0).unwrap();
+    let leased = store
+        .lease(KPI_CAMPAIGN, t, 3, 600_000, "salehi", "h", |_| {
+            Admission::Dial
+        })
+        .unwrap();
+    let shapes = [
+        (Some(2_000), 60_000, false),
+        (Some(4_000), 30_000, false),
+        (None, 3_000, true),
+    ];
+    let ended: Vec<Finished> = leased
+        .iter()
+        .zip(shapes)
+        .map(|(l, (asa, talk, dropped))| Finished {
+            attempt_id: l.attempt.id.clone(),
+            end: AttemptEnd {
+                result: "connected_to_operator".into(),
+                status: "CONNECTED".into(),
+                answered_ms: Some(t),
+                agent_bridged_ms: asa.map(|a| t + a),
+                ended_ms: t + talk,
+                dropped,
+                ..AttemptEnd::default()
+            },
+            reports: Vec::new(),
+        })
+        .collect();
+    store
+        .finish(&ended, t + 60_000, |_, _| LeadNext::Done)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kpis_are_the_stores_numbers_read_at_the_scrape() {
+    use dialflow::desk::{Desk, WallClock};
+    use dialflow::http::auth::{Auth, Role, TokenSet};
+    use dialflow::http::{ApiState, router};
+    use dialflow::scenario_set::SharedScenarios;
+
+    // Everything happened today (UTC), a minute and more ago: wait out a day's first
+    // minutes rather than straddle midnight.
+    let since_midnight = wall_ms() % DAY_MS;
+    if since_midnight < 180_000 {
+        tokio::time::sleep(Duration::from_millis(180_000 - since_midnight)).await;
+    }
+    let t = wall_ms() - 120_000;
+    let dir = TempDir::new("metrics-kpis");
+    let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
+    agents_day(&store, t);
+    calls_day(&store, t);
+    let clock: WallClock = Arc::new(wall_ms);
+    let desk = Desk::open(Arc::clone(&store), clock).unwrap();
+    let tokens = TokenSet::given([("reader", Role::Read, READER)]).unwrap();
+    let state = ApiState::new(
+        Arc::clone(&store),
+        SharedScenarios::new(BTreeMap::new()),
+        Auth::new(tokens),
+    )
+    .with_desk(desk);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+
+    let text = {
+        let _one = SCRAPES.lock().await;
+        let response = common::bearer_client(READER)
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    };
+    promtool_check(&text);
+    let scrape = Scrape(text);
+    let agents = |state: &str| scrape.sum(&format!("dialflow_agents{{state=\"{state}\"}}"));
+    assert_eq!(agents("offline"), 2.0, "ann logged out, dan never came");
+    assert_eq!(agents("break:not_ready"), 1.0);
+    assert_eq!(agents("available"), 1.0);
+    assert_eq!(agents("on_call"), 0.0, "written at 0, not left out");
+    let occupancy = |agent: &str| {
+        let series = format!("dialflow_agent_occupancy_ratio{{agent=\"{agent}\"}}");
+        scrape
+            .0
+            .lines()
+            .any(|l| l.starts_with(&series))
+            .then(|| scrape.sum(&series))
+    };
+    assert_eq!(occupancy("ann"), Some(0.5));
+    assert_eq!(occupancy("bob"), Some(0.0));
+    assert_eq!(occupancy("dan"), None, "not logged in today: no series");
+    let campaign = |name: &str, more: &str| {
+        scrape.sum(&format!("{name}{{campaign=\"{KPI_CAMPAIGN}\"{more}}}"))
+    };
+    let third = 1.0 / 3.0;
+    assert!((campaign("dialflow_campaign_drop_ratio", ",window=\"today\"") - third).abs() < 1e-9);
+    assert!((campaign("dialflow_campaign_drop_ratio", ",window=\"30d\"") - third).abs() < 1e-9);
+    assert_eq!(campaign("dialflow_campaign_asa_seconds", ""), 3.0);
+    assert_eq!(campaign("dialflow_campaign_aht_seconds", ""), 31.0);
 }

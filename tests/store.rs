@@ -853,6 +853,16 @@ fn agents_change_state_by_the_rules_and_every_change_is_logged() {
     );
     assert_eq!(log[3].attempt.as_deref(), Some("a1"));
     assert_eq!(store.agent_log("ali", 4, 1).unwrap()[0].to, "wrap_up");
+    // Since a time: from the change in force then (it says the state at that time).
+    let since = |from: u64| -> Vec<u64> {
+        let log = store.agent_log_since("ali", from).unwrap();
+        log.iter().map(|l| l.at_ms).collect()
+    };
+    assert_eq!(since(50), [31, 90, 100], "on a call since 31");
+    assert_eq!(since(90), [90, 100], "a change at the time itself");
+    assert_eq!(since(5), [10, 20, 30, 31, 90, 100], "before the first: all");
+    assert_eq!(since(500), [100], "after the last: the last");
+    assert!(store.agent_log_since("nobody", 0).unwrap().is_empty());
     // Updating who it is keeps its state; the store keeps both across a reopen.
     let mut renamed = new("ali");
     renamed.name = "Ali R.".into();

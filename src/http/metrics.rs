@@ -1,8 +1,9 @@
 //! `GET /metrics`: the Prometheus text of `crate::metrics`, behind the token check like
 //! every route (a read-only token may scrape it; Prometheus sends it with
 //! `authorization: {credentials: …}` in its scrape config). What is a state rather
-//! than a count (live calls, Asterisk's distress, the outbox) is read here, at the
-//! scrape, so the hot path never pays for it.
+//! than a count (live calls, Asterisk's distress, the outbox, the agents' and
+//! campaigns' KPIs of `kpis.rs`) is read here, at the scrape, so the hot path never
+//! pays for it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,7 +22,7 @@ use crate::store::{Store, StoreError};
     path = "/metrics",
     tag = "daemon",
     operation_id = "metrics",
-    responses((status = 200, description = "The Prometheus text format: calls, ARI latency, reconnects, distress, classification, outbox, deliveries, reloads, store commits", content_type = "text/plain", body = String))
+    responses((status = 200, description = "The Prometheus text format: calls, ARI latency, reconnects, distress, classification, outbox, deliveries, reloads, store commits, agents by state and occupancy, campaigns' drop rates, ASA and AHT", content_type = "text/plain", body = String))
 )]
 pub(super) async fn scrape(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let sample = sample(&s).await;
@@ -48,11 +49,27 @@ async fn sample(s: &ApiState) -> Sample {
             .map_or(0, |d| d.as_millis() as u64),
     };
     let store = Arc::clone(&s.store);
-    match tokio::task::spawn_blocking(move || outbox(&store, now_ms)).await {
-        Ok(Ok(outbox)) => sample.outbox = Some(outbox),
-        // The rest is still worth serving; the outbox's gauges keep their last values.
-        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot read the outbox"),
-        Err(e) => tracing::warn!(error = %e, "metrics: the outbox read failed"),
+    let desk = s.desk.clone();
+    let reasons = s.agents.break_reasons.clone();
+    let read = move || {
+        let kpis = super::kpis::read(&store, desk.as_deref(), &reasons, now_ms);
+        (outbox(&store, now_ms), kpis)
+    };
+    let (outbox, kpis) = match tokio::task::spawn_blocking(read).await {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the store read failed");
+            return sample;
+        }
+    };
+    // The rest is still worth serving; what could not be read keeps its last values.
+    match outbox {
+        Ok(outbox) => sample.outbox = Some(outbox),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox"),
+    }
+    match kpis {
+        Ok(kpis) => sample.kpis = Some(kpis),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the KPIs"),
     }
     sample
 }

@@ -10,6 +10,7 @@ mod dashboard;
 mod data;
 mod extract;
 mod flow;
+mod kpis;
 mod lead_rows;
 pub mod live;
 mod login;
@@ -192,7 +193,9 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(agent::state::logout))
         .routes(routes!(agent::events::events))
         .routes(routes!(agent::disposition::dispose))
-        .routes(routes!(agent::dialing::call))
+        .routes(routes!(agent::call::current))
+        .routes(routes!(agent::hangup::hangup))
+        .routes(routes!(agent::dialing::dial))
         .routes(routes!(agent::dialing::preview))
         .routes(routes!(reports::agents))
         .routes(routes!(reports::campaign))

@@ -9,8 +9,11 @@
 //! scrapes, from `Sample`, just before encoding.
 //!
 //! **Invariant:** label values have bounded cardinality: campaign, scenario, result and
-//! status names, route templates, providers and outcomes the code names. Never a phone
-//! number, an attempt, call, channel or recording id.
+//! status names, route templates, providers and outcomes the code names, agents' states
+//! (breaks by their configured reasons) and agents' ids (the staff an admin adds, for
+//! occupancy only). Never a phone number, an attempt, call, channel or recording id.
+//! The KPIs' families (`Kpis`) are cleared and written whole at each scrape, so a
+//! campaign completed or an agent who stopped working today leaves them.
 
 pub mod lockfree;
 
@@ -57,6 +60,23 @@ struct EndLabels {
     campaign: String,
     result: String,
     status: String,
+}
+
+/// A campaign's rate over a window of days: `today` (UTC) or `30d` (today included).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WindowLabels {
+    campaign: String,
+    window: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabel {
+    agent: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EncodeLabelSet)]
@@ -130,6 +150,32 @@ pub struct Sample {
     /// The most calls at once learned from strain, if any.
     pub ceiling: Option<u32>,
     pub outbox: Option<OutboxSample>,
+    /// Agents and campaigns' KPIs; `None` leaves the last ones.
+    pub kpis: Option<KpiSample>,
+}
+
+/// The agents' and campaigns' KPIs at a scrape, read from the desk and the store.
+#[derive(Debug, Clone, Default)]
+pub struct KpiSample {
+    /// Agents by state name (`available`, `break:lunch`, …), a state nobody is in at 0.
+    pub agents_by_state: Vec<(String, u64)>,
+    pub campaigns: Vec<CampaignKpis>,
+    /// Agent id → occupancy since the UTC day's start, for agents logged in today.
+    pub occupancy_today: Vec<(String, f64)>,
+}
+
+/// One campaign's rates; `None` where nothing was measured yet (no answered call, no
+/// bridge), so no series is written rather than a made-up zero.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignKpis {
+    pub campaign: String,
+    /// Drops per answered call today (UTC) and over the last 30 days.
+    pub drop_rate_today: Option<f64>,
+    pub drop_rate_30_days: Option<f64>,
+    /// Mean seconds from the answer to the agent (ASA), over the campaign's calls.
+    pub asa_seconds: Option<f64>,
+    /// Mean seconds from the answer to the end of an answered call (AHT).
+    pub aht_seconds: Option<f64>,
 }
 
 /// The report outbox at a scrape.
@@ -169,6 +215,17 @@ pub struct Metrics {
     reloads: Shared<StaticFamily<ReloadLabels, Counter>>,
     last_reload: Shared<StaticFamily<ResultLabel, Seconds>>,
     store_commits: Shared<StaticFamily<AreaLabel, AtomicHistogram>>,
+    kpis: Kpis,
+}
+
+/// The KPI families, written whole from a `KpiSample` at each scrape.
+#[derive(Debug, Default)]
+struct Kpis {
+    agents: Family<StateLabel, Gauge>,
+    drop_ratio: Family<WindowLabels, Seconds>,
+    asa: Family<CampaignLabels, Seconds>,
+    aht: Family<CampaignLabels, Seconds>,
+    occupancy: Family<AgentLabel, Seconds>,
 }
 
 /// The process's metrics. One registry per process, as Prometheus's client libraries
@@ -219,11 +276,38 @@ impl Metrics {
             reloads: Shared::new(StaticFamily::new(Counter::default)),
             last_reload: Shared::new(StaticFamily::new(Seconds::default)),
             store_commits: histograms(COMMIT_BOUNDS),
+            kpis: Kpis::default(),
         };
         m.register_calls();
         m.register_asterisk();
         m.register_work();
+        m.register_kpis();
         m
+    }
+
+    fn register_kpis(&mut self) {
+        let (r, k) = (&mut self.registry, &self.kpis);
+        r.register("agents", "Agents by state now", k.agents.clone());
+        r.register(
+            "campaign_drop_ratio",
+            "Drops per answered call, by campaign, today (UTC) and over 30 days",
+            k.drop_ratio.clone(),
+        );
+        r.register(
+            "campaign_asa_seconds",
+            "Mean time from the answer to an agent (ASA), by campaign, over its calls",
+            k.asa.clone(),
+        );
+        r.register(
+            "campaign_aht_seconds",
+            "Mean time from the answer to the end of answered calls (AHT), by campaign",
+            k.aht.clone(),
+        );
+        r.register(
+            "agent_occupancy_ratio",
+            "Share of logged-in time on calls and wrap-ups since the UTC day began, by agent",
+            k.occupancy.clone(),
+        );
     }
 
     fn register_calls(&mut self) {
@@ -450,6 +534,9 @@ impl Metrics {
         if let Some(d) = &sample.distress {
             self.set_distress(d, sample.ceiling);
         }
+        if let Some(k) = &sample.kpis {
+            self.kpis.set(k);
+        }
         if let Some(o) = sample.outbox {
             self.outbox_pending
                 .set(i64::try_from(o.pending).unwrap_or(i64::MAX));
@@ -478,6 +565,51 @@ impl Metrics {
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
             .map_err(|_| MetricsError::Encode)?;
         Ok(text)
+    }
+}
+
+impl Kpis {
+    /// Replaces every series with `k`'s.
+    fn set(&self, k: &KpiSample) {
+        self.agents.clear();
+        for (state, n) in &k.agents_by_state {
+            let label = StateLabel {
+                state: state.clone(),
+            };
+            self.agents
+                .get_or_create(&label)
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        for family in [&self.asa, &self.aht] {
+            family.clear();
+        }
+        self.drop_ratio.clear();
+        for c in &k.campaigns {
+            let campaign = || CampaignLabels {
+                campaign: c.campaign.clone(),
+            };
+            let windows = [("today", c.drop_rate_today), ("30d", c.drop_rate_30_days)];
+            for (window, rate) in windows {
+                if let Some(rate) = rate {
+                    let campaign = c.campaign.clone();
+                    let label = WindowLabels { campaign, window };
+                    self.drop_ratio.get_or_create(&label).set(rate);
+                }
+            }
+            if let Some(asa) = c.asa_seconds {
+                self.asa.get_or_create(&campaign()).set(asa);
+            }
+            if let Some(aht) = c.aht_seconds {
+                self.aht.get_or_create(&campaign()).set(aht);
+            }
+        }
+        self.occupancy.clear();
+        for (agent, occupancy) in &k.occupancy_today {
+            let label = AgentLabel {
+                agent: agent.clone(),
+            };
+            self.occupancy.get_or_create(&label).set(*occupancy);
+        }
     }
 }
 

@@ -221,6 +221,19 @@ impl Runtime {
         }
     }
 
+    /// Tells the live call `attempt` that its agent hung up from their screen: the
+    /// call ends at once, its own task hanging up what it owns (`Input::AgentHungUp`).
+    /// `false` when no such call is live (it ended meanwhile).
+    pub fn end_call_for_agent(&self, attempt: &str) -> bool {
+        let sender = self
+            .shared
+            .calls
+            .lock()
+            .ok()
+            .and_then(|c| c.get(attempt).cloned());
+        sender.is_some_and(|s| s.send(Arrival::Input(None, Input::AgentHungUp)).is_ok())
+    }
+
     /// How Asterisk is coping (smoothed event lag, REST latency, queue wait, error share).
     pub fn distress(&self) -> crate::core::campaign::pacing::Distress {
         self.shared

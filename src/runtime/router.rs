@@ -38,7 +38,7 @@ fn input_target(input: &Input) -> Option<&str> {
         Input::RecordingFinished { recording, .. } | Input::RecordingFailed { recording } => {
             Some(recording)
         }
-        Input::AgentAssigned { .. } | Input::NoDesk => None,
+        Input::AgentAssigned { .. } | Input::NoDesk | Input::AgentHungUp => None,
         Input::Timer(_) | Input::Classified(_) | Input::CommandFailed { .. } | Input::Shutdown => {
             None
         }

@@ -170,6 +170,29 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Agent `id`'s log from the change in force at `from_ms` on (the latest at or
+    /// before it, which says their state then), oldest first. Read backwards from the
+    /// newest entry, so a scrape pays for the day's changes, not the whole log's.
+    pub fn agent_log_since(
+        &self,
+        id: &str,
+        from_ms: u64,
+    ) -> Result<Vec<AgentLogEntry>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let log = tx.open_table(AGENT_LOG)?;
+        let mut out = Vec::new();
+        for row in log.range((id, 0)..=(id, u64::MAX))?.rev() {
+            let entry: AgentLogEntry = decode("agent_log", row?.1.value())?;
+            let before = entry.at_ms <= from_ms;
+            out.push(entry);
+            if before {
+                break;
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
 }
 
 fn attempt_of(state: &AgentState) -> Option<String> {

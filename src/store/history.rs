@@ -1,5 +1,5 @@
-//! What the reports read: a campaign's attempts with their dispositions, and one
-//! lead with every attempt it had.
+//! What the reports and the agent's screen read: a campaign's attempts with their
+//! dispositions, one lead with every attempt it had, and one lead with its latest.
 
 use redb::ReadableDatabase as _;
 use serde::{Deserialize, Serialize};
@@ -50,18 +50,50 @@ impl Store {
         Ok(out)
     }
 
-    /// Lead `id` and every attempt it had (all rounds), oldest first.
+    /// Lead `id` and every attempt it had (all rounds), oldest first. It reads the
+    /// campaign's every attempt (there is no index by lead): for reports, not for a
+    /// screen refreshed on each call.
     pub fn lead_history(&self, id: u64) -> Result<(LeadRecord, Vec<AttemptHistory>), StoreError> {
-        let lead: LeadRecord = {
-            let tx = self.db.begin_read()?;
-            match tx.open_table(LEADS)?.get(id)? {
-                Some(v) => decode("leads", v.value())?,
-                None => return Err(StoreError::NoLead(id)),
-            }
-        };
+        let lead = self.lead(id)?;
         // A lead has few attempts among its campaign's many: read them all, keep its own.
         let mut attempts = self.attempt_history(&lead.campaign, 0, u64::MAX)?;
         attempts.retain(|a| a.attempt.start.lead_id == id);
         Ok((lead, attempts))
+    }
+}
+
+impl Store {
+    /// Lead `id`.
+    pub fn lead(&self, id: u64) -> Result<LeadRecord, StoreError> {
+        let tx = self.db.begin_read()?;
+        match tx.open_table(LEADS)?.get(id)? {
+            Some(v) => decode("leads", v.value()),
+            None => Err(StoreError::NoLead(id)),
+        }
+    }
+
+    /// Lead `id` and its latest attempt that ended (`LeadRecord::last_attempt`) with
+    /// its disposition: two keyed reads, cheap enough for every call an agent takes.
+    pub fn lead_with_latest(
+        &self,
+        id: u64,
+    ) -> Result<(LeadRecord, Option<AttemptHistory>), StoreError> {
+        let tx = self.db.begin_read()?;
+        let lead: LeadRecord = match tx.open_table(LEADS)?.get(id)? {
+            Some(v) => decode("leads", v.value())?,
+            None => return Err(StoreError::NoLead(id)),
+        };
+        let Some(seq) = lead.last_attempt else {
+            return Ok((lead, None));
+        };
+        let (attempts, ends) = (tx.open_table(ATTEMPTS)?, tx.open_table(ATTEMPT_ENDS)?);
+        let latest = match attempt_view(&attempts, &ends, seq)? {
+            Some(attempt) => Some(AttemptHistory {
+                attempt,
+                disposition: disposition_of(&tx.open_table(DISPOSITIONS)?, seq)?,
+            }),
+            None => None,
+        };
+        Ok((lead, latest))
     }
 }

@@ -115,16 +115,6 @@ impl Store {
     }
 
     /// The lead with this number in this campaign.
-    /// Lead `id`, whatever its campaign.
-    pub fn lead(&self, id: u64) -> Result<LeadRecord, StoreError> {
-        let tx = self.db.begin_read()?;
-        let leads = tx.open_table(LEADS)?;
-        match leads.get(id)? {
-            Some(bytes) => decode("leads", bytes.value()),
-            None => Err(StoreError::NoLead(id)),
-        }
-    }
-
     pub fn lead_by_phone(
         &self,
         campaign: &str,

@@ -133,6 +133,10 @@ pub enum Input {
     },
     /// No desk runs (no agents configured): a `connect_agent` finds none at once.
     NoDesk,
+    /// The agent bridged to the customer hung up from their screen (the agent API):
+    /// the conversation is over, as if their leg had hung up. Ignored before the
+    /// bridge and after the end.
+    AgentHungUp,
     /// dialflow is stopping and the grace time is over: end the call now, hanging up
     /// (the result becomes `failed:shutdown`, unless a status was already reported).
     Shutdown,

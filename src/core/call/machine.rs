@@ -460,6 +460,7 @@ impl CallMachine {
             }
             Input::AgentAssigned { agent, reach } => self.on_agent_assigned(agent, reach),
             Input::NoDesk => self.agent_wait_ended(now, Outcome::NoAgent),
+            Input::AgentHungUp => self.on_agent_hung_up(now),
             Input::CommandFailed { .. } => {
                 // A bridge that cannot be made means no operator (or agent); other
                 // refusals surface through the events that follow (or the node's timer).

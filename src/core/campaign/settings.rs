@@ -77,6 +77,10 @@ pub struct CampaignSettings {
     /// available again (or on the break they asked for) without a disposition.
     #[serde(default = "default_wrap_up")]
     pub wrap_up: String,
+    /// What the agent reads to the customer (seed 001), shown with the call on their
+    /// screen (`GET /api/agent/call`); empty: none.
+    #[serde(default)]
+    pub script: String,
 }
 
 /// A way an agent may close a call: the code they send, the label they see, the
@@ -190,6 +194,7 @@ impl CampaignSettings {
             safe_harbor: SafeHarborSettings::default(),
             dispositions: Vec::new(),
             wrap_up: default_wrap_up(),
+            script: String::new(),
         }
     }
 

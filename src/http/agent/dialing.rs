@@ -1,4 +1,4 @@
-//! An agent's own calls: `POST /api/agent/call` dials a number the agent typed (manual
+//! An agent's own calls: `POST /api/agent/dial` dials a number the agent typed (manual
 //! dialing, seed 001 §5) or a lead they previewed, and `GET /api/agent/preview` shows a
 //! campaign's next lead before it is dialed (the `preview` mode). The number is put in
 //! E.164 in the campaign's region and checked against the DNC lists here, and every
@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::{agent_of, campaign_now, desk_of};
 use crate::control::{AgentCall, AgentCallError, Control};
 use crate::http::auth::Caller;
-use crate::http::extract::Json;
+use crate::http::extract::{Json, Query};
 use crate::http::{ApiError, ApiState, ErrorBody, blocking};
 use crate::leads::phone::{normalize_phone, parse_region};
 use crate::store::{LeadRecord, NewLead};
@@ -49,12 +49,12 @@ pub struct CallPlaced {
     pub phone: String,
 }
 
-/// `POST /api/agent/call`.
+/// `POST /api/agent/dial`.
 #[utoipa::path(
     post,
-    path = "/api/agent/call",
+    path = "/api/agent/dial",
     tag = "agent",
-    operation_id = "agent_call",
+    operation_id = "agent_dial",
     request_body = CallRequest,
     responses(
         (status = 201, description = "The customer is being dialed; the agent is reserved for the call", body = CallPlaced),
@@ -65,7 +65,7 @@ pub struct CallPlaced {
         (status = 503, description = "No desk or no dialer behind this API", body = ErrorBody),
     )
 )]
-pub async fn call(
+pub async fn dial(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Json(request): Json<CallRequest>,
@@ -109,6 +109,7 @@ pub async fn call(
 
 /// The campaign's next lead as a preview.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
     pub campaign: String,
 }
@@ -121,7 +122,7 @@ pub struct PreviewQuery {
     operation_id = "agent_preview",
     params(PreviewQuery),
     responses(
-        (status = 200, description = "The next lead due (for anyone, or a callback for this agent); nothing is leased until `POST /api/agent/call`", body = LeadRecord),
+        (status = 200, description = "The next lead due (for anyone, or a callback for this agent); nothing is leased until `POST /api/agent/dial`", body = LeadRecord),
         (status = 403, description = "A campaign the agent may not work", body = ErrorBody),
         (status = 404, description = "No such campaign, or no lead due now", body = ErrorBody),
         (status = 503, description = "No desk behind this API", body = ErrorBody),

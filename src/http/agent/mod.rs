@@ -4,9 +4,11 @@
 //! the store, so a call waiting for an agent is given one the moment they are free;
 //! without a desk the routes answer 503.
 
+pub mod call;
 pub mod dialing;
 pub mod disposition;
 pub mod events;
+pub mod hangup;
 pub mod state;
 
 use std::sync::Arc;

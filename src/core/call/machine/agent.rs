@@ -223,6 +223,20 @@ impl CallMachine {
         }
     }
 
+    /// The agent hung up from their screen: after the bridge, the call ends at once,
+    /// its result (`connected_to_operator` by the bridged route) kept. `end_call`
+    /// hangs up what the call owns: the customer, a rung agent's leg and the call's
+    /// own bridges; a nailed agent's leg and bridge are theirs, not the call's, and
+    /// stay for their next call. The flow does not go on past the hang-up (unlike the
+    /// agent's leg going, which routes `hangup`): a node after it could only talk to a
+    /// customer still sitting in a nailed agent's bridge.
+    pub(super) fn on_agent_hung_up(&mut self, now: Millis) {
+        if self.agent_bridged_at.is_none() || self.phase != super::Phase::Running {
+            return;
+        }
+        self.end_call(now);
+    }
+
     /// A bridge with an agent who went before it held both: gone, and the customer
     /// back in the holding bridge to wait for the next agent.
     fn back_to_holding(&mut self, bridge: String) {
