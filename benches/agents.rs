@@ -81,7 +81,14 @@ async fn floor(mode: DialMode, minutes: u64) -> (f64, f64, u64) {
     let from = start + WARM_UP_MIN * 60_000;
     let to = centre.clock.wall_ms();
     let figures = measure(&centre, from, to);
-    centre.daemon.stop().await;
+    let attempts = centre.attempts("floor").len();
+    let summary = centre.daemon.stop().await;
+    let backoff = &summary.backoff;
+    println!(
+        "    ({attempts} calls placed; originates slowed {:?}, held {:?} by the PBX's distress)",
+        backoff.slowed_total(),
+        backoff.held_total()
+    );
     figures
 }
 
