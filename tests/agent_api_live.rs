@@ -32,7 +32,7 @@ const AG0: &str = "agent-live-ag0-token-0123456789";
 /// A progressive campaign of one customer who answers "yes", agents' calls closed
 /// with `no` (not interested), a wrap-up long enough at the daemon's speed.
 fn campaign(store: &Store) {
-    let mut settings = CampaignSettings::for_scenario("agents");
+    let mut settings = CampaignSettings::for_scenario("call_centre");
     settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
     settings.mode = DialMode::Progressive;
     settings.safe_harbor.prompt = "goodby".into();
@@ -64,7 +64,7 @@ struct Live {
 
 impl Live {
     async fn start(speed: f64) -> Live {
-        let source = format!("{REPO}/tests/scenarios/agents.yaml");
+        let source = format!("{REPO}/scenarios/call_centre.yaml");
         let options = LoadOptions {
             prompts_dir: Some(format!("{REPO}/prompts").into()),
             ..LoadOptions::default()
@@ -75,7 +75,7 @@ impl Live {
         let sim = server::spawn(sim_config(&scenario, speed)).await.unwrap();
         let dir = TempDir::new("agent-api-live");
         dir.write(
-            "scenarios/agents.yaml",
+            "scenarios/call_centre.yaml",
             &std::fs::read_to_string(&source).unwrap(),
         );
         let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());

@@ -1,5 +1,5 @@
 //! A call centre in the test's process: the simulator, a store with agents answering
-//! at the simulated agents' phones, the `agents` scenario (every answered customer put
+//! at the simulated agents' phones, the shipped `call_centre` scenario (every answered customer put
 //! through to a sales agent), a daemon over them whose desk the caller holds, every
 //! agent logged in and ready, and a harness that sets each call's disposition a while
 //! after it ends. For tests/agents_campaign.rs and benches/agents.rs.
@@ -64,20 +64,20 @@ pub struct CallCentre {
 
 /// The call centre `plan` describes, running.
 pub async fn call_centre(plan: Plan) -> CallCentre {
-    let source = format!("{REPO}/tests/scenarios/agents.yaml");
+    let source = format!("{REPO}/scenarios/call_centre.yaml");
     let options = LoadOptions {
         prompts_dir: Some(format!("{REPO}/prompts").into()),
         ..LoadOptions::default()
     };
     let scenario = load::compile_file(source.as_ref(), &options)
         .scenario
-        .expect("agents.yaml compiles");
+        .expect("call_centre.yaml compiles");
     let sim = server::spawn(sim_config(&scenario, plan.speed))
         .await
         .unwrap();
     let dir = TempDir::new(plan.label);
     dir.write(
-        "scenarios/agents.yaml",
+        "scenarios/call_centre.yaml",
         &std::fs::read_to_string(&source).unwrap(),
     );
     let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
@@ -166,7 +166,7 @@ impl CallCentre {
     /// dialed in `mode`, always open, fast enough that `ratio` calls per free agent
     /// start in one round.
     pub fn campaign(&self, name: &str, mode: DialMode, ratio: f64, numbers: Vec<String>) {
-        let mut settings = CampaignSettings::for_scenario("agents");
+        let mut settings = CampaignSettings::for_scenario("call_centre");
         settings.windows = BTreeMap::from([("daily".into(), vec!["00:00-24:00".into()])]);
         settings.pacing.max_per_second = 1_000.0;
         settings.pacing.max_concurrent = 1_000;
