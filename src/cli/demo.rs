@@ -12,6 +12,7 @@ use clap::Args;
 use tokio::sync::mpsc;
 
 use super::EnvironmentArgs;
+use super::demo_agents::{self, AgentMode};
 use super::demo_panel::DemoPanel;
 use super::progress::Progress;
 use crate::config::{Config, PanelConfig};
@@ -31,9 +32,17 @@ use crate::store::{LeadState, NewLead, Store};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The scenario to run.
-    #[arg(long, default_value = "scenarios/salehi.yaml")]
-    pub scenario: PathBuf,
+    /// The scenario to run (default: scenarios/salehi.yaml, or with --agents
+    /// scenarios/call_centre.yaml).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Simulated agents who take the answered calls through the agent API (a call
+    /// centre); the scenario must put customers through with `connect_agent`.
+    #[arg(long, default_value_t = 0)]
+    pub agents: usize,
+    /// How the call centre dials, with --agents.
+    #[arg(long, value_enum, default_value = "predictive")]
+    pub mode: AgentMode,
     /// How many leads the demo campaign has.
     #[arg(long, default_value_t = 300)]
     pub leads: usize,
@@ -121,8 +130,23 @@ impl Mix {
     }
 }
 
+impl DemoArgs {
+    /// The scenario file: the one given, else the call centre's with agents.
+    pub fn scenario_path(&self) -> PathBuf {
+        self.scenario.clone().unwrap_or_else(|| {
+            let name = if self.agents > 0 {
+                "call_centre"
+            } else {
+                "salehi"
+            };
+            PathBuf::from(format!("scenarios/{name}.yaml"))
+        })
+    }
+}
+
 pub fn run(args: &DemoArgs) -> ExitCode {
-    let Some(scenario) = super::compile_scenario(&args.scenario, &args.env.load_options()) else {
+    let path = args.scenario_path();
+    let Some(scenario) = super::compile_scenario(&path, &args.env.load_options()) else {
         return ExitCode::FAILURE;
     };
     super::block_on(async move {
@@ -153,6 +177,7 @@ fn demo_settings(scenario: &str, concurrency: usize) -> CampaignSettings {
         ("missed".into(), retry("5m")),
         ("user_didnt_answer".into(), retry("5m")),
         ("power_off".into(), retry("5m")),
+        (crate::core::scenario::DROPPED_RESULT.into(), retry("2m")),
         (format!("{FAILED_PREFIX}*"), retry("1m")),
     ]);
     settings
@@ -161,14 +186,30 @@ fn demo_settings(scenario: &str, concurrency: usize) -> CampaignSettings {
 async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
     let sim = start_sim(args, &scenario).await?;
     let (store_path, store) = fresh_store(args)?;
+    let queues: Vec<String> = scenario.queues().iter().map(|q| q.to_string()).collect();
+    if args.agents > 0 && queues.is_empty() {
+        return Err(format!(
+            "--agents needs a scenario that puts customers through with `connect_agent` (like scenarios/call_centre.yaml); `{}` has none",
+            scenario.name
+        ));
+    }
     let key = args
-        .scenario
+        .scenario_path()
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| scenario.name.clone());
     let clock = Clock::new(args.speed);
-    let leads = seed_campaign(&store, &key, &scenario, args, clock.wall_ms())?;
+    let started_ms = clock.wall_ms();
+    demo_agents::add_agents(&store, args.agents, &queues)?;
+    let leads = seed_campaign(&store, &key, &scenario, args, started_ms)?;
     let mut config = demo_config(&sim.base_url, &scenario, args.concurrency)?;
+    if args.agents > 0 {
+        config.dial.template = format!("Local/{{number}}@{}", demo_agents::CROWD);
+        config.queues = queues
+            .iter()
+            .map(|q| (q.clone(), crate::config::QueueConfig::default()))
+            .collect();
+    }
     let own_panel = match &args.panel {
         Some(_) => None,
         None => Some(
@@ -204,8 +245,14 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         .with_clock(clock)
         .with_notices(events_tx);
     if let Some(listen) = &args.serve {
-        daemon = serve_dashboard(daemon, listen).await?;
+        daemon = serve_dashboard(daemon, listen, args.agents).await?;
+    } else if args.agents > 0 {
+        daemon = serve_agents(daemon, args.agents).await?;
     }
+    let agents = match daemon.api_addr() {
+        Some(api) if args.agents > 0 => demo_agents::start(api, args.agents, args.speed),
+        _ => Vec::new(),
+    };
     let started = Instant::now();
     let served = args.serve.is_some();
     let shutdown = async move {
@@ -222,6 +269,9 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         .map_err(|e| format!("the daemon failed: {e}"))?
         .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
+    for agent in agents {
+        agent.abort();
+    }
     sim.shutdown().await;
 
     print_table(
@@ -232,7 +282,11 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
         elapsed,
         args.speed,
     );
-    tally.print_by_behaviour();
+    if args.agents > 0 {
+        demo_agents::print_kpis(&store, started_ms, clock.wall_ms())?;
+    } else {
+        tally.print_by_behaviour();
+    }
     let left = print_campaign(&store, &store_path, tally.retried)?;
     print_reports(&store, &panel_url, own_panel.as_ref())?;
     // Served, the demo ends when its user says so, finished or not.
@@ -246,18 +300,35 @@ async fn demo(args: &DemoArgs, scenario: Arc<Scenario>) -> Result<(), String> {
 }
 
 /// Binds the dashboard's address and gives the daemon an admin token of the demo's
-/// own, printed with the URL (the demo's store is a throwaway, and so is its token).
-async fn serve_dashboard(daemon: Daemon, listen: &str) -> Result<Daemon, String> {
+/// own, printed with the URL (the demo's store is a throwaway, and so is its token),
+/// and the agents' tokens.
+async fn serve_dashboard(daemon: Daemon, listen: &str, agents: usize) -> Result<Daemon, String> {
     let listener = crate::http::bind(listen)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("--serve needs an address")?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let token = auth::new_token().map_err(|e| e.to_string())?;
-    let tokens = auth::TokenSet::given([("demo", auth::Role::Admin, token.as_str())])
-        .map_err(|e| e.to_string())?;
+    let mut tokens = demo_agents::tokens(agents);
+    tokens.push(("demo".into(), auth::Role::Admin, token.clone()));
     eprintln!("dashboard: http://{addr}/  (log in with the token {token}); Ctrl-C stops the demo");
-    Ok(daemon.with_api(listener).with_tokens(tokens))
+    with_tokens(daemon.with_api(listener), &tokens)
+}
+
+/// An API on a loopback port of the system's choosing, for the agents alone.
+async fn serve_agents(daemon: Daemon, agents: usize) -> Result<Daemon, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot open the agents' API: {e}"))?;
+    with_tokens(daemon.with_api(listener), &demo_agents::tokens(agents))
+}
+
+fn with_tokens(daemon: Daemon, tokens: &[(String, auth::Role, String)]) -> Result<Daemon, String> {
+    let given = tokens
+        .iter()
+        .map(|(name, role, token)| (name.as_str(), *role, token.as_str()));
+    let set = auth::TokenSet::given(given).map_err(|e| e.to_string())?;
+    Ok(daemon.with_tokens(set))
 }
 
 /// The secret the demo signs its reports with (`Dialflow-Signature`).
@@ -347,8 +418,12 @@ fn seed_campaign(
     args: &DemoArgs,
     now: u64,
 ) -> Result<usize, String> {
+    let mut settings = demo_settings(key, args.concurrency);
+    if args.agents > 0 {
+        settings = demo_agents::agent_settings(settings, args.mode.dial_mode());
+    }
     store
-        .create_campaign("demo", demo_settings(key, args.concurrency), now)
+        .create_campaign("demo", settings, now)
         .map_err(|e| e.to_string())?;
     let uses_amd = scenario
         .nodes
@@ -360,17 +435,21 @@ fn seed_campaign(
         MARKETING_MIX
     };
     let mut mix = Mix(args.seed);
-    let leads: Vec<NewLead> = (0..args.leads)
-        .filter_map(|i| {
-            let behaviour = mix.pick(table);
-            Some(NewLead {
-                phone: number_for(&format!("+98912{i:05}"), behaviour)?,
-                name: format!("Demo lead {i}"),
-                time_zone: Some("Asia/Tehran".into()),
-                custom: BTreeMap::from([("behaviour".to_string(), behaviour.to_string())]),
+    let leads: Vec<NewLead> = if args.agents > 0 {
+        demo_agents::crowd_leads(args.leads)
+    } else {
+        (0..args.leads)
+            .filter_map(|i| {
+                let behaviour = mix.pick(table);
+                Some(NewLead {
+                    phone: number_for(&format!("+98912{i:05}"), behaviour)?,
+                    name: format!("Demo lead {i}"),
+                    time_zone: Some("Asia/Tehran".into()),
+                    custom: BTreeMap::from([("behaviour".to_string(), behaviour.to_string())]),
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
     store
         .import_leads("demo", &leads, now)
         .map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@ mod campaign;
 mod changes;
 mod check;
 mod demo;
+mod demo_agents;
 mod demo_panel;
 mod dialplan;
 mod dnc;
