@@ -19,10 +19,14 @@ fn dialflow(args: &[&str]) -> (i32, String, String) {
 fn check_passes_on_the_shipped_scenarios() {
     let (code, stdout, stderr) = dialflow(&["check", "scenarios/"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(
-        stdout.contains("checked 3 scenario file(s): 0 errors, 0 warnings"),
-        "{stdout}"
-    );
+    // Every shipped scenario is checked, however many there are.
+    let shipped = std::fs::read_dir("scenarios")
+        .expect("scenarios folder")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "yaml"))
+        .count();
+    let summary = format!("checked {shipped} scenario file(s): 0 errors, 0 warnings");
+    assert!(stdout.contains(&summary), "{stdout}");
 }
 
 #[test]
