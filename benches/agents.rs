@@ -4,7 +4,7 @@
 //!
 //! **Occupancy and drops.** 50 simulated agents, customers of the simulator's crowd
 //! who answer 30 % of the time after ringing 3–12 s and talk 30–90 s (60 s on
-//! average), a 10 s wrap-up, in compressed time (40×), through the real daemon,
+//! average), a 10 s wrap-up, in compressed time (20×), through the real daemon,
 //! dialer, desk and runtime. The figures cover minutes 5 to 25 of the campaign (the
 //! first five measure the answer rate). Occupancy is (talk + wrap-up) ÷ logged-in time
 //! over every agent (`core::agent_time`); the drop rate is dropped ÷ answered calls.
@@ -28,7 +28,7 @@ mod common;
 use common::call_centre::{CallCentre, Plan, call_centre};
 
 const AGENTS: usize = 50;
-const SPEED: f64 = 40.0;
+const SPEED: f64 = 20.0;
 /// The first minutes measure the answer rate and fill the floor: not counted.
 const WARM_UP_MIN: u64 = 5;
 

@@ -1,9 +1,10 @@
 //! Campaigns with agents, end to end: a daemon dialing through the simulator, its
 //! customers put through to simulated agents by `connect_agent`, the agents set their
 //! dispositions after each call (a harness acting on the desk), progressive dialing
-//! never ringing more than `ratio` × the agents free, the safe harbor dropping the
-//! customer no agent could take within 2 s (counted as a drop), and nailed agents
-//! taking customers in their own bridge.
+//! never ringing more than `ratio` × the agents free, predictive dialing ringing more
+//! customers than there are agents and staying under its drop cap, the safe harbor
+//! dropping the customer no agent could take within 2 s (counted as a drop), and
+//! nailed agents taking customers in their own bridge.
 
 mod common;
 use common::call_centre::{Plan, call_centre, yes_customers};
@@ -138,5 +139,42 @@ async fn nailed_agents_take_customers_in_their_own_bridge_in_milliseconds() {
     );
     // The legs stay up between calls: each agent was called once, not per customer.
     assert_eq!(centre.sim.originates_received(), 6 + 2);
+    centre.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predictive_campaign_with_50_agents_overdials_and_stays_under_its_drop_cap() {
+    // Crowd customers: 30 % answer after 3–12 s, then talk 30–90 s; 10× time (the
+    // safe harbor's 2 s are 200 real ms, room for a debug build on a busy machine).
+    let plan = Plan {
+        dial_template: Some("Local/{number}@sim-crowd/30/60".into()),
+        speed: 10.0,
+        wrap_up: std::time::Duration::from_secs(10),
+        ..Plan::new("agents-predictive", 50)
+    };
+    let centre = call_centre(plan).await;
+    let numbers = (0..3_000).map(|i| format!("+98912{i:07}")).collect();
+    centre.campaign("pred", DialMode::Predictive, 1.0, numbers);
+    centre.start("pred").await;
+    // Six minutes of campaign time.
+    let most = centre
+        .most_calls_over(std::time::Duration::from_secs(36))
+        .await;
+    // Progressive could never have more calls up than agents: predictive rang more.
+    assert!(most > 50, "at most {most} calls up at once with 50 agents");
+    let attempts = centre.attempts("pred");
+    let ended: Vec<_> = attempts.iter().filter_map(|a| a.end.as_ref()).collect();
+    let answered = ended.iter().filter(|e| e.answered_ms.is_some()).count();
+    let dropped = ended.iter().filter(|e| e.dropped).count();
+    assert!(
+        answered >= 100,
+        "{answered} answered of {} ended",
+        ended.len()
+    );
+    let rate = dropped as f64 / answered as f64;
+    assert!(
+        rate <= 0.03,
+        "{dropped} dropped of {answered} answered: over the 3 % cap"
+    );
     centre.daemon.stop().await;
 }

@@ -265,3 +265,65 @@ async fn a_restart_leaves_no_agent_held_by_a_call_that_is_gone() {
     desk.act("bob", AgentEvent::Disposed).unwrap();
     assert_eq!(state(&desk, "bob"), "available");
 }
+
+/// One call of `attempt` for `agent`: bridged at `from`, ended after `talk_ms`, its
+/// disposition set `wrap_ms` later (the agent ready again).
+async fn cycle(desk: &Desk, fx: &Fixture, attempt: &str, from: u64, talk_ms: u64, wrap_ms: u64) {
+    fx.at(from);
+    desk.request(ticket(attempt, "sales")).await.unwrap();
+    desk.bridged(attempt);
+    fx.at(from + talk_ms);
+    desk.finished(attempt);
+    fx.at(from + talk_ms + wrap_ms);
+    desk.act("ann", AgentEvent::Disposed).unwrap();
+}
+
+#[tokio::test]
+async fn agents_late_in_a_cycle_as_long_as_their_campaign_s_are_expected_free_soon() {
+    let fx = Fixture::new(&[("ann", &["sales"]), ("bob", &["care"])]);
+    let desk = fx.open();
+    ready(&desk, &fx, "ann", 1_000);
+    // Ann's calls of the campaign: 50–69 s of talk and a 10 s wrap-up each.
+    let mut at = 10_000;
+    for i in 0..20 {
+        let talk = 50_000 + i * 1_000;
+        cycle(&desk, &fx, &format!("c{i}"), at, talk, 10_000).await;
+        at += talk + 10_000 + 1_000;
+    }
+    ready(&desk, &fx, "bob", at);
+    let none = desk.staffing_within("spring", 10_000);
+    assert_eq!((none.available, none.freeing_soon), (2, 0.0));
+    // Ann, idle longest, just took another call: no cycle of the campaign is that
+    // short.
+    let took = desk.request(ticket("b1", "sales")).await.unwrap().agent;
+    assert_eq!(took, "ann");
+    desk.bridged("b1");
+    assert_eq!(desk.staffing_within("spring", 10_000).freeing_soon, 0.0);
+    // 65 s in: of the cycles (60–79 s) longer, 66–79 s, the 10 of 66–75 s end
+    // within 10 s.
+    fx.at(at + 65_000);
+    let s = desk.staffing_within("spring", 10_000);
+    assert!((s.freeing_soon - 10.0 / 14.0).abs() < 1e-9, "{s:?}");
+    // In her wrap-up, 72 s in: the 7 longer cycles all end within 10 s.
+    fx.at(at + 70_000);
+    desk.finished("b1");
+    fx.at(at + 72_000);
+    let s = desk.staffing_within("spring", 10_000);
+    assert_eq!(s.wrap_up, 1);
+    assert!((s.freeing_soon - 1.0).abs() < 1e-9, "{s:?}");
+    // A break chosen for after the wrap-up: not free for a call.
+    desk.act(
+        "ann",
+        AgentEvent::Break {
+            reason: "lunch".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(desk.staffing_within("spring", 10_000).freeing_soon, 0.0);
+    // Ready again after it, her cycle is over: nothing is expected of her.
+    fx.at(at + 90_000);
+    desk.act("ann", AgentEvent::Disposed).unwrap();
+    desk.act("ann", AgentEvent::Ready).unwrap();
+    let s = desk.staffing_within("spring", 10_000);
+    assert_eq!((s.available, s.freeing_soon), (2, 0.0));
+}

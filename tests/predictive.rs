@@ -1,19 +1,35 @@
 //! Predictive dialing's level in a simulated call centre: agents with a handle time
 //! and a wrap-up, customers who answer with some probability after ringing a while,
-//! one-second steps, a seeded random source. With a steady answer rate the drop rate
-//! never ends a day over its cap; when the answer rate falls, the level adapts and the
-//! agents are busy again within minutes.
+//! one-second steps, a seeded random source. The dialer knows what the live one does:
+//! who is free now, how long each busy agent's cycle has run and how long recent
+//! cycles lasted (`freeing::CycleTimes`, never when a call will end), and the measured
+//! answer rate and ring time. With a steady answer rate the drop rate never ends a
+//! day over its cap; when the answer rate falls, the level adapts and the agents are
+//! busy again within minutes.
 
+use dialflow::core::campaign::freeing::CycleTimes;
 use dialflow::core::campaign::predictive::{DropCounts, Limits, Measured, level};
 use proptest::prelude::*;
+
+/// How long an answered customer may wait for an agent before the safe harbor drops
+/// them (the campaign setting's default).
+const SAFE_HARBOR_S: u64 = 2;
 
 /// One simulated call centre.
 struct Centre {
     rng: fastrand::Rng,
-    /// When each agent is free again (seconds).
+    /// When each agent is free again (seconds): known to the simulation only.
     busy_until: Vec<u64>,
-    /// Calls ringing: when they resolve, and whether they are answered then.
-    ringing: Vec<(u64, bool)>,
+    /// When each busy agent's cycle began, until it is recorded as over.
+    cycle_began: Vec<Option<u64>>,
+    /// The cycles that ended, as the desk measures them.
+    cycles: CycleTimes,
+    /// Seconds from placing to answer of the answered calls: their sum and count.
+    answer_delay: (u64, u64),
+    /// Calls ringing: when they resolve, whether they are answered then, when placed.
+    ringing: Vec<(u64, bool, u64)>,
+    /// Answered customers with no agent yet: when the safe harbor drops each.
+    waiting: Vec<u64>,
     answer_rate: f64,
     handle_s: u64,
     wrap_s: u64,
@@ -30,7 +46,11 @@ impl Centre {
         Centre {
             rng: fastrand::Rng::with_seed(seed),
             busy_until: vec![0; agents],
+            cycle_began: vec![None; agents],
+            cycles: CycleTimes::default(),
+            answer_delay: (0, 0),
             ringing: Vec::new(),
+            waiting: Vec::new(),
             answer_rate,
             handle_s,
             wrap_s: 10,
@@ -52,16 +72,17 @@ impl Centre {
             } else {
                 now + 20
             };
-            self.ringing.push((at, answered));
+            self.ringing.push((at, answered, now));
         }
     }
 
     /// Resolves the calls due at `now`: an answered customer takes a free agent, or is
     /// dropped.
     fn resolve(&mut self, now: u64) {
-        let (due, rest): (Vec<_>, Vec<_>) = self.ringing.drain(..).partition(|(at, _)| *at <= now);
+        let (due, rest): (Vec<_>, Vec<_>) =
+            self.ringing.drain(..).partition(|(at, _, _)| *at <= now);
         self.ringing = rest;
-        for (_, answered) in due {
+        for (at, answered, placed) in due {
             self.resolved += 1;
             let x = if answered { 1.0 } else { 0.0 };
             self.measured = Some(match self.measured {
@@ -74,28 +95,62 @@ impl Centre {
                 continue;
             }
             self.drops.answered += 1;
+            self.answer_delay.0 += at - placed;
+            self.answer_delay.1 += 1;
+            self.waiting.push(now + SAFE_HARBOR_S);
+        }
+        // The longest-waiting customers first; those past the safe harbor are dropped.
+        let waiting = std::mem::take(&mut self.waiting);
+        for deadline in waiting {
             let handle = self.rng.u64(self.handle_s / 2..=self.handle_s * 3 / 2);
-            match self.busy_until.iter_mut().find(|b| **b <= now) {
-                Some(agent) => *agent = now + handle + self.wrap_s,
-                None => self.drops.dropped += 1,
+            match self.busy_until.iter().position(|b| *b <= now) {
+                Some(agent) => {
+                    self.busy_until[agent] = now + handle + self.wrap_s;
+                    self.cycle_began[agent] = Some(now);
+                }
+                None if deadline <= now => self.drops.dropped += 1,
+                None => self.waiting.push(deadline),
             }
         }
     }
 
+    /// Records the cycles that ended by `now`, as the desk does when an agent is ready.
+    fn ready(&mut self, now: u64) {
+        for (until, began) in self.busy_until.iter().zip(&mut self.cycle_began) {
+            if *until <= now
+                && let Some(b) = began.take()
+            {
+                self.cycles.record((until - b) * 1_000);
+            }
+        }
+    }
+
+    /// What the dialer knows: busy agents' elapsed cycles, and the mean ring time.
+    fn freeing_soon(&self, now: u64) -> f64 {
+        // An agent ready by the time the customer's safe harbor runs out is in time.
+        let horizon_ms = SAFE_HARBOR_S * 1_000
+            + match self.answer_delay {
+                (_, 0) => 10_000,
+                (sum, n) => sum * 1_000 / n,
+            };
+        let elapsed = self
+            .cycle_began
+            .iter()
+            .flatten()
+            .map(|began| (now - began) * 1_000);
+        self.cycles.expected_free(elapsed, horizon_ms)
+    }
+
     fn step(&mut self, now: u64, limits: &Limits) {
+        self.ready(now);
         self.resolve(now);
         let available = self.busy_until.iter().filter(|b| **b <= now).count() as u32;
-        let freeing_soon = self
-            .busy_until
-            .iter()
-            .filter(|b| **b > now && **b <= now + 8)
-            .count() as u32;
         self.agent_seconds += self.busy_until.len() as u64;
         self.busy_agent_seconds += self.busy_until.len() as u64 - u64::from(available);
         let m = Measured {
             available_agents: available,
-            freeing_soon,
-            ringing: self.ringing.len() as u32,
+            freeing_soon: self.freeing_soon(now),
+            ringing: (self.ringing.len() + self.waiting.len()) as u32,
             answer_rate: self.measured.filter(|_| self.resolved >= 20),
             today: self.drops,
             last_30_days: self.drops,
@@ -140,9 +195,13 @@ fn fifty_agents_at_a_30_percent_answer_rate_stay_busy_under_the_cap() {
     let rate = centre.drops.rate().unwrap();
     assert!(rate <= limits.drop_cap, "{rate}");
     // The target: at least 85 % occupancy at no more than 3 % drops.
+    eprintln!(
+        "occupancy {:.3} at a drop rate of {rate:.4}",
+        centre.occupancy()
+    );
     assert!(
         centre.occupancy() >= 0.85,
-        "occupancy {:.3}",
+        "occupancy {:.3} at a drop rate of {rate:.4}",
         centre.occupancy()
     );
 }

@@ -328,6 +328,16 @@ pub struct AriConfig {
     /// for a moment under load up to twice this many connections can be open (README).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Whether the first signs of strain (events, prompts or the pool running late)
+    /// set a ceiling on calls at once (`core::campaign::capacity`). On by default; off
+    /// where the PBX's capacity is known and the signals say more about dialflow's own
+    /// host, as when a simulator shares its CPU in compressed time.
+    #[serde(default = "default_learn_capacity")]
+    pub learn_capacity: bool,
+}
+
+fn default_learn_capacity() -> bool {
+    true
 }
 
 /// Well under Asterisk's default `sessionlimit` of 100, leaving room for the events
@@ -1135,7 +1145,7 @@ mod tests {
         assert_eq!(places, ["d.yaml:4:3 (ari.pasword)", "d.yaml:2:3 (ari.url)"]);
         assert!(
             e.problems[0].message.starts_with(
-                "unknown field `pasword`, expected one of app, max_connections, password, timeout, url, user"
+                "unknown field `pasword`, expected one of app, learn_capacity, max_connections, password, timeout, url, user"
             ),
             "{e}"
         );

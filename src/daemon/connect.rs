@@ -59,7 +59,10 @@ pub async fn connect(
     )?;
     let classifier = classifier(config, &client, &tls, classification)?;
     match Runtime::start(client.clone(), clock, classifier, CONNECT_TIMEOUT).await {
-        Ok(started) => Ok(started),
+        Ok((runtime, tasks)) => {
+            runtime.learn_capacity(config.ari.learn_capacity);
+            Ok((runtime, tasks))
+        }
         Err(no_stream) => Err(why_unreachable(&client).await.unwrap_or(no_stream).into()),
     }
 }

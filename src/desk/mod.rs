@@ -15,6 +15,7 @@
 //! call the previous process lost: reserved ones are released, those on a call go to
 //! wrap-up, so the disposition can still be set.
 
+mod cycles;
 mod dispatch;
 mod notice;
 mod wrap_up;
@@ -76,24 +77,26 @@ pub struct Assignment {
 }
 
 /// How many agents a campaign has, by what they are doing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Staffing {
     pub logged_in: u32,
     pub available: u32,
     /// Reserved or on a call.
     pub busy: u32,
     pub wrap_up: u32,
-    /// In a wrap-up that ends within [`FREEING_HORIZON_MS`].
-    pub freeing_soon: u32,
+    /// Busy agents expected to be ready within the horizon asked for: the sum of each
+    /// one's chance, from the campaign's recent cycles (`core::campaign::freeing`); an
+    /// agent whose cycle is unknown counts when their wrap-up time runs out by then.
+    pub freeing_soon: f64,
     /// Calls of the campaign waiting for an agent now.
     pub waiting_calls: u32,
     /// Calls of the campaign holding an agent (reserved for them, or talking).
     pub connected: u32,
 }
 
-/// How far ahead an agent's wrap-up end counts as "free soon": about a ring time, since
-/// a call placed now is answered that much later.
-pub const FREEING_HORIZON_MS: u64 = 15_000;
+/// How far ahead an agent counts as "free soon" when the caller has not measured its
+/// ring time: about one, since a call placed now is answered that much later.
+pub const FREEING_HORIZON_MS: u64 = 10_000;
 
 /// A call waiting for an agent (no reply: reserved before the call asks).
 struct Waiter {
@@ -119,6 +122,8 @@ struct Inner {
     waiting: HashMap<String, VecDeque<Waiter>>,
     /// Reservations and calls in progress, by attempt.
     holding: HashMap<String, Holding>,
+    /// Agents' busy cycles, to expect who is free soon.
+    cycles: cycles::Cycles,
 }
 
 /// The desk shared by the calls, the dialer and the agent API.
@@ -236,6 +241,12 @@ impl Desk {
         if record.agent.state != before {
             self.notify(agent, NoticeKind::state(&record.agent, attempt), now);
         }
+        let campaign = attempt
+            .and_then(|a| inner.holding.get(a))
+            .and_then(|h| h.ticket.campaign.clone());
+        inner
+            .cycles
+            .changed(&record.agent, &before, campaign.as_deref(), now);
         inner.agents.insert(agent.to_string(), record.clone());
         Ok(record)
     }
@@ -357,6 +368,11 @@ impl Desk {
     /// A campaign's agents by what they do, and its calls waiting for one (agents who
     /// may work it: `campaigns` names it, or is empty for any campaign).
     pub fn staffing(&self, campaign: &str) -> Staffing {
+        self.staffing_within(campaign, FREEING_HORIZON_MS)
+    }
+
+    /// [`Desk::staffing`], with the agents ready within `horizon_ms` expected.
+    pub fn staffing_within(&self, campaign: &str, horizon_ms: u64) -> Staffing {
         let now = self.now();
         let inner = self.lock();
         let mut s = Staffing::default();
@@ -367,12 +383,23 @@ impl Desk {
             match r.agent.state {
                 AgentState::Offline => continue,
                 AgentState::Available => s.available += 1,
-                AgentState::Reserved { .. } | AgentState::OnCall { .. } => s.busy += 1,
+                AgentState::Reserved { .. } => s.busy += 1,
+                AgentState::OnCall { .. } => {
+                    s.busy += 1;
+                    let chance = inner.cycles.chance_ready_within(&r.agent, now, horizon_ms);
+                    s.freeing_soon += chance.unwrap_or(0.0);
+                }
                 AgentState::WrapUp { until_ms, .. } => {
                     s.wrap_up += 1;
-                    if until_ms <= now.saturating_add(FREEING_HORIZON_MS) {
-                        s.freeing_soon += 1;
-                    }
+                    // Their wrap-up running out makes them ready, unless a break follows.
+                    let timed_out =
+                        until_ms <= now.saturating_add(horizon_ms) && r.agent.break_after.is_none();
+                    let chance = inner.cycles.chance_ready_within(&r.agent, now, horizon_ms);
+                    s.freeing_soon += if timed_out {
+                        1.0
+                    } else {
+                        chance.unwrap_or(0.0)
+                    };
                 }
                 AgentState::Break { .. } => {}
             }

@@ -4,44 +4,37 @@
 //! and the drops so far; `preview` places none by itself (the agent asks for each
 //! lead). The campaign's pacing limits apply on top, in every mode.
 
-use std::collections::VecDeque;
-
+use super::answer_rate::AnswerRate;
 use super::policy::AgentPolicy;
 use crate::core::agents::AgentState;
-use crate::core::campaign::predictive::{self, Limits, Measured};
+use crate::core::campaign::predictive::{self, DropCounts, Limits, Measured};
 use crate::core::campaign::settings::DialMode;
 use crate::desk::{Desk, Staffing};
 use crate::store::{Admission, DropWindow, LeadRecord};
 
-/// How many of the latest ends the answer rate is measured over.
-const ANSWER_WINDOW: usize = 200;
-/// The fewest ends that make an answer rate worth trusting.
-const ANSWER_SAMPLE: usize = 20;
-
 /// What the dialer measures of one campaign for its agents.
 #[derive(Debug, Default)]
 pub(super) struct AgentPacing {
-    /// Whether each of the latest calls was answered, oldest first.
-    answers: VecDeque<bool>,
+    /// The answer rate and ring time of its latest calls.
+    pub answers: AnswerRate,
     /// The drops counted in the store, as last read.
     pub drops: DropWindow,
 }
 
 impl AgentPacing {
-    /// A call of the campaign ended, answered or not.
-    pub fn ended(&mut self, answered: bool) {
-        if self.answers.len() == ANSWER_WINDOW {
-            self.answers.pop_front();
+    /// Drops and answers as the store counts them (at the calls' ends), with the
+    /// answered calls still talking.
+    fn with_talking(&self, counts: DropCounts) -> DropCounts {
+        DropCounts {
+            answered: counts.answered + self.answers.talking(),
+            ..counts
         }
-        self.answers.push_back(answered);
     }
 
-    /// Answered ÷ placed over the latest calls, once there are enough of them.
-    pub fn answer_rate(&self) -> Option<f64> {
-        (self.answers.len() >= ANSWER_SAMPLE).then(|| {
-            let answered = self.answers.iter().filter(|a| **a).count();
-            answered as f64 / self.answers.len() as f64
-        })
+    /// How far ahead an agent counts as free soon: the mean ring time of answered
+    /// calls, since a call placed now is answered about that much later.
+    pub fn horizon_ms(&self) -> u64 {
+        self.answers.ring_ms()
     }
 
     /// The most calls the mode lets the campaign start now; `None` when the mode has
@@ -71,15 +64,17 @@ impl AgentPacing {
                     available_agents: s.available,
                     freeing_soon: s.freeing_soon,
                     ringing: pending,
-                    answer_rate: self.answer_rate(),
-                    today: self.drops.today,
-                    last_30_days: self.drops.last_30_days,
+                    answer_rate: self.answers.rate(),
+                    today: self.with_talking(self.drops.today),
+                    last_30_days: self.with_talking(self.drops.last_30_days),
                 };
                 let limits = Limits {
                     drop_cap: policy.drop_cap,
                     ..Limits::default()
                 };
-                predictive::level(&measured, &limits).place
+                let level = predictive::level(&measured, &limits);
+                tracing::debug!(?measured, ?level, "predictive level");
+                level.place
             }
         })
     }
@@ -163,9 +158,12 @@ mod tests {
         let p = policy(DialMode::Predictive, 1.0);
         assert_eq!(pacing.cap(&p, staffing(10, 0), 0), Some(10), "measuring");
         for i in 0..100 {
-            pacing.ended(i % 10 < 3);
+            let id = format!("a{i}");
+            pacing.answers.placed(&id);
+            pacing.answers.ended(&id, (i % 10 < 3).then_some(7_000));
         }
-        assert_eq!(pacing.answer_rate(), Some(0.3));
+        assert_eq!(pacing.answers.rate(), Some(35.0 / 105.0));
+        assert_eq!(pacing.horizon_ms(), 7_000, "the ring time measured");
         let placed = pacing.cap(&p, staffing(10, 0), 0).unwrap();
         assert!(
             placed > 10,

@@ -5,6 +5,7 @@
 
 mod agent_calls;
 mod agents;
+mod answer_rate;
 pub mod deployment;
 mod live_reports;
 pub mod policy;
@@ -178,6 +179,19 @@ impl LoopState {
         self.campaigns.values().map(|l| l.in_flight as usize).sum()
     }
 
+    /// A campaign's call was answered: its answer rate counts it now.
+    fn answered(&mut self, answer: &crate::runtime::Answered) {
+        let live = answer
+            .campaign
+            .as_deref()
+            .and_then(|c| self.campaigns.get_mut(c));
+        if let Some(live) = live {
+            live.agents
+                .answers
+                .answered(&answer.attempt_id, answer.rang_ms);
+        }
+    }
+
     fn apply(&mut self, signal: Signal) {
         match signal {
             Signal::Stop => self.stopping = true,
@@ -198,6 +212,8 @@ pub struct Dialer {
     events: Option<mpsc::UnboundedSender<DialerEvent>>,
     /// Where calls send the reports they make while on (set while `run` runs).
     live_reports: Option<crate::runtime::ReportSink>,
+    /// Where calls tell of their customer's answer (set while `run` runs).
+    answers: Option<crate::runtime::AnsweredSink>,
     /// The agents' desk, for campaigns whose mode has agents.
     desk: Option<Arc<Desk>>,
 }
@@ -233,6 +249,7 @@ impl Dialer {
             options,
             events: None,
             live_reports: None,
+            answers: None,
             desk: None,
         }
     }
@@ -268,9 +285,12 @@ impl Dialer {
     ) -> Result<DialerSummary, StoreError> {
         let (sink, writer) = live_reports::spawn(Arc::clone(&self.store));
         self.live_reports = Some(sink);
-        let summary = self.run_loop(&mut signals).await;
+        let (answers, mut answered) = mpsc::unbounded_channel();
+        self.answers = Some(answers);
+        let summary = self.run_loop(&mut signals, &mut answered).await;
         // Every call has ended: the writer finishes what they sent, then stops.
         self.live_reports = None;
+        self.answers = None;
         let _ = writer.await;
         summary
     }
@@ -278,6 +298,7 @@ impl Dialer {
     async fn run_loop(
         &self,
         signals: &mut mpsc::UnboundedReceiver<Signal>,
+        answered: &mut mpsc::UnboundedReceiver<crate::runtime::Answered>,
     ) -> Result<DialerSummary, StoreError> {
         let mut st = LoopState::new(self.recover().await?);
         if st.summary.recovered > 0 {
@@ -301,6 +322,7 @@ impl Dialer {
             }
             tokio::select! {
                 c = done_rx.recv() => st.arrived.extend(c),
+                Some(a) = answered.recv() => st.answered(&a),
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
                 signal = signals.recv(), if signals_open => {
                     signals_open = signal.is_some();
@@ -512,8 +534,10 @@ impl Dialer {
                 continue;
             }
             let mut start = live.pacer.allowance(now, live.in_flight, &distress).start;
-            let staffing = self.desk.as_ref().map(|d| d.staffing(name));
+            let horizon = live.agents.horizon_ms();
+            let staffing = self.desk.as_ref().map(|d| d.staffing_within(name, horizon));
             if let Some(cap) = live.agents.cap(&policy.agents, staffing, live.in_flight) {
+                tracing::trace!(campaign = %name, start, cap, in_flight = live.in_flight, ?staffing, "agent pacing");
                 start = start.min(cap);
             }
             if start > 0 {
@@ -587,6 +611,7 @@ impl Dialer {
             for lease in leased {
                 live.pacer.started(now);
                 live.in_flight += 1;
+                live.agents.answers.placed(&lease.attempt.id);
                 // A callback a disposition kept for one agent goes to them alone.
                 let agent = lease.lead.callback_agent.clone();
                 let scenario = Arc::clone(&scenario);
@@ -632,6 +657,7 @@ impl Dialer {
         let options = crate::runtime::CallOptions {
             sink: self.live_reports.clone(),
             campaign: Some(record.name.clone()),
+            answered: self.answers.clone(),
             agents: self.desk.as_ref().map(|desk| AgentLink {
                 desk: Arc::clone(desk),
                 wrap_up_ms: policy.wrap_up_ms,
@@ -725,7 +751,9 @@ impl Dialer {
                 continue;
             };
             live.in_flight = live.in_flight.saturating_sub(1);
-            live.agents.ended(c.outcome.summary.answered_at.is_some());
+            let rang = |at: crate::core::call::Millis| at.0.saturating_sub(c.started_call_ms);
+            let answered = c.outcome.summary.answered_at.map(rang);
+            live.agents.answers.ended(&c.attempt.id, answered);
             let trip = breaker(live, &result, now);
             if let Some((kind, reason)) = trip
                 && live.record.state == CampaignState::Running
@@ -771,6 +799,7 @@ impl Dialer {
         );
         if let Some(live) = campaigns.get_mut(&c.attempt.campaign) {
             live.in_flight = live.in_flight.saturating_sub(1);
+            live.agents.answers.ended(&c.attempt.id, None);
         }
     }
 

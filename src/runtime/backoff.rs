@@ -88,6 +88,8 @@ pub struct Backoff {
     last_slowed_log: Option<Instant>,
     metrics: BackoffMetrics,
     capacity: CapacityCeiling,
+    /// Whether strain sets a ceiling (`ari.learn_capacity`).
+    pub learning: bool,
 }
 
 impl Default for Backoff {
@@ -98,6 +100,7 @@ impl Default for Backoff {
             last_slowed_log: None,
             metrics: BackoffMetrics::default(),
             capacity: CapacityCeiling::default(),
+            learning: true,
         }
     }
 }
@@ -124,6 +127,9 @@ impl Backoff {
     /// The same distress seen at `call_ms` (call time) with `in_flight` calls up:
     /// strain lowers the ceiling on calls at once (logged), clean spells raise it.
     pub fn learn(&mut self, call_ms: u64, in_flight: u32, d: &Distress) {
+        if !self.learning {
+            return;
+        }
         let before = self.capacity.ceiling();
         self.capacity.observe(call_ms, in_flight, d);
         let after = self.capacity.ceiling();

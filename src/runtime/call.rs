@@ -17,7 +17,7 @@ use super::{
 };
 use crate::ari::client::{AriError, MAX_RECORDING_BYTES};
 use crate::ari::translate::{self, Deployment, Request};
-use crate::core::call::{CallMachine, CallSetup, Command, Input, Report, Summary};
+use crate::core::call::{CallMachine, CallSetup, Command, Input, Millis, Report, Summary};
 use crate::core::scenario::Scenario;
 use crate::metrics;
 
@@ -42,6 +42,10 @@ struct CallTask<'a> {
     /// The desk `connect_agent` asks, and the agent's wait for it.
     agents: Option<super::AgentLink>,
     agent_wait: Option<JoinHandle<()>>,
+    /// Told of the customer's answer once, then dropped.
+    answered: Option<super::AnsweredSink>,
+    /// When the machine started (the ring time counts from it).
+    started: Millis,
     summary: Option<Summary>,
     unknown_originates: u32,
     /// When the event being handled arrived, until the first request it causes is sent.
@@ -75,13 +79,16 @@ pub(super) async fn run_call(
     call.sink = options.sink;
     call.campaign = options.campaign.map(Arc::from);
     call.agents = options.agents;
-    call.machine.start(shared.clock.now());
+    call.answered = options.answered;
+    call.started = shared.clock.now();
+    call.machine.start(call.started);
     loop {
         while let Some(command) = call.machine.poll_command() {
             call.execute(command).await;
         }
         call.send_live_reports();
         call.show_progress();
+        call.tell_answer();
         if call.machine.is_finished() {
             break;
         }
@@ -136,6 +143,8 @@ impl<'a> CallTask<'a> {
             campaign: None,
             agents: None,
             agent_wait: None,
+            answered: None,
+            started: Millis(0),
             summary: None,
             unknown_originates: 0,
             arrived: None,
@@ -176,6 +185,21 @@ impl<'a> CallTask<'a> {
             self.machine.answered_at().is_some(),
             self.shared.clock.wall_ms(),
         );
+    }
+
+    /// Tells whoever asked that the customer answered, once.
+    fn tell_answer(&mut self) {
+        let Some(at) = self.machine.answered_at() else {
+            return;
+        };
+        if let Some(sink) = self.answered.take() {
+            // Nobody listening any more is no fault of the call.
+            let _ = sink.send(super::Answered {
+                attempt_id: self.attempt.clone(),
+                campaign: self.campaign.as_deref().map(str::to_string),
+                rang_ms: at.0.saturating_sub(self.started.0),
+            });
+        }
     }
 
     /// Counts a finished prompt's stretch into the health the pacing reads.

@@ -80,6 +80,22 @@ pub struct LiveReport {
 /// Where a call sends its `LiveReport`s.
 pub type ReportSink = mpsc::UnboundedSender<LiveReport>;
 
+/// A call's customer answered (sent once, at the answer): predictive dialing measures
+/// the answer rate from answers as they happen, since counting them at the call's end
+/// would count the quick unanswered ends first and make the answer rate look far lower
+/// than it is while the first answered calls are still talking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub attempt_id: String,
+    /// The campaign it dials for.
+    pub campaign: Option<String>,
+    /// How long the customer's phone rang (call time).
+    pub rang_ms: u64,
+}
+
+/// Where a call sends its [`Answered`].
+pub type AnsweredSink = mpsc::UnboundedSender<Answered>;
+
 /// Everything the runtime's tasks share.
 struct Shared {
     client: AriClient,
@@ -247,6 +263,13 @@ impl Runtime {
     /// once it was seen to carry. Asked by whoever is about to start calls (the dialer,
     /// a batch), so the back-off logs when it slows or holds them and why, counts the
     /// time, and learns the ceiling from the calls up now.
+    /// Whether strain sets a ceiling on calls at once (`ari.learn_capacity`).
+    pub fn learn_capacity(&self, on: bool) {
+        if let Ok(mut backoff) = self.shared.backoff.lock() {
+            backoff.learning = on;
+        }
+    }
+
     pub fn pacing(&self) -> backoff::Pacing {
         let distress = self.distress();
         let assessment = crate::core::campaign::pacing::assess(&distress);
@@ -379,6 +402,8 @@ pub struct CallOptions {
     pub campaign: Option<String>,
     /// The desk its `connect_agent` asks; without one, no agent is ever found.
     pub agents: Option<AgentLink>,
+    /// Where it tells of its customer's answer.
+    pub answered: Option<AnsweredSink>,
 }
 
 /// The desk a call's `connect_agent` asks, and how long its agent's wrap-up lasts.

@@ -1,9 +1,11 @@
 //! Campaign policy, pure: settings, calling windows, pacing maths, the PBX's
-//! learned capacity, retry decisions and predictive dialing's level.
+//! learned capacity, retry decisions, predictive dialing's level and the agents it
+//! expects free soon.
 //! The dialer applies them; the store keeps the settings.
 
 pub mod capacity;
 pub mod failure_rate;
+pub mod freeing;
 pub mod pacing;
 pub mod predictive;
 pub mod retry;

@@ -1,0 +1,214 @@
+//! A campaign's answer rate and ring time as predictive dialing needs them: without
+//! the bias of counting calls as they resolve. An answered call resolves when its
+//! customer picks up, a few seconds in; an unanswered one only when it gives up
+//! ringing, half a minute in. Counted as they resolve, the first answers come in long
+//! before the first no-answers and the rate looks near 100 % (the level then rings too
+//! few), and counted at the calls' ends it looks near 0 % while the answered calls are
+//! still talking (the level then rings far too many, and customers are dropped). So
+//! calls are taken in the order they were placed, and only the run of calls placed
+//! before the oldest one still ringing counts: all of them are resolved, whatever
+//! their outcome, so the sample is not chosen by it.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::desk::FREEING_HORIZON_MS;
+
+/// How many of the latest resolved calls the rate is measured over.
+pub const ANSWER_WINDOW: usize = 200;
+/// The fewest resolved calls that make a rate worth trusting.
+pub const ANSWER_SAMPLE: usize = 20;
+/// Answers assumed on top of those measured, as if that many more calls had been
+/// answered: a rate from a short sample errs high, and a high rate rings fewer calls
+/// (the safe side); over the full window it moves the rate by a point or two.
+const PRIOR_ANSWERS: usize = 5;
+/// Calls kept waiting for an outcome at most: one that never got one (its end could
+/// not be recorded) must not hold the measurement up for ever.
+const MOST_KEPT: usize = 4 * ANSWER_WINDOW;
+
+/// The latest calls of one campaign in the order they were placed, and ring times.
+#[derive(Debug, Default)]
+pub struct AnswerRate {
+    /// Outcomes in placement order: `None` while ringing, then whether answered.
+    outcomes: VecDeque<Option<bool>>,
+    /// The sequence number of `outcomes`' front.
+    front_seq: u64,
+    /// Calls placed and not yet ended, by attempt id: their sequence number.
+    seq_of: HashMap<String, u64>,
+    /// How long each of the latest answered calls rang (ms), oldest first.
+    ring_ms: VecDeque<u64>,
+    /// Calls answered and not yet ended: the store counts an answer only at the
+    /// call's end, and the drop rate must not count drops (short calls) before the
+    /// answers still talking.
+    talking: u64,
+}
+
+impl AnswerRate {
+    /// The campaign placed a call.
+    pub fn placed(&mut self, attempt: &str) {
+        let seq = self.front_seq + self.outcomes.len() as u64;
+        self.outcomes.push_back(None);
+        self.seq_of.insert(attempt.to_string(), seq);
+        self.trim();
+    }
+
+    /// A call's customer answered after ringing `rang_ms`.
+    pub fn answered(&mut self, attempt: &str, rang_ms: u64) {
+        if self.resolve(attempt, true) {
+            self.talking += 1;
+            if self.ring_ms.len() == ANSWER_WINDOW {
+                self.ring_ms.pop_front();
+            }
+            self.ring_ms.push_back(rang_ms);
+        }
+    }
+
+    /// A call ended, answered after ringing so long or not answered; it is
+    /// forgotten as a call in progress.
+    pub fn ended(&mut self, attempt: &str, answered_after_ms: Option<u64>) {
+        if let Some(rang) = answered_after_ms {
+            self.answered(attempt, rang);
+        } else {
+            self.resolve(attempt, false);
+        }
+        if self.seq_of.remove(attempt).is_some() && answered_after_ms.is_some() {
+            self.talking = self.talking.saturating_sub(1);
+        }
+    }
+
+    /// Calls answered and still going on (their answers not yet in the store).
+    pub fn talking(&self) -> u64 {
+        self.talking
+    }
+
+    /// Sets a ringing call's outcome; `false` when it had one (or is unknown).
+    fn resolve(&mut self, attempt: &str, answered: bool) -> bool {
+        let Some(seq) = self.seq_of.get(attempt) else {
+            return false;
+        };
+        let Some(index) = seq.checked_sub(self.front_seq) else {
+            return false;
+        };
+        match self.outcomes.get_mut(index as usize) {
+            Some(outcome @ None) => {
+                *outcome = Some(answered);
+                self.trim();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops what no measurement needs: resolved calls before the latest
+    /// `ANSWER_WINDOW` of the resolved run, and the oldest past `MOST_KEPT`.
+    fn trim(&mut self) {
+        while self.outcomes.len() > MOST_KEPT
+            || (self.resolved_run() > ANSWER_WINDOW && self.outcomes.front().is_some())
+        {
+            self.outcomes.pop_front();
+            self.front_seq += 1;
+        }
+    }
+
+    /// How many calls from the front are resolved, up to the oldest still ringing.
+    fn resolved_run(&self) -> usize {
+        self.outcomes.iter().take_while(|o| o.is_some()).count()
+    }
+
+    /// Answered ÷ placed over the latest resolved run, once it is long enough, with
+    /// `PRIOR_ANSWERS` added to both.
+    pub fn rate(&self) -> Option<f64> {
+        let run: Vec<bool> = self.outcomes.iter().map_while(|o| *o).collect();
+        (run.len() >= ANSWER_SAMPLE).then(|| {
+            let answered = run.iter().filter(|a| **a).count();
+            (answered + PRIOR_ANSWERS) as f64 / (run.len() + PRIOR_ANSWERS) as f64
+        })
+    }
+
+    /// The mean ring time of answered calls (the horizon over which an agent freeing
+    /// counts for a call placed now).
+    pub fn ring_ms(&self) -> u64 {
+        if self.ring_ms.len() < ANSWER_SAMPLE {
+            return FREEING_HORIZON_MS;
+        }
+        self.ring_ms.iter().sum::<u64>() / self.ring_ms.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_that_resolve_first_do_not_bias_the_rate() {
+        let mut rate = AnswerRate::default();
+        for i in 0..40 {
+            rate.placed(&format!("c{i}"));
+        }
+        // Every third customer answers within seconds and talks on...
+        for i in (0..40).step_by(3) {
+            rate.answered(&format!("c{i}"), 5_000);
+        }
+        assert_eq!(
+            rate.rate(),
+            None,
+            "the others still ring: nothing to say yet"
+        );
+        assert_eq!(rate.talking(), 14);
+        // ...and the others give up ringing later, in any order.
+        for i in (0..40).rev().filter(|i| i % 3 != 0) {
+            rate.ended(&format!("c{i}"), None);
+        }
+        assert_eq!(
+            rate.rate(),
+            Some(19.0 / 45.0),
+            "14 of 40, and the prior's 5"
+        );
+        // The answered calls' ends change nothing but the calls still talking.
+        for i in (0..40).step_by(3) {
+            rate.ended(&format!("c{i}"), Some(5_000));
+        }
+        assert_eq!(rate.rate(), Some(19.0 / 45.0));
+        assert_eq!(rate.talking(), 0);
+        assert_eq!(
+            rate.ring_ms(),
+            FREEING_HORIZON_MS,
+            "14 ring times say too little"
+        );
+    }
+
+    #[test]
+    fn the_oldest_ringing_call_bounds_the_sample_and_the_window_slides() {
+        let mut rate = AnswerRate::default();
+        rate.placed("slow");
+        for i in 0..300 {
+            let id = format!("c{i}");
+            rate.placed(&id);
+            rate.ended(&id, (i % 2 == 0).then_some(3_000));
+        }
+        assert_eq!(rate.rate(), None, "`slow` still rings");
+        rate.ended("slow", None);
+        // The latest 200 resolved calls: 100 answered.
+        assert_eq!(rate.rate(), Some(105.0 / 205.0));
+        assert_eq!(rate.ring_ms(), 3_000);
+        assert!(rate.outcomes.len() <= ANSWER_WINDOW + 1);
+        assert!(rate.seq_of.is_empty());
+    }
+
+    #[test]
+    fn a_call_that_never_ends_holds_nothing_up_for_ever() {
+        let mut rate = AnswerRate::default();
+        rate.placed("lost");
+        for i in 0..MOST_KEPT + 50 {
+            let id = format!("c{i}");
+            rate.placed(&id);
+            rate.ended(&id, None);
+        }
+        let none = Some(5.0 / 205.0);
+        assert_eq!(rate.rate(), none, "no answer but the prior's");
+        // An unknown or repeated end changes nothing.
+        rate.ended("never-placed", Some(1_000));
+        rate.ended("c5", Some(1_000));
+        assert_eq!(rate.rate(), none);
+        assert_eq!(rate.talking(), 0);
+    }
+}
