@@ -25,6 +25,13 @@ const PRIOR_ANSWERS: usize = 5;
 /// not be recorded) must not hold the measurement up for ever.
 const MOST_KEPT: usize = 4 * ANSWER_WINDOW;
 
+/// A call placed and not yet ended.
+#[derive(Debug)]
+struct Live {
+    seq: u64,
+    answered: bool,
+}
+
 /// The latest calls of one campaign in the order they were placed, and ring times.
 #[derive(Debug, Default)]
 pub struct AnswerRate {
@@ -32,8 +39,9 @@ pub struct AnswerRate {
     outcomes: VecDeque<Option<bool>>,
     /// The sequence number of `outcomes`' front.
     front_seq: u64,
-    /// Calls placed and not yet ended, by attempt id: their sequence number.
-    seq_of: HashMap<String, u64>,
+    /// Calls placed and not yet ended, by attempt id: their sequence number, and
+    /// whether their customer answered.
+    live: HashMap<String, Live>,
     /// How long each of the latest answered calls rang (ms), oldest first.
     ring_ms: VecDeque<u64>,
     /// Calls answered and not yet ended: the store counts an answer only at the
@@ -47,19 +55,28 @@ impl AnswerRate {
     pub fn placed(&mut self, attempt: &str) {
         let seq = self.front_seq + self.outcomes.len() as u64;
         self.outcomes.push_back(None);
-        self.seq_of.insert(attempt.to_string(), seq);
+        let live = Live {
+            seq,
+            answered: false,
+        };
+        self.live.insert(attempt.to_string(), live);
         self.trim();
     }
 
-    /// A call's customer answered after ringing `rang_ms`.
+    /// A call's customer answered after ringing `rang_ms` (counted once, whether the
+    /// call tells it or its end does first).
     pub fn answered(&mut self, attempt: &str, rang_ms: u64) {
-        if self.resolve(attempt, true) {
-            self.talking += 1;
-            if self.ring_ms.len() == ANSWER_WINDOW {
-                self.ring_ms.pop_front();
-            }
-            self.ring_ms.push_back(rang_ms);
+        let Some(live) = self.live.get_mut(attempt).filter(|l| !l.answered) else {
+            return;
+        };
+        live.answered = true;
+        let seq = live.seq;
+        self.talking += 1;
+        if self.ring_ms.len() == ANSWER_WINDOW {
+            self.ring_ms.pop_front();
         }
+        self.ring_ms.push_back(rang_ms);
+        self.resolve(seq, true);
     }
 
     /// A call ended, answered after ringing so long or not answered; it is
@@ -67,11 +84,14 @@ impl AnswerRate {
     pub fn ended(&mut self, attempt: &str, answered_after_ms: Option<u64>) {
         if let Some(rang) = answered_after_ms {
             self.answered(attempt, rang);
-        } else {
-            self.resolve(attempt, false);
         }
-        if self.seq_of.remove(attempt).is_some() && answered_after_ms.is_some() {
+        let Some(live) = self.live.remove(attempt) else {
+            return;
+        };
+        if live.answered {
             self.talking = self.talking.saturating_sub(1);
+        } else {
+            self.resolve(live.seq, false);
         }
     }
 
@@ -80,21 +100,15 @@ impl AnswerRate {
         self.talking
     }
 
-    /// Sets a ringing call's outcome; `false` when it had one (or is unknown).
-    fn resolve(&mut self, attempt: &str, answered: bool) -> bool {
-        let Some(seq) = self.seq_of.get(attempt) else {
-            return false;
-        };
+    /// Sets the outcome of the call placed `seq`-th, unless it has one or was
+    /// trimmed away.
+    fn resolve(&mut self, seq: u64, answered: bool) {
         let Some(index) = seq.checked_sub(self.front_seq) else {
-            return false;
+            return;
         };
-        match self.outcomes.get_mut(index as usize) {
-            Some(outcome @ None) => {
-                *outcome = Some(answered);
-                self.trim();
-                true
-            }
-            _ => false,
+        if let Some(outcome @ None) = self.outcomes.get_mut(index as usize) {
+            *outcome = Some(answered);
+            self.trim();
         }
     }
 
@@ -191,7 +205,7 @@ mod tests {
         assert_eq!(rate.rate(), Some(105.0 / 205.0));
         assert_eq!(rate.ring_ms(), 3_000);
         assert!(rate.outcomes.len() <= ANSWER_WINDOW + 1);
-        assert!(rate.seq_of.is_empty());
+        assert!(rate.live.is_empty());
     }
 
     #[test]
@@ -210,5 +224,11 @@ mod tests {
         rate.ended("c5", Some(1_000));
         assert_eq!(rate.rate(), none);
         assert_eq!(rate.talking(), 0);
+        // The lost call answers at last, long after it was trimmed from the window:
+        // it talks, then ends, and nothing is counted twice or below zero.
+        rate.answered("lost", 2_000);
+        assert_eq!(rate.talking(), 1);
+        rate.ended("lost", Some(2_000));
+        assert_eq!((rate.talking(), rate.rate()), (0, none));
     }
 }

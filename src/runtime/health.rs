@@ -201,6 +201,14 @@ pub fn stamp_now() -> String {
 mod tests {
     use super::*;
 
+    /// An ARI timestamp `ms_ago` milliseconds before now.
+    fn stamp_ago(ms_ago: i64) -> String {
+        jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms_ago)
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
+            .to_string()
+    }
+
     #[test]
     fn ari_timestamps_parse_with_their_offsets() {
         // As Asterisk 22 writes them (shared/ari-traces), and with a zone ahead of UTC.
@@ -220,18 +228,12 @@ mod tests {
     #[test]
     fn a_constant_skew_is_not_lag_but_a_growing_delay_is() {
         let mut h = Health::default();
-        let skewed = |ms_ago: i64| {
-            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms_ago)
-                .unwrap()
-                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
-                .to_string()
-        };
         for _ in 0..200 {
-            h.event(&skewed(5_000));
+            h.event(&stamp_ago(5_000));
         }
         assert!(h.distress().event_lag_ms < 50, "{:?}", h.distress());
         for _ in 0..200 {
-            h.event(&skewed(8_000));
+            h.event(&stamp_ago(8_000));
         }
         assert!(h.distress().event_lag_ms > 2_500, "{:?}", h.distress());
     }
@@ -239,17 +241,11 @@ mod tests {
     #[test]
     fn the_recent_lag_shows_a_new_delay_within_a_few_events() {
         let mut h = Health::default();
-        let ago = |ms: i64| {
-            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms)
-                .unwrap()
-                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
-                .to_string()
-        };
         for _ in 0..50 {
-            h.event(&ago(0));
+            h.event(&stamp_ago(0));
         }
         for _ in 0..5 {
-            h.event(&ago(200));
+            h.event(&stamp_ago(200));
         }
         let d = h.distress();
         assert!(d.recent_event_lag_ms > 100, "{d:?}");
@@ -258,17 +254,11 @@ mod tests {
 
     #[test]
     fn a_compressed_clock_does_not_magnify_scheduling_noise_into_lag() {
-        let ago = |ms: i64| {
-            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms)
-                .unwrap()
-                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
-                .to_string()
-        };
         // At 40×, events 3 real ms late (a busy scheduler) are no strain at all...
         let mut h = Health::at_speed(40.0);
-        h.event(&ago(0));
+        h.event(&stamp_ago(0));
         for _ in 0..100 {
-            h.event(&ago(3));
+            h.event(&stamp_ago(3));
             h.request(Duration::from_millis(1), Duration::from_millis(3), false);
         }
         let d = h.distress();
@@ -279,28 +269,22 @@ mod tests {
         );
         // ...while 20 real ms late is 600 call ms past the noise: a PBX behind.
         for _ in 0..100 {
-            h.event(&ago(20));
+            h.event(&stamp_ago(20));
         }
         assert!(h.distress().recent_event_lag_ms > 500, "{:?}", h.distress());
     }
 
     #[test]
     fn a_clock_step_with_prompt_rest_answers_is_not_lag_for_long() {
-        let stamp = |ms_ago: i64| {
-            jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() - ms_ago)
-                .unwrap()
-                .strftime("%Y-%m-%dT%H:%M:%S%.3f%z")
-                .to_string()
-        };
         let period_passed = |h: &mut Health| {
             h.baseline_since = Instant::now() - BASELINE_PERIOD - Duration::from_secs(1);
         };
         // Asterisk answers promptly; its clock jumps 3 s back.
         let mut h = Health::default();
-        h.event(&stamp(0));
+        h.event(&stamp_ago(0));
         for _ in 0..100 {
             h.request(Duration::from_millis(5), Duration::ZERO, false);
-            h.event(&stamp(3_000));
+            h.event(&stamp_ago(3_000));
         }
         assert!(h.distress().event_lag_ms > 2_000, "lag at first");
         // The period of the step still saw the old offset; the next one only the new.
@@ -308,7 +292,7 @@ mod tests {
             period_passed(&mut h);
             for _ in 0..200 {
                 h.request(Duration::from_millis(5), Duration::ZERO, false);
-                h.event(&stamp(3_000));
+                h.event(&stamp_ago(3_000));
             }
         }
         assert!(h.distress().event_lag_ms < 200, "{:?}", h.distress());
@@ -316,16 +300,16 @@ mod tests {
         // The same late events with slow REST answers are an Asterisk in trouble: the
         // baseline creeps, the lag stays.
         let mut h = Health::default();
-        h.event(&stamp(0));
+        h.event(&stamp_ago(0));
         for _ in 0..100 {
             h.request(Duration::from_millis(900), Duration::ZERO, false);
-            h.event(&stamp(3_000));
+            h.event(&stamp_ago(3_000));
         }
         for _ in 0..2 {
             period_passed(&mut h);
             for _ in 0..200 {
                 h.request(Duration::from_millis(900), Duration::ZERO, false);
-                h.event(&stamp(3_000));
+                h.event(&stamp_ago(3_000));
             }
         }
         assert!(h.distress().event_lag_ms > 2_000, "{:?}", h.distress());

@@ -39,21 +39,6 @@ impl CycleTimes {
         self.sorted.insert(at, ms);
     }
 
-    /// How many cycles are known.
-    pub fn len(&self) -> usize {
-        self.recent.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.recent.is_empty()
-    }
-
-    /// The mean cycle, once one is known.
-    pub fn mean_ms(&self) -> Option<f64> {
-        (!self.recent.is_empty())
-            .then(|| self.recent.iter().sum::<u64>() as f64 / self.recent.len() as f64)
-    }
-
     /// The chance that a cycle which has run `elapsed_ms` ends within `horizon_ms`:
     /// of the recent cycles longer than `elapsed_ms`, the share no longer than
     /// `elapsed_ms + horizon_ms`; 0 when too few are longer to tell.
@@ -110,12 +95,11 @@ mod tests {
     #[test]
     fn only_the_latest_cycles_count() {
         let mut c = uniform(1_000, 200_000, 1_000);
-        assert_eq!(c.len(), CYCLE_WINDOW);
+        assert_eq!(c.recent.len(), CYCLE_WINDOW);
         for _ in 0..CYCLE_WINDOW {
             c.record(10_000);
         }
-        assert_eq!(c.len(), CYCLE_WINDOW);
-        assert_eq!(c.mean_ms(), Some(10_000.0));
+        assert_eq!(c.sorted, vec![10_000; CYCLE_WINDOW]);
         assert_eq!(c.chance_free_within(5_000, 5_000), 1.0);
     }
 
