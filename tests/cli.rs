@@ -76,6 +76,38 @@ fn check_reports_missing_paths_and_empty_folders() {
 }
 
 #[test]
+fn check_with_a_config_checks_queue_names_against_it() {
+    let broken = "tests/broken/53_unknown_queue.yaml";
+    let args = ["check", broken, "--prompts", "tests/broken/prompts"];
+    // Without a configuration the queues are not known: nothing to say of `salse`.
+    let (code, stdout, stderr) = dialflow(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let dir = std::env::temp_dir().join(format!("dialflow-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("dialflow.yaml");
+    std::fs::write(
+        &config,
+        "ari: {url: \"http://127.0.0.1:8088\", user: u, password: p, app: dialflow}\n\
+         dial: {template: \"PJSIP/{number}@trunk\"}\n\
+         queues: {sales: {reach: nailed}, care: {}}\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (code, stdout, stderr) = dialflow(&[&args[..], &["--config", config]].concat());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("unknown-queue"), "{stderr}");
+    assert!(
+        stderr.contains("the configured queues are care, sales"),
+        "{stderr}"
+    );
+    // A configuration that cannot be read is an error of its own, not a pass.
+    let (code, _, stderr) = dialflow(&[&args[..], &["--config", "no/such.yaml"]].concat());
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no/such.yaml"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn graph_draws_the_whole_agrad_flow() {
     let (code, stdout, stderr) =
         dialflow(&["graph", "scenarios/agrad.yaml", "--format", "mermaid"]);

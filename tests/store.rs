@@ -927,6 +927,73 @@ fn a_version_4_file_gets_its_answered_calls_counted_when_opened() {
     );
 }
 
+#[test]
+fn a_lead_s_history_is_its_own_attempts_in_order_also_in_a_file_from_before_the_index() {
+    let (dir, store) = temp_store();
+    running(&store, "c", &["+1", "+2"]);
+    // Three rounds: both leads are called each time, and retried.
+    let mut ids: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for round in 0..3u64 {
+        let leased = lease_all(&store, "c", round * 100);
+        assert_eq!(leased.len(), 2, "round {round}");
+        let finished: Vec<Finished> = leased
+            .iter()
+            .map(|l| {
+                ids.entry(l.attempt.lead_id)
+                    .or_default()
+                    .push(l.attempt.id.clone());
+                Finished {
+                    attempt_id: l.attempt.id.clone(),
+                    end: end("busy", "BUSY"),
+                    reports: vec![],
+                }
+            })
+            .collect();
+        store
+            .finish(&finished, round * 100 + 10, |_, _| {
+                LeadNext::RetryAt(round * 100 + 50)
+            })
+            .unwrap();
+    }
+    let history = |store: &Store, lead: u64| -> Vec<String> {
+        let (record, attempts) = store.lead_history(lead).unwrap();
+        assert_eq!(record.id, lead);
+        attempts.into_iter().map(|a| a.attempt.start.id).collect()
+    };
+    for (lead, attempts) in &ids {
+        assert_eq!(&history(&store, *lead), attempts);
+    }
+    // As a version 7 dialflow left it: no listing by lead.
+    let path = dir.join("data/dialflow.redb");
+    drop(store);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let meta = redb::TableDefinition::<&str, u64>::new("meta");
+            tx.open_table(meta)
+                .unwrap()
+                .insert("schema_version", 7)
+                .unwrap();
+            let by_lead = redb::TableDefinition::<(u64, u64), ()>::new("lead_attempts");
+            assert!(tx.delete_table(by_lead).unwrap());
+        }
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    for (lead, attempts) in &ids {
+        assert_eq!(
+            &history(&store, *lead),
+            attempts,
+            "lead {lead} after migrating"
+        );
+    }
+    assert!(matches!(
+        store.lead_history(999),
+        Err(StoreError::NoLead(999))
+    ));
+}
+
 fn disposition(code: &str, result: &str, status: &str) -> dialflow::store::Disposition {
     dialflow::store::Disposition {
         code: code.into(),

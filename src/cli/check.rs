@@ -24,17 +24,39 @@ pub struct CheckArgs {
     /// Check again on every save, printing only new and fixed diagnostics.
     #[arg(long)]
     pub watch: bool,
+    /// dialflow's configuration, to check `connect_agent` queues against its
+    /// `queues:` (without it, queue names are not checked; the daemon checks them
+    /// when it loads the scenarios).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub env: EnvironmentArgs,
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let code = check_once(args);
+    let options = match load_options(args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = check_once(args, &options);
     if !args.watch {
         return code;
     }
-    let options = args.env.load_options();
     super::watch::watch(&args.paths, |file, snap| snapshot(file, &options, snap))
+}
+
+/// What the scenarios are compiled against: the environment's folders, and the
+/// configuration's queues when `--config` names one.
+fn load_options(args: &CheckArgs) -> Result<LoadOptions, crate::config::ConfigError> {
+    let mut options = args.env.load_options();
+    if let Some(path) = &args.config {
+        let config = crate::config::Config::load(path, |k| std::env::var(k).ok())?;
+        options.queues = Some(config.queues.keys().cloned().collect());
+    }
+    Ok(options)
 }
 
 /// Every diagnostic of one file, for `--watch` to compare.
@@ -52,7 +74,7 @@ fn snapshot(file: &Path, options: &LoadOptions, snap: &mut Snapshot) {
     }
 }
 
-fn check_once(args: &CheckArgs) -> ExitCode {
+fn check_once(args: &CheckArgs, options: &LoadOptions) -> ExitCode {
     let files = match load::scenario_files(&args.paths) {
         Ok(files) => files,
         Err(msg) => {
@@ -67,12 +89,11 @@ fn check_once(args: &CheckArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let options = args.env.load_options();
     let mut failed = false;
     let mut all = Vec::new();
     let mut reports = Vec::new();
     for file in &files {
-        let compiled = load::compile_file(file, &options);
+        let compiled = load::compile_file(file, options);
         let errors = compiled.has_errors();
         let warnings = compiled.diagnostics.iter().any(|d| !d.is_error());
         failed |= errors || (args.deny_warnings && warnings);

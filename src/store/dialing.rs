@@ -6,7 +6,7 @@ use redb::{ReadableDatabase as _, ReadableTable as _};
 
 use super::schema::{
     ATTEMPT_ENDS, ATTEMPT_IDS, ATTEMPTS, CAMPAIGN_ATTEMPTS, CAMPAIGNS, COUNTERS, DAILY, DNC, DUE,
-    LEADS, LEASES, LIVE_REPORTED, META, OUTBOX,
+    LEAD_ATTEMPTS, LEADS, LEASES, LIVE_REPORTED, META, OUTBOX,
 };
 use super::{
     AttemptEnd, AttemptStart, AttemptView, CampaignRecord, CampaignState, Deltas, DncEntry,
@@ -111,6 +111,7 @@ struct LeaseTables<'tx> {
     attempts: redb::Table<'tx, u64, &'static [u8]>,
     ids: redb::Table<'tx, &'static str, u64>,
     listing: redb::Table<'tx, (&'static str, u64), ()>,
+    by_lead: redb::Table<'tx, (u64, u64), ()>,
     counters: redb::Table<'tx, (&'static str, &'static str), u64>,
     dnc: redb::Table<'tx, (&'static str, &'static str), &'static [u8]>,
     deltas: Deltas,
@@ -149,6 +150,7 @@ impl<'tx> LeaseTables<'tx> {
             attempts: tx.open_table(ATTEMPTS)?,
             ids: tx.open_table(ATTEMPT_IDS)?,
             listing: tx.open_table(CAMPAIGN_ATTEMPTS)?,
+            by_lead: tx.open_table(LEAD_ATTEMPTS)?,
             counters: tx.open_table(COUNTERS)?,
             dnc: tx.open_table(DNC)?,
             deltas: Deltas::default(),
@@ -222,6 +224,7 @@ impl<'tx> LeaseTables<'tx> {
         self.attempts.insert(seq, encode(&start).as_slice())?;
         self.ids.insert(attempt_id.as_str(), seq)?;
         self.listing.insert((campaign, seq), ())?;
+        self.by_lead.insert((id, seq), ())?;
         self.deltas.add(campaign, "pending", -1);
         self.deltas.add(campaign, "leased", 1);
         self.deltas.add(campaign, "attempts", 1);

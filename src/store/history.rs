@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::dialing::attempt_view;
 use super::dispositions::disposition_of;
-use super::schema::{ATTEMPT_ENDS, ATTEMPTS, CAMPAIGN_ATTEMPTS, CAMPAIGNS, DISPOSITIONS, LEADS};
+use super::schema::{
+    ATTEMPT_ENDS, ATTEMPTS, CAMPAIGN_ATTEMPTS, CAMPAIGNS, DISPOSITIONS, LEAD_ATTEMPTS, LEADS,
+};
 use super::{AttemptView, Disposition, LeadRecord, Store, StoreError, decode};
 
 /// An attempt, its end if it has one, and the agent's disposition if one was set.
@@ -50,15 +52,31 @@ impl Store {
         Ok(out)
     }
 
-    /// Lead `id` and every attempt it had (all rounds), oldest first. It reads the
-    /// campaign's every attempt (there is no index by lead): for reports, not for a
-    /// screen refreshed on each call.
+    /// Lead `id` and every attempt it had (all rounds), oldest first: keyed reads of
+    /// its own attempts, however many its campaign has.
     pub fn lead_history(&self, id: u64) -> Result<(LeadRecord, Vec<AttemptHistory>), StoreError> {
-        let lead = self.lead(id)?;
-        // A lead has few attempts among its campaign's many: read them all, keep its own.
-        let mut attempts = self.attempt_history(&lead.campaign, 0, u64::MAX)?;
-        attempts.retain(|a| a.attempt.start.lead_id == id);
-        Ok((lead, attempts))
+        let tx = self.db.begin_read()?;
+        let lead: LeadRecord = match tx.open_table(LEADS)?.get(id)? {
+            Some(v) => decode("leads", v.value())?,
+            None => return Err(StoreError::NoLead(id)),
+        };
+        let (attempts, ends) = (tx.open_table(ATTEMPTS)?, tx.open_table(ATTEMPT_ENDS)?);
+        let dispositions = tx.open_table(DISPOSITIONS)?;
+        let mut out = Vec::new();
+        for row in tx
+            .open_table(LEAD_ATTEMPTS)?
+            .range((id, 0)..=(id, u64::MAX))?
+        {
+            let seq = row?.0.value().1;
+            if let Some(attempt) = attempt_view(&attempts, &ends, seq)? {
+                let disposition = disposition_of(&dispositions, seq)?;
+                out.push(AttemptHistory {
+                    attempt,
+                    disposition,
+                });
+            }
+        }
+        Ok((lead, out))
     }
 }
 

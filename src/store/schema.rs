@@ -10,7 +10,7 @@ use super::StoreError;
 
 /// The schema this build writes. Raise it with a migration when a table's meaning
 /// changes; a file written by a newer dialflow is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// `schema_version`, `store_tag`, and the id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -75,6 +75,9 @@ pub const AGENT_LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new(
 pub const DAILY: TableDefinition<(&str, &str), u64> = TableDefinition::new("daily");
 /// Attempt sequence number → the disposition an agent set for it (`Disposition`).
 pub const DISPOSITIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("dispositions");
+/// (lead id, attempt seq): every attempt of a lead, for its history without reading
+/// its campaign's every attempt.
+pub const LEAD_ATTEMPTS: TableDefinition<(u64, u64), ()> = TableDefinition::new("lead_attempts");
 
 /// One migration: brings a file from `version - 1` to `version`.
 struct Migration {
@@ -86,7 +89,7 @@ struct Migration {
 /// the reports made while calls are on and the alerts' delivery; version 4 the scenario
 /// versions; version 5 the agents and their log, and the answered calls counted;
 /// version 6 the day-by-day answered and dropped calls; version 7 the agents'
-/// dispositions.
+/// dispositions; version 8 the attempts listed by lead.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -116,7 +119,23 @@ const MIGRATIONS: &[Migration] = &[
         version: 7,
         apply: create_dispositions,
     },
+    Migration {
+        version: 8,
+        apply: list_attempts_by_lead,
+    },
 ];
+
+/// The attempts-by-lead listing, with every attempt a file already holds.
+fn list_attempts_by_lead(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let attempts = tx.open_table(ATTEMPTS)?;
+    let mut by_lead = tx.open_table(LEAD_ATTEMPTS)?;
+    for row in attempts.iter()? {
+        let (seq, start) = row?;
+        let start: super::AttemptStart = super::decode("attempts", start.value())?;
+        by_lead.insert((start.lead_id, seq.value()), ())?;
+    }
+    Ok(())
+}
 
 /// The day-by-day table, with the answered calls a file already holds (none of them
 /// was dropped: safe harbor came with version 6).
