@@ -15,7 +15,9 @@
 //! p95 of ASA with agents rung for each call and with nailed agents. Target for
 //! nailed: p95 under 300 ms.
 //!
-//! `cargo bench --bench agents -- [MINUTES]` (default 25).
+//! `cargo bench --bench agents -- [MINUTES] [predictive|progressive]` (default 25
+//! minutes, both modes and ASA); `RUST_LOG=dialflow::dialer=debug` logs each
+//! predictive level with what it was measured from.
 
 use std::time::Duration;
 
@@ -33,10 +35,21 @@ const SPEED: f64 = 20.0;
 const WARM_UP_MIN: u64 = 5;
 
 fn main() {
-    let minutes: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(25);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let minutes: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(25);
+    // `predictive` or `progressive` runs that mode's campaign alone, and no ASA.
+    let only = args.iter().find_map(|a| match a.as_str() {
+        "predictive" => Some(DialMode::Predictive),
+        "progressive" => Some(DialMode::Progressive),
+        _ => None,
+    });
+    // RUST_LOG=dialflow::dialer=debug shows each predictive level and what it saw.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -44,13 +57,17 @@ fn main() {
         .expect("tokio");
     rt.block_on(async {
         println!("{AGENTS} agents, 30 % answer, AHT 60 s, wrap-up 10 s, minutes {WARM_UP_MIN}-{minutes} at {SPEED}x:");
-        for mode in [DialMode::Progressive, DialMode::Predictive] {
+        let modes = only.map_or(vec![DialMode::Progressive, DialMode::Predictive], |m| vec![m]);
+        for mode in modes {
             let (occupancy, drops, answered) = floor(mode, minutes).await;
             println!(
                 "  {mode:?}: occupancy {:.1} %, drop rate {:.2} % ({answered} answered)",
                 occupancy * 100.0,
                 drops * 100.0
             );
+        }
+        if only.is_some() {
+            return;
         }
         println!("ASA, 20 agents, real time:");
         for reach in [AgentReachMode::Ring, AgentReachMode::Nailed] {

@@ -2,18 +2,25 @@
 //! and a wrap-up, customers who answer with some probability after ringing a while,
 //! one-second steps, a seeded random source. The dialer knows what the live one does:
 //! who is free now, how long each busy agent's cycle has run and how long recent
-//! cycles lasted (`freeing::CycleTimes`, never when a call will end), and the measured
-//! answer rate and ring time. With a steady answer rate the drop rate never ends a
+//! cycles lasted (`freeing::CycleTimes`, never when a call will end), the measured
+//! answer rate and ring time, and how long recent calls rang before they were answered
+//! or rang out (`ringing::RingProfile`, for the chance of each call still ringing). With a steady answer rate the drop rate never ends a
 //! day over its cap; when the answer rate falls, the level adapts and the agents are
 //! busy again within minutes.
 
 use dialflow::core::campaign::freeing::CycleTimes;
 use dialflow::core::campaign::predictive::{DropCounts, Limits, Measured, level};
+use dialflow::core::campaign::ringing::{RingOutcome, RingProfile};
 use proptest::prelude::*;
+use std::collections::VecDeque;
 
 /// How long an answered customer may wait for an agent before the safe harbor drops
 /// them (the campaign setting's default).
 const SAFE_HARBOR_S: u64 = 2;
+/// How long an unanswered call rings before the originate gives up (the default).
+const RING_OUT_S: u64 = 30;
+/// How many resolved calls the dialer's measures are taken over.
+const WINDOW: usize = 200;
 
 /// One simulated call centre.
 struct Centre {
@@ -33,8 +40,8 @@ struct Centre {
     answer_rate: f64,
     handle_s: u64,
     wrap_s: u64,
-    /// Smoothed answered ÷ resolved, as the dialer measures it.
-    measured: Option<f64>,
+    /// The latest resolved calls, as the dialer measures them.
+    outcomes: VecDeque<RingOutcome>,
     resolved: u64,
     drops: DropCounts,
     busy_agent_seconds: u64,
@@ -54,7 +61,7 @@ impl Centre {
             answer_rate,
             handle_s,
             wrap_s: 10,
-            measured: None,
+            outcomes: VecDeque::new(),
             resolved: 0,
             drops: DropCounts::default(),
             busy_agent_seconds: 0,
@@ -63,14 +70,14 @@ impl Centre {
     }
 
     /// Places `n` calls at `now`: each answered after 3–12 s with the answer rate, or
-    /// given up after 20 s of ringing.
+    /// given up after `RING_OUT_S` of ringing.
     fn place(&mut self, now: u64, n: u32) {
         for _ in 0..n {
             let answered = self.rng.f64() < self.answer_rate;
             let at = if answered {
                 now + self.rng.u64(3..=12)
             } else {
-                now + 20
+                now + RING_OUT_S
             };
             self.ringing.push((at, answered, now));
         }
@@ -84,13 +91,11 @@ impl Centre {
         self.ringing = rest;
         for (at, answered, placed) in due {
             self.resolved += 1;
-            let x = if answered { 1.0 } else { 0.0 };
-            self.measured = Some(match self.measured {
-                // The first 30 outcomes are averaged, then smoothed over about 200.
-                Some(m) if self.resolved > 30 => m + (x - m) / 200.0,
-                Some(m) => m + (x - m) / self.resolved as f64,
-                None => x,
-            });
+            if self.outcomes.len() == WINDOW {
+                self.outcomes.pop_front();
+            }
+            let after_ms = (at - placed) * 1_000;
+            self.outcomes.push_back(RingOutcome { answered, after_ms });
             if !answered {
                 continue;
             }
@@ -127,18 +132,37 @@ impl Centre {
 
     /// What the dialer knows: busy agents' elapsed cycles, and the mean ring time.
     fn freeing_soon(&self, now: u64) -> f64 {
-        // An agent ready by the time the customer's safe harbor runs out is in time.
-        let horizon_ms = SAFE_HARBOR_S * 1_000
-            + match self.answer_delay {
-                (_, 0) => 10_000,
-                (sum, n) => sum * 1_000 / n,
-            };
+        // As the live dialer: the mean answer delay, the safe harbor left as margin.
+        let horizon_ms = match self.answer_delay {
+            (_, 0) => 10_000,
+            (sum, n) => sum * 1_000 / n,
+        };
         let elapsed = self
             .cycle_began
             .iter()
             .flatten()
             .map(|began| (now - began) * 1_000);
         self.cycles.expected_free(elapsed, horizon_ms)
+    }
+
+    /// Answered ÷ resolved over the window, with 5 answers more (as the dialer does).
+    fn answer_rate(&self) -> Option<f64> {
+        let answered = self.outcomes.iter().filter(|o| o.answered).count();
+        (self.resolved >= 20).then(|| (answered + 5) as f64 / (self.outcomes.len() + 5) as f64)
+    }
+
+    /// Each call not yet with an agent: its chance of an answer, from how long it has
+    /// rung; 1 for a customer answered and waiting.
+    fn pending_chances(&self, now: u64) -> Vec<f64> {
+        let Some(overall) = self.answer_rate() else {
+            return vec![1.0; self.ringing.len() + self.waiting.len()];
+        };
+        let profile = RingProfile::new(self.outcomes.iter().copied());
+        let ringing = self.ringing.iter();
+        ringing
+            .map(|(_, _, placed)| profile.chance((now - placed) * 1_000, overall))
+            .chain(self.waiting.iter().map(|_| 1.0))
+            .collect()
     }
 
     fn step(&mut self, now: u64, limits: &Limits) {
@@ -150,8 +174,8 @@ impl Centre {
         let m = Measured {
             available_agents: available,
             freeing_soon: self.freeing_soon(now),
-            ringing: (self.ringing.len() + self.waiting.len()) as u32,
-            answer_rate: self.measured.filter(|_| self.resolved >= 20),
+            pending: self.pending_chances(now),
+            answer_rate: self.answer_rate(),
             today: self.drops,
             last_30_days: self.drops,
         };

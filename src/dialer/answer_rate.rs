@@ -7,10 +7,13 @@
 //! still talking (the level then rings far too many, and customers are dropped). So
 //! calls are taken in the order they were placed, and only the run of calls placed
 //! before the oldest one still ringing counts: all of them are resolved, whatever
-//! their outcome, so the sample is not chosen by it.
+//! their outcome, so the sample is not chosen by it. The same run, with how long each
+//! call rang before it resolved, gives each call still ringing its own chance of an
+//! answer (`core::campaign::ringing`).
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::core::campaign::ringing::{RingOutcome, RingProfile};
 use crate::desk::FREEING_HORIZON_MS;
 
 /// How many of the latest resolved calls the rate is measured over.
@@ -30,13 +33,16 @@ const MOST_KEPT: usize = 4 * ANSWER_WINDOW;
 struct Live {
     seq: u64,
     answered: bool,
+    /// When it was placed (the dialer's clock, ms).
+    placed_ms: u64,
 }
 
 /// The latest calls of one campaign in the order they were placed, and ring times.
 #[derive(Debug, Default)]
 pub struct AnswerRate {
-    /// Outcomes in placement order: `None` while ringing, then whether answered.
-    outcomes: VecDeque<Option<bool>>,
+    /// Outcomes in placement order: `None` while ringing, then whether answered and
+    /// when.
+    outcomes: VecDeque<Option<RingOutcome>>,
     /// The sequence number of `outcomes`' front.
     front_seq: u64,
     /// Calls placed and not yet ended, by attempt id: their sequence number, and
@@ -51,13 +57,14 @@ pub struct AnswerRate {
 }
 
 impl AnswerRate {
-    /// The campaign placed a call.
-    pub fn placed(&mut self, attempt: &str) {
+    /// The campaign placed a call at `now_ms`.
+    pub fn placed(&mut self, attempt: &str, now_ms: u64) {
         let seq = self.front_seq + self.outcomes.len() as u64;
         self.outcomes.push_back(None);
         let live = Live {
             seq,
             answered: false,
+            placed_ms: now_ms,
         };
         self.live.insert(attempt.to_string(), live);
         self.trim();
@@ -76,12 +83,12 @@ impl AnswerRate {
             self.ring_ms.pop_front();
         }
         self.ring_ms.push_back(rang_ms);
-        self.resolve(seq, true);
+        self.resolve(seq, true, rang_ms);
     }
 
-    /// A call ended, answered after ringing so long or not answered; it is
-    /// forgotten as a call in progress.
-    pub fn ended(&mut self, attempt: &str, answered_after_ms: Option<u64>) {
+    /// A call ended at `now_ms`, answered after ringing so long or not answered; it
+    /// is forgotten as a call in progress.
+    pub fn ended(&mut self, attempt: &str, answered_after_ms: Option<u64>, now_ms: u64) {
         if let Some(rang) = answered_after_ms {
             self.answered(attempt, rang);
         }
@@ -91,7 +98,7 @@ impl AnswerRate {
         if live.answered {
             self.talking = self.talking.saturating_sub(1);
         } else {
-            self.resolve(live.seq, false);
+            self.resolve(live.seq, false, now_ms.saturating_sub(live.placed_ms));
         }
     }
 
@@ -100,14 +107,14 @@ impl AnswerRate {
         self.talking
     }
 
-    /// Sets the outcome of the call placed `seq`-th, unless it has one or was
-    /// trimmed away.
-    fn resolve(&mut self, seq: u64, answered: bool) {
+    /// Sets the outcome of the call placed `seq`-th, resolved `after_ms` after it was
+    /// placed, unless it has one or was trimmed away.
+    fn resolve(&mut self, seq: u64, answered: bool, after_ms: u64) {
         let Some(index) = seq.checked_sub(self.front_seq) else {
             return;
         };
         if let Some(outcome @ None) = self.outcomes.get_mut(index as usize) {
-            *outcome = Some(answered);
+            *outcome = Some(RingOutcome { answered, after_ms });
             self.trim();
         }
     }
@@ -131,11 +138,36 @@ impl AnswerRate {
     /// Answered ÷ placed over the latest resolved run, once it is long enough, with
     /// `PRIOR_ANSWERS` added to both.
     pub fn rate(&self) -> Option<f64> {
-        let run: Vec<bool> = self.outcomes.iter().map_while(|o| *o).collect();
-        (run.len() >= ANSWER_SAMPLE).then(|| {
-            let answered = run.iter().filter(|a| **a).count();
-            (answered + PRIOR_ANSWERS) as f64 / (run.len() + PRIOR_ANSWERS) as f64
-        })
+        let (answered, run) = self
+            .run()
+            .fold((0, 0), |(a, n), o| (a + usize::from(o.answered), n + 1));
+        (run >= ANSWER_SAMPLE)
+            .then(|| (answered + PRIOR_ANSWERS) as f64 / (run + PRIOR_ANSWERS) as f64)
+    }
+
+    /// The latest resolved run, oldest first.
+    fn run(&self) -> impl Iterator<Item = RingOutcome> + '_ {
+        self.outcomes.iter().map_while(|o| *o)
+    }
+
+    /// The chance of an answer of each of the campaign's `pending` calls not yet with
+    /// an agent at `now_ms`: for each call still ringing, its chance from how long it
+    /// has rung; the rest (answered, waiting for an agent) 1 each. Every chance is 1
+    /// before the rate is measured.
+    pub fn pending_chances(&self, pending: u32, now_ms: u64) -> Vec<f64> {
+        let Some(overall) = self.rate() else {
+            return vec![1.0; pending as usize];
+        };
+        let profile = RingProfile::new(self.run());
+        let mut chances: Vec<f64> = self
+            .live
+            .values()
+            .filter(|l| !l.answered)
+            .map(|l| profile.chance(now_ms.saturating_sub(l.placed_ms), overall))
+            .take(pending as usize)
+            .collect();
+        chances.resize(pending as usize, 1.0);
+        chances
     }
 
     /// The mean ring time of answered calls (the horizon over which an agent freeing
@@ -156,7 +188,7 @@ mod tests {
     fn answers_that_resolve_first_do_not_bias_the_rate() {
         let mut rate = AnswerRate::default();
         for i in 0..40 {
-            rate.placed(&format!("c{i}"));
+            rate.placed(&format!("c{i}"), 0);
         }
         // Every third customer answers within seconds and talks on...
         for i in (0..40).step_by(3) {
@@ -170,7 +202,7 @@ mod tests {
         assert_eq!(rate.talking(), 14);
         // ...and the others give up ringing later, in any order.
         for i in (0..40).rev().filter(|i| i % 3 != 0) {
-            rate.ended(&format!("c{i}"), None);
+            rate.ended(&format!("c{i}"), None, 30_000);
         }
         assert_eq!(
             rate.rate(),
@@ -179,7 +211,7 @@ mod tests {
         );
         // The answered calls' ends change nothing but the calls still talking.
         for i in (0..40).step_by(3) {
-            rate.ended(&format!("c{i}"), Some(5_000));
+            rate.ended(&format!("c{i}"), Some(5_000), 30_000);
         }
         assert_eq!(rate.rate(), Some(19.0 / 45.0));
         assert_eq!(rate.talking(), 0);
@@ -193,14 +225,14 @@ mod tests {
     #[test]
     fn the_oldest_ringing_call_bounds_the_sample_and_the_window_slides() {
         let mut rate = AnswerRate::default();
-        rate.placed("slow");
+        rate.placed("slow", 0);
         for i in 0..300 {
             let id = format!("c{i}");
-            rate.placed(&id);
-            rate.ended(&id, (i % 2 == 0).then_some(3_000));
+            rate.placed(&id, 0);
+            rate.ended(&id, (i % 2 == 0).then_some(3_000), 30_000);
         }
         assert_eq!(rate.rate(), None, "`slow` still rings");
-        rate.ended("slow", None);
+        rate.ended("slow", None, 30_000);
         // The latest 200 resolved calls: 100 answered.
         assert_eq!(rate.rate(), Some(105.0 / 205.0));
         assert_eq!(rate.ring_ms(), 3_000);
@@ -211,24 +243,49 @@ mod tests {
     #[test]
     fn a_call_that_never_ends_holds_nothing_up_for_ever() {
         let mut rate = AnswerRate::default();
-        rate.placed("lost");
+        rate.placed("lost", 0);
         for i in 0..MOST_KEPT + 50 {
             let id = format!("c{i}");
-            rate.placed(&id);
-            rate.ended(&id, None);
+            rate.placed(&id, 0);
+            rate.ended(&id, None, 30_000);
         }
         let none = Some(5.0 / 205.0);
         assert_eq!(rate.rate(), none, "no answer but the prior's");
         // An unknown or repeated end changes nothing.
-        rate.ended("never-placed", Some(1_000));
-        rate.ended("c5", Some(1_000));
+        rate.ended("never-placed", Some(1_000), 30_000);
+        rate.ended("c5", Some(1_000), 30_000);
         assert_eq!(rate.rate(), none);
         assert_eq!(rate.talking(), 0);
         // The lost call answers at last, long after it was trimmed from the window:
         // it talks, then ends, and nothing is counted twice or below zero.
         rate.answered("lost", 2_000);
         assert_eq!(rate.talking(), 1);
-        rate.ended("lost", Some(2_000));
+        rate.ended("lost", Some(2_000), 30_000);
         assert_eq!((rate.talking(), rate.rate()), (0, none));
+    }
+
+    #[test]
+    fn a_call_that_rang_past_the_usual_answers_counts_for_little() {
+        let mut rate = AnswerRate::default();
+        // 100 calls: every third answered 5 s in, the others rang out at 30 s.
+        for i in 0..100 {
+            let id = format!("c{i}");
+            rate.placed(&id, 0);
+            if i % 3 == 0 {
+                rate.ended(&id, Some(5_000), 60_000);
+            } else {
+                rate.ended(&id, None, 30_000);
+            }
+        }
+        rate.placed("fresh", 100_000);
+        rate.placed("stale", 80_000);
+        rate.placed("answered", 95_000);
+        rate.answered("answered", 4_000);
+        // Three pending: two ringing, and one answered call waiting for an agent.
+        let mut chances = rate.pending_chances(3, 100_000 + 1_000);
+        chances.sort_by(f64::total_cmp);
+        assert_eq!(chances[0], 0.0, "rang 21 s: past every answer seen");
+        assert!((chances[1] - 34.0 / 100.0).abs() < 1e-12, "rang 1 s");
+        assert_eq!(chances[2], 1.0, "answered, waiting");
     }
 }

@@ -536,7 +536,10 @@ impl Dialer {
             let mut start = live.pacer.allowance(now, live.in_flight, &distress).start;
             let horizon = live.agents.horizon_ms();
             let staffing = self.desk.as_ref().map(|d| d.staffing_within(name, horizon));
-            if let Some(cap) = live.agents.cap(&policy.agents, staffing, live.in_flight) {
+            if let Some(cap) = live
+                .agents
+                .cap(&policy.agents, staffing, live.in_flight, now)
+            {
                 tracing::trace!(campaign = %name, start, cap, in_flight = live.in_flight, ?staffing, "agent pacing");
                 start = start.min(cap);
             }
@@ -611,7 +614,7 @@ impl Dialer {
             for lease in leased {
                 live.pacer.started(now);
                 live.in_flight += 1;
-                live.agents.answers.placed(&lease.attempt.id);
+                live.agents.answers.placed(&lease.attempt.id, now);
                 // A callback a disposition kept for one agent goes to them alone.
                 let agent = lease.lead.callback_agent.clone();
                 let scenario = Arc::clone(&scenario);
@@ -753,7 +756,7 @@ impl Dialer {
             live.in_flight = live.in_flight.saturating_sub(1);
             let rang = |at: crate::core::call::Millis| at.0.saturating_sub(c.started_call_ms);
             let answered = c.outcome.summary.answered_at.map(rang);
-            live.agents.answers.ended(&c.attempt.id, answered);
+            live.agents.answers.ended(&c.attempt.id, answered, now);
             let trip = breaker(live, &result, now);
             if let Some((kind, reason)) = trip
                 && live.record.state == CampaignState::Running
@@ -799,7 +802,9 @@ impl Dialer {
         );
         if let Some(live) = campaigns.get_mut(&c.attempt.campaign) {
             live.in_flight = live.in_flight.saturating_sub(1);
-            live.agents.answers.ended(&c.attempt.id, None);
+            live.agents
+                .answers
+                .ended(&c.attempt.id, None, self.now_ms());
         }
     }
 

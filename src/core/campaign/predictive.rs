@@ -12,11 +12,16 @@
 //!    that their cycle (talk, then wrap-up) ends within the measured ring time, from
 //!    how long the campaign's recent cycles lasted (`freeing`); the sum is the
 //!    expectation. The drop budget below covers the forecast's misses.
-//! 2. **An exact overflow estimate.** With `n` calls ringing in all and each answered
-//!    with the measured probability `p`, the answers `X` are binomial(n, p), and the
-//!    expected drops are `E[max(0, X − agents)]`. The level is the largest `n` whose
-//!    expected drops stay within a budget of the expected answers `n·p` (an
-//!    Erlang-style estimate over the ring time rather than a queue in steady state).
+//! 2. **An exact overflow estimate.** Each call not yet with an agent will bring an
+//!    answer with its own chance: 1 for a customer who answered and waits, and for a
+//!    call still ringing the share of recent calls unresolved at its ring time that
+//!    were answered later (`ringing`: a call that has rung past the usual answers
+//!    will likely ring out). A new call's chance is the measured answer rate `p`. The
+//!    answers `X` are then a sum of independent chances (Poisson-binomial, its
+//!    distribution built call by call), and the expected drops are
+//!    `E[max(0, X − agents)]`. The level is the most new calls whose expected drops
+//!    stay within a budget of the expected answers `E[X]` (an Erlang-style estimate
+//!    over the ring time rather than a queue in steady state).
 //! 3. **The budget adapts to what happened.** The estimate is taken afresh every
 //!    second over the same ringing calls, and the forecast of free agents is cautious
 //!    (an agent whose cycle is longer than nearly all seen counts for nothing), so the
@@ -61,16 +66,19 @@ impl DropCounts {
 }
 
 /// What the dialer measured, for one campaign, now.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     /// Agents ready for a call now.
     pub available_agents: u32,
     /// Agents expected to be free within about one ring time: the sum of each busy
     /// agent's chance (`freeing::CycleTimes`).
     pub freeing_soon: f64,
-    /// Customers rung and not yet answered or given up on.
-    pub ringing: u32,
-    /// Answered ÷ placed, smoothed; `None` before there is enough to say.
+    /// Each call not yet with an agent: the chance it brings an answer (1 for a
+    /// customer who answered and waits, `ringing::RingProfile::chance` for a call
+    /// still ringing).
+    pub pending: Vec<f64>,
+    /// Answered ÷ placed, smoothed (a new call's chance); `None` before there is
+    /// enough to say.
     pub answer_rate: Option<f64>,
     pub today: DropCounts,
     pub last_30_days: DropCounts,
@@ -128,8 +136,9 @@ pub fn level(m: &Measured, limits: &Limits) -> Level {
             mode: Mode::NoAgents,
         };
     }
+    let pending = u32::try_from(m.pending.len()).unwrap_or(u32::MAX);
     let progressive = |mode| Level {
-        place: m.available_agents.saturating_sub(m.ringing),
+        place: m.available_agents.saturating_sub(pending),
         mode,
     };
     let Some(p) = m.answer_rate.filter(|p| *p > 0.0 && p.is_finite()) else {
@@ -148,45 +157,87 @@ pub fn level(m: &Measured, limits: &Limits) -> Level {
     let headroom = (BUDGET_GAIN * (limit - used) / limit).clamp(0.1, BUDGET_GAIN);
     let budget = limits.drop_cap * headroom;
     let most = (limits.max_ratio * agents.max(1.0)).ceil() as u32;
-    let ringing_in_all = largest_within_budget(agents.floor() as u32, p, budget, most);
+    let room = most.saturating_sub(pending);
     Level {
-        place: ringing_in_all.saturating_sub(m.ringing),
+        place: most_within_budget(&m.pending, agents.floor() as u32, p, budget, room),
         mode: Mode::Predictive,
     }
 }
 
-/// The largest number of calls ringing at once (up to `most`) whose expected drops
-/// stay within `budget` of their expected answers, for `agents` and answer rate `p`.
-fn largest_within_budget(agents: u32, p: f64, budget: f64, most: u32) -> u32 {
-    let mut best = agents.min(most);
-    for n in (agents + 1)..=most {
-        let answers = f64::from(n) * p;
-        if expected_overflow(n, p, agents) > budget * answers {
+/// The most new calls (up to `room`), each answered with chance `p`, that keep the
+/// expected drops within `budget` of the expected answers, on top of the `pending`
+/// calls' chances, for `agents`. At least as many as leave every agent a call.
+fn most_within_budget(pending: &[f64], agents: u32, p: f64, budget: f64, room: u32) -> u32 {
+    let mut answers = Answers::for_agents(agents);
+    for chance in pending {
+        answers.add(chance.clamp(0.0, 1.0));
+    }
+    let one_each = agents.saturating_sub(answers.calls()).min(room);
+    let mut place = 0;
+    while place < room {
+        answers.add(p);
+        if place >= one_each && answers.overflow() > budget * answers.expected() {
             break;
         }
-        best = n;
+        place += 1;
     }
-    best
+    place
 }
 
-/// `E[max(0, X − agents)]` for `X` binomial(`n`, `p`), summed exactly.
-pub fn expected_overflow(n: u32, p: f64, agents: u32) -> f64 {
-    if n <= agents {
-        return 0.0;
-    }
-    let q = 1.0 - p;
-    // pmf(k) built up from pmf(0) = qⁿ, in log space where qⁿ would underflow.
-    let mut log_pmf = f64::from(n) * q.ln();
-    let mut overflow = 0.0;
-    for k in 0..=n {
-        if k > 0 {
-            log_pmf += (f64::from(n - k + 1) / f64::from(k)).ln() + (p / q).ln();
+/// The answers a set of calls brings, each with its own chance (Poisson-binomial),
+/// built one call at a time, for a number of agents: only the chances of up to that
+/// many answers are kept (each depends only on those below it), which is all the
+/// expected overflow needs, so a call costs O(agents) whatever the calls ringing.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    agents: u32,
+    /// `low[k]`: the chance of exactly `k` answers, for `k` up to `agents`.
+    low: Vec<f64>,
+    calls: u32,
+    expected: f64,
+}
+
+impl Answers {
+    /// No calls yet, for `agents`.
+    pub fn for_agents(agents: u32) -> Answers {
+        let mut low = vec![0.0; agents as usize + 1];
+        low[0] = 1.0;
+        Answers {
+            agents,
+            low,
+            calls: 0,
+            expected: 0.0,
         }
-        if k > agents {
-            overflow += f64::from(k - agents) * log_pmf.exp();
-        }
     }
-    overflow
+
+    /// One more call, answered with `chance`.
+    pub fn add(&mut self, chance: f64) {
+        for k in (1..self.low.len()).rev() {
+            self.low[k] = self.low[k] * (1.0 - chance) + self.low[k - 1] * chance;
+        }
+        self.low[0] *= 1.0 - chance;
+        self.calls += 1;
+        self.expected += chance;
+    }
+
+    /// How many calls it holds.
+    pub fn calls(&self) -> u32 {
+        self.calls
+    }
+
+    /// `E[X]`: the answers expected.
+    pub fn expected(&self) -> f64 {
+        self.expected
+    }
+
+    /// `E[max(0, X − agents)]`: the answers expected to find no agent, as
+    /// `E[X] − agents + E[max(0, agents − X)]`.
+    pub fn overflow(&self) -> f64 {
+        let short: f64 = (self.low.iter().enumerate())
+            .map(|(k, pk)| (self.agents as usize - k) as f64 * pk)
+            .sum();
+        (self.expected - f64::from(self.agents) + short).max(0.0)
+    }
 }
 
 #[cfg(test)]
@@ -197,21 +248,94 @@ mod tests {
         Measured {
             available_agents: available,
             freeing_soon: 0.0,
-            ringing,
+            pending: vec![p.unwrap_or(0.0); ringing as usize],
             answer_rate: p,
             today: DropCounts::default(),
             last_30_days: DropCounts::default(),
         }
     }
 
+    /// `E[max(0, X − agents)]` for `X` binomial(`n`, `p`), from the closed form.
+    fn binomial_overflow(n: u32, p: f64, agents: u32) -> f64 {
+        let mut pmf = (1.0 - p).powi(n as i32);
+        let mut overflow = 0.0;
+        for k in 0..=n {
+            if k > 0 {
+                pmf *= f64::from(n - k + 1) / f64::from(k) * p / (1.0 - p);
+            }
+            overflow += f64::from(k.saturating_sub(agents)) * pmf;
+        }
+        overflow
+    }
+
     #[test]
-    fn the_overflow_is_the_binomial_s() {
+    fn the_answers_of_equal_chances_are_the_binomial_s() {
         // n = 2, p = 0.5, one agent: only X = 2 overflows, by one, with chance 1/4.
-        assert!((expected_overflow(2, 0.5, 1) - 0.25).abs() < 1e-12);
-        assert_eq!(expected_overflow(3, 0.9, 3), 0.0);
-        // A large n does not underflow to nothing.
-        let big = expected_overflow(2_000, 0.5, 900);
-        assert!((big - 100.0).abs() < 1.0, "{big}");
+        let mut two = Answers::for_agents(1);
+        two.add(0.5);
+        two.add(0.5);
+        assert!((two.overflow() - 0.25).abs() < 1e-12);
+        assert_eq!(two.expected(), 1.0);
+        for agents in [0, 50, 80, 90, 120, 400] {
+            let mut many = Answers::for_agents(agents);
+            for _ in 0..300 {
+                many.add(0.3);
+            }
+            let exact = binomial_overflow(300, 0.3, agents);
+            assert!((many.overflow() - exact).abs() < 1e-9, "{agents}");
+        }
+        // A large n keeps its mass: the expected overflow of 2,000 at ½ over 900.
+        let mut big = Answers::for_agents(900);
+        for _ in 0..2_000 {
+            big.add(0.5);
+        }
+        assert!((big.overflow() - 100.0).abs() < 1.0);
+        assert_eq!(big.calls(), 2_000);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_overflow_of_mixed_chances_is_every_outcome_s_weighed(
+            chances in proptest::collection::vec(0.0f64..=1.0, 0..11),
+            agents in 0u32..12,
+        ) {
+            let mut answers = Answers::for_agents(agents);
+            for c in &chances {
+                answers.add(*c);
+            }
+            // Every combination of answers, weighed by its chance.
+            let mut exact = 0.0;
+            for mask in 0u32..1 << chances.len() {
+                let weight: f64 = (chances.iter().enumerate())
+                    .map(|(i, c)| if mask >> i & 1 == 1 { *c } else { 1.0 - c })
+                    .product();
+                exact += f64::from(mask.count_ones().saturating_sub(agents)) * weight;
+            }
+            proptest::prop_assert!((answers.overflow() - exact).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn calls_that_rang_past_the_usual_answers_leave_room_for_new_ones() {
+        let limits = Limits::default();
+        let mut fresh = measured(20, 40, Some(0.3));
+        let with_fresh = level(&fresh, &limits).place;
+        // The same 40 calls, but 30 of them rang so long that few will be answered.
+        fresh.pending = [vec![0.02; 30], vec![0.3; 10]].concat();
+        let with_stale = level(&fresh, &limits).place;
+        assert!(
+            with_stale > with_fresh + 20,
+            "{with_stale} new calls, against {with_fresh}"
+        );
+        // Customers already answered and waiting count in full.
+        fresh.pending = vec![0.3; 15];
+        let ringing = level(&fresh, &limits).place;
+        fresh.pending = vec![1.0; 15];
+        let waiting = level(&fresh, &limits).place;
+        assert!(
+            waiting + 10 < ringing,
+            "{waiting} new calls, against {ringing}"
+        );
     }
 
     #[test]
