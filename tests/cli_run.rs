@@ -69,6 +69,21 @@ fn run_places_calls_through_the_simulator() {
             "yes connected_to_operator"
         ]
     );
+    // What the calls cost the CPU, over the calls and with the start-up, in ms.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let cpu = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("CPU: "))
+        .unwrap_or_else(|| panic!("no CPU line: {stderr}"));
+    let figures: Vec<f64> = cpu
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [calls, per_call, whole] = figures[..] else {
+        panic!("{cpu}")
+    };
+    assert!(calls > 0.0 && whole >= calls, "{cpu}");
+    assert!((per_call - calls / 4.0).abs() < 0.01, "four calls: {cpu}");
 }
 
 #[test]

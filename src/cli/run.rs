@@ -219,6 +219,7 @@ async fn run_calls(config: Config, planned: Planned, speed: f64) -> Result<ExitC
         "{} of {total} call(s) finished: {:?}",
         summary.attempts, tally.statuses
     );
+    print_cpu(&summary);
     Ok(if summary.unfinished == 0 {
         ExitCode::SUCCESS
     } else {
@@ -441,6 +442,21 @@ fn print_backoff(summary: &Summary) {
             "Asterisk first showed strain with {first} call(s) up; calls at once are held to {ceiling}"
         );
     }
+}
+
+/// What the calls cost this machine's CPU: over the calls (first originate to last
+/// end, as a client measuring itself would), and for the whole process so far.
+fn print_cpu(summary: &Summary) {
+    let (Some(calls), Some(whole)) = (summary.calls_cpu, crate::daemon::cpu::process_cpu()) else {
+        return;
+    };
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let per_call = ms(calls) / summary.attempts.max(1) as f64;
+    eprintln!(
+        "CPU: {:.1} ms over the calls ({per_call:.3} ms a call); {:.1} ms for the whole process with its start-up",
+        ms(calls),
+        ms(whole)
+    );
 }
 
 /// SIGINT or SIGTERM.

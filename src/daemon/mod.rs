@@ -9,6 +9,7 @@
 mod access;
 mod address;
 mod connect;
+pub mod cpu;
 pub mod files;
 mod watch;
 mod work;
@@ -107,6 +108,9 @@ pub struct Summary {
     pub classify: Option<Snapshot>,
     /// How long Asterisk's distress slowed and held new originates, and why.
     pub backoff: crate::runtime::backoff::BackoffMetrics,
+    /// `Work::Calls`: the process's CPU time over the calls, from the first originate
+    /// to the last call's end (start-up and shutdown left out).
+    pub calls_cpu: Option<Duration>,
 }
 
 /// Everything a daemon is given before it runs.
@@ -338,6 +342,7 @@ pub async fn run(
         unfinished: done.unfinished,
         classify: runtime.classify_metrics(),
         backoff: runtime.backoff_metrics(),
+        calls_cpu: done.calls_cpu,
     })
 }
 

@@ -46,6 +46,9 @@ pub(super) struct WorkDone {
     pub attempts: u64,
     pub recovered: usize,
     pub unfinished: usize,
+    /// `Work::Calls`: the process's CPU time from the first originate to the last
+    /// call's end.
+    pub calls_cpu: Option<std::time::Duration>,
 }
 
 /// Started work: its task and how the loop steers it.
@@ -189,6 +192,7 @@ fn start_dialer(runtime: Runtime, config: Config, notify: Notify, work: Campaign
             attempts: summary.attempts,
             recovered: summary.recovered,
             unfinished: 0,
+            calls_cpu: None,
         })
     });
     Running {
@@ -212,15 +216,20 @@ fn start_calls(
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         let total = calls.len();
+        let cpu_before = super::cpu::process_cpu();
         let ended = batch::run_all(&runtime, scenario, calls, pace, stop_rx, |outcome| {
             notify.send(Notice::Call(Box::new(outcome.clone())));
         })
         .await
         .len();
+        let calls_cpu = super::cpu::process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
         Ok(WorkDone {
             attempts: ended as u64,
             recovered: 0,
             unfinished: total - ended,
+            calls_cpu,
         })
     });
     Running {
