@@ -288,4 +288,31 @@ mod tests {
         assert!((chances[1] - 34.0 / 100.0).abs() < 1e-12, "rang 1 s");
         assert_eq!(chances[2], 1.0, "answered, waiting");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_pending_call_has_one_chance_and_it_is_a_probability(
+            calls in proptest::collection::vec((0u64..40_000, 0u8..3), 0..300),
+            pending in 0u32..400,
+        ) {
+            // Calls placed a second apart: answered after their delay, rung out after
+            // it, or still on (ringing).
+            let mut rate = AnswerRate::default();
+            for (i, (delay, fate)) in calls.iter().enumerate() {
+                let id = format!("c{i}");
+                let placed = i as u64 * 1_000;
+                rate.placed(&id, placed);
+                match fate {
+                    0 => rate.ended(&id, Some(*delay), placed + delay + 60_000),
+                    1 => rate.ended(&id, None, placed + delay),
+                    _ => {}
+                }
+            }
+            let chances = rate.pending_chances(pending, calls.len() as u64 * 1_000);
+            proptest::prop_assert_eq!(chances.len(), pending as usize);
+            for c in chances {
+                proptest::prop_assert!((0.0..=1.0).contains(&c), "{}", c);
+            }
+        }
+    }
 }
