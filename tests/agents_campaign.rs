@@ -153,12 +153,14 @@ async fn a_predictive_campaign_with_50_agents_overdials_and_stays_under_its_drop
         ..Plan::new("agents-predictive", 50)
     };
     let centre = call_centre(plan).await;
-    let numbers = (0..3_000).map(|i| format!("+98912{i:07}")).collect();
+    let numbers = (0..5_000).map(|i| format!("+98912{i:07}")).collect();
     centre.campaign("pred", DialMode::Predictive, 1.0, numbers);
     centre.start("pred").await;
-    // Six minutes of campaign time.
+    // Ten minutes of campaign time: enough answers (~350) that the hard limit, which
+    // stops the overdial once the day's drops reach 80 % of the cap, keeps the day
+    // under it even when the calls still ringing then drop a few more at once.
     let most = centre
-        .most_calls_over(std::time::Duration::from_secs(36))
+        .most_calls_over(std::time::Duration::from_secs(60))
         .await;
     // Progressive could never have more calls up than agents: predictive rang more.
     assert!(most > 50, "at most {most} calls up at once with 50 agents");
@@ -172,6 +174,7 @@ async fn a_predictive_campaign_with_50_agents_overdials_and_stays_under_its_drop
         ended.len()
     );
     let rate = dropped as f64 / answered as f64;
+    eprintln!("{dropped} dropped of {answered} answered, at most {most} calls up");
     assert!(
         rate <= 0.03,
         "{dropped} dropped of {answered} answered: over the 3 % cap"
