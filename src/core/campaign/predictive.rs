@@ -29,10 +29,7 @@
 //!    ends a day near 0.5 % drops with agents idle. So the budget is a feedback gain,
 //!    as in VICIdial's adaptive modes: up to three times the cap while no drop has
 //!    happened, shrinking in proportion to the headroom left below the hard limit as
-//!    today's (or the month's) drops use it, down to a tenth of the cap. The expected
-//!    drops must also fit what the day and the month can still take below the limit
-//!    once the calls' answers are counted: early in a day, with few answers counted,
-//!    a burst of drops would put the day over its cap.
+//!    today's (or the month's) drops use it, down to a tenth of the cap.
 //! 4. **A hard limit** (VICIdial's `ADAPT_HARD_LIMIT`): once today's or the month's
 //!    measured drop rate reaches 80 % of the cap, the campaign dials progressively
 //!    (one call per free agent, no overdial) until it is back under; the last fifth is
@@ -158,44 +155,19 @@ pub fn level(m: &Measured, limits: &Limits) -> Level {
         return progressive(Mode::HardLimit);
     }
     let headroom = (BUDGET_GAIN * (limit - used) / limit).clamp(0.1, BUDGET_GAIN);
-    let spare = |c: DropCounts| limit * c.answered as f64 - c.dropped as f64;
-    let budget = Budget {
-        share: limits.drop_cap * headroom,
-        spare: spare(m.today).min(spare(m.last_30_days)),
-        limit,
-    };
+    let budget = limits.drop_cap * headroom;
     let most = (limits.max_ratio * agents.max(1.0)).ceil() as u32;
     let room = most.saturating_sub(pending);
     Level {
-        place: most_within_budget(&m.pending, agents.floor() as u32, p, &budget, room),
+        place: most_within_budget(&m.pending, agents.floor() as u32, p, budget, room),
         mode: Mode::Predictive,
     }
 }
 
-/// The drops the calls not yet with an agent may be expected to bring.
-struct Budget {
-    /// A share of their expected answers (the feedback gain's budget).
-    share: f64,
-    /// Drops left before today's or the month's rate reaches the limit, as counted
-    /// so far (the answers the calls bring raise it by `limit` each).
-    spare: f64,
-    limit: f64,
-}
-
-impl Budget {
-    /// Whether `overflow` expected drops of `expected` answers are within it: the
-    /// share, and what the day and the month can still take once those answers are
-    /// counted. The second binds early in a day, while few answers are counted and
-    /// a burst of drops would put the day's rate over the cap, and near the limit.
-    fn allows(&self, overflow: f64, expected: f64) -> bool {
-        overflow <= self.share * expected && overflow <= self.spare + self.limit * expected
-    }
-}
-
-/// The most new calls (up to `room`), each answered with chance `p`, whose expected
-/// drops, with the `pending` calls' chances, stay within `budget`, for `agents`. At
-/// least as many as leave every agent a call.
-fn most_within_budget(pending: &[f64], agents: u32, p: f64, budget: &Budget, room: u32) -> u32 {
+/// The most new calls (up to `room`), each answered with chance `p`, that keep the
+/// expected drops within `budget` of the expected answers, on top of the `pending`
+/// calls' chances, for `agents`. At least as many as leave every agent a call.
+fn most_within_budget(pending: &[f64], agents: u32, p: f64, budget: f64, room: u32) -> u32 {
     let mut answers = Answers::for_agents(agents);
     for chance in pending {
         answers.add(chance.clamp(0.0, 1.0));
@@ -204,7 +176,7 @@ fn most_within_budget(pending: &[f64], agents: u32, p: f64, budget: &Budget, roo
     let mut place = 0;
     while place < room {
         answers.add(p);
-        if place >= one_each && !budget.allows(answers.overflow(), answers.expected()) {
+        if place >= one_each && answers.overflow() > budget * answers.expected() {
             break;
         }
         place += 1;
@@ -341,38 +313,6 @@ mod tests {
             }
             proptest::prop_assert!((answers.overflow() - exact).abs() < 1e-9);
         }
-    }
-
-    #[test]
-    fn early_in_a_day_or_just_after_drops_the_level_is_more_careful() {
-        let limits = Limits::default();
-        let mut m = measured(30, 0, Some(0.3));
-        m.last_30_days = DropCounts {
-            dropped: 0,
-            answered: 10_000,
-        };
-        m.today = m.last_30_days;
-        let settled = level(&m, &limits).place;
-        // The day's first calls: no answer counted yet to spread a drop over.
-        m.today = DropCounts::default();
-        let first = level(&m, &limits).place;
-        assert!(
-            first < settled,
-            "{first} at the day's start, {settled} later"
-        );
-        assert!(first >= 30, "still a call for every agent: {first}");
-        // 2 drops in the day's first 100 answers: under the hard limit, but close.
-        m.today = DropCounts {
-            dropped: 2,
-            answered: 100,
-        };
-        let close = level(&m, &limits);
-        assert_eq!(close.mode, Mode::Predictive);
-        assert!(
-            close.place < first,
-            "{} after 2 drops, {first}",
-            close.place
-        );
     }
 
     #[test]
