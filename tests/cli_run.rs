@@ -83,7 +83,8 @@ fn run_places_calls_through_the_simulator() {
         panic!("{cpu}")
     };
     assert!(calls > 0.0 && whole >= calls, "{cpu}");
-    assert!((per_call - calls / 4.0).abs() < 0.01, "four calls: {cpu}");
+    // The total is printed to 0.1 ms, the share a call to 0.001 ms.
+    assert!((per_call * 4.0 - calls).abs() <= 0.06, "four calls: {cpu}");
 }
 
 #[test]
