@@ -444,8 +444,9 @@ fn print_backoff(summary: &Summary) {
     }
 }
 
-/// What the calls cost this machine's CPU: over the calls (first originate to last
-/// end, as a client measuring itself would), and for the whole process so far.
+/// What the calls cost this machine's CPU: over the calls (from when the batch starts
+/// placing them to the last end, as a client measuring itself would), and for the
+/// whole process so far.
 fn print_cpu(summary: &Summary) {
     let (Some(calls), Some(whole)) = (summary.calls_cpu, crate::daemon::cpu::process_cpu()) else {
         return;

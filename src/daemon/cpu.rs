@@ -1,12 +1,14 @@
 //! The CPU time this process has used, so `dialflow run` can tell what its calls cost
-//! the machine: measured over the calls alone (from the first originate to the last
-//! call's end), as a client measuring itself would, and for the whole process with its
-//! start-up (loading the binary, compiling the scenario, connecting).
+//! the machine: measured over the batch of calls alone (from when it starts placing
+//! them to its last call's end, connected to ARI already), as a client measuring
+//! itself would, and for the whole process with its start-up (loading the binary,
+//! compiling the scenario, connecting).
 
 use std::time::Duration;
 
 /// User and system CPU time of the whole process so far (every thread); `None` where
 /// the clock cannot be read.
+#[cfg(unix)]
 pub fn process_cpu() -> Option<Duration> {
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -23,10 +25,17 @@ pub fn process_cpu() -> Option<Duration> {
     Some(Duration::new(secs, nanos))
 }
 
+/// No process CPU clock is read off Unix.
+#[cfg(not(unix))]
+pub fn process_cpu() -> Option<Duration> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn work_on_this_thread_shows_in_the_process_cpu() {
         let before = process_cpu().expect("the process clock reads");

@@ -108,8 +108,8 @@ pub struct Summary {
     pub classify: Option<Snapshot>,
     /// How long Asterisk's distress slowed and held new originates, and why.
     pub backoff: crate::runtime::backoff::BackoffMetrics,
-    /// `Work::Calls`: the process's CPU time over the calls, from the first originate
-    /// to the last call's end (start-up and shutdown left out).
+    /// `Work::Calls`: the process's CPU time over the calls, from when the batch
+    /// starts placing them to its last call's end (start-up and shutdown left out).
     pub calls_cpu: Option<Duration>,
 }
 

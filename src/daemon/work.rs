@@ -46,8 +46,8 @@ pub(super) struct WorkDone {
     pub attempts: u64,
     pub recovered: usize,
     pub unfinished: usize,
-    /// `Work::Calls`: the process's CPU time from the first originate to the last
-    /// call's end.
+    /// `Work::Calls`: the process's CPU time from when the batch starts placing calls
+    /// to its last call's end.
     pub calls_cpu: Option<std::time::Duration>,
 }
 

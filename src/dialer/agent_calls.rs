@@ -80,7 +80,7 @@ impl Dialer {
         let attempt = leased.attempt.id.clone();
         live.pacer.started(now);
         live.in_flight += 1;
-        live.agents.answers.placed(&attempt, now);
+        live.agents.answers.placed_for_agent(&attempt, now);
         let record = live.record.clone();
         self.start_call(
             &record,

@@ -35,6 +35,9 @@ struct Live {
     answered: bool,
     /// When it was placed (the dialer's clock, ms).
     placed_ms: u64,
+    /// Placed for an agent who holds it (a manual, preview or callback call): the
+    /// desk counts it as connected, so it is no pending call to find an agent for.
+    for_agent: bool,
 }
 
 /// The latest calls of one campaign in the order they were placed, and ring times.
@@ -59,12 +62,23 @@ pub struct AnswerRate {
 impl AnswerRate {
     /// The campaign placed a call at `now_ms`.
     pub fn placed(&mut self, attempt: &str, now_ms: u64) {
+        self.place(attempt, now_ms, false);
+    }
+
+    /// The campaign placed a call for an agent who holds it, at `now_ms`: its
+    /// outcome counts like any call's, but it is no call waiting for an agent.
+    pub fn placed_for_agent(&mut self, attempt: &str, now_ms: u64) {
+        self.place(attempt, now_ms, true);
+    }
+
+    fn place(&mut self, attempt: &str, now_ms: u64, for_agent: bool) {
         let seq = self.front_seq + self.outcomes.len() as u64;
         self.outcomes.push_back(None);
         let live = Live {
             seq,
             answered: false,
             placed_ms: now_ms,
+            for_agent,
         };
         self.live.insert(attempt.to_string(), live);
         self.trim();
@@ -151,18 +165,19 @@ impl AnswerRate {
     }
 
     /// The chance of an answer of each of the campaign's `pending` calls not yet with
-    /// an agent at `now_ms`: for each call still ringing, its chance from how long it
-    /// has rung; the rest (answered, waiting for an agent) 1 each. Every chance is 1
-    /// before the rate is measured.
+    /// an agent at `now_ms`: for each call still ringing (not one an agent holds),
+    /// its chance from how long it has rung, the oldest first; the rest (answered,
+    /// waiting for an agent) 1 each. Every chance is 1 before the rate is measured.
     pub fn pending_chances(&self, pending: u32, now_ms: u64) -> Vec<f64> {
         let Some(overall) = self.rate() else {
             return vec![1.0; pending as usize];
         };
         let profile = RingProfile::new(self.run());
-        let mut chances: Vec<f64> = self
-            .live
-            .values()
-            .filter(|l| !l.answered)
+        let mut ringing: Vec<&Live> = (self.live.values())
+            .filter(|l| !l.answered && !l.for_agent)
+            .collect();
+        ringing.sort_unstable_by_key(|l| l.seq);
+        let mut chances: Vec<f64> = (ringing.iter())
             .map(|l| profile.chance(now_ms.saturating_sub(l.placed_ms), overall))
             .take(pending as usize)
             .collect();
@@ -314,5 +329,26 @@ mod tests {
                 proptest::prop_assert!((0.0..=1.0).contains(&c), "{}", c);
             }
         }
+    }
+
+    #[test]
+    fn a_call_an_agent_holds_is_no_pending_call_and_a_waiting_customer_counts_in_full() {
+        let mut rate = AnswerRate::default();
+        for i in 0..100 {
+            let id = format!("c{i}");
+            rate.placed(&id, 0);
+            rate.ended(&id, (i % 3 == 0).then_some(5_000), 30_000);
+        }
+        // An agent's own call rings; one customer answered and waits for an agent.
+        rate.placed_for_agent("manual", 100_000);
+        rate.placed("waiting", 100_000);
+        rate.answered("waiting", 3_000);
+        // The desk counts the agent's call as connected: one call pending, the waiting
+        // customer, a sure answer whatever the agent's call's chance.
+        assert_eq!(rate.pending_chances(1, 103_000), vec![1.0]);
+        // Its outcome still counts: 34 answers of 100, then the waiting customer's and
+        // the agent's call's, and the prior's 5.
+        rate.ended("manual", Some(2_000), 110_000);
+        assert_eq!(rate.rate(), Some(41.0 / 107.0));
     }
 }
