@@ -902,22 +902,12 @@ fn a_version_4_file_gets_its_answered_calls_counted_when_opened() {
     // As a version 4 dialflow left it: no such counters.
     let path = dir.join("data/dialflow.redb");
     drop(store);
-    {
-        let db = redb::Database::open(&path).unwrap();
-        let tx = db.begin_write().unwrap();
-        {
-            let meta = redb::TableDefinition::<&str, u64>::new("meta");
-            tx.open_table(meta)
-                .unwrap()
-                .insert("schema_version", 4)
-                .unwrap();
-            let counters = redb::TableDefinition::<(&str, &str), u64>::new("counters");
-            let mut counters = tx.open_table(counters).unwrap();
-            counters.remove(("c", "answered")).unwrap();
-            counters.remove(("c", "talk_ms")).unwrap();
-        }
-        tx.commit().unwrap();
-    }
+    as_left_by_version(&path, 4, |tx| {
+        let counters = redb::TableDefinition::<(&str, &str), u64>::new("counters");
+        let mut counters = tx.open_table(counters).unwrap();
+        counters.remove(("c", "answered")).unwrap();
+        counters.remove(("c", "talk_ms")).unwrap();
+    });
     let store = Store::open(&path).unwrap();
     let counts = store.counts("c").unwrap();
     assert_eq!((counts["answered"], counts["talk_ms"]), (2, 24_000));
@@ -966,20 +956,10 @@ fn a_lead_s_history_is_its_own_attempts_in_order_also_in_a_file_from_before_the_
     // As a version 7 dialflow left it: no listing by lead.
     let path = dir.join("data/dialflow.redb");
     drop(store);
-    {
-        let db = redb::Database::open(&path).unwrap();
-        let tx = db.begin_write().unwrap();
-        {
-            let meta = redb::TableDefinition::<&str, u64>::new("meta");
-            tx.open_table(meta)
-                .unwrap()
-                .insert("schema_version", 7)
-                .unwrap();
-            let by_lead = redb::TableDefinition::<(u64, u64), ()>::new("lead_attempts");
-            assert!(tx.delete_table(by_lead).unwrap());
-        }
-        tx.commit().unwrap();
-    }
+    as_left_by_version(&path, 7, |tx| {
+        let by_lead = redb::TableDefinition::<(u64, u64), ()>::new("lead_attempts");
+        assert!(tx.delete_table(by_lead).unwrap());
+    });
     let store = Store::open(&path).unwrap();
     for (lead, attempts) in &ids {
         assert_eq!(
@@ -992,6 +972,24 @@ fn a_lead_s_history_is_its_own_attempts_in_order_also_in_a_file_from_before_the_
         store.lead_history(999),
         Err(StoreError::NoLead(999))
     ));
+}
+
+/// Rewrites the closed store at `path` as an older dialflow left it: its schema
+/// `version`, and what `undo` takes away of the newer ones' tables.
+fn as_left_by_version(
+    path: &std::path::Path,
+    version: u64,
+    undo: impl FnOnce(&redb::WriteTransaction),
+) {
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_write().unwrap();
+    {
+        let meta = redb::TableDefinition::<&str, u64>::new("meta");
+        let mut meta = tx.open_table(meta).unwrap();
+        meta.insert("schema_version", version).unwrap();
+    }
+    undo(&tx);
+    tx.commit().unwrap();
 }
 
 fn disposition(code: &str, result: &str, status: &str) -> dialflow::store::Disposition {

@@ -36,7 +36,7 @@ impl AgentPacing {
     /// harbor's wait is not added: reaching the agent takes part of it (a rung agent's
     /// phone rings), and the rest is the margin for the forecast's misses. With it
     /// added, the agents bench dropped 2.1 % and spent most of its day at the hard
-    /// limit, 66 % busy; without, 86 % busy at 1.8 % drops.
+    /// limit, 66 % busy; without, 86-88 % busy at 1.8-2.5 % drops.
     pub fn horizon_ms(&self) -> u64 {
         self.answers.ring_ms()
     }
