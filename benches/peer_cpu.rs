@@ -3,6 +3,9 @@
 //! after the other against the same `dialflow sim` process in real time, on the same
 //! workload (every customer says yes, the Salehi flow, `formats=ulaw`). Prints both
 //! figures per call and their ratio; issue 12's target is a ratio of at most 0.1.
+//! dialflow runs twice on each load: with its REST requests over HTTP (the default),
+//! then over the events WebSocket (`ari.rest_over_websocket`, Asterisk 20.14, 21.9,
+//! 22.4 and later; the simulator serves it too).
 //!
 //! Each side measures itself the same way: its process's CPU from its first originate
 //! to its last call's end (the peer with getrusage, dialflow with the process CPU
@@ -78,16 +81,18 @@ fn main() {
     for load in loads {
         let (python_ms, python_right) =
             run_python(&python, &peer, (&url, sim_pid), load, &work, ticks);
-        let (dialflow_ms, dialflow_right) = run_dialflow(&url, load, &work, ticks);
-        let dialflow_ms = dialflow_ms.unwrap_or_else(|| panic!("dialflow printed no CPU"));
-        println!(
-            "  {} calls, {} at once, {}/s: Python {python_ms:.2} ms CPU/call ({python_right} right), \
-             dialflow {dialflow_ms:.2} ms CPU/call ({dialflow_right} right), ratio {:.3}",
-            load.calls,
-            load.concurrency,
-            load.rate,
-            dialflow_ms / python_ms
-        );
+        for (carrier, over_socket) in [("HTTP", false), ("the event WebSocket", true)] {
+            let (dialflow_ms, dialflow_right) = run_dialflow(&url, load, over_socket, &work, ticks);
+            let dialflow_ms = dialflow_ms.unwrap_or_else(|| panic!("dialflow printed no CPU"));
+            println!(
+                "  {} calls, {} at once, {}/s: Python {python_ms:.2} ms CPU/call ({python_right} right), \
+                 dialflow with REST over {carrier} {dialflow_ms:.2} ms CPU/call ({dialflow_right} right), ratio {:.3}",
+                load.calls,
+                load.concurrency,
+                load.rate,
+                dialflow_ms / python_ms
+            );
+        }
     }
 }
 
@@ -214,15 +219,19 @@ fn run_python(
     (own.unwrap_or(cpu * 1000.0 / load.calls as f64), right)
 }
 
-/// dialflow's CPU per call running the Salehi flow, and how many calls reached the
-/// operator (what a `yes` customer gives).
 /// dialflow's CPU per call over its calls (its own figure; `None` if it printed none)
 /// and how many calls ended as their customer says.
-fn run_dialflow(url: &str, load: Load, work: &TempDir, ticks: f64) -> (Option<f64>, usize) {
+fn run_dialflow(
+    url: &str,
+    load: Load,
+    over_socket: bool,
+    work: &TempDir,
+    ticks: f64,
+) -> (Option<f64>, usize) {
     let config = work.write(
         "dialflow.yaml",
         &format!(
-            "ari: {{url: \"{url}\", user: {CREDENTIAL}, app: {CREDENTIAL}}}\n\
+            "ari: {{url: \"{url}\", user: {CREDENTIAL}, app: {CREDENTIAL}, rest_over_websocket: {over_socket}}}\n\
              dial: {{template: \"Local/{{number}}@sim-customers\", formats: ulaw}}\n\
              operators: {{sales: \"Local/op-answer@sim-operators\"}}\n\
              max_concurrent: {}\nshutdown_grace: 5s\n\

@@ -24,6 +24,7 @@ use super::models::{Bridge, Channel, ErrorBody, LiveRecording, Playback, StoredR
 use super::paths;
 use super::request::{Originate, Record, Request};
 use super::route::Route;
+use super::socket_rest::{self, SocketRest};
 use super::transport::{Answer, Transport};
 
 /// Largest recording file fetched for classification.
@@ -56,6 +57,9 @@ pub enum AriError {
 pub struct AriClient {
     transport: Arc<Transport>,
     endpoint: AriEndpoint,
+    /// Set when requests may go over the events WebSocket (`socket_rest`); HTTP
+    /// carries them while no socket does, and always carries recordings' files.
+    socket: Option<Arc<SocketRest>>,
 }
 
 /// What one request got, and how long it waited for a free connection before it was
@@ -112,7 +116,20 @@ impl AriClient {
         Ok(Self {
             transport: Arc::new(transport),
             endpoint,
+            socket: None,
         })
+    }
+
+    /// Sends JSON requests over the events WebSocket once the event stream has it up
+    /// and Asterisk has answered its probe (Asterisk 20.14, 21.9, 22.4 and later).
+    pub fn with_rest_over_websocket(mut self) -> Self {
+        self.socket = Some(Arc::new(SocketRest::new()));
+        self
+    }
+
+    /// What the event stream shares with this client to carry its requests, if any.
+    pub fn socket_rest(&self) -> Option<Arc<SocketRest>> {
+        self.socket.clone()
     }
 
     /// Most HTTP connections this client opens to Asterisk.
@@ -158,10 +175,21 @@ impl AriClient {
             return (Err(bad), Duration::ZERO);
         };
         let sent = std::time::Instant::now();
-        let (answer, queued) = self
-            .transport
-            .exchange(method, &path_and_query(request), limit)
-            .await;
+        let over_socket = match &self.socket {
+            Some(socket) if socket_rest::carries(request) => {
+                socket.exchange(request, self.transport.timeout()).await
+            }
+            _ => None,
+        };
+        let (answer, queued) = match over_socket {
+            // Certainly unsent (the socket was lost before it wrote it): HTTP may go on.
+            Some(Err(AriError::NotSent(_))) | None => {
+                self.transport
+                    .exchange(method, &path_and_query(request), limit)
+                    .await
+            }
+            Some(answer) => (answer, Duration::ZERO),
+        };
         // Every request of every caller (calls, reconciling, classification) is timed
         // here, by its route's template: a label the code bounds, whatever the ids.
         if let Some(route) = Route::parse(request.method, &request.path) {

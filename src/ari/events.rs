@@ -567,7 +567,7 @@ pub fn parse(text: &str) -> Event {
 /// `None` for any other shape (another key first, spaces, an escape in the name), which
 /// the full search then reads. The typed decode that follows checks the whole event, so
 /// the shortcut changes what is read only for an event that names two types.
-fn leading_type(text: &str) -> Option<&str> {
+pub fn leading_type(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("{\"type\":\"")?;
     let end = rest.find('"')?;
     let kind = &rest[..end];

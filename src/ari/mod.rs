@@ -12,6 +12,7 @@ pub mod models;
 pub mod paths;
 pub mod request;
 pub mod route;
+pub mod socket_rest;
 pub mod trace;
 pub mod translate;
 mod transport;

@@ -145,6 +145,11 @@ impl Transport {
         self.max_connections
     }
 
+    /// How long a request may take, its wait for a connection included.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The TLS configuration of an `https://` target (the events WebSocket uses it too).
     pub fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
         self.tls.clone()

@@ -57,6 +57,10 @@ pub async fn connect(
         config.ari.max_connections,
         Some(Arc::clone(&tls)),
     )?;
+    let client = match config.ari.rest_over_websocket {
+        true => client.with_rest_over_websocket(),
+        false => client,
+    };
     let classifier = classifier(config, &client, &tls, classification)?;
     match Runtime::start(client.clone(), clock, classifier, CONNECT_TIMEOUT).await {
         Ok((runtime, tasks)) => {

@@ -180,7 +180,8 @@ impl Runtime {
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stream = events::EventStream::new(shared.client.events_url())
-            .with_tls(shared.client.tls_config());
+            .with_tls(shared.client.tls_config())
+            .with_rest(shared.client.socket_rest());
         let router = tokio::spawn(router::route(Arc::clone(&shared), stream, shutdown_rx));
         let wait = async {
             while !*connected_rx.borrow_and_update() {

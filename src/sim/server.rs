@@ -33,6 +33,7 @@ use super::behaviours;
 use super::pbx::Pbx;
 use super::saturation::{Backlog, Saturation, Spoiled, Strain};
 use super::sessions::{SessionLimited, Sessions};
+use super::socket_requests;
 use crate::ari::{Route, paths};
 
 /// How the simulator runs.
@@ -283,6 +284,10 @@ impl SimHandle {
     pub fn originates_received(&self) -> u64 {
         self.sim.originates.load(Ordering::Relaxed)
     }
+    /// REST requests served over events WebSockets (`socket_requests`) rather than HTTP.
+    pub fn socket_requests(&self) -> u64 {
+        self.sim.socket_requests.load(Ordering::Relaxed)
+    }
     /// Event frames written to WebSockets (one per event per connected socket).
     pub fn events_sent(&self) -> u64 {
         self.sim.events_sent.load(Ordering::Relaxed)
@@ -394,6 +399,8 @@ struct Sim {
     /// `originated`): what a test checks of the dial string dialflow built.
     dialed: std::sync::Mutex<HashMap<String, Dialed>>,
     events_sent: AtomicU64,
+    /// Requests read off events WebSockets.
+    socket_requests: AtomicU64,
     events_lost: AtomicU64,
     /// Event type → how many of that type were lost.
     lost_kinds: std::sync::Mutex<HashMap<String, u64>>,
@@ -449,6 +456,7 @@ impl Sim {
             originated: std::sync::Mutex::new(HashMap::new()),
             dialed: std::sync::Mutex::new(HashMap::new()),
             events_sent: AtomicU64::new(0),
+            socket_requests: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
             lost_kinds: std::sync::Mutex::new(HashMap::new()),
             websockets: AtomicUsize::new(0),
@@ -670,7 +678,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let method = parts.method.clone();
-    let (path, mut query) = match read_request(&sim, &parts) {
+    let (path, query) = match read_request(&sim, &parts) {
         Ok(read) => read,
         Err(refused) => return refused.into_response(),
     };
@@ -683,20 +691,33 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         }
         return events_socket(sim, &mut parts, &query).await;
     }
+    rest(&sim, (method, path, query), &parts.headers, body).await
+}
+
+/// A REST request, read and authorized: faults, then the Pbx. Served alike from HTTP
+/// and from an events WebSocket (`socket_requests`).
+async fn rest(
+    sim: &Sim,
+    (method, path, mut query): (axum::http::Method, String, BTreeMap<String, String>),
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let label = format!("{method} {path}");
+    let route = Route::parse(method.as_str(), &path);
     let originate = route == Some(Route::Originate);
     if originate {
         sim.originates.fetch_add(1, Ordering::Relaxed);
     }
     // Read before the faults are consulted, so a malformed request uses none of them up.
-    if let Err(response) = merge_body(&parts.headers, body, &mut query).await {
+    if let Err(response) = merge_body(headers, body, &mut query).await {
         return response;
     }
     if originate && let Some(id) = query.get("channelId") {
-        note_originated(&sim, id);
-        note_dialed(&sim, id, &query);
-        lose_events_if_asked(&sim, id);
+        note_originated(sim, id);
+        note_dialed(sim, id, &query);
+        lose_events_if_asked(sim, id);
     }
-    let (plan, delay) = plan_request(&sim, &label, originate);
+    let (plan, delay) = plan_request(sim, &label, originate);
     tracing::debug!(request = %label, ?plan, "simulated ARI request");
     let response = match plan {
         Plan::Fail(status) => message(status, "Simulated failure (fail_next_requests)"),
@@ -722,7 +743,7 @@ async fn ari(State(sim): State<Arc<Sim>>, request: Request) -> Response {
             }
             match route {
                 Some(Route::StoredRecordingFile { name }) if answer.status == 200 => {
-                    recording_file(&sim, name).await
+                    recording_file(sim, name).await
                 }
                 _ => json_response(answer.status, answer.body),
             }
@@ -1000,6 +1021,9 @@ async fn pump(
     sim.websockets.fetch_add(1, Ordering::Relaxed);
     let mut stop = sim.stop.subscribe();
     let (mut tx, mut rx) = socket.split();
+    // Answers to requests made on this socket, each served on a task of its own (a slow
+    // or held request must not hold the events back).
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel::<String>();
     let close = |code: u16, reason: &'static str| {
         Message::Close(Some(CloseFrame {
             code,
@@ -1034,13 +1058,56 @@ async fn pump(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            Some(answer) = answered.recv() => {
+                if tx.send(Message::Text(answer.into())).await.is_err() {
+                    break;
+                }
+            }
             incoming = rx.next() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(text))) => {
+                    tokio::spawn(serve_socket_request(Arc::clone(&sim), text, answers.clone()));
+                }
                 Some(Ok(_)) => {}
             },
         }
     }
     sim.websockets.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Serves one `RESTRequest` read off an events WebSocket and queues its answer for it.
+async fn serve_socket_request(
+    sim: Arc<Sim>,
+    text: Utf8Bytes,
+    answers: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    sim.socket_requests.fetch_add(1, Ordering::Relaxed);
+    let authorization = format!("Basic {}", sim.basic_token);
+    let stamp = || socket_requests::Stamp {
+        application: sim.app.clone(),
+        timestamp: sim.stamp(sim.now_ms()),
+    };
+    let answer = match socket_requests::read(text.as_str(), &authorization, &stamp()) {
+        Ok(request) => {
+            let (request, echo) = request.into_parts();
+            let (parts, body) = request.into_parts();
+            let response = match read_request(&sim, &parts) {
+                Ok((path, query)) => {
+                    rest(
+                        &sim,
+                        (parts.method.clone(), path, query),
+                        &parts.headers,
+                        body,
+                    )
+                    .await
+                }
+                Err(refused) => refused.into_response(),
+            };
+            socket_requests::answer(echo, response, &stamp()).await
+        }
+        Err(refusal) => refusal,
+    };
+    let _ = answers.send(answer);
 }
 
 async fn sim_state(State(sim): State<Arc<Sim>>) -> Response {
@@ -1070,6 +1137,7 @@ async fn sim_state(State(sim): State<Arc<Sim>>) -> Response {
                 })
                 .unwrap_or_default(),
             "events_sent": sim.events_sent.load(Ordering::Relaxed),
+            "socket_requests": sim.socket_requests.load(Ordering::Relaxed),
             "events_lost": sim.events_lost.load(Ordering::Relaxed),
             "saturation": sim.saturation().await,
             "faults": faults,

@@ -106,6 +106,17 @@ pub async fn connect(
     classify: Classify,
     timeout: Duration,
 ) -> (Runtime, RuntimeTasks) {
+    connect_with(base_url, speed, classify, timeout, |_| {}).await
+}
+
+/// [`connect`], with the test's changes to the configuration.
+pub async fn connect_with(
+    base_url: &str,
+    speed: f64,
+    classify: Classify,
+    timeout: Duration,
+    change: impl FnOnce(&mut dialflow::config::Config),
+) -> (Runtime, RuntimeTasks) {
     let (classification, classify_timeout) = match classify {
         Classify::Simulated => (Classification::Configured, timeout),
         Classify::Pipeline(stt, intent) => (
@@ -113,7 +124,8 @@ pub async fn connect(
             timeout.max(Duration::from_secs(5)),
         ),
     };
-    let config = sim_dialflow_config(base_url, timeout, classify_timeout);
+    let mut config = sim_dialflow_config(base_url, timeout, classify_timeout);
+    change(&mut config);
     let endpoint = daemon::endpoint(&config).expect("the test configuration has a password");
     daemon::connect(&config, endpoint, Clock::new(speed), classification)
         .await
@@ -142,8 +154,19 @@ impl Live {
         classify: Classify,
         timeout: Duration,
     ) -> Live {
+        Live::start_changed(config, speed, classify, timeout, |_| {}).await
+    }
+
+    /// [`Live::start_on`], with the test's changes to dialflow's configuration.
+    pub async fn start_changed(
+        config: SimConfig,
+        speed: f64,
+        classify: Classify,
+        timeout: Duration,
+        change: impl FnOnce(&mut dialflow::config::Config),
+    ) -> Live {
         let sim = server::spawn(config).await.expect("the simulator starts");
-        let (runtime, tasks) = connect(&sim.base_url, speed, classify, timeout).await;
+        let (runtime, tasks) = connect_with(&sim.base_url, speed, classify, timeout, change).await;
         Live {
             sim,
             runtime,
