@@ -2,7 +2,8 @@
 //! loopback against the simulator, which serves `RESTRequest` frames as Asterisk 22
 //! does: calls ask over the socket and end as their customers say, only recordings'
 //! files (and the simulator's transcripts) still take HTTP, and a socket lost with
-//! requests on it costs no call.
+//! requests on it leaves no call hanging and no channel up, and spoils at most a few
+//! (the requests written on it have unknown outcomes).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -124,38 +125,55 @@ async fn a_socket_lost_with_requests_on_it_costs_no_call() {
     let _alone = ONE_AT_A_TIME.lock().await;
     const CALLS: usize = 300;
     let live = live().await;
-    let breaker = {
-        let (faults, runtime) = (live.sim.faults(), live.runtime.clone());
-        tokio::spawn(async move {
-            // Bounded, so a batch that never gets that far fails the test, not hangs it.
-            let mut most = 0;
-            for _ in 0..12_000 {
-                most = most.max(runtime.live_calls());
-                if most >= CALLS / 2 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+    let sim = &live.sim;
+    let breaker = async {
+        // Bounded, so a batch that never gets that far fails the test, not hangs it.
+        let mut most = 0;
+        for _ in 0..12_000 {
+            most = most.max(live.runtime.live_calls());
+            if most >= CALLS / 2 {
+                break;
             }
-            eprintln!("{most} calls up at most before the drop");
-            let up = runtime.live_calls();
-            faults.drop_websockets();
-            up
-        })
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        eprintln!("{most} calls up at most before the drop");
+        // Prompts and recordings asked for now are carried out but answered a second
+        // late, so the socket goes with requests written and unanswered on it.
+        sim.faults().slow_requests("/play/", 1_000);
+        sim.faults().slow_requests("/record", 1_000);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let up = live.runtime.live_calls();
+        let asked = sim.socket_requests();
+        sim.faults().drop_websockets();
+        sim.faults().set(Default::default());
+        (up, asked)
     };
     let pace = Pace {
         max_concurrent: CALLS,
         per_second: 100.0,
     };
-    let wrong = run(&live.runtime, planned("rb", CALLS), pace).await;
-    let up = breaker.await.expect("the breaker ran");
+    let (wrong, (up, asked_before_drop)) =
+        tokio::join!(run(&live.runtime, planned("rb", CALLS), pace), breaker);
     eprintln!(
         "{up} calls up when the socket was dropped; {} events lost",
         live.sim.events_lost()
     );
     assert!(up >= CALLS / 2 - 10, "{up} calls up");
-    assert!(wrong.is_empty(), "calls ended wrong: {wrong:?}");
+    // What the socket's loss costs (the setting's trade, README): a request written on
+    // it and never answered has an unknown outcome, as on a reset HTTP connection, and a
+    // recording or an originate the PBX never got can spoil its call. Seen: 2 of 300.
+    // The default, HTTP, loses none of them (tests/stream_break.rs).
+    let spoiled: usize = wrong.values().sum();
+    assert!(spoiled <= CALLS / 50, "calls ended wrong: {wrong:?}");
+    eprintln!("spoiled by the loss: {wrong:?}");
     assert!(live.sim.live_channels().await.is_empty());
-    // The new socket carries requests again once its probe is answered.
+    // The new socket carries requests again once its probe is answered, and the calls
+    // went on asking over it.
     assert!(live.runtime.client().socket_rest().unwrap().carrying());
+    assert!(
+        live.sim.socket_requests() > asked_before_drop + 100,
+        "{asked_before_drop} requests over the socket before the drop, {} in all",
+        live.sim.socket_requests()
+    );
     live.stop().await;
 }

@@ -181,9 +181,16 @@ impl AriClient {
             }
             _ => None,
         };
+        let timeout = self.transport.timeout();
         let (answer, queued) = match over_socket {
-            // Certainly unsent (the socket was lost before it wrote it): HTTP may go on.
-            Some(Err(AriError::NotSent(_))) | None => {
+            // Certainly unsent (the socket was lost before it wrote it): HTTP may go on,
+            // if the request still has time (an unwritten one that timed out has none).
+            Some(Err(AriError::NotSent(_))) if sent.elapsed() < timeout => {
+                self.transport
+                    .exchange(method, &path_and_query(request), limit)
+                    .await
+            }
+            None => {
                 self.transport
                     .exchange(method, &path_and_query(request), limit)
                     .await

@@ -90,6 +90,19 @@ struct Parameter<'a> {
     value: &'a str,
 }
 
+/// Removes a waiter when its request's future ends, however it ends (a no-op once it
+/// was answered or given up).
+struct Forget<'a> {
+    rest: &'a SocketRest,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.rest.lock().waiting.remove(&self.id);
+    }
+}
+
 /// The `RESTRequest` text for `request` (which must be an ARI path), with `request_id`.
 pub fn request_text(request: &Request, request_id: &str) -> Option<String> {
     let uri = request.path.strip_prefix(paths::PREFIX)?;
@@ -149,6 +162,9 @@ impl SocketRest {
             let written = false;
             state.waiting.insert(id, Waiter { reply, written });
         }
+        // Dropped with this future (a call's task ended mid-request): the waiter goes
+        // with it, and the writer skips the request if it had not written it.
+        let _forget = Forget { rest: self, id };
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(answer)) => Some(answer),
             // The waiter was dropped without a word: only `detach` does that, after

@@ -68,6 +68,9 @@ pub struct EventStream {
     idle: Duration,
     /// A ping is out and nothing has come back since.
     pinged: bool,
+    /// The last read (or ping): quiet for `idle` past it, the stream pings, then gives
+    /// up. Writes do not move it, so requests going out never hide a dead peer.
+    heard: tokio::time::Instant,
     /// For a `wss://` URL (the system's roots when `None`).
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Set when requests may go over the socket.
@@ -97,6 +100,7 @@ impl EventStream {
             wait: None,
             idle: IDLE,
             pinged: false,
+            heard: tokio::time::Instant::now(),
             tls: None,
             rest: None,
             outbox: None,
@@ -143,15 +147,20 @@ impl EventStream {
                 Some(first) = next_request(&mut self.outbox) => Woken::Requests(first),
                 message = socket.next() => Woken::Read(message),
                 () = until(self.probing) => Woken::ProbeUnanswered,
-                () = tokio::time::sleep(self.idle) => Woken::Quiet,
+                () = tokio::time::sleep_until(self.heard + self.idle) => Woken::Quiet,
             };
             let message = match woken {
                 Woken::Read(message) => message,
                 Woken::Requests(first) => {
-                    if let Err(e) = self.write_requests(first).await {
-                        return self.lost(format!("cannot write a request: {e}"));
+                    // Bounded: a peer that stopped reading would hold the write, and the
+                    // reads with it, for as long as TCP keeps trying.
+                    match tokio::time::timeout(self.idle, self.write_requests(first)).await {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(e)) => return self.lost(format!("cannot write a request: {e}")),
+                        Err(_) => {
+                            return self.lost(format!("a request not written in {:?}", self.idle));
+                        }
                     }
-                    continue;
                 }
                 Woken::ProbeUnanswered => {
                     self.probing = None;
@@ -167,6 +176,7 @@ impl EventStream {
                         return self.lost(format!("no answer to a ping for {:?}", self.idle));
                     }
                     self.pinged = true;
+                    self.heard = tokio::time::Instant::now();
                     if let Err(e) = socket.send(Message::Ping(Default::default())).await {
                         return self.lost(format!("cannot ping: {e}"));
                     }
@@ -174,6 +184,7 @@ impl EventStream {
                 }
             };
             self.pinged = false;
+            self.heard = tokio::time::Instant::now();
             let reason = match message {
                 Some(Ok(Message::Text(text))) => {
                     let arrived = Instant::now();
@@ -215,6 +226,7 @@ impl EventStream {
         }
         self.socket = Some(socket);
         self.pinged = false;
+        self.heard = tokio::time::Instant::now();
         self.backoff = FIRST_BACKOFF;
         let reconnected = self.connected_before;
         self.connected_before = true;
@@ -306,6 +318,16 @@ impl EventStream {
         self.wait = Some(self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         StreamItem::Disconnected { reason }
+    }
+}
+
+/// A stream that stops (the runtime shutting down, a start that timed out) lets its
+/// requests go: the ones waiting are told now, and later ones take HTTP.
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if let Some(rest) = &self.rest {
+            rest.detach("the event stream stopped");
+        }
     }
 }
 
