@@ -16,17 +16,7 @@ use dialflow::runtime::batch::{self, Pace, PlannedCall};
 mod common;
 use common::{Classify, scenario, sim_config};
 
-/// Customers of the simulator and the result each gives through the Salehi flow.
-const CUSTOMERS: &[(&str, &str)] = &[
-    ("yes", "connected_to_operator"),
-    ("no", "not_interested"),
-    ("number", "connected_to_operator"),
-    ("unknown", "unknown"),
-    ("silent", "hangup"),
-    ("busy", "busy"),
-    ("poweroff", "power_off"),
-    ("rejected", "banned"),
-];
+const CUSTOMERS: &[(&str, &str)] = common::SALEHI_CUSTOMERS;
 
 const SPEED: f64 = 2.0;
 

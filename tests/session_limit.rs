@@ -164,17 +164,7 @@ async fn requests_beyond_max_connections_wait_for_one_instead_of_opening_more() 
     sim.shutdown().await;
 }
 
-/// Customers of the simulator and the result each gives through the Salehi flow.
-const CUSTOMERS: &[(&str, &str)] = &[
-    ("yes", "connected_to_operator"),
-    ("no", "not_interested"),
-    ("number", "connected_to_operator"),
-    ("unknown", "unknown"),
-    ("silent", "hangup"),
-    ("busy", "busy"),
-    ("poweroff", "power_off"),
-    ("rejected", "banned"),
-];
+const CUSTOMERS: &[(&str, &str)] = common::SALEHI_CUSTOMERS;
 
 /// The heavy tests run one at a time: a thousand calls keep a customer's clock, and a
 /// sibling test's load on the same two cores made some of them late enough to be hung up.

@@ -132,6 +132,19 @@ pub async fn connect_with(
         .expect("the runtime connects to the simulator")
 }
 
+/// Customers of the simulator, answering or not, and the result each gives through the
+/// Salehi flow (operators answering).
+pub const SALEHI_CUSTOMERS: &[(&str, &str)] = &[
+    ("yes", "connected_to_operator"),
+    ("no", "not_interested"),
+    ("number", "connected_to_operator"),
+    ("unknown", "unknown"),
+    ("silent", "hangup"),
+    ("busy", "busy"),
+    ("poweroff", "power_off"),
+    ("rejected", "banned"),
+];
+
 /// The simulated PBX and dialflow's runtime, both in this process.
 pub struct Live {
     pub sim: SimHandle,
