@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dialflow::ari::trace::{Trace, read_trace};
+use dialflow::ari::trace::{Trace, TraceLine, read_trace};
 use dialflow::core::scenario::Scenario;
 use dialflow::load::{self, LoadOptions};
 use dialflow::replay::{ReplayError, recorded};
@@ -143,4 +143,36 @@ fn real_trace_command_streams() {
             .expect("replays");
         insta::assert_snapshot!(format!("trace_{name}"), log.command_stream());
     }
+}
+
+/// Every recorded call, replayed with only the event types dialflow has Asterisk send
+/// it (`translate::EVENT_TYPES_USED`, its application's event filter), asks for the same
+/// requests at the same times and ends with the same result: the types filtered out
+/// changed nothing.
+#[test]
+fn the_event_types_filtered_out_change_no_call() {
+    use dialflow::ari::translate::EVENT_TYPES_USED;
+    let mut filtered_out = 0;
+    for (name, _) in index() {
+        let whole = trace(&name);
+        let mut used = whole.clone();
+        used.lines.retain(|line| match line {
+            TraceLine::Event { event, .. } => EVENT_TYPES_USED.contains(&event.type_name()),
+            _ => true,
+        });
+        filtered_out += whole.lines.len() - used.lines.len();
+        let s = scenario(scenario_for(&name));
+        let replay = |t: &Trace| {
+            let log = recorded::run(&s, t, recorded::stubs_for(t))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let result = log.summary.as_ref().map(|s| s.result.clone());
+            (log.command_stream(), result)
+        };
+        assert_eq!(replay(&used), replay(&whole), "{name}");
+    }
+    // The traces hold ChannelVarset, ChannelDialplan, ChannelStateChange… by the dozen.
+    assert!(
+        filtered_out > 100,
+        "only {filtered_out} events filtered out"
+    );
 }

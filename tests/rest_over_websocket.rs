@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dialflow::ari::translate::Deployment;
-use dialflow::core::call::Lead;
 use dialflow::runtime::Runtime;
 use dialflow::runtime::batch::{self, Pace, PlannedCall};
 
@@ -46,18 +44,7 @@ async fn live() -> common::Live {
 }
 
 fn planned(prefix: &str, calls: usize) -> Vec<PlannedCall> {
-    let s = scenario("salehi");
-    (0..calls)
-        .map(|i| PlannedCall {
-            attempt_id: format!("{prefix}{i:04}"),
-            lead: Lead::default(),
-            deployment: Deployment::new(
-                common::APP,
-                &s,
-                format!("Local/{}@sim-customers", CUSTOMERS[i % CUSTOMERS.len()].0),
-            ),
-        })
-        .collect()
+    common::planned_calls(&scenario("salehi"), prefix, CUSTOMERS, calls)
 }
 
 /// Runs `calls` and says which ended other than their customer's result.

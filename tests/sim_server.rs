@@ -579,3 +579,62 @@ async fn serve_runs_on_a_given_listener_until_told_to_stop() {
         .expect("the task ran")
         .expect("served without error");
 }
+
+/// `PUT /ari/applications/{app}/eventFilter` with a JSON body, as Asterisk takes it.
+async fn set_filter(sim: &SimHandle, app: &str, filter: Value) -> (u16, Value) {
+    let url = format!("{}/ari/applications/{app}/eventFilter", sim.base_url);
+    let request = client()
+        .put(url)
+        .basic_auth(sim.user(), Some(sim.password()))
+        .json(&filter);
+    send(request).await
+}
+
+#[tokio::test]
+async fn the_event_filter_keeps_back_the_types_the_application_did_not_ask_for() {
+    let sim = start().await;
+    let mut ws = connect(&sim).await;
+    let allowed = json!([{"type": "StasisStart"}, {"type": "ChannelDestroyed"}]);
+    // Another application, a list that is not one, an entry without a type: refused.
+    let (status, _) = set_filter(&sim, "other", json!({ "allowed": allowed })).await;
+    assert_eq!(status, 404);
+    let (status, body) = set_filter(&sim, APP, json!({"allowed": {"type": "Dial"}})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("allowed"),
+        "{body}"
+    );
+    let (status, _) = set_filter(&sim, APP, json!({"disallowed": [{"kind": "Dial"}]})).await;
+    assert_eq!(status, 400);
+
+    let (status, app) = set_filter(&sim, APP, json!({ "allowed": allowed })).await;
+    assert_eq!(status, 200, "{app}");
+    assert_eq!(
+        (&app["name"], &app["events_allowed"]),
+        (&json!(APP), &allowed)
+    );
+    assert_eq!(app["events_disallowed"], json!([]));
+
+    assert_eq!(originate(&sim, "yes", "filtered-1").await.0, 200);
+    until(&mut ws, |e| is(e, "StasisStart", "filtered-1")).await;
+    let (status, _) = ari(&sim, Method::DELETE, "/ari/channels/filtered-1", &[]).await;
+    assert_eq!(status, 204);
+    let seen = until(&mut ws, |e| is(e, "ChannelDestroyed", "filtered-1")).await;
+    let kinds: Vec<&str> = seen.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["StasisStart", "ChannelDestroyed"].contains(k)),
+        "{kinds:?}"
+    );
+    let (_, state) = send(client().get(format!("{}/sim/state", sim.base_url))).await;
+    // At least Dial, ChannelStateChange, ChannelHangupRequest and StasisEnd were kept back.
+    assert!(state["events_filtered"].as_u64().unwrap() >= 4, "{state}");
+    assert_eq!(state["event_filter"]["events_allowed"], allowed);
+
+    // An empty body clears the filter: every type comes again.
+    assert_eq!(set_filter(&sim, APP, json!({})).await.0, 200);
+    assert_eq!(originate(&sim, "yes", "filtered-2").await.0, 200);
+    let seen = until(&mut ws, |e| is(e, "StasisStart", "filtered-2")).await;
+    assert!(seen.iter().any(|e| e["type"] == "Dial"), "{seen:?}");
+}

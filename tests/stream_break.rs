@@ -71,17 +71,7 @@ async fn run_broken(calls: usize, per_second: f64, break_with: fn(&Faults)) -> B
         Duration::from_secs(10),
     )
     .await;
-    let planned: Vec<PlannedCall> = (0..calls)
-        .map(|i| PlannedCall {
-            attempt_id: format!("sb{i:04}"),
-            lead: Lead::default(),
-            deployment: Deployment::new(
-                common::APP,
-                &s,
-                format!("Local/{}@sim-customers", CUSTOMERS[i % CUSTOMERS.len()].0),
-            ),
-        })
-        .collect();
+    let planned = common::planned_calls(&s, "sb", CUSTOMERS, calls);
     let breaker = {
         let (faults, runtime) = (sim.faults(), runtime.clone());
         tokio::spawn(async move {

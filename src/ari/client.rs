@@ -339,6 +339,33 @@ impl AriClient {
         Ok(said.transcript)
     }
 
+    /// Has Asterisk send this client's application only events of the types `allowed`
+    /// (`PUT /ari/applications/{app}/eventFilter`, Asterisk 13.26 / 16.3 and later), and
+    /// clears any disallowed list. Over HTTP always: the filter is a JSON body, which
+    /// the requests carried on the events socket never have.
+    pub async fn filter_events(&self, allowed: &[&str]) -> Result<(), AriError> {
+        let filter = serde_json::json!({
+            "allowed": allowed.iter().map(|t| serde_json::json!({ "type": t })).collect::<Vec<_>>(),
+            "disallowed": [],
+        });
+        let path = paths::application_event_filter(&self.endpoint.app);
+        let path = utf8_percent_encode(&path, PATH).to_string();
+        let sent = std::time::Instant::now();
+        let (answer, queued) = self
+            .transport
+            .exchange_with(
+                Method::PUT,
+                &path,
+                Some(Bytes::from(filter.to_string())),
+                64 * 1024,
+            )
+            .await;
+        let took = sent.elapsed().saturating_sub(queued);
+        let template = Route::SetEventFilter { app: "" }.template();
+        crate::metrics::global().ari_request(template, took);
+        json_success(&answer?)
+    }
+
     /// The channel as it is now; `None` once it is gone.
     pub async fn channel(&self, channel: &str) -> Result<Option<Channel>, AriError> {
         self.fetch_if_found(&Request::get_channel(channel)).await

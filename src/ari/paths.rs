@@ -76,6 +76,11 @@ pub fn stored_recording_file(name: &str) -> String {
     format!("/ari/recordings/stored/{name}/file")
 }
 
+/// `PUT` sets which event types the Stasis application `app` is sent.
+pub fn application_event_filter(app: &str) -> String {
+    format!("/ari/applications/{app}/eventFilter")
+}
+
 /// The simulator's own extension (no Asterisk has it): `GET` what its customer said into
 /// a recording, as `{"transcript": "..."}`.
 pub fn sim_transcript(name: &str) -> String {

@@ -49,6 +49,8 @@ pub enum Route<'a> {
     StoredRecordingFile { name: &'a str },
     /// `DELETE /ari/recordings/stored/{name}`.
     DeleteStoredRecording { name: &'a str },
+    /// `PUT /ari/applications/{app}/eventFilter`: which event types the application gets.
+    SetEventFilter { app: &'a str },
 }
 
 /// The most segments a path dialflow knows has after `/ari/`.
@@ -95,6 +97,7 @@ impl<'a> Route<'a> {
             ("GET", ["recordings", "stored", name]) => Route::GetStoredRecording { name },
             ("GET", ["recordings", "stored", name, "file"]) => Route::StoredRecordingFile { name },
             ("DELETE", ["recordings", "stored", name]) => Route::DeleteStoredRecording { name },
+            ("PUT", ["applications", app, "eventFilter"]) => Route::SetEventFilter { app },
             _ => return None,
         })
     }
@@ -119,6 +122,7 @@ impl<'a> Route<'a> {
             | Route::GetStoredRecording { name }
             | Route::StoredRecordingFile { name }
             | Route::DeleteStoredRecording { name } => Some(name),
+            Route::SetEventFilter { app } => Some(app),
         }
     }
 
@@ -147,6 +151,7 @@ impl<'a> Route<'a> {
             Route::GetStoredRecording { .. } => "GET /recordings/stored/{name}",
             Route::StoredRecordingFile { .. } => "GET /recordings/stored/{name}/file",
             Route::DeleteStoredRecording { .. } => "DELETE /recordings/stored/{name}",
+            Route::SetEventFilter { .. } => "PUT /applications/{app}/eventFilter",
         }
     }
 
@@ -241,6 +246,11 @@ mod tests {
                 "DELETE",
                 paths::stored_recording("r"),
                 Route::DeleteStoredRecording { name: "r" },
+            ),
+            (
+                "PUT",
+                paths::application_event_filter("a"),
+                Route::SetEventFilter { app: "a" },
             ),
         ];
         for (method, path, route) in &cases {

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue};
 use http::{Method, Request as HttpRequest};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -43,7 +43,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// well before.
 const IDLE_MAX: Duration = Duration::from_secs(10);
 
-type Sender = SendRequest<Empty<Bytes>>;
+type Sender = SendRequest<Full<Bytes>>;
 
 /// Where requests go: parsed once from the base URL.
 #[derive(Debug)]
@@ -175,6 +175,19 @@ impl Transport {
         path_and_query: &str,
         limit: usize,
     ) -> (Result<Answer, AriError>, Duration) {
+        self.exchange_with(method, path_and_query, None, limit)
+            .await
+    }
+
+    /// [`Self::exchange`] with a JSON body, for the few parameters Asterisk reads only
+    /// from one (`eventFilter`'s `filter`); every other parameter goes in the query.
+    pub async fn exchange_with(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        json: Option<Bytes>,
+        limit: usize,
+    ) -> (Result<Answer, AriError>, Duration) {
         let waiting = Instant::now();
         let permit =
             match tokio::time::timeout(self.timeout, Arc::clone(&self.permits).acquire_owned())
@@ -192,13 +205,14 @@ impl Transport {
         let queued = waiting.elapsed();
         let left = self.timeout.saturating_sub(queued);
         let uri = format!("{}{path_and_query}", self.target.prefix);
-        let answer = match tokio::time::timeout(left, self.round_trip(method, &uri, limit)).await {
-            Ok(answer) => answer,
-            Err(_) => Err(AriError::OutcomeUnknown(format!(
-                "no answer within {:?}",
-                self.timeout
-            ))),
-        };
+        let answer =
+            match tokio::time::timeout(left, self.round_trip(method, &uri, json, limit)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(AriError::OutcomeUnknown(format!(
+                    "no answer within {:?}",
+                    self.timeout
+                ))),
+            };
         drop::<OwnedSemaphorePermit>(permit);
         (answer, queued)
     }
@@ -216,12 +230,13 @@ impl Transport {
         &self,
         method: Method,
         uri: &str,
+        json: Option<Bytes>,
         limit: usize,
     ) -> Result<Answer, AriError> {
         let mut fresh_only = false;
         loop {
             let mut sender = self.checkout(fresh_only).await?;
-            let request = self.request(method.clone(), uri)?;
+            let request = self.request(method.clone(), uri, json.clone())?;
             let response = match sender.try_send_request(request).await {
                 Ok(response) => response,
                 Err(e) if e.message().is_some() && !fresh_only => {
@@ -240,7 +255,12 @@ impl Transport {
         }
     }
 
-    fn request(&self, method: Method, uri: &str) -> Result<HttpRequest<Empty<Bytes>>, AriError> {
+    fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        json: Option<Bytes>,
+    ) -> Result<HttpRequest<Full<Bytes>>, AriError> {
         let mut request = HttpRequest::builder()
             .method(method.clone())
             .uri(uri)
@@ -248,11 +268,13 @@ impl Transport {
             .header(AUTHORIZATION, self.authorization.clone());
         // Asterisk reads a POST's parameters from the query; the empty body still says
         // how long it is, as clients do.
-        if method != Method::GET {
+        if json.is_some() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        } else if method != Method::GET {
             request = request.header(CONTENT_LENGTH, 0);
         }
         request
-            .body(Empty::new())
+            .body(Full::new(json.unwrap_or_default()))
             .map_err(|e| AriError::NotSent(format!("bad request {uri:?}: {e}")))
     }
 

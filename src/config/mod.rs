@@ -341,6 +341,17 @@ pub struct AriConfig {
     /// keeps HTTP (with a warning). Off by default.
     #[serde(default)]
     pub rest_over_websocket: bool,
+    /// Ask Asterisk to send the application only the event types dialflow acts on
+    /// (ARI's `eventFilter`, Asterisk 13.26 / 16.3 and later): on Asterisk 22 it drops
+    /// 12 of a call's 28 events (`ChannelVarset`, `ChannelDialplan`, …), CPU on both
+    /// sides. The filter is the application's: turn it off when another client listens
+    /// to the same application and needs the rest. On by default.
+    #[serde(default = "default_event_filter")]
+    pub event_filter: bool,
+}
+
+fn default_event_filter() -> bool {
+    true
 }
 
 fn default_learn_capacity() -> bool {
@@ -493,6 +504,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "DIALFLOW_ARI_REST_OVER_WEBSOCKET",
         "ari.rest_over_websocket",
     ),
+    ("DIALFLOW_ARI_EVENT_FILTER", "ari.event_filter"),
     ("DIALFLOW_DIAL_TEMPLATE", "dial.template"),
     ("DIALFLOW_DIAL_PREFIX", "dial.prefix"),
     ("DIALFLOW_DIAL_CALLER_ID", "dial.caller_id"),
@@ -524,6 +536,15 @@ enum EnvValueError {
     Duration(DurationError),
     #[error("`{0}` is neither true nor false")]
     NotAFlag(String),
+}
+
+/// `true` or `false`, as a flag is written in the environment.
+fn flag(value: String) -> Result<bool, EnvValueError> {
+    match value.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(EnvValueError::NotAFlag(value)),
+    }
 }
 
 /// `name=value,name=value` (the environment's form of a map), replacing the file's map.
@@ -804,13 +825,8 @@ impl Config {
                     .parse()
                     .map_err(|_| EnvValueError::NotANumber(value))?;
             }
-            "ari.rest_over_websocket" => {
-                self.ari.rest_over_websocket = match value.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(EnvValueError::NotAFlag(value)),
-                };
-            }
+            "ari.rest_over_websocket" => self.ari.rest_over_websocket = flag(value)?,
+            "ari.event_filter" => self.ari.event_filter = flag(value)?,
             "dial.template" => self.dial.template = value,
             "dial.prefix" => self.dial.prefix = value,
             "dial.caller_id" => self.dial.caller_id = Some(value),
@@ -1033,6 +1049,44 @@ mod tests {
     }
 
     #[test]
+    fn the_ari_flags_default_and_take_true_or_false_from_the_environment() {
+        let c = Config::parse("d.yaml", FILE, env(PASSWORD)).unwrap();
+        assert!(
+            c.ari.event_filter && !c.ari.rest_over_websocket,
+            "the defaults"
+        );
+        let c = Config::parse(
+            "d.yaml",
+            FILE,
+            env(&[
+                ("DIALFLOW_ARI_PASSWORD", "x"),
+                ("DIALFLOW_ARI_EVENT_FILTER", "false"),
+                ("DIALFLOW_ARI_REST_OVER_WEBSOCKET", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.ari.event_filter && c.ari.rest_over_websocket);
+        for (var, key) in [
+            ("DIALFLOW_ARI_EVENT_FILTER", "ari.event_filter"),
+            (
+                "DIALFLOW_ARI_REST_OVER_WEBSOCKET",
+                "ari.rest_over_websocket",
+            ),
+        ] {
+            let vars: &'static [(&str, &str)] = Box::leak(Box::new([(var, "yes")]));
+            let e = Config::parse("d.yaml", FILE, env(vars)).unwrap_err();
+            let [problem] = e.problems.as_slice() else {
+                panic!("{e}")
+            };
+            assert_eq!(problem.place, format!("{var} (sets {key})"));
+            assert!(
+                problem.message.contains("`yes` is neither true nor false"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn reads_the_classification_providers() {
         let text = format!(
             "{FILE}classify:\n  stt: {{kind: openai, base_url: 'http://stt', model: whisper-1, language: fa}}\n  intent: {{kind: llm, base_url: 'http://llm', model: m}}\n  timeout: 6s\n"
@@ -1165,7 +1219,7 @@ mod tests {
         assert_eq!(places, ["d.yaml:4:3 (ari.pasword)", "d.yaml:2:3 (ari.url)"]);
         assert!(
             e.problems[0].message.starts_with(
-                "unknown field `pasword`, expected one of app, learn_capacity, max_connections, password, rest_over_websocket, timeout, url, user"
+                "unknown field `pasword`, expected one of app, event_filter, learn_capacity, max_connections, password, rest_over_websocket, timeout, url, user"
             ),
             "{e}"
         );

@@ -62,7 +62,14 @@ pub async fn connect(
         false => client,
     };
     let classifier = classifier(config, &client, &tls, classification)?;
-    match Runtime::start(client.clone(), clock, classifier, CONNECT_TIMEOUT).await {
+    let started = Runtime::start(
+        client.clone(),
+        clock,
+        classifier,
+        CONNECT_TIMEOUT,
+        config.ari.event_filter,
+    );
+    match started.await {
         Ok((runtime, tasks)) => {
             runtime.learn_capacity(config.ari.learn_capacity);
             Ok((runtime, tasks))

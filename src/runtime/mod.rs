@@ -129,6 +129,9 @@ struct Shared {
     flow: flow::FlowStats,
     /// Classification latency per campaign, for the dashboard's KPIs.
     classify_latency: latency::CampaignLatencies,
+    /// Whether each connection of the event stream asks Asterisk to send only the event
+    /// types the calls use (`translate::EVENT_TYPES_USED`).
+    filter_events: bool,
 }
 
 /// The live runtime: an event router and the calls it feeds.
@@ -159,6 +162,7 @@ impl Runtime {
         clock: Clock,
         classifier: Classifier,
         connect_timeout: Duration,
+        filter_events: bool,
     ) -> Result<(Runtime, RuntimeTasks), AriError> {
         let (connected, mut connected_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -177,6 +181,7 @@ impl Runtime {
             board: board::Board::default(),
             flow: flow::FlowStats::default(),
             classify_latency: latency::CampaignLatencies::default(),
+            filter_events,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let stream = events::EventStream::new(shared.client.events_url())

@@ -75,6 +75,9 @@ pub(super) async fn route(
             StreamItem::Connected { reconnected } => {
                 // `send_replace`: the value must change even when nobody is watching.
                 shared.connected.send_replace(true);
+                if shared.filter_events {
+                    tokio::spawn(filter_events(Arc::clone(&shared)));
+                }
                 if reconnected {
                     crate::metrics::global().reconnected();
                     let epoch = shared.losses.load(Ordering::Acquire);
@@ -95,6 +98,23 @@ pub(super) async fn route(
     }
     if let Some(task) = reconciling {
         task.abort();
+    }
+}
+
+/// Asks Asterisk to send the application only the event types the calls use, on each
+/// connection (in the background: events flow meanwhile, unfiltered). An Asterisk
+/// older than 13.26 / 16.3 has no filter: it goes on sending everything, which costs
+/// CPU on both sides and nothing else.
+async fn filter_events(shared: Arc<Shared>) {
+    if let Err(e) = shared
+        .client
+        .filter_events(translate::EVENT_TYPES_USED)
+        .await
+    {
+        tracing::warn!(
+            error = %e,
+            "Asterisk did not take the application's event filter: it sends every event type"
+        );
     }
 }
 

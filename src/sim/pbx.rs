@@ -386,9 +386,11 @@ impl Pbx {
                     Response::message(404, "Recording not found")
                 }
             }
-            Route::Events | Route::Answer { .. } | Route::DeleteStoredRecording { .. } => {
-                Response::message(404, "Resource not found")
-            }
+            // The event filter is the server's, which sends the events (`event_filter`).
+            Route::Events
+            | Route::Answer { .. }
+            | Route::DeleteStoredRecording { .. }
+            | Route::SetEventFilter { .. } => Response::message(404, "Resource not found"),
         }
     }
 

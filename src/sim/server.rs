@@ -30,7 +30,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::behaviours;
-use super::pbx::Pbx;
+use super::event_filter::EventFilter;
+use super::pbx::{self, Pbx};
 use super::saturation::{Backlog, Saturation, Spoiled, Strain};
 use super::sessions::{SessionLimited, Sessions};
 use super::socket_requests;
@@ -288,6 +289,18 @@ impl SimHandle {
     pub fn socket_requests(&self) -> u64 {
         self.sim.socket_requests.load(Ordering::Relaxed)
     }
+    /// Events the application's event filter kept from the sockets.
+    pub fn events_filtered(&self) -> u64 {
+        self.sim.events_filtered.load(Ordering::Relaxed)
+    }
+    /// The application's event filter as it stands.
+    pub fn event_filter(&self) -> EventFilter {
+        self.sim
+            .event_filter
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
+    }
     /// Event frames written to WebSockets (one per event per connected socket).
     pub fn events_sent(&self) -> u64 {
         self.sim.events_sent.load(Ordering::Relaxed)
@@ -402,6 +415,10 @@ struct Sim {
     /// Requests read off events WebSockets.
     socket_requests: AtomicU64,
     events_lost: AtomicU64,
+    /// The application's event type filter (`PUT /ari/applications/{app}/eventFilter`),
+    /// and how many events it kept from the sockets.
+    event_filter: std::sync::Mutex<EventFilter>,
+    events_filtered: AtomicU64,
     /// Event type → how many of that type were lost.
     lost_kinds: std::sync::Mutex<HashMap<String, u64>>,
     websockets: AtomicUsize,
@@ -458,6 +475,8 @@ impl Sim {
             events_sent: AtomicU64::new(0),
             socket_requests: AtomicU64::new(0),
             events_lost: AtomicU64::new(0),
+            event_filter: std::sync::Mutex::default(),
+            events_filtered: AtomicU64::new(0),
             lost_kinds: std::sync::Mutex::new(HashMap::new()),
             websockets: AtomicUsize::new(0),
             session_limit: config.session_limit,
@@ -507,8 +526,32 @@ impl Sim {
         }
     }
 
+    /// Whether the application's event filter lets `event` through.
+    fn allows(&self, event: &Value) -> bool {
+        let kind = event["type"].as_str().unwrap_or_default();
+        self.event_filter.lock().map_or(true, |f| f.allows(kind))
+    }
+
+    /// `PUT /ari/applications/{app}/eventFilter`, its body read into `params`.
+    fn filter_events(&self, app: &str, params: &BTreeMap<String, String>) -> pbx::Response {
+        let answer = |status, body| pbx::Response {
+            status,
+            body: Some(body),
+        };
+        if app != self.app {
+            return answer(404, json!({"message": "Application not found"}));
+        }
+        let Ok(mut filter) = self.event_filter.lock() else {
+            return answer(500, json!({"message": "Internal Server Error"}));
+        };
+        match filter.update(params) {
+            Ok(()) => answer(200, filter.application_json(app)),
+            Err(bad) => answer(400, json!({ "message": bad.to_string() })),
+        }
+    }
+
     /// Hands one event, due at simulated `at_ms`, to every connected socket, unless a
-    /// fault loses it.
+    /// fault loses it or the application's filter keeps it back.
     fn publish(&self, mut event: Value, at_ms: u64) {
         let lost = {
             let faults = self.faults.lock();
@@ -523,6 +566,10 @@ impl Sim {
         };
         if lost {
             self.lose(&event);
+            return;
+        }
+        if !self.allows(&event) {
+            self.events_filtered.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if let Some(map) = event.as_object_mut() {
@@ -728,11 +775,14 @@ async fn rest(
             if saturated > 0 {
                 tokio::time::sleep(sim.real_duration(saturated)).await;
             }
-            let answer = {
-                let mut pbx = sim.pbx.lock().await;
-                let answer = pbx.request(sim.now_ms(), method.as_str(), &path, &query);
-                sim.strain.set_load(pbx.load());
-                answer
+            let answer = match route {
+                Some(Route::SetEventFilter { app }) => sim.filter_events(app, &query),
+                _ => {
+                    let mut pbx = sim.pbx.lock().await;
+                    let answer = pbx.request(sim.now_ms(), method.as_str(), &path, &query);
+                    sim.strain.set_load(pbx.load());
+                    answer
+                }
             };
             // The request may have scheduled events sooner than the driver's timer.
             sim.wake.notify_one();
@@ -1139,6 +1189,8 @@ async fn sim_state(State(sim): State<Arc<Sim>>) -> Response {
             "events_sent": sim.events_sent.load(Ordering::Relaxed),
             "socket_requests": sim.socket_requests.load(Ordering::Relaxed),
             "events_lost": sim.events_lost.load(Ordering::Relaxed),
+            "events_filtered": sim.events_filtered.load(Ordering::Relaxed),
+            "event_filter": sim.event_filter.lock().map(|f| f.application_json(&sim.app)).ok(),
             "saturation": sim.saturation().await,
             "faults": faults,
         })),

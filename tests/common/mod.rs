@@ -145,6 +145,27 @@ pub const SALEHI_CUSTOMERS: &[(&str, &str)] = &[
     ("rejected", "banned"),
 ];
 
+/// `calls` calls through `scenario` to the simulator's `customers` in turn (the first
+/// of each pair), with ids `<prefix>0000`, `<prefix>0001`…
+pub fn planned_calls(
+    scenario: &Scenario,
+    prefix: &str,
+    customers: &[(&str, &str)],
+    calls: usize,
+) -> Vec<dialflow::runtime::batch::PlannedCall> {
+    (0..calls)
+        .map(|i| dialflow::runtime::batch::PlannedCall {
+            attempt_id: format!("{prefix}{i:04}"),
+            lead: dialflow::core::call::Lead::default(),
+            deployment: dialflow::ari::translate::Deployment::new(
+                APP,
+                scenario,
+                format!("Local/{}@sim-customers", customers[i % customers.len()].0),
+            ),
+        })
+        .collect()
+}
+
 /// The simulated PBX and dialflow's runtime, both in this process.
 pub struct Live {
     pub sim: SimHandle,
