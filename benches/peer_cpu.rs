@@ -5,7 +5,9 @@
 //! figures per call and their ratio; issue 12's target is a ratio of at most 0.1.
 //! dialflow runs twice on each load: with its REST requests over HTTP (the default),
 //! then over the events WebSocket (`ari.rest_over_websocket`, Asterisk 20.14, 21.9,
-//! 22.4 and later; the simulator serves it too).
+//! 22.4 and later; the simulator serves it too). dialflow asks for only the event
+//! types it uses (`ari.event_filter`, on by default); the filter is cleared before each
+//! run of the peer, which gets every type as a plain client does.
 //!
 //! Each side measures itself the same way: its process's CPU from its first originate
 //! to its last call's end (the peer with getrusage, dialflow with the process CPU
@@ -79,6 +81,9 @@ fn main() {
     let ticks = clock_ticks_per_second();
     println!("dialflow against the Python ARI client, on one `dialflow sim` at {url} (real time)");
     for load in loads {
+        // dialflow sets the application's event filter; the peer, as a plain client
+        // would, gets every event type (the filter outlives dialflow's connection).
+        clear_event_filter(&url);
         let (python_ms, python_right) =
             run_python(&python, &peer, (&url, sim_pid), load, &work, ticks);
         for (carrier, over_socket) in [("HTTP", false), ("the event WebSocket", true)] {
@@ -94,6 +99,25 @@ fn main() {
             );
         }
     }
+}
+
+/// Clears the `dialer` application's event filter (an empty body), as before any
+/// client set one.
+fn clear_event_filter(url: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let status = runtime.block_on(async {
+        dialflow::tls::system_http_client()
+            .put(format!("{url}/ari/applications/{CREDENTIAL}/eventFilter"))
+            .basic_auth(CREDENTIAL, Some(CREDENTIAL))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    assert_eq!(status.ok(), Some(200), "the simulator clears the filter");
 }
 
 /// A virtual environment with aiohttp, made once under the target folder.
