@@ -82,7 +82,7 @@ fn main() {
     println!("dialflow against the Python ARI client, on one `dialflow sim` at {url} (real time)");
     for load in loads {
         // dialflow sets the application's event filter; the peer, as a plain client
-        // would, gets every event type (the filter outlives dialflow's connection).
+        // would, gets every event type (the simulator keeps the filter after dialflow).
         clear_event_filter(&url);
         let (python_ms, python_right) =
             run_python(&python, &peer, (&url, sim_pid), load, &work, ticks);
@@ -110,7 +110,10 @@ fn clear_event_filter(url: &str) {
         .expect("a runtime");
     let status = runtime.block_on(async {
         dialflow::tls::system_http_client()
-            .put(format!("{url}/ari/applications/{CREDENTIAL}/eventFilter"))
+            .put(format!(
+                "{url}{}",
+                dialflow::ari::paths::application_event_filter(CREDENTIAL)
+            ))
             .basic_auth(CREDENTIAL, Some(CREDENTIAL))
             .json(&serde_json::json!({}))
             .send()

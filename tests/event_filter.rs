@@ -59,9 +59,10 @@ async fn wrong_results(live: &Live, prefix: &str) -> BTreeMap<String, usize> {
     wrong
 }
 
-/// Waits (bounded) for the filter dialflow sets in the background once connected.
+/// Waits (bounded) for the filter dialflow sets in the background once connected
+/// (after failed tries too: 0.5 s, then 1 s more).
 async fn filter_set(live: &Live) -> bool {
-    for _ in 0..200 {
+    for _ in 0..500 {
         if !live.sim.event_filter().allows("ChannelVarset") {
             return true;
         }
@@ -107,6 +108,7 @@ async fn dialflow_asks_for_the_types_it_uses_and_calls_end_as_their_customers_sa
         .expect("the simulator answers");
     assert_eq!(cleared.status(), 200);
     assert!(live.sim.event_filter().allows("ChannelVarset"), "cleared");
+    live.sim.faults().fail_next_requests("/eventFilter", 503, 2);
     live.sim.faults().drop_websockets();
     assert!(filter_set(&live).await, "set again after the reconnect");
     live.stop().await;

@@ -582,7 +582,8 @@ async fn serve_runs_on_a_given_listener_until_told_to_stop() {
 
 /// `PUT /ari/applications/{app}/eventFilter` with a JSON body, as Asterisk takes it.
 async fn set_filter(sim: &SimHandle, app: &str, filter: Value) -> (u16, Value) {
-    let url = format!("{}/ari/applications/{app}/eventFilter", sim.base_url);
+    let path = dialflow::ari::paths::application_event_filter(app);
+    let url = format!("{}{path}", sim.base_url);
     let request = client()
         .put(url)
         .basic_auth(sim.user(), Some(sim.password()))
@@ -615,6 +616,12 @@ async fn the_event_filter_keeps_back_the_types_the_application_did_not_ask_for()
     );
     assert_eq!(app["events_disallowed"], json!([]));
 
+    // A request over the socket: its answer, a `RESTResponse`, is filtered out too.
+    let request =
+        json!({"type": "RESTRequest", "request_id": "r1", "method": "GET", "uri": "channels"});
+    futures_util::SinkExt::send(&mut ws, Message::text(request.to_string()))
+        .await
+        .expect("the request is written");
     assert_eq!(originate(&sim, "yes", "filtered-1").await.0, 200);
     until(&mut ws, |e| is(e, "StasisStart", "filtered-1")).await;
     let (status, _) = ari(&sim, Method::DELETE, "/ari/channels/filtered-1", &[]).await;
@@ -628,8 +635,8 @@ async fn the_event_filter_keeps_back_the_types_the_application_did_not_ask_for()
         "{kinds:?}"
     );
     let (_, state) = send(client().get(format!("{}/sim/state", sim.base_url))).await;
-    // At least Dial, ChannelStateChange, ChannelHangupRequest and StasisEnd were kept back.
-    assert!(state["events_filtered"].as_u64().unwrap() >= 4, "{state}");
+    // Dial, ChannelStateChange, ChannelHangupRequest, StasisEnd, the RESTResponse…
+    assert!(state["events_filtered"].as_u64().unwrap() >= 5, "{state}");
     assert_eq!(state["event_filter"]["events_allowed"], allowed);
 
     // An empty body clears the filter: every type comes again.

@@ -341,8 +341,8 @@ impl AriClient {
 
     /// Has Asterisk send this client's application only events of the types `allowed`
     /// (`PUT /ari/applications/{app}/eventFilter`, Asterisk 13.26 / 16.3 and later), and
-    /// clears any disallowed list. Over HTTP always: the filter is a JSON body, which
-    /// the requests carried on the events socket never have.
+    /// clears any disallowed list. Over HTTP: the filter is a JSON body, and this client
+    /// puts only query parameters in the requests it sends over the events socket.
     pub async fn filter_events(&self, allowed: &[&str]) -> Result<(), AriError> {
         let filter = serde_json::json!({
             "allowed": allowed.iter().map(|t| serde_json::json!({ "type": t })).collect::<Vec<_>>(),
@@ -357,7 +357,7 @@ impl AriClient {
                 Method::PUT,
                 &path,
                 Some(Bytes::from(filter.to_string())),
-                64 * 1024,
+                MAX_JSON_BYTES,
             )
             .await;
         let took = sent.elapsed().saturating_sub(queued);

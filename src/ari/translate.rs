@@ -14,12 +14,13 @@ use crate::core::call::{Command, Input, Leg};
 /// The event types dialflow acts on, which it asks Asterisk to send its application
 /// alone (`AriClient::filter_events`). The rest are noise to it: on Asterisk 22 a
 /// Salehi call brings 28 events, of which 5 `ChannelVarset`, 4 `ChannelDialplan`, 2
-/// `ChannelStateChange`, `RecordingStarted` and `StasisEnd` change nothing (the first
-/// sign of life the watchdog waits for is always `Dial`, shared/ari-traces); each is
-/// a wake-up, a read and a decode here, and a write in Asterisk. `RESTResponse`
-/// carries the answers of requests sent over the events socket (`socket_rest`).
-/// tests/replay_traces.rs replays every recorded call with only these and expects the
-/// same commands and result.
+/// `ChannelStateChange`, `RecordingStarted` and `StasisEnd` change nothing; each is a
+/// wake-up, a read and a decode here, and a write in Asterisk. The first sign of life
+/// the watchdog waits for is `Dial` (or `ChannelDestroyed` for a channel that never
+/// dialed, as `Local/x@nosuchcontext` does: shared/ari-traces). `RESTResponse` carries
+/// the answers of requests sent over the events socket (`socket_rest`): Asterisk puts
+/// it through the filter too. tests/replay_traces.rs replays every recorded call with
+/// only these and expects the same commands and result.
 pub const EVENT_TYPES_USED: &[&str] = &[
     "StasisStart",
     "Dial",
@@ -372,6 +373,18 @@ pub fn refusal(command: &Command, status: u16, message: &str) -> Option<Input> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_type_asked_for_is_one_asterisk_sends() {
+        for kind in EVENT_TYPES_USED {
+            assert!(
+                Event::KNOWN_TYPES.contains(kind),
+                "{kind} is not an ARI event type"
+            );
+        }
+        // The answers of requests over the events socket come through the filter too.
+        assert!(EVENT_TYPES_USED.contains(&"RESTResponse"));
+    }
 
     fn playback(state: &str) -> Playback {
         serde_json::from_value(

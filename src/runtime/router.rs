@@ -14,7 +14,7 @@ use super::events::{self, StreamItem};
 use super::recover::Listed;
 use super::{Arrival, Shared, hang_up_in_background};
 use crate::ari::models::Channel;
-use crate::ari::{Event, translate};
+use crate::ari::{AriError, Event, translate};
 use crate::core::call::Input;
 
 /// The attempt an id belongs to: the part before its first `-`.
@@ -76,7 +76,7 @@ pub(super) async fn route(
                 // `send_replace`: the value must change even when nobody is watching.
                 shared.connected.send_replace(true);
                 if shared.filter_events {
-                    tokio::spawn(filter_events(Arc::clone(&shared)));
+                    tokio::spawn(ask_for_used_events(Arc::clone(&shared)));
                 }
                 if reconnected {
                     crate::metrics::global().reconnected();
@@ -101,20 +101,45 @@ pub(super) async fn route(
     }
 }
 
+/// Tries at asking for the event filter on one connection (0.5 s doubling: a PBX
+/// busy enough to drop the stream may also be slow to answer).
+const FILTER_TRIES: u32 = 4;
+
 /// Asks Asterisk to send the application only the event types the calls use, on each
 /// connection (in the background: events flow meanwhile, unfiltered). An Asterisk
 /// older than 13.26 / 16.3 has no filter: it goes on sending everything, which costs
 /// CPU on both sides and nothing else.
-async fn filter_events(shared: Arc<Shared>) {
-    if let Err(e) = shared
-        .client
-        .filter_events(translate::EVENT_TYPES_USED)
-        .await
-    {
+async fn ask_for_used_events(shared: Arc<Shared>) {
+    let mut wait = Duration::from_millis(500);
+    for attempt in 1..=FILTER_TRIES {
+        let error = match shared
+            .client
+            .filter_events(translate::EVENT_TYPES_USED)
+            .await
+        {
+            Ok(()) => return,
+            Err(AriError::Refused { status, message }) if matches!(status, 404 | 405 | 501) => {
+                tracing::info!(
+                    status,
+                    %message,
+                    "this Asterisk has no application event filter: it sends every event type"
+                );
+                return;
+            }
+            Err(e @ AriError::Refused { status, .. }) if status < 500 => e,
+            Err(e) if attempt < FILTER_TRIES => {
+                tracing::debug!(error = %e, attempt, "the event filter: trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                continue;
+            }
+            Err(e) => e,
+        };
         tracing::warn!(
-            error = %e,
+            error = %error,
             "Asterisk did not take the application's event filter: it sends every event type"
         );
+        return;
     }
 }
 

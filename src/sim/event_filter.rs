@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 pub enum BadFilter {
     #[error("`{list}` is not a JSON array")]
     NotAList { list: &'static str },
-    #[error("`{list}` holds an entry without a string `type`: {entry}")]
+    #[error("`{list}` holds an entry without a type name: {entry}")]
     NoType { list: &'static str, entry: String },
 }
 
@@ -26,13 +26,15 @@ pub struct EventFilter {
 impl EventFilter {
     /// Applies a `PUT …/eventFilter` whose body's keys were read into `params` (each
     /// list as its JSON text), by Asterisk's rules: an empty body empties both lists; a
-    /// list given is replaced (an empty array empties it), one not given is kept. A bad
-    /// body changes nothing.
+    /// list given is replaced (an empty array empties it), one not given is kept; a body
+    /// naming neither changes nothing. A bad body changes nothing either.
     pub fn update(&mut self, params: &BTreeMap<String, String>) -> Result<(), BadFilter> {
         let allowed = params.get("allowed").map(|t| types("allowed", t));
         let disallowed = params.get("disallowed").map(|t| types("disallowed", t));
         if allowed.is_none() && disallowed.is_none() {
-            *self = Self::default();
+            if params.is_empty() {
+                *self = Self::default();
+            }
             return Ok(());
         }
         let (allowed, disallowed) = (allowed.transpose()?, disallowed.transpose()?);
@@ -76,7 +78,7 @@ fn types(list: &'static str, text: &str) -> Result<Vec<String>, BadFilter> {
     entries
         .iter()
         .map(|entry| match entry.get("type") {
-            Some(Value::String(kind)) => Ok(kind.clone()),
+            Some(Value::String(kind)) if !kind.is_empty() => Ok(kind.clone()),
             _ => Err(BadFilter::NoType {
                 list,
                 entry: entry.to_string(),
@@ -124,7 +126,9 @@ mod tests {
         // An empty array empties its list only.
         filter.update(&params(&[("allowed", "[]")])).unwrap();
         assert!(filter.allows("ChannelVarset") && !filter.allows("Dial"));
-        // An empty body empties both.
+        // A body naming neither list changes nothing; an empty body empties both.
+        filter.update(&params(&[("other", "1")])).unwrap();
+        assert!(!filter.allows("Dial"), "unchanged");
         filter.update(&params(&[])).unwrap();
         assert!(filter.allows("Dial"));
     }
@@ -148,6 +152,10 @@ mod tests {
                 list: "disallowed",
                 ..
             })
+        ));
+        assert!(matches!(
+            filter.update(&params(&[("allowed", r#"[{"type":""}]"#)])),
+            Err(BadFilter::NoType { .. })
         ));
         assert_eq!(filter, before);
         assert_eq!(

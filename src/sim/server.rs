@@ -528,12 +528,15 @@ impl Sim {
 
     /// Whether the application's event filter lets `event` through.
     fn allows(&self, event: &Value) -> bool {
-        let kind = event["type"].as_str().unwrap_or_default();
+        self.allows_type(event["type"].as_str().unwrap_or_default())
+    }
+
+    fn allows_type(&self, kind: &str) -> bool {
         self.event_filter.lock().map_or(true, |f| f.allows(kind))
     }
 
     /// `PUT /ari/applications/{app}/eventFilter`, its body read into `params`.
-    fn filter_events(&self, app: &str, params: &BTreeMap<String, String>) -> pbx::Response {
+    fn set_event_filter(&self, app: &str, params: &BTreeMap<String, String>) -> pbx::Response {
         let answer = |status, body| pbx::Response {
             status,
             body: Some(body),
@@ -553,6 +556,11 @@ impl Sim {
     /// Hands one event, due at simulated `at_ms`, to every connected socket, unless a
     /// fault loses it or the application's filter keeps it back.
     fn publish(&self, mut event: Value, at_ms: u64) {
+        // Filtered out first: an event Asterisk would never send cannot be lost.
+        if !self.allows(&event) {
+            self.events_filtered.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let lost = {
             let faults = self.faults.lock();
             !faults.lose_events_for_channels.is_empty()
@@ -566,10 +574,6 @@ impl Sim {
         };
         if lost {
             self.lose(&event);
-            return;
-        }
-        if !self.allows(&event) {
-            self.events_filtered.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if let Some(map) = event.as_object_mut() {
@@ -776,7 +780,7 @@ async fn rest(
                 tokio::time::sleep(sim.real_duration(saturated)).await;
             }
             let answer = match route {
-                Some(Route::SetEventFilter { app }) => sim.filter_events(app, &query),
+                Some(Route::SetEventFilter { app }) => sim.set_event_filter(app, &query),
                 _ => {
                     let mut pbx = sim.pbx.lock().await;
                     let answer = pbx.request(sim.now_ms(), method.as_str(), &path, &query);
@@ -1157,6 +1161,12 @@ async fn serve_socket_request(
         }
         Err(refusal) => refusal,
     };
+    // Asterisk sends its answers as events, through the application's filter: a filter
+    // that leaves `RESTResponse` out leaves the client waiting.
+    if !sim.allows_type("RESTResponse") {
+        sim.events_filtered.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let _ = answers.send(answer);
 }
 
