@@ -138,7 +138,8 @@ impl Api {
 }
 
 /// Asserts what a reader's, an agent's and (on the agent routes) an admin's token get
-/// for one request: each is let through or refused (403) by the route's kind alone.
+/// for one request: each is let through or refused (403) by the route's kind alone,
+/// but for the caller's own session, which every role reads.
 async fn by_role(api: &Api, method: &str, path: &str, body: &str) {
     let what = format!("{method} {path}");
     let as_token = |token: &str| [("authorization", bearer(token))];
@@ -164,6 +165,13 @@ async fn by_role(api: &Api, method: &str, path: &str, body: &str) {
                 error_of(&answer).contains("the agent's own token"),
                 "{what}"
             );
+        }
+        return;
+    }
+    if what == "GET /api/session" {
+        // Every role reads its own session: the agent's page needs its CSRF token.
+        for answer in [agent, read] {
+            assert_eq!(answer.status, 200, "{what}: {}", answer.text);
         }
         return;
     }
@@ -271,6 +279,50 @@ async fn the_live_stream_and_the_dashboard_page_want_a_session() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
+}
+
+/// `GET path`, with the session `cookie` if any.
+async fn page(api: &Api, path: &str, cookie: Option<&str>) -> Answer {
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    api.send("GET", path, "", &headers).await
+}
+
+/// The session cookie a token's login gives.
+async fn session_of(api: &Api, token: &str) -> String {
+    let body = format!(r#"{{"token": "{token}"}}"#);
+    let login = api.send("POST", "/api/login", &body, &[]).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    set_cookie(&login).0
+}
+
+#[tokio::test]
+async fn the_agent_page_is_an_agent_s_and_the_dashboard_is_not() {
+    let dir = TempDir::new("api-auth");
+    let api = serve(&dir).await;
+    let agent = session_of(&api, AGENT).await;
+    let reader = session_of(&api, READ).await;
+    let mine = page(&api, "/agent", Some(&agent)).await;
+    assert_eq!(mine.status, 200);
+    assert!(mine.text.contains("Wrap-up"), "the agent's page");
+    assert!(
+        mine.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    // No session, a reader's, or an agent's at the dashboard: the login form.
+    for (path, cookie) in [
+        ("/agent", None),
+        ("/agent", Some(&reader)),
+        ("/", Some(&agent)),
+    ] {
+        let answer = page(&api, path, cookie.map(String::as_str)).await;
+        assert_eq!(answer.status, 401, "{path}");
+        assert!(
+            answer.text.contains("id=\"token\""),
+            "{path}: the login form"
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,14 +8,12 @@
 //! them the test fails saying so, unless `DIALFLOW_SKIP_BROWSER=1` asks to skip it.
 
 mod common;
+use common::browser::{self, Driver, screenshot, until};
 use common::dirs::TempDir;
 use common::in_process::{InProcess, campaigns_daemon};
 use common::{scenario, sim_config, sim_dialflow_config};
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,108 +22,10 @@ use dialflow::sim::behaviours::number_for;
 use dialflow::sim::server;
 use dialflow::store::campaigns::Transition;
 use dialflow::store::{CampaignState, NewLead, Store};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 
 const SPEED: f64 = 10.0;
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// chromedriver on a port of its own, killed with the test.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        // chromedriver has no "port 0": a port the system just gave out is free enough
-        // for the moment chromedriver takes to bind it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // A process group of its own: the browsers it starts go with it on drop.
-        let child = Command::new(CHROMEDRIVER)
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {CHROMEDRIVER} ({e}): apt-get install chromium chromium-driver")
-            });
-        Driver { child, port }
-    }
-
-    async fn client(&self) -> Client {
-        let caps = serde_json::json!({
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu",
-                         "--disable-background-networking", "--window-size=1400,1000"]
-            }
-        });
-        let caps = caps.as_object().unwrap().clone();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{}", self.port))
-                .await
-            {
-                Ok(client) => return client,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("no browser session through chromedriver: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // chromedriver and every Chromium it started, even after a failed test.
-        if let Ok(group) = i32::try_from(self.child.id()) {
-            // SAFETY: signals the process group this test started; nothing else.
-            unsafe { libc::killpg(group, libc::SIGKILL) };
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn screenshots() -> PathBuf {
-    let dir = std::env::var_os("DIALFLOW_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(REPO).join("target/browser-screenshots"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn screenshot(browser: &Client, name: &str) {
-    let png = browser.screenshot().await.expect("a screenshot");
-    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
-}
-
-/// Waits until `check` gives `Some`, polling the page.
-async fn until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "the page never showed {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The number in the campaign row's cell `count`.
 async fn count(browser: &Client, campaign: &str, count: &str) -> Option<u64> {
     let css = format!("tr[data-campaign='{campaign}'] td[data-count='{count}']");
@@ -146,8 +46,7 @@ fn leads(n: usize) -> Vec<NewLead> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_calls_live_and_its_pause_reaches_the_store() {
-    if std::env::var_os("DIALFLOW_SKIP_BROWSER").is_some() {
-        eprintln!("skipped: DIALFLOW_SKIP_BROWSER is set");
+    if browser::skipped() {
         return;
     }
     let salehi = scenario("salehi");

@@ -27,7 +27,14 @@ use serde_json::Value;
 const ADMIN: &str = "openapi-test-admin-token-0123456789";
 
 /// The routes open without a token.
-const OPEN: &[&str] = &["/", "/api/login", "/api/logout", "/healthz", "/readyz"];
+const OPEN: &[&str] = &[
+    "/",
+    "/agent",
+    "/api/login",
+    "/api/logout",
+    "/healthz",
+    "/readyz",
+];
 
 const AGENT: &str = "openapi-test-agent-token-0123456789";
 

@@ -143,6 +143,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 fn open_routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(dashboard::page))
+        .routes(routes!(dashboard::agent_page))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(login::login))
@@ -187,6 +188,7 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(versions::history))
         .routes(routes!(versions::by_hash))
         .routes(routes!(agent::state::me))
+        .routes(routes!(agent::state::options))
         .routes(routes!(agent::state::login))
         .routes(routes!(agent::state::ready))
         .routes(routes!(agent::state::take_break))

@@ -4,10 +4,11 @@
 //! command line (`cli`), a whole daemon in the test's process (`in_process`) and a
 //! reporting panel on loopback (`panel`), the API's documented operations as
 //! requests (`openapi`), and a store whose outbox fills as calls end
-//! (`reports`, for the benchmarks). Each
+//! (`reports`, for the benchmarks), a real browser (`browser`). Each
 //! test file uses some of them.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod call_centre;
 pub mod cli;
 pub mod dirs;

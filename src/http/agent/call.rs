@@ -1,6 +1,6 @@
 //! `GET /api/agent/call`: the call the agent holds (reserved for, on, or wrapping up)
 //! and what their screen shows with it: the lead, its latest attempt that ended with
-//! its disposition, and the campaign's script. Read from the desk (which call) and the
+//! its disposition, the campaign's script and its dispositions. Read from the desk (which call) and the
 //! store (the rest), so it answers the same after a reload of the page.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{agent_of, desk_of, on_desk};
 use crate::core::agents::AgentState;
+use crate::core::campaign::settings::DispositionSetting;
 use crate::desk::DeskError;
 use crate::http::auth::Caller;
 use crate::http::extract::Json;
@@ -36,6 +37,29 @@ pub struct CurrentCall {
     pub lead: CallLead,
     /// The campaign's `script`: what the agent reads to the customer (empty: none).
     pub script: String,
+    /// The campaign's dispositions, one of which closes the call in wrap-up.
+    pub dispositions: Vec<DispositionChoice>,
+}
+
+/// A disposition as the agent chooses it: what they send, what they see, and what it
+/// asks of them (a callback time) or does (the number on the do-not-call list).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DispositionChoice {
+    pub code: String,
+    pub label: String,
+    pub callback: bool,
+    pub dnc: bool,
+}
+
+impl From<DispositionSetting> for DispositionChoice {
+    fn from(d: DispositionSetting) -> Self {
+        DispositionChoice {
+            code: d.code,
+            label: d.label,
+            callback: d.callback,
+            dnc: d.dnc,
+        }
+    }
 }
 
 /// The lead of the call, as the agent's screen shows it.
@@ -111,11 +135,11 @@ pub async fn current(
     };
     let store = s.store.clone();
     let id = attempt.clone();
-    let (view, lead, latest, script) = blocking(move || {
+    let (view, lead, latest, settings) = blocking(move || {
         let view = store.attempt(&id)?;
         let (lead, latest) = store.lead_with_latest(view.start.lead_id)?;
-        let script = store.campaign(&view.start.campaign)?.settings.script;
-        Ok((view, lead, latest, script))
+        let settings = store.campaign(&view.start.campaign)?.settings;
+        Ok((view, lead, latest, settings))
     })
     .await?;
     Ok(Json(CurrentCall {
@@ -127,6 +151,7 @@ pub async fn current(
         started_ms: view.start.started_ms,
         number: view.start.number,
         lead: CallLead::new(lead, latest),
-        script,
+        script: settings.script,
+        dispositions: settings.dispositions.into_iter().map(Into::into).collect(),
     }))
 }

@@ -152,3 +152,31 @@ pub async fn logout(
 ) -> Result<Json<AgentView>, ApiError> {
     act(&s, &caller, AgentEvent::Logout).await
 }
+
+/// What an agent's screen offers them to choose from.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentOptions {
+    /// The configured `agents.break_reasons`, in order.
+    pub break_reasons: Vec<String>,
+}
+
+/// `GET /api/agent/options`: the break reasons an agent may give. (A call's
+/// dispositions come with the call, `GET /api/agent/call`: they are its campaign's.)
+#[utoipa::path(
+    get,
+    path = "/api/agent/options",
+    tag = "agent",
+    operation_id = "agent_options",
+    responses(
+        (status = 200, description = "The break reasons", body = AgentOptions),
+    )
+)]
+pub async fn options(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<AgentOptions>, ApiError> {
+    agent_of(&caller)?;
+    Ok(Json(AgentOptions {
+        break_reasons: s.agents.break_reasons.clone(),
+    }))
+}

@@ -50,6 +50,9 @@ impl Caller {
 /// Where an agent's own routes live: the only ones an agent token may use.
 pub const AGENT_PREFIX: &str = "/api/agent/";
 
+/// The caller's own session (`GET`), open to every role.
+const OWN_SESSION: &str = "/api/session";
+
 /// Whether `path` is one of the agent routes.
 pub fn is_agent_path(path: &str) -> bool {
     path.starts_with(AGENT_PREFIX)
@@ -126,6 +129,7 @@ impl Auth {
     }
 
     /// Who sent a request of `method` for `path` with `headers`, if they may.
+    /// Agents' tokens and sessions reach the agent routes and their own session only.
     pub fn admit(
         &self,
         method: &Method,
@@ -133,6 +137,11 @@ impl Auth {
         headers: &HeaderMap,
     ) -> Result<Caller, Refusal> {
         let caller = self.identify(method, headers)?;
+        // Every role reads its own session (name, role, CSRF token): the agent's page
+        // needs it as the dashboard does.
+        if path == OWN_SESSION && method == Method::GET {
+            return Ok(caller);
+        }
         match (caller.role, is_agent_path(path)) {
             (Role::Agent, true) | (Role::Admin, false) => Ok(caller),
             (Role::Read, false) if !changes(method) => Ok(caller),

@@ -1,6 +1,9 @@
 //! The dashboard, served from the binary: `GET /` answers the page to a browser with a
 //! live session (an admin's or a reader's), else the login page with a 401 (so even the page's shell is not shown
-//! without a token). Plain HTML, CSS and JavaScript, no CDN: it works offline. The page
+//! without a token). `GET /agent` is an agent's own page, on the same terms for an
+//! agent's session: their state and breaks, the call put through to them with its lead
+//! and script, and the wrap-up form (`agent.html`, over the agent API and its
+//! WebSocket). Plain HTML, CSS and JavaScript, no CDN: it works offline. The page
 //! reads `/api/session` for its CSRF token and `/api/stream` (server-sent events) for
 //! live snapshots; its buttons call the same API as the commands.
 
@@ -13,6 +16,7 @@ use super::auth::{Role, session_cookie};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
 const LOGIN: &str = include_str!("login.html");
+const AGENT: &str = include_str!("agent.html");
 
 /// `GET /`.
 #[utoipa::path(
@@ -27,16 +31,44 @@ const LOGIN: &str = include_str!("login.html");
 )]
 pub async fn page(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     // An agent's session may use nothing the dashboard shows: it gets the login page.
-    let logged_in = session_cookie(&headers)
-        .and_then(|id| s.auth.sessions().find(&id))
-        .is_some_and(|session| session.role != Role::Agent);
-    let mut response = if logged_in {
+    let logged_in = session_role(&s, &headers).is_some_and(|role| role != Role::Agent);
+    secured(if logged_in {
         Html(DASHBOARD).into_response()
     } else {
         (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response()
-    };
+    })
+}
+
+/// `GET /agent`.
+#[utoipa::path(
+    get,
+    path = "/agent",
+    tag = "dashboard",
+    operation_id = "agent_page",
+    responses(
+        (status = 200, description = "The agent's page, to a browser with an agent's session", content_type = "text/html", body = String),
+        (status = 401, description = "The login page, without an agent's session", content_type = "text/html", body = String),
+    )
+)]
+pub async fn agent_page(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    secured(if session_role(&s, &headers) == Some(Role::Agent) {
+        Html(AGENT).into_response()
+    } else {
+        (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response()
+    })
+}
+
+/// The role of the live session the request's cookie names, if any.
+fn session_role(s: &ApiState, headers: &HeaderMap) -> Option<Role> {
+    session_cookie(headers)
+        .and_then(|id| s.auth.sessions().find(&id))
+        .map(|session| session.role)
+}
+
+/// A page with the headers every page gets.
+fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    // Its own scripts and styles only, no framing by another site.
+    // Its own scripts and styles only (and its own WebSocket), no framing by another site.
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
