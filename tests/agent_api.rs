@@ -29,6 +29,8 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
 
 const ANN: &str = "agent-api-ann-token-0123456789";
 const BOB: &str = "agent-api-bob-token-0123456789";
+/// A supervisor's (an admin's) token.
+const BOSS: &str = "agent-api-boss-token-0123456789";
 /// A token for an agent the store does not have.
 const GHOST: &str = "agent-api-ghost-token-0123456789";
 
@@ -58,6 +60,7 @@ async fn serve(desk: bool) -> Api {
         ("ann", Role::Agent, ANN),
         ("bob", Role::Agent, BOB),
         ("ghost", Role::Agent, GHOST),
+        ("boss", Role::Admin, BOSS),
     ])
     .unwrap();
     let clock: WallClock = Arc::new(|| jiff::Timestamp::now().as_millisecond() as u64);
@@ -219,6 +222,52 @@ async fn a_call_waiting_for_an_agent_gets_one_the_moment_they_are_ready() {
     assert_eq!(got.agent, "ann");
     let (status, answer) = api.post(ANN, "/api/agent/logout").await;
     assert_eq!(status, 409, "a call pending: {answer}");
+}
+
+#[tokio::test]
+async fn a_supervisor_sends_agents_to_breaks_and_logs_them_out_under_the_desk_s_rules() {
+    let api = serve(true).await;
+    let boss = |path: &'static str, reason: Option<&'static str>| {
+        let body = reason.map(|r| serde_json::json!({ "reason": r }));
+        api.call(BOSS, "POST", path, body)
+    };
+    let (status, answer) = boss("/api/agents/ann/break", Some("meeting")).await;
+    assert_eq!(status, 409, "offline: nothing to break from: {answer}");
+    let (status, answer) = boss("/api/agents/ann/break", Some("nap")).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = boss("/api/agents/nobody/logout", None).await;
+    assert_eq!(status, 404);
+    // Only an admin: an agent's token may not act on another agent (nor on themself here).
+    let (status, _) = api.post(ANN, "/api/agents/bob/logout").await;
+    assert_eq!(status, 403);
+
+    // With a call pending, a break waits for its end and a log-out is refused.
+    api.post(ANN, "/api/agent/login").await;
+    let _waiting = api.desk.request(Ticket {
+        attempt: "a1".into(),
+        queue: "sales".into(),
+        agent: None,
+        campaign: Some("spring".into()),
+        wrap_up_ms: 30_000,
+    });
+    let (_, me) = api.post(ANN, "/api/agent/ready").await;
+    assert_eq!(me["state"], "reserved", "{me}");
+    let (status, answer) = boss("/api/agents/ann/logout", None).await;
+    assert_eq!(status, 409, "a call pending: {answer}");
+    let (status, ann) = boss("/api/agents/ann/break", Some("meeting")).await;
+    assert_eq!(status, 200, "{ann}");
+    assert_eq!(
+        (&ann["state"], &ann["break_after"]),
+        (&"reserved".into(), &"meeting".into())
+    );
+
+    // Free, they go at once; the desk holds it.
+    api.post(BOB, "/api/agent/login").await;
+    let (status, bob) = boss("/api/agents/bob/break", Some("training")).await;
+    assert_eq!((status, &bob["state"]), (200, &"break:training".into()));
+    let (status, bob) = boss("/api/agents/bob/logout", None).await;
+    assert_eq!((status, &bob["state"]), (200, &"offline".into()));
+    assert_eq!(api.desk.agent("bob").unwrap().agent.state.name(), "offline");
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 //! The agent's page in a real browser (headless Chromium over WebDriver) against a
-//! whole daemon dialing the simulator: agent ag0 logs in with their token and lands on
-//! their page, not the dashboard; logs in to the desk, gets ready, and is put through
-//! to a customer with no reload (the lead's phone and the campaign's script show);
-//! hangs up from the page, closes the call with a disposition and notes from the
-//! wrap-up form, which the store then holds; and takes a break. Screenshots go where
-//! the dashboard's do (`common::browser`).
+//! whole daemon dialing the simulator: agent ag0 logs in with their token at the
+//! dashboard's address and is sent to their own page; logs in to the desk, gets ready,
+//! and is put through to a customer with no reload (the lead's phone, columns and the
+//! campaign's script show); hangs up from the page (long before the customer would),
+//! closes the call with a disposition and notes from the wrap-up form, which the store
+//! then holds; closes the next call with a callback at the time given in the form; and
+//! takes a break; a supervisor then sees them on the dashboard and logs them out, which
+//! their page shows. Screenshots go where the dashboard's do (`common::browser`).
 
 mod common;
 use common::browser::{self, Driver, screenshot, until};
@@ -51,7 +53,7 @@ fn campaign(store: &Store) {
     };
     settings.dispositions = vec![
         disposition("no", "Not interested", "not_interested", false),
-        disposition("later", "Call back later", "callback", true),
+        disposition("later", "Call back later", "unknown", true),
     ];
     store.create_campaign("spring", settings, 0).unwrap();
     let lead = NewLead {
@@ -60,7 +62,12 @@ fn campaign(store: &Store) {
         custom: BTreeMap::from([("plan".to_string(), "yearly".to_string())]),
         ..NewLead::default()
     };
-    store.import_leads("spring", &[lead], 0).unwrap();
+    let second = NewLead {
+        phone: number_for("+989120000002", "yes").unwrap(),
+        name: "Reza Karimi".into(),
+        ..NewLead::default()
+    };
+    store.import_leads("spring", &[lead, second], 0).unwrap();
 }
 
 /// The daemon on the simulator, agent ag0 (rung on `Local/ag0@sim-agents`) offline.
@@ -152,7 +159,7 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
     let browser = driver.client().await;
 
     // The token logs in on the login page, and the agent lands on their own page.
-    browser.goto(&daemon.url("/agent")).await.unwrap();
+    browser.goto(&daemon.url("/")).await.unwrap();
     let field = browser
         .wait()
         .for_element(Locator::Id("token"))
@@ -165,6 +172,8 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
     })
     .await;
     state_shows(&browser, "offline").await;
+    let url = browser.current_url().await.unwrap();
+    assert_eq!(url.path(), "/agent", "sent to the agent's page");
     screenshot(&browser, "agent-1-offline").await;
 
     click(&browser, "login").await;
@@ -200,8 +209,13 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
     screenshot(&browser, "agent-2-on-call").await;
 
     // Hang up, then the wrap-up form: the campaign's dispositions, notes.
+    // The customer would hang up 13 s after answering: the page's ends the call at once.
     click(&browser, "hangup").await;
-    state_shows(&browser, "wrap_up").await;
+    until("the wrap-up at once", Duration::from_secs(3), || async {
+        text(&browser, "state").await.filter(|t| t == "wrap_up")
+    })
+    .await;
+    assert_eq!(text(&browser, "error").await.as_deref(), Some(""));
     let labels = until("the dispositions", Duration::from_secs(20), || async {
         text(&browser, "code")
             .await
@@ -225,16 +239,72 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
         .unwrap();
     screenshot(&browser, "agent-3-wrap-up").await;
     click(&browser, "submit-disposition").await;
-    state_shows(&browser, "available").await;
-    let attempt = store.attempts("spring", 0, 10).unwrap().remove(0).start.id;
-    let kept = store
-        .disposition(&attempt)
-        .unwrap()
-        .expect("on the attempt");
+    // (The next call may come at once: the store, not the page, says it was taken.)
+    let first = until(
+        "the disposition in the store",
+        Duration::from_secs(20),
+        || async {
+            let attempts = store.attempts("spring", 0, 10).ok()?;
+            attempts
+                .iter()
+                .find_map(|a| store.disposition(&a.start.id).ok().flatten())
+        },
+    )
+    .await;
     assert_eq!(
-        (kept.code.as_str(), kept.notes.as_deref()),
+        (first.code.as_str(), first.notes.as_deref()),
         ("no", Some("asked us not to call again"))
     );
+
+    // The next call (the second lead), closed with a callback at the time given.
+    until("the second call", Duration::from_secs(30), || async {
+        text(&browser, "lead-name")
+            .await
+            .filter(|t| t == "Reza Karimi")
+    })
+    .await;
+    state_shows(&browser, "on_call").await;
+    click(&browser, "hangup").await;
+    state_shows(&browser, "wrap_up").await;
+    until(
+        "the dispositions again",
+        Duration::from_secs(20),
+        || async {
+            text(&browser, "code")
+                .await
+                .filter(|t| t.contains("Call back later"))
+        },
+    )
+    .await;
+    let code = browser.find(Locator::Id("code")).await.unwrap();
+    let chosen = code.prop("value").await.unwrap();
+    assert_eq!(chosen.as_deref(), Some(""), "nothing chosen for the agent");
+    code.select_by_value("later").await.unwrap();
+    let at = "2031-05-06T07:08";
+    let set = "document.getElementById('callback-at').value = arguments[0];";
+    browser
+        .execute(set, vec![serde_json::json!(at)])
+        .await
+        .unwrap();
+    let for_me = browser.find(Locator::Id("callback-for-me")).await.unwrap();
+    for_me.click().await.unwrap();
+    click(&browser, "submit-disposition").await;
+    state_shows(&browser, "available").await;
+    // The time as the browser's own zone reads it, as the page sent it.
+    let read = "return new Date(arguments[0]).getTime();";
+    let expected = browser
+        .execute(read, vec![serde_json::json!(at)])
+        .await
+        .unwrap();
+    let callback = store
+        .attempts("spring", 0, 10)
+        .unwrap()
+        .iter()
+        .filter_map(|a| store.disposition(&a.start.id).unwrap())
+        .find(|d| d.code == "later")
+        .expect("the callback disposition");
+    assert_eq!(callback.callback_at_ms, expected.as_u64());
+    assert_eq!(callback.callback_agent.as_deref(), Some("ag0"));
     assert!(
         browser
             .find(Locator::Id("no-call"))
@@ -252,5 +322,37 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
     state_shows(&browser, "break: training").await;
     assert_eq!(desk_state(&daemon).await, "break:training");
     screenshot(&browser, "agent-4-break").await;
+
+    // A supervisor (an admin's session, in a browser of their own) sees the agent on
+    // the dashboard and logs them out; the agent's page follows by itself.
+    let supervisor = driver.client().await;
+    supervisor.goto(&daemon.url("/")).await.unwrap();
+    let field = supervisor
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap();
+    field.send_keys(&daemon.token).await.unwrap();
+    click(&supervisor, "submit").await;
+    let row = "tr[data-agent='ag0'] .agent-state";
+    until(
+        "the agent on the dashboard",
+        Duration::from_secs(20),
+        || async {
+            let state = supervisor.find(Locator::Css(row)).await.ok()?;
+            state.text().await.ok().filter(|t| t == "break:training")
+        },
+    )
+    .await;
+    screenshot(&supervisor, "agent-5-supervisor").await;
+    // (The table is redrawn with each snapshot: a button found may be gone at its click.)
+    let logout = "tr[data-agent='ag0'] button[data-action='logout']";
+    until("the log-out clicked", Duration::from_secs(10), || async {
+        let button = supervisor.find(Locator::Css(logout)).await.ok()?;
+        button.click().await.ok()
+    })
+    .await;
+    state_shows(&browser, "offline").await;
+    assert_eq!(desk_state(&daemon).await, "offline");
     daemon.stop().await;
 }

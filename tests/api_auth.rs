@@ -310,19 +310,20 @@ async fn the_agent_page_is_an_agent_s_and_the_dashboard_is_not() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    // No session, a reader's, or an agent's at the dashboard: the login form.
-    for (path, cookie) in [
-        ("/agent", None),
-        ("/agent", Some(&reader)),
-        ("/", Some(&agent)),
-    ] {
-        let answer = page(&api, path, cookie.map(String::as_str)).await;
-        assert_eq!(answer.status, 401, "{path}");
-        assert!(
-            answer.text.contains("id=\"token\""),
-            "{path}: the login form"
-        );
+    // No session or a reader's: the login form.
+    for cookie in [None, Some(reader.as_str())] {
+        let answer = page(&api, "/agent", cookie).await;
+        assert_eq!(answer.status, 401);
+        assert!(answer.text.contains("id=\"token\""), "the login form");
     }
+    // An agent at the dashboard is sent to their page.
+    let sent = page(&api, "/", Some(&agent)).await;
+    assert_eq!(sent.status, 303);
+    assert_eq!(sent.headers["location"], "/agent");
+    // Their page's CSRF token comes from their own session, which they may read.
+    let session = page(&api, "/api/session", Some(&agent)).await;
+    assert_eq!(session.status, 200, "{}", session.text);
+    assert!(session.text.contains("\"csrf\""), "{}", session.text);
 }
 
 #[tokio::test]
@@ -464,7 +465,10 @@ async fn an_agent_s_session_is_for_the_agent_routes_its_changes_with_csrf() {
     let status = api.send("GET", "/api/status", "", &with_csrf).await;
     assert_eq!(status.status, 403, "{}", status.text);
     let page = api.send("GET", "/", "", &bare).await;
-    assert_eq!(page.status, 401, "the dashboard is not an agent's");
+    assert_eq!(
+        page.status, 303,
+        "the dashboard is not an agent's: their page is"
+    );
     let path = "/api/agent/no-such-route";
     let forged = api.send("POST", path, "{}", &bare).await;
     assert!(

@@ -19,7 +19,7 @@ use super::{ApiError, ApiState, ErrorBody};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
-    /// An admin or read token (the session gets its role).
+    /// An admin's, a reader's or an agent's token (the session gets its role).
     token: String,
 }
 

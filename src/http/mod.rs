@@ -18,6 +18,7 @@ mod metrics;
 mod openapi;
 mod outbox;
 mod reports;
+mod supervise;
 mod versions;
 
 pub use agent::AgentView;
@@ -199,6 +200,8 @@ fn protected_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(agent::hangup::hangup))
         .routes(routes!(agent::dialing::dial))
         .routes(routes!(agent::dialing::preview))
+        .routes(routes!(supervise::send_to_break))
+        .routes(routes!(supervise::log_out))
         .routes(routes!(reports::agents))
         .routes(routes!(reports::campaign))
         .routes(routes!(reports::lead))

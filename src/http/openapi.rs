@@ -51,6 +51,7 @@ agent and take only that agent's token (or a session logged in with it), which m
         (name = "scenarios", description = "The scenario versions served"),
         (name = "reports", description = "Agents', campaigns' and leads' reports over a time range"),
         (name = "agent", description = "One agent's own routes, with that agent's token: state, calls, dispositions"),
+        (name = "agents", description = "A supervisor's hand on the agents (an admin's token): breaks, log-outs"),
     )
 )]
 pub struct ApiDoc;

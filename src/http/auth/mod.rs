@@ -1,7 +1,8 @@
 //! Who may use the API: every route but `/healthz`, `/readyz` and the login itself
 //! wants a bearer token (`Authorization: Bearer …`) or a dashboard session cookie;
 //! a read-only token may only `GET`; an agent's token (or a session logged in with
-//! one) may use the routes under `/api/agent/` and nothing else, and those routes,
+//! one) may use the routes under `/api/agent/` and its own session (`GET
+//! /api/session`) and nothing else, and those routes,
 //! which act as the agent the caller is, take no other token. Refusals are 401 (no valid credentials, with
 //! `WWW-Authenticate: Bearer`) or 403 (valid, but not allowed this), in the API's
 //! `{"error": …}` shape, and never echo what was presented.

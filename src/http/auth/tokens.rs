@@ -18,8 +18,8 @@ pub enum Role {
     Read,
     /// Everything, changes included.
     Admin,
-    /// One agent's own routes (`/api/agent/…`, any method) and nothing else: the token's
-    /// name is the agent's id.
+    /// One agent's own routes (`/api/agent/…`, any method) and their own session, and
+    /// nothing else: the token's name is the agent's id.
     Agent,
 }
 

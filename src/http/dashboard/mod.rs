@@ -9,7 +9,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::ApiState;
 use super::auth::{Role, session_cookie};
@@ -26,16 +26,16 @@ const AGENT: &str = include_str!("agent.html");
     operation_id = "dashboard",
     responses(
         (status = 200, description = "The dashboard, to a browser with a live session", content_type = "text/html", body = String),
+        (status = 303, description = "To `/agent`, for an agent's session"),
         (status = 401, description = "The login page, without a session", content_type = "text/html", body = String),
     )
 )]
 pub async fn page(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    // An agent's session may use nothing the dashboard shows: it gets the login page.
-    let logged_in = session_role(&s, &headers).is_some_and(|role| role != Role::Agent);
-    secured(if logged_in {
-        Html(DASHBOARD).into_response()
-    } else {
-        (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response()
+    secured(match session_role(&s, &headers) {
+        // An agent's session may use nothing the dashboard shows: their own page.
+        Some(Role::Agent) => Redirect::to("/agent").into_response(),
+        Some(_) => Html(DASHBOARD).into_response(),
+        None => (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! What the dashboard watches: `GET /api/live` (one snapshot: the campaigns with their
-//! counts, calling window and local clock; the calls in progress) and `GET /api/stream`
+//! counts, calling window and local clock; the calls in progress; the desk's agents)
+//! and `GET /api/stream`
 //! (the same as server-sent events, at most four a second and only when something
 //! changed). One task makes the snapshots for every open dashboard (`feed.rs`), so ten
 //! dashboards cost what one does.
@@ -14,6 +15,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::Serialize;
 
+use super::agent::AgentView;
 use super::extract::Json;
 use super::{ApiError, ApiState, blocking};
 use crate::dialer::policy::CampaignPolicy;
@@ -37,6 +39,10 @@ pub struct Snapshot {
     pub calls: Vec<LiveCall>,
     /// Calls in progress in all (`calls` lists at most `MAX_LISTED_CALLS`).
     pub calls_total: usize,
+    /// The agents the desk knows, by id, with their states (none without a desk).
+    pub agents: Vec<AgentView>,
+    /// The break reasons a supervisor may send an agent to.
+    pub break_reasons: Vec<String>,
 }
 
 /// A campaign as the dashboard's list shows it.
@@ -140,7 +146,20 @@ pub async fn snapshot(s: &ApiState) -> Result<Snapshot, ApiError> {
         campaigns,
         calls,
         calls_total,
+        agents: agents(s),
+        break_reasons: s.agents.break_reasons.clone(),
     })
+}
+
+/// The desk's agents, by id.
+fn agents(s: &ApiState) -> Vec<AgentView> {
+    let mut agents: Vec<AgentView> = s
+        .desk
+        .as_ref()
+        .map(|desk| desk.agents().into_iter().map(Into::into).collect())
+        .unwrap_or_default();
+    agents.sort_by(|a, b| a.id.cmp(&b.id));
+    agents
 }
 
 /// A campaign and its store counters.
