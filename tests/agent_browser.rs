@@ -6,7 +6,7 @@
 //! closes the call with a disposition and notes from the wrap-up form, which the store
 //! then holds; closes the next call with a callback at the time given in the form; and
 //! takes a break; a supervisor then sees them on the dashboard and logs them out, which
-//! their page shows. Screenshots go where the dashboard's do (`common::browser`).
+//! their page shows; back on the desk, they dial a number typed on the page. Screenshots go where the dashboard's do (`common::browser`).
 
 mod common;
 use common::browser::{self, Driver, screenshot, until};
@@ -354,5 +354,32 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
     .await;
     state_shows(&browser, "offline").await;
     assert_eq!(desk_state(&daemon).await, "offline");
+
+    // Back on the desk, the agent dials a number a customer gave them: the call is put
+    // through to them like any other.
+    click(&browser, "login").await;
+    click(&browser, "ready").await;
+    state_shows(&browser, "available").await;
+    // Typed nationally with spaces, as a customer gives it; E.164 in the campaign's
+    // region (IR) on the page.
+    let typed = number_for("0912 000 01", "yes").unwrap();
+    let e164 = format!("+98{}", typed.replace(' ', "").trim_start_matches('0'));
+    let number = browser.find(Locator::Id("dial-number")).await.unwrap();
+    number.send_keys(&typed).await.unwrap();
+    click(&browser, "dial-call").await;
+    state_shows(&browser, "on_call").await;
+    until(
+        "the typed number's call",
+        Duration::from_secs(20),
+        || async { text(&browser, "lead-phone").await.filter(|t| *t == e164) },
+    )
+    .await;
+    screenshot(&browser, "agent-6-manual").await;
+    click(&browser, "hangup").await;
+    state_shows(&browser, "wrap_up").await;
+    let code = browser.find(Locator::Id("code")).await.unwrap();
+    code.select_by_value("no").await.unwrap();
+    click(&browser, "submit-disposition").await;
+    state_shows(&browser, "available").await;
     daemon.stop().await;
 }

@@ -158,25 +158,46 @@ pub async fn logout(
 pub struct AgentOptions {
     /// The configured `agents.break_reasons`, in order.
     pub break_reasons: Vec<String>,
+    /// The campaigns they may dial for (their own list, or every campaign when they
+    /// have none), by name.
+    pub campaigns: Vec<String>,
 }
 
-/// `GET /api/agent/options`: the break reasons an agent may give. (A call's
-/// dispositions come with the call, `GET /api/agent/call`: they are its campaign's.)
+/// `GET /api/agent/options`: the break reasons an agent may give and the campaigns they
+/// may dial for. (A call's dispositions come with the call, `GET /api/agent/call`:
+/// they are its campaign's.)
 #[utoipa::path(
     get,
     path = "/api/agent/options",
     tag = "agent",
     operation_id = "agent_options",
     responses(
-        (status = 200, description = "The break reasons", body = AgentOptions),
+        (status = 200, description = "The break reasons and the campaigns to dial for", body = AgentOptions),
+        (status = 404, description = "No agent of the token's name", body = ErrorBody),
+        (status = 503, description = "No agent desk behind this API", body = ErrorBody),
     )
 )]
 pub async fn options(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<AgentOptions>, ApiError> {
-    agent_of(&caller)?;
+    let agent = agent_of(&caller)?;
+    let desk = desk_of(s.desk.as_ref())?;
+    let own = on_desk(desk, agent, |desk, id| {
+        desk.agent(id)
+            .map(|record| record.campaigns)
+            .ok_or_else(|| crate::desk::DeskError::NoAgent(id.to_string()))
+    })
+    .await?;
+    let campaigns = if own.is_empty() {
+        let store = s.store.clone();
+        let all = crate::http::blocking(move || store.campaigns()).await?;
+        all.into_iter().map(|c| c.name).collect()
+    } else {
+        own
+    };
     Ok(Json(AgentOptions {
         break_reasons: s.agents.break_reasons.clone(),
+        campaigns,
     }))
 }
