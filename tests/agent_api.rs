@@ -395,6 +395,25 @@ async fn the_websocket_wants_an_agent_s_token() {
     }
     let mut bob = events(&api, BOB).await;
     assert_eq!(next(&mut bob).await["agent"], "bob");
+    // A page of another site may not open it with the agent's credentials; this
+    // server's own page may.
+    for (origin, status) in [
+        ("http://evil.example".to_string(), 403),
+        (format!("http://{}", api.addr), 101),
+    ] {
+        let mut request = format!("ws://{}/api/agent/events", api.addr)
+            .into_client_request()
+            .unwrap();
+        let headers = request.headers_mut();
+        headers.insert("authorization", format!("Bearer {BOB}").parse().unwrap());
+        headers.insert("origin", origin.parse().unwrap());
+        let got = match tokio_tungstenite::connect_async(request).await {
+            Ok((_, response)) => response.status().as_u16(),
+            Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+            Err(e) => panic!("{origin}: {e}"),
+        };
+        assert_eq!(got, status, "{origin}");
+    }
 }
 
 /// Campaign `spring` (salehi) with its dispositions, running.
