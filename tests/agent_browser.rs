@@ -159,14 +159,7 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
     let browser = driver.client().await;
 
     // The token logs in on the login page, and the agent lands on their own page.
-    browser.goto(&daemon.url("/")).await.unwrap();
-    let field = browser
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap();
-    field.send_keys(AG0).await.unwrap();
-    click(&browser, "submit").await;
+    browser::log_in(&browser, &daemon.url("/"), AG0).await;
     until("the agent's page", Duration::from_secs(20), || async {
         text(&browser, "who").await.filter(|t| t == "Agent Zero")
     })
@@ -326,14 +319,7 @@ async fn an_agent_works_a_call_from_their_page_and_its_disposition_reaches_the_s
     // A supervisor (an admin's session, in a browser of their own) sees the agent on
     // the dashboard and logs them out; the agent's page follows by itself.
     let supervisor = driver.client().await;
-    supervisor.goto(&daemon.url("/")).await.unwrap();
-    let field = supervisor
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap();
-    field.send_keys(&daemon.token).await.unwrap();
-    click(&supervisor, "submit").await;
+    browser::log_in(&supervisor, &daemon.url("/"), &daemon.token).await;
     let row = "tr[data-agent='ag0'] .agent-state";
     until(
         "the agent on the dashboard",

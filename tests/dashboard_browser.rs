@@ -73,21 +73,7 @@ async fn the_dashboard_shows_calls_live_and_its_pause_reaches_the_store() {
 
     let driver = Driver::start();
     let browser = driver.client().await;
-    browser.goto(&daemon.url("/")).await.unwrap();
-    let field = browser
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap();
-    field.send_keys(&daemon.token).await.unwrap();
-    screenshot(&browser, "1-login").await;
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::log_in(&browser, &daemon.url("/"), &daemon.token).await;
 
     // Live calls appear, and the counts move, with no reload of the page.
     let first = until(

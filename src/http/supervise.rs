@@ -7,22 +7,13 @@
 
 use axum::Extension;
 use axum::extract::State;
-use serde::Deserialize;
 
-use super::agent::{AgentView, desk_of, on_desk};
+use super::agent::AgentView;
+use super::agent::state::{BreakRequest, act_on, break_for};
 use super::auth::Caller;
 use super::extract::{Json, Path};
 use super::{ApiError, ApiState, ErrorBody};
 use crate::core::agents::AgentEvent;
-
-/// A break a supervisor sends an agent to.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"reason": "meeting"}))]
-pub struct SendToBreak {
-    /// One of the configured `agents.break_reasons`.
-    pub reason: String,
-}
 
 /// `POST /api/agents/{id}/break`.
 #[utoipa::path(
@@ -31,7 +22,7 @@ pub struct SendToBreak {
     tag = "agents",
     operation_id = "supervise_break",
     params(("id" = String, Path, description = "The agent")),
-    request_body = SendToBreak,
+    request_body = BreakRequest,
     responses(
         (status = 200, description = "On the break now, or `break_after` set when on a call", body = AgentView),
         (status = 400, description = "Not one of the configured break reasons", body = ErrorBody),
@@ -44,17 +35,11 @@ pub async fn send_to_break(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Json(request): Json<SendToBreak>,
+    Json(request): Json<BreakRequest>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let reason = request.reason.trim().to_string();
-    if !s.agents.allows_break(&reason) {
-        return Err(ApiError::bad_request(format!(
-            "`{reason}` is not a break reason: one of {}",
-            s.agents.break_reasons.join(", ")
-        )));
-    }
-    tracing::info!(supervisor = %caller.name, agent = %id, %reason, "a supervisor sends an agent to a break");
-    act(&s, id, AgentEvent::Break { reason }).await
+    let event = break_for(&s, &request)?;
+    tracing::info!(supervisor = %caller.name, agent = %id, reason = %request.reason, "a supervisor sends an agent to a break");
+    act_on(&s, id, event).await
 }
 
 /// `POST /api/agents/{id}/logout`.
@@ -77,16 +62,5 @@ pub async fn log_out(
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     tracing::info!(supervisor = %caller.name, agent = %id, "a supervisor logs an agent out");
-    act(&s, id, AgentEvent::Logout).await
-}
-
-/// Applies `event` to agent `id` through the desk.
-async fn act(s: &ApiState, id: String, event: AgentEvent) -> Result<Json<AgentView>, ApiError> {
-    let desk = desk_of(s.desk.as_ref())?;
-    let record = on_desk(desk, id, move |desk, id| {
-        let acted = desk.act(id, event)?;
-        Ok(desk.agent(id).unwrap_or(acted))
-    })
-    .await?;
-    Ok(Json(record.into()))
+    act_on(&s, id, AgentEvent::Logout).await
 }

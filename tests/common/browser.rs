@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -119,4 +119,18 @@ where
         assert!(Instant::now() < deadline, "the page never showed {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Opens `url` (a page that answers the login form without a session) and logs in with
+/// `token` as a person would: typed into the form, then *Log in*.
+pub async fn log_in(browser: &Client, url: &str, token: &str) {
+    browser.goto(url).await.unwrap();
+    let field = browser
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap();
+    field.send_keys(token).await.unwrap();
+    let submit = browser.find(Locator::Id("submit")).await.unwrap();
+    submit.click().await.unwrap();
 }

@@ -43,7 +43,16 @@ async fn act(
     caller: &Caller,
     event: AgentEvent,
 ) -> Result<Json<AgentView>, ApiError> {
-    let agent = agent_of(caller)?;
+    act_on(s, agent_of(caller)?, event).await
+}
+
+/// Applies `event` to `agent` through the desk (their own, or a supervisor's), and
+/// shows them as they are after it.
+pub(crate) async fn act_on(
+    s: &ApiState,
+    agent: String,
+    event: AgentEvent,
+) -> Result<Json<AgentView>, ApiError> {
     let desk = desk_of(s.desk.as_ref())?;
     let record = on_desk(desk, agent, move |desk, id| {
         let acted = desk.act(id, event)?;
@@ -123,6 +132,12 @@ pub async fn take_break(
     Extension(caller): Extension<Caller>,
     Json(request): Json<BreakRequest>,
 ) -> Result<Json<AgentView>, ApiError> {
+    let event = break_for(&s, &request)?;
+    act(&s, &caller, event).await
+}
+
+/// The break `request` asks for, if its reason is one of the configured ones (400).
+pub(crate) fn break_for(s: &ApiState, request: &BreakRequest) -> Result<AgentEvent, ApiError> {
     let reason = request.reason.trim().to_string();
     if !s.agents.allows_break(&reason) {
         return Err(ApiError::bad_request(format!(
@@ -130,7 +145,7 @@ pub async fn take_break(
             s.agents.break_reasons.join(", ")
         )));
     }
-    act(&s, &caller, AgentEvent::Break { reason }).await
+    Ok(AgentEvent::Break { reason })
 }
 
 /// `POST /api/agent/logout`: offline (not with a call or a wrap-up pending).
